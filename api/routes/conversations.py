@@ -1,0 +1,170 @@
+"""`/v1/conversations`: create a conversation, submit messages, read status and transcript."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+from sqlalchemy import text
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities import transcripts
+from api.conversation_runs import live_state, submit
+from api.deps import DatabaseDep, SettingsDep, TemporalDep, TenantDep
+from api.errors import ApiError
+from api.schemas import (
+    ConversationCreate,
+    ConversationDetail,
+    ConversationOut,
+    MessageAccepted,
+    MessageCreate,
+    TranscriptMessage,
+)
+from tenancy.db import Database
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+ConversationId = Annotated[uuid.UUID, Path(description="the conversation's id")]
+# Message ids from a client's own id are stable, so a repeated POST is recognised even after the
+# conversation's run has closed and another one started.
+_CLIENT_MESSAGE_NS = uuid.UUID("0b7f7c56-3c1d-4a53-9a55-0b7f6f0f5c11")
+
+
+async def load_conversation(db: Database, tenant_id: str, conversation_id: str) -> ConversationOut:
+    async with db.tenant_session(tenant_id) as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT id, agent, channel, metadata, double_texting, created_at FROM conversations WHERE id = :id"
+                ),
+                {"id": conversation_id},
+            )
+        ).first()
+    if row is None:
+        # Another tenant's conversation answers exactly like one that does not exist.
+        raise ApiError(404, "conversation_not_found", "no such conversation")
+    meta = row[3] if isinstance(row[3], dict) else json.loads(row[3] or "{}")
+    return ConversationOut(
+        id=row[0], agent=row[1], channel=row[2], metadata=meta, double_texting=row[4], created_at=row[5]
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
+async def create_conversation(body: ConversationCreate, principal: TenantDep, db: DatabaseDep) -> ConversationOut:
+    conversation_id = str(uuid.uuid4())
+    async with db.tenant_session(principal.tenant_id) as session:
+        row = (
+            await session.execute(
+                text(
+                    "INSERT INTO conversations"
+                    " (id, tenant_id, agent, channel, metadata, double_texting, status, created_at, updated_at)"
+                    " VALUES (:id, :tid, :agent, :channel, CAST(:meta AS jsonb), :dt, 'open', now(), now())"
+                    " RETURNING created_at"
+                ),
+                {
+                    "id": conversation_id,
+                    "tid": principal.tenant_id,
+                    "agent": body.agent,
+                    "channel": body.channel,
+                    "meta": json.dumps(body.metadata, default=str),
+                    "dt": body.double_texting.value,
+                },
+            )
+        ).one()
+    return ConversationOut(
+        id=conversation_id,
+        agent=body.agent,
+        channel=body.channel,
+        metadata=body.metadata,
+        double_texting=body.double_texting,
+        created_at=row[0],
+    )
+
+
+@router.post("/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
+async def post_message(
+    conversation_id: ConversationId,
+    body: MessageCreate,
+    principal: TenantDep,
+    db: DatabaseDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> MessageAccepted:
+    if len(body.content) > settings.max_message_chars:
+        raise ApiError(
+            422,
+            "message_too_long",
+            f"message content exceeds {settings.max_message_chars} characters",
+            {"max_chars": settings.max_message_chars, "chars": len(body.content)},
+        )
+    if not body.content.strip():
+        raise ApiError(422, "message_empty", "message content is blank")
+    conversation = await load_conversation(db, principal.tenant_id, str(conversation_id))
+    if body.client_message_id:
+        message_id = str(uuid.uuid5(_CLIENT_MESSAGE_NS, f"{conversation.id}:{body.client_message_id}"))
+        async with db.tenant_session(principal.tenant_id) as session:
+            existing = await transcripts.find_message(session, message_id=message_id)
+        if existing is not None:
+            return _accepted(conversation.id, message_id, duplicate=True)
+    else:
+        message_id = str(uuid.uuid4())
+    try:
+        accepted = await submit(temporal, settings, principal.tenant_id, conversation, message_id, body)
+    except WorkflowUpdateFailedError as exc:
+        raise _rejection(exc) from exc
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION):
+            raise ApiError(409, "conversation_unavailable", "the conversation cannot take messages now") from exc
+        raise ApiError(503, "engine_unavailable", "the workflow engine did not answer; retry shortly") from exc
+    return _accepted(conversation.id, accepted.message_id, duplicate=accepted.duplicate)
+
+
+def _accepted(conversation_id: str, message_id: str, *, duplicate: bool) -> MessageAccepted:
+    return MessageAccepted(
+        message_id=message_id,
+        conversation_id=conversation_id,
+        duplicate=duplicate,
+        events_url=f"/v1/conversations/{conversation_id}/events",
+    )
+
+
+def _rejection(exc: WorkflowUpdateFailedError) -> ApiError:
+    cause = exc.cause
+    error_type = getattr(cause, "type", None) or ""
+    message = getattr(cause, "message", None) or str(cause)
+    if error_type == "ConversationBusy":
+        return ApiError(409, "conversation_busy", message, headers={"Retry-After": "1"})
+    return ApiError(422, "message_rejected", message, {"reason": error_type or "invalid"})
+
+
+@router.get("/{conversation_id}", response_model=ConversationDetail)
+async def get_conversation(
+    conversation_id: ConversationId, principal: TenantDep, db: DatabaseDep, temporal: TemporalDep
+) -> ConversationDetail:
+    conversation = await load_conversation(db, principal.tenant_id, str(conversation_id))
+    async with db.tenant_session(principal.tenant_id) as session:
+        rows = await transcripts.transcript(session, conversation_id=conversation.id)
+    state = await live_state(temporal, principal.tenant_id, conversation.id)
+    messages = [
+        TranscriptMessage(
+            id=r.id,
+            role=r.role,  # type: ignore[arg-type]
+            content=r.content,
+            reply_to=r.reply_to,
+            client_message_id=r.client_message_id,
+            model=r.model,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+    return ConversationDetail(
+        **conversation.model_dump(),
+        status=state.status.value if state else "idle",
+        current_message_id=state.current_message_id if state else None,
+        pending_message_ids=state.pending_message_ids if state else [],
+        turns_completed=state.turns_completed if state else sum(1 for m in messages if m.role == "assistant"),
+        messages=messages,
+    )

@@ -1,0 +1,124 @@
+"""The conversation event stream: one Redis Stream per conversation.
+
+Activities publish, the gateway's SSE and WebSocket endpoints read. Stream ids (`<ms>-<seq>`) are the
+event ids clients see, so they increase monotonically and a client resumes exactly after the last id it
+saw. Events that announce a durable fact (accepted, completed, failed) carry a dedup key: a retried or
+replayed activity publishes them once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from redis.asyncio import Redis
+
+# Publishing and deduplicating happen in one atomic step; both keys share a hash tag (cluster-safe).
+_PUBLISH = """
+if ARGV[5] ~= '' then
+  local prior = redis.call('GET', KEYS[2])
+  if prior then return prior end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[3], 'data', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if ARGV[5] ~= '' then redis.call('SET', KEYS[2], id, 'EX', ARGV[2]) end
+return id
+"""
+
+STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+class EventType(StrEnum):
+    MESSAGE_ACCEPTED = "message.accepted"
+    TURN_STARTED = "turn.started"
+    TOKEN = "token"
+    MESSAGE_COMPLETED = "message.completed"
+    TURN_FAILED = "turn.failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    type: str
+    data: dict[str, Any]
+
+    def to_json(self) -> str:
+        return json.dumps({"id": self.id, "type": self.type, "data": self.data}, separators=(",", ":"))
+
+
+def _tag(tenant_id: str, conversation_id: str) -> str:
+    return f"{{{tenant_id}:{conversation_id}}}"
+
+
+def stream_key(tenant_id: str, conversation_id: str) -> str:
+    return f"aiaas:events:{_tag(tenant_id, conversation_id)}"
+
+
+def is_stream_id(value: str) -> bool:
+    return bool(STREAM_ID.match(value))
+
+
+class EventBus:
+    def __init__(self, redis: Redis, *, maxlen: int = 10_000, ttl_seconds: int = 7 * 24 * 3600) -> None:
+        self._redis = redis
+        self._maxlen = maxlen
+        self._ttl = ttl_seconds
+        self._publish = redis.register_script(_PUBLISH)
+
+    async def publish(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        event_type: EventType,
+        data: dict[str, Any],
+        *,
+        dedup_key: str | None = None,
+    ) -> str:
+        tag = _tag(tenant_id, conversation_id)
+        keys = [stream_key(tenant_id, conversation_id), f"aiaas:evdedup:{tag}:{dedup_key or ''}"]
+        args = [
+            self._maxlen,
+            self._ttl,
+            str(event_type),
+            json.dumps(data, separators=(",", ":")),
+            dedup_key or "",
+        ]
+        event_id = await self._publish(keys=keys, args=args)
+        return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
+
+    async def read(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        after: str,
+        *,
+        block_ms: int | None = None,
+        count: int = 100,
+    ) -> list[Event]:
+        """Events after `after` ("0-0" for all retained); waits up to `block_ms` when there are none."""
+        key = stream_key(tenant_id, conversation_id)
+        reply = await self._redis.xread({key: after}, count=count, block=block_ms)
+        events: list[Event] = []
+        for _stream, entries in reply or []:
+            for raw_id, fields in entries:
+                events.append(_decode(raw_id, fields))
+        return events
+
+    async def history(self, tenant_id: str, conversation_id: str, count: int = 1000) -> list[Event]:
+        entries = await self._redis.xrange(stream_key(tenant_id, conversation_id), count=count)
+        return [_decode(raw_id, fields) for raw_id, fields in entries]
+
+    async def purge(self, tenant_id: str, conversation_id: str) -> None:
+        await self._redis.delete(stream_key(tenant_id, conversation_id))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode(raw_id: Any, fields: dict[Any, Any]) -> Event:
+    decoded = {_text(k): _text(v) for k, v in fields.items()}
+    return Event(id=_text(raw_id), type=decoded.get("type", ""), data=json.loads(decoded.get("data", "{}")))

@@ -1,0 +1,68 @@
+"""structlog in JSON with correlation ids bound from context and PII redacted before anything is written."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
+_CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
+_SECRET = re.compile(r"\bak_[A-Za-z0-9_-]{12}_[A-Za-z0-9_-]{20,}\b|\bBearer\s+\S+", re.IGNORECASE)
+# Keys whose values are never logged, whatever they contain.
+_REDACTED_KEYS = frozenset({"content", "api_key", "authorization", "password", "token", "secret", "delta"})
+
+
+def redact_text(value: str) -> str:
+    value = _SECRET.sub("[secret]", value)
+    value = _EMAIL.sub("[email]", value)
+    value = _CARD.sub("[number]", value)
+    return _PHONE.sub("[phone]", value)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: "[redacted]" if str(k).lower() in _REDACTED_KEYS else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if key.lower() in _REDACTED_KEYS:
+            event_dict[key] = "[redacted]"
+        else:
+            event_dict[key] = _redact(event_dict[key])
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_processor,
+    ]
+    renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # Libraries log through the standard library; route them through the same redaction and format.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[*shared, renderer], foreign_pre_chain=shared))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("LiteLLM", "litellm", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,40 @@
+"""Metrics (prometheus-client) and traces (OpenTelemetry) shared by the gateway and the workers.
+
+Label values are bounded sets (event types, outcomes, policies): never tenant or conversation ids,
+which would grow the series without bound.
+"""
+
+from __future__ import annotations
+
+import os
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from prometheus_client import Counter, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+HTTP_REQUESTS = Counter("aiaas_http_requests_total", "Gateway requests", ["route", "method", "status"])
+HTTP_SECONDS = Histogram("aiaas_http_request_seconds", "Gateway request latency", ["route"], buckets=_LATENCY_BUCKETS)
+MODEL_CALL_SECONDS = Histogram("aiaas_model_call_seconds", "Model call duration", ["outcome"], buckets=_LATENCY_BUCKETS)
+TURNS_FINISHED = Counter("aiaas_turns_finished_total", "Conversation turns finished", ["outcome"])
+STREAM_CONNECTIONS = Counter("aiaas_stream_connections_total", "Event stream connections opened", ["transport"])
+WS_DROPPED = Counter("aiaas_ws_dropped_events_total", "Events dropped by a WebSocket queue", ["policy"])
+WS_DISCONNECTED_SLOW = Counter("aiaas_ws_slow_disconnects_total", "WebSocket connections closed for falling behind")
+
+_configured = False
+
+
+def configure_tracing(service_name: str) -> None:
+    """Install a tracer provider once per process. Spans go to stdout only when asked for
+    (`AIAAS_TRACE_CONSOLE=1`); a deployment wires its exporter through the standard OTEL_* variables."""
+    global _configured
+    if _configured:
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if os.environ.get("AIAAS_TRACE_CONSOLE") == "1":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _configured = True

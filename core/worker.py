@@ -1,0 +1,90 @@
+"""`aiaas worker`: one process polling the platform's task queue with every workflow and activity."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from core.events import EventBus
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+from core.telemetry import configure_tracing
+from core.temporal_plugin import connect
+
+log = structlog.get_logger("aiaas.worker")
+
+
+@dataclass
+class WorkerDeps:
+    client: Client
+    worker: Worker
+
+
+@asynccontextmanager
+async def build_worker(settings: Settings, *, task_queue: str | None = None) -> AsyncIterator[WorkerDeps]:
+    """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
+    from activities.conversation import ConversationActivities
+    from activities.model_call import ModelActivities
+    from tenancy.db import Database
+    from workflows.registry import WORKFLOWS
+
+    client = await connect(settings)
+    redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
+    db = Database(settings.resolved_app_database_url())
+    bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds)
+    conversation = ConversationActivities(db, bus)
+    model = ModelActivities(db, bus, settings)
+    worker = Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=[
+            conversation.record_user_message,
+            conversation.complete_turn,
+            conversation.turn_failed,
+            model.complete,
+        ],
+        max_concurrent_activities=200,
+        max_concurrent_local_activities=200,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+    try:
+        yield WorkerDeps(client=client, worker=worker)
+    finally:
+        await db.close()
+        await redis.aclose()
+
+
+async def run_worker(settings: Settings) -> None:
+    async with build_worker(settings) as deps:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+        async with deps.worker:
+            await stop.wait()
+            log.info("worker stopping")
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = get_settings().require()
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    configure_tracing("aiaas-worker")
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def add_worker_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("worker", help="run a worker for the platform's task queue")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,260 @@
+"""`ConversationWorkflow`: one long-lived run per conversation, answering messages turn by turn.
+
+Messages arrive through the `submit_message` update (validated before they enter history), are recorded
+and announced by a local activity, then queued by the conversation's double-texting policy. The main loop
+takes one message at a time: a model activity streams the answer to the event stream, a local activity
+persists it and announces `message.completed`. The run continues-as-new when Temporal suggests it and
+closes after an idle period; the next message starts a fresh run with the same id.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from policies.retry import (
+        MODEL_CALL_HEARTBEAT,
+        MODEL_CALL_RETRY,
+        MODEL_CALL_START_TO_CLOSE,
+        PERSISTENCE_RETRY,
+        PERSISTENCE_START_TO_CLOSE,
+    )
+    from workflows.conversation_types import (
+        ACT_COMPLETE_TURN,
+        ACT_MODEL_COMPLETE,
+        ACT_RECORD_USER_MESSAGE,
+        ACT_TURN_FAILED,
+        SEEN_IDS_KEPT,
+        CompleteTurnInput,
+        CompleteTurnResult,
+        ConversationInput,
+        ConversationResult,
+        ConversationState,
+        ConversationStatus,
+        DoubleTexting,
+        ModelCallInput,
+        ModelCallResult,
+        QueuedMessage,
+        RecordUserMessageInput,
+        SubmitAccepted,
+        SubmitMessage,
+        TurnFailedInput,
+    )
+    from workflows.errors import InvalidConversationInput
+
+# Local activities may outlive a short outage of Postgres or Redis, but not forever.
+_PERSISTENCE_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
+
+
+@workflow.defn(name="ConversationWorkflow")
+class ConversationWorkflow:
+    @workflow.init
+    def __init__(self, inp: ConversationInput) -> None:
+        self._input = inp
+        self._pending: list[QueuedMessage] = list(inp.pending)
+        self._seen: OrderedDict[str, None] = OrderedDict((mid, None) for mid in inp.seen_message_ids)
+        self._current: QueuedMessage | None = None
+        self._model_call: workflow.ActivityHandle[ModelCallResult] | None = None
+        self._interrupted = False
+        self._superseded: list[QueuedMessage] = []
+        self._turns = inp.turns_completed
+        self._turns_this_run = 0
+
+    @workflow.run
+    async def run(self, inp: ConversationInput) -> ConversationResult:
+        if not inp.tenant_id or not inp.conversation_id:
+            raise InvalidConversationInput("tenant_id and conversation_id are required")
+        idle = timedelta(seconds=inp.idle_timeout_seconds)
+        while True:
+            try:
+                await workflow.wait_condition(lambda: bool(self._pending or self._superseded), timeout=idle)
+            except TimeoutError:
+                if not self._pending and workflow.all_handlers_finished():
+                    return ConversationResult(conversation_id=inp.conversation_id, turns_completed=self._turns)
+                continue
+            await self._announce_superseded()
+            if self._pending:
+                await self._run_turn(self._pending.pop(0))
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._next_run_input())
+
+    # ---- update and query handlers --------------------------------------------------------------------
+
+    @workflow.update(name="submit_message")
+    async def submit_message(self, msg: SubmitMessage) -> SubmitAccepted:
+        if msg.message_id in self._seen:
+            return SubmitAccepted(message_id=msg.message_id, duplicate=True)
+        # Remember the id before awaiting, so a concurrent duplicate is answered as one.
+        self._remember(msg.message_id)
+        await workflow.execute_local_activity(
+            ACT_RECORD_USER_MESSAGE,
+            RecordUserMessageInput(
+                tenant_id=self._input.tenant_id,
+                conversation_id=self._input.conversation_id,
+                message_id=msg.message_id,
+                content=msg.content,
+                client_message_id=msg.client_message_id,
+            ),
+            start_to_close_timeout=PERSISTENCE_START_TO_CLOSE,
+            schedule_to_close_timeout=_PERSISTENCE_SCHEDULE_TO_CLOSE,
+            retry_policy=PERSISTENCE_RETRY,
+        )
+        queued = QueuedMessage(message_id=msg.message_id, content=msg.content, client_message_id=msg.client_message_id)
+        if self._input.double_texting == DoubleTexting.INTERRUPT and self._current is not None:
+            self._interrupt_current_turn()
+            self._superseded.extend(self._pending)
+            self._pending.clear()
+        self._pending.append(queued)
+        return SubmitAccepted(message_id=msg.message_id, position=len(self._pending))
+
+    @submit_message.validator
+    def _validate_submit(self, msg: SubmitMessage) -> None:
+        if msg.message_id in self._seen:
+            return  # a repeat is answered with the original acceptance, whatever the policy
+        text = msg.content.strip()
+        if not text:
+            raise ApplicationError("message content is empty", type="InvalidMessage", non_retryable=True)
+        if len(msg.content) > self._input.max_message_chars:
+            raise ApplicationError(
+                f"message content exceeds {self._input.max_message_chars} characters",
+                type="InvalidMessage",
+                non_retryable=True,
+            )
+        if any(ord(ch) < 32 and ch not in "\n\r\t" for ch in msg.content):
+            raise ApplicationError("message content has control characters", type="InvalidMessage", non_retryable=True)
+        busy = self._current is not None or bool(self._pending)
+        if self._input.double_texting == DoubleTexting.REJECT and busy:
+            raise ApplicationError(
+                "a turn is in progress and this conversation rejects double texting",
+                type="ConversationBusy",
+                non_retryable=True,
+            )
+
+    @workflow.query(name="state")
+    def state(self) -> ConversationState:
+        return ConversationState(
+            conversation_id=self._input.conversation_id,
+            status=ConversationStatus.RUNNING if self._current else ConversationStatus.IDLE,
+            current_message_id=self._current.message_id if self._current else None,
+            pending_message_ids=[m.message_id for m in self._pending],
+            turns_completed=self._turns,
+            double_texting=self._input.double_texting,
+        )
+
+    # ---- turns ----------------------------------------------------------------------------------------
+
+    async def _run_turn(self, msg: QueuedMessage) -> None:
+        self._current = msg
+        self._interrupted = False
+        try:
+            self._model_call = workflow.start_activity(
+                ACT_MODEL_COMPLETE,
+                ModelCallInput(
+                    tenant_id=self._input.tenant_id,
+                    conversation_id=self._input.conversation_id,
+                    message_id=msg.message_id,
+                    agent=self._input.agent,
+                ),
+                result_type=ModelCallResult,
+                start_to_close_timeout=MODEL_CALL_START_TO_CLOSE,
+                heartbeat_timeout=MODEL_CALL_HEARTBEAT,
+                retry_policy=MODEL_CALL_RETRY,
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+            answer = await self._model_call
+            await self._persist(
+                ACT_COMPLETE_TURN,
+                CompleteTurnInput(
+                    tenant_id=self._input.tenant_id,
+                    conversation_id=self._input.conversation_id,
+                    reply_to=msg.message_id,
+                    content=answer.content,
+                    model=answer.model,
+                    prompt_tokens=answer.prompt_tokens,
+                    completion_tokens=answer.completion_tokens,
+                ),
+                result_type=CompleteTurnResult,
+            )
+            self._turns += 1
+            self._turns_this_run += 1
+        except ActivityError as err:
+            if is_cancelled_exception(err) and not self._interrupted:
+                raise  # the whole conversation is being cancelled, not just this turn
+            await self._announce_failure(msg, err)
+        finally:
+            self._current = None
+            self._model_call = None
+
+    def _interrupt_current_turn(self) -> None:
+        self._interrupted = True
+        if self._model_call is not None and not self._model_call.done():
+            self._model_call.cancel()
+
+    async def _announce_failure(self, msg: QueuedMessage, err: BaseException) -> None:
+        cause = err.__cause__ if isinstance(err, ActivityError) and err.__cause__ else err
+        if self._interrupted:
+            reason, error_type = "interrupted by a newer message", "Interrupted"
+        else:
+            reason = str(cause) or type(cause).__name__
+            error_type = (cause.type or "") if isinstance(cause, ApplicationError) else type(cause).__name__
+        await self._persist(
+            ACT_TURN_FAILED,
+            TurnFailedInput(
+                tenant_id=self._input.tenant_id,
+                conversation_id=self._input.conversation_id,
+                message_id=msg.message_id,
+                reason=reason[:500],
+                error_type=error_type,
+            ),
+        )
+
+    async def _announce_superseded(self) -> None:
+        while self._superseded:
+            msg = self._superseded.pop(0)
+            await self._persist(
+                ACT_TURN_FAILED,
+                TurnFailedInput(
+                    tenant_id=self._input.tenant_id,
+                    conversation_id=self._input.conversation_id,
+                    message_id=msg.message_id,
+                    reason="superseded by a newer message",
+                    error_type="Superseded",
+                ),
+            )
+
+    async def _persist(self, activity: str, arg: object, result_type: type | None = None) -> object:
+        return await workflow.execute_local_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=PERSISTENCE_START_TO_CLOSE,
+            schedule_to_close_timeout=_PERSISTENCE_SCHEDULE_TO_CLOSE,
+            retry_policy=PERSISTENCE_RETRY,
+        )
+
+    # ---- continue-as-new ------------------------------------------------------------------------------
+
+    def _remember(self, message_id: str) -> None:
+        self._seen[message_id] = None
+        while len(self._seen) > SEEN_IDS_KEPT:
+            self._seen.popitem(last=False)
+
+    def _should_continue_as_new(self) -> bool:
+        if self._current is not None:
+            return False
+        limit = self._input.max_turns_per_run
+        return workflow.info().is_continue_as_new_suggested() or (0 < limit <= self._turns_this_run)
+
+    def _next_run_input(self) -> ConversationInput:
+        return self._input.model_copy(
+            update={
+                "pending": list(self._pending),
+                "seen_message_ids": list(self._seen),
+                "turns_completed": self._turns,
+            }
+        )

@@ -1,0 +1,149 @@
+"""Inputs, update payloads, query results and activity contracts of `ConversationWorkflow`.
+
+These types cross the Temporal boundary (pydantic data converter), so they change by adding fields with
+defaults only. They import nothing with side effects so the workflow sandbox can load them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_MESSAGE_CHARS = 8000
+MAX_CLIENT_MESSAGE_ID = 128
+# How many recent message ids a run remembers to answer a repeated submission idempotently.
+SEEN_IDS_KEPT = 512
+
+
+class DoubleTexting(StrEnum):
+    """What happens when a message arrives while a turn is running."""
+
+    ENQUEUE = "enqueue"  # answer messages one after another, in order
+    REJECT = "reject"  # refuse the new message while a turn runs
+    INTERRUPT = "interrupt"  # cut the running turn and answer the newest message
+
+
+class Tier(StrEnum):
+    SMALL = "small"
+    LARGE = "large"
+
+
+class ConversationStatus(StrEnum):
+    IDLE = "idle"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class QueuedMessage(_Frozen):
+    message_id: str
+    content: str
+    client_message_id: str | None = None
+
+
+class ConversationInput(_Frozen):
+    tenant_id: str
+    conversation_id: str
+    agent: str = "support"
+    channel: str = "api"
+    double_texting: DoubleTexting = DoubleTexting.ENQUEUE
+    idle_timeout_seconds: float = 3600.0
+    max_message_chars: int = MAX_MESSAGE_CHARS
+    # Forces continue-as-new after this many turns in one run (0: only when Temporal suggests it).
+    max_turns_per_run: int = 0
+    # Carried across continue-as-new: only what the next run needs.
+    pending: list[QueuedMessage] = Field(default_factory=list)
+    seen_message_ids: list[str] = Field(default_factory=list)
+    turns_completed: int = 0
+
+
+class ConversationResult(_Frozen):
+    conversation_id: str
+    turns_completed: int
+    status: ConversationStatus = ConversationStatus.CLOSED
+
+
+class SubmitMessage(_Frozen):
+    message_id: str = Field(min_length=1, max_length=64)
+    content: str
+    client_message_id: str | None = Field(default=None, max_length=MAX_CLIENT_MESSAGE_ID)
+
+
+class SubmitAccepted(_Frozen):
+    message_id: str
+    duplicate: bool = False
+    position: int = 0
+
+
+class ConversationState(_Frozen):
+    conversation_id: str
+    status: ConversationStatus
+    current_message_id: str | None
+    pending_message_ids: list[str]
+    turns_completed: int
+    double_texting: DoubleTexting
+
+
+# ---- activity contracts -------------------------------------------------------------------------------
+
+
+class RecordUserMessageInput(_Frozen):
+    tenant_id: str
+    conversation_id: str
+    message_id: str
+    content: str
+    client_message_id: str | None = None
+
+
+class ModelCallInput(_Frozen):
+    """A model turn. The history is read from the transcript by reference, never carried in history."""
+
+    tenant_id: str
+    conversation_id: str
+    message_id: str
+    agent: str
+    tier: Tier = Tier.SMALL
+
+
+class ModelCallResult(_Frozen):
+    content: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class CompleteTurnInput(_Frozen):
+    tenant_id: str
+    conversation_id: str
+    reply_to: str
+    content: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class CompleteTurnResult(_Frozen):
+    assistant_message_id: str
+
+
+class TurnFailedInput(_Frozen):
+    tenant_id: str
+    conversation_id: str
+    message_id: str
+    reason: str
+    error_type: str = ""
+
+
+def conversation_workflow_id(tenant_id: str, conversation_id: str) -> str:
+    return f"{tenant_id}:conv:{conversation_id}"
+
+
+# Activity names are part of the contract with recorded histories: never rename one.
+ACT_RECORD_USER_MESSAGE = "conversation.record_user_message"
+ACT_COMPLETE_TURN = "conversation.complete_turn"
+ACT_TURN_FAILED = "conversation.turn_failed"
+ACT_MODEL_COMPLETE = "model.complete"

@@ -1,0 +1,7 @@
+"""Every workflow the platform runs: the worker registers these and the replay tests replay them."""
+
+from __future__ import annotations
+
+from workflows.conversation import ConversationWorkflow
+
+WORKFLOWS: tuple[type, ...] = (ConversationWorkflow,)
