@@ -86,7 +86,7 @@ class ModelActivities:
                 )
                 parts.append(delta)
                 activity.heartbeat(len(parts))
-        except litellm.exceptions.OpenAIError as exc:
+        except Exception as exc:  # provider errors of every kind; cancellation is a BaseException and passes
             MODEL_CALL_SECONDS.labels(outcome="error").observe(time.perf_counter() - started)
             raise to_application_error(exc, model) from exc
         MODEL_CALL_SECONDS.labels(outcome="ok").observe(time.perf_counter() - started)

@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.gateway.authenticator.close()
             await db.close()
             await redis.aclose()
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import SearchAttributeKey, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.schemas import ConversationOut, MessageCreate
@@ -50,9 +55,9 @@ async def submit(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=TypedSearchAttributes(
             [
-                TENANT_ID.value_set(tenant_id),
-                CHANNEL.value_set(conversation.channel),
-                AGENT.value_set(conversation.agent),
+                SearchAttributePair(TENANT_ID, tenant_id),
+                SearchAttributePair(CHANNEL, conversation.channel),
+                SearchAttributePair(AGENT, conversation.agent),
             ]
         ),
     )

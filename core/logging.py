@@ -11,7 +11,9 @@ from typing import Any
 import structlog
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
+# A phone number: optional country code, then groups of digits split by spaces, dots or dashes; not a
+# piece of a longer token (timestamps, ids).
+_PHONE = re.compile(r"(?<![\w:.-])\+?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w:.-])")
 _CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
 _SECRET = re.compile(r"\bak_[A-Za-z0-9_-]{12}_[A-Za-z0-9_-]{20,}\b|\bBearer\s+\S+", re.IGNORECASE)
 # Keys whose values are never logged, whatever they contain.
@@ -22,7 +24,12 @@ def redact_text(value: str) -> str:
     value = _SECRET.sub("[secret]", value)
     value = _EMAIL.sub("[email]", value)
     value = _CARD.sub("[number]", value)
-    return _PHONE.sub("[phone]", value)
+    return _PHONE.sub(_phone, value)
+
+
+def _phone(match: re.Match[str]) -> str:
+    # Short numbers (order numbers, counts) stay; seven digits or more look like a phone number.
+    return "[phone]" if sum(ch.isdigit() for ch in match.group()) >= 7 else match.group()
 
 
 def _redact(value: Any) -> Any:
@@ -35,8 +42,13 @@ def _redact(value: Any) -> Any:
     return value
 
 
+_NEVER_REDACTED = frozenset({"timestamp", "level", "logger"})
+
+
 def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event_dict):
+        if key in _NEVER_REDACTED:
+            continue
         if key.lower() in _REDACTED_KEYS:
             event_dict[key] = "[redacted]"
         else:

@@ -57,6 +57,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
         graceful_shutdown_timeout=timedelta(seconds=10),
+        # Heartbeats carry cancellation back to a streaming model call; an interrupted turn must stop
+        # within about a second, not after the default throttle of up to a minute.
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
     )
     try:
         yield WorkerDeps(client=client, worker=worker)

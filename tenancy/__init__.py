@@ -1,0 +1,1 @@
+"""Tenants, API keys, the tenant-scoped database session under row-level security, and migrations."""

@@ -49,11 +49,12 @@ def _fail(script: str, attempt: int) -> None:
 class ScriptedLLM(CustomLLM):
     """A litellm custom provider; the model name after `scripted/` picks the script."""
 
-    def _plan(self, model: str, messages: list[dict[str, Any]], optional_params: dict[str, Any]) -> list[str]:
+    def _plan(self, model: str, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> list[str]:
         script = model.split("/", 1)[-1]
         if script not in SCRIPTS:
             raise litellm.NotFoundError(f"unknown scripted model {model!r}", model=model, llm_provider="scripted")
-        metadata = optional_params.get("metadata") or {}
+        # litellm hands the caller's `metadata` (the activity attempt) through its own params.
+        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
         _fail(script, int(metadata.get("attempt", 1)))
         return _deltas(f"echo: {_last_user_text(messages)}")
 
@@ -75,13 +76,13 @@ class ScriptedLLM(CustomLLM):
             )
 
     def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Iterator[GenericStreamingChunk]:
-        deltas = self._plan(model, messages, kwargs.get("optional_params") or {})
+        deltas = self._plan(model, messages, kwargs)
         yield from self._chunks(deltas, self._usage(messages, deltas))
 
     async def astreaming(  # type: ignore[override]
         self, model: str, messages: list, *args: Any, **kwargs: Any
     ) -> AsyncIterator[GenericStreamingChunk]:
-        deltas = self._plan(model, messages, kwargs.get("optional_params") or {})
+        deltas = self._plan(model, messages, kwargs)
         slow = model.endswith("slow-echo")
         for chunk in self._chunks(deltas, self._usage(messages, deltas)):
             if slow:
@@ -89,7 +90,7 @@ class ScriptedLLM(CustomLLM):
             yield chunk
 
     def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
-        deltas = self._plan(model, messages, kwargs.get("optional_params") or {})
+        deltas = self._plan(model, messages, kwargs)
         return litellm.mock_completion(model=model, messages=messages, mock_response="".join(deltas))
 
     async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:  # type: ignore[override]

@@ -24,9 +24,7 @@ from core.telemetry import STREAM_CONNECTIONS, WS_DISCONNECTED_SLOW
 router = APIRouter(prefix="/v1/conversations", tags=["events"])
 
 _START = "0-0"
-# WebSocket close codes: 1008 policy violation (auth), 1013 try again later (slow consumer).
-_WS_UNAUTHORIZED = 1008
-_WS_NOT_FOUND = 4404
+# WebSocket close codes mirror the HTTP statuses (4000 + status); 1013 "try again later" for a slow consumer.
 _WS_SLOW = 1013
 
 
@@ -77,15 +75,16 @@ async def websocket_events(
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> None:
     state = websocket.app.state.gateway
+    # Accept first, so a refusal reaches the client as a close code and reason it can act on (a refusal
+    # before the handshake is a bare HTTP 403 for every cause).
+    await websocket.accept()
     try:
         principal = await authenticate(state, websocket.headers.get("authorization"))
         cursor = _cursor(after)
         conversation = await load_conversation(state.db, principal.tenant_id, str(conversation_id))
     except ApiError as exc:
-        code = _WS_UNAUTHORIZED if exc.status == 401 else _WS_NOT_FOUND if exc.status == 404 else _WS_UNAUTHORIZED
-        await websocket.close(code=code, reason=exc.code)
+        await websocket.close(code=4000 + exc.status, reason=exc.code)
         return
-    await websocket.accept()
     STREAM_CONNECTIONS.labels(transport="websocket").inc()
     queue = BoundedEventQueue(queue_size, drop_policy)
     await _pump(websocket, state.bus, principal.tenant_id, conversation.id, cursor, queue, state.settings)

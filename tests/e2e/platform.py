@@ -1,0 +1,109 @@
+"""The platform under test: the session stack plus a worker and a gateway run as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from core.settings import Settings
+from core.stack.ports import free_port
+from core.stack.process import ManagedProcess
+
+# Agents pinned to scripted models that exercise the slow, flaky and failing paths.
+AGENT_MODELS = {
+    "slowpoke": "scripted/slow-echo",
+    "flaky": "scripted/flaky-echo",
+    "broken": "scripted/error-400",
+}
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    data_dir: Path
+    env: dict[str, str]
+    gateway_port: int
+    worker: ManagedProcess = field(init=False)
+    gateway: ManagedProcess = field(init=False)
+
+    def __post_init__(self) -> None:
+        python = sys.executable
+        self.worker = ManagedProcess(
+            "test-worker", [python, "-m", "core.cli", "worker"], data_dir=self.data_dir, env=self.env
+        )
+        self.gateway = ManagedProcess(
+            "test-gateway",
+            [python, "-m", "core.cli", "gateway", "--host", "127.0.0.1", "--port", str(self.gateway_port)],
+            data_dir=self.data_dir,
+            env=self.env,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def start_worker(self) -> None:
+        self.worker.start()
+        # A worker is ready once it polls; two seconds alive means imports and connect succeeded.
+        self.worker.wait_ready(lambda: self.worker.started_at is not None and _alive_for(self.worker, 2.0), timeout=60)
+
+    def kill_worker(self) -> None:
+        """SIGKILL, no graceful shutdown: the crash a durable conversation must survive."""
+        import signal
+
+        assert self.worker.pid is not None
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.stop()
+
+    def start(self) -> None:
+        self.start_worker()
+        self.gateway.start()
+        self.gateway.wait_ready(self._gateway_healthy, timeout=60)
+
+    def stop(self) -> None:
+        self.gateway.stop()
+        self.worker.stop()
+
+    def _gateway_healthy(self) -> bool:
+        return httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200
+
+
+def _alive_for(process: ManagedProcess, seconds: float) -> bool:
+    import time
+
+    return process.alive and process.started_at is not None and time.monotonic() - process.started_at >= seconds
+
+
+def platform_env(settings: Settings, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
+    env.update(
+        {
+            "TEMPORAL_ADDRESS": settings.temporal_address or "",
+            "DATABASE_URL": settings.database_url or "",
+            "REDIS_URL": settings.redis_url or "",
+            "AIAAS_DATA_DIR": str(data_dir),
+            "AIAAS_TASK_QUEUE": settings.task_queue,
+            "AIAAS_MODEL_SMALL": "scripted/echo",
+            "AIAAS_AGENT_MODELS": json.dumps(AGENT_MODELS),
+            "AIAAS_SSE_KEEPALIVE_SECONDS": "1",
+            "AIAAS_AUTH_CACHE_SECONDS": "0",
+            "AIAAS_LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def apply_migrations(settings: Settings) -> None:
+    from tenancy.migrate import migrate
+
+    asyncio.run(migrate(settings.database_url or "", settings.app_db_password.get_secret_value()))
+
+
+def pick_port() -> int:
+    return free_port()
