@@ -6,8 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tenancy.db import run_sql
 
 # Assistant message ids derive from the message they answer, so every retry writes the same row.
 _ASSISTANT_NS = uuid.UUID("6f1c3f0e-8f2a-4c1e-9b7a-2d4e5f6a7b8c")
@@ -38,8 +39,9 @@ async def insert_user_message(
     client_message_id: str | None,
 ) -> bool:
     """True when this call stored the row, False when it was already there."""
-    result = await session.execute(
-        text(
+    result = await run_sql(
+        session,
+        (
             "INSERT INTO messages (id, tenant_id, conversation_id, role, content, client_message_id, created_at)"
             " VALUES (:id, :tenant_id, :conversation_id, 'user', :content, :client_message_id, now())"
             " ON CONFLICT DO NOTHING"
@@ -65,8 +67,9 @@ async def insert_assistant_message(
     model: str,
 ) -> str:
     message_id = assistant_message_id(reply_to)
-    await session.execute(
-        text(
+    await run_sql(
+        session,
+        (
             "INSERT INTO messages (id, tenant_id, conversation_id, role, content, reply_to, model, created_at)"
             " VALUES (:id, :tenant_id, :conversation_id, 'assistant', :content, :reply_to, :model, now())"
             " ON CONFLICT DO NOTHING"
@@ -87,8 +90,9 @@ async def history_for(
     session: AsyncSession, *, conversation_id: str, up_to_message_id: str, limit: int
 ) -> list[dict[str, str]]:
     """The last `limit` messages up to and including the one being answered, oldest first."""
-    rows = await session.execute(
-        text(
+    rows = await run_sql(
+        session,
+        (
             "SELECT role, content FROM ("
             "  SELECT role, content, seq FROM messages WHERE conversation_id = :cid"
             "  AND seq <= (SELECT seq FROM messages WHERE id = :mid)"
@@ -97,27 +101,26 @@ async def history_for(
         ),
         {"cid": conversation_id, "mid": up_to_message_id, "limit": limit},
     )
-    return [{"role": role, "content": content} for role, content in rows.all()]
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in rows.mappings().all()]
 
 
 async def transcript(session: AsyncSession, *, conversation_id: str, limit: int = 500) -> list[TranscriptRow]:
-    rows = await session.execute(
-        text(
+    rows = await run_sql(
+        session,
+        (
             "SELECT id, role, content, reply_to, client_message_id, model, created_at FROM messages"
             " WHERE conversation_id = :cid ORDER BY seq ASC LIMIT :limit"
         ),
         {"cid": conversation_id, "limit": limit},
     )
-    return [TranscriptRow(*row) for row in rows.all()]
+    return [TranscriptRow(**m) for m in rows.mappings().all()]
 
 
 async def find_message(session: AsyncSession, *, message_id: str) -> TranscriptRow | None:
-    row = (
-        await session.execute(
-            text(
-                "SELECT id, role, content, reply_to, client_message_id, model, created_at FROM messages WHERE id = :id"
-            ),
-            {"id": message_id},
-        )
-    ).first()
-    return TranscriptRow(*row) if row else None
+    result = await run_sql(
+        session,
+        "SELECT id, role, content, reply_to, client_message_id, model, created_at FROM messages WHERE id = :id",
+        {"id": message_id},
+    )
+    row = result.mappings().first()
+    return TranscriptRow(**row) if row else None

@@ -62,7 +62,7 @@ async def submit(
         ),
     )
     return await temporal.execute_update_with_start_workflow(
-        ConversationWorkflow.submit_message,
+        ConversationWorkflow.submit_message,  # type: ignore[arg-type]  # async handlers type as coroutines
         SubmitMessage(message_id=message_id, content=body.content, client_message_id=body.client_message_id),
         start_workflow_operation=start,
         # The update id is the message id: Temporal answers a repeated update with the first result.

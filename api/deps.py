@@ -19,7 +19,7 @@ _MAX_TOKEN_CHARS = 512
 
 
 def _state(request: Request) -> GatewayState:
-    return request.app.state.gateway  # type: ignore[no-any-return]
+    return request.app.state.gateway
 
 
 def _bearer(header: str | None) -> str:

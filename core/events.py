@@ -79,7 +79,7 @@ class EventBus:
     ) -> str:
         tag = _tag(tenant_id, conversation_id)
         keys = [stream_key(tenant_id, conversation_id), f"aiaas:evdedup:{tag}:{dedup_key or ''}"]
-        args = [
+        args: list[str | int] = [
             self._maxlen,
             self._ttl,
             str(event_type),
@@ -100,7 +100,7 @@ class EventBus:
     ) -> list[Event]:
         """Events after `after` ("0-0" for all retained); waits up to `block_ms` when there are none."""
         key = stream_key(tenant_id, conversation_id)
-        reply = await self._redis.xread({key: after}, count=count, block=block_ms)
+        reply: Any = await self._redis.xread({key: after}, count=count, block=block_ms)
         events: list[Event] = []
         for _stream, entries in reply or []:
             for raw_id, fields in entries:
@@ -108,7 +108,7 @@ class EventBus:
         return events
 
     async def history(self, tenant_id: str, conversation_id: str, count: int = 1000) -> list[Event]:
-        entries = await self._redis.xrange(stream_key(tenant_id, conversation_id), count=count)
+        entries: Any = await self._redis.xrange(stream_key(tenant_id, conversation_id), count=count)
         return [_decode(raw_id, fields) for raw_id, fields in entries]
 
     async def purge(self, tenant_id: str, conversation_id: str) -> None:

@@ -31,9 +31,7 @@ class Settings(BaseSettings):
     temporal_address: str | None = Field(
         default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "AIAAS_TEMPORAL_ADDRESS")
     )
-    database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "AIAAS_DATABASE_URL")
-    )
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "AIAAS_DATABASE_URL"))
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "AIAAS_REDIS_URL"))
     # The gateway and workers connect as this role, which row-level security binds. Derived from
     # DATABASE_URL (same host and database, role `aiaas_app`) when unset.
@@ -127,9 +125,7 @@ class Settings(BaseSettings):
             raise RuntimeError("DATABASE_URL is not set")
         from sqlalchemy.engine import make_url
 
-        url = make_url(self.database_url).set(
-            username="aiaas_app", password=self.app_db_password.get_secret_value()
-        )
+        url = make_url(self.database_url).set(username="aiaas_app", password=self.app_db_password.get_secret_value())
         return url.render_as_string(hide_password=False)
 
 

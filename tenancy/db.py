@@ -8,12 +8,12 @@ connection with no tenant sees no rows.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -86,3 +86,9 @@ class Database:
 
     async def __aexit__(self, *_exc: Any) -> None:
         await self.close()
+
+
+async def run_sql(session: AsyncSession, sql: str, params: Mapping[str, Any] | None = None) -> Result[Any]:
+    """Run one SQL statement inside the session's transaction (and so under its tenant binding)."""
+    connection = await session.connection()
+    return await connection.execute(text(sql), dict(params or {}))

@@ -15,14 +15,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sqlalchemy import text
 from temporalio.client import Client, WorkflowHandle
 
 from core.settings import Settings
 from core.stack.ports import free_port
 from core.stack.stack import Stack
 from core.worker import build_worker
-from tenancy.db import Database
+from tenancy.db import Database, run_sql
 from tenancy.migrate import migrate
 from tenancy.tenants import create_tenant
 from workflows.conversation import ConversationWorkflow
@@ -37,8 +36,9 @@ Scenario = Callable[[Client, Database, str, str], Awaitable[list[WorkflowHandle]
 async def _conversation(db: Database, tenant_id: str, agent: str = "support") -> str:
     conversation_id = str(uuid.uuid4())
     async with db.tenant_session(tenant_id) as session:
-        await session.execute(
-            text(
+        await run_sql(
+            session,
+            (
                 "INSERT INTO conversations (id, tenant_id, agent, channel, metadata, double_texting, status,"
                 " created_at, updated_at)"
                 " VALUES (:id, :tid, :agent, 'api', '{}'::jsonb, 'enqueue', 'open', now(), now())"
@@ -118,9 +118,13 @@ async def continue_as_new(client: Client, db: Database, tenant: str, queue: str)
     first_run = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
     await _send(handle, "one")
     await _idle(handle)
+    # The second run starts from what the first carried over, then continues-as-new again.
+    second_run = client.get_workflow_handle(
+        handle.id, run_id=(await client.get_workflow_handle(handle.id).describe()).run_id
+    )
     await _send(handle, "two")
     await handle.result()
-    return [first_run, client.get_workflow_handle(handle.id)]
+    return [first_run, second_run, client.get_workflow_handle(handle.id)]
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -135,7 +139,9 @@ async def record(settings: Settings) -> list[Path]:
     await migrate(settings.database_url or "", settings.app_db_password.get_secret_value())
     tenant = await create_tenant(settings.database_url or "", name=f"replay {uuid.uuid4().hex[:6]}", pepper="x" * 16)
     queue = f"record-{uuid.uuid4().hex[:6]}"
-    worker_settings = settings.model_copy(update={"agent_models": json.dumps(AGENT_MODELS), "task_queue": queue})
+    worker_settings = settings.model_copy(
+        update={"agent_models": json.dumps(AGENT_MODELS), "task_queue": queue, "model_small": "scripted/echo"}
+    )
     db = Database(settings.resolved_app_database_url())
     written: list[Path] = []
     try:

@@ -7,6 +7,10 @@ downloaded. The model is weak; it is the offline tier and a smoke test, never a 
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib.util
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +22,7 @@ from litellm.types.utils import GenericStreamingChunk
 
 _MAX_TOKENS = 256
 _CONTEXT = 2048
+_PROBE_TIMEOUT = 60
 
 
 def weights_path() -> Path | None:
@@ -29,14 +34,27 @@ def weights_path() -> Path | None:
     return files[0] if files else None
 
 
+_PROBE = (
+    "import sys; from llama_cpp import Llama; "
+    "m = Llama(model_path=sys.argv[1], n_ctx=64, verbose=False); "
+    "m.create_completion('hi', max_tokens=1)"
+)
+
+
+@functools.lru_cache(maxsize=1)
 def available() -> bool:
-    if weights_path() is None:
+    """Installed and able to run here. llama.cpp built for another CPU dies with SIGILL rather than raising,
+    so the first use is tried in a child process before a worker relies on it."""
+    path = weights_path()
+    if path is None or importlib.util.find_spec("llama_cpp") is None:
         return False
     try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
+        probe = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=_PROBE_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
         return False
-    return True
+    return probe.returncode == 0
 
 
 class LocalLLM(CustomLLM):

@@ -93,5 +93,5 @@ class ScriptedLLM(CustomLLM):
         deltas = self._plan(model, messages, kwargs)
         return litellm.mock_completion(model=model, messages=messages, mock_response="".join(deltas))
 
-    async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
+    async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
         return self.completion(model, messages, *args, **kwargs)

@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
-from sqlalchemy import text
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -23,7 +22,7 @@ from api.schemas import (
     MessageCreate,
     TranscriptMessage,
 )
-from tenancy.db import Database
+from tenancy.db import Database, run_sql
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
@@ -35,20 +34,23 @@ _CLIENT_MESSAGE_NS = uuid.UUID("0b7f7c56-3c1d-4a53-9a55-0b7f6f0f5c11")
 
 async def load_conversation(db: Database, tenant_id: str, conversation_id: str) -> ConversationOut:
     async with db.tenant_session(tenant_id) as session:
-        row = (
-            await session.execute(
-                text(
-                    "SELECT id, agent, channel, metadata, double_texting, created_at FROM conversations WHERE id = :id"
-                ),
-                {"id": conversation_id},
-            )
-        ).first()
+        result = await run_sql(
+            session,
+            "SELECT id, agent, channel, metadata, double_texting, created_at FROM conversations WHERE id = :id",
+            {"id": conversation_id},
+        )
+        row = result.mappings().first()
     if row is None:
         # Another tenant's conversation answers exactly like one that does not exist.
         raise ApiError(404, "conversation_not_found", "no such conversation")
-    meta = row[3] if isinstance(row[3], dict) else json.loads(row[3] or "{}")
+    meta = row["metadata"] if isinstance(row["metadata"], dict) else json.loads(row["metadata"] or "{}")
     return ConversationOut(
-        id=row[0], agent=row[1], channel=row[2], metadata=meta, double_texting=row[4], created_at=row[5]
+        id=row["id"],
+        agent=row["agent"],
+        channel=row["channel"],
+        metadata=meta,
+        double_texting=row["double_texting"],
+        created_at=row["created_at"],
     )
 
 
@@ -57,8 +59,9 @@ async def create_conversation(body: ConversationCreate, principal: TenantDep, db
     conversation_id = str(uuid.uuid4())
     async with db.tenant_session(principal.tenant_id) as session:
         row = (
-            await session.execute(
-                text(
+            await run_sql(
+                session,
+                (
                     "INSERT INTO conversations"
                     " (id, tenant_id, agent, channel, metadata, double_texting, status, created_at, updated_at)"
                     " VALUES (:id, :tid, :agent, :channel, CAST(:meta AS jsonb), :dt, 'open', now(), now())"
