@@ -8,6 +8,11 @@ python := if path_exists(".venv/bin/python") == "true" { ".venv/bin/python" } el
 up *args:
     {{python}} -m core.cli up {{args}}
 
+# Install the optional local model (llama.cpp compiles once, a few minutes). Portable CPU flags: a
+# build tuned to the compiling machine can die with SIGILL on another.
+install-local:
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" {{python}} -m pip install --no-cache-dir -e '.[local]'
+
 # Run the test suite on a real stack started by the tests themselves.
 test *args:
     {{python}} -m pytest {{args}}

@@ -40,28 +40,26 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 async def _platform_turns(base_url: str, api_key: str, turns: int, concurrency: int) -> tuple[list[float], float]:
+    """Each client keeps its conversation's event stream open, as a chat UI does, and times every turn."""
     headers = {"Authorization": f"Bearer {api_key}"}
     latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
+    limits = httpx.Limits(max_connections=concurrency * 2 + 4)
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60, limits=limits) as client:
 
         async def conversation(count: int) -> None:
             conversation_id = (await client.post("/v1/conversations", json={})).json()["id"]
-            cursor = "0-0"
-            for i in range(count):
-                started = time.perf_counter()
-                posted = await client.post(f"/v1/conversations/{conversation_id}/messages", json={"content": f"hi {i}"})
-                message_id = posted.json()["message_id"]
-                async with client.stream(
-                    "GET", f"/v1/conversations/{conversation_id}/events", headers={"Last-Event-ID": cursor}
-                ) as stream:
-                    last_id = cursor
-                    async for line in stream.aiter_lines():
-                        if line.startswith("id: "):
-                            last_id = line[4:]
-                        elif line.startswith("data: ") and '"message.completed"' in line and message_id in line:
+            async with client.stream("GET", f"/v1/conversations/{conversation_id}/events") as stream:
+                lines = stream.aiter_lines()
+                for i in range(count):
+                    started = time.perf_counter()
+                    posted = await client.post(
+                        f"/v1/conversations/{conversation_id}/messages", json={"content": f"hi {i}"}
+                    )
+                    message_id = posted.json()["message_id"]
+                    async for line in lines:
+                        if line.startswith("data: ") and '"message.completed"' in line and message_id in line:
                             break
-                latencies.append(time.perf_counter() - started)
-                cursor = last_id
+                    latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()
         per = [turns // concurrency + (1 if i < turns % concurrency else 0) for i in range(concurrency)]

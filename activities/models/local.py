@@ -7,6 +7,7 @@ downloaded. The model is weak; it is the offline tier and a smoke test, never a 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import importlib.util
 import subprocess
@@ -75,6 +76,8 @@ class LocalLLM(CustomLLM):
             from llama_cpp import Llama
 
             self._llama = Llama(model_path=str(path), n_ctx=_CONTEXT, verbose=False, seed=0)
+            # Free it before interpreter teardown: llama.cpp's finaliser fails once modules are unloaded.
+            atexit.register(self._llama.close)
         return self._llama
 
     def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Iterator[GenericStreamingChunk]:

@@ -57,6 +57,15 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def describe_exit(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            pass
+    return f"exited unexpectedly with code {returncode}"
+
+
 class Up:
     def __init__(self, settings: Settings, *, gateway: bool = True, worker: bool = True) -> None:
         # Imported here so that building the `aiaas` parser does not load the Temporal and database clients.
@@ -78,6 +87,9 @@ class Up:
                 self.settings.host, self.settings.gateway_port, "gateway", "use --port or set AIAAS_GATEWAY_PORT"
             )
         previous_term = signal.signal(signal.SIGTERM, _interrupt)
+        # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored; `up` must
+        # stop on SIGINT however it was launched.
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             endpoints = self.stack.start()
             self._migrate(endpoints)
@@ -88,7 +100,7 @@ class Up:
             return 0
         finally:
             # A second Ctrl-C must not cut the shutdown short and leave children behind.
-            previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             try:
                 self._stop()
@@ -184,9 +196,7 @@ class Up:
         while True:
             for process in watched:
                 if not process.alive:
-                    raise RuntimeError(
-                        f"{process.name} exited unexpectedly with code {process.returncode}; see {process.log_path}"
-                    )
+                    raise RuntimeError(f"{process.name} {describe_exit(process.returncode)}; see {process.log_path}")
             time.sleep(WATCH_INTERVAL)
 
     def _stop(self) -> None:

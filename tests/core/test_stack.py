@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
+import signal
 import socket
 import stat
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import asyncpg
@@ -38,6 +41,19 @@ def sql(url: str, statement: str) -> object:
             await conn.close()
 
     return asyncio.run(run())
+
+
+def launcher_env(settings: Settings) -> dict[str, str]:
+    """The environment for a launcher in another process to start an embedded stack like `settings`'s."""
+    env = {name: value for name, value in os.environ.items() if name not in ENDPOINT_VARIABLES}
+    env.update(
+        AIAAS_DATA_DIR=str(settings.data_dir),
+        AIAAS_TEMPORAL_PORT=str(settings.temporal_port),
+        AIAAS_TEMPORAL_UI_PORT=str(settings.temporal_ui_port),
+        AIAAS_POSTGRES_PORT=str(settings.postgres_port),
+        AIAAS_REDIS_PORT=str(settings.redis_port),
+    )
+    return env
 
 
 def descendants(stack: Stack) -> list[psutil.Process]:
@@ -176,14 +192,7 @@ def test_restart_keeps_data_and_stop_leaves_nothing_running(tmp_path: Path) -> N
 @embedded_only
 def test_children_of_a_crashed_launcher_are_stopped_by_the_next_start(tmp_path: Path) -> None:
     settings = embedded_settings(tmp_path)
-    env = {name: value for name, value in os.environ.items() if name not in ENDPOINT_VARIABLES}
-    env.update(
-        AIAAS_DATA_DIR=str(tmp_path),
-        AIAAS_TEMPORAL_PORT=str(settings.temporal_port),
-        AIAAS_TEMPORAL_UI_PORT=str(settings.temporal_ui_port),
-        AIAAS_POSTGRES_PORT=str(settings.postgres_port),
-        AIAAS_REDIS_PORT=str(settings.redis_port),
-    )
+    env = launcher_env(settings)
     # A launcher that dies without stopping anything, as under SIGKILL: its children keep running.
     script = textwrap.dedent(
         """
@@ -205,3 +214,66 @@ def test_children_of_a_crashed_launcher_are_stopped_by_the_next_start(tmp_path: 
         assert again.endpoints is not None
         assert redis.Redis.from_url(again.endpoints.redis_url).ping()
         assert_all_gone(orphans)
+
+
+def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], list[str]]:
+    """`aiaas up` without the gateway and worker (other suites cover those), and the lines it printed."""
+    up = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "up", "--no-gateway", "--no-worker"],
+        env=launcher_env(embedded_settings(data_dir)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert up.stdout is not None
+        for line in up.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    printed: list[str] = []
+    while not printed or not printed[-1].startswith("logs:"):
+        line = lines.get(timeout=60)
+        if line is None:
+            assert up.stderr is not None
+            pytest.fail(f"aiaas up exited with {up.wait()}: {up.stderr.read()}")
+        printed.append(line)
+    return up, printed
+
+
+def running_children(data_dir: Path) -> list[psutil.Process]:
+    return [psutil.Process(json.loads(path.read_text())["pid"]) for path in (data_dir / "run").glob("*.pid")]
+
+
+@embedded_only
+def test_up_prints_the_urls_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    up, printed = start_up(tmp_path)
+    labels = [line.partition(": ")[0] for line in printed]
+    assert labels[:4] == ["temporal", "temporal ui", "postgres", "redis"]
+    password = (tmp_path / "postgres.password").read_text().strip()
+    assert ":***@" in printed[2] and password not in "\n".join(printed)
+    children = running_children(tmp_path)
+    assert {c.name() for c in children} >= {"temporal", "postgres"}
+
+    up.send_signal(signal.SIGINT)
+    assert up.wait(60) == 0
+    assert_all_gone(children)
+    assert not (tmp_path / "stack.json").exists()
+
+
+@embedded_only
+def test_up_names_a_child_that_died_stops_the_rest_and_exits_1(tmp_path: Path) -> None:
+    up, _ = start_up(tmp_path)
+    children = running_children(tmp_path)
+    redis_pid = json.loads((tmp_path / "run" / "redis.pid").read_text())["pid"]
+    os.kill(redis_pid, signal.SIGKILL)
+
+    assert up.wait(60) == 1
+    assert up.stderr is not None
+    assert up.stderr.read().splitlines()[-1] == (
+        f"aiaas: redis was killed by SIGKILL; see {tmp_path / 'logs' / 'redis.log'}"
+    )
+    assert_all_gone(children)
