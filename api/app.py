@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from redis.asyncio import Redis
@@ -13,6 +14,7 @@ from redis.asyncio import Redis
 from api.errors import install_error_handlers
 from api.routes import conversations, events, health
 from api.state import GatewayState
+from core.correlation import REQUEST_ID_HEADER, request_id_from
 from core.events import EventBus
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
@@ -74,7 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 error_body("payload_too_large", f"request bodies are limited to {_MAX_BODY_BYTES} bytes"), 413
             )
         started = time.perf_counter()
+        request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id, path=request.url.path)
         response = await call_next(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         HTTP_REQUESTS.labels(route=path, method=request.method, status=str(response.status_code)).inc()

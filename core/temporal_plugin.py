@@ -17,6 +17,7 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from core.correlation import CorrelationInterceptor
 from core.settings import Settings
 from workflows.errors import ConversationError
 
@@ -54,7 +55,7 @@ def aiaas_plugin() -> SimplePlugin:
     return SimplePlugin(
         PLUGIN_NAME,
         data_converter=_converter,
-        interceptors=[TracingInterceptor()],
+        interceptors=[TracingInterceptor(), CorrelationInterceptor()],
         workflow_runner=_runner,
         workflow_failure_exception_types=list(WORKFLOW_FAILURE_TYPES),
     )

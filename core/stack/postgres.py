@@ -156,7 +156,8 @@ class EmbeddedPostgres:
         asyncio.run(_select_one(url, 2.0))
         return True
 
-    def _grant_system_user(self) -> None:
+    def _grant_system_user(self, *owned: Path) -> None:
+        """Let the unprivileged user own `owned` and reach them and the binaries, as Postgres requires."""
         _, utils = _pgserver()
         try:
             entry = utils.ensure_user_exists(SYSTEM_USER)
@@ -164,13 +165,12 @@ class EmbeddedPostgres:
             # Another process may have created the user between the lookup and `useradd`.
             entry = pwd.getpwnam(SYSTEM_USER)
         uid, gid = entry.pw_uid, entry.pw_gid
-        for folder in (self.pgdata, self.socket_dir):
+        for folder in owned:
             if folder.stat().st_uid != uid:
                 os.chown(folder, uid, gid)
                 for path in folder.rglob("*"):
                     os.lchown(path, uid, gid)
-        utils.ensure_prefix_permissions(self.pgdata)
-        utils.ensure_prefix_permissions(self.socket_dir)
+            utils.ensure_prefix_permissions(folder)
         utils.ensure_prefix_permissions(self._bin)
         readable = 0o044
         utils.ensure_folder_permissions(self._bin, readable | 0o011)
@@ -178,42 +178,46 @@ class EmbeddedPostgres:
 
     def _init_once(self) -> str:
         """initdb on first start; afterwards the cluster and its password are reused."""
-        initialised = (self.pgdata / "PG_VERSION").exists()
-        if not initialised:
-            # initdb wants an empty directory; a half-initialised one from an interrupted run goes first.
-            shutil.rmtree(self.pgdata, ignore_errors=True)
-        self.pgdata.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
-        if self.run_as is not None:
-            self._grant_system_user()
-        if initialised:
+        if (self.pgdata / "PG_VERSION").exists():
+            if self.run_as is not None:
+                self._grant_system_user(self.pgdata, self.socket_dir)
             try:
                 return self.password_file.read_text().strip()
             except OSError as exc:
                 raise RuntimeError(
                     f"{self.password_file} is missing; delete {self.pgdata} to create a new database cluster"
                 ) from exc
+        # initdb runs in a staging directory that is renamed when complete, so an interrupted initdb never
+        # leaves a cluster that looks initialised.
+        staging = self.data_dir / "postgres.initdb"
+        for leftover in (staging, self.pgdata):
+            shutil.rmtree(leftover, ignore_errors=True)
+        staging.mkdir(mode=0o700, parents=True)
+        if self.run_as is not None:
+            self._grant_system_user(staging, self.socket_dir)
         password = secrets.token_urlsafe(24)
         fd, pwfile = tempfile.mkstemp(prefix="aiaas-pw-")
         try:
-            os.write(fd, password.encode())
-            if self.run_as is not None:
-                entry = pwd.getpwnam(self.run_as)
-                os.fchown(fd, entry.pw_uid, entry.pw_gid)
-            os.close(fd)
-            self._initdb(Path(pwfile))
+            with os.fdopen(fd, "w") as out:
+                out.write(password)
+                if self.run_as is not None:
+                    entry = pwd.getpwnam(self.run_as)
+                    os.fchown(fd, entry.pw_uid, entry.pw_gid)
+            self._initdb(staging, Path(pwfile))
         finally:
             Path(pwfile).unlink(missing_ok=True)
         fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             os.fchmod(fd, 0o600)
             out.write(password + "\n")
+        staging.rename(self.pgdata)
         return password
 
-    def _initdb(self, pwfile: Path) -> None:
+    def _initdb(self, target: Path, pwfile: Path) -> None:
         argv = [
             str(self._bin / "initdb"),
-            "-D", str(self.pgdata),
+            "-D", str(target),
             "-U", SUPERUSER,
             "--encoding=UTF8",
             # A fixed C locale: the host's LANG may name a locale this machine does not have installed.
@@ -230,21 +234,21 @@ class EmbeddedPostgres:
             start = log.tell()
             result = subprocess.run(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.pgdata, check=False, timeout=300, user=uid, group=gid, extra_groups=groups,
+                cwd=target, check=False, timeout=300, user=uid, group=gid, extra_groups=groups,
             )  # fmt: skip
         if result.returncode != 0:
             with log_path.open("rb") as log:
                 log.seek(start)
                 lines = log.read().decode(errors="replace").strip().splitlines()[-10:]
-            shutil.rmtree(self.pgdata, ignore_errors=True)
+            shutil.rmtree(target, ignore_errors=True)
             detail = "".join(f"\n    {line}" for line in lines)
             raise RuntimeError(f"initdb failed with code {result.returncode}; see {log_path}{detail}")
 
     def _clear_stale_locks(self) -> None:
         """Remove lock files left by a server that crashed, so Postgres does not refuse to start.
 
-        Postgres clears its own stale locks only when the recorded pid is gone; after a crash that pid may
-        have been reused by an unrelated process, and Postgres would then wait for a server that is not there.
+        Postgres clears its own stale lock only when the recorded pid is gone; after a crash that pid may have
+        been reused by an unrelated process, and Postgres then refuses to start ("lock file already exists").
         """
         lock = self.pgdata / "postmaster.pid"
         try:

@@ -6,6 +6,7 @@ An endpoint already set in the settings means "connect, do not start". The endpo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -106,13 +107,16 @@ class Stack:
             for part in self._parts:
                 part.preflight()
             temporal_address, database_url, redis_url = self._start_concurrently()
+            ui_url = temporal.ui_url if isinstance(temporal, EmbeddedTemporal) else self.settings.temporal_ui_url
+            endpoints = StackEndpoints(temporal_address, ui_url, database_url, redis_url)
+            self._write_stack_file(endpoints)
         except BaseException:
-            self.stop()
+            # The error that stopped the start is the one worth reporting, not a later one while cleaning up.
+            with contextlib.suppress(Exception):
+                self.stop()
             raise
-        ui_url = temporal.ui_url if isinstance(temporal, EmbeddedTemporal) else self.settings.temporal_ui_url
-        self.endpoints = StackEndpoints(temporal_address, ui_url, database_url, redis_url)
-        self._write_stack_file(self.endpoints)
-        return self.endpoints
+        self.endpoints = endpoints
+        return endpoints
 
     def stop(self) -> None:
         """Stop what this stack started, in reverse order; safe to call more than once."""

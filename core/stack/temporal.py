@@ -28,12 +28,13 @@ SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "Agent": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
 
-# Kept in step with infra/temporal/dynamicconfig.yaml, which carries the same values for a real cluster.
 DYNAMIC_CONFIG: dict[str, str] = {
-    # The gateway starts conversations with update-with-start, a multi-operation.
+    # The gateway starts conversations with update-with-start, a multi-operation. A real cluster gets the
+    # same two from infra/temporal/values.yaml (`dynamicConfig`).
     "frontend.enableUpdateWorkflowExecution": "true",
     "frontend.enableExecuteMultiOperation": "true",
-    # Search attributes added at run time are visible to the next query instead of after a cache refresh.
+    # Dev only: search attributes added at run time are visible to the next query, not after a cache
+    # refresh; it costs a read per query, which a production cluster should not pay.
     "system.forceSearchAttributesCacheRefreshOnRead": "true",
 }
 

@@ -70,6 +70,8 @@ def test_transient_errors_are_retryable(exc: Exception) -> None:
 
 def test_errors_raised_mid_stream_keep_their_cause() -> None:
     inner = litellm.RateLimitError("x", model="m", llm_provider="p", response=_response(429, **{"retry-after": "2"}))
-    wrapped = litellm.exceptions.MidStreamFallbackError("wrapped", model="m", llm_provider="p", original_exception=inner)
+    wrapped = litellm.exceptions.MidStreamFallbackError(
+        "wrapped", model="m", llm_provider="p", original_exception=inner
+    )
     error = to_application_error(wrapped, "m")
     assert error.type == "ModelRateLimited" and error.next_retry_delay == timedelta(seconds=2)

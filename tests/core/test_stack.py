@@ -25,7 +25,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from core.settings import Settings
-from core.stack import Stack, StackEndpoints
+from core.stack import ManagedProcess, Stack, StackEndpoints
 from tests.conftest import ENDPOINT_VARIABLES, embedded_settings, uses_external_stack
 
 embedded_only = pytest.mark.skipif(uses_external_stack(), reason="the stack under test is external")
@@ -67,8 +67,13 @@ def descendants(stack: Stack) -> list[psutil.Process]:
 
 
 def assert_all_gone(processes: list[psutil.Process]) -> None:
-    survivors = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert survivors == []
+    def running(process: psutil.Process) -> bool:
+        try:
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    assert [p for p in processes if running(p)] == []
 
 
 async def test_temporal_answers_and_has_the_search_attributes(stack: StackEndpoints) -> None:
@@ -114,10 +119,25 @@ def test_stack_file_names_the_endpoints(stack: StackEndpoints, settings: Setting
     assert found.with_stack_endpoints().database_url == stack.database_url
 
 
-def test_endpoints_round_trip_through_json() -> None:
-    endpoints = StackEndpoints("127.0.0.1:7233", None, "postgresql://u:p@h:1/aiaas", "redis://h:2/0")
-    assert StackEndpoints.from_json(endpoints.to_json()) == endpoints
-    assert set(json.loads(endpoints.to_json())) == {"temporal_address", "temporal_ui_url", "database_url", "redis_url"}
+def test_a_child_that_dies_while_starting_shows_its_last_log_lines(tmp_path: Path) -> None:
+    child = ManagedProcess("broken", ["sh", "-c", "echo cannot bind; exit 3"], data_dir=tmp_path)
+    child.start()
+    with pytest.raises(RuntimeError) as raised:
+        child.wait_ready(lambda: False, timeout=10)
+    summary, *log_lines = str(raised.value).splitlines()
+    assert summary == f"broken exited with code 3 while starting; last lines of {tmp_path / 'logs' / 'broken.log'}:"
+    assert log_lines == ["    cannot bind"]
+    assert child.stop() == 3
+    assert not child.pid_path.exists()
+
+
+def test_a_child_not_ready_in_time_is_reported_then_stopped(tmp_path: Path) -> None:
+    child = ManagedProcess("slow", ["sleep", "60"], data_dir=tmp_path, stop_timeout=5)
+    child.start()
+    with pytest.raises(RuntimeError, match=r"^slow was not ready after 1s; see "):
+        child.wait_ready(lambda: False, timeout=1)
+    assert child.stop() == -signal.SIGTERM
+    assert not child.alive
 
 
 def test_set_endpoints_are_connected_to_not_started(stack: StackEndpoints, tmp_path: Path) -> None:
@@ -167,7 +187,8 @@ def test_a_missing_binary_is_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 @embedded_only
-def test_restart_keeps_data_and_stop_leaves_nothing_running(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("stack")
+def test_restart_keeps_data_and_stop_leaves_nothing_running(tmp_path: Path, stack_dir: Path) -> None:
     settings = embedded_settings(tmp_path)
     first = Stack(settings)
     endpoints = first.start()
@@ -178,8 +199,10 @@ def test_restart_keeps_data_and_stop_leaves_nothing_running(tmp_path: Path) -> N
     assert_all_gone(started)
     assert not (tmp_path / "stack.json").exists()
 
-    # A crash leaves postmaster.pid behind, and its pid may by now belong to an unrelated live process.
-    (tmp_path / "postgres" / "postmaster.pid").write_text(f"{os.getpid()}\n{tmp_path / 'postgres'}\n")
+    # A crash leaves postmaster.pid behind, and its pid may by now belong to another live process of the
+    # same user - here the session stack's Postgres - which Postgres alone would take for a running server.
+    other_postgres = json.loads((stack_dir / "run" / "postgres.pid").read_text())["pid"]
+    (tmp_path / "postgres" / "postmaster.pid").write_text(f"{other_postgres}\n{tmp_path / 'postgres'}\n")
     with Stack(settings) as second:
         assert second.endpoints is not None
         assert second.endpoints.database_url == endpoints.database_url  # same password, same cluster

@@ -71,5 +71,11 @@ def test_health_readiness_and_metrics(platform: Platform) -> None:
         assert metrics.status_code == 200
         assert "aiaas_http_requests_total" in metrics.text
         assert client.get("/docs").status_code == 200
+        # Correlation: a caller's request id is kept, a missing or malformed one replaced.
+        assert (
+            client.get("/healthz", headers={"X-Request-ID": "req-12345678"}).headers["x-request-id"] == "req-12345678"
+        )
+        generated = client.get("/healthz", headers={"X-Request-ID": "bad id;drop"}).headers["x-request-id"]
+        assert len(generated) == 32 and generated != "bad id;drop"
         schema = client.get("/openapi.json").json()
         assert "/v1/conversations/{conversation_id}/messages" in schema["paths"]
