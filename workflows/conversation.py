@@ -91,19 +91,26 @@ class ConversationWorkflow:
             return SubmitAccepted(message_id=msg.message_id, duplicate=True)
         # Remember the id before awaiting, so a concurrent duplicate is answered as one.
         self._remember(msg.message_id)
-        await workflow.execute_local_activity(
-            ACT_RECORD_USER_MESSAGE,
-            RecordUserMessageInput(
-                tenant_id=self._input.tenant_id,
-                conversation_id=self._input.conversation_id,
-                message_id=msg.message_id,
-                content=msg.content,
-                client_message_id=msg.client_message_id,
-            ),
-            start_to_close_timeout=PERSISTENCE_START_TO_CLOSE,
-            schedule_to_close_timeout=_PERSISTENCE_SCHEDULE_TO_CLOSE,
-            retry_policy=PERSISTENCE_RETRY,
-        )
+        try:
+            await workflow.execute_local_activity(
+                ACT_RECORD_USER_MESSAGE,
+                RecordUserMessageInput(
+                    tenant_id=self._input.tenant_id,
+                    conversation_id=self._input.conversation_id,
+                    message_id=msg.message_id,
+                    content=msg.content,
+                    client_message_id=msg.client_message_id,
+                ),
+                start_to_close_timeout=PERSISTENCE_START_TO_CLOSE,
+                schedule_to_close_timeout=_PERSISTENCE_SCHEDULE_TO_CLOSE,
+                retry_policy=PERSISTENCE_RETRY,
+            )
+        except ActivityError as err:
+            # Not recorded, so not accepted: forget the id, or a retry would be answered as a duplicate.
+            self._seen.pop(msg.message_id, None)
+            raise ApplicationError(
+                "the message could not be recorded; retry it", type="MessageNotRecorded", non_retryable=True
+            ) from err
         queued = QueuedMessage(message_id=msg.message_id, content=msg.content, client_message_id=msg.client_message_id)
         if self._input.double_texting == DoubleTexting.INTERRUPT and self._current is not None:
             self._interrupt_current_turn()

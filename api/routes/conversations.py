@@ -140,7 +140,11 @@ def _rejection(exc: WorkflowUpdateFailedError) -> ApiError:
     message = getattr(cause, "message", None) or str(cause)
     if error_type == "ConversationBusy":
         return ApiError(409, "conversation_busy", message, headers={"Retry-After": "1"})
-    return ApiError(422, "message_rejected", message, {"reason": error_type or "invalid"})
+    if error_type == "InvalidMessage":
+        return ApiError(422, "message_rejected", message, {"reason": error_type})
+    return ApiError(
+        503, "message_not_recorded", "the message could not be recorded; retry it", headers={"Retry-After": "5"}
+    )
 
 
 @router.get("/{conversation_id}", response_model=ConversationDetail)

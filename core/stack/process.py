@@ -112,9 +112,9 @@ class ManagedProcess:
         self.pid_path.parent.mkdir(parents=True, exist_ok=True)
         uid, gid, groups = run_as_ids(self.user)
         with self.log_path.open("ab") as log:
-            self._log_offset = log.tell()
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(self.argv)}\n".encode())
             log.flush()
+            self._log_offset = log.tell()
             try:
                 self._popen = subprocess.Popen(
                     self.argv,

@@ -19,7 +19,6 @@ import asyncpg
 import psutil
 import pytest
 import redis
-import redis.asyncio as aioredis
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
@@ -100,12 +99,8 @@ async def test_postgres_is_16_with_pgvector(stack: StackEndpoints) -> None:
     assert database == "aiaas"
 
 
-async def test_redis_answers(stack: StackEndpoints) -> None:
-    client = aioredis.Redis.from_url(stack.redis_url)
-    try:
-        assert await client.ping()
-    finally:
-        await client.aclose()
+def test_redis_answers(stack: StackEndpoints) -> None:
+    assert redis.Redis.from_url(stack.redis_url).ping()
 
 
 def test_stack_file_names_the_endpoints(stack: StackEndpoints, settings: Settings) -> None:
@@ -247,6 +242,8 @@ def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], list[str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Its own process group, like a command a terminal runs in the foreground.
+        start_new_session=True,
     )
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -281,7 +278,7 @@ def test_up_prints_the_urls_and_stops_everything_on_ctrl_c(tmp_path: Path) -> No
     children = running_children(tmp_path)
     assert {c.name() for c in children} >= {"temporal", "postgres"}
 
-    up.send_signal(signal.SIGINT)
+    os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
     assert up.wait(60) == 0
     assert_all_gone(children)
     assert not (tmp_path / "stack.json").exists()
