@@ -9,6 +9,7 @@ one event loop per test, and a session-scoped async fixture would outlive them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from core.settings import Settings
 from core.stack import Stack, StackEndpoints, free_port
 
 ENDPOINT_VARIABLES = ("TEMPORAL_ADDRESS", "DATABASE_URL", "REDIS_URL")
+PORT_CLASH = re.compile(r"is taken|address already in use", re.IGNORECASE)
 
 
 def uses_external_stack() -> bool:
@@ -45,6 +47,24 @@ def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings().model_copy(update=update)
 
 
+def start_on_free_ports(data_dir: Path, attempts: int = 3) -> Stack:
+    """Start an embedded stack, picking new ports when one was taken between choosing and binding it.
+
+    Free ports are only free when asked; with other suites starting servers on this machine at the same
+    time, one may be gone a moment later.
+    """
+    for attempt in range(1, attempts + 1):
+        stack = Stack(embedded_settings(data_dir))
+        try:
+            stack.start()
+        except RuntimeError as exc:
+            if attempt == attempts or not PORT_CLASH.search(str(exc)):
+                raise
+            continue
+        return stack
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("stack")
@@ -53,12 +73,15 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def stack(stack_dir: Path) -> Iterator[StackEndpoints]:
     if uses_external_stack():
-        launcher_settings = Settings().model_copy(update={"env": "test", "data_dir": stack_dir})
+        running = Stack(Settings().model_copy(update={"env": "test", "data_dir": stack_dir}))
+        running.start()
     else:
-        launcher_settings = embedded_settings(stack_dir)
-    with Stack(launcher_settings) as running:
+        running = start_on_free_ports(stack_dir)
+    try:
         assert running.endpoints is not None
         yield running.endpoints
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="session")

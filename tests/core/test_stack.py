@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import queue
@@ -11,7 +12,6 @@ import socket
 import stat
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from temporalio.client import Client
 
 from core.settings import Settings
 from core.stack import ManagedProcess, Stack, StackEndpoints
-from tests.conftest import ENDPOINT_VARIABLES, embedded_settings, uses_external_stack
+from tests.conftest import ENDPOINT_VARIABLES, PORT_CLASH, embedded_settings, uses_external_stack
 
 embedded_only = pytest.mark.skipif(uses_external_stack(), reason="the stack under test is external")
 
@@ -86,17 +86,11 @@ async def test_temporal_answers_and_has_the_search_attributes(stack: StackEndpoi
     }
 
 
-async def test_postgres_is_16_with_pgvector(stack: StackEndpoints) -> None:
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        version = int(await conn.fetchval("SHOW server_version_num"))
-        extensions = await conn.fetchval("SELECT array_agg(extname) FROM pg_extension")
-        database = await conn.fetchval("SELECT current_database()")
-    finally:
-        await conn.close()
-    assert 160000 <= version < 170000
-    assert "vector" in extensions
-    assert database == "aiaas"
+def test_postgres_is_16_with_pgvector(stack: StackEndpoints) -> None:
+    url = stack.database_url
+    assert 160000 <= int(str(sql(url, "SELECT current_setting('server_version_num')"))) < 170000
+    assert sql(url, "SELECT current_database()") == "aiaas"
+    assert sql(url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'") is not None
 
 
 def test_redis_answers(stack: StackEndpoints) -> None:
@@ -136,14 +130,7 @@ def test_a_child_not_ready_in_time_is_reported_then_stopped(tmp_path: Path) -> N
 
 
 def test_set_endpoints_are_connected_to_not_started(stack: StackEndpoints, tmp_path: Path) -> None:
-    connecting = Settings(data_dir=tmp_path).model_copy(
-        update={
-            "temporal_address": stack.temporal_address,
-            "database_url": stack.database_url,
-            "redis_url": stack.redis_url,
-            "temporal_ui_url": stack.temporal_ui_url,
-        }
-    )
+    connecting = Settings(data_dir=tmp_path).model_copy(update=dataclasses.asdict(stack))
     with Stack(connecting) as running:
         assert running.processes == []
         assert running.endpoints == stack
@@ -207,25 +194,24 @@ def test_restart_keeps_data_and_stop_leaves_nothing_running(tmp_path: Path, stac
     assert_all_gone(started)
 
 
+# A launcher that dies without stopping anything, as under SIGKILL: its children keep running.
+CRASHING_LAUNCHER = """
+import os
+from core.settings import Settings
+from core.stack import Stack
+stack = Stack(Settings())
+stack.start()
+print(" ".join(str(p.pid) for p in stack.processes), flush=True)
+os._exit(0)
+"""
+
+
 @embedded_only
 def test_children_of_a_crashed_launcher_are_stopped_by_the_next_start(tmp_path: Path) -> None:
     settings = embedded_settings(tmp_path)
-    env = launcher_env(settings)
-    # A launcher that dies without stopping anything, as under SIGKILL: its children keep running.
-    script = textwrap.dedent(
-        """
-        import os
-        from core.settings import Settings
-        from core.stack import Stack
-        stack = Stack(Settings())
-        stack.start()
-        print(" ".join(str(p.pid) for p in stack.processes), flush=True)
-        os._exit(0)
-        """
-    )
-    launched = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)
-    pids = launched.stdout.split()
-    orphans = [psutil.Process(int(pid)) for pid in pids]
+    launcher = [sys.executable, "-c", CRASHING_LAUNCHER]
+    pids = subprocess.run(launcher, env=launcher_env(settings), check=True, capture_output=True, text=True).stdout
+    orphans = [psutil.Process(int(pid)) for pid in pids.split()]
     assert len(orphans) == 3 and all(p.is_running() for p in orphans)
 
     with Stack(settings) as again:
@@ -236,15 +222,28 @@ def test_children_of_a_crashed_launcher_are_stopped_by_the_next_start(tmp_path: 
 
 def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], list[str]]:
     """`aiaas up` without the gateway and worker (other suites cover those), and the lines it printed."""
-    up = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "up", "--no-gateway", "--no-worker"],
-        env=launcher_env(embedded_settings(data_dir)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # Its own process group, like a command a terminal runs in the foreground.
-        start_new_session=True,
-    )
+    for attempt in range(3):
+        up = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "up", "--no-gateway", "--no-worker"],
+            env=launcher_env(embedded_settings(data_dir)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Its own process group, like a command a terminal runs in the foreground.
+            start_new_session=True,
+        )
+        printed = read_until_logs_line(up)
+        if printed is not None:
+            return up, printed
+        assert up.stderr is not None
+        error = up.stderr.read()
+        if attempt == 2 or not PORT_CLASH.search(error):
+            pytest.fail(f"aiaas up exited with {up.wait()}: {error}")
+    raise AssertionError("unreachable")
+
+
+def read_until_logs_line(up: subprocess.Popen[str]) -> list[str] | None:
+    """The lines `up` prints once everything runs, or None when it exits first."""
     lines: queue.Queue[str | None] = queue.Queue()
 
     def read() -> None:
@@ -258,13 +257,13 @@ def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], list[str]]:
     while not printed or not printed[-1].startswith("logs:"):
         line = lines.get(timeout=60)
         if line is None:
-            assert up.stderr is not None
-            pytest.fail(f"aiaas up exited with {up.wait()}: {up.stderr.read()}")
+            return None
         printed.append(line)
-    return up, printed
+    return printed
 
 
 def running_children(data_dir: Path) -> list[psutil.Process]:
+    # `up` runs in another process; the pid files it keeps name its children.
     return [psutil.Process(json.loads(path.read_text())["pid"]) for path in (data_dir / "run").glob("*.pid")]
 
 
