@@ -13,6 +13,17 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _MAX_METADATA_BYTES = 16_384
 
 
+def _has_nul(value: Any) -> bool:
+    """Postgres text and JSON cannot hold NUL; refuse it at the edge rather than fail at the database."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -28,8 +39,11 @@ class ConversationCreate(_Strict):
     def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
         import json
 
-        if len(json.dumps(value, default=str)) > _MAX_METADATA_BYTES:
+        encoded = json.dumps(value, default=str)
+        if len(encoded) > _MAX_METADATA_BYTES:
             raise ValueError(f"metadata exceeds {_MAX_METADATA_BYTES} bytes")
+        if _has_nul(value):
+            raise ValueError("metadata may not contain NUL characters")
         return value
 
 

@@ -75,6 +75,8 @@ def test_invalid_conversation_bodies(api: httpx.Client) -> None:
         {"agent": "../etc"},
         {"channel": ""},
         {"metadata": {"blob": "x" * 20_000}},
+        {"metadata": {"nul": "a\x00b"}},
+        {"metadata": {"a\x00": 1}},
         {"double_texting": "sometimes"},
         {"extra": 1},
     ):
