@@ -30,4 +30,5 @@ bench turns="200" concurrency="8":
 # Re-record workflow histories from real runs, then replay them.
 replay:
     {{python}} -m tests.record_histories
+    {{python}} -m tests.lifecycle.record_histories
     {{python}} -m pytest tests/test_replay.py -q

@@ -11,8 +11,9 @@ from fastapi import FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from redis.asyncio import Redis
 
+from api.deps import auth_lifespan
 from api.errors import install_error_handlers
-from api.routes import conversations, events, health
+from api.routes import admin_tenants, api_keys, audit, codec, conversations, events, health, tenant
 from api.state import GatewayState
 from core.correlation import REQUEST_ID_HEADER, request_id_from
 from core.events import EventBus
@@ -33,9 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        temporal = await connect(settings)
-        redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
         db = Database(settings.resolved_app_database_url())
+        temporal = await connect(settings, db=db)
+        redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
         app.state.gateway = GatewayState(
             settings=settings,
             temporal=temporal,
@@ -47,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         )
         try:
-            yield
+            # JWT verification and cross-replica invalidation of cached principals live as long as the app.
+            async with auth_lifespan(app):
+                yield
         finally:
             await app.state.gateway.authenticator.close()
             await db.close()
@@ -63,6 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(conversations.router)
     app.include_router(events.router)
+    app.include_router(api_keys.router)
+    app.include_router(codec.router)
+    app.include_router(admin_tenants.router)
+    app.include_router(tenant.router)
+    app.include_router(audit.router)
 
     @app.middleware("http")
     async def guard_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

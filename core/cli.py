@@ -14,6 +14,7 @@ _SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("tenancy.cli", "add_tenant_parser"),
     ("core.worker", "add_worker_parser"),
     ("core.gateway", "add_gateway_parser"),
+    ("core.cli_admin", "add_admin_parser"),
 )
 
 

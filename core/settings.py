@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PEPPER = "dev-only-api-key-pepper-change-me"  # refused outside dev
 DEV_APP_DB_PASSWORD = "aiaas-app-dev-password"  # refused outside dev
+JWT_ALGORITHMS = frozenset(
+    {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+)
+MIN_JWT_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -69,6 +73,35 @@ class Settings(BaseSettings):
     api_key_pepper: SecretStr = SecretStr(DEV_PEPPER)
     auth_cache_seconds: float = 5.0
 
+    # Payload encryption. The development KMS keeps its key-encryption keys in this file (default
+    # `<data_dir>/kms/keys.json`); every process using the same database must use the same file.
+    kms_keys_file: Path | None = None
+    # How long an unwrapped data key stays in a process: the delay before a rotation or a shredded key
+    # is seen everywhere, and how long the codec rides out a database or KMS outage.
+    data_key_cache_seconds: float = 300.0
+    data_key_cache_entries: int = 4096
+    # Browser origins allowed to call the codec endpoint, as a JSON list; Temporal UI at
+    # `temporal_ui_url` always is.
+    codec_cors_origins: list[str] = Field(default_factory=list)
+    # The codec endpoint as Temporal UI's browser reaches it; default `http://<host>:<gateway_port>/codec`.
+    ui_codec_endpoint: str | None = None
+
+    # Bearer JWTs from an identity provider. HS* verify with `jwt_secret` (in dev and test, when unset, with
+    # a random secret kept in `data_dir`, which `aiaas admin token` signs with); the asymmetric algorithms
+    # with keys from `jwt_jwks_url` or `jwt_public_keys`, a JSON object of key id -> PEM public key. Lists
+    # come from the environment as JSON: AIAAS_JWT_ALGORITHMS='["RS256"]'.
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256", "RS256", "ES256"])
+    jwt_secret: SecretStr | None = None
+    jwt_jwks_url: str | None = None
+    jwt_public_keys: str = ""
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    # A token naming an unknown key id refetches the key set, at most this often, so a flood of made-up
+    # key ids cannot turn the gateway into a load generator against the identity provider.
+    jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
+
     @model_validator(mode="after")
     def _refuse_dev_secrets(self) -> Settings:
         if self.env == "prod":
@@ -76,6 +109,23 @@ class Settings(BaseSettings):
                 raise ValueError("AIAAS_API_KEY_PEPPER must be set outside dev")
             if self.app_db_password.get_secret_value() == DEV_APP_DB_PASSWORD:
                 raise ValueError("AIAAS_APP_DB_PASSWORD must be set outside dev")
+        return self
+
+    @model_validator(mode="after")
+    def _check_jwt(self) -> Settings:
+        unsupported = [alg for alg in self.jwt_algorithms if alg not in JWT_ALGORITHMS]
+        if unsupported or not self.jwt_algorithms:
+            # `none` in particular: an unsigned token must never authenticate anyone.
+            raise ValueError(f"AIAAS_JWT_ALGORITHMS must name some of {', '.join(sorted(JWT_ALGORITHMS))}")
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(f"AIAAS_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        configured = self.jwt_secret is not None or self.jwt_jwks_url or self.jwt_public_keys
+        if self.env == "prod" and configured and not (self.jwt_issuer and self.jwt_audience):
+            # Without both, a token the same identity provider minted for another application would pass.
+            raise ValueError("AIAAS_JWT_ISSUER and AIAAS_JWT_AUDIENCE must be set when JWTs are accepted in prod")
+        if self.env == "prod" and self.jwt_jwks_url and not self.jwt_jwks_url.startswith("https://"):
+            # Whoever can answer a plain-HTTP fetch of the key set can sign tokens for anyone.
+            raise ValueError("AIAAS_JWT_JWKS_URL must use https in prod")
         return self
 
     @property

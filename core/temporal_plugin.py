@@ -1,25 +1,33 @@
 """The one Temporal plugin: every client, worker and replayer of the platform is configured by it.
 
-It carries the pydantic data converter, the OpenTelemetry tracing interceptor, the modules workflows may
-pass through the sandbox, and the domain errors that fail a workflow instead of retrying its task.
-Passing it to `Client.connect` also applies it to workers built on that client.
+It carries the pydantic data converter, the payload codec that encrypts every payload per tenant, the
+OpenTelemetry tracing interceptor, the modules workflows may pass through the sandbox, and the domain errors
+that fail a workflow instead of retrying its task. Passing it to `Client.connect` also applies it to workers
+built on that client.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import PydanticPayloadConverter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from core.correlation import CorrelationInterceptor
+from core.crypto import build_codec
 from core.settings import Settings
 from workflows.errors import ConversationError
+from workflows.tenant_lifecycle_types import TenantLifecycleError
+
+if TYPE_CHECKING:
+    from tenancy.db import Database
 
 PLUGIN_NAME = "aiaas.core"
 
@@ -32,14 +40,25 @@ PASSTHROUGH_MODULES = (
     "policies.retry",
     "workflows.conversation_types",
     "workflows.errors",
+    "workflows.tenant_lifecycle_types",
 )
 
-WORKFLOW_FAILURE_TYPES: tuple[type[BaseException], ...] = (ConversationError,)
+WORKFLOW_FAILURE_TYPES: tuple[type[BaseException], ...] = (ConversationError, TenantLifecycleError)
 
 
-def _converter(existing: DataConverter | None) -> DataConverter:
-    base = existing or DataConverter.default
-    return dataclasses.replace(base, payload_converter_class=PydanticPayloadConverter)
+def _converter(codec: PayloadCodec | None) -> Callable[[DataConverter | None], DataConverter]:
+    def configure(existing: DataConverter | None) -> DataConverter:
+        base = existing or DataConverter.default
+        return dataclasses.replace(
+            base,
+            payload_converter_class=PydanticPayloadConverter,
+            # Failure messages and stack traces travel as a payload, so the codec encrypts them too: a
+            # provider error that quotes the user's prompt must not sit in history as plain text.
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+            payload_codec=codec or base.payload_codec,
+        )
+
+    return configure
 
 
 def _runner(existing: WorkflowRunner | None) -> WorkflowRunner:
@@ -51,19 +70,25 @@ def _runner(existing: WorkflowRunner | None) -> WorkflowRunner:
     return runner
 
 
-def aiaas_plugin() -> SimplePlugin:
+def aiaas_plugin(codec: PayloadCodec | None = None) -> SimplePlugin:
+    """The plugin; `codec` is the payload codec (`core.crypto.build_codec`), None only where no payload is
+    encrypted or decrypted: replaying recorded histories, which are stored decoded.
+    """
     return SimplePlugin(
         PLUGIN_NAME,
-        data_converter=_converter,
+        data_converter=_converter(codec),
         interceptors=[TracingInterceptor(), CorrelationInterceptor()],
         workflow_runner=_runner,
         workflow_failure_exception_types=list(WORKFLOW_FAILURE_TYPES),
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, *, db: Database | None = None) -> Client:
+    """A client whose codec reads data keys through `db` (the caller's pool), or through a pool of its own."""
     if not settings.temporal_address:
         raise RuntimeError("TEMPORAL_ADDRESS is not set and no embedded stack is running")
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, plugins=[aiaas_plugin()]
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        plugins=[aiaas_plugin(build_codec(settings, db))],
     )

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import structlog
 from redis.asyncio import Redis
@@ -35,15 +36,18 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
     from activities.conversation import ConversationActivities
     from activities.model_call import ModelActivities
+    from activities.tenant_lifecycle import TenantLifecycleActivities
     from tenancy.db import Database
     from workflows.registry import WORKFLOWS
 
-    client = await connect(settings)
-    redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
     db = Database(settings.resolved_app_database_url())
+    # The codec reads data keys through the worker's own pool and is closed with it.
+    client = await connect(settings, db=db)
+    redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
     bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds)
     conversation = ConversationActivities(db, bus)
     model = ModelActivities(db, bus, settings)
+    lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -53,6 +57,11 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             conversation.complete_turn,
             conversation.turn_failed,
             model.complete,
+            lifecycle.mark_offboarding,
+            lifecycle.stop_workflows,
+            lifecycle.export_data,
+            lifecycle.purge_redis,
+            lifecycle.purge_database,
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,

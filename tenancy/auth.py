@@ -1,95 +1,148 @@
-"""API key authentication: a bearer token in, a `Principal` (or None) out.
+"""Authentication: a bearer token (an API key or a JWT) in, a `Principal` (or None) out.
 
-The tenant is unknown until the key is found, and the app role can see no row without a tenant, so the
-lookup goes through the `auth_lookup_api_key` security-definer function, which reveals one key row by its
-public prefix and nothing else. Positive results are cached briefly in process, which is what keeps an
-authenticated request free of database round trips; the price is that a revoked key or a suspended tenant
-keeps working on a replica for at most `cache_seconds`.
+For an API key the tenant is unknown until the key is found, and the app role can see no row without a
+tenant, so the lookup goes through the `auth_lookup_api_key` security-definer function, which reveals one key
+row by its public prefix and nothing else. A JWT is verified first; its tenant's status (and, where the
+token carries no roles, the user's membership) then comes from `auth_lookup_identity`. Positive results are
+cached in process (`tenancy.auth_cache`), which keeps an authenticated request free of database round trips;
+revocations and suspensions reach every replica's cache through Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy import text
 
+from tenancy.auth_cache import PrincipalCache, token_digest
 from tenancy.db import Database
+from tenancy.jwt import JwtVerifier, TokenClaims
 from tenancy.keys import parse_api_key, verify_secret
+from tenancy.permissions import PLATFORM_ROLES, TENANT_ROLES, Permission, permissions_for
 
 log = logging.getLogger(__name__)
 
 TOUCH_INTERVAL_SECONDS = 60.0
-# Bounds memory when many distinct valid keys are in use; past it the cache is simply cleared.
-MAX_CACHED_KEYS = 10_000
-_LOOKUP = text(
-    "SELECT key_id, tenant_id, secret_hash, scopes, expires_at, revoked_at, tenant_status "
+MAX_TOUCHED_KEYS = 10_000
+_LOOKUP_KEY = text(
+    "SELECT key_id, tenant_id, secret_hash, scopes, expires_at, revoked_at, tenant_status, role "
     "FROM auth_lookup_api_key(:prefix)"
+)
+_LOOKUP_IDENTITY = text(
+    "SELECT tenant_status, tenant_role, platform_role FROM auth_lookup_identity(:subject, :tenant_id)"
 )
 _NO_HASH = "0" * 64
 _TOUCH = text("SELECT auth_touch_api_key(:key_id)")
 
 
 class Principal(BaseModel):
+    """Who is calling. A principal without a tenant exists only for platform roles."""
+
     model_config = ConfigDict(frozen=True)
 
-    tenant_id: str
-    key_id: str
-    roles: tuple[str, ...] = ("owner",)
+    tenant_id: str | None
+    key_id: str | None = None
+    # `apikey:<id>` for a key, the identity provider's `sub` for a token: what the audit log names.
+    subject: str = ""
+    # No default grant: a principal holds exactly the roles its credential carries.
+    roles: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    platform_role: str | None = None
+
+    @model_validator(mode="after")
+    def _tenant_or_platform(self) -> Principal:
+        if self.tenant_id is None and self.platform_role is None:
+            raise ValueError("a principal without a tenant must hold a platform role")
+        return self
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        """Tenant permissions: the roles' grants, narrowed by scopes. None at all without a tenant."""
+        if self.tenant_id is None:
+            return frozenset()
+        return permissions_for(self.roles, self.scopes)
 
 
-def _scopes(raw: object) -> tuple[str, ...]:
+class TenantPrincipal(Principal):
+    """A principal acting inside one tenant, which is what every tenant route works with."""
+
+    tenant_id: str
+
+
+def _strings(raw: object) -> tuple[str, ...]:
     if isinstance(raw, Iterable) and not isinstance(raw, str | bytes | dict):
-        return tuple(str(scope) for scope in raw)
+        return tuple(str(item) for item in raw)
     return ()
 
 
+def make_principal(
+    *,
+    tenant_id: str | None,
+    subject: str,
+    roles: tuple[str, ...],
+    scopes: tuple[str, ...] = (),
+    key_id: str | None = None,
+    platform_role: str | None = None,
+) -> Principal:
+    kind: type[Principal] = Principal if tenant_id is None else TenantPrincipal
+    return kind(
+        tenant_id=tenant_id,
+        key_id=key_id,
+        subject=subject,
+        roles=roles,
+        scopes=scopes,
+        platform_role=platform_role,
+    )
+
+
 class ApiKeyAuthenticator:
+    """Authenticates API keys, and JWTs once a verifier is attached with `use_jwt`."""
+
     def __init__(self, db: Database, pepper: str, cache_seconds: float = 5.0) -> None:
         if not pepper:
             raise ValueError("an API key pepper is required")
         self._db = db
         self._pepper = pepper
-        self._cache_seconds = cache_seconds
-        # sha256(token) -> (monotonic deadline, principal). Never the token itself: a heap dump of the
-        # gateway must not hand out working keys.
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self.cache = PrincipalCache(cache_seconds)
+        self.jwt: JwtVerifier | None = None
         self._last_touch: dict[str, float] = {}
         self._touches: set[asyncio.Task[None]] = set()
 
+    def use_jwt(self, verifier: JwtVerifier | None) -> None:
+        self.jwt = verifier if verifier is not None and verifier.enabled else None
+
     async def authenticate(self, token: str) -> Principal | None:
         parsed = parse_api_key(token)
-        if parsed is None:
+        verifier = self.jwt
+        if parsed is None and verifier is None:
             return None
-        cache_key = hashlib.sha256(token.encode()).hexdigest()
-        now = time.monotonic()
-        cached = self._cache.get(cache_key)
+        digest = token_digest(token)
+        cached = self.cache.get(digest)
         if cached is not None:
-            if cached[0] > now:
-                self._maybe_touch(cached[1].key_id, now)
-                return cached[1]
-            self._cache.pop(cache_key, None)
-
-        prefix, secret = parsed
-        principal, valid_for = await self._lookup(prefix, secret)
+            if cached.key_id is not None:
+                self._maybe_touch(cached.key_id)
+            return cached
+        generation = self.cache.generation
+        if parsed is not None:
+            principal, valid_for = await self._lookup_key(*parsed)
+        else:
+            assert verifier is not None
+            principal, valid_for = await self._verify_jwt(verifier, token)
         if principal is None:
             return None
-        if self._cache_seconds > 0:
-            if len(self._cache) >= MAX_CACHED_KEYS:
-                self._cache.clear()
-            self._cache[cache_key] = (now + min(self._cache_seconds, valid_for), principal)
-        self._maybe_touch(principal.key_id, now)
+        self.cache.put(digest, principal, valid_for=valid_for, generation=generation)
+        if principal.key_id is not None:
+            self._maybe_touch(principal.key_id)
         return principal
 
-    async def _lookup(self, prefix: str, secret: str) -> tuple[Principal | None, float]:
+    async def _lookup_key(self, prefix: str, secret: str) -> tuple[Principal | None, float]:
         async with self._db.engine.connect() as conn:
-            row = (await conn.execute(_LOOKUP, {"prefix": prefix})).first()
+            row = (await conn.execute(_LOOKUP_KEY, {"prefix": prefix})).first()
         # Verify before looking at anything else, so an unknown secret learns nothing about the key's state;
         # hash even for an unknown prefix, so timing does not tell which prefixes exist.
         stored_hash = row.secret_hash if row is not None else _NO_HASH
@@ -102,15 +155,55 @@ class ApiKeyAuthenticator:
             valid_for = (row.expires_at - datetime.now(UTC)).total_seconds()
             if valid_for <= 0:
                 return None, 0.0
-        principal = Principal(tenant_id=row.tenant_id, key_id=row.key_id, scopes=_scopes(row.scopes))
+        principal = make_principal(
+            tenant_id=row.tenant_id,
+            key_id=row.key_id,
+            subject=f"apikey:{row.key_id}",
+            roles=(row.role,),
+            scopes=_strings(row.scopes),
+        )
         return principal, valid_for
 
-    def _maybe_touch(self, key_id: str, now: float) -> None:
+    async def _verify_jwt(self, verifier: JwtVerifier, token: str) -> tuple[Principal | None, float]:
+        claims = await verifier.verify(token)
+        if claims is None:
+            return None, 0.0
+        principal = await self._resolve(claims)
+        return principal, claims.expires_at - time.time()
+
+    async def _resolve(self, claims: TokenClaims) -> Principal | None:
+        """Claims win; the database fills in what the token leaves out, and vouches for the tenant."""
+        roles = claims.roles
+        platform_role = claims.platform_role
+        if claims.tenant_id is not None or platform_role is None:
+            async with self._db.engine.connect() as conn:
+                row = (
+                    await conn.execute(_LOOKUP_IDENTITY, {"subject": claims.subject, "tenant_id": claims.tenant_id})
+                ).one()
+            if claims.tenant_id is not None and row.tenant_status != "active":
+                return None
+            if roles is None:
+                roles = (row.tenant_role,) if row.tenant_role else ()
+            platform_role = platform_role or row.platform_role
+        if platform_role not in PLATFORM_ROLES:
+            platform_role = None
+        if claims.tenant_id is None and platform_role is None:
+            return None
+        return make_principal(
+            tenant_id=claims.tenant_id,
+            subject=claims.subject,
+            roles=tuple(role for role in roles or () if role in TENANT_ROLES),
+            scopes=claims.scopes,
+            platform_role=platform_role,
+        )
+
+    def _maybe_touch(self, key_id: str) -> None:
+        now = time.monotonic()
         last = self._last_touch.get(key_id)
         if last is not None and now - last < TOUCH_INTERVAL_SECONDS:
             return
         self._last_touch[key_id] = now
-        if len(self._last_touch) > MAX_CACHED_KEYS:
+        if len(self._last_touch) > MAX_TOUCHED_KEYS:
             self._last_touch = {key_id: now}
         task = asyncio.get_running_loop().create_task(self._touch(key_id))
         # The loop keeps only weak references to tasks; hold one until it finishes.
@@ -125,9 +218,9 @@ class ApiKeyAuthenticator:
             # Bookkeeping only: a failed touch must never fail or slow down the request that caused it.
             log.warning("could not record API key use", extra={"key_id": key_id}, exc_info=True)
 
-    def forget(self) -> None:
-        """Drop cached results, e.g. right after revoking a key in this process."""
-        self._cache.clear()
+    def forget(self, *, tenant_id: str | None = None, key_id: str | None = None) -> None:
+        """Drop cached principals of `tenant_id` and of `key_id`; with neither, all of them."""
+        self.cache.forget(tenant_id=tenant_id, key_id=key_id)
 
     async def close(self) -> None:
         """Wait for pending last-used updates, so shutdown does not cancel them midway."""

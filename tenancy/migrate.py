@@ -28,7 +28,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x61696161_73_6D6967  # "aiaas" "mig"
 _SCRAM_ITERATIONS = 4096
 _READ_ONLY_TABLES = frozenset({"tenants"})
-_AUTH_FUNCTIONS = ("auth_lookup_api_key(text)", "auth_touch_api_key(text)")
+_AUTH_FUNCTIONS = ("auth_lookup_api_key(text)", "auth_touch_api_key(text)", "auth_lookup_identity(text, text)")
 
 
 def alembic_config(url: str | None = None) -> Config:

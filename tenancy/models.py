@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from tenancy.lifecycle_models import DATA_REGIONS, DEFAULT_DATA_REGION
+
 PLANS = ("free", "pro", "enterprise")
 TENANT_STATUSES = ("active", "suspended", "offboarding")
 DOUBLE_TEXTING = ("enqueue", "reject", "interrupt")
@@ -63,6 +65,7 @@ class Tenant(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(_in("plan", PLANS), name="ck_tenants_plan"),
         CheckConstraint(_in("status", TENANT_STATUSES), name="ck_tenants_status"),
+        CheckConstraint(_in("data_region", DATA_REGIONS), name="ck_tenants_data_region"),
         UniqueConstraint("slug", name="uq_tenants_slug"),
     )
 
@@ -72,6 +75,10 @@ class Tenant(SQLModel, table=True):
     plan: str = Field(default="free", sa_column_kwargs={"server_default": "free"})
     status: str = Field(default="active", sa_column_kwargs={"server_default": "active"})
     created_at: datetime = _timestamp()
+    # Lifecycle (tenancy.lifecycle_models): set by migration 0004 and the tenant admin functions.
+    data_region: str = Field(default=DEFAULT_DATA_REGION, sa_column_kwargs={"server_default": DEFAULT_DATA_REGION})
+    offboarding_started_at: datetime | None = _timestamp(nullable=True)
+    purge_after: datetime | None = _timestamp(nullable=True)
 
 
 class ApiKey(SQLModel, table=True):
@@ -95,6 +102,10 @@ class ApiKey(SQLModel, table=True):
     expires_at: datetime | None = _timestamp(nullable=True)
     revoked_at: datetime | None = _timestamp(nullable=True)
     last_used_at: datetime | None = _timestamp(nullable=True)
+    # A tenant role (tenancy.permissions); the tenant's first key is its owner's.
+    role: str = Field(default="owner", sa_column_kwargs={"server_default": "owner"})
+    # The key this one replaced; the old key's `expires_at` marks the end of their overlap.
+    rotated_from: str | None = None
 
 
 class Conversation(SQLModel, table=True):

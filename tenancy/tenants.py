@@ -13,12 +13,15 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tenancy.audit import record_event
 from tenancy.db import Database
 from tenancy.keys import generate_api_key, hash_secret
 from tenancy.models import PLANS, ApiKey, Tenant, new_id
+from tenancy.permissions import PLATFORM_ROLES, TENANT_ROLES
 
 MAX_NAME_CHARS = 200
 MAX_SLUG_CHARS = 48
+MAX_SUBJECT_CHARS = 255
 _SLUG_ATTEMPTS = 5
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tid, true)")
 
@@ -121,3 +124,82 @@ async def create_tenant(admin_url: str, *, name: str, plan: str = "free", pepper
         raise RuntimeError(f"could not find a free slug for {name!r}")
     finally:
         await db.close()
+
+
+async def ensure_user(
+    session: AsyncSession, *, subject: str, email: str | None = None, display_name: str | None = None
+) -> str:
+    """The id of the user with this identity-provider subject, created if new. Needs the admin role:
+    users are platform-level and the app role cannot see them."""
+    if not subject or len(subject) > MAX_SUBJECT_CHARS:
+        raise ValueError(f"subject must be 1 to {MAX_SUBJECT_CHARS} characters")
+    conn = await session.connection()
+    row = await conn.execute(
+        text(
+            "INSERT INTO users (id, subject, email, display_name) VALUES (:id, :subject, :email, :name) "
+            # An update even when nothing is given, so that RETURNING yields the existing row's id too.
+            "ON CONFLICT (subject) DO UPDATE SET email = COALESCE(EXCLUDED.email, users.email), "
+            "display_name = COALESCE(EXCLUDED.display_name, users.display_name) RETURNING id"
+        ),
+        {"id": new_id(), "subject": subject, "email": email, "name": display_name},
+    )
+    return str(row.scalar_one())
+
+
+async def set_member_role(session: AsyncSession, *, tenant_id: str, user_id: str, role: str, actor: str) -> bool:
+    """Make `user_id` a member of `tenant_id` with `role`, in a session bound to that tenant.
+
+    Audited as `member.added` or `member.role_changed`; returns False when nothing changed. Gateways cache
+    principals whose roles came from a membership, so callers publish a tenant invalidation after commit.
+    """
+    if role not in TENANT_ROLES:
+        raise ValueError(f"role must be one of {', '.join(TENANT_ROLES)}")
+    conn = await session.connection()
+    before = await conn.scalar(
+        text("SELECT role FROM memberships WHERE tenant_id = :t AND user_id = :u FOR UPDATE"),
+        {"t": tenant_id, "u": user_id},
+    )
+    if before == role:
+        return False
+    await conn.execute(
+        text(
+            "INSERT INTO memberships (tenant_id, user_id, role) VALUES (:t, :u, :role) "
+            "ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, updated_at = now()"
+        ),
+        {"t": tenant_id, "u": user_id, "role": role},
+    )
+    action = "member.added" if before is None else "member.role_changed"
+    details = {"role": role} if before is None else {"from": before, "to": role}
+    await record_event(session, tenant_id=tenant_id, actor=actor, action=action, target=user_id, details=details)
+    return True
+
+
+async def remove_member(session: AsyncSession, *, tenant_id: str, user_id: str, actor: str) -> bool:
+    conn = await session.connection()
+    removed = await conn.scalar(
+        text("DELETE FROM memberships WHERE tenant_id = :t AND user_id = :u RETURNING role"),
+        {"t": tenant_id, "u": user_id},
+    )
+    if removed is None:
+        return False
+    await record_event(
+        session, tenant_id=tenant_id, actor=actor, action="member.removed", target=user_id, details={"role": removed}
+    )
+    return True
+
+
+async def set_platform_role(session: AsyncSession, *, subject: str, role: str | None) -> None:
+    """Grant (or with None, take away) a platform role. Admin role only: the table is platform-level."""
+    if role is not None and role not in PLATFORM_ROLES:
+        raise ValueError(f"role must be one of {', '.join(PLATFORM_ROLES)}")
+    conn = await session.connection()
+    if role is None:
+        await conn.execute(text("DELETE FROM platform_admins WHERE subject = :s"), {"s": subject})
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO platform_admins (subject, role) VALUES (:s, :role) "
+            "ON CONFLICT (subject) DO UPDATE SET role = EXCLUDED.role"
+        ),
+        {"s": subject, "role": role},
+    )

@@ -17,6 +17,7 @@ import pytest
 
 from core.settings import Settings
 from core.stack import Stack, StackEndpoints, free_port
+from tests.e2e.fixtures import api, api_b, platform, tenant_a, tenant_b  # noqa: F401
 
 ENDPOINT_VARIABLES = ("TEMPORAL_ADDRESS", "DATABASE_URL", "REDIS_URL")
 PORT_CLASH = re.compile(r"is taken|address already in use", re.IGNORECASE)
@@ -95,5 +96,7 @@ def settings(stack: StackEndpoints, stack_dir: Path) -> Settings:
             "database_url": stack.database_url,
             "redis_url": stack.redis_url,
             "gateway_port": free_port(),
+            # One key-encryption key file for every process on this database, whatever its data dir.
+            "kms_keys_file": stack_dir / "kms" / "keys.json",
         }
     )

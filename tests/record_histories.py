@@ -17,6 +17,7 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
 
+from core.crypto import decode_history
 from core.settings import Settings
 from core.stack.ports import free_port
 from core.stack.stack import Stack
@@ -149,7 +150,10 @@ async def record(settings: Settings) -> list[Path]:
             for name, scenario in SCENARIOS.items():
                 handles = await scenario(deps.client, db, tenant.tenant_id, queue)
                 for i, handle in enumerate(handles):
-                    history = await handle.fetch_history()
+                    # Stored decoded: synthetic data only, and replay needs no keys.
+                    history = await decode_history(
+                        await handle.fetch_history(), deps.client.data_converter.payload_codec
+                    )
                     path = HISTORIES / f"{name}{'_' + str(i) if len(handles) > 1 else ''}.json"
                     path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
                     written.append(path)

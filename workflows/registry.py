@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from workflows.conversation import ConversationWorkflow
+from workflows.tenant_lifecycle import TenantLifecycleWorkflow
 
-WORKFLOWS: tuple[type, ...] = (ConversationWorkflow,)
+WORKFLOWS: tuple[type, ...] = (ConversationWorkflow, TenantLifecycleWorkflow)

@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities import transcripts
 from api.conversation_runs import live_state, submit
-from api.deps import DatabaseDep, SettingsDep, TemporalDep, TenantDep
+from api.deps import ConversationsReadDep, ConversationsWriteDep, DatabaseDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import (
     ConversationCreate,
@@ -55,7 +55,9 @@ async def load_conversation(db: Database, tenant_id: str, conversation_id: str) 
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
-async def create_conversation(body: ConversationCreate, principal: TenantDep, db: DatabaseDep) -> ConversationOut:
+async def create_conversation(
+    body: ConversationCreate, principal: ConversationsWriteDep, db: DatabaseDep
+) -> ConversationOut:
     conversation_id = str(uuid.uuid4())
     async with db.tenant_session(principal.tenant_id) as session:
         row = (
@@ -91,7 +93,7 @@ async def create_conversation(body: ConversationCreate, principal: TenantDep, db
 async def post_message(
     conversation_id: ConversationId,
     body: MessageCreate,
-    principal: TenantDep,
+    principal: ConversationsWriteDep,
     db: DatabaseDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -149,7 +151,7 @@ def _rejection(exc: WorkflowUpdateFailedError) -> ApiError:
 
 @router.get("/{conversation_id}", response_model=ConversationDetail)
 async def get_conversation(
-    conversation_id: ConversationId, principal: TenantDep, db: DatabaseDep, temporal: TemporalDep
+    conversation_id: ConversationId, principal: ConversationsReadDep, db: DatabaseDep, temporal: TemporalDep
 ) -> ConversationDetail:
     conversation = await load_conversation(db, principal.tenant_id, str(conversation_id))
     async with db.tenant_session(principal.tenant_id) as session:

@@ -14,12 +14,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from api.deps import BusDep, DatabaseDep, SettingsDep, TenantDep, authenticate
+from api.deps import BusDep, ConversationsReadDep, DatabaseDep, SettingsDep, authenticate
 from api.errors import ApiError
 from api.routes.conversations import ConversationId, load_conversation
 from api.streaming import BoundedEventQueue, DropPolicy, SlowConsumer, follow, sse_stream
 from core.events import Event, EventBus, is_stream_id
 from core.telemetry import STREAM_CONNECTIONS, WS_DISCONNECTED_SLOW
+from tenancy.permissions import Permission
 
 router = APIRouter(prefix="/v1/conversations", tags=["events"])
 
@@ -44,7 +45,7 @@ def _cursor(last_event_id: str | None) -> str:
 async def stream_events(
     conversation_id: ConversationId,
     request: Request,
-    principal: TenantDep,
+    principal: ConversationsReadDep,
     db: DatabaseDep,
     bus: BusDep,
     settings: SettingsDep,
@@ -79,7 +80,7 @@ async def websocket_events(
     # before the handshake is a bare HTTP 403 for every cause).
     await websocket.accept()
     try:
-        principal = await authenticate(state, websocket.headers.get("authorization"))
+        principal = await authenticate(state, websocket.headers.get("authorization"), Permission.CONVERSATIONS_READ)
         cursor = _cursor(after)
         conversation = await load_conversation(state.db, principal.tenant_id, str(conversation_id))
     except ApiError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -59,10 +60,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def describe_exit(returncode: int | None) -> str:
     if returncode is not None and returncode < 0:
-        try:
+        with contextlib.suppress(ValueError):
             return f"was killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            pass
     return f"exited unexpectedly with code {returncode}"
 
 

@@ -21,7 +21,7 @@ from core.settings import Settings
 from core.stack.postgres import EmbeddedPostgres, check_postgres
 from core.stack.process import ManagedProcess, StartCancelled
 from core.stack.redis import EmbeddedRedis, check_redis
-from core.stack.temporal import EmbeddedTemporal, check_temporal
+from core.stack.temporal import EmbeddedTemporal, check_temporal, ui_codec_endpoint
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,7 @@ class Stack:
                 port=s.temporal_port,
                 ui_port=s.temporal_ui_port,
                 namespace=s.temporal_namespace,
+                codec_endpoint=ui_codec_endpoint(s),
             )
         if s.database_url:
             postgres = External("postgres", s.database_url, check_postgres)

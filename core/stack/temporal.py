@@ -19,6 +19,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.settings import Settings
 from core.stack.ports import ensure_port_free, free_port
 from core.stack.process import ManagedProcess
 
@@ -77,6 +78,14 @@ async def prepare_temporal(address: str, namespace: str) -> None:
     await ensure_search_attributes(client, namespace)
 
 
+def ui_codec_endpoint(settings: Settings) -> str:
+    """The codec endpoint as the UI's browser reaches it: the gateway on this machine, unless configured."""
+    if settings.ui_codec_endpoint:
+        return settings.ui_codec_endpoint.rstrip("/")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.gateway_port}/codec"
+
+
 def check_temporal(address: str, namespace: str, timeout: float = 15.0) -> None:
     try:
         asyncio.run(asyncio.wait_for(prepare_temporal(address, namespace), timeout))
@@ -90,12 +99,22 @@ class EmbeddedTemporal:
 
     name = "temporal"
 
-    def __init__(self, *, data_dir: Path, host: str, port: int, ui_port: int, namespace: str) -> None:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        host: str,
+        port: int,
+        ui_port: int,
+        namespace: str,
+        codec_endpoint: str | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port
         self.ui_port = ui_port
         self.namespace = namespace
+        self.codec_endpoint = codec_endpoint
         self.address = f"{host}:{port}"
         self.ui_url: str | None = f"http://{host}:{ui_port}"
         self.process: ManagedProcess | None = None
@@ -147,6 +166,9 @@ class EmbeddedTemporal:
         ]  # fmt: skip
         if self.namespace != "default":
             argv += ["--namespace", self.namespace]
+        if self.codec_endpoint:
+            # Payloads are encrypted per tenant; the UI asks the gateway to decode them for operators.
+            argv += ["--ui-codec-endpoint", self.codec_endpoint]
         for name in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{name}=Keyword"]
         for key, value in DYNAMIC_CONFIG.items():

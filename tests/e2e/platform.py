@@ -96,6 +96,8 @@ def platform_env(settings: Settings, data_dir: Path) -> dict[str, str]:
             "AIAAS_LOG_LEVEL": "WARNING",
         }
     )
+    if settings.kms_keys_file is not None:
+        env["AIAAS_KMS_KEYS_FILE"] = str(settings.kms_keys_file)
     return env
 
 

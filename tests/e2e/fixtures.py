@@ -1,4 +1,7 @@
-"""Fixtures for end-to-end tests: the platform's processes on the session stack, tenants and clients."""
+"""Fixtures for end-to-end tests: the platform's processes on the session stack, tenants and clients.
+
+Registered in `tests/conftest.py`, so every folder shares one running platform per session.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ def platform(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     apply_migrations(settings)
     data_dir = tmp_path_factory.mktemp("platform")
     queue = f"e2e-{uuid.uuid4().hex[:8]}"
-    test_settings = settings.model_copy(update={"task_queue": queue})
+    # Every process on one database must share the key-encryption keys, which live under the data dir.
+    test_settings = settings.model_copy(update={"task_queue": queue, "data_dir": data_dir})
     running = Platform(
         settings=test_settings,
         data_dir=data_dir,

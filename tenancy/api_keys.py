@@ -1,0 +1,160 @@
+"""Issuing, listing, revoking and rotating a tenant's API keys, inside the caller's tenant session.
+
+Every change is written to the audit log in the same transaction, so a key never exists (or stops
+existing) without its record. Callers publish a cache invalidation after the commit (`tenancy.auth_cache`):
+before it, other replicas could re-read the old state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tenancy.audit import record_event
+from tenancy.keys import generate_api_key, hash_secret
+from tenancy.models import ApiKey
+from tenancy.permissions import TENANT_ROLES, parse_scopes
+
+MAX_NAME_CHARS = 100
+MAX_OVERLAP_SECONDS = 7 * 24 * 3600
+
+
+class KeyNotActive(Exception):
+    """The key is revoked, expired, or already replaced by a rotation."""
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    row: ApiKey
+    # The full key, shown once: only its hash is stored.
+    key: str
+
+
+def _describe(row: ApiKey) -> dict[str, Any]:
+    expires = row.expires_at.isoformat() if row.expires_at is not None else None
+    return {"name": row.name, "role": row.role, "scopes": list(row.scopes), "expires_at": expires}
+
+
+def is_active(row: ApiKey, now: datetime | None = None) -> bool:
+    now = now or datetime.now(UTC)
+    return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+
+
+async def issue_key(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    name: str,
+    role: str,
+    pepper: str,
+    actor: str,
+    scopes: Sequence[str] = (),
+    expires_at: datetime | None = None,
+    rotated_from: str | None = None,
+) -> IssuedKey:
+    if role not in TENANT_ROLES:
+        raise ValueError(f"role must be one of {', '.join(TENANT_ROLES)}")
+    parse_scopes(scopes)
+    generated = generate_api_key()
+    row = ApiKey(
+        tenant_id=tenant_id,
+        name=name,
+        prefix=generated.prefix,
+        secret_hash=hash_secret(generated.secret, pepper),
+        scopes=sorted(set(scopes)),
+        expires_at=expires_at,
+        role=role,
+        rotated_from=rotated_from,
+    )
+    session.add(row)
+    await session.flush()
+    if rotated_from is None:
+        await record_event(
+            session, tenant_id=tenant_id, actor=actor, action="api_key.created", target=row.id, details=_describe(row)
+        )
+    return IssuedKey(row=row, key=generated.full)
+
+
+async def list_keys(session: AsyncSession, *, include_inactive: bool = False) -> list[ApiKey]:
+    rows = (await session.exec(select(ApiKey).order_by(col(ApiKey.created_at), col(ApiKey.id)))).all()
+    if include_inactive:
+        return list(rows)
+    now = datetime.now(UTC)
+    return [row for row in rows if is_active(row, now)]
+
+
+async def find_key(session: AsyncSession, key_id: str, *, for_update: bool = False) -> ApiKey | None:
+    """The tenant's key with this id, or None; another tenant's key is invisible here (row-level security)."""
+    query = select(ApiKey).where(ApiKey.id == key_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def revoke_key(session: AsyncSession, row: ApiKey, *, actor: str) -> bool:
+    """Revoke `row` (found with `for_update`); False when it already was."""
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = datetime.now(UTC)
+    session.add(row)
+    await session.flush()
+    await record_event(
+        session, tenant_id=row.tenant_id, actor=actor, action="api_key.revoked", target=row.id, details=_describe(row)
+    )
+    return True
+
+
+async def rotate_key(
+    session: AsyncSession,
+    row: ApiKey,
+    *,
+    overlap_seconds: int,
+    pepper: str,
+    actor: str,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """Issue `row`'s successor and let `row` expire after `overlap_seconds`.
+
+    The successor keeps the name, role and scopes; it expires at `expires_at`, by default when `row` would
+    have, so rotating never extends a key's life. The overlap gives deployments time to switch keys.
+    """
+    if not 0 <= overlap_seconds <= MAX_OVERLAP_SECONDS:
+        raise ValueError(f"overlap_seconds must be between 0 and {MAX_OVERLAP_SECONDS}")
+    now = datetime.now(UTC)
+    if not is_active(row, now):
+        raise KeyNotActive("the key is revoked or expired")
+    successor = await session.exec(
+        select(ApiKey.id).where(ApiKey.rotated_from == row.id, col(ApiKey.revoked_at).is_(None))
+    )
+    if successor.first() is not None:
+        raise KeyNotActive("the key was already rotated")
+    original_expiry = row.expires_at
+    overlap_end = now + timedelta(seconds=overlap_seconds)
+    row.expires_at = overlap_end if original_expiry is None else min(original_expiry, overlap_end)
+    session.add(row)
+    issued = await issue_key(
+        session,
+        tenant_id=row.tenant_id,
+        name=row.name,
+        role=row.role,
+        pepper=pepper,
+        actor=actor,
+        scopes=row.scopes,
+        expires_at=expires_at if expires_at is not None else original_expiry,
+        rotated_from=row.id,
+    )
+    details = {**_describe(issued.row), "old_key_expires_at": row.expires_at.isoformat()}
+    await record_event(
+        session,
+        tenant_id=row.tenant_id,
+        actor=actor,
+        action="api_key.rotated",
+        target=row.id,
+        details={**details, "new_key_id": issued.row.id},
+    )
+    return issued

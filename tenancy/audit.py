@@ -1,0 +1,287 @@
+"""The audit log: append-only, hash-chained security events, one chain per tenant.
+
+Every event stores the hash of the event before it in its tenant's chain and its own hash,
+`sha256(prev_hash || canonical JSON of the event)`, so changing, removing or reordering a stored event breaks
+the chain from there on and `verify_chain` names the first event that no longer fits. Removing events at the
+very end leaves no trace in the chain itself; that needs the head hash kept somewhere else.
+
+Appending joins the caller's transaction, so an event commits or rolls back with the change it records.
+Writers of one tenant queue on a transaction-level advisory lock taken before the chain's head is read, so
+two transactions never both append "the next" event; the unique (tenant, seq) is the backstop. The database
+refuses UPDATE and DELETE on the table (migration 0004), except inside the explicit offboarding purge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tenancy.db import run_sql
+
+GENESIS_HASH = "0" * 64
+# Events about the platform itself (a tenant's purge, which outlives the tenant's own chain). The same
+# reserved id as the platform's encryption scope: not a UUID, so never a tenant's.
+PLATFORM_CHAIN = "_platform"
+MAX_DETAILS_BYTES = 16_384
+MAX_LABEL_CHARS = 255
+# Any fixed 32-bit number: the class half of the two-key advisory lock, the tenant's hash being the other.
+_LOCK_CLASS = 0x61756474  # "audt"
+_ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
+_MAX_ACTION_CHARS = 64
+_COLUMNS = "id, seq, occurred_at, actor, action, target, details, idempotency_key, prev_hash, hash"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    tenant_id: str
+    seq: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, Any]
+    idempotency_key: str | None
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    # Events read, up to and including the first bad one.
+    checked: int
+    first_bad_id: int | None = None
+
+
+def canonical_json(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical_json(fields)).encode()).hexdigest()
+
+
+# What the hash covers: every column but the id (assigned by the database) and the hashes themselves.
+_HASHED = ("tenant_id", "seq", "occurred_at", "actor", "action", "target", "details", "idempotency_key")
+
+
+def hashed_fields(entry: AuditEntry) -> dict[str, Any]:
+    fields = {name: getattr(entry, name) for name in _HASHED}
+    fields["occurred_at"] = entry.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+    return fields
+
+
+def _check_label(name: str, value: object) -> None:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_LABEL_CHARS or not value.isprintable():
+        raise ValueError(f"{name} must be 1 to {MAX_LABEL_CHARS} printable characters")
+
+
+def _check(actor: str, action: str, target: str | None, details: dict[str, Any] | None) -> str:
+    """The details as JSON text, once everything is known to fit; ValueError otherwise."""
+    if not isinstance(action, str) or len(action) > _MAX_ACTION_CHARS or not _ACTION.fullmatch(action):
+        raise ValueError("action must be dotted lowercase words, e.g. `key.created`")
+    _check_label("actor", actor)
+    if target is not None:
+        _check_label("target", target)
+    if details is not None and not isinstance(details, dict):
+        raise ValueError("details must be a JSON object")
+    # Values JSON cannot hold (datetimes, UUIDs) are recorded as their text rather than refused.
+    encoded = json.dumps(details or {}, default=str, allow_nan=False)
+    if len(encoded.encode()) > MAX_DETAILS_BYTES:
+        raise ValueError(f"details exceed {MAX_DETAILS_BYTES} bytes")
+    return encoded
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+async def _append(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    actor: str,
+    action: str,
+    target: str | None,
+    details: dict[str, Any] | None,
+    idempotency_key: str | None,
+) -> bool:
+    encoded = _check(actor, action, target, details)
+    await run_sql(session, "SELECT pg_advisory_xact_lock(:cls, hashtext(:tid))", {"cls": _LOCK_CLASS, "tid": tenant_id})
+    # The details go through jsonb once before hashing: what is hashed is then exactly what a reader of the
+    # stored row decodes, whatever jsonb does to key order, duplicate keys or number formats.
+    head = (
+        await run_sql(
+            session,
+            "SELECT current_setting('app.tenant_id', true) AS bound, clock_timestamp() AS now,"
+            " CAST(:details AS jsonb) AS details, head.seq, head.hash,"
+            " EXISTS (SELECT 1 FROM audit.events WHERE tenant_id = :tid AND idempotency_key = :key) AS done"
+            " FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
+            "  SELECT seq, hash FROM audit.events WHERE tenant_id = :tid ORDER BY seq DESC LIMIT 1"
+            " ) AS head ON true",
+            {"tid": tenant_id, "details": encoded, "key": idempotency_key},
+        )
+    ).one()
+    if head.bound != tenant_id:
+        # Under row-level security a session bound elsewhere would read another chain's head (or none).
+        raise ValueError("audit events must be recorded in a session bound to their tenant")
+    if head.done:
+        return False
+    prev_hash = head.hash or GENESIS_HASH
+    entry = AuditEntry(
+        id=0,
+        tenant_id=tenant_id,
+        seq=int(head.seq or 0) + 1,
+        occurred_at=head.now,
+        actor=actor,
+        action=action,
+        target=target,
+        details=_json(head.details),
+        idempotency_key=idempotency_key,
+        prev_hash=prev_hash,
+        hash="",
+    )
+    await run_sql(
+        session,
+        "INSERT INTO audit.events"
+        " (tenant_id, seq, occurred_at, actor, action, target, details, idempotency_key, prev_hash, hash)"
+        " VALUES (:tid, :seq, :at, :actor, :action, :target, CAST(:details AS jsonb), :key, :prev, :hash)",
+        {
+            "tid": tenant_id,
+            "seq": entry.seq,
+            "at": entry.occurred_at,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "details": json.dumps(entry.details),
+            "key": idempotency_key,
+            "prev": prev_hash,
+            "hash": event_hash(prev_hash, hashed_fields(entry)),
+        },
+    )
+    return True
+
+
+async def record_event(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    details: dict | None = None,
+) -> None:
+    """Append an event to `tenant_id`'s chain inside the session's transaction (bound to that tenant)."""
+    await _append(
+        session, tenant_id=tenant_id, actor=actor, action=action, target=target, details=details, idempotency_key=None
+    )
+
+
+async def record_event_once(
+    session: AsyncSession,
+    *,
+    idempotency_key: str,
+    tenant_id: str,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    details: dict | None = None,
+) -> bool:
+    """`record_event` for writers that may run twice; False when the key was recorded already."""
+    if not idempotency_key or len(idempotency_key) > MAX_LABEL_CHARS:
+        raise ValueError(f"idempotency_key must be 1 to {MAX_LABEL_CHARS} characters")
+    return await _append(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _entry(tenant_id: str, row: Any) -> AuditEntry:
+    return AuditEntry(
+        id=int(row.id),
+        tenant_id=tenant_id,
+        seq=int(row.seq),
+        occurred_at=row.occurred_at,
+        actor=row.actor,
+        action=row.action,
+        target=row.target,
+        details=_json(row.details),
+        idempotency_key=row.idempotency_key,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+async def _require_binding(session: AsyncSession, tenant_id: str) -> None:
+    bound = (await run_sql(session, "SELECT current_setting('app.tenant_id', true)")).scalar()
+    if bound != tenant_id:
+        raise ValueError("the audit log is read in a session bound to its tenant")
+
+
+async def verify_chain(session: AsyncSession, tenant_id: str) -> VerifyResult:
+    """Recompute `tenant_id`'s chain from its first event; the first event that does not fit fails it."""
+    await _require_binding(session, tenant_id)
+    connection = await session.connection()
+    rows = await connection.stream(
+        text(f"SELECT {_COLUMNS} FROM audit.events WHERE tenant_id = :tid ORDER BY seq"),  # noqa: S608
+        {"tid": tenant_id},
+    )
+    checked = 0
+    prev_hash = GENESIS_HASH
+    async for row in rows:
+        checked += 1
+        entry = _entry(tenant_id, row)
+        if (
+            entry.seq != checked
+            or entry.prev_hash != prev_hash
+            or event_hash(prev_hash, hashed_fields(entry)) != entry.hash
+        ):
+            await rows.close()
+            return VerifyResult(ok=False, checked=checked, first_bad_id=entry.id)
+        prev_hash = entry.hash
+    return VerifyResult(ok=True, checked=checked)
+
+
+async def list_events(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[AuditEntry]:
+    """Newest first; `before_id` continues a listing after the last id it returned."""
+    await _require_binding(session, tenant_id)
+    clauses = ["tenant_id = :tid"]
+    params: dict[str, Any] = {"tid": tenant_id, "limit": limit}
+    for clause, name, value in (
+        ("action = :action", "action", action),
+        ("occurred_at >= :since", "since", since),
+        ("occurred_at < :until", "until", until),
+        ("id < :before", "before", before_id),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params[name] = value
+    rows = await run_sql(
+        session,
+        # Fixed clauses chosen above; every value is a bound parameter.
+        f"SELECT {_COLUMNS} FROM audit.events WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT :limit",  # noqa: S608
+        params,
+    )
+    return [_entry(tenant_id, row) for row in rows]

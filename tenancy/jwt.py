@@ -1,0 +1,300 @@
+"""Bearer JWT verification: HMAC with a shared secret for dev, RSA/ECDSA public keys for production.
+
+The key is chosen by the algorithm family before any signature is checked, and the algorithm a token
+declares must be on the allow-list: an HMAC token is only ever checked against the configured secret,
+never against a public key (the classic HS/RS confusion), and `none` is never accepted. Public keys come
+from a JWKS URL (cached; refetched, at a bounded rate, when a token names an unknown key id) or settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_HMAC = frozenset({"HS256", "HS384", "HS512"})
+_RSA = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+_EC_CURVES: Mapping[str, type[ec.EllipticCurve]] = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+MAX_SUBJECT_CHARS = 255
+MAX_TENANT_ID_CHARS = 64
+DEV_SECRET_FILE = "jwt-dev-secret"
+_DECODE_OPTIONS: dict[str, Any] = {"require": ["exp", "sub"], "enforce_minimum_key_length": True}
+
+
+@dataclass(frozen=True)
+class JwtConfig:
+    algorithms: frozenset[str]
+    secret: str | None = None
+    jwks_url: str | None = None
+    # key id -> public key, loaded once.
+    public_keys: Mapping[str, Any] = field(default_factory=dict)
+    issuer: str | None = None
+    audience: str | None = None
+    leeway_seconds: float = 30.0
+    jwks_cache_seconds: float = 300.0
+    jwks_min_refresh_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JwtConfig:
+        secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret is not None else None
+        if secret is None and settings.env != "prod":
+            secret = dev_secret(Path(settings.data_dir))
+        return cls(
+            algorithms=frozenset(settings.jwt_algorithms),
+            secret=secret,
+            jwks_url=settings.jwt_jwks_url,
+            public_keys=load_public_keys(settings.jwt_public_keys),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            jwks_cache_seconds=settings.jwks_cache_seconds,
+            jwks_min_refresh_seconds=settings.jwks_min_refresh_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a verified token asserts. `roles` and `platform_role` are None when the claim is absent."""
+
+    subject: str
+    tenant_id: str | None
+    roles: tuple[str, ...] | None
+    platform_role: str | None
+    scopes: tuple[str, ...]
+    expires_at: float
+
+
+def load_public_keys(raw: str) -> dict[str, Any]:
+    """`{"kid": "-----BEGIN PUBLIC KEY-----..."}` -> key objects; raises ValueError on anything else."""
+    if not raw.strip():
+        return {}
+    try:
+        pems = json.loads(raw)
+        if not isinstance(pems, dict):
+            raise ValueError("expected a JSON object of key id -> PEM")
+        return {str(kid): load_pem_public_key(str(pem).encode()) for kid, pem in pems.items()}
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"AIAAS_JWT_PUBLIC_KEYS is not a JSON object of key id -> PEM public key: {exc}") from exc
+
+
+def dev_secret(data_dir: Path) -> str:
+    """The dev HMAC secret kept in `data_dir`, created on first use.
+
+    Random per installation rather than a constant in the source, so a dev gateway reachable from
+    elsewhere does not accept tokens anyone could mint. Published with a hard link, which fails if the file
+    exists, so concurrent first users (gateway and CLI) end up with the same secret.
+    """
+    path = Path(data_dir) / DEV_SECRET_FILE
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{DEV_SECRET_FILE}.{secrets.token_hex(4)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def issue_token(
+    key: Any,
+    *,
+    subject: str,
+    algorithm: str = "HS256",
+    tenant_id: str | None = None,
+    roles: tuple[str, ...] | None = None,
+    platform_role: str | None = None,
+    ttl_seconds: float = 3600.0,
+    issuer: str | None = None,
+    audience: str | None = None,
+    kid: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """A signed token in the claim layout the verifier reads; for dev tooling and tests."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": subject, "iat": now, "nbf": now, "exp": now + int(ttl_seconds)}
+    optional = {"tenant_id": tenant_id, "platform_role": platform_role, "iss": issuer, "aud": audience}
+    claims.update({name: value for name, value in optional.items() if value is not None})
+    if roles is not None:
+        claims["roles"] = list(roles)
+    claims.update(extra or {})
+    return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": kid} if kid else None)
+
+
+class KeySet:
+    """The signing keys of a JWKS document, fetched on demand and cached.
+
+    A failed fetch keeps the keys already known, so an identity provider outage only affects tokens signed
+    with keys the gateway has never seen.
+    """
+
+    def __init__(self, url: str, http: httpx.AsyncClient, cache_seconds: float, min_refresh_seconds: float) -> None:
+        self._url = url
+        self._http = http
+        self._cache_seconds = cache_seconds
+        self._min_refresh_seconds = min_refresh_seconds
+        # key id -> (the algorithm the key declares, if any; the public key)
+        self._keys: dict[str, tuple[str | None, Any]] = {}
+        self._loaded_at: float | None = None
+        self._attempted_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str, algorithm: str) -> Any | None:
+        loaded_at = self._loaded_at
+        if loaded_at is None or time.monotonic() - loaded_at >= self._cache_seconds or kid not in self._keys:
+            await self._refresh()
+        declared, key = self._keys.get(kid, (None, None))
+        return key if declared in (None, algorithm) else None
+
+    async def _refresh(self) -> None:
+        # One fetch at a time; whoever waited for it finds the fresh keys and does not fetch again.
+        async with self._lock:
+            now = time.monotonic()
+            if self._attempted_at is not None and now - self._attempted_at < self._min_refresh_seconds:
+                return
+            self._attempted_at = now
+            try:
+                response = await self._http.get(self._url)
+                response.raise_for_status()
+                keys = _signing_keys(response.json())
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("could not fetch the JWKS from %s: %s", self._url, type(exc).__name__)
+                return
+            self._keys = keys
+            self._loaded_at = now
+
+
+def _signing_keys(document: Any) -> dict[str, tuple[str | None, Any]]:
+    entries = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("a JWKS document needs a `keys` list")
+    found: dict[str, tuple[str | None, Any]] = {}
+    for entry in entries:
+        kid = entry.get("kid") if isinstance(entry, dict) else None
+        # Keys meant for encryption (`use: enc`) never verify a signature.
+        if not isinstance(kid, str) or entry.get("use") not in (None, "sig"):
+            continue
+        try:
+            key = jwt.PyJWK(entry).key
+        except jwt.PyJWTError:
+            continue  # a key type we cannot use; the others still count
+        alg = entry.get("alg")
+        found[kid] = (alg if isinstance(alg, str) else None, key)
+    return found
+
+
+def _key_fits(algorithm: str, key: Any) -> bool:
+    if algorithm in _RSA:
+        return isinstance(key, rsa.RSAPublicKey)
+    curve = _EC_CURVES.get(algorithm)
+    return curve is not None and isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, curve)
+
+
+def _string_list(value: Any) -> tuple[str, ...] | None:
+    valid = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    return tuple(value) if valid else None
+
+
+def _claims(payload: Mapping[str, Any]) -> TokenClaims | None:
+    subject = payload.get("sub")
+    tenant_id = payload.get("tenant_id")
+    platform_role = payload.get("platform_role")
+    roles = _string_list(payload["roles"]) if "roles" in payload else None
+    scopes = _string_list(payload.get("scopes", []))
+    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_CHARS:
+        return None
+    if tenant_id is not None and not (isinstance(tenant_id, str) and 0 < len(tenant_id) <= MAX_TENANT_ID_CHARS):
+        return None
+    if platform_role is not None and not isinstance(platform_role, str):
+        return None
+    if ("roles" in payload and roles is None) or scopes is None:
+        # A malformed claim is a malformed token: guessing what it meant could grant too much.
+        return None
+    return TokenClaims(subject, tenant_id, roles, platform_role, scopes, float(payload["exp"]))
+
+
+class JwtVerifier:
+    def __init__(self, config: JwtConfig, http: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self._owns_http = http is None and config.jwks_url is not None
+        self._http = http or (httpx.AsyncClient(timeout=5.0) if config.jwks_url else None)
+        self._jwks = (
+            KeySet(config.jwks_url, self._http, config.jwks_cache_seconds, config.jwks_min_refresh_seconds)
+            if config.jwks_url and self._http is not None
+            else None
+        )
+
+    @property
+    def enabled(self) -> bool:
+        hmac_ready = self.config.secret is not None and bool(self.config.algorithms & _HMAC)
+        has_public_keys = self._jwks is not None or bool(self.config.public_keys)
+        return hmac_ready or (has_public_keys and bool(self.config.algorithms - _HMAC))
+
+    async def verify(self, token: str) -> TokenClaims | None:
+        """The token's claims if it is well-formed, correctly signed, current and meant for us; else None."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            return None
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in self.config.algorithms:
+            return None
+        key = await self._key_for(algorithm, header.get("kid"))
+        if key is None:
+            return None
+        try:
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=self.config.audience,
+                issuer=self.config.issuer,
+                leeway=self.config.leeway_seconds,
+                options=_DECODE_OPTIONS,  # type: ignore[arg-type]
+            )
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            log.debug("rejected a token: %s", type(exc).__name__)
+            return None
+        return _claims(payload)
+
+    async def _key_for(self, algorithm: str, kid: object) -> Any | None:
+        if algorithm in _HMAC:
+            return self.config.secret
+        key: Any | None = None
+        if kid is None:
+            # Without a key id only an unambiguous static key will do.
+            if len(self.config.public_keys) == 1:
+                key = next(iter(self.config.public_keys.values()))
+        elif not isinstance(kid, str):
+            return None
+        elif kid in self.config.public_keys:
+            key = self.config.public_keys[kid]
+        elif self._jwks is not None:
+            key = await self._jwks.key(kid, algorithm)
+        return key if key is not None and _key_fits(algorithm, key) else None
+
+    async def close(self) -> None:
+        if self._owns_http and self._http is not None:
+            with contextlib.suppress(Exception):
+                await self._http.aclose()

@@ -1,0 +1,112 @@
+"""Record `TenantLifecycleWorkflow` histories into `tests/histories/` for the replay tests.
+
+    python -m tests.lifecycle.record_histories
+
+Runs on a real stack (the one `TEMPORAL_ADDRESS`/`DATABASE_URL`/`REDIS_URL` name, or an embedded one of its
+own) with an in-process worker, as `tests/record_histories.py` does for conversations. Histories are stored
+decoded. The tenant's data keys are shredded by the purge, so each history is decoded at once, while the
+worker's keyring still holds them. Re-record whenever the workflow changes on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+
+from core.crypto import decode_history
+from core.settings import Settings
+from core.stack.ports import free_port
+from core.stack.stack import Stack
+from core.worker import build_worker
+from tenancy.db import Database
+from tenancy.migrate import migrate
+from tenancy.tenants import create_tenant
+from tests.lifecycle.workflows import start_idle_conversation, start_lifecycle
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+
+Scenario = Callable[[Client, Database, Settings, str], Awaitable[WorkflowHandle]]
+
+
+async def offboard(client: Client, db: Database, settings: Settings, queue: str) -> WorkflowHandle:
+    tenant = await create_tenant(settings.database_url or "", name=f"offboard {uuid.uuid4().hex[:6]}", pepper="x" * 16)
+    await start_idle_conversation(client, db, queue, tenant.tenant_id)
+    handle = await start_lifecycle(client, queue, tenant.tenant_id, timedelta(seconds=2))
+    await handle.result()
+    return handle
+
+
+async def unknown_tenant(client: Client, db: Database, settings: Settings, queue: str) -> WorkflowHandle:
+    handle = await start_lifecycle(client, queue, str(uuid.uuid4()), timedelta(0))
+    try:
+        await handle.result()
+    except WorkflowFailureError:
+        return handle
+    raise AssertionError("offboarding a tenant that does not exist succeeded")
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "tenant_lifecycle_offboard": offboard,
+    "tenant_lifecycle_unknown_tenant": unknown_tenant,
+}
+
+
+async def record(settings: Settings) -> list[Path]:
+    await migrate(settings.database_url or "", settings.app_db_password.get_secret_value())
+    queue = f"record-lifecycle-{uuid.uuid4().hex[:6]}"
+    db = Database(settings.resolved_app_database_url())
+    written: list[Path] = []
+    try:
+        worker_settings = settings.model_copy(update={"task_queue": queue})
+        async with build_worker(worker_settings, task_queue=queue) as deps, deps.worker:
+            for name, scenario in SCENARIOS.items():
+                handle = await scenario(deps.client, db, settings, queue)
+                codec = deps.client.data_converter.payload_codec
+                history = await handle.fetch_history()
+                if codec is not None:
+                    history = await decode_history(history, codec)
+                path = HISTORIES / f"{name}.json"
+                path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+                written.append(path)
+                print(f"recorded {path.relative_to(HISTORIES.parent.parent)}")
+    finally:
+        await db.close()
+    return written
+
+
+def main() -> int:
+    base = Settings()
+    if base.temporal_address and base.database_url and base.redis_url:
+        asyncio.run(record(base))
+        return 0
+    data_dir = Path(tempfile.mkdtemp(prefix="aiaas-record-"))
+    base = Settings(
+        env="test",
+        data_dir=data_dir,
+        temporal_port=free_port(),
+        temporal_ui_port=free_port(),
+        postgres_port=free_port(),
+        redis_port=free_port(),
+    )
+    with Stack(base) as stack:
+        endpoints = stack.endpoints
+        assert endpoints is not None
+        update = {
+            "temporal_address": endpoints.temporal_address,
+            "database_url": endpoints.database_url,
+            "redis_url": endpoints.redis_url,
+        }
+        asyncio.run(record(base.model_copy(update=update)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

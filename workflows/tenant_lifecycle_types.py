@@ -1,0 +1,164 @@
+"""Input, progress, result and activity contracts of `TenantLifecycleWorkflow`, and its domain errors.
+
+These types cross the Temporal boundary (pydantic data converter), so they change by adding fields with
+defaults only. They import nothing with side effects so the workflow sandbox can load them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.common import RetryPolicy
+
+DEFAULT_RETENTION = timedelta(days=30)
+MAX_RETENTION = timedelta(days=365)
+
+
+class TenantLifecycleError(Exception):
+    """Offboarding cannot go on: the run fails with this as its cause instead of retrying its task."""
+
+
+class InvalidLifecycleInput(TenantLifecycleError):
+    """The run was started with input no offboarding can use."""
+
+
+class TenantGone(TenantLifecycleError):
+    """The tenant does not exist, or is not offboarding where the next step needs it to be."""
+
+
+# Activity error types that retrying cannot fix; the workflow fails with `TenantGone` on them.
+NON_RETRYABLE_ERRORS = ["TenantNotFound", "TenantNotOffboarding"]
+
+# Offboarding must finish eventually, so attempts are unlimited; the backoff keeps a broken dependency
+# from being hammered for the days it may take to fix.
+LIFECYCLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=0,
+    non_retryable_error_types=NON_RETRYABLE_ERRORS,
+)
+SHORT_STEP_TIMEOUT = timedelta(minutes=1)
+STOP_WORKFLOWS_TIMEOUT = timedelta(minutes=10)
+EXPORT_TIMEOUT = timedelta(hours=2)
+PURGE_TIMEOUT = timedelta(minutes=30)
+# Long steps heartbeat as they go: a worker that died mid-export is noticed after this, not after hours.
+STEP_HEARTBEAT = timedelta(minutes=1)
+
+
+class Stage(StrEnum):
+    STARTING = "starting"
+    STOPPING_WORKFLOWS = "stopping_workflows"
+    EXPORTING = "exporting"
+    RETAINING = "retaining"
+    PURGING = "purging"
+    PURGED = "purged"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TenantLifecycleInput(_Frozen):
+    tenant_id: str
+    # How long the export is kept and the tenant's data waits before it is purged.
+    retention: timedelta = Field(default=DEFAULT_RETENTION, ge=timedelta(0), le=MAX_RETENTION)
+    actor: str = "platform"
+    reason: str | None = None
+
+
+class ExportSummary(_Frozen):
+    """Where the archive is and what it holds; never the data itself."""
+
+    path: str
+    rows: dict[str, int]
+    bytes: int = 0
+
+
+class PurgeSummary(_Frozen):
+    rows: dict[str, int]
+    redis_keys: int = 0
+    # True when an earlier attempt had already purged and this one only read back what it recorded.
+    repeated: bool = False
+
+
+class LifecycleProgress(_Frozen):
+    tenant_id: str
+    stage: Stage
+    offboarding_started_at: datetime | None = None
+    purge_after: datetime | None = None
+    workflows_stopped: int = 0
+    export: ExportSummary | None = None
+    purge: PurgeSummary | None = None
+
+
+class TenantLifecycleResult(_Frozen):
+    tenant_id: str
+    workflows_stopped: int
+    export: ExportSummary
+    purge: PurgeSummary
+
+
+# ---- activity contracts -------------------------------------------------------------------------------
+
+
+class MarkOffboardingInput(_Frozen):
+    tenant_id: str
+    retention: timedelta
+    actor: str
+    reason: str | None = None
+
+
+class MarkOffboardingResult(_Frozen):
+    offboarding_started_at: datetime
+    purge_after: datetime
+
+
+class StopWorkflowsInput(_Frozen):
+    tenant_id: str
+    # The lifecycle run itself, which must not stop itself.
+    exclude_workflow_id: str
+    reason: str
+
+
+class StopWorkflowsResult(_Frozen):
+    stopped: int
+
+
+class ExportInput(_Frozen):
+    tenant_id: str
+    # Names the archive's folder, so a retried export finds (or replaces) its own earlier attempt.
+    export_id: str
+
+
+class PurgeRedisInput(_Frozen):
+    tenant_id: str
+
+
+class PurgeRedisResult(_Frozen):
+    keys_deleted: int
+
+
+class PurgeDatabaseInput(_Frozen):
+    tenant_id: str
+    actor: str
+    export_path: str
+    redis_keys: int = 0
+    workflows_stopped: int = 0
+
+
+def lifecycle_workflow_id(tenant_id: str) -> str:
+    # Prefixed by `platform`, not the tenant: the payload codec then encrypts this run under the platform
+    # key, which outlives the purge that shreds the tenant's own keys, so the run stays readable and
+    # replayable after it. The tenant is still in the id and in the `TenantId` search attribute.
+    return f"platform:lifecycle:{tenant_id}"
+
+
+# Activity names are part of the contract with recorded histories: never rename one.
+ACT_MARK_OFFBOARDING = "tenancy.lifecycle.mark_offboarding"
+ACT_STOP_WORKFLOWS = "tenancy.lifecycle.stop_workflows"
+ACT_EXPORT_DATA = "tenancy.lifecycle.export_data"
+ACT_PURGE_REDIS = "tenancy.lifecycle.purge_redis"
+ACT_PURGE_DATABASE = "tenancy.lifecycle.purge_database"
