@@ -27,6 +27,14 @@ lint:
 bench turns="200" concurrency="8":
     {{python}} -m benchmarks.turn_latency --turns {{turns}} --concurrency {{concurrency}}
 
+# Authentication cost per request: API key cached/uncached, JWT HS256/RS256.
+bench-auth:
+    {{python}} -m benchmarks.auth_overhead
+
+# Payload encryption cost per payload against a no-op codec.
+bench-codec:
+    {{python}} -m benchmarks.codec_overhead
+
 # Re-record workflow histories from real runs, then replay them.
 replay:
     {{python}} -m tests.record_histories

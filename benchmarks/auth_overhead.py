@@ -16,7 +16,6 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -30,8 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
 from core.settings import Settings
-from core.stack.ports import free_port
-from core.stack.stack import Stack
+from core.stack.stack import throwaway_stack
 from tenancy.auth import ApiKeyAuthenticator
 from tenancy.auth_cache import InvalidationListener, PrincipalCache, publish_invalidation
 from tenancy.db import Database
@@ -154,19 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="aiaas-bench-auth-") as scratch:
-        base = Settings(
-            data_dir=Path(scratch),
-            temporal_port=free_port(),
-            temporal_ui_port=free_port(),
-            postgres_port=free_port(),
-            redis_port=free_port(),
-        )
-        with Stack(base) as stack:
-            endpoints = stack.endpoints
-            assert endpoints is not None
-            update = {"database_url": endpoints.database_url, "redis_url": endpoints.redis_url}
-            results = asyncio.run(_measure(base.model_copy(update=update), args.iterations, args.warmup))
+    with throwaway_stack("aiaas-bench-auth-") as settings:
+        results = asyncio.run(_measure(settings, args.iterations, args.warmup))
     print(f"authentication overhead per call, {args.iterations} calls each after {args.warmup} warm-up calls")
     for name, stats in results.items():
         print(f"{name:<36} p50={stats['p50_us']:9.1f} us  p99={stats['p99_us']:9.1f} us")

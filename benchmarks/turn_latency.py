@@ -15,7 +15,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +28,7 @@ from benchmarks.baseline_workflow import BaselineWorkflow, noop
 from core.settings import Settings
 from core.stack.ports import free_port
 from core.stack.process import ManagedProcess
-from core.stack.stack import Stack
+from core.stack.stack import throwaway_stack
 from core.temporal_plugin import connect
 
 
@@ -126,31 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
-    data_dir = Path(tempfile.mkdtemp(prefix="aiaas-bench-"))
-    base = Settings(
-        data_dir=data_dir,
-        temporal_port=free_port(),
-        temporal_ui_port=free_port(),
-        postgres_port=free_port(),
-        redis_port=free_port(),
-    )
-    with Stack(base) as stack:
-        endpoints = stack.endpoints
-        assert endpoints is not None
-        settings = base.model_copy(
-            update={
-                "temporal_address": endpoints.temporal_address,
-                "database_url": endpoints.database_url,
-                "redis_url": endpoints.redis_url,
-                "task_queue": f"bench-{uuid.uuid4().hex[:6]}",
-            }
-        )
+    with throwaway_stack("aiaas-bench-", task_queue=f"bench-{uuid.uuid4().hex[:6]}") as settings:
+        data_dir = settings.data_dir
         api_key = asyncio.run(_create_tenant(settings))
         env = {
             **os.environ,
-            "TEMPORAL_ADDRESS": endpoints.temporal_address,
-            "DATABASE_URL": endpoints.database_url,
-            "REDIS_URL": endpoints.redis_url,
+            "TEMPORAL_ADDRESS": settings.temporal_address or "",
+            "DATABASE_URL": settings.database_url or "",
+            "REDIS_URL": settings.redis_url or "",
             "AIAAS_TASK_QUEUE": settings.task_queue,
             "AIAAS_MODEL_SMALL": "scripted/echo",
             "AIAAS_LOG_LEVEL": "WARNING",

@@ -33,3 +33,16 @@ PERSISTENCE_RETRY = RetryPolicy(
     maximum_attempts=0,
 )
 PERSISTENCE_START_TO_CLOSE = timedelta(seconds=15)
+
+# Tenant offboarding: activity error types that retrying cannot fix (the workflow fails with `TenantGone`).
+NON_RETRYABLE_LIFECYCLE_ERRORS = ["TenantNotFound", "TenantNotOffboarding"]
+
+# Offboarding must finish eventually, so attempts are unlimited; the backoff keeps a broken dependency
+# from being hammered for the days it may take to fix.
+LIFECYCLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=0,
+    non_retryable_error_types=NON_RETRYABLE_LIFECYCLE_ERRORS,
+)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,8 +18,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from core.crypto import decode_history
 from core.settings import Settings
-from core.stack.ports import free_port
-from core.stack.stack import Stack
+from core.stack.stack import throwaway_stack
 from core.worker import build_worker
 from tenancy.db import Database, run_sql
 from tenancy.migrate import migrate
@@ -169,28 +167,8 @@ def main() -> int:
     if base.temporal_address and base.database_url and base.redis_url:
         asyncio.run(record(base))
         return 0
-    data_dir = Path(tempfile.mkdtemp(prefix="aiaas-record-"))
-    base = Settings(
-        data_dir=data_dir,
-        temporal_port=free_port(),
-        temporal_ui_port=free_port(),
-        postgres_port=free_port(),
-        redis_port=free_port(),
-    )
-    with Stack(base) as stack:
-        endpoints = stack.endpoints
-        assert endpoints is not None
-        asyncio.run(
-            record(
-                base.model_copy(
-                    update={
-                        "temporal_address": endpoints.temporal_address,
-                        "database_url": endpoints.database_url,
-                        "redis_url": endpoints.redis_url,
-                    }
-                )
-            )
-        )
+    with throwaway_stack("aiaas-record-") as settings:
+        asyncio.run(record(settings))
     return 0
 
 

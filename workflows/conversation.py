@@ -209,30 +209,23 @@ class ConversationWorkflow:
         else:
             reason = str(cause) or type(cause).__name__
             error_type = (cause.type or "") if isinstance(cause, ApplicationError) else type(cause).__name__
+        await self._turn_failed(msg, reason[:500], error_type)
+
+    async def _announce_superseded(self) -> None:
+        while self._superseded:
+            await self._turn_failed(self._superseded.pop(0), "superseded by a newer message", "Superseded")
+
+    async def _turn_failed(self, msg: QueuedMessage, reason: str, error_type: str) -> None:
         await self._persist(
             ACT_TURN_FAILED,
             TurnFailedInput(
                 tenant_id=self._input.tenant_id,
                 conversation_id=self._input.conversation_id,
                 message_id=msg.message_id,
-                reason=reason[:500],
+                reason=reason,
                 error_type=error_type,
             ),
         )
-
-    async def _announce_superseded(self) -> None:
-        while self._superseded:
-            msg = self._superseded.pop(0)
-            await self._persist(
-                ACT_TURN_FAILED,
-                TurnFailedInput(
-                    tenant_id=self._input.tenant_id,
-                    conversation_id=self._input.conversation_id,
-                    message_id=msg.message_id,
-                    reason="superseded by a newer message",
-                    error_type="Superseded",
-                ),
-            )
 
     async def _persist(self, activity: str, arg: object, result_type: type | None = None) -> object:
         return await workflow.execute_local_activity(

@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from policies.retry import LIFECYCLE_RETRY, NON_RETRYABLE_LIFECYCLE_ERRORS
     from workflows.tenant_lifecycle_types import (
         ACT_EXPORT_DATA,
         ACT_MARK_OFFBOARDING,
@@ -23,8 +24,6 @@ with workflow.unsafe.imports_passed_through():
         ACT_PURGE_REDIS,
         ACT_STOP_WORKFLOWS,
         EXPORT_TIMEOUT,
-        LIFECYCLE_RETRY,
-        NON_RETRYABLE_ERRORS,
         PURGE_TIMEOUT,
         SHORT_STEP_TIMEOUT,
         STEP_HEARTBEAT,
@@ -143,7 +142,7 @@ class TenantLifecycleWorkflow:
             )
         except ActivityError as err:
             cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE_ERRORS:
+            if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE_LIFECYCLE_ERRORS:
                 raise TenantGone(f"{activity}: {cause.message}") from err
             raise
 

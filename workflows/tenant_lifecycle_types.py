@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.common import RetryPolicy
 
 DEFAULT_RETENTION = timedelta(days=30)
 MAX_RETENTION = timedelta(days=365)
@@ -28,18 +27,8 @@ class TenantGone(TenantLifecycleError):
     """The tenant does not exist, or is not offboarding where the next step needs it to be."""
 
 
-# Activity error types that retrying cannot fix; the workflow fails with `TenantGone` on them.
-NON_RETRYABLE_ERRORS = ["TenantNotFound", "TenantNotOffboarding"]
+# Retry policy and the error types no retry can fix live with the platform's other policies.
 
-# Offboarding must finish eventually, so attempts are unlimited; the backoff keeps a broken dependency
-# from being hammered for the days it may take to fix.
-LIFECYCLE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=0,
-    non_retryable_error_types=NON_RETRYABLE_ERRORS,
-)
 SHORT_STEP_TIMEOUT = timedelta(minutes=1)
 STOP_WORKFLOWS_TIMEOUT = timedelta(minutes=10)
 EXPORT_TIMEOUT = timedelta(hours=2)

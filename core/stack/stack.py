@@ -9,15 +9,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.settings import Settings
+from core.stack.ports import free_port
 from core.stack.postgres import EmbeddedPostgres, check_postgres
 from core.stack.process import ManagedProcess, StartCancelled
 from core.stack.redis import EmbeddedRedis, check_redis
@@ -198,3 +201,32 @@ class Stack:
             out.write(endpoints.to_json() + "\n")
         partial.replace(self.stack_file)
         self._wrote_stack_file = True
+
+
+@contextlib.contextmanager
+def throwaway_stack(prefix: str, **overrides: Any) -> Iterator[Settings]:
+    """A fresh embedded stack on free ports in a new temporary data dir, for benchmarks and recorders that
+    must not collide with a running `aiaas up`; yields settings with every endpoint filled in."""
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    base = Settings(
+        data_dir=data_dir,
+        temporal_port=free_port(),
+        temporal_ui_port=free_port(),
+        postgres_port=free_port(),
+        redis_port=free_port(),
+        **overrides,
+    )
+    try:
+        with Stack(base) as stack:
+            endpoints = stack.endpoints
+            assert endpoints is not None
+            yield base.model_copy(
+                update={
+                    "temporal_address": endpoints.temporal_address,
+                    "database_url": endpoints.database_url,
+                    "redis_url": endpoints.redis_url,
+                    "temporal_ui_url": endpoints.temporal_ui_url,
+                }
+            )
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)

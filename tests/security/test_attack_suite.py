@@ -47,7 +47,12 @@ class TenantA:
     secret_text: str
 
     def ids(self) -> dict[str, str]:
-        return {"conversation_id": self.conversation_id, "key_id": self.key_id, "id": self.key_id}
+        return {
+            "conversation_id": self.conversation_id,
+            "key_id": self.key_id,
+            "tenant_id": self.tenant_id,
+            "id": self.key_id,
+        }
 
     def fingerprints(self) -> list[str]:
         return [self.conversation_id, self.secret_text, self.key_id, self.api_key[:15], self.tenant_id]
