@@ -45,6 +45,35 @@ def is_active(row: ApiKey, now: datetime | None = None) -> bool:
     return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
 
 
+async def store_new_key(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    name: str,
+    pepper: str,
+    scopes: Sequence[str] = (),
+    expires_at: datetime | None = None,
+    role: str = "owner",
+    rotated_from: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Generate a key, store only its hash in the session's transaction; returns the row and the full key,
+    which exists nowhere else afterwards."""
+    generated = generate_api_key()
+    row = ApiKey(
+        tenant_id=tenant_id,
+        name=name,
+        prefix=generated.prefix,
+        secret_hash=hash_secret(generated.secret, pepper),
+        scopes=list(scopes),
+        expires_at=expires_at,
+        role=role,
+        rotated_from=rotated_from,
+    )
+    session.add(row)
+    await session.flush()
+    return row, generated.full
+
+
 async def issue_key(
     session: AsyncSession,
     *,
@@ -60,24 +89,21 @@ async def issue_key(
     if role not in TENANT_ROLES:
         raise ValueError(f"role must be one of {', '.join(TENANT_ROLES)}")
     parse_scopes(scopes)
-    generated = generate_api_key()
-    row = ApiKey(
+    row, full_key = await store_new_key(
+        session,
         tenant_id=tenant_id,
         name=name,
-        prefix=generated.prefix,
-        secret_hash=hash_secret(generated.secret, pepper),
+        pepper=pepper,
         scopes=sorted(set(scopes)),
         expires_at=expires_at,
         role=role,
         rotated_from=rotated_from,
     )
-    session.add(row)
-    await session.flush()
     if rotated_from is None:
         await record_event(
             session, tenant_id=tenant_id, actor=actor, action="api_key.created", target=row.id, details=_describe(row)
         )
-    return IssuedKey(row=row, key=generated.full)
+    return IssuedKey(row=row, key=full_key)
 
 
 async def list_keys(session: AsyncSession, *, include_inactive: bool = False) -> list[ApiKey]:

@@ -13,9 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tenancy.api_keys import store_new_key
 from tenancy.audit import record_event
 from tenancy.db import Database
-from tenancy.keys import generate_api_key, hash_secret
 from tenancy.models import PLANS, ApiKey, Tenant, new_id
 from tenancy.permissions import PLATFORM_ROLES, TENANT_ROLES
 
@@ -82,18 +82,9 @@ async def add_api_key(
     expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Store a new key for `tenant_id` in the session's transaction; returns the row and the full key."""
-    generated = generate_api_key()
-    row = ApiKey(
-        tenant_id=tenant_id,
-        name=name,
-        prefix=generated.prefix,
-        secret_hash=hash_secret(generated.secret, pepper),
-        scopes=list(scopes),
-        expires_at=expires_at,
+    return await store_new_key(
+        session, tenant_id=tenant_id, name=name, pepper=pepper, scopes=scopes, expires_at=expires_at
     )
-    session.add(row)
-    await session.flush()
-    return row, generated.full
 
 
 async def create_tenant(admin_url: str, *, name: str, plan: str = "free", pepper: str) -> CreatedTenant:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, Table, text
@@ -15,9 +14,10 @@ from sqlalchemy.exc import DBAPIError
 
 from tenancy.db import Database
 from tenancy.identity_models import IDENTITY_TABLES
-from tenancy.migrate import APP_ROLE, alembic_config, migrate
+from tenancy.migrate import APP_ROLE, migrate
 from tenancy.models import TENANT_TABLES
 from tenancy.tenants import ensure_user, set_member_role, set_platform_role
+from tests.migrations import run_alembic
 from tests.tenancy.conftest import Urls
 
 
@@ -110,7 +110,7 @@ async def test_downgrade_and_upgrade_again(urls: Urls, fresh_database: str) -> N
     db = Database(fresh_database, pool_size=1)
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(lambda sync: _alembic(sync, "downgrade", "0002"))
+            await conn.run_sync(lambda sync: run_alembic(sync, "downgrade", "0002"))
             assert await conn.scalar(text("SELECT to_regclass('public.memberships')")) is None
             assert (
                 await conn.scalar(
@@ -121,14 +121,8 @@ async def test_downgrade_and_upgrade_again(urls: Urls, fresh_database: str) -> N
                 )
                 == 0
             )
-            await conn.run_sync(lambda sync: _alembic(sync, "upgrade", "head"))
+            await conn.run_sync(lambda sync: run_alembic(sync, "upgrade", "head"))
             assert await conn.scalar(text("SELECT to_regclass('public.memberships')")) is not None
     finally:
         await db.close()
     await migrate(fresh_database, urls.app_password)
-
-
-def _alembic(connection: Connection, action: str, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    getattr(command, action)(config, revision)

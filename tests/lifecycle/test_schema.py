@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, text
@@ -15,7 +14,8 @@ from sqlalchemy.exc import DBAPIError
 
 from tenancy.audit_models import AUDIT_SCHEMA, AUDIT_TABLES
 from tenancy.db import Database
-from tenancy.migrate import APP_ROLE, alembic_config, migrate
+from tenancy.migrate import APP_ROLE, migrate
+from tests.migrations import run_alembic
 from tests.tenancy.conftest import Urls
 
 _FUNCTIONS = (
@@ -120,19 +120,13 @@ async def test_downgrade_and_upgrade_again(urls: Urls, fresh_database: str) -> N
     db = Database(fresh_database, pool_size=1)
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(lambda sync: _alembic(sync, "downgrade", "0003"))
+            await conn.run_sync(lambda sync: run_alembic(sync, "downgrade", "0003"))
             assert await conn.scalar(text("SELECT to_regnamespace('audit')")) is None
             columns = text("SELECT count(*) FROM information_schema.columns WHERE table_name = 'tenants'")
             assert await conn.scalar(columns) == 6
-            await conn.run_sync(lambda sync: _alembic(sync, "upgrade", "head"))
+            await conn.run_sync(lambda sync: run_alembic(sync, "upgrade", "head"))
             assert await conn.scalar(text("SELECT to_regclass('audit.events')")) is not None
             assert await conn.scalar(columns) == 9
     finally:
         await db.close()
     await migrate(fresh_database, urls.app_password)
-
-
-def _alembic(connection: Connection, action: str, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    getattr(command, action)(config, revision)
