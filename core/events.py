@@ -37,6 +37,18 @@ class EventType(StrEnum):
     TOKEN = "token"
     MESSAGE_COMPLETED = "message.completed"
     TURN_FAILED = "turn.failed"
+    TURN_CUT = "turn.cut"
+    TOOL_STARTED = "tool.started"
+    TOOL_COMPLETED = "tool.completed"
+    TOOL_FAILED = "tool.failed"
+    TOOL_UNAVAILABLE = "tool.unavailable"
+    SAGA_COMPENSATING = "saga.compensating"
+    SAGA_COMPENSATED = "saga.compensated"
+    SAGA_NEEDS_ATTENTION = "saga.needs_attention"
+    APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_RESOLVED = "approval.resolved"
+    AGENT_HANDOFF = "agent.handoff"
+    BUDGET_THRESHOLD = "budget.threshold"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ class Permission(StrEnum):
     TENANT_WRITE = "tenant:write"
     AUDIT_READ = "audit:read"
     APPROVALS_DECIDE = "approvals:decide"
+    # Agent definitions and which tools a tenant enables.
+    AGENTS_MANAGE = "agents:manage"
 
 
 class TenantRole(StrEnum):

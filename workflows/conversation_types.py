@@ -7,6 +7,7 @@ defaults only. They import nothing with side effects so the workflow sandbox can
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +50,8 @@ class ConversationInput(_Frozen):
     tenant_id: str
     conversation_id: str
     agent: str = "support"
+    # The customer this conversation acts for (tools refuse other customers' records); None: anonymous.
+    customer_id: str | None = None
     channel: str = "api"
     double_texting: DoubleTexting = DoubleTexting.ENQUEUE
     idle_timeout_seconds: float = 3600.0
@@ -59,6 +62,8 @@ class ConversationInput(_Frozen):
     pending: list[QueuedMessage] = Field(default_factory=list)
     seen_message_ids: list[str] = Field(default_factory=list)
     turns_completed: int = 0
+    # Tool-loop steps taken over the whole conversation, for the per-conversation step ceiling.
+    steps_total: int = 0
 
 
 class ConversationResult(_Frozen):
@@ -107,6 +112,20 @@ class ModelCallInput(_Frozen):
     message_id: str
     agent: str
     tier: Tier = Tier.SMALL
+    # The agent definition's version this turn resolved (0: the shipped default), read by reference.
+    agent_version: int = 0
+    # Which step of the turn's tool loop this call is; earlier steps' tool results are read from Postgres.
+    step: int = 0
+    # Activity names (`tools.<name>.v<version>`) of the tools the model may call in this step.
+    tools: list[str] = Field(default_factory=list)
+
+
+class ToolCallRequest(_Frozen):
+    """A call the model asked for; nothing in it is trusted until code has checked it."""
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModelCallResult(_Frozen):
@@ -114,6 +133,9 @@ class ModelCallResult(_Frozen):
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    tool_calls: list[ToolCallRequest] = Field(default_factory=list)
+    cost_usd: float = 0.0
+    finish_reason: str = ""
 
 
 class CompleteTurnInput(_Frozen):
