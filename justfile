@@ -35,8 +35,25 @@ bench-auth:
 bench-codec:
     {{python}} -m benchmarks.codec_overhead
 
+# Admission decision latency (rate limit, quotas, lease) and throughput against a bare Redis PING.
+bench-admission iterations="3000":
+    {{python}} -m benchmarks.admission --iterations {{iterations}}
+
+# Tool runtime cost per call (checks, breaker, bulkhead, events, step row) against a bare no-op activity.
+bench-tools calls="300":
+    {{python}} -m benchmarks.tool_overhead --calls {{calls}}
+
+# Saga completion and compensation times against five bare activities; prints the fault-injection cases.
+bench-sagas orders="50" failures="20":
+    {{python}} -m benchmarks.saga_times --orders {{orders}} --failures {{failures}}
+
+# Noisy neighbour: tenant B's latency while tenant A floods the queue, without and with fairness keys.
+bench-fairness jobs="10" ratio="50":
+    {{python}} -m benchmarks.noisy_neighbour --jobs {{jobs}} --ratio {{ratio}}
+
 # Re-record workflow histories from real runs, then replay them.
 replay:
     {{python}} -m tests.record_histories
     {{python}} -m tests.lifecycle.record_histories
+    {{python}} -m tests.sagas.record_histories
     {{python}} -m pytest tests/test_replay.py -q

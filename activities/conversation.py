@@ -2,16 +2,19 @@
 
 Each writes its transcript row idempotently (by message id) and then announces the fact on the event
 stream with a dedup key, so a retry, a replay or a worker crash between the two steps never produces a
-second row or a second announcement. They are short and run as local activities.
+second row or a second announcement. They are short and run as local activities. A turn that ends either
+way gives back the concurrent-turn lease the gateway took when it admitted the message.
 """
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
 from temporalio import activity
 
 from activities import transcripts
 from core.events import EventBus, EventType
 from core.telemetry import TURNS_FINISHED
+from policies.concurrency import release_turn_lease
 from tenancy.db import Database
 from workflows.conversation_types import (
     ACT_COMPLETE_TURN,
@@ -25,9 +28,10 @@ from workflows.conversation_types import (
 
 
 class ConversationActivities:
-    def __init__(self, db: Database, bus: EventBus) -> None:
+    def __init__(self, db: Database, bus: EventBus, redis: Redis | None = None) -> None:
         self._db = db
         self._bus = bus
+        self._redis = redis
 
     @activity.defn(name=ACT_RECORD_USER_MESSAGE)
     async def record_user_message(self, inp: RecordUserMessageInput) -> None:
@@ -72,6 +76,7 @@ class ConversationActivities:
             },
             dedup_key=f"{inp.reply_to}:completed",
         )
+        await self._release_lease(inp.tenant_id, inp.reply_to)
         TURNS_FINISHED.labels(outcome="completed").inc()
         return CompleteTurnResult(assistant_message_id=assistant_id)
 
@@ -84,4 +89,9 @@ class ConversationActivities:
             {"message_id": inp.message_id, "reason": inp.reason, "error_type": inp.error_type},
             dedup_key=f"{inp.message_id}:failed",
         )
+        await self._release_lease(inp.tenant_id, inp.message_id)
         TURNS_FINISHED.labels(outcome="failed").inc()
+
+    async def _release_lease(self, tenant_id: str, message_id: str) -> None:
+        if self._redis is not None:
+            await release_turn_lease(self._redis, tenant_id, message_id)

@@ -11,9 +11,27 @@ from fastapi import FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from redis.asyncio import Redis
 
+from api.admission_app import GatewayApp, admission_lifespan
+from api.admission_headers import RateLimitHeaders
 from api.deps import auth_lifespan
 from api.errors import install_error_handlers
-from api.routes import admin_tenants, api_keys, audit, codec, conversations, events, health, tenant
+from api.routes import (
+    admin_tenants,
+    agents,
+    api_keys,
+    approvals,
+    audit,
+    codec,
+    conversations,
+    events,
+    health,
+    limits,
+    tenant,
+    tools,
+)
+from api.routes import budgets as budget_routes
+from api.routes import connectors as connector_routes
+from api.routes import usage as usage_routes
 from api.state import GatewayState
 from core.correlation import REQUEST_ID_HEADER, request_id_from
 from core.events import EventBus
@@ -49,14 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         try:
             # JWT verification and cross-replica invalidation of cached principals live as long as the app.
-            async with auth_lifespan(app):
+            # Admission (rate limits, quotas, leases) and its backlog sampler for load shedding, likewise.
+            async with auth_lifespan(app), admission_lifespan(app):
                 yield
         finally:
             await app.state.gateway.authenticator.close()
             await db.close()
             await redis.aclose()
 
-    app = FastAPI(
+    # Routers under /v1 get admission (load shedding, rate limits) on every HTTP route as they are included.
+    app = GatewayApp(
         title="aiaas",
         summary="Multi-tenant AI agents on durable execution",
         version="0.1.0",
@@ -65,12 +85,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(conversations.router)
+    app.include_router(approvals.router)
     app.include_router(events.router)
     app.include_router(api_keys.router)
     app.include_router(codec.router)
     app.include_router(admin_tenants.router)
     app.include_router(tenant.router)
     app.include_router(audit.router)
+    app.include_router(limits.router)
+    app.include_router(agents.router)
+    app.include_router(tools.router)
+    app.include_router(usage_routes.router)
+    app.include_router(budget_routes.router)
+    app.include_router(connector_routes.router)
 
     @app.middleware("http")
     async def guard_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -95,5 +122,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         HTTP_SECONDS.labels(route=path).observe(time.perf_counter() - started)
         return response
 
+    app.add_middleware(RateLimitHeaders)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

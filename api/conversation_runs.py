@@ -1,4 +1,5 @@
-"""The gateway's side of `ConversationWorkflow`: reach a conversation's run with update-with-start, query it."""
+"""The gateway's side of `ConversationWorkflow`: reach a conversation's run with update-with-start, query it,
+and hand it a human's approval decision."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import timedelta
 
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import (
+    Priority,
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
@@ -15,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.schemas import ConversationOut, MessageCreate
 from core.settings import Settings
+from workflows.agent_types import ApprovalDecision, ApprovalStatus
 from workflows.conversation import ConversationWorkflow
 from workflows.conversation_types import (
     ConversationInput,
@@ -37,7 +40,11 @@ async def submit(
     conversation: ConversationOut,
     message_id: str,
     body: MessageCreate,
+    priority: Priority | None = None,
 ) -> SubmitAccepted:
+    """Submit a message, starting the conversation's run if none is open. `priority` (the tenant's plan and
+    fairness key, `policies.fairness`) applies to a run this starts, and through it to every activity and
+    child workflow of its turns."""
     workflow_id = conversation_workflow_id(tenant_id, conversation.id)
     start = WithStartWorkflowOperation(
         ConversationWorkflow.run,
@@ -45,6 +52,7 @@ async def submit(
             tenant_id=tenant_id,
             conversation_id=conversation.id,
             agent=conversation.agent,
+            customer_id=conversation.customer_id,
             channel=conversation.channel,
             double_texting=conversation.double_texting,
             idle_timeout_seconds=settings.conversation_idle_seconds,
@@ -52,6 +60,7 @@ async def submit(
         ),
         id=workflow_id,
         task_queue=settings.task_queue,
+        priority=priority or Priority.default,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=TypedSearchAttributes(
             [
@@ -86,3 +95,21 @@ async def live_state(temporal: Client, tenant_id: str, conversation_id: str) -> 
         if type(exc).__name__ in ("WorkflowQueryRejectedError", "WorkflowQueryFailedError"):
             return None
         raise
+
+
+async def decide_approval(
+    temporal: Client, tenant_id: str, conversation_id: str, decision: ApprovalDecision
+) -> ApprovalStatus:
+    """Send the decision to the conversation's running turn; the resolution once the run has recorded it.
+
+    Raises `WorkflowUpdateFailedError` when the run refuses it (`ApprovalNotFound`, `ApprovalAlreadyDecided`)
+    and `RPCError` when no run is open.
+    """
+    handle = temporal.get_workflow_handle_for(
+        ConversationWorkflow.run, conversation_workflow_id(tenant_id, conversation_id)
+    )
+    return await handle.execute_update(
+        ConversationWorkflow.decide_approval,  # type: ignore[arg-type]  # async handlers type as coroutines
+        decision,
+        rpc_timeout=_RPC_TIMEOUT,
+    )

@@ -15,6 +15,7 @@ log = structlog.get_logger("aiaas.api")
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthenticated",
+    402: "payment_required",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",

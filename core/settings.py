@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -61,6 +62,21 @@ class Settings(BaseSettings):
     # JSON object pinning agents to models, e.g. {"support": "gpt-4o-mini"}; wins over the tiers.
     agent_models: str = ""
 
+    # Costs (policies.pricing, policies.cost_guard). Per-model prices in USD per million tokens, as JSON:
+    # {"my-model": {"input_usd_per_mtok": 0.5, "output_usd_per_mtok": 1.5}}; wins over the bundled table
+    # and litellm's. A model found nowhere costs the default price: expensive on purpose, never free.
+    model_prices: str = ""
+    default_input_usd_per_mtok: float = Field(default=10.0, ge=0)
+    default_output_usd_per_mtok: float = Field(default=30.0, ge=0)
+    # What a model call reserves for its answer when the caller names no limit.
+    default_max_completion_tokens: int = Field(default=1024, ge=1)
+    # A reservation whose call never settles (its worker died) stops counting after this long.
+    reservation_ttl_seconds: float = Field(default=600.0, gt=0)
+    # How long a tenant's budget mode is cached in Redis before it is recomputed from the ledger.
+    budget_mode_cache_seconds: float = Field(default=2.0, ge=0)
+    # In safe mode (over a soft budget) tools priced above this are refused.
+    safe_mode_max_tool_cost_usd: float = Field(default=0.05, ge=0)
+
     # Conversations.
     max_message_chars: int = 8000
     conversation_idle_seconds: float = 3600.0
@@ -72,6 +88,24 @@ class Settings(BaseSettings):
 
     api_key_pepper: SecretStr = SecretStr(DEV_PEPPER)
     auth_cache_seconds: float = 5.0
+
+    # Admission. Per-plan numbers (rates, quotas, concurrent turns) live in `tenancy/data/plans.json`.
+    # How long a gateway trusts its copy of a tenant's plan: the delay before a plan change applies.
+    admission_plan_cache_seconds: float = Field(default=30.0, ge=0)
+    # A concurrent-turn lease not released by then (its holder died) frees itself.
+    concurrency_lease_ttl_seconds: float = Field(default=300.0, gt=0)
+    concurrency_retry_after_seconds: int = Field(default=2, ge=1)
+    # Load shedding reads the conversation task queue's backlog this often. Level n (1-based) engages when
+    # the backlog reaches `shed_backlog_counts[n-1]` tasks or its oldest task has waited
+    # `shed_backlog_age_seconds[n-1]`, and sheds new turns of plans whose `shed_rank` is n or lower. A level
+    # is left once the backlog has stayed below `shed_recover_ratio` of its thresholds for
+    # `shed_recover_samples` samples in a row, so a signal hovering at a threshold does not flap.
+    shed_sample_seconds: float = Field(default=1.0, gt=0)
+    shed_backlog_counts: list[int] = Field(default_factory=lambda: [500, 2000, 10000])
+    shed_backlog_age_seconds: list[float] = Field(default_factory=lambda: [15.0, 60.0, 300.0])
+    shed_recover_ratio: float = Field(default=0.5, gt=0, le=1)
+    shed_recover_samples: int = Field(default=3, ge=1)
+    shed_retry_after_seconds: int = Field(default=10, ge=1)
 
     # Payload encryption. The development KMS keeps its key-encryption keys in this file (default
     # `<data_dir>/kms/keys.json`); every process using the same database must use the same file.
@@ -109,6 +143,16 @@ class Settings(BaseSettings):
                 raise ValueError("AIAAS_API_KEY_PEPPER must be set outside dev")
             if self.app_db_password.get_secret_value() == DEV_APP_DB_PASSWORD:
                 raise ValueError("AIAAS_APP_DB_PASSWORD must be set outside dev")
+        return self
+
+    @model_validator(mode="after")
+    def _check_shedding(self) -> Settings:
+        counts, ages = self.shed_backlog_counts, self.shed_backlog_age_seconds
+        if not counts or len(counts) != len(ages):
+            raise ValueError("AIAAS_SHED_BACKLOG_COUNTS and AIAAS_SHED_BACKLOG_AGE_SECONDS need one entry per level")
+        for levels in (counts, ages):
+            if any(value <= 0 for value in levels) or any(a >= b for a, b in pairwise(levels)):
+                raise ValueError("shedding thresholds must be positive and rise from level to level")
         return self
 
     @model_validator(mode="after")

@@ -23,6 +23,13 @@ TURNS_FINISHED = Counter("aiaas_turns_finished_total", "Conversation turns finis
 STREAM_CONNECTIONS = Counter("aiaas_stream_connections_total", "Event stream connections opened", ["transport"])
 WS_DROPPED = Counter("aiaas_ws_dropped_events_total", "Events dropped by a WebSocket queue", ["policy"])
 WS_DISCONNECTED_SLOW = Counter("aiaas_ws_slow_disconnects_total", "WebSocket connections closed for falling behind")
+# Agent turns cut by loop safety, by reason (the `CutReason` values: a fixed set).
+LOOP_CUT_TOTAL = Counter("loop_cut_total", "Agent turns cut by loop safety", ["reason"])
+# Cost control: settled spend by plan, settled tokens by kind (prompt/completion) and model (configured
+# models and price patterns only, the rest as "other"), and budget thresholds crossed.
+TENANT_COST_USD = Counter("aiaas_tenant_cost_usd_total", "Settled spend in USD", ["plan"])
+MODEL_TOKENS = Counter("aiaas_model_tokens_total", "Settled model tokens", ["kind", "model"])
+BUDGET_THRESHOLDS = Counter("aiaas_budget_thresholds_total", "Budget thresholds crossed", ["period", "percent"])
 
 _configured = False
 

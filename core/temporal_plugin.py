@@ -38,9 +38,12 @@ PASSTHROUGH_MODULES = (
     "annotated_types",
     "opentelemetry",
     "policies.retry",
+    "policies.loop_safety",
+    "workflows.agent_types",
     "workflows.conversation_types",
     "workflows.errors",
     "workflows.tenant_lifecycle_types",
+    "workflows.saga_types",
 )
 
 WORKFLOW_FAILURE_TYPES: tuple[type[BaseException], ...] = (ConversationError, TenantLifecycleError)

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from redis.asyncio import Redis
@@ -22,6 +23,9 @@ from core.settings import Settings, get_settings
 from core.telemetry import configure_tracing
 from core.temporal_plugin import connect
 
+if TYPE_CHECKING:
+    from activities.metering import Metering
+
 log = structlog.get_logger("aiaas.worker")
 
 
@@ -29,14 +33,21 @@ log = structlog.get_logger("aiaas.worker")
 class WorkerDeps:
     client: Client
     worker: Worker
+    metering: Metering
 
 
 @asynccontextmanager
 async def build_worker(settings: Settings, *, task_queue: str | None = None) -> AsyncIterator[WorkerDeps]:
     """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
+    from activities.agents.definitions import pinned_agent_names
+    from activities.agents.resolve import AgentActivities
+    from activities.approvals import ApprovalActivities
     from activities.conversation import ConversationActivities
+    from activities.metering import build_metering
     from activities.model_call import ModelActivities
     from activities.tenant_lifecycle import TenantLifecycleActivities
+    from activities.tools.wiring import worker_tools
+    from activities.turn_cut import TurnCutActivities
     from tenancy.db import Database
     from workflows.registry import WORKFLOWS
 
@@ -45,9 +56,11 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     client = await connect(settings, db=db)
     redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
     bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds)
-    conversation = ConversationActivities(db, bus)
-    model = ModelActivities(db, bus, settings)
+    conversation = ConversationActivities(db, bus, redis)
+    metering = build_metering(db, redis, bus, settings)
+    model = ModelActivities(db, bus, settings, metering=metering)
     lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
+    tools = worker_tools(db, redis, bus, settings, metering)
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -56,12 +69,16 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             conversation.record_user_message,
             conversation.complete_turn,
             conversation.turn_failed,
+            ApprovalActivities(db, bus).record,
+            TurnCutActivities(db, bus).turn_cut,
             model.complete,
+            AgentActivities(db, pinned_agents=pinned_agent_names(settings)).resolve,
             lifecycle.mark_offboarding,
             lifecycle.stop_workflows,
             lifecycle.export_data,
             lifecycle.purge_redis,
             lifecycle.purge_database,
+            *tools.activities,
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
@@ -71,8 +88,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         max_heartbeat_throttle_interval=timedelta(seconds=1),
     )
     try:
-        yield WorkerDeps(client=client, worker=worker)
+        yield WorkerDeps(client=client, worker=worker, metering=metering)
     finally:
+        await tools.close()
         await db.close()
         await redis.aclose()
 
@@ -84,9 +102,14 @@ async def run_worker(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
-        async with deps.worker:
-            await stop.wait()
-            log.info("worker stopping")
+        # Reservations of attempts that died with their worker stop counting once expired; the sweep books them.
+        sweep = asyncio.create_task(deps.metering.guard.sweep_forever(60.0))
+        try:
+            async with deps.worker:
+                await stop.wait()
+                log.info("worker stopping")
+        finally:
+            sweep.cancel()
 
 
 def _run(args: argparse.Namespace) -> int:

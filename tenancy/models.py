@@ -131,6 +131,10 @@ class Conversation(SQLModel, table=True):
     status: str = Field(default="open", sa_column_kwargs={"server_default": "open"})
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp(onupdate=True)
+    # The customer this conversation acts for; None: anonymous. Its composite foreign key to `customers`
+    # (migration 0007) is not declared here, so these models stay usable without the commerce models:
+    # `tenancy.agent_models.conversation_customer_fk` carries it for the schema comparison.
+    customer_id: str | None = None
 
 
 class Message(SQLModel, table=True):

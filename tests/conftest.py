@@ -19,6 +19,9 @@ from core.settings import Settings
 from core.stack import Stack, StackEndpoints, free_port
 from tests.e2e.fixtures import api, api_b, platform, tenant_a, tenant_b  # noqa: F401
 
+# Test modules that import litellm before `activities` does must not make it fetch its price table online.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 ENDPOINT_VARIABLES = ("TEMPORAL_ADDRESS", "DATABASE_URL", "REDIS_URL")
 PORT_CLASH = re.compile(r"is taken|address already in use", re.IGNORECASE)
 

@@ -19,12 +19,21 @@ from workflows.registry import WORKFLOWS
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def _workflow_type(history: dict) -> str:
+def _started(history: dict) -> dict:
     started = history["events"][0]
     attributes = started.get("workflowExecutionStartedEventAttributes") or started.get(
         "workflow_execution_started_event_attributes"
     )
-    return str(attributes["workflowType"]["name"])
+    return dict(attributes)
+
+
+def _workflow_type(history: dict) -> str:
+    return str(_started(history)["workflowType"]["name"])
+
+
+def _workflow_id(path: Path, history: dict) -> str:
+    # Replayed under its recorded id: workflows derive child workflow ids from their own.
+    return str(_started(history).get("workflowId") or f"replay-{path.stem}")
 
 
 def test_every_workflow_has_recorded_histories() -> None:
@@ -35,7 +44,8 @@ def test_every_workflow_has_recorded_histories() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
+    text = path.read_text()
+    history = WorkflowHistory.from_json(_workflow_id(path, json.loads(text)), text)
     replayer = Replayer(workflows=list(WORKFLOWS), plugins=[aiaas_plugin()])
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

@@ -163,6 +163,9 @@ class ResolvedAgent(_Frozen):
     definition: AgentDefinition
     # The tools this agent may call for this tenant now: enabled for the tenant and listed by the agent.
     tools: list[ToolSpec] = Field(default_factory=list)
+    # The stored version resolved: the tenant's version (>= 1), or 0 for a shipped or operator default. The
+    # model activity reads the definition again by (tenant, name, this) through `ModelCallInput.agent_version`.
+    agent_version: int = Field(default=0, ge=0)
 
     def tool(self, name: str) -> ToolSpec | None:
         return next((spec for spec in self.tools if spec.name == name), None)
@@ -218,6 +221,9 @@ class RecordToolOutcomeInput(_Frozen):
     step: int
     call: ToolCallRequest
     result: ToolCallResult
+    # Where the call sits among the step's calls, and the tool version it named (for the step row).
+    call_index: int = 0
+    version: int = 1
 
 
 def stable_hash(value: Any) -> str:
@@ -309,6 +315,10 @@ NON_RETRYABLE_TOOL_ERRORS = [
     "ToolUnavailable",
     "ToolConflict",
 ]
+
+# The pseudo-tool a model calls to hand the conversation to another agent (`{"target", "reason"}`); listed in
+# `ModelCallInput.tools` next to the activity names when the agent has handoff targets.
+HANDOFF_TOOL = "agents.handoff"
 
 # Activity names are part of the contract with recorded histories: never rename one.
 ACT_RESOLVE_AGENT = "agents.resolve"

@@ -2,27 +2,35 @@
 
 Messages arrive through the `submit_message` update (validated before they enter history), are recorded
 and announced by a local activity, then queued by the conversation's double-texting policy. The main loop
-takes one message at a time: a model activity streams the answer to the event stream, a local activity
-persists it and announces `message.completed`. The run continues-as-new when Temporal suggests it and
-closes after an idle period; the next message starts a fresh run with the same id.
+takes one message at a time and runs the agent loop on it (`workflows.agent_turn`): model calls, tool calls
+checked in code, human approvals through the `decide_approval` update, loop safety; a local activity
+persists the answer and announces `message.completed`. The run continues-as-new when Temporal suggests it
+and closes after an idle period; the next message starts a fresh run with the same id.
+
+Runs recorded before the agent loop existed answered with a single model call; the `agent-loop` patch keeps
+that path for them, so they replay unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
+
+from workflows.agent_turn import AgentTurn
+from workflows.approval_gate import ApprovalGate
+from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
     from policies.retry import (
         MODEL_CALL_HEARTBEAT,
         MODEL_CALL_RETRY,
         MODEL_CALL_START_TO_CLOSE,
-        PERSISTENCE_RETRY,
-        PERSISTENCE_START_TO_CLOSE,
     )
+    from workflows.agent_types import ApprovalDecision, ApprovalStatus
     from workflows.conversation_types import (
         ACT_COMPLETE_TURN,
         ACT_MODEL_COMPLETE,
@@ -46,8 +54,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.errors import InvalidConversationInput
 
-# Local activities may outlive a short outage of Postgres or Redis, but not forever.
-_PERSISTENCE_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
+# Runs that record this marker answer with the agent loop; older histories replay the single model call.
+AGENT_LOOP_PATCH = "agent-loop"
 
 
 @workflow.defn(name="ConversationWorkflow")
@@ -63,6 +71,11 @@ class ConversationWorkflow:
         self._superseded: list[QueuedMessage] = []
         self._turns = inp.turns_completed
         self._turns_this_run = 0
+        self._agent = inp.agent
+        self._steps_total = inp.steps_total
+        self._approvals = ApprovalGate()
+        self._turn: AgentTurn | None = None
+        self._turn_task: asyncio.Task[None] | None = None
 
     @workflow.run
     async def run(self, inp: ConversationInput) -> ConversationResult:
@@ -92,7 +105,7 @@ class ConversationWorkflow:
         # Remember the id before awaiting, so a concurrent duplicate is answered as one.
         self._remember(msg.message_id)
         try:
-            await workflow.execute_local_activity(
+            await run_local(
                 ACT_RECORD_USER_MESSAGE,
                 RecordUserMessageInput(
                     tenant_id=self._input.tenant_id,
@@ -101,9 +114,6 @@ class ConversationWorkflow:
                     content=msg.content,
                     client_message_id=msg.client_message_id,
                 ),
-                start_to_close_timeout=PERSISTENCE_START_TO_CLOSE,
-                schedule_to_close_timeout=_PERSISTENCE_SCHEDULE_TO_CLOSE,
-                retry_policy=PERSISTENCE_RETRY,
             )
         except ActivityError as err:
             # Not recorded, so not accepted: forget the id, or a retry would be answered as a duplicate.
@@ -142,15 +152,29 @@ class ConversationWorkflow:
                 non_retryable=True,
             )
 
+    @workflow.update(name="decide_approval")
+    async def decide_approval(self, decision: ApprovalDecision) -> ApprovalStatus:
+        """A human's decision on a pending approval; answers once the resolution is recorded."""
+        return await self._approvals.decide(decision)
+
+    @decide_approval.validator
+    def _validate_decision(self, decision: ApprovalDecision) -> None:
+        self._approvals.validate(decision)
+
     @workflow.query(name="state")
     def state(self) -> ConversationState:
+        waiting = self._approvals.pending_ids
+        status = ConversationStatus.RUNNING if self._current else ConversationStatus.IDLE
         return ConversationState(
             conversation_id=self._input.conversation_id,
-            status=ConversationStatus.RUNNING if self._current else ConversationStatus.IDLE,
+            status=ConversationStatus.AWAITING_APPROVAL if waiting else status,
             current_message_id=self._current.message_id if self._current else None,
             pending_message_ids=[m.message_id for m in self._pending],
             turns_completed=self._turns,
             double_texting=self._input.double_texting,
+            pending_approvals=waiting,
+            agent=self._turn.agent if self._turn is not None else self._agent,
+            steps_total=self._turn.steps_total if self._turn is not None else self._steps_total,
         )
 
     # ---- turns ----------------------------------------------------------------------------------------
@@ -159,6 +183,11 @@ class ConversationWorkflow:
         self._current = msg
         self._interrupted = False
         try:
+            if workflow.patched(AGENT_LOOP_PATCH):
+                await self._agent_turn(msg)
+                self._turns += 1
+                self._turns_this_run += 1
+                return
             self._model_call = workflow.start_activity(
                 ACT_MODEL_COMPLETE,
                 ModelCallInput(
@@ -189,21 +218,37 @@ class ConversationWorkflow:
             )
             self._turns += 1
             self._turns_this_run += 1
-        except ActivityError as err:
+        except (ActivityError, ChildWorkflowError, asyncio.CancelledError) as err:
             if is_cancelled_exception(err) and not self._interrupted:
                 raise  # the whole conversation is being cancelled, not just this turn
             await self._announce_failure(msg, err)
         finally:
             self._current = None
             self._model_call = None
+            self._turn_task = None
+
+    async def _agent_turn(self, msg: QueuedMessage) -> None:
+        """The agent loop, as a task of its own so an interrupt cancels whatever it waits on."""
+        self._turn = turn = AgentTurn(
+            self._input, msg, agent=self._agent, steps_total=self._steps_total, gate=self._approvals
+        )
+        self._turn_task = asyncio.create_task(turn.run())
+        try:
+            await self._turn_task
+        finally:
+            self._agent = turn.agent
+            self._steps_total = turn.steps_total
+            self._turn = None
 
     def _interrupt_current_turn(self) -> None:
         self._interrupted = True
+        if self._turn_task is not None and not self._turn_task.done():
+            self._turn_task.cancel()
         if self._model_call is not None and not self._model_call.done():
             self._model_call.cancel()
 
     async def _announce_failure(self, msg: QueuedMessage, err: BaseException) -> None:
-        cause = err.__cause__ if isinstance(err, ActivityError) and err.__cause__ else err
+        cause = err.__cause__ if isinstance(err, ActivityError | ChildWorkflowError) and err.__cause__ else err
         if self._interrupted:
             reason, error_type = "interrupted by a newer message", "Interrupted"
         else:
@@ -228,14 +273,7 @@ class ConversationWorkflow:
         )
 
     async def _persist(self, activity: str, arg: object, result_type: type | None = None) -> object:
-        return await workflow.execute_local_activity(
-            activity,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=PERSISTENCE_START_TO_CLOSE,
-            schedule_to_close_timeout=_PERSISTENCE_SCHEDULE_TO_CLOSE,
-            retry_policy=PERSISTENCE_RETRY,
-        )
+        return await run_local(activity, arg, result_type)
 
     # ---- continue-as-new ------------------------------------------------------------------------------
 
@@ -256,5 +294,7 @@ class ConversationWorkflow:
                 "pending": list(self._pending),
                 "seen_message_ids": list(self._seen),
                 "turns_completed": self._turns,
+                "agent": self._agent,
+                "steps_total": self._steps_total,
             }
         )

@@ -33,6 +33,8 @@ class Tier(StrEnum):
 class ConversationStatus(StrEnum):
     IDLE = "idle"
     RUNNING = "running"
+    # A turn waits for a human to approve or deny a tool call.
+    AWAITING_APPROVAL = "awaiting_approval"
     CLOSED = "closed"
 
 
@@ -91,6 +93,12 @@ class ConversationState(_Frozen):
     pending_message_ids: list[str]
     turns_completed: int
     double_texting: DoubleTexting
+    # Approval ids the running turn waits on.
+    pending_approvals: list[str] = Field(default_factory=list)
+    # The agent answering now (a handoff changes it).
+    agent: str = ""
+    # Tool-loop steps taken over the whole conversation (its loop-safety ceiling counts these).
+    steps_total: int = 0
 
 
 # ---- activity contracts -------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from workflows.conversation import ConversationWorkflow
+from workflows.place_order import PlaceOrderWorkflow
+from workflows.refund import RefundWorkflow
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
 
-WORKFLOWS: tuple[type, ...] = (ConversationWorkflow, TenantLifecycleWorkflow)
+WORKFLOWS: tuple[type, ...] = (ConversationWorkflow, TenantLifecycleWorkflow, PlaceOrderWorkflow, RefundWorkflow)

@@ -2,7 +2,8 @@
 
 `scripted/echo` answers `echo: <the user's text>` streamed as several deltas. The other scripts exercise
 the paths a real provider takes: slow streams (to kill a worker mid-answer), a failure on the first
-attempt (retries), and provider errors that must not be retried.
+attempt (retries), and provider errors that must not be retried. `scripted/agent` calls tools by a plan in
+the user's message (`activities.models.scripted_agent`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import litellm
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk, ModelResponse
 
-SCRIPTS = ("echo", "slow-echo", "flaky-echo", "error-400", "error-429", "error-401")
+from activities.models import scripted_agent
+
+SCRIPTS = ("echo", "slow-echo", "flaky-echo", "error-400", "error-429", "error-401", "agent")
+AGENT_SCRIPT = "agent"
 _DELTA_WORDS = 2
 _SLOW_DELAY_SECONDS = 0.5
 
@@ -49,14 +53,27 @@ def _fail(script: str, attempt: int) -> None:
 class ScriptedLLM(CustomLLM):
     """A litellm custom provider; the model name after `scripted/` picks the script."""
 
-    def _plan(self, model: str, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> list[str]:
+    def _script(self, model: str, kwargs: dict[str, Any]) -> str:
         script = model.split("/", 1)[-1]
         if script not in SCRIPTS:
             raise litellm.NotFoundError(f"unknown scripted model {model!r}", model=model, llm_provider="scripted")
         # litellm hands the caller's `metadata` (the activity attempt) through its own params.
         metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
         _fail(script, int(metadata.get("attempt", 1)))
+        return script
+
+    def _plan(self, model: str, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> list[str]:
+        self._script(model, kwargs)
         return _deltas(f"echo: {_last_user_text(messages)}")
+
+    def _stream(
+        self, model: str, messages: list[dict[str, Any]], kwargs: dict[str, Any]
+    ) -> list[GenericStreamingChunk]:
+        if self._script(model, kwargs) == AGENT_SCRIPT:
+            reply = scripted_agent.decide(messages)
+            return scripted_agent.chunks(reply, scripted_agent.usage(messages, reply))
+        deltas = _deltas(f"echo: {_last_user_text(messages)}")
+        return list(self._chunks(deltas, self._usage(messages, deltas)))
 
     def _usage(self, messages: list[dict[str, Any]], answer: list[str]) -> dict[str, int]:
         prompt = sum(len(str(m.get("content") or "").split()) for m in messages)
@@ -76,20 +93,26 @@ class ScriptedLLM(CustomLLM):
             )
 
     def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Iterator[GenericStreamingChunk]:
-        deltas = self._plan(model, messages, kwargs)
-        yield from self._chunks(deltas, self._usage(messages, deltas))
+        yield from self._stream(model, messages, kwargs)
 
     async def astreaming(  # type: ignore[override]
         self, model: str, messages: list, *args: Any, **kwargs: Any
     ) -> AsyncIterator[GenericStreamingChunk]:
-        deltas = self._plan(model, messages, kwargs)
         slow = model.endswith("slow-echo")
-        for chunk in self._chunks(deltas, self._usage(messages, deltas)):
+        for chunk in self._stream(model, messages, kwargs):
             if slow:
                 await asyncio.sleep(_SLOW_DELAY_SECONDS)
             yield chunk
 
     def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+        if self._script(model, kwargs) == AGENT_SCRIPT:
+            reply = scripted_agent.decide(messages)
+            return litellm.mock_completion(
+                model=model,
+                messages=messages,
+                mock_response=reply.text,
+                mock_tool_calls=scripted_agent.tool_call_dicts(reply) or None,
+            )
         deltas = self._plan(model, messages, kwargs)
         return litellm.mock_completion(model=model, messages=messages, mock_response="".join(deltas))
 

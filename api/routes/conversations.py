@@ -7,10 +7,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import transcripts
+from activities.agents.definitions import find_agent, pinned_agent_names
+from api.admission_app import AdmissionDep
 from api.conversation_runs import live_state, submit
 from api.deps import ConversationsReadDep, ConversationsWriteDep, DatabaseDep, SettingsDep, TemporalDep
 from api.errors import ApiError
@@ -22,6 +25,8 @@ from api.schemas import (
     MessageCreate,
     TranscriptMessage,
 )
+from core.settings import Settings
+from policies.fairness import priority_for
 from tenancy.db import Database, run_sql
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -36,7 +41,8 @@ async def load_conversation(db: Database, tenant_id: str, conversation_id: str) 
     async with db.tenant_session(tenant_id) as session:
         result = await run_sql(
             session,
-            "SELECT id, agent, channel, metadata, double_texting, created_at FROM conversations WHERE id = :id",
+            "SELECT id, agent, channel, metadata, double_texting, created_at, customer_id"
+            " FROM conversations WHERE id = :id",
             {"id": conversation_id},
         )
         row = result.mappings().first()
@@ -51,22 +57,34 @@ async def load_conversation(db: Database, tenant_id: str, conversation_id: str) 
         metadata=meta,
         double_texting=row["double_texting"],
         created_at=row["created_at"],
+        customer_id=row["customer_id"],
     )
+
+
+async def _check_references(session: AsyncSession, body: ConversationCreate, settings: Settings) -> None:
+    """The agent and the customer must exist for this tenant (under RLS another tenant's are simply absent)."""
+    if await find_agent(session, body.agent, pinned=pinned_agent_names(settings)) is None:
+        raise ApiError(422, "agent_not_found", f"no agent named {body.agent!r}", {"agent": body.agent})
+    if body.customer_id is not None:
+        found = await run_sql(session, "SELECT 1 FROM customers WHERE id = :id", {"id": body.customer_id})
+        if found.first() is None:
+            raise ApiError(422, "customer_not_found", "no such customer", {"customer_id": body.customer_id})
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
 async def create_conversation(
-    body: ConversationCreate, principal: ConversationsWriteDep, db: DatabaseDep
+    body: ConversationCreate, principal: ConversationsWriteDep, db: DatabaseDep, settings: SettingsDep
 ) -> ConversationOut:
     conversation_id = str(uuid.uuid4())
     async with db.tenant_session(principal.tenant_id) as session:
+        await _check_references(session, body, settings)
         row = (
             await run_sql(
                 session,
                 (
-                    "INSERT INTO conversations"
-                    " (id, tenant_id, agent, channel, metadata, double_texting, status, created_at, updated_at)"
-                    " VALUES (:id, :tid, :agent, :channel, CAST(:meta AS jsonb), :dt, 'open', now(), now())"
+                    "INSERT INTO conversations (id, tenant_id, agent, channel, metadata, double_texting, status,"
+                    " customer_id, created_at, updated_at)"
+                    " VALUES (:id, :tid, :agent, :channel, CAST(:meta AS jsonb), :dt, 'open', :customer, now(), now())"
                     " RETURNING created_at"
                 ),
                 {
@@ -76,6 +94,7 @@ async def create_conversation(
                     "channel": body.channel,
                     "meta": json.dumps(body.metadata, default=str),
                     "dt": body.double_texting.value,
+                    "customer": body.customer_id,
                 },
             )
         ).one()
@@ -86,6 +105,7 @@ async def create_conversation(
         metadata=body.metadata,
         double_texting=body.double_texting,
         created_at=row[0],
+        customer_id=body.customer_id,
     )
 
 
@@ -97,6 +117,7 @@ async def post_message(
     db: DatabaseDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    admission: AdmissionDep,
 ) -> MessageAccepted:
     if len(body.content) > settings.max_message_chars:
         raise ApiError(
@@ -116,14 +137,23 @@ async def post_message(
             return _accepted(conversation.id, message_id, duplicate=True)
     else:
         message_id = str(uuid.uuid4())
-    try:
-        accepted = await submit(temporal, settings, principal.tenant_id, conversation, message_id, body)
-    except WorkflowUpdateFailedError as exc:
-        raise _rejection(exc) from exc
-    except RPCError as exc:
-        if exc.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION):
-            raise ApiError(409, "conversation_unavailable", "the conversation cannot take messages now") from exc
-        raise ApiError(503, "engine_unavailable", "the workflow engine did not answer; retry shortly") from exc
+    # Budget, quotas and a concurrent-turn lease; handed back if the submission fails or repeats a message.
+    async with admission.turn(principal, message_id) as turn:
+        _plan, limits = await admission.plans.plan_of(principal.tenant_id)
+        priority = priority_for(
+            principal.tenant_id, queue_priority=limits.queue_priority, fairness_weight=limits.fairness_weight
+        )
+        try:
+            accepted = await submit(
+                temporal, settings, principal.tenant_id, conversation, message_id, body, priority=priority
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise _rejection(exc) from exc
+        except RPCError as exc:
+            if exc.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION):
+                raise ApiError(409, "conversation_unavailable", "the conversation cannot take messages now") from exc
+            raise ApiError(503, "engine_unavailable", "the workflow engine did not answer; retry shortly") from exc
+        turn.settle(duplicate=accepted.duplicate)
     return _accepted(conversation.id, accepted.message_id, duplicate=accepted.duplicate)
 
 

@@ -81,6 +81,8 @@ async def websocket_events(
     await websocket.accept()
     try:
         principal = await authenticate(state, websocket.headers.get("authorization"), Permission.CONVERSATIONS_READ)
+        # Opening a stream is a read like the SSE endpoint's, and is rate limited as one (close code 4429).
+        await websocket.app.state.admission.check_request(principal, "GET", "/v1/conversations/{conversation_id}/ws")
         cursor = _cursor(after)
         conversation = await load_conversation(state.db, principal.tenant_id, str(conversation_id))
     except ApiError as exc:

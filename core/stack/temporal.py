@@ -37,6 +37,14 @@ DYNAMIC_CONFIG: dict[str, str] = {
     # Dev only: search attributes added at run time are visible to the next query, not after a cache
     # refresh; it costs a read per query, which a production cluster should not pay.
     "system.forceSearchAttributesCacheRefreshOnRead": "true",
+    # Tenants share one task queue: priority orders plans, fairness keys (the tenant) share capacity
+    # between tenants of one plan, so a tenant's burst cannot starve the others (`policies/fairness.py`).
+    "matching.useNewMatcher": "true",
+    "matching.enableFairness": "true",
+    # Priority and fairness hold within a partition; one server process needs no more than one, and with
+    # the default four a few pollers leave tasks waiting in unpolled partitions out of order.
+    "matching.numTaskqueueReadPartitions": "1",
+    "matching.numTaskqueueWritePartitions": "1",
 }
 
 READY_TIMEOUT = 60.0

@@ -25,7 +25,11 @@ from .probe_workflows import Probe, ProbeChild, ProbeFailing, echo, fail
 _SERVER_READ_FIELDS = frozenset({"header", "search_attributes"})
 # The local activity marker's bookkeeping (sequence number, attempt, activity id and type, times), which the
 # SDK's core writes itself and reads on replay; the activity's result sits beside it, encrypted.
-_CORE_MARKER_DATA = "marker_recorded_event_attributes.details[data].payloads[0]"
+# Likewise a version marker (`workflow.patched`): its data is the patch id and a flag, written by the core.
+_CORE_MARKER_DATA = (
+    "marker_recorded_event_attributes.details[data].payloads[0]",
+    "marker_recorded_event_attributes.details[patch-data].payloads[0]",
+)
 
 
 def application_payloads(message: Message, path: str = "") -> Iterator[tuple[str, Payload]]:

@@ -36,12 +36,16 @@ def platform(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
         running.stop()
 
 
-def _create_tenant(settings: Settings, name: str) -> tuple[str, str]:
+def create_test_tenant(settings: Settings, name: str, *, plan: str = "pro") -> tuple[str, str]:
+    """A new tenant (its name made unique) and its owner's API key."""
     from tenancy.tenants import create_tenant
 
     created = asyncio.run(
         create_tenant(
-            settings.database_url or "", name=name, plan="pro", pepper=settings.api_key_pepper.get_secret_value()
+            settings.database_url or "",
+            name=f"{name} {uuid.uuid4().hex[:6]}",
+            plan=plan,
+            pepper=settings.api_key_pepper.get_secret_value(),
         )
     )
     return created.tenant_id, created.api_key
@@ -49,12 +53,12 @@ def _create_tenant(settings: Settings, name: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def tenant_a(platform: Platform) -> tuple[str, str]:
-    return _create_tenant(platform.settings, f"Tenant A {uuid.uuid4().hex[:6]}")
+    return create_test_tenant(platform.settings, "Tenant A")
 
 
 @pytest.fixture(scope="session")
 def tenant_b(platform: Platform) -> tuple[str, str]:
-    return _create_tenant(platform.settings, f"Tenant B {uuid.uuid4().hex[:6]}")
+    return create_test_tenant(platform.settings, "Tenant B")
 
 
 @pytest.fixture

@@ -15,11 +15,16 @@ from core.settings import Settings
 from core.stack.ports import free_port
 from core.stack.process import ManagedProcess
 
-# Agents pinned to scripted models that exercise the slow, flaky and failing paths.
+# Agents pinned to scripted models that exercise the slow, flaky and failing paths. The shipped agents run on
+# the tool-calling script, which follows a `PLAN:` in the message and otherwise answers exactly like
+# `scripted/echo`.
 AGENT_MODELS = {
     "slowpoke": "scripted/slow-echo",
     "flaky": "scripted/flaky-echo",
     "broken": "scripted/error-400",
+    "support": "scripted/agent",
+    "orders": "scripted/agent",
+    "leads": "scripted/agent",
 }
 
 

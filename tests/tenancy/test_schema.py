@@ -11,9 +11,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
+from tenancy.agent_models import AGENT_TABLES, conversation_customer_fk
+from tenancy.commerce_models import COMMERCE_TABLES
 from tenancy.db import Database
 from tenancy.migrate import APP_ROLE, migrate
 from tenancy.models import TENANT_TABLES
+from tenancy.tool_models import TOOL_TABLES
+from tenancy.usage_models import USAGE_TABLES
 
 from .conftest import Urls
 
@@ -157,10 +161,12 @@ async def test_concurrent_first_migrations_are_safe(urls: Urls, fresh_database: 
 def _diff(connection: Connection) -> list[Any]:
     # Only tenancy's tables: other packages register theirs on the shared SQLModel metadata.
     metadata = MetaData()
-    for model in TENANT_TABLES:
+    models = (*TENANT_TABLES, *COMMERCE_TABLES, *AGENT_TABLES, *USAGE_TABLES, *TOOL_TABLES)
+    for model in models:
         model.__table__.to_metadata(metadata)  # type: ignore[attr-defined]
+    metadata.tables["conversations"].append_constraint(conversation_customer_fk())
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    names = {model.__tablename__ for model in TENANT_TABLES}
+    names = {model.__tablename__ for model in models}
     return [
         change
         for change in compare_metadata(context, metadata)

@@ -1,0 +1,60 @@
+"""The platform's tools in a process: the registry every worker and gateway loads, and a worker's tool activities.
+
+Workers and the gateway load the same registry, so the catalogue `GET /v1/tools` shows is exactly what the
+workers can run: the agent tools, the saga tools and the hidden steps those sagas call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from activities.metering import Metering
+from activities.tools.sdk import ToolRegistry
+from core.events import EventBus
+from core.settings import Settings
+from tenancy.db import Database
+
+
+def platform_registry() -> ToolRegistry:
+    """The global registry with every built-in tool registered (importing their modules registers them)."""
+    import activities.tools.builtin_sagas  # noqa: F401  (the saga tools, and with them their steps)
+    from activities.tools.builtin import load_builtin_tools
+
+    return load_builtin_tools()
+
+
+@dataclass
+class WorkerTools:
+    """What a worker registers for tools, and the connectors it closes on shutdown."""
+
+    activities: list[Callable[..., Any]]
+    close: Callable[[], Any]
+
+
+def worker_tools(
+    db: Database, redis: Redis, bus: EventBus, settings: Settings, metering: Metering | None = None
+) -> WorkerTools:
+    """Every built-in tool's activity over one runtime (breaker and bulkhead on the worker's Redis), plus
+    `tools.record_outcome` and `events.publish`."""
+    from activities.connectors.factory import ConnectorFactory
+    from activities.tools.outcomes import ToolOutcomeActivities
+    from activities.tools.runtime import ToolRuntime
+    from policies.circuit_breaker import CircuitBreaker
+
+    connectors = ConnectorFactory(db, settings)
+    runtime = ToolRuntime(
+        db,
+        redis,
+        bus,
+        connectors,
+        platform_registry(),
+        breaker=CircuitBreaker(redis),
+        metering=metering,
+        safe_mode_max_cost_usd=settings.safe_mode_max_tool_cost_usd,
+    )
+    outcomes = ToolOutcomeActivities(db, bus)
+    return WorkerTools([*runtime.activities(), outcomes.record_outcome, outcomes.publish], connectors.close)

@@ -1,0 +1,146 @@
+"""`/v1/agents`: the agents a tenant can put in front of its customers, and new versions of them.
+
+Reads list the shipped defaults and the tenant's own agents (newest versions); a name the tenant saved hides
+the shipped default of the same name, which stays readable as version 0. `PUT` stores the next version
+after checking every tool reference against the tool registry and every handoff target against the known
+agents, and records the change in the audit log in the same transaction. Another tenant's agents are
+invisible (row-level security): they answer 404 like names nobody defined.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from activities.agents.definitions import (
+    AgentInvalid,
+    StoredAgent,
+    builtin_registry,
+    find_agent,
+    list_agents,
+    list_versions,
+    pinned_agent_names,
+    save_agent,
+)
+from api.deps import DatabaseDep, SettingsDep, requires
+from api.errors import ApiError
+from api.schemas import AgentOut, AgentUpsert, AgentVersionOut
+from tenancy.audit import record_event
+from tenancy.auth import TenantPrincipal
+from tenancy.permissions import Permission
+from workflows.agent_types import AGENT_NAME, AgentDefinition
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"])
+
+AgentsReadDep = Annotated[TenantPrincipal, requires(Permission.TENANT_READ)]
+AgentsManageDep = Annotated[TenantPrincipal, requires(Permission.AGENTS_MANAGE)]
+AgentNamePath = Annotated[str, Path(pattern=AGENT_NAME, max_length=40, description="the agent's name")]
+_MAX_VERSION = 2_147_483_647
+
+
+def _out(stored: StoredAgent) -> AgentOut:
+    definition = stored.definition
+    return AgentOut(
+        name=definition.name,
+        version=stored.version,
+        source=stored.source,  # type: ignore[arg-type]
+        description=definition.description,
+        system_prompt=definition.system_prompt,
+        tools=list(definition.tools),
+        default_tier=definition.default_tier,
+        handoff_targets=list(definition.handoff_targets),
+        limits=definition.limits,
+        created_at=stored.created_at,
+        created_by=stored.created_by,
+    )
+
+
+def _not_found(name: str) -> ApiError:
+    return ApiError(404, "agent_not_found", f"no agent named {name!r}")
+
+
+@router.get("", response_model=list[AgentOut])
+async def get_agents(principal: AgentsReadDep, db: DatabaseDep, settings: SettingsDep) -> list[AgentOut]:
+    async with db.tenant_session(principal.tenant_id) as session:
+        agents = await list_agents(session, pinned=pinned_agent_names(settings))
+    return [_out(agent) for agent in agents]
+
+
+@router.get("/{name}", response_model=AgentOut)
+async def get_agent(
+    name: AgentNamePath,
+    principal: AgentsReadDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    version: Annotated[
+        int | None, Query(ge=0, le=_MAX_VERSION, description="a saved version, 0 for the shipped default")
+    ] = None,
+) -> AgentOut:
+    async with db.tenant_session(principal.tenant_id) as session:
+        found = await find_agent(session, name, version, pinned=pinned_agent_names(settings))
+    # An explicit version is answered exactly: the rule's fallback to the default is for running turns.
+    if found is None or (version is not None and found.version != version):
+        raise _not_found(name)
+    return _out(found)
+
+
+@router.get("/{name}/versions", response_model=list[AgentVersionOut])
+async def get_agent_versions(
+    name: AgentNamePath, principal: AgentsReadDep, db: DatabaseDep, settings: SettingsDep
+) -> list[AgentVersionOut]:
+    async with db.tenant_session(principal.tenant_id) as session:
+        versions = await list_versions(session, name, pinned=pinned_agent_names(settings))
+    if not versions:
+        raise _not_found(name)
+    return [
+        AgentVersionOut(
+            name=v.definition.name,
+            version=v.version,
+            source=v.source,  # type: ignore[arg-type]
+            description=v.definition.description,
+            created_at=v.created_at,
+            created_by=v.created_by,
+        )
+        for v in versions
+    ]
+
+
+@router.put("/{name}", status_code=status.HTTP_201_CREATED, response_model=AgentOut)
+async def put_agent(
+    name: AgentNamePath, body: AgentUpsert, principal: AgentsManageDep, db: DatabaseDep, settings: SettingsDep
+) -> AgentOut:
+    definition = AgentDefinition(
+        name=name,
+        description=body.description,
+        system_prompt=body.system_prompt,
+        tools=list(body.tools),
+        default_tier=body.default_tier,
+        handoff_targets=list(body.handoff_targets),
+        limits=body.limits.limits(),
+    )
+    registry = builtin_registry()
+    async with db.tenant_session(principal.tenant_id) as session:
+        try:
+            stored = await save_agent(
+                session,
+                principal.tenant_id,
+                definition,
+                principal.subject,
+                registry=registry,
+                pinned=pinned_agent_names(settings),
+            )
+        except AgentInvalid as exc:
+            raise ApiError(
+                422, "agent_invalid", "the agent names tools or agents that do not exist", {"problems": exc.problems}
+            ) from exc
+        await record_event(
+            session,
+            tenant_id=principal.tenant_id,
+            actor=principal.subject,
+            action="agent.saved",
+            target=stored.name,
+            details={"version": stored.version, "tools": list(stored.tools), "handoff_targets": stored.handoff_targets},
+        )
+        row = await find_agent(session, stored.name, stored.version)
+    return _out(row or StoredAgent(stored, stored.version, "tenant", created_by=principal.subject))

@@ -1,0 +1,254 @@
+"""The agent loop of one conversation turn, run by `ConversationWorkflow`.
+
+    resolve the agent -> [guard -> model call -> guard (usage) -> tool calls -> guard (progress)]* -> answer
+
+The agent is resolved by an activity, so the definition and the tools it may call are in history and a
+replay never depends on what changed since. Each step, the model sees the tools the agent may call (plus
+`agents.handoff` when it has handoff targets) and the results of the turn's earlier calls, which it reads
+from Postgres by reference. A step without tool calls is the final answer. Tool calls are checked and run
+by `ToolRunner`; a handoff switches the agent for the rest of the turn and the conversation.
+
+`LoopGuard` bounds the loop: step ceilings before each step, token and cost ceilings after each model call,
+no-progress and oscillation after each step. A cut is announced, counted and handed to a human through an
+escalation ticket (`conversation.turn_cut`), and the customer gets a fixed, honest answer instead of silence.
+"""
+
+from __future__ import annotations
+
+import re
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+from workflows.approval_gate import ApprovalGate
+from workflows.tool_runner import ToolRunner, TurnScope, refusal
+from workflows.turn_io import run_local
+
+with workflow.unsafe.imports_passed_through():
+    from policies.loop_safety import LoopGuard
+    from policies.retry import MODEL_CALL_HEARTBEAT, MODEL_CALL_RETRY, MODEL_CALL_START_TO_CLOSE
+    from workflows.agent_types import (
+        ACT_PUBLISH_EVENT,
+        ACT_RESOLVE_AGENT,
+        ACT_TURN_CUT,
+        HANDOFF_TOOL,
+        CutReason,
+        PublishEventInput,
+        ResolveAgentInput,
+        ResolvedAgent,
+        ToolCallResult,
+        ToolStatus,
+        TurnCutInput,
+    )
+    from workflows.conversation_types import (
+        ACT_COMPLETE_TURN,
+        ACT_MODEL_COMPLETE,
+        CompleteTurnInput,
+        CompleteTurnResult,
+        ConversationInput,
+        ModelCallInput,
+        ModelCallResult,
+        QueuedMessage,
+        ToolCallRequest,
+    )
+
+# What the customer reads when the loop is cut: no pretence of an answer, and a person will follow up.
+CUT_ANSWER = (
+    "I'm sorry, I could not finish this request on my own. I have passed it to a colleague, "
+    "who will follow up with you shortly."
+)
+CUT_MODEL = "loop-guard"
+# A model asking for more calls than this in one step is not making a plan; the rest are refused.
+MAX_CALLS_PER_STEP = 16
+HANDOFF_EVENT = "agent.handoff"
+_CALL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class AgentTurn:
+    """One turn; `agent` and `steps_total` are read back by the workflow even when the turn is interrupted."""
+
+    def __init__(
+        self, inp: ConversationInput, message: QueuedMessage, *, agent: str, steps_total: int, gate: ApprovalGate
+    ) -> None:
+        self.agent = agent
+        self.steps_total = steps_total
+        self._inp = inp
+        self._msg = message
+        self._gate = gate
+        self._call_ids: set[str] = set()
+        self._prompt_tokens = 0
+        self._completion_tokens = 0
+        self._model = ""
+
+    async def run(self) -> None:
+        resolved = await self._resolve(self.agent)
+        guard = LoopGuard(resolved.definition.limits, steps_total=self.steps_total)
+        step = 0
+        while True:
+            cut = guard.before_step()
+            self.steps_total = guard.steps_total
+            if cut is not None:
+                return await self._cut(cut, guard)
+            answer = await self._call_model(resolved, step)
+            cut = guard.add_usage(answer.prompt_tokens + answer.completion_tokens, answer.cost_usd)
+            if not answer.tool_calls:
+                # The answer is already paid for: a ceiling crossed by the final answer does not withhold it.
+                return await self._complete(answer.content)
+            if cut is not None:
+                return await self._cut(cut, guard)
+            resolved, outcomes = await self._run_step(resolved, step, self._checked_ids(step, answer.tool_calls))
+            cut = guard.after_step(
+                [(call.tool, call.arguments, result.state_hash) for call, result in outcomes],
+                failed=all(result.status != ToolStatus.OK for _, result in outcomes),
+            )
+            if cut is not None:
+                return await self._cut(cut, guard)
+            step += 1
+
+    # ---- steps ----------------------------------------------------------------------------------------
+
+    def _scope(self) -> TurnScope:
+        return TurnScope(
+            tenant_id=self._inp.tenant_id,
+            conversation_id=self._inp.conversation_id,
+            message_id=self._msg.message_id,
+            customer_id=self._inp.customer_id,
+            workflow_id=workflow.info().workflow_id,
+            agent=self.agent,
+        )
+
+    def _checked_ids(self, step: int, calls: list[ToolCallRequest]) -> list[ToolCallRequest]:
+        """Call ids key the turn's rows and child workflows: a missing, odd or repeated one is replaced."""
+        checked = []
+        for index, call in enumerate(calls):
+            call_id = call.call_id
+            if not _CALL_ID.fullmatch(call_id) or call_id in self._call_ids:
+                call_id = f"call-{step}-{index}"
+                while call_id in self._call_ids:
+                    call_id += "-r"
+            self._call_ids.add(call_id)
+            checked.append(call if call_id == call.call_id else call.model_copy(update={"call_id": call_id}))
+        return checked
+
+    async def _run_step(
+        self, resolved: ResolvedAgent, step: int, calls: list[ToolCallRequest]
+    ) -> tuple[ResolvedAgent, list[tuple[ToolCallRequest, ToolCallResult]]]:
+        """Run the step's tool calls, then at most one handoff; the agent that answers the next step."""
+        runner = ToolRunner(self._scope(), resolved, self._gate)
+        allowed, excess = calls[:MAX_CALLS_PER_STEP], calls[MAX_CALLS_PER_STEP:]
+        tools = [c for c in allowed if c.tool != HANDOFF_TOOL]
+        handoffs = [c for c in allowed if c.tool == HANDOFF_TOOL]
+        outcomes = list(zip(tools, await runner.run_step(step, tools), strict=True))
+        index = len(tools)
+        for call in handoffs:
+            if index > len(tools):
+                result = refusal(call, ToolStatus.DENIED, "HandoffRefused", "only one handoff per step")
+            else:
+                resolved, result = await self._handoff(resolved, step, call)
+            await runner.record(step, index, call, result)
+            outcomes.append((call, result))
+            index += 1
+        for call in excess:
+            result = refusal(call, ToolStatus.DENIED, "TooManyCalls", f"at most {MAX_CALLS_PER_STEP} calls per step")
+            await runner.record(step, index, call, result)
+            outcomes.append((call, result))
+            index += 1
+        return resolved, outcomes
+
+    async def _handoff(
+        self, resolved: ResolvedAgent, step: int, call: ToolCallRequest
+    ) -> tuple[ResolvedAgent, ToolCallResult]:
+        target = call.arguments.get("target")
+        targets = resolved.definition.handoff_targets
+        if not isinstance(target, str) or target not in targets:
+            message = f"cannot hand off to {target!r}; possible targets: {', '.join(targets) or 'none'}"
+            return resolved, refusal(call, ToolStatus.DENIED, "HandoffRefused", message)
+        try:
+            switched = await self._resolve(target)
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            return resolved, refusal(call, ToolStatus.ERROR, "AgentNotFound", f"agent {target!r} is not available")
+        previous, self.agent = self.agent, target
+        reason = call.arguments.get("reason")
+        await run_local(
+            ACT_PUBLISH_EVENT,
+            PublishEventInput(
+                tenant_id=self._inp.tenant_id,
+                conversation_id=self._inp.conversation_id,
+                type=HANDOFF_EVENT,
+                data={
+                    "message_id": self._msg.message_id,
+                    "from": previous,
+                    "to": target,
+                    "reason": reason[:500] if isinstance(reason, str) else "",
+                },
+                dedup_key=f"{self._msg.message_id}:handoff:{step}",
+            ),
+        )
+        ok = ToolCallResult(call_id=call.call_id, tool=HANDOFF_TOOL, status=ToolStatus.OK, output={"agent": target})
+        return switched, ok
+
+    # ---- activities -----------------------------------------------------------------------------------
+
+    async def _resolve(self, agent: str) -> ResolvedAgent:
+        resolved: ResolvedAgent = await run_local(
+            ACT_RESOLVE_AGENT, ResolveAgentInput(tenant_id=self._inp.tenant_id, agent=agent), ResolvedAgent
+        )
+        return resolved
+
+    async def _call_model(self, resolved: ResolvedAgent, step: int) -> ModelCallResult:
+        tools = [spec.activity_name for spec in resolved.tools if spec.agent_visible]
+        if resolved.definition.handoff_targets:
+            tools.append(HANDOFF_TOOL)
+        answer = await workflow.execute_activity(
+            ACT_MODEL_COMPLETE,
+            ModelCallInput(
+                tenant_id=self._inp.tenant_id,
+                conversation_id=self._inp.conversation_id,
+                message_id=self._msg.message_id,
+                agent=self.agent,
+                tier=resolved.definition.default_tier,
+                agent_version=resolved.agent_version,
+                step=step,
+                tools=tools,
+            ),
+            result_type=ModelCallResult,
+            start_to_close_timeout=MODEL_CALL_START_TO_CLOSE,
+            heartbeat_timeout=MODEL_CALL_HEARTBEAT,
+            retry_policy=MODEL_CALL_RETRY,
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._prompt_tokens += answer.prompt_tokens
+        self._completion_tokens += answer.completion_tokens
+        self._model = answer.model
+        return answer
+
+    async def _cut(self, reason: CutReason, guard: LoopGuard) -> None:
+        await run_local(
+            ACT_TURN_CUT,
+            TurnCutInput(
+                tenant_id=self._inp.tenant_id,
+                conversation_id=self._inp.conversation_id,
+                message_id=self._msg.message_id,
+                reason=reason,
+                detail=guard.detail[:1000],
+                steps=guard.steps_this_turn,
+            ),
+        )
+        await self._complete(CUT_ANSWER, model=self._model or CUT_MODEL)
+
+    async def _complete(self, content: str, *, model: str | None = None) -> None:
+        await run_local(
+            ACT_COMPLETE_TURN,
+            CompleteTurnInput(
+                tenant_id=self._inp.tenant_id,
+                conversation_id=self._inp.conversation_id,
+                reply_to=self._msg.message_id,
+                content=content,
+                model=model or self._model,
+                prompt_tokens=self._prompt_tokens,
+                completion_tokens=self._completion_tokens,
+            ),
+            CompleteTurnResult,
+        )

@@ -1,0 +1,285 @@
+"""Running the tool calls a model asked for in one step of a turn, inside `ConversationWorkflow`.
+
+Nothing a model says is trusted. Each call is checked in code before it runs: the tool must be one the
+resolved agent may call, the arguments must pass what can be checked here (parsed, required fields, simple
+types), and an approval rule that applies must get a human's yes. Then the call runs as the tool's activity
+(timeouts and retries from its spec) or, for a saga, as a child workflow. Its idempotency key derives from
+the workflow id and the call, so a retry or replay never repeats an effect.
+
+Every outcome ends up in the `tool_calls` table, which is where the model reads what its calls did: the
+tool runtime writes rows for calls it ran; `tools.record_outcome` writes the rest (refusals decided here,
+timeouts, a saga's result). Read-only calls of a step run concurrently; writes run one by one, in order,
+and a write that has started is finished even when the turn is interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.workflow import ParentClosePolicy
+
+from workflows.approval_gate import ApprovalGate, ApprovalScope
+from workflows.turn_io import run_local
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.agent_types import (
+        ACT_RECORD_TOOL_OUTCOME,
+        ApprovalStatus,
+        Effect,
+        RecordToolOutcomeInput,
+        ResolvedAgent,
+        ToolCallInput,
+        ToolCallRequest,
+        ToolCallResult,
+        ToolSpec,
+        ToolStatus,
+        idempotency_key,
+    )
+
+# The search attribute a saga started here carries over from its conversation.
+TENANT_ATTRIBUTE = "TenantId"
+# Error types a tool runtime raises after it has written the call's row itself.
+_DENIED_TYPES = frozenset({"ToolDenied", "ToolNotEnabled"})
+_UNAVAILABLE_TYPES = frozenset({"ToolUnavailable", "ToolTransient"})
+_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+@dataclass(frozen=True)
+class TurnScope:
+    """What every call of one turn shares."""
+
+    tenant_id: str
+    conversation_id: str
+    message_id: str
+    customer_id: str | None
+    workflow_id: str
+    agent: str
+
+
+def refusal(call: ToolCallRequest, status: ToolStatus, error_type: str, message: str) -> ToolCallResult:
+    return ToolCallResult(call_id=call.call_id, tool=call.tool, status=status, error_type=error_type, message=message)
+
+
+def argument_problem(spec: ToolSpec, arguments: dict[str, Any]) -> str | None:
+    """What is wrong with the arguments as far as the schema's top level tells; the tool validates fully."""
+    if "_invalid_json" in arguments:
+        return "the arguments are not valid JSON"
+    schema = spec.input_schema or {}
+    properties: dict[str, Any] = schema.get("properties") or {}
+    missing = [name for name in schema.get("required") or [] if name not in arguments]
+    if missing:
+        return f"missing required arguments: {', '.join(sorted(missing))}"
+    if schema.get("additionalProperties") is False:
+        unknown = sorted(set(arguments) - set(properties))
+        if unknown:
+            return f"unknown arguments: {', '.join(unknown)}"
+    for name, value in arguments.items():
+        expected = (properties.get(name) or {}).get("type")
+        check = _JSON_TYPES.get(expected) if isinstance(expected, str) else None
+        if check is not None and not check(value):
+            return f"argument {name!r} must be of type {expected}"
+    return None
+
+
+def failure_result(call: ToolCallRequest, err: ActivityError | ChildWorkflowError) -> tuple[ToolCallResult, bool]:
+    """The call's result after its activity or saga failed, and whether the tool runtime recorded it already.
+
+    The runtime records and announces every refusal it raises (non-retryable errors, whose first detail is
+    the call's result); anything else (a timeout, retries spent, a saga that failed) is recorded here.
+    Recording twice is harmless: rows are upserted and announcements deduplicated.
+    """
+    cause = err.cause
+    if isinstance(cause, TemporalTimeoutError):
+        return refusal(call, ToolStatus.UNAVAILABLE, "ToolTimeout", "the tool did not answer in time"), False
+    if not isinstance(cause, ApplicationError):
+        return refusal(call, ToolStatus.ERROR, type(cause).__name__, str(cause)[:1000] or "the tool failed"), False
+    error_type = cause.type or "ToolError"
+    reported = _reported_result(cause)
+    if reported is not None:
+        result = reported.model_copy(update={"call_id": call.call_id})
+    else:
+        status = ToolStatus.ERROR
+        if error_type in _DENIED_TYPES:
+            status = ToolStatus.DENIED
+        elif error_type in _UNAVAILABLE_TYPES:
+            status = ToolStatus.UNAVAILABLE
+        result = refusal(call, status, error_type, cause.message[:1000])
+    return result, isinstance(err, ActivityError) and cause.non_retryable and reported is not None
+
+
+def _reported_result(cause: ApplicationError) -> ToolCallResult | None:
+    details = cause.details
+    if not details or not isinstance(details[0], dict):
+        return None
+    try:
+        return ToolCallResult.model_validate(details[0])
+    except ValueError:
+        return None
+
+
+class ToolRunner:
+    def __init__(self, scope: TurnScope, agent: ResolvedAgent, gate: ApprovalGate) -> None:
+        self._scope = scope
+        self._agent = agent
+        self._gate = gate
+
+    async def run_step(self, step: int, calls: list[ToolCallRequest]) -> list[ToolCallResult]:
+        """Run one step's calls: consecutive reads together, each write alone, results in call order."""
+        results: list[ToolCallResult | None] = [None] * len(calls)
+        reads: list[int] = []
+
+        async def flush_reads() -> None:
+            outcomes = await asyncio.gather(*(self._call(step, i, calls[i]) for i in reads))
+            for i, outcome in zip(reads, outcomes, strict=True):
+                results[i] = outcome
+            reads.clear()
+
+        for index, call in enumerate(calls):
+            if _is_read(self._agent.tool(call.tool)):
+                reads.append(index)
+                continue
+            await flush_reads()
+            results[index] = await self._call(step, index, call)
+        await flush_reads()
+        return [r for r in results if r is not None]
+
+    async def record(
+        self, step: int, index: int, call: ToolCallRequest, result: ToolCallResult, version: int = 1
+    ) -> None:
+        """Write an outcome decided here, so the model reads it with the others."""
+        await run_local(
+            ACT_RECORD_TOOL_OUTCOME,
+            RecordToolOutcomeInput(
+                tenant_id=self._scope.tenant_id,
+                conversation_id=self._scope.conversation_id,
+                message_id=self._scope.message_id,
+                step=step,
+                call=call,
+                result=result,
+                call_index=index,
+                version=version,
+            ),
+        )
+
+    async def _refuse(self, step: int, index: int, call: ToolCallRequest, result: ToolCallResult) -> ToolCallResult:
+        await self.record(step, index, call, result)
+        return result
+
+    async def _call(self, step: int, index: int, call: ToolCallRequest) -> ToolCallResult:
+        spec = self._agent.tool(call.tool)
+        if spec is None or not spec.agent_visible:
+            return await self._refuse(
+                step, index, call, refusal(call, ToolStatus.DENIED, "ToolNotAllowed", f"unknown tool {call.tool!r}")
+            )
+        problem = argument_problem(spec, call.arguments)
+        if problem is not None:
+            return await self._refuse(step, index, call, refusal(call, ToolStatus.ERROR, "ToolInputInvalid", problem))
+        if spec.approval is not None and spec.approval.required(call.arguments):
+            scope = ApprovalScope(self._scope.tenant_id, self._scope.conversation_id, self._scope.message_id)
+            decided = await self._gate.request(scope, call, spec.name, spec.approval)
+            if decided != ApprovalStatus.APPROVED:
+                how = "nobody decided in time" if decided == ApprovalStatus.EXPIRED else "a human denied it"
+                message = f"not approved by a human: {how}"
+                return await self._refuse(step, index, call, refusal(call, ToolStatus.DENIED, "NotApproved", message))
+        if _is_read(spec):
+            return await self._execute(step, index, call, spec)
+        return await _finish(self._execute(step, index, call, spec))
+
+    async def _execute(self, step: int, index: int, call: ToolCallRequest, spec: ToolSpec) -> ToolCallResult:
+        scope = self._scope
+        inp = ToolCallInput(
+            tenant_id=scope.tenant_id,
+            conversation_id=scope.conversation_id,
+            message_id=scope.message_id,
+            call_id=call.call_id,
+            tool=spec.name,
+            version=spec.version,
+            arguments=call.arguments,
+            agent=scope.agent,
+            customer_id=scope.customer_id,
+            step=step,
+            call_index=index,
+            idempotency_key=idempotency_key(scope.workflow_id, f"{scope.message_id}:{call.call_id}"),
+        )
+        try:
+            if spec.saga:
+                result = await workflow.execute_child_workflow(
+                    spec.saga,
+                    inp,
+                    id=f"{scope.workflow_id}:tool:{scope.message_id}:{call.call_id}",
+                    result_type=ToolCallResult,
+                    search_attributes=_tenant_attribute(),
+                    # A saga that moves money finishes (or compensates) even if the conversation is ended.
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                )
+                # The saga's steps wrote rows of their own; the call the model made is recorded here.
+                await self.record(
+                    step,
+                    index,
+                    call,
+                    result.model_copy(update={"call_id": call.call_id, "tool": spec.name}),
+                    spec.version,
+                )
+                return result
+            return await workflow.execute_activity(
+                spec.activity_name,
+                inp,
+                result_type=ToolCallResult,
+                start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
+                heartbeat_timeout=timedelta(seconds=spec.heartbeat_seconds) if spec.heartbeat_seconds else None,
+                retry_policy=spec.retry.policy(),
+                activity_id=f"{scope.message_id}:{step}:{call.call_id}",
+            )
+        except (ActivityError, ChildWorkflowError) as err:
+            if is_cancelled_exception(err):
+                raise
+            result, recorded = failure_result(call, err)
+            if not recorded:
+                await self.record(step, index, call, result, spec.version)
+            return result
+
+
+def _tenant_attribute() -> TypedSearchAttributes:
+    """The saga is found in Temporal UI under its tenant like the conversation that started it."""
+    pairs = [pair for pair in workflow.info().typed_search_attributes if pair.key.name == TENANT_ATTRIBUTE]
+    return TypedSearchAttributes(pairs)
+
+
+def _is_read(spec: ToolSpec | None) -> bool:
+    return spec is not None and spec.effect == Effect.READ and spec.approval is None and not spec.saga
+
+
+async def _finish(call: Awaitable[ToolCallResult]) -> ToolCallResult:
+    """Await a write to its end even if the turn is interrupted meanwhile, then let the interrupt through.
+
+    Cancelling a payment halfway helps nobody: the write completes (or compensates) and is recorded, and
+    the turn stops right after.
+    """
+    task = asyncio.ensure_future(call)
+    interrupted = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            interrupted = True
+    if interrupted:
+        raise asyncio.CancelledError()
+    return result
