@@ -97,7 +97,9 @@ def test_reject_policy_refuses_a_message_during_a_turn(api: httpx.Client) -> Non
 
 def test_interrupt_policy_cuts_the_running_turn(api: httpx.Client) -> None:
     conversation_id = _create(api, agent="slowpoke", double_texting="interrupt")
-    first = _post(api, conversation_id, "a long question with many many words in it").json()["message_id"]
+    # Long enough that the slow script is still streaming it when the second message lands, on a busy machine too.
+    question = "a long question " + " ".join(f"word{i}" for i in range(40))
+    first = _post(api, conversation_id, question).json()["message_id"]
     read_frames(api, conversation_id, lambda fs: any(f.event == "token" for f in fs))
     second = _post(api, conversation_id, "never mind").json()["message_id"]
     frames = events_of(read_frames(api, conversation_id, completed_for(second), timeout=60))

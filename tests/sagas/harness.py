@@ -8,6 +8,7 @@ world before and after instead of trusting the saga's own answer.
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -55,6 +56,10 @@ async def saga_env(settings: Settings, *, task_queue: str, with_worker: bool = T
         client = await connect(settings, db=db)
         env = SagaEnv(settings=settings, client=client, db=db, bus=bus, task_queue=task_queue)
         if with_worker:
+            # Validating the workflows imports their modules in the sandbox; a finalizer of an earlier test's
+            # worker that imports while that runs can trip CPython 3.11's import-lock bookkeeping (a KeyError
+            # from `_blocking_on`), so the garbage is collected before, not during.
+            gc.collect()
             env.worker = Worker(
                 client,
                 task_queue=task_queue,
