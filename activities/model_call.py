@@ -235,7 +235,8 @@ class ModelActivities:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             tool_calls=calls.requests(inp.step),
-            cost_usd=_cost(model, prompt_tokens, completion_tokens),
+            # With metering the price comes from its pricing table instead (set by the caller).
+            cost_usd=_cost(model, prompt_tokens, completion_tokens) if self._metering is None else 0.0,
             finish_reason=finish_reason,
         )
         return result, usage is not None

@@ -112,6 +112,8 @@ async def _create_tenant(settings: Settings) -> str:
     created = await create_tenant(
         settings.database_url or "",
         name=f"bench {uuid.uuid4().hex[:6]}",
+        # The largest plan: the benchmark measures turns, not the rate limits and leases of a small one.
+        plan="enterprise",
         pepper=settings.api_key_pepper.get_secret_value(),
     )
     return created.api_key

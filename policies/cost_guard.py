@@ -377,11 +377,9 @@ class CostGuard:
             cached = await self._redis.get(self._mode_key(tenant_id))
         except RedisError:
             cached = None
-        if cached is not None:
-            try:
-                return BudgetMode(_text(cached))
-            except ValueError:
-                pass
+        # A value this version cannot read (written by another one) is recomputed like a missing one.
+        if cached is not None and _text(cached) in {mode.value for mode in BudgetMode}:
+            return BudgetMode(_text(cached))
         async with self._db.tenant_session(tenant_id) as session:
             budget = await load_budget(session, tenant_id)
             spend = None if budget is None or budget.empty else await load_spend(session, tenant_id, self._clock())

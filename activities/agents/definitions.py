@@ -49,7 +49,7 @@ _LOCK_CLASS = 0x6167656E  # "agen": the class half of the per-(tenant, agent) ad
 
 
 class AgentNotFound(LookupError):
-    pass
+    """No shipped agent and no version of the tenant's own answers to that name."""
 
 
 class AgentInvalid(ValueError):

@@ -118,7 +118,7 @@ class _LabelOut(_Answer):
 
 
 class _Empty(_Answer):
-    pass
+    """An answer that carries nothing but its acknowledgement."""
 
 
 class _ErrorOut(_Answer):

@@ -9,7 +9,7 @@ from workflows.agent_types import Effect
 
 
 class LookupCustomerArgs(Args):
-    pass
+    """No arguments: the customer is the conversation's, never one the model names."""
 
 
 class CustomerOut(Out):
