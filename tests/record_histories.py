@@ -21,20 +21,17 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from core.crypto import decode_history
 from core.settings import Settings
-from core.stack.stack import throwaway_stack
 from core.worker import build_worker
 from tenancy.db import Database, run_sql
 from tenancy.demo_data import seed_demo
 from tenancy.migrate import migrate
 from tenancy.tenants import create_tenant
 from tests.e2e.platform import AGENT_MODELS
+from tests.history_files import run_recorder, store_history
 from workflows.agent_types import ApprovalDecision, ApprovalDecisionKind
 from workflows.conversation import ConversationWorkflow
 from workflows.conversation_types import ConversationInput, DoubleTexting, SubmitMessage, conversation_workflow_id
-
-HISTORIES = Path(__file__).parent / "histories"
 
 Scenario = Callable[[Client, Database, str, str], Awaitable[list[WorkflowHandle]]]
 
@@ -223,32 +220,20 @@ async def record(settings: Settings, only: list[str] | None = None) -> list[Path
                 handles = await scenario(deps.client, db, tenant.tenant_id, queue)
                 for i, handle in enumerate(handles):
                     # Stored decoded: synthetic data only, and replay needs no keys.
-                    history = await decode_history(
-                        await handle.fetch_history(), deps.client.data_converter.payload_codec
-                    )
-                    path = HISTORIES / f"{name}{'_' + str(i) if len(handles) > 1 else ''}.json"
-                    path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-                    written.append(path)
-                    print(f"recorded {path.relative_to(HISTORIES.parent.parent)}")
+                    stored = f"{name}{'_' + str(i) if len(handles) > 1 else ''}"
+                    written.append(await store_history(stored, handle, deps.client.data_converter.payload_codec))
     finally:
         await db.close()
     return written
 
 
 def main() -> int:
-    HISTORIES.mkdir(exist_ok=True)
     only = sys.argv[1:]
     unknown = sorted(set(only) - set(SCENARIOS))
     if unknown:
         print(f"unknown scenarios: {', '.join(unknown)}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
-    base = Settings()
-    if base.temporal_address and base.database_url and base.redis_url:
-        asyncio.run(record(base, only))
-        return 0
-    with throwaway_stack("aiaas-record-") as settings:
-        asyncio.run(record(settings, only))
-    return 0
+    return run_recorder(lambda settings: record(settings, only))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ worker's keyring still holds them. Re-record whenever the workflow changes on pu
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,16 +18,13 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from core.crypto import decode_history
 from core.settings import Settings
-from core.stack.stack import throwaway_stack
 from core.worker import build_worker
 from tenancy.db import Database
 from tenancy.migrate import migrate
 from tenancy.tenants import create_tenant
+from tests.history_files import run_recorder, store_history
 from tests.lifecycle.workflows import start_idle_conversation, start_lifecycle
-
-HISTORIES = Path(__file__).parent.parent / "histories"
 
 Scenario = Callable[[Client, Database, Settings, str], Awaitable[WorkflowHandle]]
 
@@ -67,27 +62,14 @@ async def record(settings: Settings) -> list[Path]:
         async with build_worker(worker_settings, task_queue=queue) as deps, deps.worker:
             for name, scenario in SCENARIOS.items():
                 handle = await scenario(deps.client, db, settings, queue)
-                codec = deps.client.data_converter.payload_codec
-                history = await handle.fetch_history()
-                if codec is not None:
-                    history = await decode_history(history, codec)
-                path = HISTORIES / f"{name}.json"
-                path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-                written.append(path)
-                print(f"recorded {path.relative_to(HISTORIES.parent.parent)}")
+                written.append(await store_history(name, handle, deps.client.data_converter.payload_codec))
     finally:
         await db.close()
     return written
 
 
 def main() -> int:
-    base = Settings()
-    if base.temporal_address and base.database_url and base.redis_url:
-        asyncio.run(record(base))
-        return 0
-    with throwaway_stack("aiaas-record-", env="test") as settings:
-        asyncio.run(record(settings))
-    return 0
+    return run_recorder(record, env="test")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ stored decoded (synthetic data only; replay needs no keys). Re-record whenever a
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,14 +17,11 @@ from pathlib import Path
 from temporalio.client import WorkflowHandle
 
 from activities.connectors.faults import inject_fault
-from core.crypto import decode_history
 from core.settings import Settings
-from core.stack.stack import throwaway_stack
 from tenancy.migrate import migrate
+from tests.history_files import run_recorder, store_history
 from tests.sagas.harness import SagaEnv, Shop, new_shop, saga_call, saga_env, start_saga
 from workflows.saga_types import ORDERS_CONFIRM, PAYMENTS_REFUND, SHIPMENTS_CREATE
-
-HISTORIES = Path(__file__).parent.parent / "histories"
 
 Scenario = Callable[[SagaEnv, Shop], Awaitable[WorkflowHandle]]
 
@@ -88,22 +83,12 @@ async def record(settings: Settings) -> list[Path]:
             for name, scenario in SCENARIOS.items():
                 # A shop per scenario: faults injected for one never meet another.
                 handle = await scenario(env, await new_shop(settings, env.db, "Replay shop"))
-                history = await decode_history(await handle.fetch_history(), env.client.data_converter.payload_codec)
-                path = HISTORIES / f"{name}.json"
-                path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-                written.append(path)
-                print(f"recorded {path.relative_to(HISTORIES.parent.parent)}")
+                written.append(await store_history(name, handle, env.client.data_converter.payload_codec))
     return written
 
 
 def main() -> int:
-    base = Settings()
-    if base.temporal_address and base.database_url and base.redis_url:
-        asyncio.run(record(base))
-        return 0
-    with throwaway_stack("aiaas-record-", env="test") as settings:
-        asyncio.run(record(settings))
-    return 0
+    return run_recorder(record, env="test")
 
 
 if __name__ == "__main__":
