@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from workflows.approval_gate import ApprovalGate
@@ -61,6 +62,8 @@ CUT_MODEL = "loop-guard"
 # A model asking for more calls than this in one step is not making a plan; the rest are refused.
 MAX_CALLS_PER_STEP = 16
 HANDOFF_EVENT = "agent.handoff"
+# The `Agent` search attribute the gateway sets when it starts a conversation's run.
+AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("Agent")
 _CALL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -170,6 +173,9 @@ class AgentTurn:
                 raise
             return resolved, refusal(call, ToolStatus.ERROR, "AgentNotFound", f"agent {target!r} is not available")
         previous, self.agent = self.agent, target
+        if workflow.info().typed_search_attributes.get(AGENT_ATTRIBUTE) is not None:
+            # Operators filter runs by the agent answering now, not the one the conversation started with.
+            workflow.upsert_search_attributes([AGENT_ATTRIBUTE.value_set(target)])
         reason = call.arguments.get("reason")
         await run_local(
             ACT_PUBLISH_EVENT,

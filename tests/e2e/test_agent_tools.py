@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from temporalio.common import SearchAttributeKey
 
+from core.temporal_plugin import connect
 from tests.e2e.agent_world import Shop, answer, call, conversation, fresh_shop, of, plan, rows, turn
 from tests.e2e.platform import Platform
+from workflows.conversation_types import conversation_workflow_id
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +92,16 @@ def test_invalid_arguments_are_refused_before_the_tool_runs(shop: Shop) -> None:
     assert not of(frames, "tool.started", message_id=mid)
 
 
-def test_handoff_from_support_to_orders_carries_over(shop: Shop) -> None:
+def _agent_attribute(platform: Platform, tenant_id: str, conversation_id: str) -> str | None:
+    async def read() -> str | None:
+        client = await connect(platform.settings)
+        handle = client.get_workflow_handle(conversation_workflow_id(tenant_id, conversation_id))
+        return (await handle.describe()).typed_search_attributes.get(SearchAttributeKey.for_keyword("Agent"))
+
+    return asyncio.run(read())
+
+
+def test_handoff_from_support_to_orders_carries_over(platform: Platform, shop: Shop) -> None:
     cid = conversation(shop.api, "support", shop.demo.ada_id)
     content = plan(
         call("agents.handoff", target="orders", reason="the customer wants to buy"),
@@ -102,6 +115,8 @@ def test_handoff_from_support_to_orders_carries_over(shop: Shop) -> None:
     # inventory.check is an orders tool: the rest of the turn ran as the orders agent.
     assert [c["tool"] for c in of(frames, "tool.completed", message_id=mid)] == ["agents.handoff", "inventory.check"]
     assert answer(frames, mid) == "done: inventory.check=ok"
+    # Operators filtering runs by agent in Temporal UI find the conversation under the agent answering now.
+    assert _agent_attribute(platform, shop.tenant_id, cid) == "orders"
 
     # The next message is answered by the orders agent too.
     second, frames = turn(shop.api, cid, plan(call("inventory.check", sku="SKU-TEE")))
