@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from core.settings import Settings
 from core.stack import Stack, StackEndpoints, free_port
+from tenancy.db import Database
 from tests.e2e.fixtures import api, api_b, platform, tenant_a, tenant_b  # noqa: F401
 
 # Test modules that import litellm before `activities` does must not make it fetch its price table online.
@@ -103,3 +104,20 @@ def settings(stack: StackEndpoints, stack_dir: Path) -> Settings:
             "kms_keys_file": stack_dir / "kms" / "keys.json",
         }
     )
+
+
+@pytest.fixture(scope="session")
+def migrated(settings: Settings) -> Settings:
+    """The session's settings once the schema is at head (idempotent: every folder may ask)."""
+    from tests.e2e.platform import apply_migrations
+
+    apply_migrations(settings)
+    return settings
+
+
+@pytest.fixture
+async def db(migrated: Settings) -> AsyncIterator[Database]:
+    """A pool on the app role (row-level security applies), closed after the test."""
+    database = Database(migrated.resolved_app_database_url(), pool_size=4)
+    yield database
+    await database.close()

@@ -19,7 +19,7 @@ from core.events import EventBus
 from core.settings import Settings
 from tenancy.db import Database, run_sql
 from tenancy.tenants import create_tenant
-from tests.e2e.platform import Platform, apply_migrations
+from tests.e2e.platform import Platform
 from workflows.agent_types import Effect
 
 # Tools of these tests only: the platform's registry is never touched.
@@ -52,19 +52,6 @@ async def refund(ctx: ToolContext, args: LookupArgs) -> LookupOut:
 @tool("payments.charge", description="Charge.", effect=Effect.WRITE, agent_visible=False, registry=AGENT_TOOLS)
 async def charge(ctx: ToolContext, args: LookupArgs) -> LookupOut:
     return LookupOut(status="charged")
-
-
-@pytest.fixture(scope="session")
-def migrated(settings: Settings) -> Settings:
-    apply_migrations(settings)
-    return settings
-
-
-@pytest.fixture
-async def db(migrated: Settings) -> AsyncIterator[Database]:
-    database = Database(migrated.resolved_app_database_url(), pool_size=4)
-    yield database
-    await database.close()
 
 
 @pytest.fixture

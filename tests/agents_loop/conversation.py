@@ -96,22 +96,25 @@ async def decide(handle: WorkflowHandle, approval_id: str, kind: ApprovalDecisio
     )
 
 
-async def state(handle: WorkflowHandle) -> ConversationState:
-    result: ConversationState = await handle.query(ConversationWorkflow.state, rpc_timeout=timedelta(seconds=10))
-    return result
+async def state(handle: WorkflowHandle, attempts: int = 5) -> ConversationState:
+    for attempt in range(attempts):
+        try:
+            result: ConversationState = await handle.query(
+                ConversationWorkflow.state, rpc_timeout=timedelta(seconds=10)
+            )
+            return result
+        except RPCError as err:
+            # A query races the run's continue-as-new or a busy worker now and then; asked again, it answers.
+            if err.status != RPCStatusCode.DEADLINE_EXCEEDED or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def until(handle: WorkflowHandle, check: Any) -> ConversationState:
     """Poll the run's state until `check(state)` holds (the run answers queries while it works)."""
     current: ConversationState | None = None
     for _ in range(_POLLS):
-        try:
-            current = await state(handle)
-        except RPCError as err:
-            # A query races the run's continue-as-new or a busy worker now and then; the next poll answers.
-            if err.status != RPCStatusCode.DEADLINE_EXCEEDED:
-                raise
-            continue
+        current = await state(handle)
         if check(current):
             return current
         await asyncio.sleep(_POLL_SECONDS)

@@ -20,22 +20,8 @@ from core.settings import Settings
 from tenancy.db import Database, run_sql
 from tenancy.demo_data import DemoData, seed_demo
 from tenancy.tenants import create_tenant
-from tests.e2e.platform import apply_migrations
 
 MakeContext = Callable[..., Awaitable[ToolContext]]
-
-
-@pytest.fixture(scope="session")
-def migrated_settings(settings: Settings) -> Settings:
-    apply_migrations(settings)
-    return settings
-
-
-@pytest.fixture
-async def db(migrated_settings: Settings) -> AsyncIterator[Database]:
-    database = Database(migrated_settings.resolved_app_database_url(), pool_size=4)
-    yield database
-    await database.close()
 
 
 async def new_tenant(settings: Settings, label: str = "Tools") -> str:
@@ -48,13 +34,13 @@ async def new_tenant(settings: Settings, label: str = "Tools") -> str:
 
 
 @pytest.fixture
-async def tenant(migrated_settings: Settings) -> str:
-    return await new_tenant(migrated_settings, "Tenant A")
+async def tenant(migrated: Settings) -> str:
+    return await new_tenant(migrated, "Tenant A")
 
 
 @pytest.fixture
-async def other_tenant(migrated_settings: Settings) -> str:
-    return await new_tenant(migrated_settings, "Tenant B")
+async def other_tenant(migrated: Settings) -> str:
+    return await new_tenant(migrated, "Tenant B")
 
 
 @pytest.fixture
@@ -68,9 +54,9 @@ async def other_demo(db: Database, other_tenant: str) -> DemoData:
 
 
 @pytest.fixture
-async def factory(db: Database, migrated_settings: Settings) -> AsyncIterator[ConnectorFactory]:
+async def factory(db: Database, migrated: Settings) -> AsyncIterator[ConnectorFactory]:
     # No caching across a test's configuration changes: every context reads the configuration afresh.
-    connectors = ConnectorFactory(db, migrated_settings, ttl_seconds=0)
+    connectors = ConnectorFactory(db, migrated, ttl_seconds=0)
     yield connectors
     await connectors.close()
 

@@ -31,7 +31,6 @@ from core.settings import Settings
 from core.temporal_plugin import connect
 from policies.circuit_breaker import CircuitBreaker
 from tenancy.db import Database
-from tests.e2e.platform import apply_migrations
 from workflows.agent_types import Effect, RetrySpec, ToolCallInput, ToolCallResult
 
 TEST_TOOLS = ToolRegistry()
@@ -169,12 +168,6 @@ class RunToolWorkflow:
                 details=list(cause.details),
             )
         return Outcome(result=result)
-
-
-@pytest.fixture(scope="session")
-def migrated(settings: Settings) -> Settings:
-    apply_migrations(settings)
-    return settings
 
 
 @dataclass

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from activities.tools.steps import turn_steps
 from policies.circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, breaker_keys
-from tests.tools.runtime_fixtures import HEALTHY, LEDGER, ToolHarness, harness, migrated, redis  # noqa: F401
+from tests.tools.runtime_fixtures import HEALTHY, LEDGER, ToolHarness, harness, redis  # noqa: F401
 
 
 def _tenant() -> str:

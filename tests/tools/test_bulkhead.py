@@ -20,7 +20,6 @@ from tests.tools.runtime_fixtures import (  # noqa: F401
     MAX_INSIDE,
     ToolHarness,
     harness,
-    migrated,
     redis,
 )
 

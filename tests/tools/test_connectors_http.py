@@ -155,11 +155,11 @@ def test_signatures_verify_only_the_body_they_were_made_for() -> None:
 
 
 async def test_the_factory_uses_the_tenants_http_connector_with_its_opened_secret(
-    db: Database, migrated_settings: Settings, tenant: str, service: FakeService
+    db: Database, migrated: Settings, tenant: str, service: FakeService
 ) -> None:
-    box = SecretBox(build_keyring(db, migrated_settings))
+    box = SecretBox(build_keyring(db, migrated))
     await save_setting(db, box, tenant, "payments", kind="http", base_url=f"{service.url}/ok", secret=SECRET)
-    factory = ConnectorFactory(db, migrated_settings, ttl_seconds=0)
+    factory = ConnectorFactory(db, migrated, ttl_seconds=0)
     try:
         connectors = await factory.for_tenant(tenant)
         assert isinstance(connectors["payments"], HttpPayments)
@@ -175,12 +175,12 @@ async def test_the_factory_uses_the_tenants_http_connector_with_its_opened_secre
 
 
 async def test_the_factory_caches_per_tenant_for_its_ttl(
-    db: Database, migrated_settings: Settings, tenant: str, service: FakeService
+    db: Database, migrated: Settings, tenant: str, service: FakeService
 ) -> None:
-    factory = ConnectorFactory(db, migrated_settings, ttl_seconds=3600)
+    factory = ConnectorFactory(db, migrated, ttl_seconds=3600)
     try:
         assert isinstance((await factory.for_tenant(tenant))["crm"], SandboxCrm)
-        box = SecretBox(build_keyring(db, migrated_settings))
+        box = SecretBox(build_keyring(db, migrated))
         await save_setting(db, box, tenant, "crm", kind="http", base_url=f"{service.url}/ok", secret=SECRET)
         assert isinstance((await factory.for_tenant(tenant))["crm"], SandboxCrm)
         factory.forget(tenant)
@@ -190,9 +190,9 @@ async def test_the_factory_caches_per_tenant_for_its_ttl(
 
 
 async def test_secrets_are_sealed_per_tenant_and_system(
-    db: Database, migrated_settings: Settings, tenant: str, other_tenant: str, service: FakeService
+    db: Database, migrated: Settings, tenant: str, other_tenant: str, service: FakeService
 ) -> None:
-    box = SecretBox(build_keyring(db, migrated_settings))
+    box = SecretBox(build_keyring(db, migrated))
     saved = await save_setting(db, box, tenant, "crm", kind="http", base_url=f"{service.url}/ok", secret=SECRET)
     assert saved.has_secret and saved.kind == "http"
     [(sealed,)] = await rows(db, tenant, "SELECT secret_ciphertext FROM connector_configs WHERE system = 'crm'")
@@ -206,7 +206,7 @@ async def test_secrets_are_sealed_per_tenant_and_system(
             "UPDATE connector_configs SET secret_ciphertext = :sealed WHERE system = 'shipping'",
             {"sealed": bytes(sealed)},
         )
-    factory = ConnectorFactory(db, migrated_settings, ttl_seconds=0)
+    factory = ConnectorFactory(db, migrated, ttl_seconds=0)
     try:
         connectors = await factory.for_tenant(tenant)
         assert isinstance(connectors["crm"], HttpCrm)
@@ -220,9 +220,9 @@ async def test_secrets_are_sealed_per_tenant_and_system(
 
 
 async def test_keeping_the_stored_secret_and_needing_one(
-    db: Database, migrated_settings: Settings, tenant: str, service: FakeService
+    db: Database, migrated: Settings, tenant: str, service: FakeService
 ) -> None:
-    box = SecretBox(build_keyring(db, migrated_settings))
+    box = SecretBox(build_keyring(db, migrated))
     with pytest.raises(ValueError, match="secret"):
         await save_setting(db, box, tenant, "payments", kind="http", base_url=f"{service.url}/ok")
     await save_setting(db, box, tenant, "payments", kind="http", base_url=f"{service.url}/ok", secret=SECRET)
@@ -235,9 +235,9 @@ async def test_keeping_the_stored_secret_and_needing_one(
 
 
 async def test_a_tool_reaches_the_tenants_crm_over_http(
-    db: Database, migrated_settings: Settings, tenant: str, make_ctx: MakeContext, service: FakeService
+    db: Database, migrated: Settings, tenant: str, make_ctx: MakeContext, service: FakeService
 ) -> None:
-    box = SecretBox(build_keyring(db, migrated_settings))
+    box = SecretBox(build_keyring(db, migrated))
     await save_setting(db, box, tenant, "crm", kind="http", base_url=f"{service.url}/ok", secret=SECRET)
     ctx = await make_ctx(tenant, key="lead-call-1")
     arguments = {"name": "Grace", "email": "grace@navy.example", "company": "Navy"}

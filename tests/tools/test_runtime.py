@@ -12,7 +12,7 @@ import pytest
 from activities.tools.enablement import set_enabled
 from activities.tools.steps import turn_steps
 from core.events import Event
-from tests.tools.runtime_fixtures import LEDGER, ToolHarness, harness, migrated, redis  # noqa: F401
+from tests.tools.runtime_fixtures import LEDGER, ToolHarness, harness, redis  # noqa: F401
 from workflows.agent_types import ToolCallInput, idempotency_key
 
 

@@ -27,7 +27,6 @@ from tests.tools.runtime_fixtures import (
     Outcome,
     RunTool,
     RunToolWorkflow,
-    migrated,  # noqa: F401
     new_tenant,
     redis,  # noqa: F401
 )

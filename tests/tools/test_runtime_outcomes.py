@@ -14,7 +14,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.tools.outcomes import ToolOutcomeActivities
 from activities.tools.steps import turn_steps, upsert_step
 from core.settings import Settings
-from tests.tools.runtime_fixtures import ToolHarness, harness, migrated, new_tenant, redis  # noqa: F401
+from tests.tools.runtime_fixtures import ToolHarness, harness, new_tenant, redis  # noqa: F401
 from workflows.agent_types import (
     PublishEventInput,
     RecordToolOutcomeInput,
