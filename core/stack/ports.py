@@ -6,10 +6,24 @@ import socket
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS considers free right now (another process may still take it before we bind)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A free port that the OS will not hand out again to `bind(port 0)` for about a minute.
+
+    Linux picks ephemeral ports at random, so a port that was just released can come straight back to the
+    next process asking for any port: the Temporal dev server picks its internal service ports that way
+    and once took the metrics port chosen here, then crashed when its own listener failed. A connection
+    accepted on the port and closed from the listening side leaves it in TIME_WAIT; while it lingers there
+    `bind(0)` skips it, yet servers binding it by number with SO_REUSEADDR (all of ours do) still can.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, 0))
+        listener.listen(1)
+        port = int(listener.getsockname()[1])
+        with socket.create_connection((host, port), timeout=2.0):
+            accepted, _ = listener.accept()
+            # The side that closes first keeps TIME_WAIT: here, the port's own side.
+            accepted.close()
+    return port
 
 
 def port_is_free(host: str, port: int) -> bool:

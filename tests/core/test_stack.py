@@ -262,9 +262,16 @@ def read_until_logs_line(up: subprocess.Popen[str]) -> list[str] | None:
     return printed
 
 
-def running_children(data_dir: Path) -> list[psutil.Process]:
-    # `up` runs in another process; the pid files it keeps name its children.
-    return [psutil.Process(json.loads(path.read_text())["pid"]) for path in (data_dir / "run").glob("*.pid")]
+def running_children(data_dir: Path, up: subprocess.Popen[str]) -> list[psutil.Process]:
+    """`up` runs in another process; the pid files it keeps name its children, which must all be alive."""
+    children = []
+    for path in (data_dir / "run").glob("*.pid"):
+        try:
+            children.append(psutil.Process(json.loads(path.read_text())["pid"]))
+        except psutil.NoSuchProcess:
+            assert up.stderr is not None
+            pytest.fail(f"{path.stem} died once up was ready; up exited {up.wait(60)}: {up.stderr.read()}")
+    return children
 
 
 @embedded_only
@@ -274,7 +281,7 @@ def test_up_prints_the_urls_and_stops_everything_on_ctrl_c(tmp_path: Path) -> No
     assert labels[:4] == ["temporal", "temporal ui", "postgres", "redis"]
     password = (tmp_path / "postgres.password").read_text().strip()
     assert ":***@" in printed[2] and password not in "\n".join(printed)
-    children = running_children(tmp_path)
+    children = running_children(tmp_path, up)
     assert {c.name() for c in children} >= {"temporal", "postgres"}
 
     os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
@@ -286,7 +293,7 @@ def test_up_prints_the_urls_and_stops_everything_on_ctrl_c(tmp_path: Path) -> No
 @embedded_only
 def test_up_names_a_child_that_died_stops_the_rest_and_exits_1(tmp_path: Path) -> None:
     up, _ = start_up(tmp_path)
-    children = running_children(tmp_path)
+    children = running_children(tmp_path, up)
     redis_pid = json.loads((tmp_path / "run" / "redis.pid").read_text())["pid"]
     os.kill(redis_pid, signal.SIGKILL)
 
