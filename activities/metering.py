@@ -34,7 +34,8 @@ The tool runtime wraps the tool's execution the same way, with the tool spec's p
         ...run the tool...
 
 and a saga compensation that undoes a tool call gives its charge back with
-`await metering.refund_tool(tenant_id, workflow_id, tool_step_key(message_id, call_id))`.
+`await metering.refund_tool(tenant_id, workflow_id, tool_step_key(message_id, call_id))` (the tool runtime
+does so for a compensation whose `ToolCallInput.undoes_call_id` names the call, once it succeeds).
 `await metering.safe_mode(tenant_id)` says whether to route to the cheap tier and refuse expensive tools;
 `await metering.mode(tenant_id)` gives the full `BudgetMode` (BLOCKED: stop the loop).
 

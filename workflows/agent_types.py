@@ -189,6 +189,9 @@ class ToolCallInput(_Frozen):
     call_index: int = 0
     # Stable across retries and replays: derived from the workflow id and the call id.
     idempotency_key: str = ""
+    # A compensation names the call it undoes (a `call_id` of the same message and workflow); once the
+    # compensation succeeds, that call's charge is given back.
+    undoes_call_id: str = ""
 
 
 class ToolStatus(StrEnum):

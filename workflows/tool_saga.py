@@ -82,7 +82,7 @@ class ToolSaga:
             workflow.logger.info("saga cancelled; undoing after the current step", extra={"saga_id": self.key})
             return await task
 
-    def call(self, tool: str, arguments: dict[str, Any]) -> ToolCallInput:
+    def call(self, tool: str, arguments: dict[str, Any], *, undoes: str = "") -> ToolCallInput:
         """The input of one step: the saga's own call, renamed, with a key of its own per step."""
         return ToolCallInput(
             tenant_id=self.inp.tenant_id,
@@ -90,7 +90,7 @@ class ToolSaga:
             # The steps' rows and events stay apart from the turn's own tool calls: the model is shown the
             # calls of its message, and it never made these (it called the saga).
             message_id=f"{self.inp.message_id}:saga",
-            call_id=f"{self.inp.call_id}/{tool}",
+            call_id=self.call_id(tool),
             tool=tool,
             arguments=arguments,
             agent=self.inp.agent,
@@ -98,7 +98,11 @@ class ToolSaga:
             step=self.inp.step,
             call_index=self.inp.call_index,
             idempotency_key=idempotency_key(self.key, tool),
+            undoes_call_id=self.call_id(undoes) if undoes else "",
         )
+
+    def call_id(self, tool: str) -> str:
+        return f"{self.inp.call_id}/{tool}"
 
     async def step(
         self,
@@ -129,9 +133,11 @@ class ToolSaga:
         return out.model_validate(result.output)
 
     def undo_with(self, tool: str, args: BaseModel, *, description: str) -> None:
+        """Register the compensation of the step that just completed; undoing it also gives its charge back."""
+        undoes = self.steps_done[-1] if self.steps_done else ""
         self.saga.add_compensation(
             tool_activity_name(tool, 1),
-            self.call(tool, args.model_dump(mode="json")),
+            self.call(tool, args.model_dump(mode="json"), undoes=undoes),
             description=description,
             result_type=ToolCallResult,
         )

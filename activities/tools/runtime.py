@@ -245,6 +245,11 @@ class ToolRuntime:
             raise await self._retryable(item, inp, "ToolCrashed", f"the tool {spec.name} failed unexpectedly") from None
         if probing:
             await self._breaker.record_success(tenant_id, spec.name)
+        if inp.undoes_call_id and self._metering is not None:
+            # A compensation that went through gives the undone call's charge back, once: a retry of it
+            # finds the charge refunded already.
+            undone = tool_step_key(inp.message_id, inp.undoes_call_id)
+            await self._metering.refund_tool(tenant_id, info.workflow_id, undone)
         payload = _dump(output)
         await self._record(item, inp, ToolStatus.OK, output=payload)
         return ToolCallResult(call_id=inp.call_id, tool=spec.name, status=ToolStatus.OK, output=payload)

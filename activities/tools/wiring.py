@@ -36,10 +36,15 @@ class WorkerTools:
 
 
 def worker_tools(
-    db: Database, redis: Redis, bus: EventBus, settings: Settings, metering: Metering | None = None
+    db: Database,
+    redis: Redis,
+    bus: EventBus,
+    settings: Settings,
+    metering: Metering | None = None,
+    registry: ToolRegistry | None = None,
 ) -> WorkerTools:
-    """Every built-in tool's activity over one runtime (breaker and bulkhead on the worker's Redis), plus
-    `tools.record_outcome` and `events.publish`."""
+    """Every tool's activity (of `registry`, by default the platform's) over one runtime (breaker and
+    bulkhead on the worker's Redis), plus `tools.record_outcome` and `events.publish`."""
     from activities.connectors.factory import ConnectorFactory
     from activities.tools.outcomes import ToolOutcomeActivities
     from activities.tools.runtime import ToolRuntime
@@ -51,7 +56,7 @@ def worker_tools(
         redis,
         bus,
         connectors,
-        platform_registry(),
+        registry or platform_registry(),
         breaker=CircuitBreaker(redis),
         metering=metering,
         safe_mode_max_cost_usd=settings.safe_mode_max_tool_cost_usd,

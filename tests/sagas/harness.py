@@ -20,6 +20,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 import activities.tools.builtin_sagas  # noqa: F401  (registers orders.place/refund and their step tools)
+from activities.metering import build_metering
+from activities.tools.sdk import ToolRegistry
 from activities.tools.wiring import worker_tools
 from core.events import EventBus
 from core.settings import Settings
@@ -46,12 +48,23 @@ class SagaEnv:
 
 
 @asynccontextmanager
-async def saga_env(settings: Settings, *, task_queue: str, with_worker: bool = True) -> AsyncIterator[SagaEnv]:
-    """A client, the app database, the event bus and (unless `with_worker=False`) a worker, all closed on exit."""
+async def saga_env(
+    settings: Settings,
+    *,
+    task_queue: str,
+    with_worker: bool = True,
+    metered: bool = False,
+    registry: ToolRegistry | None = None,
+) -> AsyncIterator[SagaEnv]:
+    """A client, the app database, the event bus and (unless `with_worker=False`) a worker, all closed on exit.
+
+    `metered` bills priced tools as the platform's worker does; `registry` replaces the platform's tools.
+    """
     db = Database(settings.resolved_app_database_url(), pool_size=5)
     redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
     bus = EventBus(redis)
-    tools = worker_tools(db, redis, bus, settings)
+    metering = build_metering(db, redis, bus, settings) if metered else None
+    tools = worker_tools(db, redis, bus, settings, metering=metering, registry=registry)
     try:
         client = await connect(settings, db=db)
         env = SagaEnv(settings=settings, client=client, db=db, bus=bus, task_queue=task_queue)
