@@ -59,15 +59,8 @@ from redis.asyncio import Redis
 from core.events import EventBus
 from core.settings import Settings
 from policies.budgets import BudgetMode
-from policies.cost_guard import (
-    CostGuard,
-    LedgerKind,
-    Reservation,
-    Settlement,
-    ledger_key,
-    model_step_key,
-    tool_step_key,
-)
+from policies.cost_guard import CostGuard
+from policies.ledger import LedgerKind, Reservation, Settlement, ledger_key, model_step_key, tool_step_key
 from policies.pricing import Pricing, estimate_tokens, usd
 from tenancy.db import Database
 

@@ -17,7 +17,8 @@ from fastapi.routing import APIWebSocketRoute
 from api.admission import Admission
 from api.deps import _principal
 from api.state import GatewayState
-from policies.cost_guard import CostGuard, month_tokens
+from policies.cost_guard import CostGuard
+from policies.ledger import month_tokens
 from policies.load_shedding import BacklogSampler, Shedder, policy_from
 from tenancy.auth import Principal, TenantPrincipal
 

@@ -41,7 +41,8 @@ from api.state import GatewayState
 from core.events import EventBus
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
-from policies.cost_guard import CostGuard, month_tokens
+from policies.cost_guard import CostGuard
+from policies.ledger import month_tokens
 from policies.load_shedding import Shedder, ShedPolicy
 from tenancy.auth import ApiKeyAuthenticator, TenantPrincipal
 from tenancy.db import Database

@@ -1,4 +1,4 @@
-"""CostGuard: the usage ledger's state machine, budget modes, and the tenant's monthly token counter.
+"""CostGuard: the usage ledger's state machine and the tenant's budget mode.
 
 A metered step (one model call of a turn, one tool call) has an attempt-independent ledger key. Its row
 moves reserved -> settled -> (refunded, for a compensated tool call), or reserved -> refunded (the call
@@ -7,24 +7,21 @@ is the state it leaves, so concurrent attempts, retries and replays each find th
 change nothing: a step is reserved once and settled once. A refunded row that was never settled can be
 reserved again (the next attempt of a failed call) or settled late (a call that outlived its reservation).
 
-After the first settlement the tokens go to a Redis month counter (read by admission through
-`month_tokens`), counted once per ledger key by a dedup key in the same script, and the tenant's mode is
-recomputed and cached; thresholds crossed are announced on the conversation's event stream.
+After the first settlement the tokens go to the month counter (`policies.ledger.MonthTokenCounter`), and the
+tenant's mode is recomputed and cached (`policies.mode_cache`); thresholds crossed are announced on the
+conversation's event stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.events import EventBus
@@ -39,106 +36,25 @@ from policies.budgets import (
     load_spend,
     mode_for,
 )
+from policies.ledger import (
+    LedgerKind,
+    LedgerStatus,
+    MonthTokenCounter,
+    Reservation,
+    Settlement,
+    month_of,
+)
+from policies.mode_cache import ModeCache
 from policies.pricing import usd
 from tenancy.db import Database, run_sql
 
 log = structlog.get_logger("aiaas.costs")
 
-# Counts `ARGV[1]` tokens into the month counter once per ledger key; both keys share the tenant's tag.
-_COUNT_ONCE = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
-  local total = redis.call('INCRBY', KEYS[1], ARGV[1])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  return total
-end
-return false
-"""
-# A retry that heals a counter missed by a crash comes within the activity's retry window, not later.
-_COUNTED_TTL = 2 * 24 * 3600
-_MONTH_TTL = 70 * 24 * 3600
 _SWEEP_BATCH = 1000
 _LEDGER_COLUMNS = (
     "status, kind, agent, model, tool, conversation_id, prompt_tokens, completion_tokens, reserved_usd, "
     "cost_usd, settled_at"
 )
-
-
-class LedgerStatus(StrEnum):
-    RESERVED = "reserved"
-    SETTLED = "settled"
-    REFUNDED = "refunded"
-
-
-class LedgerKind(StrEnum):
-    MODEL = "model"
-    TOOL = "tool"
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    key: str
-    status: LedgerStatus
-    # True when this call inserted the row; False when an earlier attempt (or a concurrent one) had.
-    created: bool
-    reserved_usd: Decimal
-    cost_usd: Decimal
-
-    @property
-    def settled(self) -> bool:
-        """The step was billed already (a replay or a retry after settlement): settling again is a no-op."""
-        return self.status == LedgerStatus.SETTLED
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    key: str
-    first: bool
-    kind: str
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: Decimal
-    settled_at: datetime
-    plan: str
-
-
-def ledger_key(workflow_id: str | None, step_key: str) -> str:
-    """The ledger key of a step: `step_key` must not depend on the attempt (`<message>:model:<step>`)."""
-    if not workflow_id or not step_key:
-        raise ValueError("workflow_id and step_key must be non-empty")
-    return f"{workflow_id}:{step_key}"
-
-
-def model_step_key(message_id: str, step: int) -> str:
-    return f"{message_id}:model:{step}"
-
-
-def tool_step_key(message_id: str, call_id: str) -> str:
-    return f"{message_id}:tool:{call_id}"
-
-
-def _tag(tenant_id: str) -> str:
-    return "{" + tenant_id + "}"
-
-
-def month_tokens_key(tenant_id: str, month: str) -> str:
-    return f"aiaas:usage:{_tag(tenant_id)}:{month}:tokens"
-
-
-def _month(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y%m")
-
-
-async def month_tokens(redis: Redis, tenant_id: str, month: str) -> int:
-    """Tokens settled by `tenant_id` in `month` ("YYYYMM", UTC)."""
-    if len(month) != 6 or not month.isdigit():
-        raise ValueError("month must be YYYYMM")
-    raw = await redis.get(month_tokens_key(tenant_id, month))
-    return int(raw) if raw is not None else 0
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _utcnow() -> datetime:
@@ -159,10 +75,10 @@ class CostGuard:
         self._db = db
         self._redis = redis
         self._bus = bus
-        self._mode_ttl_ms = int(mode_cache_seconds * 1000)
+        self._modes = ModeCache(redis, mode_cache_seconds)
         self._model_label = model_label or (lambda _model: "other")
         self._clock = clock
-        self._count_once = redis.register_script(_COUNT_ONCE)
+        self._tokens = MonthTokenCounter(redis)
         self._thresholds = ThresholdAnnouncer(redis, bus)
 
     # --- the ledger -------------------------------------------------------------------------------------
@@ -281,7 +197,7 @@ class CostGuard:
         )
         if row.status == LedgerStatus.SETTLED:
             # Also on a repeat: the first settler may have died between its commit and this step.
-            await self._count_tokens(tenant_id, done)
+            await self._tokens.settled(tenant_id, done)
         if first:
             self._observe(done)
             await self._after_change(tenant_id, row.conversation_id, budget, spend)
@@ -305,7 +221,7 @@ class CostGuard:
             )
         tokens = int(row.prompt_tokens) + int(row.completion_tokens)
         if row.status == LedgerStatus.SETTLED and tokens:
-            await self._count(tenant_id, f"uncounted:{key}", _month(row.settled_at), -tokens)
+            await self._tokens.add(tenant_id, f"uncounted:{key}", month_of(row.settled_at), -tokens)
         await self.invalidate(tenant_id)
         return True
 
@@ -368,65 +284,34 @@ class CostGuard:
             budget = await load_budget(session, tenant_id)
             spend = await load_spend(session, tenant_id, self._clock())
         mode = mode_for(budget, spend)
-        await self._cache_mode(tenant_id, mode)
+        await self._modes.put(tenant_id, mode)
         return budget, spend, mode
 
     async def mode(self, tenant_id: str) -> BudgetMode:
         """The tenant's mode, from a cache a couple of seconds old at most, else from the ledger."""
-        try:
-            cached = await self._redis.get(self._mode_key(tenant_id))
-        except RedisError:
-            cached = None
-        # A value this version cannot read (written by another one) is recomputed like a missing one.
-        if cached is not None and _text(cached) in {mode.value for mode in BudgetMode}:
-            return BudgetMode(_text(cached))
+        cached = await self._modes.get(tenant_id)
+        if cached is not None:
+            return cached
         async with self._db.tenant_session(tenant_id) as session:
             budget = await load_budget(session, tenant_id)
             spend = None if budget is None or budget.empty else await load_spend(session, tenant_id, self._clock())
         mode = BudgetMode.NORMAL if spend is None else mode_for(budget, spend)
-        await self._cache_mode(tenant_id, mode)
+        await self._modes.put(tenant_id, mode)
         return mode
 
     async def invalidate(self, tenant_id: str) -> None:
         """Forget the cached mode (a budget changed, money was given back): the next read recomputes."""
-        try:
-            await self._redis.delete(self._mode_key(tenant_id))
-        except RedisError:
-            log.warning("budget mode cache not invalidated", tenant_id=tenant_id)
-
-    def _mode_key(self, tenant_id: str) -> str:
-        return f"aiaas:budget:{_tag(tenant_id)}:mode"
-
-    async def _cache_mode(self, tenant_id: str, mode: BudgetMode) -> None:
-        if self._mode_ttl_ms <= 0:
-            return
-        try:
-            await self._redis.set(self._mode_key(tenant_id), str(mode), px=self._mode_ttl_ms)
-        except RedisError:
-            log.warning("budget mode not cached", tenant_id=tenant_id)
+        await self._modes.forget(tenant_id)
 
     async def _after_change(
         self, tenant_id: str, conversation_id: str | None, budget: Budget | None, spend: Spend | None
     ) -> None:
         mode = BudgetMode.NORMAL if budget is None or spend is None else mode_for(budget, spend)
-        await self._cache_mode(tenant_id, mode)
+        await self._modes.put(tenant_id, mode)
         if budget is not None and spend is not None:
             await self._thresholds.announce(tenant_id, conversation_id, crossings(budget, spend, self._clock()))
 
     # --- counters and metrics --------------------------------------------------------------
-
-    async def _count_tokens(self, tenant_id: str, done: Settlement) -> None:
-        tokens = done.prompt_tokens + done.completion_tokens
-        if tokens:
-            await self._count(tenant_id, f"counted:{done.key}", _month(done.settled_at), tokens)
-
-    async def _count(self, tenant_id: str, dedup: str, month: str, delta: int) -> None:
-        keys = [month_tokens_key(tenant_id, month), f"aiaas:usage:{_tag(tenant_id)}:{dedup}"]
-        try:
-            await self._count_once(keys=keys, args=[delta, _COUNTED_TTL, _MONTH_TTL])
-        except RedisError:
-            # The ledger is the record; the counter is admission's fast estimate of it.
-            log.warning("month token counter not updated", tenant_id=tenant_id, tokens=delta)
 
     def _observe(self, done: Settlement) -> None:
         TENANT_COST_USD.labels(plan=done.plan).inc(float(done.cost_usd))

@@ -11,11 +11,9 @@ The idempotency key a tool passes to the outside world is `inp.idempotency_key` 
 else `idempotency_key(workflow_id, f"{call_id}:{activity_id}")`: both are the same on every attempt and on
 replay (the activity id is assigned by the workflow's command sequence), and differ between two calls.
 
-Failures reach the workflow as `ApplicationError`s whose `details[0]` is the call's `ToolCallResult` (as
-JSON) and `details[1]` a dict of specifics (pydantic errors, the tool's own details, `retry_after_seconds`).
-Refusals that a retry cannot change are non-retryable, recorded as the call's step row and announced once
-(`tool.failed`, or `tool.unavailable`; an open circuit's `ToolUnavailable` is left to the retry policy, see
-`_refuse`). Retryable failures are recorded too when they happen on the policy's last attempt. A crash
+Failures reach the workflow as described in `activities.tools.failures` (`tool.failed`, or
+`tool.unavailable`; an open circuit's `ToolUnavailable` is left to the retry policy, see
+`CallReports.refuse`). A crash
 surfaces as `ToolCrashed` with a message that says nothing of the exception (that goes to the worker log).
 Only crashes, timeouts and retryable tool errors count as circuit breaker failures: a tool that answered
 "no" is a healthy tool.
@@ -24,10 +22,8 @@ Only crashes, timeouts and retryable tool errors count as circuit breaker failur
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -35,11 +31,12 @@ from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.exceptions import ApplicationError
 
 from activities.metering import Metering, tool_step_key
 from activities.tools.enablement import ToolEnablement
-from activities.tools.outcomes import CallRef, record_end, started_key
+from activities.tools.failures import CallReports, clean_errors
+from activities.tools.outcomes import started_key
 from activities.tools.sdk import Tool, ToolContext, ToolDenied, ToolError, ToolNotFound, ToolRegistry
 from core.events import EventBus, EventType
 from policies.bulkhead import Bulkhead
@@ -56,19 +53,12 @@ SECONDS = Histogram("aiaas_tool_call_seconds", "Tool activity attempt latency", 
 
 # A bulkhead lease outlives the call's own timeout by this much, so it never expires under a live call.
 LEASE_MARGIN_SECONDS = 5.0
-BUSY_RETRY_SECONDS = 1.0
-_DOMAIN_REFUSALS = frozenset({"ToolDenied", "ToolNotFound", "ToolInputInvalid", "ToolConflict"})
 
 
 class ConnectorSource(Protocol):
     """`activities.connectors.factory.ConnectorFactory`: the tenant's connectors by system name."""
 
     async def for_tenant(self, tenant_id: str) -> dict[str, Any]: ...
-
-
-def _clean_errors(error: ValidationError) -> list[dict[str, Any]]:
-    # Where and why, never the rejected value: arguments come from a model and may hold anything.
-    return [{"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in error.errors()]
 
 
 def _dump(output: Any) -> dict[str, Any]:
@@ -103,6 +93,7 @@ class ToolRuntime:
         self._breaker = breaker or CircuitBreaker(redis)
         self._bulkhead = bulkhead or Bulkhead(redis)
         self._enablement = enablement or ToolEnablement(db, redis=redis, registry=registry)
+        self._reports = CallReports(db, bus)
 
     @property
     def enablement(self) -> ToolEnablement:
@@ -145,11 +136,11 @@ class ToolRuntime:
         spec = item.spec
         info = activity.info()
         if inp.tool != spec.name or inp.version != spec.version:
-            raise await self._refuse(
+            raise await self._reports.refuse(
                 item, inp, "ToolMismatch", f"this activity runs {spec.name} v{spec.version}", ToolStatus.ERROR
             )
         if not await self._enablement.is_enabled(inp.tenant_id, spec.name):
-            raise await self._refuse(
+            raise await self._reports.refuse(
                 item, inp, "ToolNotEnabled", f"the tool {spec.name} is not enabled for this tenant", ToolStatus.DENIED
             )
         if (
@@ -158,15 +149,15 @@ class ToolRuntime:
             and await self._metering.safe_mode(inp.tenant_id)
         ):
             message = f"the tool {spec.name} is refused while the tenant's budget is in safe mode"
-            raise await self._refuse(
+            raise await self._reports.refuse(
                 item, inp, "ToolDenied", message, ToolStatus.DENIED, {"reason": "budget_safe_mode"}
             )
         try:
             args = item.input_model.model_validate(inp.arguments)
         except ValidationError as exc:
             message = f"the arguments for {spec.name} are not valid"
-            raise await self._refuse(
-                item, inp, "ToolInputInvalid", message, ToolStatus.ERROR, {"errors": _clean_errors(exc)}
+            raise await self._reports.refuse(
+                item, inp, "ToolInputInvalid", message, ToolStatus.ERROR, {"errors": clean_errors(exc)}
             ) from None
         decision = await self._breaker.before_call(
             inp.tenant_id, spec.name, probe_seconds=spec.timeout_seconds + LEASE_MARGIN_SECONDS
@@ -174,12 +165,12 @@ class ToolRuntime:
         if not decision.allowed:
             message = f"the tool {spec.name} is temporarily unavailable"
             extra = {"retry_after_seconds": round(decision.retry_after_seconds, 3)}
-            raise await self._refuse(item, inp, "ToolUnavailable", message, ToolStatus.UNAVAILABLE, extra)
+            raise await self._reports.refuse(item, inp, "ToolUnavailable", message, ToolStatus.UNAVAILABLE, extra)
         lease = f"{info.workflow_id}:{info.activity_id}:{info.attempt}"
         if not await self._bulkhead.acquire(
             inp.tenant_id, spec.name, lease, spec.max_concurrent, spec.timeout_seconds + LEASE_MARGIN_SECONDS
         ):
-            raise await self._retryable(item, inp, "ToolBusy", f"the tool {spec.name} is busy", busy=True)
+            raise await self._reports.retryable(item, inp, "ToolBusy", f"the tool {spec.name} is busy", busy=True)
         try:
             return await self._run(item, inp, args, probing=decision.state == HALF_OPEN)
         finally:
@@ -238,11 +229,13 @@ class ToolRuntime:
             raise await self._tool_error(item, inp, err, probing=probing) from None
         except TimeoutError:
             await self._breaker.record_failure(tenant_id, spec.name)
-            raise await self._retryable(item, inp, "ToolTimeout", f"the tool {spec.name} timed out") from None
+            raise await self._reports.retryable(item, inp, "ToolTimeout", f"the tool {spec.name} timed out") from None
         except Exception:
             log.warning("tool crashed", tool=spec.name, call_id=inp.call_id, tenant_id=tenant_id, exc_info=True)
             await self._breaker.record_failure(tenant_id, spec.name)
-            raise await self._retryable(item, inp, "ToolCrashed", f"the tool {spec.name} failed unexpectedly") from None
+            raise await self._reports.retryable(
+                item, inp, "ToolCrashed", f"the tool {spec.name} failed unexpectedly"
+            ) from None
         if probing:
             await self._breaker.record_success(tenant_id, spec.name)
         if inp.undoes_call_id and self._metering is not None:
@@ -251,110 +244,16 @@ class ToolRuntime:
             undone = tool_step_key(inp.message_id, inp.undoes_call_id)
             await self._metering.refund_tool(tenant_id, info.workflow_id, undone)
         payload = _dump(output)
-        await self._record(item, inp, ToolStatus.OK, output=payload)
+        await self._reports.record(item, inp, ToolStatus.OK, output=payload)
         return ToolCallResult(call_id=inp.call_id, tool=spec.name, status=ToolStatus.OK, output=payload)
 
     async def _tool_error(self, item: Tool, inp: ToolCallInput, err: ToolError, *, probing: bool) -> ApplicationError:
         name = item.spec.name
         if err.retryable:
             await self._breaker.record_failure(inp.tenant_id, name)
-            return await self._retryable(item, inp, err.type, str(err), details=err.details)
+            return await self._reports.retryable(item, inp, err.type, str(err), details=err.details)
         if probing:
             # The dependency answered; whatever it said, the circuit may close.
             await self._breaker.record_success(inp.tenant_id, name)
         status = ToolStatus.DENIED if isinstance(err, ToolDenied | ToolNotFound) else ToolStatus.ERROR
-        return await self._refuse(item, inp, err.type, str(err), status, {"details": err.details})
-
-    async def _refuse(
-        self,
-        item: Tool,
-        inp: ToolCallInput,
-        error_type: str,
-        message: str,
-        status: ToolStatus,
-        extra: dict[str, Any] | None = None,
-    ) -> ApplicationError:
-        """Record and announce a final outcome; the error to raise (no retry can change it).
-
-        An open circuit is the exception: a retry after its cool-down may well pass. Its error is left to the
-        retry policy (`NON_RETRYABLE_TOOL_ERRORS` stops an agent's call at once, so the model hears of it
-        now) so that a saga's compensation, whose policy retries it, runs once the dependency is back.
-        """
-        retry_after = (extra or {}).get("retry_after_seconds")
-        event = {"retry_after_seconds": retry_after} if retry_after is not None else {}
-        await self._record(item, inp, status, error_type=error_type, message=message, event=event)
-        result = ToolCallResult(
-            call_id=inp.call_id, tool=item.spec.name, status=status, error_type=error_type, message=message
-        )
-        if retry_after is not None:
-            delay = timedelta(seconds=max(float(retry_after), 0.1))
-            return ApplicationError(
-                message, result.model_dump(mode="json"), extra or {}, type=error_type, next_retry_delay=delay
-            )
-        return ApplicationError(
-            message, result.model_dump(mode="json"), extra or {}, type=error_type, non_retryable=True
-        )
-
-    async def _retryable(
-        self,
-        item: Tool,
-        inp: ToolCallInput,
-        error_type: str,
-        message: str,
-        *,
-        details: dict[str, Any] | None = None,
-        busy: bool = False,
-    ) -> ApplicationError:
-        """The error for a failure a later attempt may not meet; on the last attempt also its final record."""
-        retry = item.spec.retry
-        attempt = activity.info().attempt
-        status = ToolStatus.UNAVAILABLE if busy else ToolStatus.ERROR
-        if attempt >= retry.max_attempts or error_type in retry.non_retryable or error_type in _DOMAIN_REFUSALS:
-            await self._record(item, inp, status, error_type=error_type, message=message)
-        result = ToolCallResult(
-            call_id=inp.call_id, tool=item.spec.name, status=status, error_type=error_type, message=message
-        )
-        delay = timedelta(seconds=BUSY_RETRY_SECONDS * (1 + random.random() / 2)) if busy else None  # noqa: S311
-        return ApplicationError(
-            message,
-            result.model_dump(mode="json"),
-            {"details": details or {}},
-            type=error_type,
-            next_retry_delay=delay,
-            category=ApplicationErrorCategory.BENIGN if busy else ApplicationErrorCategory.UNSPECIFIED,
-        )
-
-    async def _record(
-        self,
-        item: Tool,
-        inp: ToolCallInput,
-        status: ToolStatus,
-        *,
-        output: dict[str, Any] | None = None,
-        error_type: str = "",
-        message: str = "",
-        event: dict[str, Any] | None = None,
-    ) -> None:
-        ref = CallRef(
-            tenant_id=inp.tenant_id,
-            conversation_id=inp.conversation_id,
-            message_id=inp.message_id,
-            call_id=inp.call_id,
-            tool=item.spec.name,
-            version=item.spec.version,
-            step=inp.step,
-            call_index=inp.call_index,
-            arguments=inp.arguments,
-        )
-        attempt = activity.info().attempt
-        await record_end(
-            self._db,
-            self._bus,
-            ref,
-            str(status),
-            output=output,
-            error_type=error_type,
-            message=message,
-            attempts=attempt,
-            extra=event,
-        )
+        return await self._reports.refuse(item, inp, err.type, str(err), status, {"details": err.details})

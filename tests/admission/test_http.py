@@ -16,7 +16,8 @@ from redis.asyncio import Redis
 
 from policies.budgets import Budget, save_budget
 from policies.concurrency import ConcurrencyLeases
-from policies.cost_guard import CostGuard, month_tokens_key
+from policies.cost_guard import CostGuard
+from policies.ledger import month_tokens_key
 from policies.quotas import MessageQuota, month_of, resets_at
 from tenancy.db import Database
 from tenancy.plans import RouteClass, limits_for

@@ -20,7 +20,8 @@ from redis.asyncio import Redis
 from activities.metering import Metering
 from core.events import EventBus
 from core.settings import Settings
-from policies.cost_guard import CostGuard, LedgerKind, ledger_key
+from policies.cost_guard import CostGuard
+from policies.ledger import LedgerKind, ledger_key
 from policies.pricing import Pricing
 from tenancy.db import Database
 from tenancy.tenants import create_tenant

@@ -9,7 +9,8 @@ from typing import Any
 
 from core.events import EventBus, EventType
 from policies.budgets import Budget, BudgetMode, save_budget
-from policies.cost_guard import CostGuard, LedgerKind, ledger_key
+from policies.cost_guard import CostGuard
+from policies.ledger import LedgerKind, ledger_key
 from tenancy.db import Database
 
 from .conftest import settle_call

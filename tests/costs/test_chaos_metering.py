@@ -29,7 +29,8 @@ from redis.asyncio import Redis
 from core.settings import Settings
 from core.stack.process import ManagedProcess
 from core.temporal_plugin import connect
-from policies.cost_guard import CostGuard, ledger_key, model_step_key, month_tokens
+from policies.cost_guard import CostGuard
+from policies.ledger import ledger_key, model_step_key, month_tokens
 from policies.pricing import Pricing
 from tenancy.db import Database, run_sql
 from tenancy.tenants import create_tenant

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from redis.asyncio import Redis
 
-from policies.cost_guard import CostGuard, LedgerKind, LedgerStatus, Reservation, ledger_key, month_tokens
+from policies.cost_guard import CostGuard
+from policies.ledger import LedgerKind, LedgerStatus, Reservation, ledger_key, month_tokens
 from tenancy.db import Database, run_sql
 
 from .conftest import settle_call

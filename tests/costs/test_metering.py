@@ -11,7 +11,7 @@ import pytest
 
 from activities.metering import Meter, Metering, model_step_key, tool_step_key
 from policies.budgets import Budget, save_budget
-from policies.cost_guard import ledger_key
+from policies.ledger import ledger_key
 from tenancy.db import Database, run_sql
 
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from policies.cost_guard import CostGuard, LedgerKind, ledger_key
+from policies.cost_guard import CostGuard
+from policies.ledger import LedgerKind, ledger_key
 from tenancy.db import Database, run_sql
 from tests.e2e.platform import Platform
 
