@@ -92,6 +92,15 @@ class LoopGuard:
             self._reason, self._detail = reason, detail
         return self._reason
 
+    @property
+    def limits(self) -> LoopLimits:
+        return self._limits
+
+    def adopt(self, limits: LoopLimits) -> None:
+        """After a handoff the agent answering now brings its own ceilings; what the turn used so far (steps,
+        tokens, cost, states seen) still counts, so handing off never buys a fresh budget."""
+        self._limits = limits
+
     def before_step(self) -> CutReason | None:
         """Before a model call: None and the step is counted, or the ceiling that forbids another step."""
         if self._reason is not None:

@@ -6,7 +6,8 @@ The agent is resolved by an activity, so the definition and the tools it may cal
 replay never depends on what changed since. Each step, the model sees the tools the agent may call (plus
 `agents.handoff` when it has handoff targets) and the results of the turn's earlier calls, which it reads
 from Postgres by reference. A step without tool calls is the final answer. Tool calls are checked and run
-by `ToolRunner`; a handoff switches the agent for the rest of the turn and the conversation.
+by `ToolRunner`; a handoff switches the agent, and the loop limits with it, for the rest of the turn and the
+conversation.
 
 `LoopGuard` bounds the loop: step ceilings before each step, token and cost ceilings after each model call,
 no-progress and oscillation after each step. A cut is announced, counted and handed to a human through an
@@ -62,6 +63,8 @@ CUT_MODEL = "loop-guard"
 # A model asking for more calls than this in one step is not making a plan; the rest are refused.
 MAX_CALLS_PER_STEP = 16
 HANDOFF_EVENT = "agent.handoff"
+# Turns recorded before it kept the first agent's loop limits after a handoff.
+HANDOFF_LIMITS_PATCH = "handoff-limits"
 # The `Agent` search attribute the gateway sets when it starts a conversation's run.
 AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("Agent")
 _CALL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -99,7 +102,10 @@ class AgentTurn:
                 return await self._complete(answer.content)
             if cut is not None:
                 return await self._cut(cut, guard)
+            before = resolved
             resolved, outcomes = await self._run_step(resolved, step, self._checked_ids(step, answer.tool_calls))
+            if resolved is not before and workflow.patched(HANDOFF_LIMITS_PATCH):
+                guard.adopt(resolved.definition.limits)
             cut = guard.after_step(
                 [(call.tool, call.arguments, result.state_hash) for call, result in outcomes],
                 failed=all(result.status != ToolStatus.OK for _, result in outcomes),

@@ -35,6 +35,18 @@ def test_max_steps_per_turn_counts_every_step() -> None:
     assert guard.after_step([_call("orders.lookup", "x")]) is CutReason.MAX_STEPS_TURN
 
 
+def test_adopted_limits_apply_to_what_the_turn_already_used() -> None:
+    guard = _guard(max_steps_per_turn=8, max_tokens_per_turn=10_000)
+    assert _steps(guard, ["a", "b"]) == [None, None]
+    assert guard.add_usage(900, 0.01) is None
+    # A handoff to a stricter agent: its ceilings, the turn's two steps and 900 tokens so far.
+    guard.adopt(LoopLimits(max_steps_per_turn=3, max_tokens_per_turn=1000))
+    assert guard.limits.max_steps_per_turn == 3
+    assert guard.before_step() is None
+    assert guard.add_usage(200, 0.0) is CutReason.TOKEN_CEILING
+    assert guard.tokens_this_turn == 1100 and guard.steps_this_turn == 3
+
+
 def test_max_steps_per_conversation_carries_the_total_over_turns() -> None:
     guard = LoopGuard(LoopLimits(max_steps_per_conversation=10), steps_total=9)
     assert guard.before_step() is None
