@@ -5,7 +5,8 @@ with its deadline), appends `approval.requested` to the tenant's audit chain and
 conversation's stream. A resolution moves the row out of pending exactly once and is audited and announced
 the same way. Every write is idempotent by the approval id, so a retried or replayed activity changes
 nothing twice. The stream carries what the customer may see (tool, arguments, status, deadline); who
-decided and their note stay in the row and the audit log.
+decided and their note stay in the row and the audit log. A request also frees the turn's concurrent-turn
+slot: a turn parked on a person uses no worker.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from temporalio import activity
 
 from core.events import EventBus, EventType
+from policies.concurrency import release_turn_lease
 from tenancy.audit import record_event_once
 from tenancy.db import Database, run_sql
 from workflows.agent_types import ACT_RECORD_APPROVAL, ApprovalRecordInput, ApprovalStatus
@@ -52,9 +55,10 @@ def _audit_arguments(arguments: dict[str, Any]) -> dict[str, Any] | str:
 
 
 class ApprovalActivities:
-    def __init__(self, db: Database, bus: EventBus) -> None:
+    def __init__(self, db: Database, bus: EventBus, redis: Redis | None = None) -> None:
         self._db = db
         self._bus = bus
+        self._redis = redis
 
     @activity.defn(name=ACT_RECORD_APPROVAL)
     async def record(self, inp: ApprovalRecordInput) -> None:
@@ -64,6 +68,12 @@ class ApprovalActivities:
             await self._resolved(inp)
 
     async def _requested(self, inp: ApprovalRecordInput) -> None:
+        await self._insert_and_audit(inp)
+        if self._redis is not None:
+            # Waiting for a person may take a day; the tenant's concurrent-turn slot is free meanwhile.
+            await release_turn_lease(self._redis, inp.tenant_id, inp.message_id)
+
+    async def _insert_and_audit(self, inp: ApprovalRecordInput) -> None:
         async with self._db.tenant_session(inp.tenant_id) as session:
             await run_sql(
                 session,

@@ -19,6 +19,8 @@ from typing import Any
 
 import litellm
 import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from temporalio import activity
 
 from activities import transcripts
@@ -32,6 +34,7 @@ from activities.tools.steps import ToolStepRow, turn_steps
 from core.events import EventBus, EventType
 from core.settings import Settings
 from core.telemetry import MODEL_CALL_SECONDS
+from policies.concurrency import renew_turn_lease
 from tenancy.db import Database
 from workflows.agent_types import AgentDefinition, tool_name_from_function
 from workflows.conversation_types import ACT_MODEL_COMPLETE, ModelCallInput, ModelCallResult, Tier, ToolCallRequest
@@ -96,9 +99,12 @@ class ModelActivities:
         settings: Settings,
         registry: ToolRegistry | None = None,
         metering: Metering | None = None,
+        redis: Redis | None = None,
     ) -> None:
         self._db = db
         self._metering = metering
+        # Each model call renews the turn's concurrent-turn lease: a long turn keeps its slot.
+        self._redis = redis
         self._bus = bus
         self._settings = settings
         self._registry = registry or builtin_registry()
@@ -133,6 +139,17 @@ class ModelActivities:
             )
         return definition, history, steps
 
+    async def _renew_lease(self, inp: ModelCallInput) -> None:
+        if self._redis is None:
+            return
+        try:
+            await renew_turn_lease(
+                self._redis, inp.tenant_id, inp.message_id, self._settings.concurrency_lease_ttl_seconds
+            )
+        except RedisError:
+            # The lease is admission's count, not the turn's permission; a missed renewal lets it lapse early.
+            log.warning("turn lease not renewed", tenant_id=inp.tenant_id, message_id=inp.message_id)
+
     def _remember(self, key: tuple[str, str, int], definition: AgentDefinition) -> None:
         self._definitions[key] = definition
         while len(self._definitions) > _DEFINITION_CACHE_SIZE:
@@ -141,6 +158,7 @@ class ModelActivities:
     @activity.defn(name=ACT_MODEL_COMPLETE)
     async def complete(self, inp: ModelCallInput) -> ModelCallResult:
         info = activity.info()
+        await self._renew_lease(inp)
         tier = inp.tier
         if self._metering is not None and tier != Tier.SMALL and await self._metering.safe_mode(inp.tenant_id):
             # Over the soft budget the router prefers the small tier.

@@ -58,7 +58,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds)
     conversation = ConversationActivities(db, bus, redis)
     metering = build_metering(db, redis, bus, settings)
-    model = ModelActivities(db, bus, settings, metering=metering)
+    model = ModelActivities(db, bus, settings, metering=metering, redis=redis)
     lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
     tools = worker_tools(db, redis, bus, settings, metering)
     worker = Worker(
@@ -69,7 +69,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             conversation.record_user_message,
             conversation.complete_turn,
             conversation.turn_failed,
-            ApprovalActivities(db, bus).record,
+            ApprovalActivities(db, bus, redis).record,
             TurnCutActivities(db, bus).turn_cut,
             model.complete,
             AgentActivities(db, pinned_agents=pinned_agent_names(settings)).resolve,

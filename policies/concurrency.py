@@ -125,7 +125,18 @@ def _millis(seconds: float) -> int:
 async def release_turn_lease(redis: Redis, tenant_id: str, message_id: str) -> bool:
     """Free the concurrent-turn slot the gateway took for `message_id`, once its turn has ended.
 
-    For the worker, at the end of a turn (completed, failed or cut). Idempotent: a retried activity or a
-    second call returns False and changes nothing.
+    For the worker, at the end of a turn (completed, failed or cut), and when the turn starts waiting for a
+    person's approval: a turn parked on a human uses no worker, so it holds no slot. Idempotent: a retried
+    activity or a second call returns False and changes nothing.
     """
     return bool(await redis.zrem(lease_key(tenant_id), message_id))
+
+
+async def renew_turn_lease(redis: Redis, tenant_id: str, message_id: str, ttl_seconds: float) -> bool:
+    """Push the expiry of `message_id`'s slot `ttl_seconds` ahead while its turn still works.
+
+    For the worker, at each model call of a turn: a turn longer than the lease's expiry keeps its slot. A
+    lease that is gone (released while the turn waits for a person, or expired) is not taken again: the
+    turn was admitted once and finishes whatever the tenant's count says now.
+    """
+    return await ConcurrencyLeases(redis).renew(tenant_id, message_id, ttl_seconds)

@@ -82,8 +82,8 @@ async def start(
     )
 
 
-async def send(handle: WorkflowHandle, content: str) -> str:
-    message_id = str(uuid.uuid4())
+async def send(handle: WorkflowHandle, content: str, message_id: str | None = None) -> str:
+    message_id = message_id or str(uuid.uuid4())
     _ = await handle.execute_update(
         ConversationWorkflow.submit_message, SubmitMessage(message_id=message_id, content=content)
     )
