@@ -13,6 +13,7 @@ from temporalio import activity
 
 from activities import transcripts
 from core.events import EventBus, EventType
+from core.metric_labels import tenant_label
 from core.telemetry import TURNS_FINISHED
 from policies.concurrency import release_turn_lease
 from tenancy.db import Database
@@ -77,7 +78,7 @@ class ConversationActivities:
             dedup_key=f"{inp.reply_to}:completed",
         )
         await self._release_lease(inp.tenant_id, inp.reply_to)
-        TURNS_FINISHED.labels(outcome="completed").inc()
+        TURNS_FINISHED.labels(outcome="completed", tenant=tenant_label(inp.tenant_id)).inc()
         return CompleteTurnResult(assistant_message_id=assistant_id)
 
     @activity.defn(name=ACT_TURN_FAILED)
@@ -90,7 +91,7 @@ class ConversationActivities:
             dedup_key=f"{inp.message_id}:failed",
         )
         await self._release_lease(inp.tenant_id, inp.message_id)
-        TURNS_FINISHED.labels(outcome="failed").inc()
+        TURNS_FINISHED.labels(outcome="failed", tenant=tenant_label(inp.tenant_id)).inc()
 
     async def _release_lease(self, tenant_id: str, message_id: str) -> None:
         if self._redis is not None:

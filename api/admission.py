@@ -34,6 +34,7 @@ from starlette.types import Scope
 from api.admission_headers import remember
 from api.admission_plans import PlanCache
 from api.errors import ApiError
+from core.metric_labels import tenant_label
 from core.settings import Settings
 from policies import quotas
 from policies.concurrency import ConcurrencyLeases, LeaseOutcome
@@ -45,7 +46,7 @@ from tenancy.plans import ClassRate, RouteClass
 
 log = structlog.get_logger("aiaas.admission")
 
-DECISIONS = Counter("admission_decisions_total", "Admission decisions", ["decision", "reason"])
+DECISIONS = Counter("admission_decisions_total", "Admission decisions", ["decision", "reason", "tenant"])
 DECISION_SECONDS = Histogram(
     "admission_decision_seconds",
     "Time to decide admission",
@@ -81,12 +82,12 @@ def rate(limit: ClassRate) -> Rate:
     return Rate(per_minute=limit.per_minute, burst=limit.burst)
 
 
-def refused(reason: str) -> None:
-    DECISIONS.labels(decision="refused", reason=reason).inc()
+def refused(tenant_id: str, reason: str) -> None:
+    DECISIONS.labels(decision="refused", reason=reason, tenant=tenant_label(tenant_id)).inc()
 
 
-def admitted(reason: str = "ok") -> None:
-    DECISIONS.labels(decision="admitted", reason=reason).inc()
+def admitted(tenant_id: str, reason: str = "ok") -> None:
+    DECISIONS.labels(decision="admitted", reason=reason, tenant=tenant_label(tenant_id)).inc()
 
 
 @dataclass
@@ -146,7 +147,7 @@ class Admission:
         route_class = route_class_of(method, route_path)
         _plan, limits = await self.plans.plan_of(principal.tenant_id)
         if route_class is RouteClass.MESSAGES and self.shedder.sheds(limits.shed_rank):
-            refused("overloaded")
+            refused(principal.tenant_id, "overloaded")
             retry = self.settings.shed_retry_after_seconds
             raise ApiError(
                 503,
@@ -165,7 +166,7 @@ class Admission:
         if scope is not None:
             remember(scope, decision)
         if not decision.allowed:
-            refused("rate_limited")
+            refused(principal.tenant_id, "rate_limited")
             raise ApiError(
                 429,
                 "rate_limited",
@@ -187,14 +188,14 @@ class Admission:
         try:
             await self.check_request(principal, request.method, route_path, request.scope)
         except RedisError as exc:
-            admitted("degraded")
+            admitted(principal.tenant_id, "degraded")
             log.warning("rate limiter unavailable; admitting", error_type=type(exc).__name__)
             return
         finally:
             DECISION_SECONDS.labels(stage="request").observe(time.perf_counter() - started)
         if (request.method, route_path) != MESSAGE_ROUTE:
             # A message's admission is decided (and counted) once its turn is admitted too.
-            admitted()
+            admitted(principal.tenant_id)
 
     @asynccontextmanager
     async def turn(self, principal: TenantPrincipal, message_id: str) -> AsyncIterator[TurnTicket]:
@@ -217,12 +218,12 @@ class Admission:
             await self._admit_turn(ticket)
         except RedisError as exc:
             await ticket.cancel()
-            admitted("degraded")
+            admitted(tenant_id, "degraded")
             log.warning("turn admission unavailable; admitting", error_type=type(exc).__name__)
             return ticket
         finally:
             DECISION_SECONDS.labels(stage="turn").observe(time.perf_counter() - started)
-        admitted()
+        admitted(tenant_id)
         return ticket
 
     async def _admit_turn(self, ticket: TurnTicket) -> None:
@@ -231,7 +232,7 @@ class Admission:
         # Both are reads: one round trip's wait for the two, then judged in order.
         mode, tokens = await asyncio.gather(self.budget_mode(tenant_id), self.tokens_used(tenant_id, ticket.month))
         if mode == BUDGET_BLOCKED:
-            refused("budget_exceeded")
+            refused(tenant_id, "budget_exceeded")
             raise ApiError(
                 402,
                 "budget_exceeded",
@@ -243,7 +244,7 @@ class Admission:
             check = await self.message_quota.take(tenant_id, ticket.month, limits.monthly_messages)
             ticket.counted = check.allowed
         if not check.allowed:
-            refused("quota_exceeded")
+            refused(tenant_id, "quota_exceeded")
             raise ApiError(
                 429,
                 "quota_exceeded",
@@ -266,7 +267,7 @@ class Admission:
         )
         if outcome is LeaseOutcome.REFUSED:
             await ticket.cancel()
-            refused("concurrency_limited")
+            refused(tenant_id, "concurrency_limited")
             retry = str(self.settings.concurrency_retry_after_seconds)
             raise ApiError(
                 429,

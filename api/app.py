@@ -36,6 +36,7 @@ from api.state import GatewayState
 from core.correlation import REQUEST_ID_HEADER, request_id_from
 from core.events import EventBus
 from core.logging import configure_logging
+from core.metric_labels import configure_tenant_labels
 from core.settings import Settings, get_settings
 from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing
 from core.temporal_plugin import connect
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = (settings or get_settings()).require()
     configure_logging(settings.log_level, json_output=settings.log_json)
     configure_tracing("aiaas-gateway")
+    configure_tenant_labels(settings.metrics_tenant_labels, settings.metrics_tenants)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # Ports of the embedded stack.
     host: str = "127.0.0.1"
     gateway_port: int = 8000
+    # The worker's Prometheus endpoint (`http://<host>:<port>/metrics`); unset, the worker serves none.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     postgres_port: int = 54329
@@ -88,6 +90,11 @@ class Settings(BaseSettings):
 
     api_key_pepper: SecretStr = SecretStr(DEV_PEPPER)
     auth_cache_seconds: float = 5.0
+
+    # Prometheus series per tenant: the tenants named here always get a `tenant` label of their own (a JSON
+    # list), and so do the first `metrics_tenant_labels` others each process meets; the rest count as "other".
+    metrics_tenants: list[str] = Field(default_factory=list)
+    metrics_tenant_labels: int = Field(default=50, ge=0, le=10_000)
 
     # Admission. Per-plan numbers (rates, quotas, concurrent turns) live in `tenancy/data/plans.json`.
     # How long a gateway trusts its copy of a tenant's plan: the delay before a plan change applies.

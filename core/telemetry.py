@@ -1,7 +1,7 @@
 """Metrics (prometheus-client) and traces (OpenTelemetry) shared by the gateway and the workers.
 
-Label values are bounded sets (event types, outcomes, policies): never tenant or conversation ids,
-which would grow the series without bound.
+Label values are bounded sets (event types, outcomes, policies), never conversation ids. A `tenant` label
+goes through `core.metric_labels.tenant_label`, which bounds the tenants a process labels one by one.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 HTTP_REQUESTS = Counter("aiaas_http_requests_total", "Gateway requests", ["route", "method", "status"])
 HTTP_SECONDS = Histogram("aiaas_http_request_seconds", "Gateway request latency", ["route"], buckets=_LATENCY_BUCKETS)
 MODEL_CALL_SECONDS = Histogram("aiaas_model_call_seconds", "Model call duration", ["outcome"], buckets=_LATENCY_BUCKETS)
-TURNS_FINISHED = Counter("aiaas_turns_finished_total", "Conversation turns finished", ["outcome"])
+TURNS_FINISHED = Counter("aiaas_turns_finished_total", "Conversation turns finished", ["outcome", "tenant"])
 STREAM_CONNECTIONS = Counter("aiaas_stream_connections_total", "Event stream connections opened", ["transport"])
 WS_DROPPED = Counter("aiaas_ws_dropped_events_total", "Events dropped by a WebSocket queue", ["policy"])
 WS_DISCONNECTED_SLOW = Counter("aiaas_ws_slow_disconnects_total", "WebSocket connections closed for falling behind")
 # Agent turns cut by loop safety, by reason (the `CutReason` values: a fixed set).
 LOOP_CUT_TOTAL = Counter("loop_cut_total", "Agent turns cut by loop safety", ["reason"])
-# Cost control: settled spend by plan, settled tokens by kind (prompt/completion) and model (configured
-# models and price patterns only, the rest as "other"), and budget thresholds crossed.
-TENANT_COST_USD = Counter("aiaas_tenant_cost_usd_total", "Settled spend in USD", ["plan"])
-MODEL_TOKENS = Counter("aiaas_model_tokens_total", "Settled model tokens", ["kind", "model"])
+# Cost control: settled spend by plan and tenant, settled tokens by kind (prompt/completion), model
+# (configured models and price patterns only, the rest as "other") and tenant, and budget thresholds crossed.
+TENANT_COST_USD = Counter("aiaas_tenant_cost_usd_total", "Settled spend in USD", ["plan", "tenant"])
+MODEL_TOKENS = Counter("aiaas_model_tokens_total", "Settled model tokens", ["kind", "model", "tenant"])
 BUDGET_THRESHOLDS = Counter("aiaas_budget_thresholds_total", "Budget thresholds crossed", ["period", "percent"])
 
 _configured = False

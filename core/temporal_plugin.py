@@ -37,6 +37,8 @@ PASSTHROUGH_MODULES = (
     "pydantic_core",
     "annotated_types",
     "opentelemetry",
+    # Logging only (workflow code logs through `workflow.logger`); re-imported per run it would cost time.
+    "structlog",
     "policies.retry",
     "policies.loop_safety",
     "workflows.agent_types",

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core.events import EventBus
 from core.logging import configure_logging
+from core.metric_labels import configure_tenant_labels
 from core.settings import Settings, get_settings
 from core.telemetry import configure_tracing
 from core.temporal_plugin import connect
@@ -101,6 +103,10 @@ async def run_worker(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if settings.worker_metrics_port is not None:
+            # Tool calls, model calls, spend, loop cuts and finished turns are counted here, not in the gateway.
+            start_http_server(settings.worker_metrics_port, addr=settings.host)
+            log.info("worker metrics", url=f"http://{settings.host}:{settings.worker_metrics_port}/metrics")
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
         # Reservations of attempts that died with their worker stop counting once expired; the sweep books them.
         sweep = asyncio.create_task(deps.metering.guard.sweep_forever(60.0))
@@ -116,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = get_settings().require()
     configure_logging(settings.log_level, json_output=settings.log_json)
     configure_tracing("aiaas-worker")
+    configure_tenant_labels(settings.metrics_tenant_labels, settings.metrics_tenants)
     asyncio.run(run_worker(settings))
     return 0
 

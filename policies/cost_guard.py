@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.events import EventBus
+from core.metric_labels import tenant_label
 from core.telemetry import MODEL_TOKENS, TENANT_COST_USD
 from policies.budgets import (
     Budget,
@@ -199,7 +200,7 @@ class CostGuard:
             # Also on a repeat: the first settler may have died between its commit and this step.
             await self._tokens.settled(tenant_id, done)
         if first:
-            self._observe(done)
+            self._observe(tenant_id, done)
             await self._after_change(tenant_id, row.conversation_id, budget, spend)
         return done
 
@@ -313,9 +314,10 @@ class CostGuard:
 
     # --- counters and metrics --------------------------------------------------------------
 
-    def _observe(self, done: Settlement) -> None:
-        TENANT_COST_USD.labels(plan=done.plan).inc(float(done.cost_usd))
+    def _observe(self, tenant_id: str, done: Settlement) -> None:
+        tenant = tenant_label(tenant_id)
+        TENANT_COST_USD.labels(plan=done.plan, tenant=tenant).inc(float(done.cost_usd))
         if done.kind == LedgerKind.MODEL:
             label = self._model_label(done.model)
-            MODEL_TOKENS.labels(kind="prompt", model=label).inc(done.prompt_tokens)
-            MODEL_TOKENS.labels(kind="completion", model=label).inc(done.completion_tokens)
+            MODEL_TOKENS.labels(kind="prompt", model=label, tenant=tenant).inc(done.prompt_tokens)
+            MODEL_TOKENS.labels(kind="completion", model=label, tenant=tenant).inc(done.completion_tokens)

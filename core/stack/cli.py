@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from core.settings import Settings
-from core.stack.ports import ensure_port_free
+from core.stack.ports import ensure_port_free, free_port
 from core.stack.process import ManagedProcess
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ class Up:
         self.with_gateway = gateway
         self.with_worker = worker
         self.children: list[ManagedProcess] = []
+        # The worker's own metrics endpoint: the configured port, or one picked for this run.
+        self.worker_metrics_port = settings.worker_metrics_port or free_port(settings.host)
 
     @property
     def gateway_url(self) -> str:
@@ -84,6 +86,10 @@ class Up:
         if self.with_gateway:
             ensure_port_free(
                 self.settings.host, self.settings.gateway_port, "gateway", "use --port or set AIAAS_GATEWAY_PORT"
+            )
+        if self.with_worker:
+            ensure_port_free(
+                self.settings.host, self.worker_metrics_port, "worker metrics", "set AIAAS_WORKER_METRICS_PORT"
             )
         previous_term = signal.signal(signal.SIGTERM, _interrupt)
         # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored; `up` must
@@ -138,7 +144,9 @@ class Up:
         data_dir = self.stack.data_dir
         worker = gateway = None
         if self.with_worker:
-            worker = ManagedProcess("worker", [sys.executable, "-m", "core.cli", "worker"], data_dir=data_dir, env=env)
+            worker_env = {**env, "AIAAS_WORKER_METRICS_PORT": str(self.worker_metrics_port)}
+            argv = [sys.executable, "-m", "core.cli", "worker"]
+            worker = ManagedProcess("worker", argv, data_dir=data_dir, env=worker_env)
             worker.start()
             self.children.append(worker)
         if self.with_gateway:
@@ -168,6 +176,8 @@ class Up:
         ]
         if self.with_gateway:
             lines += [f"gateway: {self.gateway_url}", f"api docs: {self.gateway_url}/docs"]
+        if self.with_worker:
+            lines.append(f"worker metrics: http://{self.settings.host}:{self.worker_metrics_port}/metrics")
         models = self._describe_models(endpoints)
         if models:
             lines.append(models)

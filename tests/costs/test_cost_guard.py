@@ -8,8 +8,11 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from core import metric_labels
 from policies.cost_guard import CostGuard
 from policies.ledger import LedgerKind, LedgerStatus, Reservation, ledger_key, month_tokens
 from tenancy.db import Database, run_sql
@@ -45,17 +48,34 @@ async def _rows(db: Database, tenant: str, key: str) -> list[tuple[str, Decimal,
         return [(row.status, row.cost_usd, row.prompt_tokens, row.completion_tokens) for row in result.all()]
 
 
+def _tenant_cost(tenant: str) -> float:
+    """The settled-spend counter of `tenant`, whatever its plan."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "aiaas_tenant_cost_usd"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels.get("tenant") == tenant
+    )
+
+
 def _month() -> str:
     return datetime.now(UTC).strftime("%Y%m")
 
 
-async def test_reserve_settle_refund_happy_path(guard: CostGuard, app_db: Database, tenant: str) -> None:
+async def test_reserve_settle_refund_happy_path(
+    guard: CostGuard, app_db: Database, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This process has met many tenants by now; this one is named, so its spend has a series of its own.
+    monkeypatch.setattr(metric_labels, "_labels", metric_labels.TenantLabels(always=[tenant]))
     key = _key()
     first = await _reserve(guard, tenant, key)
     assert first.created and first.status == LedgerStatus.RESERVED
     assert (await guard.spend(tenant)).reserved_usd == Decimal("0.5")
+    before = _tenant_cost(tenant)
     assert await guard.settle(tenant, key, cost_usd=Decimal("0.0123"), prompt_tokens=100, completion_tokens=20)
     assert await _rows(app_db, tenant, key) == [("settled", Decimal("0.012300"), 100, 20)]
+    assert _tenant_cost(tenant) - before == pytest.approx(0.0123)
     spend = await guard.spend(tenant)
     assert (spend.day_usd, spend.month_usd, spend.reserved_usd) == (Decimal("0.0123"), Decimal("0.0123"), 0)
     # Settling again, or reserving the settled step again (a replay), changes nothing.

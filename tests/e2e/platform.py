@@ -36,11 +36,16 @@ class Platform:
     gateway_port: int
     worker: ManagedProcess = field(init=False)
     gateway: ManagedProcess = field(init=False)
+    worker_metrics_port: int = field(init=False)
 
     def __post_init__(self) -> None:
         python = sys.executable
+        self.worker_metrics_port = free_port()
         self.worker = ManagedProcess(
-            "test-worker", [python, "-m", "core.cli", "worker"], data_dir=self.data_dir, env=self.env
+            "test-worker",
+            [python, "-m", "core.cli", "worker"],
+            data_dir=self.data_dir,
+            env={**self.env, "AIAAS_WORKER_METRICS_PORT": str(self.worker_metrics_port)},
         )
         self.gateway = ManagedProcess(
             "test-gateway",
@@ -99,6 +104,8 @@ def platform_env(settings: Settings, data_dir: Path) -> dict[str, str]:
             "AIAAS_SSE_KEEPALIVE_SECONDS": "1",
             "AIAAS_AUTH_CACHE_SECONDS": "0",
             "AIAAS_LOG_LEVEL": "WARNING",
+            # Every test tenant gets series of its own, whatever order the tests run in.
+            "AIAAS_METRICS_TENANT_LABELS": "10000",
         }
     )
     if settings.kms_keys_file is not None:

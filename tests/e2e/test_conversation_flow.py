@@ -7,6 +7,7 @@ import uuid
 
 import httpx
 
+from tests.e2e.platform import Platform
 from tests.e2e.sse import completed_for, events_of, read_frames
 
 
@@ -97,14 +98,17 @@ def test_reject_policy_refuses_a_message_during_a_turn(api: httpx.Client) -> Non
 
 def test_interrupt_policy_cuts_the_running_turn(api: httpx.Client) -> None:
     conversation_id = _create(api, agent="slowpoke", double_texting="interrupt")
-    # Long enough that the slow script is still streaming it when the second message lands, on a busy machine too.
-    question = "a long question " + " ".join(f"word{i}" for i in range(40))
+    # Long enough (about 40 s of slow streaming) that the first answer is still streaming when the interrupt
+    # reaches its activity, on a busy machine too: an activity that finishes first keeps its answer.
+    question = "a long question " + " ".join(f"word{i}" for i in range(160))
     first = _post(api, conversation_id, question).json()["message_id"]
     read_frames(api, conversation_id, lambda fs: any(f.event == "token" for f in fs))
     second = _post(api, conversation_id, "never mind").json()["message_id"]
     frames = events_of(read_frames(api, conversation_id, completed_for(second), timeout=60))
     failed = [f.data for f in frames if f.event == "turn.failed"]
-    assert failed and failed[0]["message_id"] == first and failed[0]["error_type"] == "Interrupted"  # type: ignore[index]
+    seen = [(f.event, f.data) for f in frames if f.event != "token"]
+    assert failed and failed[0]["message_id"] == first, "\n".join(map(str, seen))  # type: ignore[index]
+    assert failed[0]["error_type"] == "Interrupted"  # type: ignore[index]
     completed = [f.data["reply_to"] for f in frames if f.event == "message.completed"]  # type: ignore[index]
     assert completed == [second]
 
@@ -129,3 +133,29 @@ def test_retryable_model_error_is_retried_by_temporal(api: httpx.Client) -> None
     assert any(f.event == "message.completed" for f in frames)
     # The provider's Retry-After (1 s) set the delay before the second attempt.
     assert time.monotonic() - started >= 1.0
+
+
+def test_the_worker_and_the_gateway_count_the_turn_under_its_tenant(
+    api: httpx.Client, platform: Platform, tenant_a: tuple[str, str]
+) -> None:
+    tenant = tenant_a[0]
+    conversation_id = _create(api)
+    message_id = _post(api, conversation_id, "count me").json()["message_id"]
+    events_of(read_frames(api, conversation_id, completed_for(message_id)))
+
+    worker = _samples(httpx.get(f"http://127.0.0.1:{platform.worker_metrics_port}/metrics", timeout=5.0).text)
+    assert worker[("aiaas_turns_finished_total", f'outcome="completed",tenant="{tenant}"')] >= 1
+    gateway = _samples(api.get("/metrics").text)
+    assert gateway[("admission_decisions_total", f'decision="admitted",reason="ok",tenant="{tenant}"')] >= 1
+
+
+def _samples(exposition: str) -> dict[tuple[str, str], float]:
+    """(name, labels as written) -> value, from Prometheus' text format."""
+    found: dict[tuple[str, str], float] = {}
+    for line in exposition.splitlines():
+        if line.startswith("#") or "{" not in line:
+            continue
+        name, _, rest = line.partition("{")
+        labels, _, value = rest.rpartition("} ")
+        found[(name, labels)] = float(value)
+    return found
