@@ -65,6 +65,24 @@ MAX_CALLS_PER_STEP = 16
 HANDOFF_EVENT = "agent.handoff"
 # Turns recorded before it kept the first agent's loop limits after a handoff.
 HANDOFF_LIMITS_PATCH = "handoff-limits"
+# Turns recorded before it waited for an interrupted model call to confirm its cancellation.
+INTERRUPT_NOW_PATCH = "interrupt-now"
+
+
+def _model_call_cancellation() -> workflow.ActivityCancellationType:
+    """An interrupt cuts the turn at once, whether or not the model call has noticed yet.
+
+    The call learns of the cancellation from its next heartbeat's answer and stops streaming (its
+    reservation refunded, or its tokens billed if it finished first); the conversation does not wait for
+    that: it announces the interrupted turn and answers the newer message. Waiting for the confirmation
+    left an interrupt at the mercy of one heartbeat round trip, and a call that missed it streamed to the
+    end while the newer message queued behind it.
+    """
+    if workflow.patched(INTERRUPT_NOW_PATCH):
+        return workflow.ActivityCancellationType.TRY_CANCEL
+    return workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+
+
 # The `Agent` search attribute the gateway sets when it starts a conversation's run.
 AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("Agent")
 _CALL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -229,7 +247,7 @@ class AgentTurn:
             start_to_close_timeout=MODEL_CALL_START_TO_CLOSE,
             heartbeat_timeout=MODEL_CALL_HEARTBEAT,
             retry_policy=MODEL_CALL_RETRY,
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            cancellation_type=_model_call_cancellation(),
         )
         self._prompt_tokens += answer.prompt_tokens
         self._completion_tokens += answer.completion_tokens

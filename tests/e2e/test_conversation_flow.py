@@ -98,8 +98,8 @@ def test_reject_policy_refuses_a_message_during_a_turn(api: httpx.Client) -> Non
 
 def test_interrupt_policy_cuts_the_running_turn(api: httpx.Client) -> None:
     conversation_id = _create(api, agent="slowpoke", double_texting="interrupt")
-    # Long enough (about 40 s of slow streaming) that the first answer is still streaming when the interrupt
-    # reaches its activity, on a busy machine too: an activity that finishes first keeps its answer.
+    # About 40 s of slow streaming: the first answer is still being written when the second message lands,
+    # on a busy machine too, and a turn the interrupt failed to cut would hold the second one back for long.
     question = "a long question " + " ".join(f"word{i}" for i in range(160))
     first = _post(api, conversation_id, question).json()["message_id"]
     read_frames(api, conversation_id, lambda fs: any(f.event == "token" for f in fs))
