@@ -96,6 +96,9 @@ async def decide(handle: WorkflowHandle, approval_id: str, kind: ApprovalDecisio
     )
 
 
+_QUERY_TIMEOUTS = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+
+
 async def state(handle: WorkflowHandle, attempts: int = 5) -> ConversationState:
     for attempt in range(attempts):
         try:
@@ -105,7 +108,9 @@ async def state(handle: WorkflowHandle, attempts: int = 5) -> ConversationState:
             return result
         except RPCError as err:
             # A query races the run's continue-as-new or a busy worker now and then; asked again, it answers.
-            if err.status != RPCStatusCode.DEADLINE_EXCEEDED or attempt == attempts - 1:
+            # The client's own deadline surfaces as CANCELLED ("Timeout expired"), the server's as
+            # DEADLINE_EXCEEDED.
+            if err.status not in _QUERY_TIMEOUTS or attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 
