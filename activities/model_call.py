@@ -34,7 +34,7 @@ from activities.tools.steps import ToolStepRow, turn_steps
 from core.events import EventBus, EventType
 from core.settings import Settings
 from core.telemetry import MODEL_CALL_SECONDS
-from policies.concurrency import renew_turn_lease
+from policies.concurrency import ConcurrencyLeases
 from tenancy.db import Database
 from workflows.agent_types import AgentDefinition, tool_name_from_function
 from workflows.conversation_types import ACT_MODEL_COMPLETE, ModelCallInput, ModelCallResult, Tier, ToolCallRequest
@@ -103,8 +103,9 @@ class ModelActivities:
     ) -> None:
         self._db = db
         self._metering = metering
-        # Each model call renews the turn's concurrent-turn lease: a long turn keeps its slot.
-        self._redis = redis
+        # Each model call renews the turn's concurrent-turn lease: a long turn keeps its slot. A lease already
+        # gone (expired, or released while the turn waited for a person) is not taken again.
+        self._leases = ConcurrencyLeases(redis) if redis is not None else None
         self._bus = bus
         self._settings = settings
         self._registry = registry or builtin_registry()
@@ -140,12 +141,10 @@ class ModelActivities:
         return definition, history, steps
 
     async def _renew_lease(self, inp: ModelCallInput) -> None:
-        if self._redis is None:
+        if self._leases is None:
             return
         try:
-            await renew_turn_lease(
-                self._redis, inp.tenant_id, inp.message_id, self._settings.concurrency_lease_ttl_seconds
-            )
+            await self._leases.renew(inp.tenant_id, inp.message_id, self._settings.concurrency_lease_ttl_seconds)
         except RedisError:
             # The lease is admission's count, not the turn's permission; a missed renewal lets it lapse early.
             log.warning("turn lease not renewed", tenant_id=inp.tenant_id, message_id=inp.message_id)

@@ -130,13 +130,3 @@ async def release_turn_lease(redis: Redis, tenant_id: str, message_id: str) -> b
     activity or a second call returns False and changes nothing.
     """
     return bool(await redis.zrem(lease_key(tenant_id), message_id))
-
-
-async def renew_turn_lease(redis: Redis, tenant_id: str, message_id: str, ttl_seconds: float) -> bool:
-    """Push the expiry of `message_id`'s slot `ttl_seconds` ahead while its turn still works.
-
-    For the worker, at each model call of a turn: a turn longer than the lease's expiry keeps its slot. A
-    lease that is gone (released while the turn waits for a person, or expired) is not taken again: the
-    turn was admitted once and finishes whatever the tenant's count says now.
-    """
-    return await ConcurrencyLeases(redis).renew(tenant_id, message_id, ttl_seconds)

@@ -76,7 +76,7 @@ class Up:
         self.with_worker = worker
         self.children: list[ManagedProcess] = []
         # The worker's own metrics endpoint: the configured port, or one picked for this run.
-        self.worker_metrics_port = settings.worker_metrics_port or free_port(settings.host)
+        self.worker_metrics_port = (settings.worker_metrics_port or free_port(settings.host)) if worker else 0
 
     @property
     def gateway_url(self) -> str:
