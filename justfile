@@ -6,7 +6,7 @@ python := if path_exists(".venv/bin/python") == "true" { ".venv/bin/python" } el
 
 # Start the embedded stack (Temporal, Postgres, Redis), the worker and the gateway.
 up *args:
-    {{python}} -m core.cli up {{args}}
+    {{python}} -m app.cli up {{args}}
 
 # Install the optional local model (llama.cpp compiles once, a few minutes). Portable CPU flags: a
 # build tuned to the compiling machine can die with SIGILL on another.
@@ -54,6 +54,6 @@ bench-fairness jobs="10" ratio="50":
 # Re-record workflow histories from real runs, then replay them.
 replay:
     {{python}} -m tests.record_histories
-    {{python}} -m tests.lifecycle.record_histories
-    {{python}} -m tests.sagas.record_histories
-    {{python}} -m pytest tests/test_replay.py -q
+    {{python}} -m tests.workflows.tenant_lifecycle.record_histories
+    {{python}} -m tests.commerce.sagas.record_histories
+    {{python}} -m pytest tests/workflows/test_replay.py -q

@@ -1,7 +1,1 @@
-"""Side effects as Temporal activities."""
-
-import os
-
-# litellm fetches a price map over the network at import unless told to use its bundled copy; this
-# package is imported before any of its modules import litellm.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+"""Side effects as Temporal activities: `@activity.defn` classes only, built by the worker's composition root."""

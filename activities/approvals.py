@@ -19,11 +19,11 @@ import structlog
 from redis.asyncio import Redis
 from temporalio import activity
 
+from contracts.agents import ACT_RECORD_APPROVAL, ApprovalRecordInput, ApprovalStatus
 from core.events import EventBus, EventType
+from db.database import Database, run_sql
 from policies.concurrency import release_turn_lease
 from tenancy.audit import record_event_once
-from tenancy.db import Database, run_sql
-from workflows.agent_types import ACT_RECORD_APPROVAL, ApprovalRecordInput, ApprovalStatus
 
 log = structlog.get_logger("aiaas.approvals")
 

@@ -11,13 +11,8 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from temporalio import activity
 
-from activities import transcripts
-from core.events import EventBus, EventType
-from core.metric_labels import tenant_label
-from core.telemetry import TURNS_FINISHED
-from policies.concurrency import release_turn_lease
-from tenancy.db import Database
-from workflows.conversation_types import (
+from agents import transcripts
+from contracts.conversation import (
     ACT_COMPLETE_TURN,
     ACT_RECORD_USER_MESSAGE,
     ACT_TURN_FAILED,
@@ -26,6 +21,11 @@ from workflows.conversation_types import (
     RecordUserMessageInput,
     TurnFailedInput,
 )
+from core.events import EventBus, EventType
+from core.metric_labels import tenant_label
+from core.telemetry import TURNS_FINISHED
+from db.database import Database
+from policies.concurrency import release_turn_lease
 
 
 class ConversationActivities:

@@ -3,7 +3,7 @@
 Everything big is read by reference, never carried in workflow history: the agent definition by (tenant,
 name, version), the transcript up to the message being answered, and this turn's earlier tool steps from
 `tool_calls`. The tools the step offers arrive as activity names and are declared to the model through the
-registry (`activities.models.prompt`). Content deltas stream to the conversation as token events; tool-call
+registry (`agents.prompt`). Content deltas stream to the conversation as token events; tool-call
 deltas are assembled into `ModelCallResult.tool_calls`, which the workflow checks before running anything.
 
 litellm runs with its retries off; errors are mapped so Temporal's retry policy decides. A retried attempt
@@ -23,21 +23,20 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from temporalio import activity
 
-from activities import transcripts
-from activities.agents.definitions import DEFAULT_VERSION, builtin_registry, find_agent, pinned_agent_names
-from activities.metering import Metering, estimate_tokens, model_step_key
-from activities.models import prompt
-from activities.models.errors import to_application_error
-from activities.models.registry import model_for, register_builtin_providers
-from activities.tools.sdk import ToolRegistry
-from activities.tools.steps import ToolStepRow, turn_steps
+from agents import prompt, transcripts
+from agents.definitions import DEFAULT_VERSION, builtin_registry, find_agent, pinned_agent_names
+from agents.models.errors import to_application_error
+from agents.models.registry import model_for, register_builtin_providers
+from agents.sdk import ToolRegistry
+from agents.steps import ToolStepRow, turn_steps
+from contracts.agents import AgentDefinition, tool_name_from_function
+from contracts.conversation import ACT_MODEL_COMPLETE, ModelCallInput, ModelCallResult, Tier, ToolCallRequest
 from core.events import EventBus, EventType
 from core.settings import Settings
 from core.telemetry import MODEL_CALL_SECONDS
+from db.database import Database
 from policies.concurrency import ConcurrencyLeases
-from tenancy.db import Database
-from workflows.agent_types import AgentDefinition, tool_name_from_function
-from workflows.conversation_types import ACT_MODEL_COMPLETE, ModelCallInput, ModelCallResult, Tier, ToolCallRequest
+from policies.metering import Metering, estimate_tokens, model_step_key
 
 log = structlog.get_logger("aiaas.models")
 

@@ -18,12 +18,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from tenancy.audit import PLATFORM_CHAIN, record_event_once
-from tenancy.db import Database, run_sql
-from tenancy.lifecycle_models import TenantStatus
-from tenancy.tenant_admin import TenantNotFound, bind, change_status, read_tenant
-from tenancy.tenant_data import export_tenant, purge_tenant_rows
-from workflows.tenant_lifecycle_types import (
+from contracts.lifecycle import (
     ACT_EXPORT_DATA,
     ACT_MARK_OFFBOARDING,
     ACT_PURGE_DATABASE,
@@ -40,6 +35,11 @@ from workflows.tenant_lifecycle_types import (
     StopWorkflowsInput,
     StopWorkflowsResult,
 )
+from db.database import Database, run_sql
+from tenancy.audit import PLATFORM_CHAIN, record_event_once
+from tenancy.lifecycle import TenantStatus
+from tenancy.tenant_admin import TenantNotFound, bind, change_status, read_tenant
+from tenancy.tenant_data import export_tenant, purge_tenant_rows
 
 _SCAN_BATCH = 500
 # What may appear inside a quoted visibility query literal: the platform's own ids, nothing that ends it.

@@ -13,10 +13,10 @@ import uuid
 import structlog
 from temporalio import activity
 
+from contracts.agents import ACT_TURN_CUT, TurnCutInput
 from core.events import EventBus, EventType
 from core.telemetry import LOOP_CUT_TOTAL
-from tenancy.db import Database, run_sql
-from workflows.agent_types import ACT_TURN_CUT, TurnCutInput
+from db.database import Database, run_sql
 
 log = structlog.get_logger("aiaas.loop_safety")
 

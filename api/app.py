@@ -11,8 +11,8 @@ from fastapi import FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from redis.asyncio import Redis
 
-from api.admission_app import GatewayApp, admission_lifespan
-from api.admission_headers import RateLimitHeaders
+from api.admission.app import GatewayApp, admission_lifespan
+from api.admission.headers import RateLimitHeaders
 from api.deps import auth_lifespan
 from api.errors import install_error_handlers
 from api.routes import (
@@ -40,8 +40,8 @@ from core.metric_labels import configure_tenant_labels
 from core.settings import Settings, get_settings
 from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing
 from core.temporal_plugin import connect
+from db.database import Database
 from tenancy.auth import ApiKeyAuthenticator
-from tenancy.db import Database
 
 _MAX_BODY_BYTES = 1_048_576
 

@@ -16,16 +16,16 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.schemas import ConversationOut, MessageCreate
-from core.settings import Settings
-from workflows.agent_types import ApprovalDecision, ApprovalStatus
-from workflows.conversation import ConversationWorkflow
-from workflows.conversation_types import (
+from contracts.agents import ApprovalDecision, ApprovalStatus
+from contracts.conversation import (
     ConversationInput,
     ConversationState,
     SubmitAccepted,
     SubmitMessage,
     conversation_workflow_id,
 )
+from core.settings import Settings
+from workflows.conversation import ConversationWorkflow
 
 TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 CHANNEL = SearchAttributeKey.for_keyword("Channel")

@@ -25,9 +25,9 @@ from api.errors import ApiError
 from api.state import GatewayState
 from core.events import EventBus
 from core.settings import Settings
+from db.database import Database
 from tenancy.auth import Principal, TenantPrincipal
 from tenancy.auth_cache import InvalidationListener
-from tenancy.db import Database
 from tenancy.jwt import JwtConfig, JwtVerifier
 from tenancy.permissions import Permission, PlatformRole, acts_as
 

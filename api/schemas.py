@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from workflows.agent_types import AGENT_NAME, LoopLimits
-from workflows.conversation_types import MAX_CLIENT_MESSAGE_ID, DoubleTexting, Tier
+from contracts.agents import AGENT_NAME, LoopLimits
+from contracts.conversation import MAX_CLIENT_MESSAGE_ID, DoubleTexting, Tier
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"

@@ -9,8 +9,8 @@ from temporalio.client import Client
 
 from core.events import EventBus
 from core.settings import Settings
+from db.database import Database
 from tenancy.auth import ApiKeyAuthenticator
-from tenancy.db import Database
 
 
 @dataclass

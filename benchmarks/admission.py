@@ -32,21 +32,21 @@ import httpx
 from fastapi import APIRouter, FastAPI, status
 from redis.asyncio import Redis
 
-from api.admission import MESSAGE_ROUTE, Admission
-from api.admission_app import AdmissionDep, GatewayApp
-from api.admission_plans import PlanCache
+from api.admission.app import AdmissionDep, GatewayApp
+from api.admission.decide import MESSAGE_ROUTE, Admission
+from api.admission.plans import PlanCache
 from api.deps import ConversationsWriteDep
 from api.errors import install_error_handlers
 from api.state import GatewayState
 from core.events import EventBus
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
+from db.database import Database
+from db.migrate import migrate
 from policies.cost_guard import CostGuard
 from policies.ledger import month_tokens
 from policies.load_shedding import Shedder, ShedPolicy
 from tenancy.auth import ApiKeyAuthenticator, TenantPrincipal
-from tenancy.db import Database
-from tenancy.migrate import migrate
 from tenancy.plans import ClassRate, PlanLimits, RouteClass, limits_for
 from tenancy.tenants import create_tenant
 

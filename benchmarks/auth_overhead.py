@@ -30,11 +30,11 @@ from redis.asyncio import Redis
 
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
+from db.database import Database
+from db.migrate import migrate
 from tenancy.auth import ApiKeyAuthenticator
 from tenancy.auth_cache import InvalidationListener, PrincipalCache, publish_invalidation
-from tenancy.db import Database
 from tenancy.jwt import JwtConfig, JwtVerifier, issue_token
-from tenancy.migrate import migrate
 from tenancy.tenants import create_tenant
 
 HS_SECRET = "benchmark-hs256-secret-" + "b" * 32

@@ -72,13 +72,13 @@ def _report(name: str, samples: list[float]) -> dict[str, float]:
 async def _measure(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
     from temporalio.worker import Worker
 
-    from activities.connectors.faults import inject_fault
-    from tenancy.db import run_sql
-    from tenancy.migrate import migrate
-    from tests.sagas.cases import counts
-    from tests.sagas.harness import new_shop, place, saga_env
-    from workflows.agent_types import ToolStatus
-    from workflows.saga_types import ORDERS_CONFIRM, SagaStatus
+    from commerce.connectors.faults import inject_fault
+    from contracts.agents import ToolStatus
+    from contracts.sagas import ORDERS_CONFIRM, SagaStatus
+    from db.database import run_sql
+    from db.migrate import migrate
+    from tests.commerce.sagas.cases import counts
+    from tests.commerce.sagas.harness import new_shop, place, saga_env
 
     await migrate(settings.database_url or "", settings.app_db_password.get_secret_value())
     async with saga_env(settings, task_queue=f"bench-sagas-{uuid.uuid4().hex[:6]}") as env:
@@ -119,7 +119,7 @@ async def _measure(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
     print(f"ratio p50 place order/baseline = {ratio:.2f}x; compensated/completed = {undo['p50'] / ours['p50']:.2f}x")
     cases = counts()
     print(
-        "fault-injection cases in tests/sagas: "
+        "fault-injection cases in tests/commerce/sagas: "
         + ", ".join(f"{k} {v}" for k, v in cases.items())
         + f"; total {sum(cases.values())}"
     )

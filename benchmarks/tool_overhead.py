@@ -31,13 +31,13 @@ from temporalio import activity, workflow
 from temporalio.worker import Worker
 
 from activities.tools.runtime import ToolRuntime
-from activities.tools.sdk import Tool, ToolContext, ToolRegistry, tool
+from agents.sdk import Tool, ToolContext, ToolRegistry, tool
+from contracts.agents import Effect, ToolCallInput, ToolCallResult, ToolStatus
 from core.events import EventBus
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
 from core.temporal_plugin import connect
-from tenancy.db import Database
-from workflows.agent_types import Effect, ToolCallInput, ToolCallResult, ToolStatus
+from db.database import Database
 
 BENCH_TOOLS = ToolRegistry()
 TOOL_ACTIVITY = "tools.bench.noop.v1"
@@ -125,7 +125,7 @@ def _report(name: str, samples: list[float]) -> dict[str, float]:
 
 
 async def _measure(settings: Settings, calls: int, rounds: int, warmup: int) -> dict[str, object]:
-    from tenancy.migrate import migrate
+    from db.migrate import migrate
     from tenancy.tenants import create_tenant
 
     await migrate(settings.database_url or "", settings.app_db_password.get_secret_value())

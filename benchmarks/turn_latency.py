@@ -105,7 +105,7 @@ def _report(name: str, latencies: list[float], elapsed: float) -> dict[str, floa
 
 
 async def _create_tenant(settings: Settings) -> str:
-    from tenancy.migrate import migrate
+    from db.migrate import migrate
     from tenancy.tenants import create_tenant
 
     await migrate(settings.database_url or "", settings.app_db_password.get_secret_value())
@@ -141,12 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             "AIAAS_DATA_DIR": str(data_dir),
         }
         port = free_port()
-        worker = ManagedProcess(
-            "bench-worker", [sys.executable, "-m", "core.cli", "worker"], data_dir=data_dir, env=env
-        )
+        worker = ManagedProcess("bench-worker", [sys.executable, "-m", "app.cli", "worker"], data_dir=data_dir, env=env)
         gateway = ManagedProcess(
             "bench-gateway",
-            [sys.executable, "-m", "core.cli", "gateway", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "app.cli", "gateway", "--host", "127.0.0.1", "--port", str(port)],
             data_dir=data_dir,
             env=env,
         )

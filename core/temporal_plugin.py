@@ -20,14 +20,14 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from contracts.errors import ConversationError
+from contracts.lifecycle import TenantLifecycleError
 from core.correlation import CorrelationInterceptor
 from core.crypto import build_codec
 from core.settings import Settings
-from workflows.errors import ConversationError
-from workflows.tenant_lifecycle_types import TenantLifecycleError
 
 if TYPE_CHECKING:
-    from tenancy.db import Database
+    from db.database import Database
 
 PLUGIN_NAME = "aiaas.core"
 
@@ -39,13 +39,13 @@ PASSTHROUGH_MODULES = (
     "opentelemetry",
     # Logging only (workflow code logs through `workflow.logger`); re-imported per run it would cost time.
     "structlog",
-    "policies.retry",
+    "contracts.retry",
     "policies.loop_safety",
-    "workflows.agent_types",
-    "workflows.conversation_types",
-    "workflows.errors",
-    "workflows.tenant_lifecycle_types",
-    "workflows.saga_types",
+    "contracts.agents",
+    "contracts.conversation",
+    "contracts.errors",
+    "contracts.lifecycle",
+    "contracts.sagas",
 )
 
 WORKFLOW_FAILURE_TYPES: tuple[type[BaseException], ...] = (ConversationError, TenantLifecycleError)

@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.events import EventBus, EventType
 from core.telemetry import BUDGET_THRESHOLDS
-from tenancy.db import run_sql
+from db.database import run_sql
 
 log = structlog.get_logger("aiaas.costs")
 

@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.events import EventBus
 from core.metric_labels import tenant_label
 from core.telemetry import MODEL_TOKENS, TENANT_COST_USD
+from db.database import Database, run_sql
 from policies.budgets import (
     Budget,
     BudgetMode,
@@ -47,7 +48,6 @@ from policies.ledger import (
 )
 from policies.mode_cache import ModeCache
 from policies.pricing import usd
-from tenancy.db import Database, run_sql
 
 log = structlog.get_logger("aiaas.costs")
 

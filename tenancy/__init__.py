@@ -1,1 +1,1 @@
-"""Tenants, API keys, the tenant-scoped database session under row-level security, and migrations."""
+"""Tenants, plans, principals, API keys, JWT, permissions, audit and the tenant lifecycle."""

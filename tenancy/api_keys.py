@@ -15,9 +15,9 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.tables import ApiKey
 from tenancy.audit import record_event
 from tenancy.keys import generate_api_key, hash_secret
-from tenancy.models import ApiKey
 from tenancy.permissions import TENANT_ROLES, parse_scopes
 
 MAX_NAME_CHARS = 100

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tenancy.db import run_sql
+from db.database import run_sql
 
 GENESIS_HASH = "0" * 64
 # Events about the platform itself (a tenant's purge, which outlives the tenant's own chain). The same

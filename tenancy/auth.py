@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy import text
 
+from db.database import Database
 from tenancy.auth_cache import PrincipalCache, token_digest
-from tenancy.db import Database
 from tenancy.jwt import JwtVerifier, TokenClaims
 from tenancy.keys import parse_api_key, verify_secret
 from tenancy.permissions import PLATFORM_ROLES, TENANT_ROLES, Permission, permissions_for

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenancy.models import PLANS
+from db.tables import PLANS
 
 PLANS_FILE = Path(__file__).resolve().parent / "data" / "plans.json"
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.database import Database, run_sql
+from db.tables import new_id
 from tenancy.api_keys import issue_key
 from tenancy.audit import record_event
 from tenancy.auth_cache import publish_invalidation
-from tenancy.db import Database, run_sql
-from tenancy.lifecycle_models import TenantRecord, TenantStatus, may_transition, validate_region
-from tenancy.models import new_id
+from tenancy.lifecycle import TenantRecord, TenantStatus, may_transition, validate_region
 from tenancy.permissions import TenantRole
 from tenancy.tenants import slugify, validate_name, validate_plan
 

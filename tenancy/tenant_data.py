@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenancy.db import Database
+from db.database import Database
 
 MANIFEST = "manifest.json"
 _BATCH_ROWS = 500

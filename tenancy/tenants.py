@@ -13,10 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.database import Database
+from db.tables import PLANS, ApiKey, Tenant, new_id
 from tenancy.api_keys import store_new_key
 from tenancy.audit import record_event
-from tenancy.db import Database
-from tenancy.models import PLANS, ApiKey, Tenant, new_id
 from tenancy.permissions import PLATFORM_ROLES, TENANT_ROLES
 
 MAX_NAME_CHARS = 200

@@ -17,7 +17,7 @@ import pytest
 
 from core.settings import Settings
 from core.stack import Stack, StackEndpoints, free_port
-from tenancy.db import Database
+from db.database import Database
 from tests.e2e.fixtures import api, api_b, platform, tenant_a, tenant_b  # noqa: F401
 
 # Test modules that import litellm before `activities` does must not make it fetch its price table online.

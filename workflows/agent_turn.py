@@ -27,9 +27,7 @@ from workflows.tool_runner import ToolRunner, TurnScope, refusal
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
-    from policies.loop_safety import LoopGuard
-    from policies.retry import MODEL_CALL_HEARTBEAT, MODEL_CALL_RETRY, MODEL_CALL_START_TO_CLOSE
-    from workflows.agent_types import (
+    from contracts.agents import (
         ACT_PUBLISH_EVENT,
         ACT_RESOLVE_AGENT,
         ACT_TURN_CUT,
@@ -42,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         ToolStatus,
         TurnCutInput,
     )
-    from workflows.conversation_types import (
+    from contracts.conversation import (
         ACT_COMPLETE_TURN,
         ACT_MODEL_COMPLETE,
         CompleteTurnInput,
@@ -53,6 +51,8 @@ with workflow.unsafe.imports_passed_through():
         QueuedMessage,
         ToolCallRequest,
     )
+    from contracts.retry import MODEL_CALL_HEARTBEAT, MODEL_CALL_RETRY, MODEL_CALL_START_TO_CLOSE
+    from policies.loop_safety import LoopGuard
 
 # What the customer reads when the loop is cut: no pretence of an answer, and a person will follow up.
 CUT_ANSWER = (

@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.agent_types import (
+    from contracts.agents import (
         ACT_RECORD_APPROVAL,
         ApprovalDecision,
         ApprovalDecisionKind,

@@ -25,13 +25,8 @@ from workflows.approval_gate import ApprovalGate
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
-    from policies.retry import (
-        MODEL_CALL_HEARTBEAT,
-        MODEL_CALL_RETRY,
-        MODEL_CALL_START_TO_CLOSE,
-    )
-    from workflows.agent_types import ApprovalDecision, ApprovalStatus
-    from workflows.conversation_types import (
+    from contracts.agents import ApprovalDecision, ApprovalStatus
+    from contracts.conversation import (
         ACT_COMPLETE_TURN,
         ACT_MODEL_COMPLETE,
         ACT_RECORD_USER_MESSAGE,
@@ -52,7 +47,12 @@ with workflow.unsafe.imports_passed_through():
         SubmitMessage,
         TurnFailedInput,
     )
-    from workflows.errors import InvalidConversationInput
+    from contracts.errors import InvalidConversationInput
+    from contracts.retry import (
+        MODEL_CALL_HEARTBEAT,
+        MODEL_CALL_RETRY,
+        MODEL_CALL_START_TO_CLOSE,
+    )
 
 # Runs that record this marker answer with the agent loop; older histories replay the single model call.
 AGENT_LOOP_PATCH = "agent-loop"

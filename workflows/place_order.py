@@ -1,7 +1,7 @@
 """`PlaceOrderWorkflow`: the `orders.place` tool, a saga that places a customer's order across four systems.
 
 create the pending order -> reserve stock -> charge the payment -> create the shipment -> confirm. Every
-step is a hidden tool activity (`activities/tools/saga_steps/`), idempotent by a key derived from the
+step is a hidden tool activity (`commerce/saga_steps/`), idempotent by a key derived from the
 saga's own, so retries and a worker dying mid-step repeat nothing. When a step fails for good, what came
 before is undone newest first (cancel the shipment, refund the charge, release the stock, mark the order
 failed); a compensation that still fails opens a ticket for a human and the answer says so.
@@ -14,9 +14,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from workflows.agent_types import ToolCallInput, ToolCallResult, ToolStatus
-    from workflows.saga import invalid_arguments
-    from workflows.saga_types import (
+    from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus
+    from contracts.sagas import (
         INVENTORY_RELEASE,
         INVENTORY_RESERVE,
         ORDERS_CONFIRM,
@@ -39,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ShipmentOut,
         StockChange,
     )
+    from workflows.saga import invalid_arguments
     from workflows.tool_saga import StepFailed, ToolSaga
 
 TOOL_NAME = "orders.place"

@@ -14,10 +14,9 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from policies.retry import SAGA_COMPENSATION_RETRY
-    from workflows.agent_types import ToolCallInput, ToolCallResult, ToolStatus
-    from workflows.saga import invalid_arguments
-    from workflows.saga_types import (
+    from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus
+    from contracts.retry import SAGA_COMPENSATION_RETRY
+    from contracts.sagas import (
         ORDERS_ABORT_REFUND,
         ORDERS_BEGIN_REFUND,
         ORDERS_COMPLETE_REFUND,
@@ -33,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         RefundStarted,
         SagaStatus,
     )
+    from workflows.saga import invalid_arguments
     from workflows.tool_saga import StepFailed, ToolSaga
 
 TOOL_NAME = "orders.refund"

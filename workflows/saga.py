@@ -35,19 +35,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from policies.retry import (
-        SAGA_COMPENSATION_RETRY,
-        SAGA_COMPENSATION_START_TO_CLOSE,
-        SAGA_NOTIFY_RETRY,
-        SAGA_NOTIFY_START_TO_CLOSE,
-    )
-    from workflows.agent_types import (
+    from contracts.agents import (
         ACT_PUBLISH_EVENT,
         PublishEventInput,
         ToolCallResult,
         ToolStatus,
     )
-    from workflows.saga_types import (
+    from contracts.retry import (
+        SAGA_COMPENSATION_RETRY,
+        SAGA_COMPENSATION_START_TO_CLOSE,
+        SAGA_NOTIFY_RETRY,
+        SAGA_NOTIFY_START_TO_CLOSE,
+    )
+    from contracts.sagas import (
         EVENT_COMPENSATED,
         EVENT_COMPENSATING,
         CompensationReport,

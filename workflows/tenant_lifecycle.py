@@ -16,8 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from policies.retry import LIFECYCLE_RETRY, NON_RETRYABLE_LIFECYCLE_ERRORS
-    from workflows.tenant_lifecycle_types import (
+    from contracts.lifecycle import (
         ACT_EXPORT_DATA,
         ACT_MARK_OFFBOARDING,
         ACT_PURGE_DATABASE,
@@ -45,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         TenantLifecycleInput,
         TenantLifecycleResult,
     )
+    from contracts.retry import LIFECYCLE_RETRY, NON_RETRYABLE_LIFECYCLE_ERRORS
 
 _STOP_REASON = "tenant offboarding"
 T = TypeVar("T")

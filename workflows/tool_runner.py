@@ -30,7 +30,7 @@ from workflows.approval_gate import ApprovalGate, ApprovalScope
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.agent_types import (
+    from contracts.agents import (
         ACT_RECORD_TOOL_OUTCOME,
         ApprovalStatus,
         Effect,

@@ -19,20 +19,20 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from policies.retry import (
-        SAGA_NOTIFY_RETRY,
-        SAGA_NOTIFY_START_TO_CLOSE,
-        SAGA_STEP_RETRY,
-        SAGA_STEP_START_TO_CLOSE,
-    )
-    from workflows.agent_types import (
+    from contracts.agents import (
         ToolCallInput,
         ToolCallResult,
         ToolStatus,
         idempotency_key,
         tool_activity_name,
     )
-    from workflows.saga_types import (
+    from contracts.retry import (
+        SAGA_NOTIFY_RETRY,
+        SAGA_NOTIFY_START_TO_CLOSE,
+        SAGA_STEP_RETRY,
+        SAGA_STEP_START_TO_CLOSE,
+    )
+    from contracts.sagas import (
         EVENT_NEEDS_ATTENTION,
         REFUSALS,
         TICKETS_CREATE,

@@ -14,7 +14,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from policies.retry import PERSISTENCE_RETRY, PERSISTENCE_START_TO_CLOSE
+    from contracts.retry import PERSISTENCE_RETRY, PERSISTENCE_START_TO_CLOSE
 
 # Local activities may outlive a short outage of Postgres or Redis, but not forever.
 PERSISTENCE_SCHEDULE_TO_CLOSE = timedelta(minutes=10)

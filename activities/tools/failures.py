@@ -17,10 +17,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.tools.outcomes import CallRef, record_end
-from activities.tools.sdk import Tool
+from agents.sdk import Tool
+from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus
 from core.events import EventBus
-from tenancy.db import Database
-from workflows.agent_types import ToolCallInput, ToolCallResult, ToolStatus
+from db.database import Database
 
 BUSY_RETRY_SECONDS = 1.0
 _DOMAIN_REFUSALS = frozenset({"ToolDenied", "ToolNotFound", "ToolInputInvalid", "ToolConflict"})

@@ -15,16 +15,16 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.tools.steps import upsert_step
-from core.events import EventBus, EventType
-from tenancy.db import Database
-from workflows.agent_types import (
+from agents.steps import upsert_step
+from contracts.agents import (
     ACT_PUBLISH_EVENT,
     ACT_RECORD_TOOL_OUTCOME,
     PublishEventInput,
     RecordToolOutcomeInput,
     ToolStatus,
 )
+from core.events import EventBus, EventType
+from db.database import Database
 
 SUMMARY_CHARS = 300
 

@@ -33,16 +33,16 @@ from redis.asyncio import Redis
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.metering import Metering, tool_step_key
-from activities.tools.enablement import ToolEnablement
 from activities.tools.failures import CallReports, clean_errors
 from activities.tools.outcomes import started_key
-from activities.tools.sdk import Tool, ToolContext, ToolDenied, ToolError, ToolNotFound, ToolRegistry
+from agents.enablement import ToolEnablement
+from agents.sdk import Tool, ToolContext, ToolDenied, ToolError, ToolNotFound, ToolRegistry
+from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus, idempotency_key
 from core.events import EventBus, EventType
+from db.database import Database
 from policies.bulkhead import Bulkhead
 from policies.circuit_breaker import HALF_OPEN, CircuitBreaker
-from tenancy.db import Database
-from workflows.agent_types import ToolCallInput, ToolCallResult, ToolStatus, idempotency_key
+from policies.metering import Metering, tool_step_key
 
 log = structlog.get_logger("aiaas.tools")
 
@@ -56,7 +56,7 @@ LEASE_MARGIN_SECONDS = 5.0
 
 
 class ConnectorSource(Protocol):
-    """`activities.connectors.factory.ConnectorFactory`: the tenant's connectors by system name."""
+    """`commerce.connectors.factory.ConnectorFactory`: the tenant's connectors by system name."""
 
     async def for_tenant(self, tenant_id: str) -> dict[str, Any]: ...
 

@@ -21,8 +21,15 @@ from temporalio.service import RPCError
 from api.deps import PlatformAdminDep, StateDep
 from api.errors import ApiError
 from api.routes.tenant import TenantOut
+from contracts.lifecycle import (
+    DEFAULT_RETENTION,
+    MAX_RETENTION,
+    LifecycleProgress,
+    TenantLifecycleInput,
+    lifecycle_workflow_id,
+)
 from tenancy.auth import Principal
-from tenancy.lifecycle_models import DEFAULT_DATA_REGION, TenantStatus, validate_region
+from tenancy.lifecycle import DEFAULT_DATA_REGION, TenantStatus, validate_region
 from tenancy.tenant_admin import (
     MAX_PAGE,
     TenantAdminError,
@@ -36,19 +43,12 @@ from tenancy.tenant_admin import (
 )
 from tenancy.tenants import MAX_NAME_CHARS
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
-from workflows.tenant_lifecycle_types import (
-    DEFAULT_RETENTION,
-    MAX_RETENTION,
-    LifecycleProgress,
-    TenantLifecycleInput,
-    lifecycle_workflow_id,
-)
 
 router = APIRouter(prefix="/v1/admin/tenants", tags=["admin"])
 
 TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 TenantId = Annotated[uuid.UUID, Path(description="the tenant's id")]
-# tenancy.models.PLANS, spelled out so the API schema lists them.
+# db.tables.PLANS, spelled out so the API schema lists them.
 Plan = Literal["free", "pro", "enterprise"]
 _QUERY_TIMEOUT = timedelta(seconds=5)
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from activities.agents.definitions import (
+from agents.definitions import (
     AgentInvalid,
     StoredAgent,
     builtin_registry,
@@ -26,10 +26,10 @@ from activities.agents.definitions import (
 from api.deps import DatabaseDep, SettingsDep, requires
 from api.errors import ApiError
 from api.schemas import AgentOut, AgentUpsert, AgentVersionOut
+from contracts.agents import AGENT_NAME, AgentDefinition
 from tenancy.audit import record_event
 from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
-from workflows.agent_types import AGENT_NAME, AgentDefinition
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 

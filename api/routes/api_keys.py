@@ -18,10 +18,10 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from api.deps import KeysManageDep, StateDep
 from api.errors import ApiError
 from api.state import GatewayState
+from db.tables import ApiKey
 from tenancy import api_keys
 from tenancy.auth import TenantPrincipal
 from tenancy.auth_cache import publish_invalidation
-from tenancy.models import ApiKey
 from tenancy.permissions import Permission, TenantRole, may_grant
 
 log = logging.getLogger(__name__)

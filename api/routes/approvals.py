@@ -23,10 +23,10 @@ from api.conversation_runs import decide_approval
 from api.deps import ConversationsReadDep, DatabaseDep, TemporalDep, requires
 from api.errors import ApiError
 from api.routes.conversations import load_conversation
+from contracts.agents import ApprovalDecision, ApprovalDecisionKind, ApprovalStatus
+from db.database import Database, run_sql
 from tenancy.auth import TenantPrincipal
-from tenancy.db import Database, run_sql
 from tenancy.permissions import Permission
-from workflows.agent_types import ApprovalDecision, ApprovalDecisionKind, ApprovalStatus
 
 router = APIRouter(prefix="/v1/conversations", tags=["approvals"])
 

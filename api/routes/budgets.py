@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import StateDep, requires
 from api.state import GatewayState
+from db.usage_tables import MONEY_DIGITS, MONEY_PLACES
 from policies.budgets import Budget, BudgetMode, Period, percent_used, save_budget
 from policies.cost_guard import CostGuard
 from tenancy.audit import record_event
 from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
-from tenancy.usage_models import MONEY_DIGITS, MONEY_PLACES
 
 router = APIRouter(prefix="/v1/budgets", tags=["budgets"])
 

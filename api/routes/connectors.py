@@ -15,7 +15,9 @@ from typing import Annotated, Literal, Self
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from activities.connectors.config import (
+from api.deps import StateDep, requires
+from api.errors import ApiError
+from commerce.connectors.config import (
     MAX_SECRET_CHARS,
     MAX_URL_CHARS,
     MIN_SECRET_CHARS,
@@ -27,10 +29,8 @@ from activities.connectors.config import (
     save_setting,
     validate_base_url,
 )
-from api.deps import StateDep, requires
-from api.errors import ApiError
+from commerce.tables import DEFAULT_CONNECTOR_TIMEOUT_SECONDS, MAX_CONNECTOR_TIMEOUT_SECONDS
 from tenancy.auth import TenantPrincipal
-from tenancy.commerce_models import DEFAULT_CONNECTOR_TIMEOUT_SECONDS, MAX_CONNECTOR_TIMEOUT_SECONDS
 from tenancy.permissions import Permission
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"])

@@ -11,9 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import transcripts
-from activities.agents.definitions import find_agent, pinned_agent_names
-from api.admission_app import AdmissionDep
+from agents import transcripts
+from agents.definitions import find_agent, pinned_agent_names
+from api.admission.app import AdmissionDep
 from api.conversation_runs import live_state, submit
 from api.deps import ConversationsReadDep, ConversationsWriteDep, DatabaseDep, SettingsDep, TemporalDep
 from api.errors import ApiError
@@ -26,8 +26,8 @@ from api.schemas import (
     TranscriptMessage,
 )
 from core.settings import Settings
+from db.database import Database, run_sql
 from policies.fairness import priority_for
-from tenancy.db import Database, run_sql
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 

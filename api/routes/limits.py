@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.admission_app import AdmissionDep
+from api.admission.app import AdmissionDep
 from api.deps import requires
 from policies import quotas
 from tenancy.auth import TenantPrincipal

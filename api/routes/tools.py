@@ -13,16 +13,16 @@ import structlog
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.tools.enablement import ToolEnablement, set_enabled
-from activities.tools.sdk import Tool, ToolRegistry
-from activities.tools.wiring import platform_registry
+from agents.enablement import ToolEnablement, set_enabled
+from agents.sdk import Tool, ToolRegistry
 from api.deps import StateDep, requires
 from api.errors import ApiError
 from api.state import GatewayState
+from app.tools import platform_registry
+from contracts.agents import TOOL_NAME, ApprovalRule, Effect
 from tenancy.audit import record_event
 from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
-from workflows.agent_types import TOOL_NAME, ApprovalRule, Effect
 
 log = structlog.get_logger("aiaas.api.tools")
 

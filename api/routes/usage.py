@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import StateDep, requires
 from api.errors import ApiError
+from db.database import run_sql
 from tenancy.auth import TenantPrincipal
-from tenancy.db import run_sql
 from tenancy.permissions import Permission
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])

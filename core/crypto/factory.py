@@ -12,7 +12,7 @@ from core.crypto.store import PostgresKeyStore, TenantSessions
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from tenancy.db import Database
+    from db.database import Database
 
 KMS_DIR = "kms"
 KMS_FILE = "keys.json"
@@ -38,7 +38,7 @@ def build_codec(settings: Settings, db: Database | None = None) -> TenantPayload
     """
     sessions: TenantSessions
     if db is None:
-        from tenancy.db import Database
+        from db.database import Database
 
         owned = Database(settings.resolved_app_database_url(), pool_size=_OWNED_POOL_SIZE)
         sessions, on_idle = owned, owned.close

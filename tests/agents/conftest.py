@@ -14,13 +14,13 @@ import pytest
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
-from activities.tools.sdk import ToolContext, ToolRegistry, tool
+from agents.sdk import ToolContext, ToolRegistry, tool
+from contracts.agents import Effect
 from core.events import EventBus
 from core.settings import Settings
-from tenancy.db import Database, run_sql
+from db.database import Database, run_sql
 from tenancy.tenants import create_tenant
 from tests.e2e.platform import Platform
-from workflows.agent_types import Effect
 
 # Tools of these tests only: the platform's registry is never touched.
 AGENT_TOOLS = ToolRegistry()

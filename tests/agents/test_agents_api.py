@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from tenancy.db import Database
+from db.database import Database
 from tests.e2e.platform import Platform
 
 from .conftest import add_customer

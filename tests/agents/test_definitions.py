@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from activities.agents.definitions import (
+from agents.definitions import (
     AgentInvalid,
     AgentNotFound,
     builtin_registry,
@@ -17,8 +17,8 @@ from activities.agents.definitions import (
     shipped_agents,
     validate_definition,
 )
-from tenancy.db import Database
-from workflows.agent_types import AgentDefinition
+from contracts.agents import AgentDefinition
+from db.database import Database
 
 from .conftest import AGENT_TOOLS
 

@@ -8,15 +8,15 @@ import uuid
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities import transcripts
-from activities.agents.definitions import save_agent
 from activities.model_call import ModelActivities
-from activities.tools.steps import upsert_step
+from agents import transcripts
+from agents.definitions import save_agent
+from agents.steps import upsert_step
+from contracts.agents import AgentDefinition
+from contracts.conversation import ModelCallInput, ToolCallRequest
 from core.events import EventBus
 from core.settings import Settings
-from tenancy.db import Database, run_sql
-from workflows.agent_types import AgentDefinition
-from workflows.conversation_types import ModelCallInput, ToolCallRequest
+from db.database import Database, run_sql
 
 from .conftest import AGENT_TOOLS
 

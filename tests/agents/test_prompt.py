@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from activities.models.prompt import (
+from agents.prompt import (
     MAX_INVALID_ARGUMENT_CHARS,
     PLATFORM_RULE,
     build_messages,
@@ -14,8 +14,8 @@ from activities.models.prompt import (
     tool_schemas,
     tool_step_messages,
 )
-from activities.tools.steps import ToolStepRow
-from workflows.agent_types import AgentDefinition
+from agents.steps import ToolStepRow
+from contracts.agents import AgentDefinition
 
 from .conftest import AGENT_TOOLS
 

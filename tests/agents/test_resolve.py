@@ -6,11 +6,11 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.agents.definitions import save_agent
-from activities.agents.resolve import AgentActivities
-from activities.tools.enablement import set_enabled
-from tenancy.db import Database
-from workflows.agent_types import AgentDefinition, ResolveAgentInput
+from activities.resolve_agent import AgentActivities
+from agents.definitions import save_agent
+from agents.enablement import set_enabled
+from contracts.agents import AgentDefinition, ResolveAgentInput
+from db.database import Database
 
 from .conftest import AGENT_TOOLS
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tenancy.db import Database, run_sql
-from tenancy.migrate import migrate
-from tests.migrations import run_alembic
+from db.database import Database, run_sql
+from db.migrate import migrate
+from tests.db.migrations import run_alembic
 from tests.tenancy.conftest import Urls, admin_url, fresh_database, urls  # noqa: F401
 
 from .conftest import add_customer

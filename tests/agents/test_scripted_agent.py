@@ -7,9 +7,9 @@ from typing import Any
 
 import litellm
 
-from activities.models.prompt import render_tool_result
-from activities.models.registry import register_builtin_providers
-from activities.tools.steps import ToolStepRow
+from agents.models.registry import register_builtin_providers
+from agents.prompt import render_tool_result
+from agents.steps import ToolStepRow
 
 
 async def _call(messages: list[dict[str, Any]]) -> tuple[str, list[tuple[str, str, dict[str, Any]]], str]:

@@ -224,7 +224,7 @@ def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], list[str]]:
     """`aiaas up` without the gateway and worker (other suites cover those), and the lines it printed."""
     for attempt in range(3):
         up = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "up", "--no-gateway", "--no-worker"],
+            [sys.executable, "-m", "app.cli", "up", "--no-gateway", "--no-worker"],
             env=launcher_env(embedded_settings(data_dir)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 import httpx
 
+from commerce.demo import DemoData, seed_demo
 from core.settings import Settings
-from tenancy.db import Database, run_sql
-from tenancy.demo_data import DemoData, seed_demo
+from db.database import Database, run_sql
 from tenancy.tenants import create_tenant
 from tests.e2e.platform import Platform
 from tests.e2e.sse import Frame, events_of, read_frames

@@ -43,13 +43,13 @@ class Platform:
         self.worker_metrics_port = free_port()
         self.worker = ManagedProcess(
             "test-worker",
-            [python, "-m", "core.cli", "worker"],
+            [python, "-m", "app.cli", "worker"],
             data_dir=self.data_dir,
             env={**self.env, "AIAAS_WORKER_METRICS_PORT": str(self.worker_metrics_port)},
         )
         self.gateway = ManagedProcess(
             "test-gateway",
-            [python, "-m", "core.cli", "gateway", "--host", "127.0.0.1", "--port", str(self.gateway_port)],
+            [python, "-m", "app.cli", "gateway", "--host", "127.0.0.1", "--port", str(self.gateway_port)],
             data_dir=self.data_dir,
             env=self.env,
         )
@@ -114,7 +114,7 @@ def platform_env(settings: Settings, data_dir: Path) -> dict[str, str]:
 
 
 def apply_migrations(settings: Settings) -> None:
-    from tenancy.migrate import migrate
+    from db.migrate import migrate
 
     asyncio.run(migrate(settings.database_url or "", settings.app_db_password.get_secret_value()))
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tenancy.demo_data import DemoData
+from commerce.demo import DemoData
 from tests.e2e.agent_world import Shop, answer, call, conversation, execute, fresh_shop, of, plan, rows, seed, turn
 from tests.e2e.platform import Platform
 from workflows.agent_turn import CUT_ANSWER

@@ -8,11 +8,11 @@ import time
 import httpx
 from temporalio.client import WorkflowExecutionStatus
 
+from contracts.conversation import ConversationInput, SubmitMessage, conversation_workflow_id
 from core.temporal_plugin import connect
 from tests.e2e.platform import Platform
 from tests.e2e.sse import completed_for, events_of, read_frames
 from workflows.conversation import ConversationWorkflow
-from workflows.conversation_types import ConversationInput, SubmitMessage, conversation_workflow_id
 
 
 def test_worker_killed_mid_turn_completes_exactly_once(platform: Platform, api: httpx.Client) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.agents import CutReason, LoopLimits
 from policies.loop_safety import LoopGuard, find_cycle, step_state
-from workflows.agent_types import CutReason, LoopLimits
 
 
 def _call(tool: str, result: str, **arguments: object) -> tuple[str, dict[str, object], str]:

@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.settings import Settings
-from tenancy.db import Database, to_async_url
-from tenancy.migrate import APP_ROLE, migrate
+from db.database import Database, to_async_url
+from db.migrate import APP_ROLE, migrate
 from tenancy.tenants import create_tenant
 
 PEPPER = "tenancy-tests-pepper"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from db.database import Database
 from tenancy.auth import ApiKeyAuthenticator, Principal
-from tenancy.db import Database
 from tenancy.keys import parse_api_key
 from tenancy.tenants import CreatedTenant, add_api_key, create_tenant
 

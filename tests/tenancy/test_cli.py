@@ -8,15 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.cli_tenant import EXIT_BAD_INPUT, add_tenant_parser
 from core.settings import get_settings
-from tenancy.cli import EXIT_BAD_INPUT, add_tenant_parser
 from tenancy.keys import parse_api_key
 
 from .conftest import Urls, unique_name
 
 
 def run(argv: list[str]) -> int:
-    # Mirrors core.cli.main for this one subcommand, so these tests do not depend on every other package
+    # Mirrors app.cli.main for this one subcommand, so these tests do not depend on every other package
     # that registers a subcommand being importable.
     parser = argparse.ArgumentParser(prog="aiaas")
     add_tenant_parser(parser.add_subparsers(dest="command", required=True))
@@ -78,12 +78,12 @@ def test_missing_database_is_a_runtime_error(monkeypatch: pytest.MonkeyPatch, tm
 
 def test_through_the_aiaas_command(database_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     try:
-        from core.cli import build_parser
+        from app.cli import build_parser
 
         build_parser()
     except ImportError as exc:
         pytest.skip(f"the aiaas command cannot load every subcommand yet: {exc}")
-    from core.cli import main
+    from app.cli import main
 
     assert main(["tenant", "create", "--name", unique_name("Main Co"), "--json"]) == 0
     assert "api_key" in json.loads(capsys.readouterr().out)

@@ -7,8 +7,8 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError
 from sqlmodel import col, select
 
-from tenancy.db import Database
-from tenancy.models import ApiKey, Conversation, Message, Tenant
+from db.database import Database
+from db.tables import ApiKey, Conversation, Message, Tenant
 
 
 async def _seed(db: Database, tenant_id: str) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tenancy.db import to_async_url
+from db.database import to_async_url
 from tenancy.keys import (
     MAX_TOKEN_CHARS,
     PREFIX_LENGTH,

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from db.database import Database
+from db.migrate import APP_ROLE, migrate
 from tenancy.auth import ApiKeyAuthenticator
-from tenancy.db import Database
-from tenancy.migrate import APP_ROLE, migrate
 from tenancy.tenants import create_tenant
 
 from .conftest import PEPPER, Urls, app_url_for, autocommit

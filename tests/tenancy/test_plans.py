@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tenancy.models import PLANS
+from db.tables import PLANS
 from tenancy.plans import PLANS_FILE, ClassRate, RouteClass, all_plans, limits_for, parse_plans
 
 

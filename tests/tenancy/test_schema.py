@@ -11,13 +11,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
-from tenancy.agent_models import AGENT_TABLES, conversation_customer_fk
-from tenancy.commerce_models import COMMERCE_TABLES
-from tenancy.db import Database
-from tenancy.migrate import APP_ROLE, migrate
-from tenancy.models import TENANT_TABLES
-from tenancy.tool_models import TOOL_TABLES
-from tenancy.usage_models import USAGE_TABLES
+from commerce.tables import COMMERCE_TABLES
+from db.agent_tables import AGENT_TABLES, conversation_customer_fk
+from db.database import Database
+from db.migrate import APP_ROLE, migrate
+from db.tables import TENANT_TABLES
+from db.tool_tables import TOOL_TABLES
+from db.usage_tables import USAGE_TABLES
 
 from .conftest import Urls
 
@@ -132,7 +132,7 @@ async def _snapshot(db: Database) -> dict[str, Any]:
 def _head() -> str:
     from alembic.script import ScriptDirectory
 
-    from tenancy.migrate import alembic_config
+    from db.migrate import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None

@@ -1,1 +1,0 @@
-"""Agents: shipped and tenant-defined agent definitions, and the activity that resolves one for a turn."""

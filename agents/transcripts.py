@@ -1,0 +1,126 @@
+"""Transcript rows in Postgres, written idempotently by message id, read for model history and the API."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.database import run_sql
+
+# Assistant message ids derive from the message they answer, so every retry writes the same row.
+_ASSISTANT_NS = uuid.UUID("6f1c3f0e-8f2a-4c1e-9b7a-2d4e5f6a7b8c")
+
+
+def assistant_message_id(reply_to: str) -> str:
+    return str(uuid.uuid5(_ASSISTANT_NS, reply_to))
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptRow:
+    id: str
+    role: str
+    content: str
+    reply_to: str | None
+    client_message_id: str | None
+    model: str | None
+    created_at: datetime
+
+
+async def insert_user_message(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    conversation_id: str,
+    message_id: str,
+    content: str,
+    client_message_id: str | None,
+) -> bool:
+    """True when this call stored the row, False when it was already there."""
+    result = await run_sql(
+        session,
+        (
+            "INSERT INTO messages (id, tenant_id, conversation_id, role, content, client_message_id, created_at)"
+            " VALUES (:id, :tenant_id, :conversation_id, 'user', :content, :client_message_id, now())"
+            " ON CONFLICT DO NOTHING"
+        ),
+        {
+            "id": message_id,
+            "tenant_id": tenant_id,
+            "conversation_id": conversation_id,
+            "content": content,
+            "client_message_id": client_message_id,
+        },
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def insert_assistant_message(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    conversation_id: str,
+    reply_to: str,
+    content: str,
+    model: str,
+) -> str:
+    message_id = assistant_message_id(reply_to)
+    await run_sql(
+        session,
+        (
+            "INSERT INTO messages (id, tenant_id, conversation_id, role, content, reply_to, model, created_at)"
+            " VALUES (:id, :tenant_id, :conversation_id, 'assistant', :content, :reply_to, :model, now())"
+            " ON CONFLICT DO NOTHING"
+        ),
+        {
+            "id": message_id,
+            "tenant_id": tenant_id,
+            "conversation_id": conversation_id,
+            "content": content,
+            "reply_to": reply_to,
+            "model": model,
+        },
+    )
+    return message_id
+
+
+async def history_for(
+    session: AsyncSession, *, conversation_id: str, up_to_message_id: str, limit: int
+) -> list[dict[str, str]]:
+    """The last `limit` messages up to and including the one being answered, oldest first."""
+    rows = await run_sql(
+        session,
+        (
+            "SELECT role, content FROM ("
+            "  SELECT role, content, seq FROM messages WHERE conversation_id = :cid"
+            "  AND seq <= (SELECT seq FROM messages WHERE id = :mid)"
+            "  ORDER BY seq DESC LIMIT :limit"
+            ") recent ORDER BY seq ASC"
+        ),
+        {"cid": conversation_id, "mid": up_to_message_id, "limit": limit},
+    )
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in rows.mappings().all()]
+
+
+async def transcript(session: AsyncSession, *, conversation_id: str, limit: int = 500) -> list[TranscriptRow]:
+    rows = await run_sql(
+        session,
+        (
+            "SELECT id, role, content, reply_to, client_message_id, model, created_at FROM messages"
+            " WHERE conversation_id = :cid ORDER BY seq ASC LIMIT :limit"
+        ),
+        {"cid": conversation_id, "limit": limit},
+    )
+    return [TranscriptRow(**m) for m in rows.mappings().all()]
+
+
+async def find_message(session: AsyncSession, *, message_id: str) -> TranscriptRow | None:
+    result = await run_sql(
+        session,
+        "SELECT id, role, content, reply_to, client_message_id, model, created_at FROM messages WHERE id = :id",
+        {"id": message_id},
+    )
+    row = result.mappings().first()
+    return TranscriptRow(**row) if row else None

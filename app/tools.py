@@ -1,0 +1,65 @@
+"""The platform's tools in a process: the registry every worker and gateway loads, and a worker's tool activities.
+
+Workers and the gateway load the same registry, so the catalogue `GET /v1/tools` shows is exactly what the
+workers can run: the agent tools, the saga tools and the hidden steps those sagas call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from agents.sdk import ToolRegistry
+from core.events import EventBus
+from core.settings import Settings
+from db.database import Database
+from policies.metering import Metering
+
+
+def platform_registry() -> ToolRegistry:
+    """The global registry with every built-in tool registered (importing their modules registers them)."""
+    import commerce.sagas  # noqa: F401  (the saga tools, and with them their steps)
+    from commerce.tools import load_builtin_tools
+
+    return load_builtin_tools()
+
+
+@dataclass
+class WorkerTools:
+    """What a worker registers for tools, and the connectors it closes on shutdown."""
+
+    activities: list[Callable[..., Any]]
+    close: Callable[[], Any]
+
+
+def worker_tools(
+    db: Database,
+    redis: Redis,
+    bus: EventBus,
+    settings: Settings,
+    metering: Metering | None = None,
+    registry: ToolRegistry | None = None,
+) -> WorkerTools:
+    """Every tool's activity (of `registry`, by default the platform's) over one runtime (breaker and
+    bulkhead on the worker's Redis), plus `tools.record_outcome` and `events.publish`."""
+    from activities.tools.outcomes import ToolOutcomeActivities
+    from activities.tools.runtime import ToolRuntime
+    from commerce.connectors.factory import ConnectorFactory
+    from policies.circuit_breaker import CircuitBreaker
+
+    connectors = ConnectorFactory(db, settings)
+    runtime = ToolRuntime(
+        db,
+        redis,
+        bus,
+        connectors,
+        registry or platform_registry(),
+        breaker=CircuitBreaker(redis),
+        metering=metering,
+        safe_mode_max_cost_usd=settings.safe_mode_max_tool_cost_usd,
+    )
+    outcomes = ToolOutcomeActivities(db, bus)
+    return WorkerTools([*runtime.activities(), outcomes.record_outcome, outcomes.publish], connectors.close)

@@ -1,0 +1,218 @@
+"""`aiaas up`: the whole platform on one machine - the stack, migrations, a worker and the gateway.
+
+Everything it starts is its child and is stopped by it: Ctrl-C or SIGTERM stops the gateway, the worker,
+then Redis, Postgres and Temporal, and exits 0; a child that dies on its own stops the rest and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from core.settings import Settings
+from core.stack.ports import ensure_port_free, free_port
+from core.stack.process import ManagedProcess
+
+if TYPE_CHECKING:
+    from core.stack.stack import StackEndpoints
+
+GATEWAY_READY_TIMEOUT = 120.0
+# The worker has no health endpoint; one that survives its imports and first connections is taken as up.
+WORKER_SETTLE_SECONDS = 2.0
+WATCH_INTERVAL = 0.5
+
+
+def add_up_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("up", help="run Temporal, Postgres, Redis, a worker and the gateway here")
+    parser.add_argument("--data-dir", type=Path, default=None, help="state directory (default: AIAAS_DATA_DIR)")
+    parser.add_argument("--port", type=int, default=None, help="gateway port (default: AIAAS_GATEWAY_PORT)")
+    parser.add_argument("--no-gateway", action="store_true", help="do not start the gateway")
+    parser.add_argument("--no-worker", action="store_true", help="do not start the worker")
+    parser.set_defaults(func=run_up)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise RuntimeError(f"invalid settings: {exc.errors()[0]['msg']}") from exc
+    updates: dict[str, object] = {}
+    if args.data_dir is not None:
+        updates["data_dir"] = args.data_dir
+    if args.port is not None:
+        updates["gateway_port"] = args.port
+    return Up(settings.model_copy(update=updates), gateway=not args.no_gateway, worker=not args.no_worker).run()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited unexpectedly with code {returncode}"
+
+
+class Up:
+    def __init__(self, settings: Settings, *, gateway: bool = True, worker: bool = True) -> None:
+        # Imported here so that building the `aiaas` parser does not load the Temporal and database clients.
+        from core.stack.stack import Stack
+
+        self.settings = settings
+        self.stack = Stack(settings)
+        self.with_gateway = gateway
+        self.with_worker = worker
+        self.children: list[ManagedProcess] = []
+        # The worker's own metrics endpoint: the configured port, or one picked for this run.
+        self.worker_metrics_port = (settings.worker_metrics_port or free_port(settings.host)) if worker else 0
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.gateway_port}"
+
+    def run(self) -> int:
+        if self.with_gateway:
+            ensure_port_free(
+                self.settings.host, self.settings.gateway_port, "gateway", "use --port or set AIAAS_GATEWAY_PORT"
+            )
+        if self.with_worker:
+            ensure_port_free(
+                self.settings.host, self.worker_metrics_port, "worker metrics", "set AIAAS_WORKER_METRICS_PORT"
+            )
+        previous_term = signal.signal(signal.SIGTERM, _interrupt)
+        # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored; `up` must
+        # stop on SIGINT however it was launched.
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            endpoints = self.stack.start()
+            self._migrate(endpoints)
+            self._start_apps(endpoints)
+            self._print_urls(endpoints)
+            self._watch()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            # A second Ctrl-C must not cut the shutdown short and leave children behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            try:
+                self._stop()
+            finally:
+                signal.signal(signal.SIGINT, previous_int)
+                signal.signal(signal.SIGTERM, previous_term)
+        return 0  # unreachable: _watch only returns by raising
+
+    def _migrate(self, endpoints: StackEndpoints) -> None:
+        from db.migrate import migrate
+
+        try:
+            asyncio.run(migrate(endpoints.database_url, self.settings.app_db_password.get_secret_value()))
+        except RuntimeError:
+            raise
+        except Exception as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RuntimeError(f"database migrations failed: {detail}") from exc
+
+    def _app_env(self, endpoints: StackEndpoints) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            TEMPORAL_ADDRESS=endpoints.temporal_address,
+            DATABASE_URL=endpoints.database_url,
+            REDIS_URL=endpoints.redis_url,
+            AIAAS_DATA_DIR=str(self.stack.data_dir),
+            # Logs go to files; unbuffered output keeps them current for `tail -f` and for error reports.
+            PYTHONUNBUFFERED="1",
+        )
+        if endpoints.temporal_ui_url:
+            env["AIAAS_TEMPORAL_UI_URL"] = endpoints.temporal_ui_url
+        return env
+
+    def _start_apps(self, endpoints: StackEndpoints) -> None:
+        env = self._app_env(endpoints)
+        data_dir = self.stack.data_dir
+        worker = gateway = None
+        if self.with_worker:
+            worker_env = {**env, "AIAAS_WORKER_METRICS_PORT": str(self.worker_metrics_port)}
+            argv = [sys.executable, "-m", "app.cli", "worker"]
+            worker = ManagedProcess("worker", argv, data_dir=data_dir, env=worker_env)
+            worker.start()
+            self.children.append(worker)
+        if self.with_gateway:
+            argv = [sys.executable, "-m", "app.cli", "gateway"]
+            argv += ["--host", self.settings.host, "--port", str(self.settings.gateway_port)]
+            gateway = ManagedProcess("gateway", argv, data_dir=data_dir, env=env)
+            gateway.start()
+            self.children.append(gateway)
+        # Both boot at the same time; the gateway's health check usually covers the worker's settle time.
+        if gateway is not None:
+            import httpx
+
+            health = f"{self.gateway_url}/healthz"
+            gateway.wait_ready(lambda: httpx.get(health, timeout=2.0).status_code == 200, timeout=GATEWAY_READY_TIMEOUT)
+        if worker is not None:
+            started = worker.started_at or time.monotonic()
+            worker.wait_ready(lambda: time.monotonic() - started >= WORKER_SETTLE_SECONDS, timeout=30.0)
+
+    def _print_urls(self, endpoints: StackEndpoints) -> None:
+        from core.stack.postgres import mask_password
+
+        lines = [
+            f"temporal: {endpoints.temporal_address}",
+            f"temporal ui: {endpoints.temporal_ui_url or '(not known; set AIAAS_TEMPORAL_UI_URL)'}",
+            f"postgres: {mask_password(endpoints.database_url)}",
+            f"redis: {endpoints.redis_url}",
+        ]
+        if self.with_gateway:
+            lines += [f"gateway: {self.gateway_url}", f"api docs: {self.gateway_url}/docs"]
+        if self.with_worker:
+            lines.append(f"worker metrics: http://{self.settings.host}:{self.worker_metrics_port}/metrics")
+        models = self._describe_models(endpoints)
+        if models:
+            lines.append(models)
+        lines.append(f"logs: {self.stack.data_dir / 'logs'}")
+        print("\n".join(lines), flush=True)
+        print("aiaas is up; press Ctrl-C to stop", file=sys.stderr, flush=True)
+
+    def _describe_models(self, endpoints: StackEndpoints) -> str | None:
+        settings = self.settings.model_copy(
+            update={
+                "temporal_address": endpoints.temporal_address,
+                "database_url": endpoints.database_url,
+                "redis_url": endpoints.redis_url,
+                "temporal_ui_url": endpoints.temporal_ui_url,
+            }
+        )
+        # Informational only: a platform that is up stays up when the model registry cannot describe itself.
+        try:
+            from agents.models.registry import describe_default_models
+
+            return str(describe_default_models(settings))
+        except Exception:
+            return None
+
+    def _watch(self) -> None:
+        watched = self.stack.processes + self.children
+        while True:
+            for process in watched:
+                if not process.alive:
+                    raise RuntimeError(f"{process.name} {describe_exit(process.returncode)}; see {process.log_path}")
+            time.sleep(WATCH_INTERVAL)
+
+    def _stop(self) -> None:
+        print("aiaas: stopping", file=sys.stderr, flush=True)
+        for child in reversed(self.children):
+            child.stop()
+        self.children = []
+        self.stack.stop()

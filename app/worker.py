@@ -1,0 +1,132 @@
+"""`aiaas worker`: one process polling the platform's task queue with every workflow and activity."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+from prometheus_client import start_http_server
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from core.events import EventBus
+from core.logging import configure_logging
+from core.metric_labels import configure_tenant_labels
+from core.settings import Settings, get_settings
+from core.telemetry import configure_tracing
+from core.temporal_plugin import connect
+
+if TYPE_CHECKING:
+    from policies.metering import Metering
+
+log = structlog.get_logger("aiaas.worker")
+
+
+@dataclass
+class WorkerDeps:
+    client: Client
+    worker: Worker
+    metering: Metering
+
+
+@asynccontextmanager
+async def build_worker(settings: Settings, *, task_queue: str | None = None) -> AsyncIterator[WorkerDeps]:
+    """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
+    from activities.approvals import ApprovalActivities
+    from activities.conversation import ConversationActivities
+    from activities.model_call import ModelActivities
+    from activities.resolve_agent import AgentActivities
+    from activities.tenant_lifecycle import TenantLifecycleActivities
+    from activities.turn_cut import TurnCutActivities
+    from agents.definitions import pinned_agent_names
+    from app.tools import worker_tools
+    from app.workflows import WORKFLOWS
+    from db.database import Database
+    from policies.metering import build_metering
+
+    db = Database(settings.resolved_app_database_url())
+    # The codec reads data keys through the worker's own pool and is closed with it.
+    client = await connect(settings, db=db)
+    redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
+    bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds)
+    conversation = ConversationActivities(db, bus, redis)
+    metering = build_metering(db, redis, bus, settings)
+    model = ModelActivities(db, bus, settings, metering=metering, redis=redis)
+    lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
+    tools = worker_tools(db, redis, bus, settings, metering)
+    worker = Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=[
+            conversation.record_user_message,
+            conversation.complete_turn,
+            conversation.turn_failed,
+            ApprovalActivities(db, bus, redis).record,
+            TurnCutActivities(db, bus).turn_cut,
+            model.complete,
+            AgentActivities(db, pinned_agents=pinned_agent_names(settings)).resolve,
+            lifecycle.mark_offboarding,
+            lifecycle.stop_workflows,
+            lifecycle.export_data,
+            lifecycle.purge_redis,
+            lifecycle.purge_database,
+            *tools.activities,
+        ],
+        max_concurrent_activities=200,
+        max_concurrent_local_activities=200,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+        # Heartbeats carry cancellation back to a streaming model call; an interrupted turn must stop
+        # within about a second, not after the default throttle of up to a minute.
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
+    )
+    try:
+        yield WorkerDeps(client=client, worker=worker, metering=metering)
+    finally:
+        await tools.close()
+        await db.close()
+        await redis.aclose()
+
+
+async def run_worker(settings: Settings) -> None:
+    async with build_worker(settings) as deps:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if settings.worker_metrics_port is not None:
+            # Tool calls, model calls, spend, loop cuts and finished turns are counted here, not in the gateway.
+            start_http_server(settings.worker_metrics_port, addr=settings.host)
+            log.info("worker metrics", url=f"http://{settings.host}:{settings.worker_metrics_port}/metrics")
+        log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+        # Reservations of attempts that died with their worker stop counting once expired; the sweep books them.
+        sweep = asyncio.create_task(deps.metering.guard.sweep_forever(60.0))
+        try:
+            async with deps.worker:
+                await stop.wait()
+                log.info("worker stopping")
+        finally:
+            sweep.cancel()
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = get_settings().require()
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    configure_tracing("aiaas-worker")
+    configure_tenant_labels(settings.metrics_tenant_labels, settings.metrics_tenants)
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def add_worker_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("worker", help="run a worker for the platform's task queue")
+    parser.set_defaults(func=_run)

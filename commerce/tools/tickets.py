@@ -1,0 +1,154 @@
+"""Support tickets: open one for the customer's request, or escalate the conversation to a person.
+
+Both are idempotent by the call's key: a retried call finds the ticket the first one made. Tickets are linked
+to the conversation and its customer, so the people who pick them up can read the whole exchange.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from agents.sdk import ToolContext, ToolNotFound, tool
+from commerce.tools.common import (
+    LINE,
+    TEXT,
+    WRITE_RETRY,
+    WRITE_TIMEOUT_SECONDS,
+    Args,
+    Out,
+    UuidStr,
+    call_key,
+    fault,
+)
+from contracts.agents import Effect
+from db.database import run_sql
+from db.tables import new_id
+
+Priority = Literal["low", "normal", "high", "urgent"]
+MAX_SUBJECT_CHARS = 200
+MAX_BODY_CHARS = 5000
+
+
+class CreateTicketArgs(Args):
+    subject: str = Field(min_length=1, max_length=MAX_SUBJECT_CHARS, pattern=LINE)
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, pattern=TEXT, description="the request in full")
+    priority: Priority = "normal"
+    kind: Literal["customer", "needs_attention"] = Field(
+        default="customer", description="customer: the customer's request; needs_attention: something staff must fix"
+    )
+
+
+class EscalateArgs(Args):
+    reason: str = Field(min_length=1, max_length=1000, pattern=TEXT, description="why a person must take over")
+    priority: Priority = "high"
+    ticket_id: UuidStr | None = Field(default=None, description="a ticket of this conversation to escalate instead")
+
+
+class TicketOut(Out):
+    ticket_id: str
+    kind: str
+    status: str
+    priority: str
+    subject: str
+
+
+def _out(row: Any) -> TicketOut:
+    return TicketOut(ticket_id=row.id, kind=row.kind, status=row.status, priority=row.priority, subject=row.subject)
+
+
+async def _create(
+    session: AsyncSession, ctx: ToolContext, *, kind: str, subject: str, body: str, priority: str, status: str
+) -> TicketOut:
+    key = call_key(ctx)
+    await run_sql(
+        session,
+        "INSERT INTO tickets (id, tenant_id, conversation_id, customer_id, kind, subject, body, priority, status, "
+        "idempotency_key) VALUES (:id, :tid, :conversation, :customer, :kind, :subject, :body, :priority, :status, "
+        ":key) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+        {
+            "id": new_id(),
+            "tid": ctx.tenant_id,
+            "conversation": ctx.conversation_id or None,
+            "customer": ctx.customer_id,
+            "kind": kind,
+            "subject": subject,
+            "body": body,
+            "priority": priority,
+            "status": status,
+            "key": key,
+        },
+    )
+    row = (
+        await run_sql(
+            session,
+            "SELECT id, kind, status, priority, subject FROM tickets WHERE idempotency_key = :key",
+            {"key": key},
+        )
+    ).one()
+    return _out(row)
+
+
+@tool(
+    "tickets.create",
+    description=(
+        "Open a support ticket for the customer's request when it needs follow-up by the support team: give a "
+        "short subject, the request in full, and a priority."
+    ),
+    effect=Effect.WRITE,
+    timeout_seconds=WRITE_TIMEOUT_SECONDS,
+    retry=WRITE_RETRY,
+)
+async def create_ticket(ctx: ToolContext, args: CreateTicketArgs) -> TicketOut:
+    await fault(ctx, "tickets.create")
+    async with ctx.session() as session:
+        return await _create(
+            session,
+            ctx,
+            kind=args.kind,
+            subject=args.subject.strip(),
+            body=args.body,
+            priority=args.priority,
+            status="open",
+        )
+
+
+@tool(
+    "tickets.escalate",
+    description=(
+        "Hand the conversation to a person: when the customer asks for one, is upset, or you cannot help. Give "
+        "the reason. Pass ticket_id to escalate a ticket of this conversation instead of opening a new one."
+    ),
+    effect=Effect.WRITE,
+    timeout_seconds=WRITE_TIMEOUT_SECONDS,
+    retry=WRITE_RETRY,
+)
+async def escalate(ctx: ToolContext, args: EscalateArgs) -> TicketOut:
+    await fault(ctx, "tickets.escalate")
+    async with ctx.session() as session:
+        if args.ticket_id is None:
+            return await _create(
+                session,
+                ctx,
+                kind="escalation",
+                subject="Escalation: " + " ".join(args.reason.split())[:80],
+                body=args.reason,
+                priority=args.priority,
+                status="escalated",
+            )
+        # Escalating twice leaves it escalated: the update is its own idempotency.
+        row = (
+            await run_sql(
+                session,
+                "UPDATE tickets SET status = 'escalated', updated_at = now(), priority = CASE "
+                "WHEN array_position(ARRAY['low','normal','high','urgent'], :priority) > "
+                "array_position(ARRAY['low','normal','high','urgent'], priority) THEN :priority ELSE priority END "
+                "WHERE id = :id AND conversation_id = :conversation RETURNING id, kind, status, priority, subject",
+                {"id": args.ticket_id, "conversation": ctx.conversation_id, "priority": args.priority},
+            )
+        ).first()
+        if row is None:
+            raise ToolNotFound("no such ticket in this conversation", details={"ticket_id": args.ticket_id})
+        return _out(row)
