@@ -19,8 +19,10 @@ import structlog
 from redis.asyncio import Redis
 from temporalio import activity
 
-from contracts.agents import ACT_RECORD_APPROVAL, ApprovalRecordInput, ApprovalStatus
-from core.events import EventBus, EventType
+from contracts.agents import ApprovalRecordInput, ApprovalStatus
+from contracts.events import EventType
+from contracts.names import ACT_RECORD_APPROVAL
+from core.events import EventBus
 from db.database import Database, run_sql
 from policies.concurrency import release_turn_lease
 from tenancy.audit import record_event_once

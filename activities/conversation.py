@@ -12,16 +12,10 @@ from redis.asyncio import Redis
 from temporalio import activity
 
 from agents import transcripts
-from contracts.conversation import (
-    ACT_COMPLETE_TURN,
-    ACT_RECORD_USER_MESSAGE,
-    ACT_TURN_FAILED,
-    CompleteTurnInput,
-    CompleteTurnResult,
-    RecordUserMessageInput,
-    TurnFailedInput,
-)
-from core.events import EventBus, EventType
+from contracts.conversation import CompleteTurnInput, CompleteTurnResult, RecordUserMessageInput, TurnFailedInput
+from contracts.events import EventType
+from contracts.names import ACT_COMPLETE_TURN, ACT_RECORD_USER_MESSAGE, ACT_TURN_FAILED
+from core.events import EventBus
 from core.metric_labels import tenant_label
 from core.telemetry import TURNS_FINISHED
 from db.database import Database

@@ -14,21 +14,20 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from agents.definitions import builtin_registry, expand_tool_refs, find_agent
+from agents.definitions import expand_tool_refs, find_agent
 from agents.enablement import default_enabled, load_overrides
 from agents.sdk import ToolRegistry
-from contracts.agents import ACT_RESOLVE_AGENT, ResolveAgentInput, ResolvedAgent
+from contracts.agents import ResolveAgentInput, ResolvedAgent
+from contracts.names import ACT_RESOLVE_AGENT
 from db.database import Database
 
 log = structlog.get_logger("aiaas.agents")
 
 
 class AgentActivities:
-    def __init__(
-        self, db: Database, registry: ToolRegistry | None = None, *, pinned_agents: Collection[str] = ()
-    ) -> None:
+    def __init__(self, db: Database, registry: ToolRegistry, *, pinned_agents: Collection[str] = ()) -> None:
         self._db = db
-        self._registry = registry or builtin_registry()
+        self._registry = registry
         # Agent names the operator pinned to a model (`AIAAS_AGENT_MODELS`): chat agents when nobody defines them.
         self._pinned = frozenset(pinned_agents)
 

@@ -18,12 +18,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from contracts.errors import InvalidLifecycleInput, LifecycleErrorType
 from contracts.lifecycle import (
-    ACT_EXPORT_DATA,
-    ACT_MARK_OFFBOARDING,
-    ACT_PURGE_DATABASE,
-    ACT_PURGE_REDIS,
-    ACT_STOP_WORKFLOWS,
     ExportInput,
     ExportSummary,
     MarkOffboardingInput,
@@ -34,6 +30,13 @@ from contracts.lifecycle import (
     PurgeSummary,
     StopWorkflowsInput,
     StopWorkflowsResult,
+)
+from contracts.names import (
+    ACT_EXPORT_DATA,
+    ACT_MARK_OFFBOARDING,
+    ACT_PURGE_DATABASE,
+    ACT_PURGE_REDIS,
+    ACT_STOP_WORKFLOWS,
 )
 from db.database import Database, run_sql
 from tenancy.audit import PLATFORM_CHAIN, record_event_once
@@ -57,11 +60,13 @@ def _tenant_id(value: str) -> str:
     with contextlib.suppress(ValueError):
         if str(uuid.UUID(value)) == value:
             return value
-    raise ApplicationError("not a tenant id", type="TenantNotFound", non_retryable=True)
+    raise ApplicationError("not a tenant id", type=LifecycleErrorType.TENANT_NOT_FOUND, non_retryable=True)
 
 
 def _gone(tenant_id: str) -> ApplicationError:
-    return ApplicationError(f"tenant {tenant_id} does not exist", type="TenantNotFound", non_retryable=True)
+    return ApplicationError(
+        f"tenant {tenant_id} does not exist", type=LifecycleErrorType.TENANT_NOT_FOUND, non_retryable=True
+    )
 
 
 def purge_key(tenant_id: str) -> str:
@@ -91,7 +96,9 @@ class TenantLifecycleActivities:
         except TenantNotFound:
             raise _gone(tenant_id) from None
         if record.offboarding_started_at is None or record.purge_after is None:
-            raise ApplicationError("the tenant is not offboarding", type="TenantNotOffboarding", non_retryable=True)
+            raise ApplicationError(
+                "the tenant is not offboarding", type=LifecycleErrorType.TENANT_NOT_OFFBOARDING, non_retryable=True
+            )
         return MarkOffboardingResult(
             offboarding_started_at=record.offboarding_started_at, purge_after=record.purge_after
         )
@@ -100,7 +107,9 @@ class TenantLifecycleActivities:
     async def stop_workflows(self, inp: StopWorkflowsInput) -> StopWorkflowsResult:
         tenant_id = _tenant_id(inp.tenant_id)
         if not _WORKFLOW_ID.fullmatch(inp.exclude_workflow_id):
-            raise ApplicationError("bad workflow id to exclude", type="InvalidLifecycleInput", non_retryable=True)
+            raise ApplicationError(
+                "bad workflow id to exclude", type=InvalidLifecycleInput.__name__, non_retryable=True
+            )
         query = (
             f"TenantId = '{tenant_id}' AND ExecutionStatus = 'Running' AND WorkflowId != '{inp.exclude_workflow_id}'"
         )
@@ -183,7 +192,9 @@ class TenantLifecycleActivities:
                 raise _gone(tenant_id) from None
             if record.status != TenantStatus.OFFBOARDING:
                 raise ApplicationError(
-                    f"tenant is {record.status}, not offboarding", type="TenantNotOffboarding", non_retryable=True
+                    f"tenant is {record.status}, not offboarding",
+                    type=LifecycleErrorType.TENANT_NOT_OFFBOARDING,
+                    non_retryable=True,
                 )
             rows = await purge_tenant_rows(await session.connection(), tenant_id, heartbeat=activity.heartbeat)
             await bind(session, PLATFORM_CHAIN)

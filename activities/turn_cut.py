@@ -13,8 +13,10 @@ import uuid
 import structlog
 from temporalio import activity
 
-from contracts.agents import ACT_TURN_CUT, TurnCutInput
-from core.events import EventBus, EventType
+from contracts.agents import TurnCutInput
+from contracts.events import EventType
+from contracts.names import ACT_TURN_CUT
+from core.events import EventBus
 from core.telemetry import LOOP_CUT_TOTAL
 from db.database import Database, run_sql
 

@@ -25,6 +25,7 @@ from typing import Any, Protocol, get_type_hints
 from pydantic import BaseModel
 
 from contracts.agents import ApprovalRule, Effect, RetrySpec, ToolSpec
+from contracts.errors import ToolErrorType
 
 ToolFn = Callable[["ToolContext", Any], Awaitable[BaseModel]]
 
@@ -32,7 +33,7 @@ ToolFn = Callable[["ToolContext", Any], Awaitable[BaseModel]]
 class ToolError(Exception):
     """A tool's refusal or failure; `type` becomes the activity error type, `retryable` decides retries."""
 
-    type = "ToolError"
+    type: str = ToolErrorType.ERROR
     retryable = False
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
@@ -43,29 +44,29 @@ class ToolError(Exception):
 class ToolDenied(ToolError):
     """The caller may not do this (another customer's order, a role the tenant did not grant)."""
 
-    type = "ToolDenied"
+    type: str = ToolErrorType.DENIED
 
 
 class ToolInputInvalid(ToolError):
-    type = "ToolInputInvalid"
+    type: str = ToolErrorType.INPUT_INVALID
 
 
 class ToolNotFound(ToolError):
     """The record the call names does not exist (or belongs to someone else: the answer is the same)."""
 
-    type = "ToolNotFound"
+    type: str = ToolErrorType.NOT_FOUND
 
 
 class ToolConflict(ToolError):
     """The world is not in a state that allows the call (cancel a shipped order, refund twice)."""
 
-    type = "ToolConflict"
+    type: str = ToolErrorType.CONFLICT
 
 
 class ToolTransientError(ToolError):
     """A dependency failed in a way a later attempt may not: Temporal retries with the tool's policy."""
 
-    type = "ToolTransient"
+    type: str = ToolErrorType.TRANSIENT
     retryable = True
 
 

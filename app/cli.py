@@ -1,28 +1,28 @@
-"""The `aiaas` command: one entry point, subcommands registered by the package that owns them."""
+"""The `aiaas` command: one entry point; each subcommand comes from the composition root that runs it."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-# (module, function adding the subcommand's parser). Imported lazily so `aiaas --help` stays fast and a
-# subcommand's heavy imports only load when it runs.
-_SUBCOMMANDS: tuple[tuple[str, str], ...] = (
-    ("app.up", "add_up_parser"),
-    ("app.cli_tenant", "add_tenant_parser"),
-    ("app.worker", "add_worker_parser"),
-    ("app.gateway", "add_gateway_parser"),
-    ("app.cli_admin", "add_admin_parser"),
+from app import cli_admin, cli_tenant, gateway, up, worker
+
+# Each subcommand's module keeps its heavy imports inside the command, so `aiaas --help` stays fast.
+_SUBCOMMANDS = (
+    up.add_up_parser,
+    cli_tenant.add_tenant_parser,
+    worker.add_worker_parser,
+    gateway.add_gateway_parser,
+    cli_admin.add_admin_parser,
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aiaas", description="Multi-tenant AI agent platform")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module_name, function_name in _SUBCOMMANDS:
-        getattr(importlib.import_module(module_name), function_name)(sub)
+    for add_parser in _SUBCOMMANDS:
+        add_parser(sub)
     return parser
 
 

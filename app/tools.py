@@ -12,7 +12,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+import commerce.sagas  # noqa: F401  (registers the saga tools, and with them their steps)
 from agents.sdk import ToolRegistry
+from commerce.tools import load_builtin_tools
 from core.events import EventBus
 from core.settings import Settings
 from db.database import Database
@@ -20,10 +22,8 @@ from policies.metering import Metering
 
 
 def platform_registry() -> ToolRegistry:
-    """The global registry with every built-in tool registered (importing their modules registers them)."""
-    import commerce.sagas  # noqa: F401  (the saga tools, and with them their steps)
-    from commerce.tools import load_builtin_tools
-
+    """The global registry with every built-in tool registered: importing the commerce tools, its saga tools
+    and their steps registers them."""
     return load_builtin_tools()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import commerce.saga_steps  # noqa: F401  (the steps must be registered wherever the sagas are)
 from agents.sdk import Tool, saga_tool
 from contracts.agents import ApprovalRule, Effect
+from contracts.names import WF_PLACE_ORDER, WF_REFUND
 from contracts.sagas import PlaceOrderArgs, RefundArgs
 
 # Worst case of a saga: every step spends its retries, then every compensation spends its own. A run cut
@@ -26,7 +27,7 @@ PLACE_ORDER: Tool = saga_tool(
         "All or nothing: if any part fails, nothing is charged and no stock stays reserved."
     ),
     input_model=PlaceOrderArgs,
-    workflow="PlaceOrderWorkflow",
+    workflow=WF_PLACE_ORDER,
     effect=Effect.WRITE,
     timeout_seconds=SAGA_TIMEOUT_SECONDS,
 )
@@ -38,7 +39,7 @@ REFUND_ORDER: Tool = saga_tool(
         "not shipped puts the goods back in stock. Refunds above 100.00 need a person's approval."
     ),
     input_model=RefundArgs,
-    workflow="RefundWorkflow",
+    workflow=WF_REFUND,
     effect=Effect.IRREVERSIBLE,
     approval=ApprovalRule(argument="amount_cents", above=REFUND_APPROVAL_ABOVE_CENTS),
     timeout_seconds=SAGA_TIMEOUT_SECONDS,

@@ -16,20 +16,20 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from temporalio.common import RetryPolicy
+
+from contracts.base import Frozen
 
 # ToolCallRequest is re-exported here: the model returns these and the agent loop turns them into tool calls.
 from contracts.conversation import Tier, ToolCallRequest
+from contracts.errors import NON_RETRYABLE_TOOL_ERRORS, type_names
+from contracts.events import EventType
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}(\.[a-z][a-z0-9_]{0,30}){1,2}$")
 AGENT_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 # Tool names are dotted (`orders.refund`); model function names may not contain dots.
 _FUNCTION_SEPARATOR = "__"
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Effect(StrEnum):
@@ -40,7 +40,7 @@ class Effect(StrEnum):
     IRREVERSIBLE = "irreversible"
 
 
-class RetrySpec(_Frozen):
+class RetrySpec(Frozen):
     max_attempts: int = Field(default=3, ge=1, le=20)
     initial_interval_seconds: float = Field(default=1.0, gt=0)
     backoff: float = Field(default=2.0, ge=1.0)
@@ -53,11 +53,11 @@ class RetrySpec(_Frozen):
             backoff_coefficient=self.backoff,
             maximum_interval=timedelta(seconds=self.max_interval_seconds),
             maximum_attempts=self.max_attempts,
-            non_retryable_error_types=[*NON_RETRYABLE_TOOL_ERRORS, *self.non_retryable],
+            non_retryable_error_types=[*type_names(NON_RETRYABLE_TOOL_ERRORS), *self.non_retryable],
         )
 
 
-class ApprovalRule(_Frozen):
+class ApprovalRule(Frozen):
     """When a call needs a human's yes: always, or when a numeric argument is above a threshold."""
 
     always: bool = False
@@ -77,7 +77,7 @@ class ApprovalRule(_Frozen):
         return float(value) > self.above
 
 
-class ToolSpec(_Frozen):
+class ToolSpec(Frozen):
     name: str = Field(pattern=TOOL_NAME.pattern)
     version: int = Field(default=1, ge=1)
     description: str
@@ -131,7 +131,7 @@ def tool_name_from_function(name: str) -> str:
     return name.replace(_FUNCTION_SEPARATOR, ".")
 
 
-class LoopLimits(_Frozen):
+class LoopLimits(Frozen):
     max_steps_per_turn: int = Field(default=8, ge=1, le=100)
     max_steps_per_conversation: int = Field(default=200, ge=1)
     # The same (tool, arguments, result) seen this many times in one turn is no progress.
@@ -142,7 +142,7 @@ class LoopLimits(_Frozen):
     max_cost_usd_per_turn: float = Field(default=0.50, gt=0)
 
 
-class AgentDefinition(_Frozen):
+class AgentDefinition(Frozen):
     name: str = Field(pattern=AGENT_NAME)
     version: int = Field(default=1, ge=1)
     description: str = ""
@@ -154,12 +154,12 @@ class AgentDefinition(_Frozen):
     limits: LoopLimits = Field(default_factory=LoopLimits)
 
 
-class ResolveAgentInput(_Frozen):
+class ResolveAgentInput(Frozen):
     tenant_id: str
     agent: str
 
 
-class ResolvedAgent(_Frozen):
+class ResolvedAgent(Frozen):
     definition: AgentDefinition
     # The tools this agent may call for this tenant now: enabled for the tenant and listed by the agent.
     tools: list[ToolSpec] = Field(default_factory=list)
@@ -171,7 +171,7 @@ class ResolvedAgent(_Frozen):
         return next((spec for spec in self.tools if spec.name == name), None)
 
 
-class ToolCallInput(_Frozen):
+class ToolCallInput(Frozen):
     """The one input of every tool activity and tool saga."""
 
     tenant_id: str
@@ -201,7 +201,7 @@ class ToolStatus(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
-class ToolCallResult(_Frozen):
+class ToolCallResult(Frozen):
     call_id: str
     tool: str
     status: ToolStatus
@@ -215,7 +215,7 @@ class ToolCallResult(_Frozen):
         return stable_hash({"tool": self.tool, "status": self.status, "output": self.output})
 
 
-class RecordToolOutcomeInput(_Frozen):
+class RecordToolOutcomeInput(Frozen):
     """A tool outcome decided in the workflow (approval denied, unknown tool, cut) rather than by the tool."""
 
     tenant_id: str
@@ -253,7 +253,7 @@ class ApprovalStatus(StrEnum):
     EXPIRED = "expired"
 
 
-class ApprovalDecision(_Frozen):
+class ApprovalDecision(Frozen):
     """The `decide_approval` update: sent by the gateway after it has checked the member's permission."""
 
     approval_id: str = Field(min_length=1, max_length=64)
@@ -262,7 +262,7 @@ class ApprovalDecision(_Frozen):
     decided_by: str = Field(default="", max_length=200)
 
 
-class ApprovalRecordInput(_Frozen):
+class ApprovalRecordInput(Frozen):
     """Persists and announces an approval request (status pending) or its resolution."""
 
     tenant_id: str
@@ -290,7 +290,7 @@ class CutReason(StrEnum):
     COST_CEILING = "cost_ceiling"
 
 
-class TurnCutInput(_Frozen):
+class TurnCutInput(Frozen):
     tenant_id: str
     conversation_id: str
     message_id: str
@@ -299,33 +299,16 @@ class TurnCutInput(_Frozen):
     steps: int = 0
 
 
-class PublishEventInput(_Frozen):
+class PublishEventInput(Frozen):
     """A workflow-decided event (handoff, saga progress) published with a dedup key."""
 
     tenant_id: str
     conversation_id: str
-    type: str
+    type: EventType
     data: dict[str, Any] = Field(default_factory=dict)
     dedup_key: str = ""
 
 
-# Domain refusals a retry cannot change; tool runtimes raise these types.
-NON_RETRYABLE_TOOL_ERRORS = [
-    "ToolDenied",
-    "ToolInputInvalid",
-    "ToolNotFound",
-    "ToolNotEnabled",
-    "ToolUnavailable",
-    "ToolConflict",
-]
-
 # The pseudo-tool a model calls to hand the conversation to another agent (`{"target", "reason"}`); listed in
 # `ModelCallInput.tools` next to the activity names when the agent has handoff targets.
 HANDOFF_TOOL = "agents.handoff"
-
-# Activity names are part of the contract with recorded histories: never rename one.
-ACT_RESOLVE_AGENT = "agents.resolve"
-ACT_RECORD_TOOL_OUTCOME = "tools.record_outcome"
-ACT_RECORD_APPROVAL = "approvals.record"
-ACT_TURN_CUT = "conversation.turn_cut"
-ACT_PUBLISH_EVENT = "events.publish"

@@ -9,7 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from contracts.base import Frozen
 
 MAX_MESSAGE_CHARS = 8000
 MAX_CLIENT_MESSAGE_ID = 128
@@ -38,17 +40,13 @@ class ConversationStatus(StrEnum):
     CLOSED = "closed"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class QueuedMessage(_Frozen):
+class QueuedMessage(Frozen):
     message_id: str
     content: str
     client_message_id: str | None = None
 
 
-class ConversationInput(_Frozen):
+class ConversationInput(Frozen):
     tenant_id: str
     conversation_id: str
     agent: str = "support"
@@ -68,25 +66,25 @@ class ConversationInput(_Frozen):
     steps_total: int = 0
 
 
-class ConversationResult(_Frozen):
+class ConversationResult(Frozen):
     conversation_id: str
     turns_completed: int
     status: ConversationStatus = ConversationStatus.CLOSED
 
 
-class SubmitMessage(_Frozen):
+class SubmitMessage(Frozen):
     message_id: str = Field(min_length=1, max_length=64)
     content: str
     client_message_id: str | None = Field(default=None, max_length=MAX_CLIENT_MESSAGE_ID)
 
 
-class SubmitAccepted(_Frozen):
+class SubmitAccepted(Frozen):
     message_id: str
     duplicate: bool = False
     position: int = 0
 
 
-class ConversationState(_Frozen):
+class ConversationState(Frozen):
     conversation_id: str
     status: ConversationStatus
     current_message_id: str | None
@@ -104,7 +102,7 @@ class ConversationState(_Frozen):
 # ---- activity contracts -------------------------------------------------------------------------------
 
 
-class RecordUserMessageInput(_Frozen):
+class RecordUserMessageInput(Frozen):
     tenant_id: str
     conversation_id: str
     message_id: str
@@ -112,7 +110,7 @@ class RecordUserMessageInput(_Frozen):
     client_message_id: str | None = None
 
 
-class ModelCallInput(_Frozen):
+class ModelCallInput(Frozen):
     """A model turn. The history is read from the transcript by reference, never carried in history."""
 
     tenant_id: str
@@ -128,7 +126,7 @@ class ModelCallInput(_Frozen):
     tools: list[str] = Field(default_factory=list)
 
 
-class ToolCallRequest(_Frozen):
+class ToolCallRequest(Frozen):
     """A call the model asked for; nothing in it is trusted until code has checked it."""
 
     call_id: str
@@ -136,7 +134,7 @@ class ToolCallRequest(_Frozen):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
-class ModelCallResult(_Frozen):
+class ModelCallResult(Frozen):
     content: str
     model: str
     prompt_tokens: int = 0
@@ -146,7 +144,7 @@ class ModelCallResult(_Frozen):
     finish_reason: str = ""
 
 
-class CompleteTurnInput(_Frozen):
+class CompleteTurnInput(Frozen):
     tenant_id: str
     conversation_id: str
     reply_to: str
@@ -156,11 +154,11 @@ class CompleteTurnInput(_Frozen):
     completion_tokens: int = 0
 
 
-class CompleteTurnResult(_Frozen):
+class CompleteTurnResult(Frozen):
     assistant_message_id: str
 
 
-class TurnFailedInput(_Frozen):
+class TurnFailedInput(Frozen):
     tenant_id: str
     conversation_id: str
     message_id: str
@@ -170,10 +168,3 @@ class TurnFailedInput(_Frozen):
 
 def conversation_workflow_id(tenant_id: str, conversation_id: str) -> str:
     return f"{tenant_id}:conv:{conversation_id}"
-
-
-# Activity names are part of the contract with recorded histories: never rename one.
-ACT_RECORD_USER_MESSAGE = "conversation.record_user_message"
-ACT_COMPLETE_TURN = "conversation.complete_turn"
-ACT_TURN_FAILED = "conversation.turn_failed"
-ACT_MODEL_COMPLETE = "model.complete"

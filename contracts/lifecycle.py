@@ -1,4 +1,4 @@
-"""Input, progress, result and activity contracts of `TenantLifecycleWorkflow`, and its domain errors.
+"""Input, progress, result and activity contracts of `TenantLifecycleWorkflow` (its errors: `contracts.errors`).
 
 These types cross the Temporal boundary (pydantic data converter), so they change by adding fields with
 defaults only. They import nothing with side effects so the workflow sandbox can load them.
@@ -9,25 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from contracts.base import Frozen
 
 DEFAULT_RETENTION = timedelta(days=30)
 MAX_RETENTION = timedelta(days=365)
 
-
-class TenantLifecycleError(Exception):
-    """Offboarding cannot go on: the run fails with this as its cause instead of retrying its task."""
-
-
-class InvalidLifecycleInput(TenantLifecycleError):
-    """The run was started with input no offboarding can use."""
-
-
-class TenantGone(TenantLifecycleError):
-    """The tenant does not exist, or is not offboarding where the next step needs it to be."""
-
-
-# Retry policy and the error types no retry can fix live with the platform's other policies.
 
 SHORT_STEP_TIMEOUT = timedelta(minutes=1)
 STOP_WORKFLOWS_TIMEOUT = timedelta(minutes=10)
@@ -46,11 +34,7 @@ class Stage(StrEnum):
     PURGED = "purged"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TenantLifecycleInput(_Frozen):
+class TenantLifecycleInput(Frozen):
     tenant_id: str
     # How long the export is kept and the tenant's data waits before it is purged.
     retention: timedelta = Field(default=DEFAULT_RETENTION, ge=timedelta(0), le=MAX_RETENTION)
@@ -58,7 +42,7 @@ class TenantLifecycleInput(_Frozen):
     reason: str | None = None
 
 
-class ExportSummary(_Frozen):
+class ExportSummary(Frozen):
     """Where the archive is and what it holds; never the data itself."""
 
     path: str
@@ -66,14 +50,14 @@ class ExportSummary(_Frozen):
     bytes: int = 0
 
 
-class PurgeSummary(_Frozen):
+class PurgeSummary(Frozen):
     rows: dict[str, int]
     redis_keys: int = 0
     # True when an earlier attempt had already purged and this one only read back what it recorded.
     repeated: bool = False
 
 
-class LifecycleProgress(_Frozen):
+class LifecycleProgress(Frozen):
     tenant_id: str
     stage: Stage
     offboarding_started_at: datetime | None = None
@@ -83,7 +67,7 @@ class LifecycleProgress(_Frozen):
     purge: PurgeSummary | None = None
 
 
-class TenantLifecycleResult(_Frozen):
+class TenantLifecycleResult(Frozen):
     tenant_id: str
     workflows_stopped: int
     export: ExportSummary
@@ -93,44 +77,44 @@ class TenantLifecycleResult(_Frozen):
 # ---- activity contracts -------------------------------------------------------------------------------
 
 
-class MarkOffboardingInput(_Frozen):
+class MarkOffboardingInput(Frozen):
     tenant_id: str
     retention: timedelta
     actor: str
     reason: str | None = None
 
 
-class MarkOffboardingResult(_Frozen):
+class MarkOffboardingResult(Frozen):
     offboarding_started_at: datetime
     purge_after: datetime
 
 
-class StopWorkflowsInput(_Frozen):
+class StopWorkflowsInput(Frozen):
     tenant_id: str
     # The lifecycle run itself, which must not stop itself.
     exclude_workflow_id: str
     reason: str
 
 
-class StopWorkflowsResult(_Frozen):
+class StopWorkflowsResult(Frozen):
     stopped: int
 
 
-class ExportInput(_Frozen):
+class ExportInput(Frozen):
     tenant_id: str
     # Names the archive's folder, so a retried export finds (or replaces) its own earlier attempt.
     export_id: str
 
 
-class PurgeRedisInput(_Frozen):
+class PurgeRedisInput(Frozen):
     tenant_id: str
 
 
-class PurgeRedisResult(_Frozen):
+class PurgeRedisResult(Frozen):
     keys_deleted: int
 
 
-class PurgeDatabaseInput(_Frozen):
+class PurgeDatabaseInput(Frozen):
     tenant_id: str
     actor: str
     export_path: str
@@ -143,11 +127,3 @@ def lifecycle_workflow_id(tenant_id: str) -> str:
     # key, which outlives the purge that shreds the tenant's own keys, so the run stays readable and
     # replayable after it. The tenant is still in the id and in the `TenantId` search attribute.
     return f"platform:lifecycle:{tenant_id}"
-
-
-# Activity names are part of the contract with recorded histories: never rename one.
-ACT_MARK_OFFBOARDING = "tenancy.lifecycle.mark_offboarding"
-ACT_STOP_WORKFLOWS = "tenancy.lifecycle.stop_workflows"
-ACT_EXPORT_DATA = "tenancy.lifecycle.export_data"
-ACT_PURGE_REDIS = "tenancy.lifecycle.purge_redis"
-ACT_PURGE_DATABASE = "tenancy.lifecycle.purge_database"

@@ -6,20 +6,20 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-# Error types that retrying cannot fix; providers' mapped errors use these names.
-NON_RETRYABLE_MODEL_ERRORS = [
-    "ModelBadRequest",
-    "ModelAuthenticationFailed",
-    "ModelNotFound",
-    "ModelContentRejected",
-]
+from contracts.errors import (
+    NON_RETRYABLE_LIFECYCLE_ERRORS,
+    NON_RETRYABLE_MODEL_ERRORS,
+    NON_RETRYABLE_SAGA_ERRORS,
+    ToolErrorType,
+    type_names,
+)
 
 MODEL_CALL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=5,
-    non_retryable_error_types=NON_RETRYABLE_MODEL_ERRORS,
+    non_retryable_error_types=type_names(NON_RETRYABLE_MODEL_ERRORS),
 )
 MODEL_CALL_START_TO_CLOSE = timedelta(minutes=3)
 # A streaming model call heartbeats on every delta; a stalled stream is retried after this.
@@ -34,9 +34,6 @@ PERSISTENCE_RETRY = RetryPolicy(
 )
 PERSISTENCE_START_TO_CLOSE = timedelta(seconds=15)
 
-# Tenant offboarding: activity error types that retrying cannot fix (the workflow fails with `TenantGone`).
-NON_RETRYABLE_LIFECYCLE_ERRORS = ["TenantNotFound", "TenantNotOffboarding"]
-
 # Offboarding must finish eventually, so attempts are unlimited; the backoff keeps a broken dependency
 # from being hammered for the days it may take to fix.
 LIFECYCLE_RETRY = RetryPolicy(
@@ -44,28 +41,18 @@ LIFECYCLE_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=0,
-    non_retryable_error_types=NON_RETRYABLE_LIFECYCLE_ERRORS,
+    non_retryable_error_types=type_names(NON_RETRYABLE_LIFECYCLE_ERRORS),
 )
 
 # Sagas (`workflows/saga.py`): every step and compensation is a tool activity idempotent by its key, so a
-# retry repeats nothing. The refusals of the tool runtime (`contracts.agents.NON_RETRYABLE_TOOL_ERRORS`)
-# and an injected failure cannot be fixed by retrying.
-NON_RETRYABLE_SAGA_ERRORS = [
-    "ToolDenied",
-    "ToolInputInvalid",
-    "ToolNotFound",
-    "ToolNotEnabled",
-    "ToolUnavailable",
-    "ToolConflict",
-    "InjectedFailure",
-]
+# retry repeats nothing; `contracts.errors.NON_RETRYABLE_SAGA_ERRORS` are the errors no retry can fix.
 # A step gives up soon: the saga then compensates, and the customer hears about it within a minute.
 SAGA_STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=5,
-    non_retryable_error_types=NON_RETRYABLE_SAGA_ERRORS,
+    non_retryable_error_types=type_names(NON_RETRYABLE_SAGA_ERRORS),
 )
 # One step is one transaction or one connector call; a worker that died mid-step is noticed after this.
 SAGA_STEP_START_TO_CLOSE = timedelta(seconds=15)
@@ -76,7 +63,7 @@ SAGA_COMPENSATION_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=60),
     maximum_attempts=10,
-    non_retryable_error_types=[t for t in NON_RETRYABLE_SAGA_ERRORS if t != "ToolUnavailable"],
+    non_retryable_error_types=[t for t in type_names(NON_RETRYABLE_SAGA_ERRORS) if t != ToolErrorType.UNAVAILABLE],
 )
 SAGA_COMPENSATION_START_TO_CLOSE = timedelta(seconds=15)
 # Saga progress events and the ticket for a human: small writes, retried a while, never fatal to the saga.
@@ -85,6 +72,6 @@ SAGA_NOTIFY_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=10,
-    non_retryable_error_types=NON_RETRYABLE_SAGA_ERRORS,
+    non_retryable_error_types=type_names(NON_RETRYABLE_SAGA_ERRORS),
 )
 SAGA_NOTIFY_START_TO_CLOSE = timedelta(seconds=15)

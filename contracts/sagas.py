@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from contracts.base import Frozen
 
 SKU = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ORDER_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -44,18 +46,6 @@ COMPENSATIONS: dict[str, str] = {
 # Money paid back cannot be taken back: a refund step that fails after it is finished by a human, not undone.
 REFUND_POINT_OF_NO_RETURN = PAYMENTS_REFUND
 
-# Tool error types that mean "the request itself is refused" when the first step answers with them.
-REFUSALS = ("ToolInputInvalid", "ToolDenied", "ToolNotFound", "ToolConflict")
-
-# Events on the conversation's stream (`core.events.EventType` has the same values).
-EVENT_COMPENSATING = "saga.compensating"
-EVENT_COMPENSATED = "saga.compensated"
-EVENT_NEEDS_ATTENTION = "saga.needs_attention"
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
 
 class SagaStatus(StrEnum):
     COMPLETED = "completed"
@@ -67,14 +57,14 @@ class SagaStatus(StrEnum):
     REFUSED = "refused"
 
 
-class FailedCompensation(_Frozen):
+class FailedCompensation(Frozen):
     description: str
     activity: str
     error_type: str = ""
     message: str = ""
 
 
-class CompensationReport(_Frozen):
+class CompensationReport(Frozen):
     saga_id: str
     compensated: list[str] = Field(default_factory=list)
     failed: list[FailedCompensation] = Field(default_factory=list)
@@ -87,12 +77,12 @@ class CompensationReport(_Frozen):
 # ---- what the model sees (`orders.place`, `orders.refund`) ---------------------------------------------
 
 
-class OrderItem(_Frozen):
+class OrderItem(Frozen):
     sku: str = Field(pattern=SKU, description="Product SKU from the catalog.")
     quantity: int = Field(ge=1, le=MAX_QUANTITY, description="How many to order.")
 
 
-class PlaceOrderArgs(_Frozen):
+class PlaceOrderArgs(Frozen):
     items: list[OrderItem] = Field(min_length=1, max_length=MAX_LINES, description="Order lines, one per SKU.")
 
     @field_validator("items")
@@ -104,7 +94,7 @@ class PlaceOrderArgs(_Frozen):
         return items
 
 
-class RefundArgs(_Frozen):
+class RefundArgs(Frozen):
     order_id: str = Field(pattern=ORDER_ID, description="The customer's order to refund.")
     amount_cents: int = Field(ge=1, le=MAX_AMOUNT_CENTS, description="Amount to refund, in cents.")
     reason: str = Field(min_length=1, max_length=500, description="Why the customer gets the refund.")
@@ -113,83 +103,83 @@ class RefundArgs(_Frozen):
 # ---- step tools -----------------------------------------------------------------------------------------
 
 
-class OrderRef(_Frozen):
+class OrderRef(Frozen):
     order_id: str = Field(min_length=1, max_length=64)
 
 
-class OrderLine(_Frozen):
+class OrderLine(Frozen):
     sku: str
     quantity: int
     unit_price_cents: int
 
 
-class PendingOrder(_Frozen):
+class PendingOrder(Frozen):
     order_id: str
     total_cents: int
     currency: str = "USD"
     lines: list[OrderLine] = Field(default_factory=list)
 
 
-class StockChange(_Frozen):
+class StockChange(Frozen):
     order_id: str
     # Quantity per sku that this call held (reserve) or gave back (release); empty when a repeat.
     quantities: dict[str, int] = Field(default_factory=dict)
 
 
-class ChargeOut(_Frozen):
+class ChargeOut(Frozen):
     order_id: str
     charge_id: str
     amount_cents: int
 
 
-class RefundPaymentArgs(_Frozen):
+class RefundPaymentArgs(Frozen):
     order_id: str = Field(min_length=1, max_length=64)
     charge_id: str = Field(min_length=1, max_length=128)
     amount_cents: int = Field(ge=1, le=MAX_AMOUNT_CENTS)
 
 
-class RefundOut(_Frozen):
+class RefundOut(Frozen):
     order_id: str
     refund_id: str
     amount_cents: int
 
 
-class ShipmentOut(_Frozen):
+class ShipmentOut(Frozen):
     order_id: str
     shipment_id: str
     carrier: str
     tracking_number: str
 
 
-class CancelShipmentArgs(_Frozen):
+class CancelShipmentArgs(Frozen):
     order_id: str = Field(min_length=1, max_length=64)
     shipment_id: str = Field(min_length=1, max_length=64)
 
 
-class ShipmentCancelled(_Frozen):
+class ShipmentCancelled(Frozen):
     shipment_id: str
     status: str
 
 
-class MarkFailedArgs(_Frozen):
+class MarkFailedArgs(Frozen):
     order_id: str = Field(min_length=1, max_length=64)
     reason: str = Field(default="", max_length=500)
 
 
-class OrderState(_Frozen):
+class OrderState(Frozen):
     order_id: str
     status: str
     total_cents: int
     refunded_cents: int = 0
 
 
-class BeginRefundArgs(_Frozen):
+class BeginRefundArgs(Frozen):
     order_id: str = Field(min_length=1, max_length=64)
     amount_cents: int = Field(ge=1, le=MAX_AMOUNT_CENTS)
     reason: str = Field(default="", max_length=500)
 
 
-class RefundStarted(_Frozen):
+class RefundStarted(Frozen):
     order_id: str
     # The status to go back to if the refund is aborted, and that decides restocking when it completes.
     previous_status: str
@@ -199,13 +189,13 @@ class RefundStarted(_Frozen):
     refunded_cents: int
 
 
-class CompleteRefundArgs(_Frozen):
+class CompleteRefundArgs(Frozen):
     order_id: str = Field(min_length=1, max_length=64)
     amount_cents: int = Field(ge=1, le=MAX_AMOUNT_CENTS)
     previous_status: str = Field(min_length=1, max_length=32)
 
 
-class AbortRefundArgs(_Frozen):
+class AbortRefundArgs(Frozen):
     order_id: str = Field(min_length=1, max_length=64)
     previous_status: str = Field(min_length=1, max_length=32)
 
@@ -213,7 +203,7 @@ class AbortRefundArgs(_Frozen):
 # ---- what a saga answers (the `output` of its ToolCallResult) ----------------------------------------
 
 
-class SagaOutcome(_Frozen):
+class SagaOutcome(Frozen):
     saga_status: SagaStatus
     order_id: str = ""
     failed_step: str = ""

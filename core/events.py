@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
+
+from contracts.events import EventType
 
 # Publishing and deduplicating happen in one atomic step; both keys share a hash tag (cluster-safe).
 _PUBLISH = """
@@ -29,26 +30,6 @@ return id
 """
 
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-
-
-class EventType(StrEnum):
-    MESSAGE_ACCEPTED = "message.accepted"
-    TURN_STARTED = "turn.started"
-    TOKEN = "token"
-    MESSAGE_COMPLETED = "message.completed"
-    TURN_FAILED = "turn.failed"
-    TURN_CUT = "turn.cut"
-    TOOL_STARTED = "tool.started"
-    TOOL_COMPLETED = "tool.completed"
-    TOOL_FAILED = "tool.failed"
-    TOOL_UNAVAILABLE = "tool.unavailable"
-    SAGA_COMPENSATING = "saga.compensating"
-    SAGA_COMPENSATED = "saga.compensated"
-    SAGA_NEEDS_ATTENTION = "saga.needs_attention"
-    APPROVAL_REQUESTED = "approval.requested"
-    APPROVAL_RESOLVED = "approval.resolved"
-    AGENT_HANDOFF = "agent.handoff"
-    BUDGET_THRESHOLD = "budget.threshold"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,6 @@ from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import (
-        ACT_PUBLISH_EVENT,
-        ACT_RESOLVE_AGENT,
-        ACT_TURN_CUT,
         HANDOFF_TOOL,
         CutReason,
         PublishEventInput,
@@ -41,8 +38,6 @@ with workflow.unsafe.imports_passed_through():
         TurnCutInput,
     )
     from contracts.conversation import (
-        ACT_COMPLETE_TURN,
-        ACT_MODEL_COMPLETE,
         CompleteTurnInput,
         CompleteTurnResult,
         ConversationInput,
@@ -50,6 +45,14 @@ with workflow.unsafe.imports_passed_through():
         ModelCallResult,
         QueuedMessage,
         ToolCallRequest,
+    )
+    from contracts.events import EventType
+    from contracts.names import (
+        ACT_COMPLETE_TURN,
+        ACT_MODEL_COMPLETE,
+        ACT_PUBLISH_EVENT,
+        ACT_RESOLVE_AGENT,
+        ACT_TURN_CUT,
     )
     from contracts.retry import MODEL_CALL_HEARTBEAT, MODEL_CALL_RETRY, MODEL_CALL_START_TO_CLOSE
     from policies.loop_safety import LoopGuard
@@ -62,7 +65,6 @@ CUT_ANSWER = (
 CUT_MODEL = "loop-guard"
 # A model asking for more calls than this in one step is not making a plan; the rest are refused.
 MAX_CALLS_PER_STEP = 16
-HANDOFF_EVENT = "agent.handoff"
 # Turns recorded before it kept the first agent's loop limits after a handoff.
 HANDOFF_LIMITS_PATCH = "handoff-limits"
 # Turns recorded before it waited for an interrupted model call to confirm its cancellation.
@@ -206,7 +208,7 @@ class AgentTurn:
             PublishEventInput(
                 tenant_id=self._inp.tenant_id,
                 conversation_id=self._inp.conversation_id,
-                type=HANDOFF_EVENT,
+                type=EventType.AGENT_HANDOFF,
                 data={
                     "message_id": self._msg.message_id,
                     "from": previous,

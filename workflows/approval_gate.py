@@ -23,7 +23,6 @@ from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import (
-        ACT_RECORD_APPROVAL,
         ApprovalDecision,
         ApprovalDecisionKind,
         ApprovalRecordInput,
@@ -31,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalStatus,
         ToolCallRequest,
     )
+    from contracts.names import ACT_RECORD_APPROVAL
 
 EXPIRED_NOTE = "no decision before the deadline"
 INTERRUPTED_NOTE = "the turn was interrupted by a newer message"

@@ -27,10 +27,6 @@ from workflows.turn_io import run_local
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import ApprovalDecision, ApprovalStatus
     from contracts.conversation import (
-        ACT_COMPLETE_TURN,
-        ACT_MODEL_COMPLETE,
-        ACT_RECORD_USER_MESSAGE,
-        ACT_TURN_FAILED,
         SEEN_IDS_KEPT,
         CompleteTurnInput,
         CompleteTurnResult,
@@ -48,6 +44,13 @@ with workflow.unsafe.imports_passed_through():
         TurnFailedInput,
     )
     from contracts.errors import InvalidConversationInput
+    from contracts.names import (
+        ACT_COMPLETE_TURN,
+        ACT_MODEL_COMPLETE,
+        ACT_RECORD_USER_MESSAGE,
+        ACT_TURN_FAILED,
+        WF_CONVERSATION,
+    )
     from contracts.retry import (
         MODEL_CALL_HEARTBEAT,
         MODEL_CALL_RETRY,
@@ -58,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
 AGENT_LOOP_PATCH = "agent-loop"
 
 
-@workflow.defn(name="ConversationWorkflow")
+@workflow.defn(name=WF_CONVERSATION)
 class ConversationWorkflow:
     @workflow.init
     def __init__(self, inp: ConversationInput) -> None:

@@ -15,6 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus
+    from contracts.errors import ToolErrorType
+    from contracts.names import WF_PLACE_ORDER
     from contracts.sagas import (
         INVENTORY_RELEASE,
         INVENTORY_RESERVE,
@@ -44,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
 TOOL_NAME = "orders.place"
 
 
-@workflow.defn(name="PlaceOrderWorkflow")
+@workflow.defn(name=WF_PLACE_ORDER)
 class PlaceOrderWorkflow:
     @workflow.run
     async def run(self, inp: ToolCallInput) -> ToolCallResult:
@@ -52,7 +54,7 @@ class PlaceOrderWorkflow:
         try:
             args = PlaceOrderArgs.model_validate(inp.arguments)
         except ValidationError as err:
-            return saga.refused("ToolInputInvalid", invalid_arguments(err))
+            return saga.refused(ToolErrorType.INPUT_INVALID, invalid_arguments(err))
         return await saga.run_to_end(self._place(saga, args))
 
     async def _place(self, saga: ToolSaga, args: PlaceOrderArgs) -> ToolCallResult:

@@ -15,6 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus
+    from contracts.errors import ToolErrorType
+    from contracts.names import WF_REFUND
     from contracts.retry import SAGA_COMPENSATION_RETRY
     from contracts.sagas import (
         ORDERS_ABORT_REFUND,
@@ -38,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
 TOOL_NAME = "orders.refund"
 
 
-@workflow.defn(name="RefundWorkflow")
+@workflow.defn(name=WF_REFUND)
 class RefundWorkflow:
     @workflow.run
     async def run(self, inp: ToolCallInput) -> ToolCallResult:
@@ -46,7 +48,7 @@ class RefundWorkflow:
         try:
             args = RefundArgs.model_validate(inp.arguments)
         except ValidationError as err:
-            return saga.refused("ToolInputInvalid", invalid_arguments(err))
+            return saga.refused(ToolErrorType.INPUT_INVALID, invalid_arguments(err))
         return await saga.run_to_end(self._refund(saga, args))
 
     async def _refund(self, saga: ToolSaga, args: RefundArgs) -> ToolCallResult:

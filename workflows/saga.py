@@ -35,24 +35,16 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import (
-        ACT_PUBLISH_EVENT,
-        PublishEventInput,
-        ToolCallResult,
-        ToolStatus,
-    )
+    from contracts.agents import PublishEventInput, ToolCallResult, ToolStatus
+    from contracts.events import EventType
+    from contracts.names import ACT_PUBLISH_EVENT
     from contracts.retry import (
         SAGA_COMPENSATION_RETRY,
         SAGA_COMPENSATION_START_TO_CLOSE,
         SAGA_NOTIFY_RETRY,
         SAGA_NOTIFY_START_TO_CLOSE,
     )
-    from contracts.sagas import (
-        EVENT_COMPENSATED,
-        EVENT_COMPENSATING,
-        CompensationReport,
-        FailedCompensation,
-    )
+    from contracts.sagas import CompensationReport, FailedCompensation
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -121,7 +113,9 @@ class Saga:
             return self._report
         extra = dict(data or {})
         await self.publish(
-            EVENT_COMPENSATING, {**extra, "reason": reason[:500], "compensations": self.pending}, "compensating"
+            EventType.SAGA_COMPENSATING,
+            {**extra, "reason": reason[:500], "compensations": self.pending},
+            "compensating",
         )
         done: list[str] = []
         failed: list[FailedCompensation] = []
@@ -137,7 +131,7 @@ class Saga:
         self._compensations.clear()
         self._report = CompensationReport(saga_id=self.saga_id, compensated=done, failed=failed)
         await self.publish(
-            EVENT_COMPENSATED,
+            EventType.SAGA_COMPENSATED,
             {
                 **extra,
                 "complete": not failed,
@@ -171,7 +165,7 @@ class Saga:
             )
         return None
 
-    async def publish(self, event_type: str, data: dict[str, Any], dedup_suffix: str) -> None:
+    async def publish(self, event_type: EventType, data: dict[str, Any], dedup_suffix: str) -> None:
         """Announce on the conversation's stream; an announcement that cannot be made never fails the saga."""
         if not self.conversation_id:
             return

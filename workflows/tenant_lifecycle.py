@@ -16,12 +16,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from contracts.errors import NON_RETRYABLE_LIFECYCLE_ERRORS, InvalidLifecycleInput, TenantGone
     from contracts.lifecycle import (
-        ACT_EXPORT_DATA,
-        ACT_MARK_OFFBOARDING,
-        ACT_PURGE_DATABASE,
-        ACT_PURGE_REDIS,
-        ACT_STOP_WORKFLOWS,
         EXPORT_TIMEOUT,
         PURGE_TIMEOUT,
         SHORT_STEP_TIMEOUT,
@@ -29,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         STOP_WORKFLOWS_TIMEOUT,
         ExportInput,
         ExportSummary,
-        InvalidLifecycleInput,
         LifecycleProgress,
         MarkOffboardingInput,
         MarkOffboardingResult,
@@ -40,17 +35,24 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         StopWorkflowsInput,
         StopWorkflowsResult,
-        TenantGone,
         TenantLifecycleInput,
         TenantLifecycleResult,
     )
-    from contracts.retry import LIFECYCLE_RETRY, NON_RETRYABLE_LIFECYCLE_ERRORS
+    from contracts.names import (
+        ACT_EXPORT_DATA,
+        ACT_MARK_OFFBOARDING,
+        ACT_PURGE_DATABASE,
+        ACT_PURGE_REDIS,
+        ACT_STOP_WORKFLOWS,
+        WF_TENANT_LIFECYCLE,
+    )
+    from contracts.retry import LIFECYCLE_RETRY
 
 _STOP_REASON = "tenant offboarding"
 T = TypeVar("T")
 
 
-@workflow.defn(name="TenantLifecycleWorkflow")
+@workflow.defn(name=WF_TENANT_LIFECYCLE)
 class TenantLifecycleWorkflow:
     @workflow.init
     def __init__(self, inp: TenantLifecycleInput) -> None:

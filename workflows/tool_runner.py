@@ -31,7 +31,6 @@ from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import (
-        ACT_RECORD_TOOL_OUTCOME,
         ApprovalStatus,
         Effect,
         RecordToolOutcomeInput,
@@ -43,12 +42,11 @@ with workflow.unsafe.imports_passed_through():
         ToolStatus,
         idempotency_key,
     )
+    from contracts.errors import TOOL_DENIALS, TOOL_OUTAGES, ToolErrorType
+    from contracts.names import ACT_RECORD_TOOL_OUTCOME
 
 # The search attribute a saga started here carries over from its conversation.
 TENANT_ATTRIBUTE = "TenantId"
-# Error types a tool runtime raises after it has written the call's row itself.
-_DENIED_TYPES = frozenset({"ToolDenied", "ToolNotEnabled"})
-_UNAVAILABLE_TYPES = frozenset({"ToolUnavailable", "ToolTransient"})
 _JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -105,18 +103,18 @@ def failure_result(call: ToolCallRequest, err: ActivityError | ChildWorkflowErro
     """
     cause = err.cause
     if isinstance(cause, TemporalTimeoutError):
-        return refusal(call, ToolStatus.UNAVAILABLE, "ToolTimeout", "the tool did not answer in time"), False
+        return refusal(call, ToolStatus.UNAVAILABLE, ToolErrorType.TIMEOUT, "the tool did not answer in time"), False
     if not isinstance(cause, ApplicationError):
         return refusal(call, ToolStatus.ERROR, type(cause).__name__, str(cause)[:1000] or "the tool failed"), False
-    error_type = cause.type or "ToolError"
+    error_type = cause.type or ToolErrorType.ERROR
     reported = _reported_result(cause)
     if reported is not None:
         result = reported.model_copy(update={"call_id": call.call_id})
     else:
         status = ToolStatus.ERROR
-        if error_type in _DENIED_TYPES:
+        if error_type in TOOL_DENIALS:
             status = ToolStatus.DENIED
-        elif error_type in _UNAVAILABLE_TYPES:
+        elif error_type in TOOL_OUTAGES:
             status = ToolStatus.UNAVAILABLE
         result = refusal(call, status, error_type, cause.message[:1000])
     return result, isinstance(err, ActivityError) and cause.non_retryable and reported is not None
@@ -184,11 +182,16 @@ class ToolRunner:
         spec = self._agent.tool(call.tool)
         if spec is None or not spec.agent_visible:
             return await self._refuse(
-                step, index, call, refusal(call, ToolStatus.DENIED, "ToolNotAllowed", f"unknown tool {call.tool!r}")
+                step,
+                index,
+                call,
+                refusal(call, ToolStatus.DENIED, ToolErrorType.NOT_ALLOWED, f"unknown tool {call.tool!r}"),
             )
         problem = argument_problem(spec, call.arguments)
         if problem is not None:
-            return await self._refuse(step, index, call, refusal(call, ToolStatus.ERROR, "ToolInputInvalid", problem))
+            return await self._refuse(
+                step, index, call, refusal(call, ToolStatus.ERROR, ToolErrorType.INPUT_INVALID, problem)
+            )
         if spec.approval is not None and spec.approval.required(call.arguments):
             scope = ApprovalScope(self._scope.tenant_id, self._scope.conversation_id, self._scope.message_id)
             decided = await self._gate.request(scope, call, spec.name, spec.approval)

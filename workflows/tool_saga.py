@@ -26,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
         idempotency_key,
         tool_activity_name,
     )
+    from contracts.errors import TOOL_REFUSALS, ToolErrorType
+    from contracts.events import EventType
     from contracts.retry import (
         SAGA_NOTIFY_RETRY,
         SAGA_NOTIFY_START_TO_CLOSE,
@@ -33,8 +35,6 @@ with workflow.unsafe.imports_passed_through():
         SAGA_STEP_START_TO_CLOSE,
     )
     from contracts.sagas import (
-        EVENT_NEEDS_ATTENTION,
-        REFUSALS,
         TICKETS_CREATE,
         CompensationReport,
         SagaOutcome,
@@ -157,12 +157,14 @@ class ToolSaga:
 
     def refused(self, error_type: str, message: str) -> ToolCallResult:
         # As the tool runtime answers: someone else's record is denied, the same as one that does not exist.
-        status = ToolStatus.DENIED if error_type in ("ToolDenied", "ToolNotFound") else ToolStatus.ERROR
+        status = (
+            ToolStatus.DENIED if error_type in (ToolErrorType.DENIED, ToolErrorType.NOT_FOUND) else ToolStatus.ERROR
+        )
         return self.result(status, SagaOutcome(saga_status=SagaStatus.REFUSED), error_type=error_type, message=message)
 
     async def fail(self, err: StepFailed, *, order_id: str = "") -> ToolCallResult:
         """A step failed: refuse (nothing happened yet), or undo and say so, or hand over to a human."""
-        if not self.steps_done and err.error_type in REFUSALS:
+        if not self.steps_done and err.error_type in TOOL_REFUSALS:
             return self.refused(err.error_type, err.message)
         report = await self.saga.compensate(
             reason=f"{err.step} failed: {err.message}", data={"order_id": order_id, "failed_step": err.step}
@@ -195,7 +197,7 @@ class ToolSaga:
         failed = [f.description for f in report.failed] if report else []
         compensated = report.compensated if report else []
         await self.saga.publish(
-            EVENT_NEEDS_ATTENTION,
+            EventType.SAGA_NEEDS_ATTENTION,
             {
                 "order_id": order_id,
                 "failed_step": failed_step,

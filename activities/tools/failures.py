@@ -19,11 +19,11 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from activities.tools.outcomes import CallRef, record_end
 from agents.sdk import Tool
 from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus
+from contracts.errors import TOOL_REFUSALS
 from core.events import EventBus
 from db.database import Database
 
 BUSY_RETRY_SECONDS = 1.0
-_DOMAIN_REFUSALS = frozenset({"ToolDenied", "ToolNotFound", "ToolInputInvalid", "ToolConflict"})
 
 
 def clean_errors(error: ValidationError) -> list[dict[str, Any]]:
@@ -80,7 +80,7 @@ class CallReports:
         retry = item.spec.retry
         attempt = activity.info().attempt
         status = ToolStatus.UNAVAILABLE if busy else ToolStatus.ERROR
-        if attempt >= retry.max_attempts or error_type in retry.non_retryable or error_type in _DOMAIN_REFUSALS:
+        if attempt >= retry.max_attempts or error_type in retry.non_retryable or error_type in TOOL_REFUSALS:
             await self.record(item, inp, status, error_type=error_type, message=message)
         result = ToolCallResult(
             call_id=inp.call_id, tool=item.spec.name, status=status, error_type=error_type, message=message

@@ -16,14 +16,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agents.steps import upsert_step
-from contracts.agents import (
-    ACT_PUBLISH_EVENT,
-    ACT_RECORD_TOOL_OUTCOME,
-    PublishEventInput,
-    RecordToolOutcomeInput,
-    ToolStatus,
-)
-from core.events import EventBus, EventType
+from contracts.agents import PublishEventInput, RecordToolOutcomeInput, ToolStatus
+from contracts.events import EventType
+from contracts.names import ACT_PUBLISH_EVENT, ACT_RECORD_TOOL_OUTCOME
+from core.events import EventBus
 from db.database import Database
 
 SUMMARY_CHARS = 300

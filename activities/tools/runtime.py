@@ -38,7 +38,9 @@ from activities.tools.outcomes import started_key
 from agents.enablement import ToolEnablement
 from agents.sdk import Tool, ToolContext, ToolDenied, ToolError, ToolNotFound, ToolRegistry
 from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus, idempotency_key
-from core.events import EventBus, EventType
+from contracts.errors import ToolErrorType
+from contracts.events import EventType
+from core.events import EventBus
 from db.database import Database
 from policies.bulkhead import Bulkhead
 from policies.circuit_breaker import HALF_OPEN, CircuitBreaker
@@ -127,7 +129,9 @@ class ToolRuntime:
             # Our own bookkeeping failed (database, Redis); the details stay in the worker's log.
             log.exception("tool runtime failed", tool=item.spec.name, call_id=inp.call_id, tenant_id=inp.tenant_id)
             outcome = "RuntimeFailed"
-            raise ApplicationError(f"tool {item.spec.name} could not be run", type="ToolRuntimeFailed") from None
+            raise ApplicationError(
+                f"tool {item.spec.name} could not be run", type=ToolErrorType.RUNTIME_FAILED
+            ) from None
         finally:
             CALLS.labels(tool=item.spec.name, outcome=outcome).inc()
             SECONDS.labels(tool=item.spec.name).observe(time.perf_counter() - started)
@@ -137,11 +141,15 @@ class ToolRuntime:
         info = activity.info()
         if inp.tool != spec.name or inp.version != spec.version:
             raise await self._reports.refuse(
-                item, inp, "ToolMismatch", f"this activity runs {spec.name} v{spec.version}", ToolStatus.ERROR
+                item, inp, ToolErrorType.MISMATCH, f"this activity runs {spec.name} v{spec.version}", ToolStatus.ERROR
             )
         if not await self._enablement.is_enabled(inp.tenant_id, spec.name):
             raise await self._reports.refuse(
-                item, inp, "ToolNotEnabled", f"the tool {spec.name} is not enabled for this tenant", ToolStatus.DENIED
+                item,
+                inp,
+                ToolErrorType.NOT_ENABLED,
+                f"the tool {spec.name} is not enabled for this tenant",
+                ToolStatus.DENIED,
             )
         if (
             self._metering is not None
@@ -150,14 +158,14 @@ class ToolRuntime:
         ):
             message = f"the tool {spec.name} is refused while the tenant's budget is in safe mode"
             raise await self._reports.refuse(
-                item, inp, "ToolDenied", message, ToolStatus.DENIED, {"reason": "budget_safe_mode"}
+                item, inp, ToolErrorType.DENIED, message, ToolStatus.DENIED, {"reason": "budget_safe_mode"}
             )
         try:
             args = item.input_model.model_validate(inp.arguments)
         except ValidationError as exc:
             message = f"the arguments for {spec.name} are not valid"
             raise await self._reports.refuse(
-                item, inp, "ToolInputInvalid", message, ToolStatus.ERROR, {"errors": clean_errors(exc)}
+                item, inp, ToolErrorType.INPUT_INVALID, message, ToolStatus.ERROR, {"errors": clean_errors(exc)}
             ) from None
         decision = await self._breaker.before_call(
             inp.tenant_id, spec.name, probe_seconds=spec.timeout_seconds + LEASE_MARGIN_SECONDS
@@ -165,12 +173,16 @@ class ToolRuntime:
         if not decision.allowed:
             message = f"the tool {spec.name} is temporarily unavailable"
             extra = {"retry_after_seconds": round(decision.retry_after_seconds, 3)}
-            raise await self._reports.refuse(item, inp, "ToolUnavailable", message, ToolStatus.UNAVAILABLE, extra)
+            raise await self._reports.refuse(
+                item, inp, ToolErrorType.UNAVAILABLE, message, ToolStatus.UNAVAILABLE, extra
+            )
         lease = f"{info.workflow_id}:{info.activity_id}:{info.attempt}"
         if not await self._bulkhead.acquire(
             inp.tenant_id, spec.name, lease, spec.max_concurrent, spec.timeout_seconds + LEASE_MARGIN_SECONDS
         ):
-            raise await self._reports.retryable(item, inp, "ToolBusy", f"the tool {spec.name} is busy", busy=True)
+            raise await self._reports.retryable(
+                item, inp, ToolErrorType.BUSY, f"the tool {spec.name} is busy", busy=True
+            )
         try:
             return await self._run(item, inp, args, probing=decision.state == HALF_OPEN)
         finally:
@@ -229,12 +241,14 @@ class ToolRuntime:
             raise await self._tool_error(item, inp, err, probing=probing) from None
         except TimeoutError:
             await self._breaker.record_failure(tenant_id, spec.name)
-            raise await self._reports.retryable(item, inp, "ToolTimeout", f"the tool {spec.name} timed out") from None
+            raise await self._reports.retryable(
+                item, inp, ToolErrorType.TIMEOUT, f"the tool {spec.name} timed out"
+            ) from None
         except Exception:
             log.warning("tool crashed", tool=spec.name, call_id=inp.call_id, tenant_id=tenant_id, exc_info=True)
             await self._breaker.record_failure(tenant_id, spec.name)
             raise await self._reports.retryable(
-                item, inp, "ToolCrashed", f"the tool {spec.name} failed unexpectedly"
+                item, inp, ToolErrorType.CRASHED, f"the tool {spec.name} failed unexpectedly"
             ) from None
         if probing:
             await self._breaker.record_success(tenant_id, spec.name)

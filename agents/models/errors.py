@@ -11,18 +11,20 @@ from email.utils import parsedate_to_datetime
 
 from temporalio.exceptions import ApplicationError
 
+from contracts.errors import ModelErrorType
+
 _MAX_RETRY_AFTER = timedelta(minutes=5)
 
 # status code -> (error type, non_retryable)
-_BY_STATUS: dict[int, tuple[str, bool]] = {
-    400: ("ModelBadRequest", True),
-    401: ("ModelAuthenticationFailed", True),
-    403: ("ModelAuthenticationFailed", True),
-    404: ("ModelNotFound", True),
-    408: ("ModelTimeout", False),
-    409: ("ModelConflict", False),
-    422: ("ModelBadRequest", True),
-    429: ("ModelRateLimited", False),
+_BY_STATUS: dict[int, tuple[ModelErrorType, bool]] = {
+    400: (ModelErrorType.BAD_REQUEST, True),
+    401: (ModelErrorType.AUTHENTICATION_FAILED, True),
+    403: (ModelErrorType.AUTHENTICATION_FAILED, True),
+    404: (ModelErrorType.NOT_FOUND, True),
+    408: (ModelErrorType.TIMEOUT, False),
+    409: (ModelErrorType.CONFLICT, False),
+    422: (ModelErrorType.BAD_REQUEST, True),
+    429: (ModelErrorType.RATE_LIMITED, False),
 }
 
 
@@ -61,14 +63,14 @@ def to_application_error(exc: BaseException, model: str) -> ApplicationError:
     status = getattr(root, "status_code", None) or getattr(exc, "status_code", None)
     name = type(root).__name__
     if name == "ContextWindowExceededError":
-        error_type, non_retryable = "ModelBadRequest", True
+        error_type, non_retryable = ModelErrorType.BAD_REQUEST, True
     elif name == "ContentPolicyViolationError":
-        error_type, non_retryable = "ModelContentRejected", True
+        error_type, non_retryable = ModelErrorType.CONTENT_REJECTED, True
     elif isinstance(status, int) and status in _BY_STATUS:
         error_type, non_retryable = _BY_STATUS[status]
     else:
         # Timeouts, connection errors, 5xx: transient.
-        error_type, non_retryable = "ModelUnavailable", False
+        error_type, non_retryable = ModelErrorType.UNAVAILABLE, False
     message = str(getattr(root, "message", None) or root)[:500]
     return ApplicationError(
         f"{model}: {message}",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from agents.sdk import ToolError, ToolTransientError
+from contracts.errors import ToolErrorType
 
 SYSTEMS = ("payments", "shipping", "crm")
 # The key the connectors dict carries the `Database` under, for `check_fault` in tools: `ctx.connector("db")`.
@@ -26,7 +27,7 @@ _ERROR_TYPE = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
 class ConnectorError(ToolTransientError):
     """The external system could not be reached or failed on its side; a later attempt may succeed."""
 
-    type = "ConnectorError"
+    type: str = ToolErrorType.CONNECTOR_ERROR
     retryable = True
 
 

@@ -19,6 +19,7 @@ import re
 import structlog
 
 from agents.sdk import ToolError, ToolTransientError
+from contracts.errors import ToolErrorType
 from db.database import Database, run_sql
 
 log = structlog.get_logger("aiaas.connectors")
@@ -47,7 +48,7 @@ RETURNING f.mode, f.latency_ms
 class InjectedFailure(ToolError):
     """A fault injected with mode `fail`: a permanent failure no retry gets past."""
 
-    type = "InjectedFailure"
+    type: str = ToolErrorType.INJECTED_FAILURE
     retryable = False
 
 

@@ -7,7 +7,6 @@ import pytest
 from agents.definitions import (
     AgentInvalid,
     AgentNotFound,
-    builtin_registry,
     expand_tool_refs,
     find_agent,
     list_agents,
@@ -17,6 +16,7 @@ from agents.definitions import (
     shipped_agents,
     validate_definition,
 )
+from app.tools import platform_registry
 from contracts.agents import AgentDefinition
 from db.database import Database
 
@@ -30,7 +30,7 @@ def _agent(name: str = "desk", **fields: object) -> AgentDefinition:
 def test_shipped_agents_are_valid_and_say_tool_results_are_untrusted() -> None:
     agents = shipped_agents()
     assert set(agents) == {"support", "orders", "leads"}
-    registry = builtin_registry()
+    registry = platform_registry()
     for definition in agents.values():
         validate_definition(definition, registry, set(agents))
         # Every listed tool is registered and the model may see it: nothing silently drops out.

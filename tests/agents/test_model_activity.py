@@ -10,6 +10,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.model_call import ModelActivities
 from agents import transcripts
+from agents.context import ContextAssembler
 from agents.definitions import save_agent
 from agents.steps import upsert_step
 from contracts.agents import AgentDefinition
@@ -122,9 +123,8 @@ async def test_without_tools_it_answers_as_before(activities: ModelActivities, d
     assert result.content == "echo: plain question" and result.tool_calls == [] and result.finish_reason == "stop"
 
 
-async def test_the_definition_is_read_by_tenant_name_and_version(
-    activities: ModelActivities, db: Database, tenant: str
-) -> None:
+async def test_the_definition_is_read_by_tenant_name_and_version(db: Database, migrated: Settings, tenant: str) -> None:
+    assembler = ContextAssembler(db, migrated, AGENT_TOOLS)
     async with db.tenant_session(tenant) as session:
         await save_agent(
             session,
@@ -135,8 +135,8 @@ async def test_the_definition_is_read_by_tenant_name_and_version(
         )
     conversation_id, message_id = await _turn(db, tenant, "hi")
     for version, expected in ((1, "Tenant support v1."), (0, "You are the support agent of an online shop.")):
-        definition, history, steps = await activities._context(
-            _input(tenant, conversation_id, message_id, 0, agent_version=version)
-        )
-        assert definition.system_prompt.startswith(expected)
-        assert history == [{"role": "user", "content": "hi"}] and steps == []
+        context = await assembler.assemble(_input(tenant, conversation_id, message_id, 0, agent_version=version))
+        assert context.definition.system_prompt.startswith(expected)
+        assert context.messages[0]["role"] == "system" and context.messages[0]["content"].startswith(expected)
+        # The transcript up to the message answered, and no tool steps at the turn's first step.
+        assert context.messages[1:] == [{"role": "user", "content": "hi"}]

@@ -9,6 +9,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.resolve_agent import AgentActivities
 from agents.definitions import save_agent
 from agents.enablement import set_enabled
+from app.tools import platform_registry
 from contracts.agents import AgentDefinition, ResolveAgentInput
 from db.database import Database
 
@@ -55,7 +56,7 @@ async def test_one_tenants_disabled_tool_is_not_anothers(db: Database, tenant: s
 
 
 async def test_shipped_agents_resolve_as_version_zero(db: Database, tenant: str) -> None:
-    activities = AgentActivities(db)  # the platform's registry, built-in tools included
+    activities = AgentActivities(db, platform_registry())  # built-in tools included
     resolved = await ActivityEnvironment().run(activities.resolve, ResolveAgentInput(tenant_id=tenant, agent="orders"))
     assert resolved.agent_version == 0
     names = {s.name for s in resolved.tools}

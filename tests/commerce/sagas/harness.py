@@ -24,9 +24,10 @@ from agents.sdk import ToolRegistry
 from app.tools import worker_tools
 from commerce.demo import DemoData, seed_demo
 from contracts.agents import ToolCallInput, ToolCallResult, idempotency_key
+from contracts.names import WF_PLACE_ORDER, WF_REFUND
 from core.events import EventBus
 from core.settings import Settings
-from core.temporal_plugin import connect
+from db.codec import connect
 from db.database import Database, run_sql
 from policies.metering import build_metering
 from tenancy.tenants import create_tenant
@@ -34,7 +35,7 @@ from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
 
 SAGA_WORKFLOWS: list[type] = [PlaceOrderWorkflow, RefundWorkflow]
-WORKFLOW_OF = {"orders.place": "PlaceOrderWorkflow", "orders.refund": "RefundWorkflow"}
+WORKFLOW_OF = {"orders.place": WF_PLACE_ORDER, "orders.refund": WF_REFUND}
 
 
 @dataclass

@@ -14,7 +14,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from contracts.agents import ACT_PUBLISH_EVENT, PublishEventInput
+from contracts.agents import PublishEventInput
+from contracts.names import ACT_PUBLISH_EVENT
 from contracts.sagas import CompensationReport
 from core.temporal_plugin import aiaas_plugin
 from tests.commerce.sagas.helper_workflows import UNDO, SagaProbeWorkflow

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from agents.definitions import save_agent, shipped_agents
+from app.tools import platform_registry
 from contracts.agents import AgentDefinition, LoopLimits
 from core.settings import Settings
 from tests.e2e.platform import AGENT_MODELS, apply_migrations
@@ -36,8 +37,8 @@ async def _tenant_agents(loop: Loop, desk_steps: int) -> None:
     )
     support = shipped_agents()["support"].model_copy(update={"handoff_targets": ["desk"]})
     async with loop.db.tenant_session(loop.tenant_id) as session:
-        await save_agent(session, loop.tenant_id, desk, "test")
-        await save_agent(session, loop.tenant_id, support, "test")
+        await save_agent(session, loop.tenant_id, desk, "test", registry=platform_registry())
+        await save_agent(session, loop.tenant_id, support, "test", registry=platform_registry())
 
 
 async def test_the_agent_handed_to_brings_its_own_step_ceiling(loop: Loop) -> None:

@@ -20,11 +20,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from contracts.lifecycle import (
-    ACT_EXPORT_DATA,
-    ACT_MARK_OFFBOARDING,
-    ACT_PURGE_DATABASE,
-    ACT_PURGE_REDIS,
-    ACT_STOP_WORKFLOWS,
     ExportInput,
     ExportSummary,
     MarkOffboardingInput,
@@ -38,6 +33,13 @@ from contracts.lifecycle import (
     StopWorkflowsResult,
     TenantLifecycleInput,
     lifecycle_workflow_id,
+)
+from contracts.names import (
+    ACT_EXPORT_DATA,
+    ACT_MARK_OFFBOARDING,
+    ACT_PURGE_DATABASE,
+    ACT_PURGE_REDIS,
+    ACT_STOP_WORKFLOWS,
 )
 from core.temporal_plugin import aiaas_plugin
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow

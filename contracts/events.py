@@ -1,0 +1,29 @@
+"""The event vocabulary: every type a conversation's event stream carries, spelled once.
+
+Clients read these names on SSE and WebSocket; activities and workflows publish them. Add members, never
+rename one: a client or a recorded history may hold the old spelling.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    MESSAGE_ACCEPTED = "message.accepted"
+    TURN_STARTED = "turn.started"
+    TOKEN = "token"
+    MESSAGE_COMPLETED = "message.completed"
+    TURN_FAILED = "turn.failed"
+    TURN_CUT = "turn.cut"
+    TOOL_STARTED = "tool.started"
+    TOOL_COMPLETED = "tool.completed"
+    TOOL_FAILED = "tool.failed"
+    TOOL_UNAVAILABLE = "tool.unavailable"
+    SAGA_COMPENSATING = "saga.compensating"
+    SAGA_COMPENSATED = "saga.compensated"
+    SAGA_NEEDS_ATTENTION = "saga.needs_attention"
+    APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_RESOLVED = "approval.resolved"
+    AGENT_HANDOFF = "agent.handoff"
+    BUDGET_THRESHOLD = "budget.threshold"

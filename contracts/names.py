@@ -1,0 +1,33 @@
+"""Activity and workflow names: the contract with every worker and every recorded history.
+
+Workflows call activities by these names, never by importing the implementation; a worker registers its
+`@activity.defn` classes under them. Never rename one: a history recorded with the old name would no longer
+replay, and a run in flight would call an activity no worker serves. A tool's activity is named by
+`contracts.agents.tool_activity_name` (`tools.<name>.v<version>`).
+"""
+
+from __future__ import annotations
+
+# ---- workflows ----------------------------------------------------------------------------------------
+WF_CONVERSATION = "ConversationWorkflow"
+WF_PLACE_ORDER = "PlaceOrderWorkflow"
+WF_REFUND = "RefundWorkflow"
+WF_TENANT_LIFECYCLE = "TenantLifecycleWorkflow"
+
+# ---- the conversation and its turns -------------------------------------------------------------------
+ACT_RECORD_USER_MESSAGE = "conversation.record_user_message"
+ACT_COMPLETE_TURN = "conversation.complete_turn"
+ACT_TURN_FAILED = "conversation.turn_failed"
+ACT_TURN_CUT = "conversation.turn_cut"
+ACT_MODEL_COMPLETE = "model.complete"
+ACT_RESOLVE_AGENT = "agents.resolve"
+ACT_RECORD_TOOL_OUTCOME = "tools.record_outcome"
+ACT_RECORD_APPROVAL = "approvals.record"
+ACT_PUBLISH_EVENT = "events.publish"
+
+# ---- tenant offboarding -------------------------------------------------------------------------------
+ACT_MARK_OFFBOARDING = "tenancy.lifecycle.mark_offboarding"
+ACT_STOP_WORKFLOWS = "tenancy.lifecycle.stop_workflows"
+ACT_EXPORT_DATA = "tenancy.lifecycle.export_data"
+ACT_PURGE_REDIS = "tenancy.lifecycle.purge_redis"
+ACT_PURGE_DATABASE = "tenancy.lifecycle.purge_database"
