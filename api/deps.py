@@ -26,10 +26,10 @@ from api.state import GatewayState
 from core.events import EventBus
 from core.settings import Settings
 from db.database import Database
-from tenancy.auth import Principal, TenantPrincipal
 from tenancy.auth_cache import InvalidationListener
 from tenancy.jwt import JwtConfig, JwtVerifier
 from tenancy.permissions import Permission, PlatformRole, acts_as
+from tenancy.principal import Principal, TenantPrincipal
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="aiaas"'}
 # Room for an RSA-signed JWT with a generous set of claims; API keys are far shorter.

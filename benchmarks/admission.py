@@ -46,8 +46,9 @@ from db.migrate import migrate
 from policies.cost_guard import CostGuard
 from policies.ledger import month_tokens
 from policies.load_shedding import Shedder, ShedPolicy
-from tenancy.auth import ApiKeyAuthenticator, TenantPrincipal
+from tenancy.auth import ApiKeyAuthenticator
 from tenancy.plans import ClassRate, PlanLimits, RouteClass, limits_for
+from tenancy.principal import TenantPrincipal
 from tenancy.tenants import create_tenant
 
 GOAL_P99_MS = 2.0

@@ -22,10 +22,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from tenancy.principal import Principal
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-
-    from tenancy.auth import Principal
 
 log = logging.getLogger(__name__)
 

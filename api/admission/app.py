@@ -20,7 +20,7 @@ from api.state import GatewayState
 from policies.cost_guard import CostGuard
 from policies.ledger import month_tokens
 from policies.load_shedding import BacklogSampler, Shedder, policy_from
-from tenancy.auth import Principal, TenantPrincipal
+from tenancy.principal import Principal, TenantPrincipal
 
 
 @asynccontextmanager

@@ -41,8 +41,8 @@ from policies import quotas
 from policies.concurrency import ConcurrencyLeases, LeaseOutcome
 from policies.load_shedding import Shedder
 from policies.rate_limit import Rate, RateDecision, RateLimiter
-from tenancy.auth import TenantPrincipal
 from tenancy.plans import ClassRate, RouteClass
+from tenancy.principal import TenantPrincipal
 
 log = structlog.get_logger("aiaas.admission")
 

@@ -28,8 +28,8 @@ from contracts.lifecycle import (
     TenantLifecycleInput,
     lifecycle_workflow_id,
 )
-from tenancy.auth import Principal
 from tenancy.lifecycle import DEFAULT_DATA_REGION, TenantStatus, validate_region
+from tenancy.principal import Principal
 from tenancy.tenant_admin import (
     MAX_PAGE,
     TenantAdminError,

@@ -28,8 +28,8 @@ from api.errors import ApiError
 from api.schemas import AgentOut, AgentUpsert, AgentVersionOut
 from contracts.agents import AGENT_NAME, AgentDefinition
 from tenancy.audit import record_event
-from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
+from tenancy.principal import TenantPrincipal
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 

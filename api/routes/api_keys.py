@@ -20,9 +20,9 @@ from api.errors import ApiError
 from api.state import GatewayState
 from db.tables import ApiKey
 from tenancy import api_keys
-from tenancy.auth import TenantPrincipal
 from tenancy.auth_cache import publish_invalidation
 from tenancy.permissions import Permission, TenantRole, may_grant
+from tenancy.principal import TenantPrincipal
 
 log = logging.getLogger(__name__)
 

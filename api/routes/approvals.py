@@ -25,8 +25,8 @@ from api.errors import ApiError
 from api.routes.conversations import load_conversation
 from contracts.agents import ApprovalDecision, ApprovalDecisionKind, ApprovalStatus
 from db.database import Database, run_sql
-from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
+from tenancy.principal import TenantPrincipal
 
 router = APIRouter(prefix="/v1/conversations", tags=["approvals"])
 

@@ -15,8 +15,8 @@ from pydantic import AwareDatetime, BaseModel
 from api.deps import StateDep, requires
 from api.errors import ApiError
 from tenancy.audit import list_events, verify_chain
-from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
+from tenancy.principal import TenantPrincipal
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 

@@ -21,8 +21,8 @@ from db.usage_tables import MONEY_DIGITS, MONEY_PLACES
 from policies.budgets import Budget, BudgetMode, Period, percent_used, save_budget
 from policies.cost_guard import CostGuard
 from tenancy.audit import record_event
-from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
+from tenancy.principal import TenantPrincipal
 
 router = APIRouter(prefix="/v1/budgets", tags=["budgets"])
 

@@ -30,8 +30,8 @@ from commerce.connectors.config import (
     validate_base_url,
 )
 from commerce.tables import DEFAULT_CONNECTOR_TIMEOUT_SECONDS, MAX_CONNECTOR_TIMEOUT_SECONDS
-from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
+from tenancy.principal import TenantPrincipal
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
 

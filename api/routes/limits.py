@@ -17,9 +17,9 @@ from pydantic import BaseModel
 from api.admission.app import AdmissionDep
 from api.deps import requires
 from policies import quotas
-from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
 from tenancy.plans import ClassRate, RouteClass
+from tenancy.principal import TenantPrincipal
 
 router = APIRouter(prefix="/v1/limits", tags=["limits"])
 

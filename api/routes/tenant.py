@@ -21,10 +21,10 @@ from api.deps import StateDep, requires
 from api.errors import ApiError
 from api.state import GatewayState
 from db.database import run_sql
-from tenancy.auth import TenantPrincipal
 from tenancy.auth_cache import publish_invalidation
 from tenancy.lifecycle import TenantRecord
 from tenancy.permissions import Permission, TenantRole, may_grant
+from tenancy.principal import TenantPrincipal
 from tenancy.tenant_admin import TenantNotFound, get_tenant, update_tenant
 from tenancy.tenants import MAX_NAME_CHARS, remove_member, set_member_role
 

@@ -21,8 +21,8 @@ from api.state import GatewayState
 from app.tools import platform_registry
 from contracts.agents import TOOL_NAME, ApprovalRule, Effect
 from tenancy.audit import record_event
-from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
+from tenancy.principal import TenantPrincipal
 
 log = structlog.get_logger("aiaas.api.tools")
 

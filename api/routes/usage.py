@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 from api.deps import StateDep, requires
 from api.errors import ApiError
 from db.database import run_sql
-from tenancy.auth import TenantPrincipal
 from tenancy.permissions import Permission
+from tenancy.principal import TenantPrincipal
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])
 

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import text
 
 from db.database import Database
-from tenancy.auth import ApiKeyAuthenticator, Principal
+from tenancy.auth import ApiKeyAuthenticator
 from tenancy.keys import parse_api_key
+from tenancy.principal import Principal
 from tenancy.tenants import CreatedTenant, add_api_key, create_tenant
 
 from .conftest import PEPPER, Urls, unique_name

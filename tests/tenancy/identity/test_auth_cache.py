@@ -10,8 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 from core.stack import StackEndpoints
-from tenancy.auth import Principal, make_principal
 from tenancy.auth_cache import CHANNEL, InvalidationListener, PrincipalCache, publish_invalidation
+from tenancy.principal import Principal, make_principal
 
 
 def _key(tenant: str, key: str) -> Principal:

@@ -11,8 +11,9 @@ from sqlalchemy import text
 
 from db.database import Database
 from tenancy import api_keys
-from tenancy.auth import ApiKeyAuthenticator, TenantPrincipal
+from tenancy.auth import ApiKeyAuthenticator
 from tenancy.jwt import JwtConfig, JwtVerifier, issue_token
+from tenancy.principal import TenantPrincipal
 from tenancy.tenants import ensure_user, set_member_role, set_platform_role
 from tests.tenancy.conftest import PEPPER
 

@@ -14,9 +14,10 @@ from fastapi import FastAPI
 from api.deps import PlatformAdminDep, PlatformOperatorDep, TenantDep, requires
 from api.errors import install_error_handlers
 from db.database import Database
-from tenancy.auth import ApiKeyAuthenticator, Principal
+from tenancy.auth import ApiKeyAuthenticator
 from tenancy.jwt import JwtConfig, JwtVerifier, issue_token
 from tenancy.permissions import Permission
+from tenancy.principal import Principal
 from tenancy.tenants import create_tenant
 from tests.tenancy.conftest import PEPPER, Urls, unique_name
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tenancy.auth import Principal, TenantPrincipal, make_principal
 from tenancy.permissions import (
     PLATFORM_ROLES,
     ROLE_PERMISSIONS,
@@ -18,6 +17,7 @@ from tenancy.permissions import (
     parse_scopes,
     permissions_for,
 )
+from tenancy.principal import Principal, TenantPrincipal, make_principal
 
 P = Permission
 
