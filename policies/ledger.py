@@ -31,6 +31,8 @@ return false
 # A retry that heals a counter missed by a crash comes within the activity's retry window, not later.
 _COUNTED_TTL = 2 * 24 * 3600
 _MONTH_TTL = 70 * 24 * 3600
+# The ledger's and budgets' money columns are numeric(14, 6): whatever takes an amount in must fit them.
+MONEY_DIGITS, MONEY_PLACES = 14, 6
 
 
 class LedgerStatus(StrEnum):

@@ -7,25 +7,55 @@ before it, other replicas could re-read the old state.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.tables import ApiKey
+from db.database import run_sql
+from db.ids import new_id
 from tenancy.audit import record_event
 from tenancy.keys import generate_api_key, hash_secret
 from tenancy.permissions import TENANT_ROLES, parse_scopes
 
 MAX_NAME_CHARS = 100
 MAX_OVERLAP_SECONDS = 7 * 24 * 3600
+# Everything but the secret's hash: once stored, nothing outside the auth lookup has a use for it.
+_COLUMNS = "id, tenant_id, name, prefix, scopes, role, created_at, expires_at, revoked_at, last_used_at, rotated_from"
+_INSERT = (
+    "INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, scopes, expires_at, role, rotated_from) "  # noqa: S608
+    "VALUES (:id, :tid, :name, :prefix, :hash, CAST(:scopes AS jsonb), :expires_at, :role, :rotated_from) "
+    f"RETURNING {_COLUMNS}"
+)
 
 
 class KeyNotActive(Exception):
     """The key is revoked, expired, or already replaced by a rotation."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One `api_keys` row as its tenant may see it."""
+
+    id: str
+    tenant_id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    role: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    # The key this one replaced; the old key's `expires_at` marks the end of their overlap.
+    rotated_from: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> ApiKey:
+        return cls(**{**row._asdict(), "scopes": [str(scope) for scope in row.scopes]})
 
 
 @dataclass(frozen=True)
@@ -59,19 +89,22 @@ async def store_new_key(
     """Generate a key, store only its hash in the session's transaction; returns the row and the full key,
     which exists nowhere else afterwards."""
     generated = generate_api_key()
-    row = ApiKey(
-        tenant_id=tenant_id,
-        name=name,
-        prefix=generated.prefix,
-        secret_hash=hash_secret(generated.secret, pepper),
-        scopes=list(scopes),
-        expires_at=expires_at,
-        role=role,
-        rotated_from=rotated_from,
+    result = await run_sql(
+        session,
+        _INSERT,
+        {
+            "id": new_id(),
+            "tid": tenant_id,
+            "name": name,
+            "prefix": generated.prefix,
+            "hash": hash_secret(generated.secret, pepper),
+            "scopes": json.dumps(list(scopes)),
+            "expires_at": expires_at,
+            "role": role,
+            "rotated_from": rotated_from,
+        },
     )
-    session.add(row)
-    await session.flush()
-    return row, generated.full
+    return ApiKey.of(result.one()), generated.full
 
 
 async def issue_key(
@@ -107,28 +140,33 @@ async def issue_key(
 
 
 async def list_keys(session: AsyncSession, *, include_inactive: bool = False) -> list[ApiKey]:
-    rows = (await session.exec(select(ApiKey).order_by(col(ApiKey.created_at), col(ApiKey.id)))).all()
+    result = await run_sql(session, f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id")  # noqa: S608
+    rows = [ApiKey.of(row) for row in result]
     if include_inactive:
-        return list(rows)
+        return rows
     now = datetime.now(UTC)
     return [row for row in rows if is_active(row, now)]
 
 
 async def find_key(session: AsyncSession, key_id: str, *, for_update: bool = False) -> ApiKey | None:
     """The tenant's key with this id, or None; another tenant's key is invisible here (row-level security)."""
-    query = select(ApiKey).where(ApiKey.id == key_id)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.exec(query)).first()
+    lock = " FOR UPDATE" if for_update else ""
+    query = f"SELECT {_COLUMNS} FROM api_keys WHERE id = :id{lock}"  # noqa: S608
+    row = (await run_sql(session, query, {"id": key_id})).first()
+    return None if row is None else ApiKey.of(row)
 
 
 async def revoke_key(session: AsyncSession, row: ApiKey, *, actor: str) -> bool:
     """Revoke `row` (found with `for_update`); False when it already was."""
-    if row.revoked_at is not None:
+    revoked_at = (
+        await run_sql(
+            session,
+            "UPDATE api_keys SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL RETURNING revoked_at",
+            {"id": row.id},
+        )
+    ).scalar()
+    if revoked_at is None:
         return False
-    row.revoked_at = datetime.now(UTC)
-    session.add(row)
-    await session.flush()
     await record_event(
         session, tenant_id=row.tenant_id, actor=actor, action="api_key.revoked", target=row.id, details=_describe(row)
     )
@@ -154,15 +192,17 @@ async def rotate_key(
     now = datetime.now(UTC)
     if not is_active(row, now):
         raise KeyNotActive("the key is revoked or expired")
-    successor = await session.exec(
-        select(ApiKey.id).where(ApiKey.rotated_from == row.id, col(ApiKey.revoked_at).is_(None))
+    successor = await run_sql(
+        session,
+        "SELECT id FROM api_keys WHERE rotated_from = :id AND revoked_at IS NULL",
+        {"id": row.id},
     )
     if successor.first() is not None:
         raise KeyNotActive("the key was already rotated")
     original_expiry = row.expires_at
     overlap_end = now + timedelta(seconds=overlap_seconds)
-    row.expires_at = overlap_end if original_expiry is None else min(original_expiry, overlap_end)
-    session.add(row)
+    old_expiry = overlap_end if original_expiry is None else min(original_expiry, overlap_end)
+    await run_sql(session, "UPDATE api_keys SET expires_at = :at WHERE id = :id", {"at": old_expiry, "id": row.id})
     issued = await issue_key(
         session,
         tenant_id=row.tenant_id,
@@ -174,7 +214,7 @@ async def rotate_key(
         expires_at=expires_at if expires_at is not None else original_expiry,
         rotated_from=row.id,
     )
-    details = {**_describe(issued.row), "old_key_expires_at": row.expires_at.isoformat()}
+    details = {**_describe(issued.row), "old_key_expires_at": old_expiry.isoformat()}
     await record_event(
         session,
         tenant_id=row.tenant_id,

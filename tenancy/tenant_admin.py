@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import Database, run_sql
-from db.tables import new_id
+from db.ids import new_id
 from tenancy.api_keys import issue_key
 from tenancy.audit import record_event
 from tenancy.auth_cache import publish_invalidation

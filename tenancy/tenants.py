@@ -14,16 +14,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import Database
-from db.tables import PLANS, ApiKey, Tenant, new_id
-from tenancy.api_keys import store_new_key
+from db.ids import new_id
+from tenancy.api_keys import ApiKey, store_new_key
 from tenancy.audit import record_event
 from tenancy.permissions import PLATFORM_ROLES, TENANT_ROLES
+from tenancy.plans import PLANS
 
 MAX_NAME_CHARS = 200
 MAX_SLUG_CHARS = 48
 MAX_SUBJECT_CHARS = 255
 _SLUG_ATTEMPTS = 5
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tid, true)")
+_INSERT_TENANT = text("INSERT INTO tenants (id, name, slug, plan) VALUES (:id, :name, :slug, :plan)")
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,9 @@ async def create_tenant(admin_url: str, *, name: str, plan: str = "free", pepper
                     await (await session.connection()).execute(_SET_TENANT, {"tid": tenant_id})
                     # A concurrent creation may take the same slug; a random suffix settles the retry.
                     slug = await _free_slug(session, base) if attempt == 0 else f"{base}-{secrets.token_hex(3)}"
-                    session.add(Tenant(id=tenant_id, name=name, slug=slug, plan=plan))
-                    await session.flush()
+                    await (await session.connection()).execute(
+                        _INSERT_TENANT, {"id": tenant_id, "name": name, "slug": slug, "plan": plan}
+                    )
                     _row, full_key = await add_api_key(session, tenant_id=tenant_id, name="default", pepper=pepper)
                 return CreatedTenant(tenant_id=tenant_id, api_key=full_key)
             except IntegrityError as exc:

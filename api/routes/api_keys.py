@@ -18,8 +18,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from api.deps import KeysManageDep, StateDep
 from api.errors import ApiError
 from api.state import GatewayState
-from db.tables import ApiKey
 from tenancy import api_keys
+from tenancy.api_keys import ApiKey
 from tenancy.auth_cache import publish_invalidation
 from tenancy.permissions import Permission, TenantRole, may_grant
 from tenancy.principal import TenantPrincipal

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import StateDep, requires
 from api.state import GatewayState
-from db.usage_tables import MONEY_DIGITS, MONEY_PLACES
 from policies.budgets import Budget, BudgetMode, Period, percent_used, save_budget
 from policies.cost_guard import CostGuard
+from policies.ledger import MONEY_DIGITS, MONEY_PLACES
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal

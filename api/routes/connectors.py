@@ -29,7 +29,7 @@ from commerce.connectors.config import (
     save_setting,
     validate_base_url,
 )
-from commerce.tables import DEFAULT_CONNECTOR_TIMEOUT_SECONDS, MAX_CONNECTOR_TIMEOUT_SECONDS
+from commerce.constants import DEFAULT_CONNECTOR_TIMEOUT_SECONDS, MAX_CONNECTOR_TIMEOUT_SECONDS
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidTag
 
-from commerce.tables import (
+from commerce.constants import (
     CONNECTOR_SYSTEMS,
     DEFAULT_CONNECTOR_TIMEOUT_SECONDS,
     MAX_CONNECTOR_TIMEOUT_SECONDS,

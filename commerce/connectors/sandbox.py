@@ -23,7 +23,7 @@ from commerce.connectors.base import (
 )
 from commerce.connectors.faults import check_fault
 from db.database import Database, run_sql
-from db.tables import new_id
+from db.ids import new_id
 
 # The sandbox declines charges above this, so the decline path can be shown without injecting anything.
 DECLINE_ABOVE_CENTS = 10_000_000

@@ -13,7 +13,7 @@ from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents.sdk import ToolConflict, ToolContext, tool
-from commerce.tables import ORDER_STATUSES
+from commerce.constants import ORDER_STATUSES
 from commerce.tools.common import (
     READ_RETRY,
     READ_TIMEOUT_SECONDS,

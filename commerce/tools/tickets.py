@@ -25,7 +25,7 @@ from commerce.tools.common import (
 )
 from contracts.agents import Effect
 from db.database import run_sql
-from db.tables import new_id
+from db.ids import new_id
 
 Priority = Literal["low", "normal", "high", "urgent"]
 MAX_SUBJECT_CHARS = 200

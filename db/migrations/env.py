@@ -14,13 +14,12 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlmodel import SQLModel
 
-import db.tables  # noqa: F401  (registers the tables on SQLModel.metadata for autogenerate)
 from db.database import to_async_url
 
 config = context.config
-target_metadata = SQLModel.metadata
+# The migrations are written by hand and are the schema's only definition: there is no model to diff against.
+target_metadata = None
 
 
 def _configure_and_run(connection: Connection) -> None:

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from db.tables import PLANS
-from tenancy.plans import PLANS_FILE, ClassRate, RouteClass, all_plans, limits_for, parse_plans
+from tenancy.plans import PLANS, PLANS_FILE, ClassRate, RouteClass, all_plans, limits_for, parse_plans
 
 
 def test_every_plan_has_limits_and_bigger_plans_allow_more() -> None:
