@@ -39,7 +39,7 @@ from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
 from core.settings import Settings, get_settings
 from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing
-from core.temporal_plugin import connect
+from db.codec import connect
 from db.database import Database
 from tenancy.auth import ApiKeyAuthenticator
 

@@ -23,7 +23,7 @@ from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
 from core.settings import Settings, get_settings
 from core.telemetry import configure_tracing
-from core.temporal_plugin import connect
+from db.codec import connect
 
 if TYPE_CHECKING:
     from policies.metering import Metering

@@ -36,7 +36,7 @@ from contracts.agents import Effect, ToolCallInput, ToolCallResult, ToolStatus
 from core.events import EventBus
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
-from core.temporal_plugin import connect
+from db.codec import connect
 from db.database import Database
 
 BENCH_TOOLS = ToolRegistry()

@@ -29,7 +29,7 @@ from core.settings import Settings
 from core.stack.ports import free_port
 from core.stack.process import ManagedProcess
 from core.stack.stack import throwaway_stack
-from core.temporal_plugin import connect
+from db.codec import connect
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
@@ -23,11 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from contracts.errors import ConversationError
 from contracts.lifecycle import TenantLifecycleError
 from core.correlation import CorrelationInterceptor
-from core.crypto import build_codec
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from db.database import Database
 
 PLUGIN_NAME = "aiaas.core"
 
@@ -88,12 +83,15 @@ def aiaas_plugin(codec: PayloadCodec | None = None) -> SimplePlugin:
     )
 
 
-async def connect(settings: Settings, *, db: Database | None = None) -> Client:
-    """A client whose codec reads data keys through `db` (the caller's pool), or through a pool of its own."""
+async def connect_with(settings: Settings, codec: PayloadCodec) -> Client:
+    """A client of the settings' Temporal namespace whose payloads go through `codec`.
+
+    Processes build the codec over their database's key store and connect with `db.codec.connect`.
+    """
     if not settings.temporal_address:
         raise RuntimeError("TEMPORAL_ADDRESS is not set and no embedded stack is running")
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        plugins=[aiaas_plugin(build_codec(settings, db))],
+        plugins=[aiaas_plugin(codec)],
     )

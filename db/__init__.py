@@ -1,1 +1,1 @@
-"""The database: engine, the tenant-scoped session under row-level security, SQL helpers and migrations."""
+"""The database: engine, tenant-scoped sessions under row-level security, ids, migrations, the codec's key store."""

@@ -1,23 +1,18 @@
-"""The codec as every process builds it from its settings: the KMS, the key store and the keyring."""
+"""The codec as every process builds it from its settings: the KMS, a key store handed in, and the keyring."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from core.crypto.codec import TenantPayloadCodec
 from core.crypto.keyring import Keyring
 from core.crypto.kms import Kms, LocalFileKms
-from core.crypto.store import PostgresKeyStore, TenantSessions
+from core.crypto.store import KeyStore
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from db.database import Database
 
 KMS_DIR = "kms"
 KMS_FILE = "keys.json"
-# Key loads are rare (one per tenant and key version per cache TTL); a pool the codec owns needs no more.
-_OWNED_POOL_SIZE = 1
 
 
 def kms_keys_path(settings: Settings) -> Path:
@@ -30,22 +25,19 @@ def build_kms(settings: Settings) -> Kms:
     return LocalFileKms(kms_keys_path(settings))
 
 
-def build_codec(settings: Settings, db: Database | None = None) -> TenantPayloadCodec:
-    """The unbound codec the SDK binds per workflow; it reads keys through `db`'s tenant sessions.
+def build_codec(
+    settings: Settings,
+    store: KeyStore,
+    *,
+    on_idle: Callable[[], Awaitable[None]] | None = None,
+) -> TenantPayloadCodec:
+    """The unbound codec the SDK binds per workflow, reading wrapped data keys from `store`.
 
-    Without `db` it opens a small pool of its own on the app database URL and empties it after each key
-    load, so callers that never close their client (scripts, tests) leave no idle connection behind.
+    `on_idle` runs whenever no key load is in flight; a store on a connection pool of its own passes the
+    pool's close there, so a process that never closes its client leaves no idle connection behind.
     """
-    sessions: TenantSessions
-    if db is None:
-        from db.database import Database
-
-        owned = Database(settings.resolved_app_database_url(), pool_size=_OWNED_POOL_SIZE)
-        sessions, on_idle = owned, owned.close
-    else:
-        sessions, on_idle = db, None
     keyring = Keyring(
-        PostgresKeyStore(sessions),
+        store,
         build_kms(settings),
         ttl_seconds=settings.data_key_cache_seconds,
         max_entries=settings.data_key_cache_entries,

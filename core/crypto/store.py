@@ -67,7 +67,7 @@ class KeyStore(Protocol):
 
 
 class TenantSessions(Protocol):
-    """What `db.database.Database` offers; named here so `core` does not depend on `tenancy`."""
+    """What `db.database.Database` offers; named here so `core` does not depend on `db`."""
 
     def tenant_session(self, tenant_id: str) -> AbstractAsyncContextManager[AsyncSession]: ...
 

@@ -10,7 +10,7 @@ import pytest
 from temporalio.common import SearchAttributeKey
 
 from contracts.conversation import conversation_workflow_id
-from core.temporal_plugin import connect
+from db.codec import connect
 from tests.e2e.agent_world import Shop, answer, call, conversation, fresh_shop, of, plan, rows, turn
 from tests.e2e.platform import Platform
 

@@ -9,7 +9,7 @@ import httpx
 from temporalio.client import WorkflowExecutionStatus
 
 from contracts.conversation import ConversationInput, SubmitMessage, conversation_workflow_id
-from core.temporal_plugin import connect
+from db.codec import connect
 from tests.e2e.platform import Platform
 from tests.e2e.sse import completed_for, events_of, read_frames
 from workflows.conversation import ConversationWorkflow

@@ -29,7 +29,7 @@ from agents.sdk import ToolContext, ToolDenied, ToolRegistry, ToolTransientError
 from contracts.agents import Effect, RetrySpec, ToolCallInput, ToolCallResult
 from core.events import Event, EventBus
 from core.settings import Settings
-from core.temporal_plugin import connect
+from db.codec import connect
 from db.database import Database
 from policies.circuit_breaker import CircuitBreaker
 

@@ -19,7 +19,7 @@ from agents.sdk import ToolConflict, ToolContext, ToolRegistry, ToolTransientErr
 from contracts.agents import Effect, ToolCallInput, ToolStatus
 from core.events import EventBus
 from core.settings import Settings
-from core.temporal_plugin import connect
+from db.codec import connect
 from db.database import Database, run_sql
 from policies.budgets import Budget, save_budget
 from policies.metering import build_metering

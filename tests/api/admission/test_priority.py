@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from contracts.conversation import ConversationInput, SubmitMessage, conversation_workflow_id
-from core.temporal_plugin import connect
+from db.codec import connect
 from tenancy.plans import limits_for
 from tests.e2e.fixtures import create_test_tenant
 from tests.e2e.platform import Platform

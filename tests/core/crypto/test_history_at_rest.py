@@ -12,8 +12,8 @@ from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 
 from contracts.conversation import ConversationInput, SubmitMessage, conversation_workflow_id
-from core.crypto import build_codec, decode_history
-from core.temporal_plugin import connect
+from core.crypto import decode_history
+from db.codec import build_codec, connect
 from tests.e2e.platform import Platform
 from tests.e2e.sse import completed_for, events_of, read_frames
 from workflows.conversation import ConversationWorkflow

@@ -13,9 +13,10 @@ from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
-from core.crypto import build_codec, decode_history, is_encrypted, recorded_scope
+from core.crypto import decode_history, is_encrypted, recorded_scope
 from core.settings import Settings
 from core.temporal_plugin import aiaas_plugin
+from db.codec import build_codec
 from db.database import Database
 
 from .probe_workflows import Probe, ProbeChild, ProbeFailing, echo, fail

@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 
 from core.events import EventBus
 from core.settings import get_settings
-from core.temporal_plugin import connect
+from db.codec import connect
 from db.database import Database
 from policies.metering import Metering, build_metering, model_step_key
 from tests.policies.costs.chaos_workflow import (

@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 
 from core.settings import Settings
 from core.stack.process import ManagedProcess
-from core.temporal_plugin import connect
+from db.codec import connect
 from db.database import Database, run_sql
 from policies.cost_guard import CostGuard
 from policies.ledger import ledger_key, model_step_key, month_tokens

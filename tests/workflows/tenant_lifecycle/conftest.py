@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 
 from core.stack.process import ManagedProcess
-from core.temporal_plugin import connect
+from db.codec import connect
 from db.database import Database
 from tests.e2e.platform import Platform, pick_port
 from tests.tenancy.conftest import admin_db, admin_url, app_db, fresh_database, two_tenants, urls  # noqa: F401
