@@ -1,4 +1,8 @@
-"""The gateway's app factory: clients built once in the lifespan, one router per resource."""
+"""The gateway's app factory: clients built once in the lifespan, the /v1 routers (`api.v1`) behind admission.
+
+The tool registry comes from the caller (the composition root, `app.gateway`), so the gateway lists and
+validates against exactly the tools its process registered.
+"""
 
 from __future__ import annotations
 
@@ -11,28 +15,14 @@ from fastapi import FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from redis.asyncio import Redis
 
-from api.admission.app import GatewayApp, admission_lifespan
+from agents.sdk import ToolRegistry
 from api.admission.headers import RateLimitHeaders
+from api.admission.lifespan import admission_lifespan
 from api.deps import auth_lifespan
 from api.errors import install_error_handlers
-from api.routes import (
-    admin_tenants,
-    agents,
-    api_keys,
-    approvals,
-    audit,
-    codec,
-    conversations,
-    events,
-    health,
-    limits,
-    tenant,
-    tools,
-)
-from api.routes import budgets as budget_routes
-from api.routes import connectors as connector_routes
-from api.routes import usage as usage_routes
+from api.routes import codec, health
 from api.state import GatewayState
+from api.v1 import http_router, socket_router
 from core.correlation import REQUEST_ID_HEADER, request_id_from
 from core.events import EventBus
 from core.logging import configure_logging
@@ -46,7 +36,7 @@ from tenancy.auth import ApiKeyAuthenticator
 _MAX_BODY_BYTES = 1_048_576
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> FastAPI:
     settings = (settings or get_settings()).require()
     configure_logging(settings.log_level, json_output=settings.log_json)
     configure_tracing("aiaas-gateway")
@@ -66,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             authenticator=ApiKeyAuthenticator(
                 db, settings.api_key_pepper.get_secret_value(), cache_seconds=settings.auth_cache_seconds
             ),
+            tools=registry,
         )
         try:
             # JWT verification and cross-replica invalidation of cached principals live as long as the app.
@@ -77,8 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.close()
             await redis.aclose()
 
-    # Routers under /v1 get admission (load shedding, rate limits) on every HTTP route as they are included.
-    app = GatewayApp(
+    app = FastAPI(
         title="aiaas",
         summary="Multi-tenant AI agents on durable execution",
         version="0.1.0",
@@ -86,20 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(conversations.router)
-    app.include_router(approvals.router)
-    app.include_router(events.router)
-    app.include_router(api_keys.router)
+    app.include_router(http_router())
+    app.include_router(socket_router())
     app.include_router(codec.router)
-    app.include_router(admin_tenants.router)
-    app.include_router(tenant.router)
-    app.include_router(audit.router)
-    app.include_router(limits.router)
-    app.include_router(agents.router)
-    app.include_router(tools.router)
-    app.include_router(usage_routes.router)
-    app.include_router(budget_routes.router)
-    app.include_router(connector_routes.router)
 
     @app.middleware("http")
     async def guard_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

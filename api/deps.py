@@ -21,6 +21,8 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request, WebSocket
 from temporalio.client import Client
 
+from agents.enablement import ToolEnablement
+from agents.sdk import ToolRegistry
 from api.errors import ApiError
 from api.state import GatewayState
 from core.events import EventBus
@@ -151,7 +153,17 @@ def _settings(request: Request) -> Settings:
     return _state(request).settings
 
 
+def _tools(request: Request) -> ToolRegistry:
+    return _state(request).tools
+
+
+def _tool_enablement(request: Request) -> ToolEnablement:
+    return _state(request).tool_enablement
+
+
 TemporalDep = Annotated[Client, Depends(_temporal)]
 DatabaseDep = Annotated[Database, Depends(_db)]
 BusDep = Annotated[EventBus, Depends(_bus)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+ToolsDep = Annotated[ToolRegistry, Depends(_tools)]
+ToolEnablementDep = Annotated[ToolEnablement, Depends(_tool_enablement)]

@@ -1,12 +1,19 @@
-"""What the gateway holds for its lifetime: clients of Temporal, Postgres and Redis, built in the lifespan."""
+"""What the gateway holds for its lifetime: clients of Temporal, Postgres and Redis, built in the lifespan,
+and the tool registry the composition root hands it.
+
+The registry is given rather than loaded here, so the gateway shows exactly the tools the process that
+built it registered (the same call a worker makes), and nothing in `api` needs to know where tools live.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from temporalio.client import Client
 
+from agents.enablement import ToolEnablement
+from agents.sdk import ToolRegistry
 from core.events import EventBus
 from core.settings import Settings
 from db.database import Database
@@ -21,3 +28,10 @@ class GatewayState:
     redis: Redis
     bus: EventBus
     authenticator: ApiKeyAuthenticator
+    tools: ToolRegistry
+    # Which tools each tenant has switched on; one per gateway, its cache checked against the tenant's
+    # version key in Redis on every read.
+    tool_enablement: ToolEnablement = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tool_enablement = ToolEnablement(self.db, redis=self.redis, registry=self.tools)

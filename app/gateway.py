@@ -1,10 +1,26 @@
-"""`aiaas gateway`: the HTTP gateway under uvicorn."""
+"""`aiaas gateway`: the HTTP gateway under uvicorn, built with the platform's tools.
+
+The gateway's app takes its tool registry as a parameter; this is where the registry the workers load is
+chosen for it too, so `GET /v1/tools` and agent validation see exactly what the workers can run.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from core.settings import get_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def gateway_app() -> FastAPI:
+    """uvicorn's app factory: imports the gateway and every tool module only in the serving process."""
+    from api.app import create_app
+    from app.tools import platform_registry
+
+    return create_app(registry=platform_registry())
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -12,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = get_settings().require()
     uvicorn.run(
-        "api.app:create_app",
+        "app.gateway:gateway_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.gateway_port,

@@ -5,9 +5,9 @@ Measured in the same run, on the same Redis client:
   - request gate: load shedding + the GCRA script (tenant and key bucket), what every /v1 request pays;
   - message admission: the gate, then budget mode, token and message quotas and a concurrent-turn lease,
     the whole path a message POST takes before it reaches Temporal (no HTTP);
-  - through the ASGI app in process: a message route that admits and answers 202 without submitting,
-    against the same route on an app without admission (the HTTP baseline), both authenticating with a
-    cached API key.
+  - through the ASGI app in process: a message route behind a /v1 router with the gateway's admission
+    dependency, admitting and answering 202 without submitting, against the same route on a router without
+    it (the HTTP baseline), all authenticating with a cached API key.
 Then decisions per second with several requests in flight. The plan is the enterprise plan with rates too
 high to refuse, so every sample is a full admitted decision; leases are released outside the timed part.
 
@@ -25,6 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,11 @@ import httpx
 from fastapi import APIRouter, FastAPI, status
 from redis.asyncio import Redis
 
-from api.admission.app import AdmissionDep, GatewayApp
+from agents.sdk import ToolRegistry
 from api.admission.decide import MESSAGE_ROUTE, Admission
-from api.admission.plans import PlanCache
+from api.admission.deps import AdmissionDep, AdmitRequest, AdmittedDep
+from api.admission.lifespan import build_admission
+from api.admission.plans import PlanCache, TenantPlan
 from api.deps import ConversationsWriteDep
 from api.errors import install_error_handlers
 from api.state import GatewayState
@@ -43,8 +46,6 @@ from core.settings import Settings
 from core.stack.stack import throwaway_stack
 from db.database import Database
 from db.migrate import migrate
-from policies.cost_guard import CostGuard
-from policies.ledger import month_tokens
 from policies.load_shedding import Shedder, ShedPolicy
 from tenancy.auth import ApiKeyAuthenticator
 from tenancy.plans import ClassRate, PlanLimits, RouteClass, limits_for
@@ -63,10 +64,14 @@ class FixedPlan(PlanCache):
         self.limits: PlanLimits = limits_for("enterprise").model_copy(
             update={"rate_limits": dict.fromkeys(RouteClass, _UNLIMITED), "key_rate_share": 1.0}
         )
+        self._fixed: dict[str, TenantPlan] = {}
 
-    async def plan_of(self, tenant_id: str) -> tuple[str, PlanLimits]:
-        await super().plan_of(tenant_id)  # the cache lookup a real decision makes
-        return "enterprise", self.limits
+    async def plan_of(self, tenant_id: str) -> TenantPlan:
+        plan = await super().plan_of(tenant_id)  # the cache lookup a real decision makes
+        fixed = self._fixed.get(tenant_id)
+        if fixed is None:
+            fixed = self._fixed[tenant_id] = replace(plan, limits=self.limits)
+        return fixed
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
@@ -101,25 +106,36 @@ async def _time_interleaved(
 
 
 def _message_app(state: GatewayState, admission: Admission, mode: str) -> FastAPI:
-    """The message route without the conversation lookup and the Temporal submission. `bare`: no admission;
-    `gate`: the request gate every /v1 route has; `full`: the gate and the turn's admission."""
-    app = FastAPI() if mode == "bare" else GatewayApp()
+    """The message route without the conversation lookup and the Temporal submission, included the way the
+    gateway includes /v1 (`api.v1`). `bare`: no admission; `gate`: the request gate every /v1 route has;
+    `full`: the gate and the turn's admission, against the plan the gate read."""
+    app = FastAPI()
     install_error_handlers(app)
     app.state.gateway, app.state.admission = state, admission
     router = APIRouter(prefix="/v1/conversations")
+    path = "/{conversation_id}/messages"
 
-    @router.post("/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED)
-    async def post_message(
-        conversation_id: str, principal: ConversationsWriteDep, gate: AdmissionDep
-    ) -> dict[str, str]:
-        message_id = str(uuid.uuid4())
-        if mode == "full":
-            async with gate.turn(principal, message_id):
+    if mode == "full":
+
+        @router.post(path, status_code=status.HTTP_202_ACCEPTED)
+        async def admitted_message(
+            conversation_id: str, principal: ConversationsWriteDep, gate: AdmissionDep, admitted: AdmittedDep
+        ) -> dict[str, str]:
+            message_id = str(uuid.uuid4())
+            async with gate.turn(admitted, message_id):
                 pass
             await gate.leases.release(principal.tenant_id, message_id)
-        return {"message_id": message_id}
+            return {"message_id": message_id}
 
-    app.include_router(router)
+    else:
+
+        @router.post(path, status_code=status.HTTP_202_ACCEPTED)
+        async def post_message(conversation_id: str, principal: ConversationsWriteDep) -> dict[str, str]:
+            return {"message_id": str(uuid.uuid4())}
+
+    v1 = APIRouter(dependencies=[] if mode == "bare" else [AdmitRequest])
+    v1.include_router(router)
+    app.include_router(v1)
     return app
 
 
@@ -143,10 +159,17 @@ async def _measure(settings: Settings, iterations: int, warmup: int, concurrency
     db = Database(settings.resolved_app_database_url(), pool_size=4)
     redis = Redis.from_url(settings.redis_url or "")
     authenticator = ApiKeyAuthenticator(db, pepper, cache_seconds=3600)
-    state = GatewayState(settings, None, db, redis, EventBus(redis), authenticator)  # type: ignore[arg-type]
-    shedder = Shedder(ShedPolicy(counts=(10**9,), ages=(1e9,)))
-    guard = CostGuard(db, redis, mode_cache_seconds=settings.budget_mode_cache_seconds)
-    admission = Admission(settings, redis, db, shedder, budget=guard, month_tokens=month_tokens)
+    state = GatewayState(
+        settings,
+        None,  # type: ignore[arg-type]  # nothing measured here reaches Temporal
+        db,
+        redis,
+        EventBus(redis),
+        authenticator,
+        tools=ToolRegistry(),
+    )
+    # Thresholds nothing reaches: the shedding check runs, and never sheds.
+    admission = build_admission(state, Shedder(ShedPolicy(counts=(10**9,), ages=(1e9,))))
     admission.plans = FixedPlan(db)
     principal = await authenticator.authenticate(tenant.api_key)
     assert isinstance(principal, TenantPrincipal)
@@ -160,8 +183,8 @@ async def _measure(settings: Settings, iterations: int, warmup: int, concurrency
     async def message() -> None:
         message_id = str(uuid.uuid4())
         started = time.perf_counter()
-        await admission.check_request(principal, method, path)
-        await admission.admit_turn(principal.tenant_id, message_id)
+        admitted = await admission.check_request(principal, method, path)
+        await admission.admit_turn(admitted, message_id)
         samples.append(time.perf_counter() - started)
         await admission.leases.release(principal.tenant_id, message_id)
 

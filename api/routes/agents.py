@@ -16,14 +16,13 @@ from fastapi import APIRouter, Path, Query, status
 from agents.definitions import (
     AgentInvalid,
     StoredAgent,
-    builtin_registry,
     find_agent,
     list_agents,
     list_versions,
     pinned_agent_names,
     save_agent,
 )
-from api.deps import DatabaseDep, SettingsDep, requires
+from api.deps import DatabaseDep, SettingsDep, ToolsDep, requires
 from api.errors import ApiError
 from api.schemas import AgentOut, AgentUpsert, AgentVersionOut
 from contracts.agents import AGENT_NAME, AgentDefinition
@@ -108,7 +107,12 @@ async def get_agent_versions(
 
 @router.put("/{name}", status_code=status.HTTP_201_CREATED, response_model=AgentOut)
 async def put_agent(
-    name: AgentNamePath, body: AgentUpsert, principal: AgentsManageDep, db: DatabaseDep, settings: SettingsDep
+    name: AgentNamePath,
+    body: AgentUpsert,
+    principal: AgentsManageDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    tools: ToolsDep,
 ) -> AgentOut:
     definition = AgentDefinition(
         name=name,
@@ -119,7 +123,6 @@ async def put_agent(
         handoff_targets=list(body.handoff_targets),
         limits=body.limits.limits(),
     )
-    registry = builtin_registry()
     async with db.tenant_session(principal.tenant_id) as session:
         try:
             stored = await save_agent(
@@ -127,7 +130,7 @@ async def put_agent(
                 principal.tenant_id,
                 definition,
                 principal.subject,
-                registry=registry,
+                registry=tools,
                 pinned=pinned_agent_names(settings),
             )
         except AgentInvalid as exc:

@@ -13,7 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agents import transcripts
 from agents.definitions import find_agent, pinned_agent_names
-from api.admission.app import AdmissionDep
+from api.admission.deps import AdmissionDep, AdmittedDep
 from api.conversation_runs import live_state, submit
 from api.deps import ConversationsReadDep, ConversationsWriteDep, DatabaseDep, SettingsDep, TemporalDep
 from api.errors import ApiError
@@ -27,7 +27,6 @@ from api.schemas import (
 )
 from core.settings import Settings
 from db.database import Database, run_sql
-from policies.fairness import priority_for
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
@@ -118,6 +117,7 @@ async def post_message(
     temporal: TemporalDep,
     settings: SettingsDep,
     admission: AdmissionDep,
+    admitted: AdmittedDep,
 ) -> MessageAccepted:
     if len(body.content) > settings.max_message_chars:
         raise ApiError(
@@ -137,15 +137,12 @@ async def post_message(
             return _accepted(conversation.id, message_id, duplicate=True)
     else:
         message_id = str(uuid.uuid4())
-    # Budget, quotas and a concurrent-turn lease; handed back if the submission fails or repeats a message.
-    async with admission.turn(principal, message_id) as turn:
-        _plan, limits = await admission.plans.plan_of(principal.tenant_id)
-        priority = priority_for(
-            principal.tenant_id, queue_priority=limits.queue_priority, fairness_weight=limits.fairness_weight
-        )
+    # Budget, quotas and a concurrent-turn lease, against the plan the request was admitted with; handed back
+    # if the submission fails or repeats a message.
+    async with admission.turn(admitted, message_id) as turn:
         try:
             accepted = await submit(
-                temporal, settings, principal.tenant_id, conversation, message_id, body, priority=priority
+                temporal, settings, principal.tenant_id, conversation, message_id, body, priority=admitted.priority
             )
         except WorkflowUpdateFailedError as exc:
             raise _rejection(exc) from exc

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
+from api.admission.deps import admission_of
 from api.deps import BusDep, ConversationsReadDep, DatabaseDep, SettingsDep, authenticate
 from api.errors import ApiError
 from api.routes.conversations import ConversationId, load_conversation
@@ -23,6 +24,9 @@ from core.telemetry import STREAM_CONNECTIONS, WS_DISCONNECTED_SLOW
 from tenancy.permissions import Permission
 
 router = APIRouter(prefix="/v1/conversations", tags=["events"])
+# Apart from `router`: a WebSocket accepts before it authenticates, so it admits itself (see `websocket_events`)
+# instead of running the /v1 router's admission dependency.
+sockets = APIRouter(prefix="/v1/conversations", tags=["events"])
 
 _START = "0-0"
 # WebSocket close codes mirror the HTTP statuses (4000 + status); 1013 "try again later" for a slow consumer.
@@ -67,7 +71,7 @@ async def stream_events(
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
-@router.websocket("/{conversation_id}/ws")
+@sockets.websocket("/{conversation_id}/ws")
 async def websocket_events(
     websocket: WebSocket,
     conversation_id: ConversationId,
@@ -82,7 +86,7 @@ async def websocket_events(
     try:
         principal = await authenticate(state, websocket.headers.get("authorization"), Permission.CONVERSATIONS_READ)
         # Opening a stream is a read like the SSE endpoint's, and is rate limited as one (close code 4429).
-        await websocket.app.state.admission.check_request(principal, "GET", "/v1/conversations/{conversation_id}/ws")
+        await admission_of(websocket).check_request(principal, "GET", "/v1/conversations/{conversation_id}/ws")
         cursor = _cursor(after)
         conversation = await load_conversation(state.db, principal.tenant_id, str(conversation_id))
     except ApiError as exc:

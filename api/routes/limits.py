@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.admission.app import AdmissionDep
+from api.admission.deps import AdmissionDep, AdmittedDep
 from api.deps import requires
 from policies import quotas
 from tenancy.permissions import Permission
@@ -74,9 +74,9 @@ def _quota(check: quotas.QuotaCheck) -> QuotaOut:
 
 
 @router.get("", response_model=LimitsOut)
-async def read_limits(principal: TenantReader, admission: AdmissionDep) -> LimitsOut:
+async def read_limits(principal: TenantReader, admission: AdmissionDep, admitted: AdmittedDep) -> LimitsOut:
     tenant_id = principal.tenant_id
-    plan, limits = await admission.plans.plan_of(tenant_id)
+    plan, limits = admitted.plan.name, admitted.limits
     month = quotas.month_of()
     messages_used, tokens_used, in_use, budget_mode = await asyncio.gather(
         admission.message_quota.used(tenant_id, month),

@@ -11,7 +11,8 @@ from redis.asyncio import Redis
 
 from api.routes.events import _pump
 from api.streaming import BoundedEventQueue, DropPolicy, SlowConsumer
-from core.events import Event, EventBus, EventType
+from contracts.events import EventType
+from core.events import Event, EventBus
 from core.settings import Settings
 
 
