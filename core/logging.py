@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-# A phone number: optional country code, then groups of digits split by spaces, dots or dashes; not a
-# piece of a longer token (timestamps, ids).
-_PHONE = re.compile(r"(?<![\w:.-])\+?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w:.-])")
-_CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-_SECRET = re.compile(r"\bak_[A-Za-z0-9_-]{12}_[A-Za-z0-9_-]{20,}\b|\bBearer\s+\S+", re.IGNORECASE)
+from core.redaction import redact_text
+
+__all__ = ["configure_logging", "redact_processor", "redact_text"]
+
 # Keys whose values are never logged, whatever they contain.
 _REDACTED_KEYS = frozenset({"content", "api_key", "authorization", "password", "token", "secret", "delta"})
-
-
-def redact_text(value: str) -> str:
-    value = _SECRET.sub("[secret]", value)
-    value = _EMAIL.sub("[email]", value)
-    value = _CARD.sub("[number]", value)
-    return _PHONE.sub(_phone, value)
-
-
-def _phone(match: re.Match[str]) -> str:
-    # Short numbers (order numbers, counts) stay; seven digits or more look like a phone number.
-    return "[phone]" if sum(ch.isdigit() for ch in match.group()) >= 7 else match.group()
 
 
 def _redact(value: Any) -> Any:
