@@ -17,43 +17,19 @@ install-local:
 test *args:
     {{python}} -m pytest {{args}}
 
-# Lint, format check and type check.
+# Lint, format check, type check and the layer contracts of docs/architecture.md.
 lint:
     {{python}} -m ruff check .
     {{python}} -m ruff format --check .
     {{python}} -m mypy
+    {{python}} -c "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
 
-# Turn latency against a bare Temporal baseline in the same run.
-bench turns="200" concurrency="8":
-    {{python}} -m benchmarks.turn_latency --turns {{turns}} --concurrency {{concurrency}}
+# A benchmark by name, against its baseline in the same run (`just bench` lists them):
+# turns, auth, codec, admission, tools, sagas, fairness. E.g. `just bench turns --turns 200 --concurrency 8`.
+bench name="" *args:
+    {{python}} -m benchmarks {{name}} {{args}}
 
-# Authentication cost per request: API key cached/uncached, JWT HS256/RS256.
-bench-auth:
-    {{python}} -m benchmarks.auth_overhead
-
-# Payload encryption cost per payload against a no-op codec.
-bench-codec:
-    {{python}} -m benchmarks.codec_overhead
-
-# Admission decision latency (rate limit, quotas, lease) and throughput against a bare Redis PING.
-bench-admission iterations="3000":
-    {{python}} -m benchmarks.admission --iterations {{iterations}}
-
-# Tool runtime cost per call (checks, breaker, bulkhead, events, step row) against a bare no-op activity.
-bench-tools calls="300":
-    {{python}} -m benchmarks.tool_overhead --calls {{calls}}
-
-# Saga completion and compensation times against five bare activities; prints the fault-injection cases.
-bench-sagas orders="50" failures="20":
-    {{python}} -m benchmarks.saga_times --orders {{orders}} --failures {{failures}}
-
-# Noisy neighbour: tenant B's latency while tenant A floods the queue, without and with fairness keys.
-bench-fairness jobs="10" ratio="50":
-    {{python}} -m benchmarks.noisy_neighbour --jobs {{jobs}} --ratio {{ratio}}
-
-# Re-record workflow histories from real runs, then replay them.
-replay:
-    {{python}} -m tests.record_histories
-    {{python}} -m tests.workflows.tenant_lifecycle.record_histories
-    {{python}} -m tests.commerce.sagas.record_histories
+# Re-record every workflow's histories from real runs (or only the scenarios named), then replay them.
+replay *names:
+    {{python}} -m tests.workflows.record_histories {{names}}
     {{python}} -m pytest tests/workflows/test_replay.py -q
