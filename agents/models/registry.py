@@ -16,7 +16,8 @@ from contracts.conversation import Tier
 from core.settings import Settings
 
 LOCAL_MODEL = "local/smollm2"
-SCRIPTED_DEFAULT = "scripted/echo"
+# Without a real model the tool-calling script answers: it echoes, and runs a `PLAN:` of tool calls offline.
+SCRIPTED_DEFAULT = "scripted/agent"
 
 _registered = False
 

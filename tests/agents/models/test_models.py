@@ -62,6 +62,15 @@ def test_model_selection_prefers_agent_pins_then_tiers() -> None:
         model_for(Settings(agent_models="[1, 2]"), "x", Tier.SMALL)
 
 
+def test_without_a_configured_model_the_tool_calling_script_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's PLAN examples run on the default model: it must be the script that calls tools."""
+    monkeypatch.setattr(local, "available", lambda: False)
+    settings = Settings(model_small="", model_large="", agent_models="")
+    assert model_for(settings, "support", Tier.SMALL) == "scripted/agent"
+    assert model_for(settings, "orders", Tier.LARGE) == "scripted/agent"
+    assert "small=scripted/agent" in describe_default_models(settings)
+
+
 @pytest.mark.skipif(not local.available(), reason="the `local` extra is not installed or cannot run here")
 async def test_local_model_smoke() -> None:
     """The tiny local model answers something through litellm; weak, so only the shape is checked."""
