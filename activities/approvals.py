@@ -5,8 +5,7 @@ with its deadline), appends `approval.requested` to the tenant's audit chain and
 conversation's stream. A resolution moves the row out of pending exactly once and is audited and announced
 the same way. Every write is idempotent by the approval id, so a retried or replayed activity changes
 nothing twice. The stream carries what the customer may see (tool, arguments, status, deadline); who
-decided and their note stay in the row and the audit log. A request also frees the turn's concurrent-turn
-slot: a turn parked on a person uses no worker.
+decided and their note stay in the row and the audit log.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from temporalio import activity
 
 from contracts.agents import ApprovalRecordInput, ApprovalStatus
@@ -24,7 +22,6 @@ from contracts.events import EventType
 from contracts.names import ACT_RECORD_APPROVAL
 from core.events import EventBus
 from db.database import Database, run_sql
-from policies.concurrency import release_turn_lease
 from tenancy.audit import record_event_once
 
 log = structlog.get_logger("aiaas.approvals")
@@ -57,10 +54,9 @@ def _audit_arguments(arguments: dict[str, Any]) -> dict[str, Any] | str:
 
 
 class ApprovalActivities:
-    def __init__(self, db: Database, bus: EventBus, redis: Redis | None = None) -> None:
+    def __init__(self, db: Database, bus: EventBus) -> None:
         self._db = db
         self._bus = bus
-        self._redis = redis
 
     @activity.defn(name=ACT_RECORD_APPROVAL)
     async def record(self, inp: ApprovalRecordInput) -> None:
@@ -70,12 +66,6 @@ class ApprovalActivities:
             await self._resolved(inp)
 
     async def _requested(self, inp: ApprovalRecordInput) -> None:
-        await self._insert_and_audit(inp)
-        if self._redis is not None:
-            # Waiting for a person may take a day; the tenant's concurrent-turn slot is free meanwhile.
-            await release_turn_lease(self._redis, inp.tenant_id, inp.message_id)
-
-    async def _insert_and_audit(self, inp: ApprovalRecordInput) -> None:
         async with self._db.tenant_session(inp.tenant_id) as session:
             await run_sql(
                 session,

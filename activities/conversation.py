@@ -2,13 +2,12 @@
 
 Each writes its transcript row idempotently (by message id) and then announces the fact on the event
 stream with a dedup key, so a retry, a replay or a worker crash between the two steps never produces a
-second row or a second announcement. They are short and run as local activities. A turn that ends either
-way gives back the concurrent-turn lease the gateway took when it admitted the message.
+second row or a second announcement. They are short and run as local activities. The turn's
+concurrent-turn lease is the workflow's to give back (`activities.turn_lease`).
 """
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
 from temporalio import activity
 
 from agents import transcripts
@@ -19,14 +18,12 @@ from core.events import EventBus
 from core.metric_labels import tenant_label
 from core.telemetry import TURNS_FINISHED
 from db.database import Database
-from policies.concurrency import release_turn_lease
 
 
 class ConversationActivities:
-    def __init__(self, db: Database, bus: EventBus, redis: Redis | None = None) -> None:
+    def __init__(self, db: Database, bus: EventBus) -> None:
         self._db = db
         self._bus = bus
-        self._redis = redis
 
     @activity.defn(name=ACT_RECORD_USER_MESSAGE)
     async def record_user_message(self, inp: RecordUserMessageInput) -> None:
@@ -71,7 +68,6 @@ class ConversationActivities:
             },
             dedup_key=f"{inp.reply_to}:completed",
         )
-        await self._release_lease(inp.tenant_id, inp.reply_to)
         TURNS_FINISHED.labels(outcome="completed", tenant=tenant_label(inp.tenant_id)).inc()
         return CompleteTurnResult(assistant_message_id=assistant_id)
 
@@ -84,9 +80,4 @@ class ConversationActivities:
             {"message_id": inp.message_id, "reason": inp.reason, "error_type": inp.error_type},
             dedup_key=f"{inp.message_id}:failed",
         )
-        await self._release_lease(inp.tenant_id, inp.message_id)
         TURNS_FINISHED.labels(outcome="failed", tenant=tenant_label(inp.tenant_id)).inc()
-
-    async def _release_lease(self, tenant_id: str, message_id: str) -> None:
-        if self._redis is not None:
-            await release_turn_lease(self._redis, tenant_id, message_id)

@@ -47,6 +47,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from activities.resolve_agent import AgentActivities
     from activities.tenant_lifecycle import TenantLifecycleActivities
     from activities.turn_cut import TurnCutActivities
+    from activities.turn_lease import TurnLeaseActivities
     from agents.definitions import pinned_agent_names
     from app.tools import worker_tools
     from app.workflows import WORKFLOWS
@@ -58,7 +59,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     client = await connect(settings, db=db)
     redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
     bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds)
-    conversation = ConversationActivities(db, bus, redis)
+    conversation = ConversationActivities(db, bus)
     metering = build_metering(db, redis, bus, settings)
     model = ModelActivities(db, bus, settings, metering=metering, redis=redis)
     lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
@@ -71,8 +72,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             conversation.record_user_message,
             conversation.complete_turn,
             conversation.turn_failed,
-            ApprovalActivities(db, bus, redis).record,
+            ApprovalActivities(db, bus).record,
             TurnCutActivities(db, bus).turn_cut,
+            TurnLeaseActivities(redis).release,
             model.complete,
             AgentActivities(db, pinned_agents=pinned_agent_names(settings)).resolve,
             lifecycle.mark_offboarding,

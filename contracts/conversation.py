@@ -166,5 +166,12 @@ class TurnFailedInput(Frozen):
     error_type: str = ""
 
 
+class ReleaseTurnLeaseInput(Frozen):
+    """The concurrent-turn slot the gateway took when it admitted `message_id`; its lease id is the message id."""
+
+    tenant_id: str
+    message_id: str
+
+
 def conversation_workflow_id(tenant_id: str, conversation_id: str) -> str:
     return f"{tenant_id}:conv:{conversation_id}"

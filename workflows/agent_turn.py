@@ -65,24 +65,12 @@ CUT_ANSWER = (
 CUT_MODEL = "loop-guard"
 # A model asking for more calls than this in one step is not making a plan; the rest are refused.
 MAX_CALLS_PER_STEP = 16
-# Turns recorded before it kept the first agent's loop limits after a handoff.
-HANDOFF_LIMITS_PATCH = "handoff-limits"
-# Turns recorded before it waited for an interrupted model call to confirm its cancellation.
-INTERRUPT_NOW_PATCH = "interrupt-now"
-
-
-def _model_call_cancellation() -> workflow.ActivityCancellationType:
-    """An interrupt cuts the turn at once, whether or not the model call has noticed yet.
-
-    The call learns of the cancellation from its next heartbeat's answer and stops streaming (its
-    reservation refunded, or its tokens billed if it finished first); the conversation does not wait for
-    that: it announces the interrupted turn and answers the newer message. Waiting for the confirmation
-    left an interrupt at the mercy of one heartbeat round trip, and a call that missed it streamed to the
-    end while the newer message queued behind it.
-    """
-    if workflow.patched(INTERRUPT_NOW_PATCH):
-        return workflow.ActivityCancellationType.TRY_CANCEL
-    return workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+# An interrupt cuts the turn at once, whether or not the model call has noticed yet. The call learns of the
+# cancellation from its next heartbeat's answer and stops streaming (its reservation refunded, or its tokens
+# billed if it finished first); the conversation does not wait for that: it announces the interrupted turn
+# and answers the newer message. Waiting for the confirmation would leave an interrupt at the mercy of one
+# heartbeat round trip, and a call that missed it would stream to the end while the newer message queued.
+MODEL_CALL_CANCELLATION = workflow.ActivityCancellationType.TRY_CANCEL
 
 
 # The `Agent` search attribute the gateway sets when it starts a conversation's run.
@@ -124,7 +112,7 @@ class AgentTurn:
                 return await self._cut(cut, guard)
             before = resolved
             resolved, outcomes = await self._run_step(resolved, step, self._checked_ids(step, answer.tool_calls))
-            if resolved is not before and workflow.patched(HANDOFF_LIMITS_PATCH):
+            if resolved is not before:
                 guard.adopt(resolved.definition.limits)
             cut = guard.after_step(
                 [(call.tool, call.arguments, result.state_hash) for call, result in outcomes],
@@ -249,7 +237,7 @@ class AgentTurn:
             start_to_close_timeout=MODEL_CALL_START_TO_CLOSE,
             heartbeat_timeout=MODEL_CALL_HEARTBEAT,
             retry_policy=MODEL_CALL_RETRY,
-            cancellation_type=_model_call_cancellation(),
+            cancellation_type=MODEL_CALL_CANCELLATION,
         )
         self._prompt_tokens += answer.prompt_tokens
         self._completion_tokens += answer.completion_tokens

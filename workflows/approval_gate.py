@@ -1,8 +1,9 @@
 """Human approval of a tool call, inside `ConversationWorkflow`.
 
 A call whose tool's `ApprovalRule` demands it waits here: the request is recorded (row, audit event,
-`approval.requested`), then the turn waits for the `decide_approval` update or the rule's deadline, and the
-resolution is recorded the same way. Only a decision the workflow accepted counts; the gateway checks the
+`approval.requested`), the turn gives back its concurrent-turn slot (a person may take a day, and a turn
+waiting for one uses no worker), then it waits for the `decide_approval` update or the rule's deadline, and
+the resolution is recorded the same way. Only a decision the workflow accepted counts; the gateway checks the
 member's permission and the tenant before it sends one, and the validator here refuses ids that are unknown
 or already decided, so a decision can never be applied twice or to the wrong call.
 
@@ -19,7 +20,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.turn_io import run_local
+from workflows.turn_io import release_turn_lease, run_local
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import (
@@ -89,6 +90,7 @@ class ApprovalGate:
         status = ApprovalStatus.EXPIRED
         try:
             try:
+                await release_turn_lease(scope.tenant_id, scope.message_id)
                 await workflow.wait_condition(
                     lambda: waiting.decision is not None, timeout=timedelta(seconds=rule.timeout_seconds)
                 )

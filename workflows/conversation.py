@@ -7,8 +7,8 @@ checked in code, human approvals through the `decide_approval` update, loop safe
 persists the answer and announces `message.completed`. The run continues-as-new when Temporal suggests it
 and closes after an idle period; the next message starts a fresh run with the same id.
 
-Runs recorded before the agent loop existed answered with a single model call; the `agent-loop` patch keeps
-that path for them, so they replay unchanged.
+The run owns the concurrent-turn slot the gateway took for each message it accepted: the slot is given back
+when the message's turn ends, however it ends, or when the message is superseded before its turn starts.
 """
 
 from __future__ import annotations
@@ -22,21 +22,17 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 from workflows.agent_turn import AgentTurn
 from workflows.approval_gate import ApprovalGate
-from workflows.turn_io import run_local
+from workflows.turn_io import release_turn_lease, run_local
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import ApprovalDecision, ApprovalStatus
     from contracts.conversation import (
         SEEN_IDS_KEPT,
-        CompleteTurnInput,
-        CompleteTurnResult,
         ConversationInput,
         ConversationResult,
         ConversationState,
         ConversationStatus,
         DoubleTexting,
-        ModelCallInput,
-        ModelCallResult,
         QueuedMessage,
         RecordUserMessageInput,
         SubmitAccepted,
@@ -44,21 +40,7 @@ with workflow.unsafe.imports_passed_through():
         TurnFailedInput,
     )
     from contracts.errors import InvalidConversationInput
-    from contracts.names import (
-        ACT_COMPLETE_TURN,
-        ACT_MODEL_COMPLETE,
-        ACT_RECORD_USER_MESSAGE,
-        ACT_TURN_FAILED,
-        WF_CONVERSATION,
-    )
-    from contracts.retry import (
-        MODEL_CALL_HEARTBEAT,
-        MODEL_CALL_RETRY,
-        MODEL_CALL_START_TO_CLOSE,
-    )
-
-# Runs that record this marker answer with the agent loop; older histories replay the single model call.
-AGENT_LOOP_PATCH = "agent-loop"
+    from contracts.names import ACT_RECORD_USER_MESSAGE, ACT_TURN_FAILED, WF_CONVERSATION
 
 
 @workflow.defn(name=WF_CONVERSATION)
@@ -69,7 +51,6 @@ class ConversationWorkflow:
         self._pending: list[QueuedMessage] = list(inp.pending)
         self._seen: OrderedDict[str, None] = OrderedDict((mid, None) for mid in inp.seen_message_ids)
         self._current: QueuedMessage | None = None
-        self._model_call: workflow.ActivityHandle[ModelCallResult] | None = None
         self._interrupted = False
         self._superseded: list[QueuedMessage] = []
         self._turns = inp.turns_completed
@@ -185,50 +166,25 @@ class ConversationWorkflow:
     async def _run_turn(self, msg: QueuedMessage) -> None:
         self._current = msg
         self._interrupted = False
+        cancelled: BaseException | None = None
         try:
-            if workflow.patched(AGENT_LOOP_PATCH):
-                await self._agent_turn(msg)
-                self._turns += 1
-                self._turns_this_run += 1
-                return
-            self._model_call = workflow.start_activity(
-                ACT_MODEL_COMPLETE,
-                ModelCallInput(
-                    tenant_id=self._input.tenant_id,
-                    conversation_id=self._input.conversation_id,
-                    message_id=msg.message_id,
-                    agent=self._input.agent,
-                ),
-                result_type=ModelCallResult,
-                start_to_close_timeout=MODEL_CALL_START_TO_CLOSE,
-                heartbeat_timeout=MODEL_CALL_HEARTBEAT,
-                retry_policy=MODEL_CALL_RETRY,
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            )
-            answer = await self._model_call
-            await self._persist(
-                ACT_COMPLETE_TURN,
-                CompleteTurnInput(
-                    tenant_id=self._input.tenant_id,
-                    conversation_id=self._input.conversation_id,
-                    reply_to=msg.message_id,
-                    content=answer.content,
-                    model=answer.model,
-                    prompt_tokens=answer.prompt_tokens,
-                    completion_tokens=answer.completion_tokens,
-                ),
-                result_type=CompleteTurnResult,
-            )
+            await self._agent_turn(msg)
             self._turns += 1
             self._turns_this_run += 1
         except (ActivityError, ChildWorkflowError, asyncio.CancelledError) as err:
             if is_cancelled_exception(err) and not self._interrupted:
-                raise  # the whole conversation is being cancelled, not just this turn
-            await self._announce_failure(msg, err)
+                cancelled = err  # the whole conversation is being cancelled, not just this turn
+            else:
+                await self._announce_failure(msg, err)
         finally:
+            # Cleared first: a message sent right after the answer must not find the turn still busy.
             self._current = None
-            self._model_call = None
             self._turn_task = None
+        # Every way the turn ends gives the slot back, but not from `finally`: a run dropped from the worker's
+        # cache has its coroutine closed, and there it must not schedule anything on its way out.
+        await release_turn_lease(self._input.tenant_id, msg.message_id)
+        if cancelled is not None:
+            raise cancelled
 
     async def _agent_turn(self, msg: QueuedMessage) -> None:
         """The agent loop, as a task of its own so an interrupt cancels whatever it waits on."""
@@ -247,8 +203,6 @@ class ConversationWorkflow:
         self._interrupted = True
         if self._turn_task is not None and not self._turn_task.done():
             self._turn_task.cancel()
-        if self._model_call is not None and not self._model_call.done():
-            self._model_call.cancel()
 
     async def _announce_failure(self, msg: QueuedMessage, err: BaseException) -> None:
         cause = err.__cause__ if isinstance(err, ActivityError | ChildWorkflowError) and err.__cause__ else err
@@ -261,10 +215,12 @@ class ConversationWorkflow:
 
     async def _announce_superseded(self) -> None:
         while self._superseded:
-            await self._turn_failed(self._superseded.pop(0), "superseded by a newer message", "Superseded")
+            msg = self._superseded.pop(0)
+            await self._turn_failed(msg, "superseded by a newer message", "Superseded")
+            await release_turn_lease(self._input.tenant_id, msg.message_id)
 
     async def _turn_failed(self, msg: QueuedMessage, reason: str, error_type: str) -> None:
-        await self._persist(
+        await run_local(
             ACT_TURN_FAILED,
             TurnFailedInput(
                 tenant_id=self._input.tenant_id,
@@ -274,9 +230,6 @@ class ConversationWorkflow:
                 error_type=error_type,
             ),
         )
-
-    async def _persist(self, activity: str, arg: object, result_type: type | None = None) -> object:
-        return await run_local(activity, arg, result_type)
 
     # ---- continue-as-new ------------------------------------------------------------------------------
 

@@ -1,7 +1,11 @@
 """Replay every recorded history through today's workflow code, with the same plugin the workers use.
 
-A failure means a change to workflow code would break runs already in flight: make the change
-replay-safe (`workflow.patched`) or, if it is deliberate and no runs are open, re-record (`just replay`).
+The recorded histories stand for the runs in flight. A change that breaks replay of any of them ships behind
+a `workflow.patched` patch or Temporal worker versioning, never as a plain edit: this test, run in CI, is
+what catches one that does not. Re-recording (`just replay`, `python -m tests.workflows.record_histories`)
+is only for changes that keep the recorded histories replaying: a new scenario, or new behaviour behind a
+patch; then keep a copy of each history recorded before the patch (`<name>_pre_<patch>.json`) next to the
+new recording, so both paths stay replayed until the patch is retired.
 """
 
 from __future__ import annotations

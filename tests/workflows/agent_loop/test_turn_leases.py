@@ -1,17 +1,29 @@
 """The concurrent-turn slot the gateway took for a message: kept while its turn works, renewed at each model
-call, and given back when the turn starts waiting for a person (who may take a day)."""
+call, and given back by the workflow itself (`conversation.release_turn_lease`, a local activity in the run's
+history) when the turn ends or starts waiting for a person (who may take a day). The activities that record
+the answer or the approval request leave the slot alone."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from temporalio.client import WorkflowHandle
+from temporalio.testing import ActivityEnvironment
 
+from activities.approvals import ApprovalActivities
+from activities.conversation import ConversationActivities
 from commerce.connectors.faults import inject_fault
+from contracts.agents import ApprovalRecordInput, ApprovalStatus
+from contracts.conversation import CompleteTurnInput, RecordUserMessageInput
+from contracts.names import ACT_COMPLETE_TURN, ACT_RECORD_APPROVAL, ACT_RELEASE_TURN_LEASE
+from core.crypto import decode_history
+from core.events import EventBus
 from core.settings import Settings
 from db.database import run_sql
 from policies.concurrency import ConcurrencyLeases, lease_key
@@ -45,6 +57,32 @@ async def _seconds_left(redis: Redis, tenant_id: str, message_id: str) -> float 
     return score / 1000 - (seconds + micros / 1_000_000)
 
 
+async def _until_free(redis: Redis, tenant_id: str, message_id: str, timeout: float = 10.0) -> None:
+    """The release follows the answer (or the approval request) as a step of its own, a moment later."""
+    deadline = time.monotonic() + timeout
+    while await _seconds_left(redis, tenant_id, message_id) is not None:
+        assert time.monotonic() < deadline, "the slot was never given back"
+        await asyncio.sleep(0.05)
+
+
+async def _steps(loop: Loop, handle: WorkflowHandle) -> list[tuple[str, object]]:
+    """The run's activities (local ones with their results) and timers, in history order."""
+    history = await decode_history(await handle.fetch_history(), loop.env.client.data_converter.payload_codec)
+    steps: list[tuple[str, object]] = []
+    for event in history.events:
+        if event.HasField("marker_recorded_event_attributes"):
+            details = event.marker_recorded_event_attributes.details
+            if "data" in details and "result" in details:
+                result = details["result"].payloads[0].data
+                kind = json.loads(details["data"].payloads[0].data)["activity_type"]
+                steps.append((kind, json.loads(result) if result else None))
+        elif event.HasField("activity_task_scheduled_event_attributes"):
+            steps.append((event.activity_task_scheduled_event_attributes.activity_type.name, None))
+        elif event.HasField("timer_started_event_attributes"):
+            steps.append(("timer", None))
+    return steps
+
+
 async def _until_fault_met(loop: Loop, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -68,7 +106,13 @@ async def test_a_working_turn_renews_its_slot_and_frees_it_at_the_end(loop: Loop
 
     await turns_done(handle, 1)
     assert await answer(loop, message_id) == "done: orders.place=ok"
-    assert await _seconds_left(redis, loop.tenant_id, message_id) is None
+    await _until_free(redis, loop.tenant_id, message_id)
+
+    # Given back by the workflow once the answer is recorded, in the run's history.
+    steps = await _steps(loop, handle)
+    kinds = [kind for kind, _ in steps]
+    assert steps[kinds.index(ACT_COMPLETE_TURN) + 1] == (ACT_RELEASE_TURN_LEASE, True), steps
+    assert kinds.count(ACT_RELEASE_TURN_LEASE) == 1, steps
 
 
 async def test_a_turn_waiting_for_approval_gives_its_slot_back(loop: Loop, redis: Redis) -> None:
@@ -85,5 +129,49 @@ async def test_a_turn_waiting_for_approval_gives_its_slot_back(loop: Loop, redis
     refund = call("orders.refund", order_id=order[0]["id"], amount_cents=10_500, reason="late")
     await send(handle, plan(refund), message_id)
     await until(handle, lambda s: bool(s.pending_approvals))
+    await _until_free(redis, loop.tenant_id, message_id)
 
-    assert await _seconds_left(redis, loop.tenant_id, message_id) is None
+    # Recorded as requested, then released, then the wait for the decision (a timer for its deadline).
+    assert (await _steps(loop, handle))[-3:] == [
+        (ACT_RECORD_APPROVAL, None),
+        (ACT_RELEASE_TURN_LEASE, True),
+        ("timer", None),
+    ]
+
+
+async def test_recording_an_answer_or_an_approval_request_leaves_the_slot_alone(loop: Loop, redis: Redis) -> None:
+    tenant_id, conversation_id = loop.tenant_id, str(uuid.uuid4())
+    async with loop.db.tenant_session(tenant_id) as session:
+        await run_sql(
+            session,
+            "INSERT INTO conversations (id, tenant_id, agent, channel) VALUES (:id, :tid, 'orders', 'api')",
+            {"id": conversation_id, "tid": tenant_id},
+        )
+    message_id = await _admit(redis, tenant_id)
+    bus = EventBus(redis)
+    conversation, approvals = ConversationActivities(loop.db, bus), ApprovalActivities(loop.db, bus)
+    env = ActivityEnvironment()
+    await env.run(
+        conversation.record_user_message,
+        RecordUserMessageInput(
+            tenant_id=tenant_id, conversation_id=conversation_id, message_id=message_id, content="refund please"
+        ),
+    )
+    request = ApprovalRecordInput(
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        approval_id=str(uuid.uuid4()),
+        message_id=message_id,
+        call_id="call-0",
+        tool="orders.refund",
+        status=ApprovalStatus.PENDING,
+        timeout_seconds=60.0,
+    )
+    await env.run(approvals.record, request)
+    assert await _seconds_left(redis, tenant_id, message_id) is not None
+
+    answered = CompleteTurnInput(
+        tenant_id=tenant_id, conversation_id=conversation_id, reply_to=message_id, content="refunded", model="m"
+    )
+    await env.run(conversation.complete_turn, answered)
+    assert await _seconds_left(redis, tenant_id, message_id) is not None
