@@ -49,7 +49,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from activities.turn_cut import TurnCutActivities
     from activities.turn_lease import TurnLeaseActivities
     from agents.definitions import pinned_agent_names
-    from app.tools import worker_tools
+    from app.tools import platform_registry, worker_tools
     from app.workflows import WORKFLOWS
     from db.database import Database
     from policies.metering import build_metering
@@ -61,9 +61,10 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds)
     conversation = ConversationActivities(db, bus)
     metering = build_metering(db, redis, bus, settings)
-    model = ModelActivities(db, bus, settings, metering=metering, redis=redis)
+    registry = platform_registry()
+    model = ModelActivities(db, bus, settings, registry, metering=metering, redis=redis)
     lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
-    tools = worker_tools(db, redis, bus, settings, metering)
+    tools = worker_tools(db, redis, bus, settings, metering, registry)
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -76,7 +77,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             TurnCutActivities(db, bus).turn_cut,
             TurnLeaseActivities(redis).release,
             model.complete,
-            AgentActivities(db, pinned_agents=pinned_agent_names(settings)).resolve,
+            AgentActivities(db, registry, pinned_agents=pinned_agent_names(settings)).resolve,
             lifecycle.mark_offboarding,
             lifecycle.stop_workflows,
             lifecycle.export_data,

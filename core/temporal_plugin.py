@@ -19,8 +19,7 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from contracts.errors import ConversationError
-from contracts.lifecycle import TenantLifecycleError
+from contracts.errors import WORKFLOW_FAILURE_TYPES
 from core.correlation import CorrelationInterceptor
 from core.settings import Settings
 
@@ -34,16 +33,9 @@ PASSTHROUGH_MODULES = (
     "opentelemetry",
     # Logging only (workflow code logs through `workflow.logger`); re-imported per run it would cost time.
     "structlog",
-    "contracts.retry",
-    "policies.loop_safety",
-    "contracts.agents",
-    "contracts.conversation",
-    "contracts.errors",
-    "contracts.lifecycle",
-    "contracts.sagas",
+    # The ground floor: every type and name that crosses a workflow boundary, and nothing else of ours.
+    "contracts",
 )
-
-WORKFLOW_FAILURE_TYPES: tuple[type[BaseException], ...] = (ConversationError, TenantLifecycleError)
 
 
 def _converter(codec: PayloadCodec | None) -> Callable[[DataConverter | None], DataConverter]:

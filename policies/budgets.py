@@ -24,7 +24,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.events import EventBus, EventType
+from contracts.events import EventType
+from core.events import EventBus
 from core.telemetry import BUDGET_THRESHOLDS
 from db.database import run_sql
 

@@ -7,7 +7,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from core.events import EventBus, EventType
+from contracts.events import EventType
+from core.events import EventBus
 from db.database import Database
 from policies.budgets import Budget, BudgetMode, save_budget
 from policies.cost_guard import CostGuard
