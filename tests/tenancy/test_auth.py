@@ -90,7 +90,9 @@ async def test_accepts_the_key(tenant: CreatedTenant, auth: ApiKeyAuthenticator)
 
 async def test_rejects_wrong_secret_and_malformed_tokens(tenant: CreatedTenant, auth: ApiKeyAuthenticator) -> None:
     prefix, secret = parse_api_key(tenant.api_key) or ("", "")
-    flipped = ("A" if secret[-1] != "A" else "B") + secret[1:]
+    # One character changed: the first, to a letter it is not.
+    flipped = ("A" if secret[0] != "A" else "B") + secret[1:]
+    assert flipped != secret
     assert await auth.authenticate(f"ak_{prefix}_{flipped}") is None
     assert await auth.authenticate(f"ak_{prefix}_{secret}x") is None
     assert await auth.authenticate(f"ak_zzzzzzzzzzzz_{secret}") is None
