@@ -11,7 +11,9 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from contracts.base import Frozen
 
 # Fixed by the schema (`ck_tenants_plan`): adding a plan takes a migration as well as an entry in the file.
 PLANS = ("free", "pro", "enterprise")
@@ -29,16 +31,12 @@ class RouteClass(StrEnum):
     MANAGE = "manage"
 
 
-class ClassRate(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class ClassRate(Frozen):
     per_minute: int = Field(gt=0)
     burst: int = Field(gt=0)
 
 
-class PlanLimits(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class PlanLimits(Frozen):
     # The plan's general request rate, for every route class without its own entry in `rate_limits`.
     requests_per_minute: int = Field(gt=0)
     burst: int = Field(gt=0)
