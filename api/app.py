@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from redis.asyncio import Redis
 
 from agents.sdk import ToolRegistry
 from api.admission.headers import RateLimitHeaders
@@ -27,6 +26,7 @@ from core.correlation import REQUEST_ID_HEADER, request_id_from
 from core.events import EventBus
 from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
+from core.redis_clients import blocking_client, command_client
 from core.settings import Settings, get_settings
 from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing
 from db.codec import connect
@@ -46,13 +46,20 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.resolved_app_database_url())
         temporal = await connect(settings, db=db)
-        redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
+        redis = command_client(settings)
+        # Event streams block on Redis for up to a keep-alive interval, longer than a command may take.
+        stream_reader = blocking_client(settings)
         app.state.gateway = GatewayState(
             settings=settings,
             temporal=temporal,
             db=db,
             redis=redis,
-            bus=EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds),
+            bus=EventBus(
+                redis,
+                reader=stream_reader,
+                maxlen=settings.event_retention,
+                ttl_seconds=settings.event_ttl_seconds,
+            ),
             authenticator=ApiKeyAuthenticator(
                 db, settings.api_key_pepper.get_secret_value(), cache_seconds=settings.auth_cache_seconds
             ),
@@ -67,6 +74,7 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
             await app.state.gateway.authenticator.close()
             await db.close()
             await redis.aclose()
+            await stream_reader.aclose()
 
     app = FastAPI(
         title="aiaas",

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import start_http_server
-from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core.events import EventBus
 from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
+from core.redis_clients import command_client
 from core.settings import Settings, get_settings
 from core.telemetry import configure_tracing
 from db.codec import connect
@@ -57,7 +57,8 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     db = Database(settings.resolved_app_database_url())
     # The codec reads data keys through the worker's own pool and is closed with it.
     client = await connect(settings, db=db)
-    redis = Redis.from_url(settings.redis_url or "", decode_responses=False)
+    # Nothing in a worker blocks on Redis, so every call gets the short command timeout.
+    redis = command_client(settings)
     bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds)
     conversation = ConversationActivities(db, bus)
     metering = build_metering(db, redis, bus, settings)

@@ -4,6 +4,10 @@ Activities publish, the gateway's SSE and WebSocket endpoints read. Stream ids (
 event ids clients see, so they increase monotonically and a client resumes exactly after the last id it
 saw. Events that announce a durable fact (accepted, completed, failed) carry a dedup key: a retried or
 replayed activity publishes them once.
+
+Reading blocks on Redis (`XREAD BLOCK`), so it may use a client of its own (`reader`) whose socket timeout
+leaves room for the block (`core.redis_clients.blocking_client`). Whatever client it is given, a read never
+blocks longer than that client's socket timeout allows, so a quiet stream cannot look like a dead Redis.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from contracts.events import EventType
+from core.redis_clients import socket_timeout_of
 
 # Publishing and deduplicating happen in one atomic step; both keys share a hash tag (cluster-safe).
 _PUBLISH = """
@@ -30,6 +35,9 @@ return id
 """
 
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+# Of a reader's socket timeout, what a blocked read leaves for its reply to arrive once the block ends.
+_REPLY_ALLOWANCE = 0.2
+_MAX_REPLY_ALLOWANCE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +63,20 @@ def is_stream_id(value: str) -> bool:
 
 
 class EventBus:
-    def __init__(self, redis: Redis, *, maxlen: int = 10_000, ttl_seconds: int = 7 * 24 * 3600) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        reader: Redis | None = None,
+        maxlen: int = 10_000,
+        ttl_seconds: int = 7 * 24 * 3600,
+    ) -> None:
         self._redis = redis
+        self._reader = reader or redis
         self._maxlen = maxlen
         self._ttl = ttl_seconds
         self._publish = redis.register_script(_PUBLISH)
+        self.max_block_ms = _max_block_ms(socket_timeout_of(self._reader))
 
     async def publish(
         self,
@@ -91,9 +108,15 @@ class EventBus:
         block_ms: int | None = None,
         count: int = 100,
     ) -> list[Event]:
-        """Events after `after` ("0-0" for all retained); waits up to `block_ms` when there are none."""
+        """Events after `after` ("0-0" for all retained); waits up to `block_ms` when there are none.
+
+        The wait is cut to `max_block_ms` (0, which Redis reads as "forever", too): an empty answer then only
+        means nothing came yet.
+        """
         key = stream_key(tenant_id, conversation_id)
-        reply: Any = await self._redis.xread({key: after}, count=count, block=block_ms)
+        if block_ms is not None and self.max_block_ms is not None:
+            block_ms = min(block_ms, self.max_block_ms) if block_ms > 0 else self.max_block_ms
+        reply: Any = await self._reader.xread({key: after}, count=count, block=block_ms)
         events: list[Event] = []
         for _stream, entries in reply or []:
             for raw_id, fields in entries:
@@ -106,6 +129,13 @@ class EventBus:
 
     async def purge(self, tenant_id: str, conversation_id: str) -> None:
         await self._redis.delete(stream_key(tenant_id, conversation_id))
+
+
+def _max_block_ms(socket_timeout: float | None) -> int | None:
+    if socket_timeout is None:
+        return None
+    allowance = min(socket_timeout * _REPLY_ALLOWANCE, _MAX_REPLY_ALLOWANCE_SECONDS)
+    return max(1, int((socket_timeout - allowance) * 1000))
 
 
 def _text(value: Any) -> str:

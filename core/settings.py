@@ -85,8 +85,19 @@ class Settings(BaseSettings):
     history_turns: int = 20
     event_retention: int = 10_000
     event_ttl_seconds: int = 7 * 24 * 3600
-    sse_keepalive_seconds: float = 15.0
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
     ws_queue_size: int = 256
+    # How long an open event stream rides out a Redis outage (resuming from its last event) before it
+    # closes with a `stream.error` saying so.
+    stream_retry_seconds: float = Field(default=30.0, ge=0)
+    # A stream ticket (`POST .../stream-tickets`) opens one stream within this long, for a browser that can
+    # send no Authorization header on a WebSocket or an EventSource.
+    stream_ticket_ttl_seconds: float = Field(default=60.0, ge=1, le=600)
+
+    # Redis: how long a reply may take before Redis counts as unreachable, and how long connecting may.
+    # A blocking read (the event stream's XREAD BLOCK) gets its block time on top (`core.redis_clients`).
+    redis_socket_timeout_seconds: float = Field(default=5.0, gt=0)
+    redis_connect_timeout_seconds: float = Field(default=5.0, gt=0)
 
     api_key_pepper: SecretStr = SecretStr(DEV_PEPPER)
     auth_cache_seconds: float = 5.0

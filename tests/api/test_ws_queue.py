@@ -9,8 +9,8 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from api.routes.events import _pump
 from api.streaming import BoundedEventQueue, DropPolicy, SlowConsumer
+from api.ws_pump import pump
 from contracts.events import EventType
 from core.events import Event, EventBus
 from core.settings import Settings
@@ -78,8 +78,7 @@ async def test_pump_applies_the_policy_to_a_burst(settings: Settings, policy: Dr
         await bus.publish(tenant, conversation, EventType.TOKEN, {"index": i})
     socket = SlowSocket()
     queue = BoundedEventQueue(3, policy)
-    fast = settings.model_copy(update={"sse_keepalive_seconds": 0.2})
-    pump = asyncio.create_task(_pump(socket, bus, tenant, conversation, "0-0", queue, fast))  # type: ignore[arg-type]
+    running = asyncio.create_task(pump(socket, bus, tenant, conversation, "0-0", queue, settings))
     try:
         await asyncio.sleep(0.3)
         socket.release.set()
@@ -87,7 +86,7 @@ async def test_pump_applies_the_policy_to_a_burst(settings: Settings, policy: Dr
         indexes = [json.loads(m)["data"]["index"] for m in socket.sent]
         if policy == DropPolicy.DISCONNECT:
             assert socket.closed == (1013, "slow consumer")
-            assert pump.done()
+            assert running.done()
             # What was queued before the overflow may still go out; nothing after it does.
             assert indexes == list(range(len(indexes))) and len(indexes) <= 3
         elif policy == DropPolicy.DROP_OLDEST:
@@ -101,7 +100,7 @@ async def test_pump_applies_the_policy_to_a_burst(settings: Settings, policy: Dr
             await asyncio.sleep(0.3)
             assert json.loads(socket.sent[-1])["data"]["index"] == 10
     finally:
-        pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
         await bus.purge(tenant, conversation)
         await redis.aclose()

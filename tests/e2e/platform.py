@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +103,6 @@ def platform_env(settings: Settings, data_dir: Path) -> dict[str, str]:
             "AIAAS_TASK_QUEUE": settings.task_queue,
             "AIAAS_MODEL_SMALL": "scripted/echo",
             "AIAAS_AGENT_MODELS": json.dumps(AGENT_MODELS),
-            "AIAAS_SSE_KEEPALIVE_SECONDS": "1",
             "AIAAS_AUTH_CACHE_SECONDS": "0",
             "AIAAS_LOG_LEVEL": "WARNING",
             # Every test tenant gets series of its own, whatever order the tests run in.
@@ -121,3 +122,25 @@ def apply_migrations(settings: Settings) -> None:
 
 def pick_port() -> int:
     return free_port()
+
+
+@contextmanager
+def extra_gateway(platform: Platform, data_dir: Path, name: str, **env: str) -> Iterator[str]:
+    """Another gateway on the platform's stack, with `env` on top of its environment; yields its URL.
+
+    For tests about a setting itself (a ticket's lifetime, say), which the shared gateway keeps at its default.
+    """
+    port = pick_port()
+    process = ManagedProcess(
+        name,
+        [sys.executable, "-m", "app.cli", "gateway", "--host", "127.0.0.1", "--port", str(port)],
+        data_dir=data_dir,
+        env={**platform_env(platform.settings, data_dir), **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    process.start()
+    try:
+        process.wait_ready(lambda: httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200, timeout=60)
+        yield url
+    finally:
+        process.stop()

@@ -26,11 +26,12 @@ def read_frames(
     last_event_id: str | None = None,
     timeout: float = 30.0,
     include_comments: bool = False,
+    params: dict[str, str] | None = None,
 ) -> list[Frame]:
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
     frames: list[Frame] = []
     with client.stream(
-        "GET", f"/v1/conversations/{conversation_id}/events", headers=headers, timeout=timeout
+        "GET", f"/v1/conversations/{conversation_id}/events", headers=headers, params=params, timeout=timeout
     ) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")

@@ -1,4 +1,7 @@
-"""Event delivery: SSE resume with Last-Event-ID, keep-alives, WebSocket parity, health endpoints."""
+"""Event delivery: SSE resume with Last-Event-ID, WebSocket parity, health endpoints.
+
+Idle streams and their keep-alives: `test_idle_streams.py`.
+"""
 
 from __future__ import annotations
 
@@ -29,19 +32,6 @@ def test_resume_with_last_event_id_loses_and_repeats_nothing(api: httpx.Client) 
             )
         )
         assert [f.id for f in resumed] == [f.id for f in everything[cut + 1 :]]
-
-
-def test_idle_stream_sends_keepalive_comments(api: httpx.Client) -> None:
-    conversation_id, message_id = _turn(api, "quiet")
-    read_frames(api, conversation_id, completed_for(message_id))
-    frames = read_frames(
-        api,
-        conversation_id,
-        lambda fs: any(f.comment == "keep-alive" for f in fs),
-        include_comments=True,
-        timeout=10,
-    )
-    assert any(f.comment == "keep-alive" for f in frames)
 
 
 def test_websocket_delivers_the_same_events(api: httpx.Client, tenant_a: tuple[str, str]) -> None:
