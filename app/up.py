@@ -1,34 +1,39 @@
 """`aiaas up`: the whole platform on one machine - the stack, migrations, a worker and the gateway.
 
 Everything it starts is its child and is stopped by it: Ctrl-C or SIGTERM stops the gateway, the worker,
-then Redis, Postgres and Temporal, and exits 0; a child that dies on its own stops the rest and exits 1.
+then Redis, Postgres and Temporal, and exits 0; a child that dies on its own stops the rest and exits 1; and
+if `up` itself is killed, its children die with it (`core/stack/spawn.py`). While it starts it reports each
+part on stderr as it gets ready, with its time; stdout gets the summary of what runs where.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import os
 import signal
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from core.settings import Settings
 from core.stack.ports import ensure_port_free, free_port
-from core.stack.process import ManagedProcess
+from core.stack.process import ManagedProcess, StartCancelled
+from core.stack.progress import Progress, describe
+from core.stack.running import RunningApps, remove_running_apps, write_running_apps
 
 if TYPE_CHECKING:
+    from core.settings import Settings
     from core.stack.stack import StackEndpoints
 
 GATEWAY_READY_TIMEOUT = 120.0
-# The worker has no health endpoint; one that survives its imports and first connections is taken as up.
-WORKER_SETTLE_SECONDS = 2.0
+# The worker serves its metrics once it has connected to Temporal, Postgres and Redis, just before it polls.
+WORKER_READY_TIMEOUT = 120.0
 WATCH_INTERVAL = 0.5
 
 
@@ -42,6 +47,10 @@ def add_up_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from core.settings import Settings
+
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -52,6 +61,16 @@ def run_up(args: argparse.Namespace) -> int:
     if args.port is not None:
         updates["gateway_port"] = args.port
     return Up(settings.model_copy(update=updates), gateway=not args.no_gateway, worker=not args.no_worker).run()
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    return httpx.get(url, timeout=2.0).status_code == 200
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -71,7 +90,8 @@ class Up:
         from core.stack.stack import Stack
 
         self.settings = settings
-        self.stack = Stack(settings)
+        self.progress = Progress(_say)
+        self.stack = Stack(settings, self.progress)
         self.with_gateway = gateway
         self.with_worker = worker
         self.children: list[ManagedProcess] = []
@@ -81,6 +101,10 @@ class Up:
     @property
     def gateway_url(self) -> str:
         return f"http://{self.settings.host}:{self.settings.gateway_port}"
+
+    @property
+    def worker_metrics_url(self) -> str:
+        return f"http://{self.settings.host}:{self.worker_metrics_port}/metrics"
 
     def run(self) -> int:
         if self.with_gateway:
@@ -95,11 +119,15 @@ class Up:
         # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored; `up` must
         # stop on SIGINT however it was launched.
         previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+        started = time.monotonic()
         try:
+            _say(f"aiaas: starting {describe(['temporal', 'postgres', 'redis'])} (data in {self.stack.data_dir})")
             endpoints = self.stack.start()
-            self._migrate(endpoints)
+            with self.progress.timing("migrations", "applied"):
+                self._migrate(endpoints)
             self._start_apps(endpoints)
             self._print_urls(endpoints)
+            _say(f"aiaas is up after {time.monotonic() - started:.1f} s; press Ctrl-C to stop")
             self._watch()
         except KeyboardInterrupt:
             return 0
@@ -115,6 +143,8 @@ class Up:
         return 0  # unreachable: _watch only returns by raising
 
     def _migrate(self, endpoints: StackEndpoints) -> None:
+        import asyncio
+
         from db.migrate import migrate
 
         try:
@@ -142,28 +172,52 @@ class Up:
     def _start_apps(self, endpoints: StackEndpoints) -> None:
         env = self._app_env(endpoints)
         data_dir = self.stack.data_dir
-        worker = gateway = None
+        waits: list[tuple[ManagedProcess, str, float]] = []
         if self.with_worker:
             worker_env = {**env, "AIAAS_WORKER_METRICS_PORT": str(self.worker_metrics_port)}
-            argv = [sys.executable, "-m", "app.cli", "worker"]
-            worker = ManagedProcess("worker", argv, data_dir=data_dir, env=worker_env)
-            worker.start()
-            self.children.append(worker)
+            worker = ManagedProcess(
+                "worker", [sys.executable, "-m", "app.cli", "worker"], data_dir=data_dir, env=worker_env
+            )
+            waits.append((worker, self.worker_metrics_url, WORKER_READY_TIMEOUT))
         if self.with_gateway:
             argv = [sys.executable, "-m", "app.cli", "gateway"]
             argv += ["--host", self.settings.host, "--port", str(self.settings.gateway_port)]
             gateway = ManagedProcess("gateway", argv, data_dir=data_dir, env=env)
-            gateway.start()
-            self.children.append(gateway)
-        # Both boot at the same time; the gateway's health check usually covers the worker's settle time.
-        if gateway is not None:
-            import httpx
+            waits.append((gateway, f"{self.gateway_url}/healthz", GATEWAY_READY_TIMEOUT))
+        if waits:
+            _say(f"aiaas: starting {describe([process.name for process, _, _ in waits])}")
+            for process, _, _ in waits:
+                process.start()
+                self.children.append(process)
+            self._wait_ready(waits)
+        write_running_apps(
+            data_dir,
+            RunningApps(
+                launcher_pid=os.getpid(),
+                gateway_url=self.gateway_url if self.with_gateway else None,
+                worker_metrics_url=self.worker_metrics_url if self.with_worker else None,
+            ),
+        )
 
-            health = f"{self.gateway_url}/healthz"
-            gateway.wait_ready(lambda: httpx.get(health, timeout=2.0).status_code == 200, timeout=GATEWAY_READY_TIMEOUT)
-        if worker is not None:
-            started = worker.started_at or time.monotonic()
-            worker.wait_ready(lambda: time.monotonic() - started >= WORKER_SETTLE_SECONDS, timeout=30.0)
+    def _wait_ready(self, waits: list[tuple[ManagedProcess, str, float]]) -> None:
+        """Wait for all at once, so each is reported when it is ready; the first failure stops the others."""
+        cancel = threading.Event()
+
+        def wait_for(process: ManagedProcess, url: str, timeout: float) -> None:
+            with self.progress.timing(process.name):
+                process.wait_ready(functools.partial(_answers, url), timeout=timeout, cancel=cancel)
+
+        with ThreadPoolExecutor(max_workers=len(waits), thread_name_prefix="up-wait") as pool:
+            futures = [pool.submit(wait_for, *wait) for wait in waits]
+            try:
+                concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+            finally:
+                # Ctrl-C, or a failure: leaving the pool waits for the other threads, which now give up.
+                if not all(f.done() and f.exception() is None for f in futures):
+                    cancel.set()
+        errors = [error for f in futures if (error := f.exception()) is not None]
+        if errors:
+            raise next((e for e in errors if not isinstance(e, StartCancelled)), errors[0])
 
     def _print_urls(self, endpoints: StackEndpoints) -> None:
         from core.stack.postgres import mask_password
@@ -177,13 +231,12 @@ class Up:
         if self.with_gateway:
             lines += [f"gateway: {self.gateway_url}", f"api docs: {self.gateway_url}/docs"]
         if self.with_worker:
-            lines.append(f"worker metrics: http://{self.settings.host}:{self.worker_metrics_port}/metrics")
+            lines.append(f"worker metrics: {self.worker_metrics_url}")
         models = self._describe_models(endpoints)
         if models:
             lines.append(models)
         lines.append(f"logs: {self.stack.data_dir / 'logs'}")
         print("\n".join(lines), flush=True)
-        print("aiaas is up; press Ctrl-C to stop", file=sys.stderr, flush=True)
 
     def _describe_models(self, endpoints: StackEndpoints) -> str | None:
         settings = self.settings.model_copy(
@@ -211,7 +264,8 @@ class Up:
             time.sleep(WATCH_INTERVAL)
 
     def _stop(self) -> None:
-        print("aiaas: stopping", file=sys.stderr, flush=True)
+        _say("aiaas: stopping")
+        remove_running_apps(self.stack.data_dir)
         for child in reversed(self.children):
             child.stop()
         self.children = []

@@ -24,15 +24,18 @@ from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import psutil
 
 from core.stack.ports import ensure_port_free
+from core.stack.postgres_locks import clear_stale_locks, stop_stale_server
 from core.stack.process import ManagedProcess, StartCancelled, run_as_ids
+from core.stack.progress import SILENT, Progress
+from core.stack.spawn import spawn
 
 DATABASE = "aiaas"
 SUPERUSER = "postgres"
 SYSTEM_USER = "pgserver"
 READY_TIMEOUT = 60.0
+INITDB_TIMEOUT = 300.0
 
 
 def _pgserver() -> tuple[Path, ModuleType]:
@@ -51,13 +54,13 @@ def mask_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
-def _asyncpg_dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
     # DATABASE_URL may be written for SQLAlchemy (`postgresql+asyncpg://`); asyncpg wants the plain scheme.
     return re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", url)
 
 
 async def _select_one(url: str, connect_timeout: float) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=connect_timeout)
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=connect_timeout)
     try:
         await conn.fetchval("SELECT 1")
     finally:
@@ -91,8 +94,9 @@ class EmbeddedPostgres:
 
     name = "postgres"
 
-    def __init__(self, *, data_dir: Path, host: str, port: int) -> None:
+    def __init__(self, *, data_dir: Path, host: str, port: int, progress: Progress = SILENT) -> None:
         self.data_dir = data_dir
+        self.progress = progress
         self.host = host
         self.port = port
         self.pgdata = data_dir / "postgres"
@@ -132,6 +136,8 @@ class EmbeddedPostgres:
             "postgres", argv, data_dir=self.data_dir, user=self.run_as, cwd=self.data_dir, stop_signal=signal.SIGINT
         )
         self.process.reap_orphan()
+        # Before the port check: such a server holds the port, and stopping it is what frees it.
+        stop_stale_server(self.pgdata, self._report)
         ensure_port_free(self.host, self.port, "Postgres", "set AIAAS_POSTGRES_PORT or DATABASE_URL")
 
     def start(self, cancel: threading.Event) -> str:
@@ -194,6 +200,7 @@ class EmbeddedPostgres:
         for leftover in (staging, self.pgdata):
             shutil.rmtree(leftover, ignore_errors=True)
         staging.mkdir(mode=0o700, parents=True)
+        self.progress.line(self.name, "creating the database cluster (first start only)")
         if self.run_as is not None:
             self._grant_system_user(staging, self.socket_dir)
         password = secrets.token_urlsafe(24)
@@ -232,36 +239,26 @@ class EmbeddedPostgres:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
             start = log.tell()
-            result = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=target, check=False, timeout=300, user=uid, group=gid, extra_groups=groups,
+            # initdb cleans up after itself on SIGTERM, so a launcher killed meanwhile leaves no half cluster.
+            initdb = spawn(
+                argv, death_signal=signal.SIGTERM, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=target, uid=uid, gid=gid, groups=groups,
             )  # fmt: skip
-        if result.returncode != 0:
+            try:
+                returncode = initdb.wait(INITDB_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                initdb.kill()
+                returncode = initdb.wait()
+        if returncode != 0:
             with log_path.open("rb") as log:
                 log.seek(start)
                 lines = log.read().decode(errors="replace").strip().splitlines()[-10:]
             shutil.rmtree(target, ignore_errors=True)
             detail = "".join(f"\n    {line}" for line in lines)
-            raise RuntimeError(f"initdb failed with code {result.returncode}; see {log_path}{detail}")
+            raise RuntimeError(f"postgres: initdb failed with code {returncode}; see {log_path}{detail}")
 
     def _clear_stale_locks(self) -> None:
-        """Remove lock files left by a server that crashed, so Postgres does not refuse to start.
+        clear_stale_locks(self.pgdata, self.socket_dir, self._report)
 
-        Postgres clears its own stale lock only when the recorded pid is gone; after a crash that pid may have
-        been reused by an unrelated process, and Postgres then refuses to start ("lock file already exists").
-        """
-        lock = self.pgdata / "postmaster.pid"
-        try:
-            pid = int(lock.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pid = None
-        if pid is not None:
-            try:
-                cmdline = psutil.Process(pid).cmdline()
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                cmdline = []
-            if str(self.pgdata) in cmdline:
-                raise RuntimeError(f"a Postgres server (pid {pid}) is already running on {self.pgdata}; stop it first")
-        lock.unlink(missing_ok=True)
-        for stale in self.socket_dir.glob(".s.PGSQL.*"):
-            stale.unlink(missing_ok=True)
+    def _report(self, text: str) -> None:
+        self.progress.line(self.name, text)

@@ -2,8 +2,9 @@
 
 Each child writes to `<data_dir>/logs/<name>.log` and is recorded in `<data_dir>/run/<name>.pid` together with
 the launcher's pid. Children run in their own process group, so a Ctrl-C in the terminal reaches only the
-launcher, which then stops them in order; the side effect is that a launcher killed with SIGKILL leaves them
-running, and the pid file is how the next start finds and stops such orphans.
+launcher, which then stops them in order. A launcher that dies without stopping them (SIGKILL, a crash) takes
+them along: on Linux each gets its stop signal from the kernel when the launcher goes (`spawn.py`). Where
+that is not available, the pid file is how the next start finds and stops such orphans.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import psutil  # a dependency of pgserver, so always present with the stack's wheels
+
+from core.stack.spawn import spawn
 
 ReadyCheck = Callable[[], bool]
 
@@ -52,7 +55,7 @@ def _same_process(pid: int, create_time: float) -> bool:
     return found is not None and abs(found - create_time) < 0.01
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
+def wait_gone(pid: int, timeout: float) -> bool:
     # Not our child, so it cannot be waited for; an orphan's new parent may also be slow to reap it, and a
     # zombie holds nothing (ports, files), so it counts as gone.
     deadline = time.monotonic() + timeout
@@ -116,17 +119,19 @@ class ManagedProcess:
             log.flush()
             self._log_offset = log.tell()
             try:
-                self._popen = subprocess.Popen(
+                # The stop signal is also what it gets if the launcher dies: each part's graceful shutdown.
+                self._popen = spawn(
                     self.argv,
+                    death_signal=self.stop_signal,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=self.env,
                     cwd=self.cwd,
                     process_group=0,
-                    user=uid,
-                    group=gid,
-                    extra_groups=groups,
+                    uid=uid,
+                    gid=gid,
+                    groups=groups,
                 )
             except OSError as exc:
                 raise RuntimeError(f"cannot start {self.name} ({self.argv[0]}): {exc.strerror or exc}") from exc
@@ -207,10 +212,10 @@ class ManagedProcess:
     def _stop_orphan(self, pid: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, self.stop_signal)
-        if not _wait_gone(pid, self.stop_timeout):
+        if not wait_gone(pid, self.stop_timeout):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            _wait_gone(pid, 5.0)
+            wait_gone(pid, 5.0)
 
     def _write_pid_file(self) -> None:
         assert self._popen is not None

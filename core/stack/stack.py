@@ -23,6 +23,7 @@ from core.settings import Settings
 from core.stack.ports import free_port
 from core.stack.postgres import EmbeddedPostgres, check_postgres
 from core.stack.process import ManagedProcess, StartCancelled
+from core.stack.progress import SILENT, Progress
 from core.stack.redis import EmbeddedRedis, check_redis
 from core.stack.temporal import EmbeddedTemporal, check_temporal, ui_codec_endpoint
 
@@ -82,8 +83,9 @@ class External:
 
 
 class Stack:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, progress: Progress = SILENT) -> None:
         self.settings = settings
+        self.progress = progress
         self.data_dir = Path(settings.data_dir).expanduser().resolve()
         self.endpoints: StackEndpoints | None = None
         self._parts: list[Part] = []
@@ -108,7 +110,11 @@ class Stack:
             # Binaries, ports and external endpoints are checked before anything starts, so a mistake
             # costs no initdb and leaves nothing to clean up.
             for part in self._parts:
-                part.preflight()
+                if isinstance(part, External):
+                    with self.progress.timing(part.name, "connected"):
+                        part.preflight()
+                else:
+                    part.preflight()
             temporal_address, database_url, redis_url = self._start_concurrently()
             ui_url = temporal.ui_url if isinstance(temporal, EmbeddedTemporal) else self.settings.temporal_ui_url
             endpoints = StackEndpoints(temporal_address, ui_url, database_url, redis_url)
@@ -166,7 +172,9 @@ class Stack:
         if s.database_url:
             postgres = External("postgres", s.database_url, check_postgres)
         else:
-            postgres = EmbeddedPostgres(data_dir=self.data_dir, host=s.host, port=s.postgres_port)
+            postgres = EmbeddedPostgres(
+                data_dir=self.data_dir, host=s.host, port=s.postgres_port, progress=self.progress
+            )
         if s.redis_url:
             redis = External("redis", s.redis_url, check_redis)
         else:
@@ -177,7 +185,7 @@ class Stack:
         """Start all parts at once; the first failure cancels the others' waits and is the one raised."""
         cancel = threading.Event()
         with ThreadPoolExecutor(max_workers=len(self._parts), thread_name_prefix="stack-start") as pool:
-            futures: list[Future[str]] = [pool.submit(part.start, cancel) for part in self._parts]
+            futures: list[Future[str]] = [pool.submit(self._start_part, part, cancel) for part in self._parts]
             try:
                 wait(futures, return_when=FIRST_EXCEPTION)
             except BaseException:
@@ -191,6 +199,20 @@ class Stack:
         if errors:
             raise next((e for e in errors if not isinstance(e, StartCancelled)), errors[0])
         return [f.result() for f in futures]
+
+    def _start_part(self, part: Part, cancel: threading.Event) -> str:
+        if isinstance(part, External):
+            return part.start(cancel)
+        with self.progress.timing(part.name):
+            try:
+                return part.start(cancel)
+            except RuntimeError:
+                raise
+            except Exception as exc:
+                # A driver's error names neither the part nor where to look; the one line must.
+                detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                logs = "".join(f"; see {p.log_path}" for p in part.processes)
+                raise RuntimeError(f"{part.name} did not start: {detail}{logs}") from exc
 
     def _write_stack_file(self, endpoints: StackEndpoints) -> None:
         # The database URL carries the superuser password, so only the owner may read the file.

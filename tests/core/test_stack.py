@@ -6,13 +6,13 @@ import asyncio
 import dataclasses
 import json
 import os
-import queue
+import re
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import threading
+import time
 from pathlib import Path
 
 import asyncpg
@@ -25,9 +25,16 @@ from temporalio.client import Client
 
 from core.settings import Settings
 from core.stack import ManagedProcess, Stack, StackEndpoints
-from tests.conftest import ENDPOINT_VARIABLES, PORT_CLASH, embedded_settings, uses_external_stack
+from core.stack.ports import port_is_free
+from core.stack.postgres import EmbeddedPostgres
+from core.stack.process import run_as_ids
+from core.stack.progress import Progress
+from tests.conftest import ENDPOINT_VARIABLES, embedded_settings, uses_external_stack
 
 embedded_only = pytest.mark.skipif(uses_external_stack(), reason="the stack under test is external")
+READY_LINE = re.compile(r"^  (temporal|postgres|redis) +ready in \d+\.\d s$")
+# A child's graceful shutdown once its launcher is gone: Postgres' fast shutdown, Temporal's and Redis' own.
+GONE_WITHIN = 30.0
 
 
 def sql(url: str, statement: str) -> object:
@@ -56,23 +63,32 @@ def launcher_env(settings: Settings) -> dict[str, str]:
 
 
 def descendants(stack: Stack) -> list[psutil.Process]:
-    """Every process the stack started, and everything those started (Postgres backends, for one)."""
+    """Every process the stack started, and everything those started."""
+    return with_descendants([process.pid for process in stack.processes if process.pid is not None])
+
+
+def running(process: psutil.Process) -> bool:
+    # Orphans are reaped by whoever adopts them, which may take its time; a zombie holds nothing.
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def assert_all_gone(processes: list[psutil.Process], within: float = 0.0) -> None:
+    deadline = time.monotonic() + within
+    while any(running(p) for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [p for p in processes if running(p)] == []
+
+
+def with_descendants(pids: list[int]) -> list[psutil.Process]:
+    """The processes, and everything they started (Postgres backends, for one)."""
     found: list[psutil.Process] = []
-    for process in stack.processes:
-        assert process.pid is not None
-        parent = psutil.Process(process.pid)
+    for pid in pids:
+        parent = psutil.Process(pid)
         found += [parent, *parent.children(recursive=True)]
     return found
-
-
-def assert_all_gone(processes: list[psutil.Process]) -> None:
-    def running(process: psutil.Process) -> bool:
-        try:
-            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
-
-    assert [p for p in processes if running(p)] == []
 
 
 async def test_temporal_answers_and_has_the_search_attributes(stack: StackEndpoints) -> None:
@@ -172,8 +188,13 @@ def test_a_missing_binary_is_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
 @pytest.mark.usefixtures("stack")
 def test_restart_keeps_data_and_stop_leaves_nothing_running(tmp_path: Path, stack_dir: Path) -> None:
     settings = embedded_settings(tmp_path)
-    first = Stack(settings)
+    reported: list[str] = []
+    first = Stack(settings, Progress(reported.append))
     endpoints = first.start()
+    # Each part says when it is ready and how long it took; the cluster is created once, and says so.
+    assert reported[0] == "  postgres    creating the database cluster (first start only)"
+    assert sorted(line.split()[0] for line in reported[1:]) == ["postgres", "redis", "temporal"]
+    assert all(READY_LINE.match(line) for line in reported[1:]), reported
     redis.Redis.from_url(endpoints.redis_url).set("survives", "yes")
     sql(endpoints.database_url, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('yes')")
     started = descendants(first)
@@ -185,7 +206,9 @@ def test_restart_keeps_data_and_stop_leaves_nothing_running(tmp_path: Path, stac
     # same user - here the session stack's Postgres - which Postgres alone would take for a running server.
     other_postgres = json.loads((stack_dir / "run" / "postgres.pid").read_text())["pid"]
     (tmp_path / "postgres" / "postmaster.pid").write_text(f"{other_postgres}\n{tmp_path / 'postgres'}\n")
-    with Stack(settings) as second:
+    reported.clear()
+    with Stack(settings, Progress(reported.append)) as second:
+        assert len(reported) == 3 and all(READY_LINE.match(line) for line in reported), reported
         assert second.endpoints is not None
         assert second.endpoints.database_url == endpoints.database_url  # same password, same cluster
         assert redis.Redis.from_url(second.endpoints.redis_url).get("survives") == b"yes"
@@ -194,112 +217,83 @@ def test_restart_keeps_data_and_stop_leaves_nothing_running(tmp_path: Path, stac
     assert_all_gone(started)
 
 
-# A launcher that dies without stopping anything, as under SIGKILL: its children keep running.
+# A launcher that dies without stopping anything, as under SIGKILL, once told to.
 CRASHING_LAUNCHER = """
-import os
+import os, sys
 from core.settings import Settings
 from core.stack import Stack
 stack = Stack(Settings())
 stack.start()
 print(" ".join(str(p.pid) for p in stack.processes), flush=True)
+sys.stdin.readline()
 os._exit(0)
 """
 
 
 @embedded_only
-def test_children_of_a_crashed_launcher_are_stopped_by_the_next_start(tmp_path: Path) -> None:
+def test_children_of_a_crashed_launcher_die_with_it_and_free_their_ports(tmp_path: Path) -> None:
     settings = embedded_settings(tmp_path)
-    launcher = [sys.executable, "-c", CRASHING_LAUNCHER]
-    pids = subprocess.run(launcher, env=launcher_env(settings), check=True, capture_output=True, text=True).stdout
-    orphans = [psutil.Process(int(pid)) for pid in pids.split()]
-    assert len(orphans) == 3 and all(p.is_running() for p in orphans)
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_LAUNCHER],
+        env=launcher_env(settings),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert launcher.stdin is not None and launcher.stdout is not None
+    children = with_descendants([int(pid) for pid in launcher.stdout.readline().split()])
+    assert len(children) > 3 and all(running(p) for p in children)  # Postgres has its backends
 
+    launcher.stdin.close()
+    assert launcher.wait(30) == 0
+    assert_all_gone(children, within=GONE_WITHIN)
+    ports = [settings.temporal_port, settings.temporal_ui_port, settings.postgres_port, settings.redis_port]
+    assert [port for port in ports if not port_is_free("127.0.0.1", port)] == []
     with Stack(settings) as again:
         assert again.endpoints is not None
         assert redis.Redis.from_url(again.endpoints.redis_url).ping()
-        assert_all_gone(orphans)
-
-
-def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    """`aiaas up` without the gateway and worker (other suites cover those), and the lines it printed."""
-    for attempt in range(3):
-        up = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "up", "--no-gateway", "--no-worker"],
-            env=launcher_env(embedded_settings(data_dir)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            # Its own process group, like a command a terminal runs in the foreground.
-            start_new_session=True,
-        )
-        printed = read_until_logs_line(up)
-        if printed is not None:
-            return up, printed
-        assert up.stderr is not None
-        error = up.stderr.read()
-        if attempt == 2 or not PORT_CLASH.search(error):
-            pytest.fail(f"aiaas up exited with {up.wait()}: {error}")
-    raise AssertionError("unreachable")
-
-
-def read_until_logs_line(up: subprocess.Popen[str]) -> list[str] | None:
-    """The lines `up` prints once everything runs, or None when it exits first."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def read() -> None:
-        assert up.stdout is not None
-        for line in up.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    printed: list[str] = []
-    while not printed or not printed[-1].startswith("logs:"):
-        line = lines.get(timeout=60)
-        if line is None:
-            return None
-        printed.append(line)
-    return printed
-
-
-def running_children(data_dir: Path, up: subprocess.Popen[str]) -> list[psutil.Process]:
-    """`up` runs in another process; the pid files it keeps name its children, which must all be alive."""
-    children = []
-    for path in (data_dir / "run").glob("*.pid"):
-        try:
-            children.append(psutil.Process(json.loads(path.read_text())["pid"]))
-        except psutil.NoSuchProcess:
-            assert up.stderr is not None
-            pytest.fail(f"{path.stem} died once up was ready; up exited {up.wait(60)}: {up.stderr.read()}")
-    return children
 
 
 @embedded_only
-def test_up_prints_the_urls_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
-    up, printed = start_up(tmp_path)
-    labels = [line.partition(": ")[0] for line in printed]
-    assert labels[:4] == ["temporal", "temporal ui", "postgres", "redis"]
-    password = (tmp_path / "postgres.password").read_text().strip()
-    assert ":***@" in printed[2] and password not in "\n".join(printed)
-    children = running_children(tmp_path, up)
-    assert {c.name() for c in children} >= {"temporal", "postgres"}
+def test_a_postgres_left_running_on_the_cluster_is_stopped_by_the_next_start(tmp_path: Path) -> None:
+    settings = embedded_settings(tmp_path)
+    with Stack(settings):
+        pass  # the cluster exists from here on
+    server = EmbeddedPostgres(data_dir=tmp_path, host="127.0.0.1", port=settings.postgres_port)
+    server.preflight()
+    assert server.process is not None
+    argv = server.process.argv
+    argv[argv.index("-k") + 1] = ""  # TCP only: the socket directory went with the first stack
+    uid, gid, groups = run_as_ids(server.run_as)
+    # Started the way pg_ctl starts one: from a shell that exits at once, so that nobody owns it.
+    shell = ["sh", "-c", 'exec "$@" >/dev/null 2>&1 &', "sh", *argv]
+    subprocess.run(shell, cwd=tmp_path, user=uid, group=gid, extra_groups=groups, check=True)
+    deadline = time.monotonic() + 30
+    while port_is_free("127.0.0.1", settings.postgres_port):
+        assert time.monotonic() < deadline, "the left-over server never listened"
+        time.sleep(0.2)
+    left_over = psutil.Process(int((tmp_path / "postgres" / "postmaster.pid").read_text().split()[0]))
 
-    os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
-    assert up.wait(60) == 0
-    assert_all_gone(children)
-    assert not (tmp_path / "stack.json").exists()
+    reported: list[str] = []
+    with Stack(settings, Progress(reported.append)) as again:
+        assert again.endpoints is not None
+        assert sql(again.endpoints.database_url, "SELECT 1") == 1
+        assert not running(left_over)
+    assert f"  postgres    stopping a server left running on this cluster (pid {left_over.pid})" in reported
 
 
-@embedded_only
-def test_up_names_a_child_that_died_stops_the_rest_and_exits_1(tmp_path: Path) -> None:
-    up, _ = start_up(tmp_path)
-    children = running_children(tmp_path, up)
-    redis_pid = json.loads((tmp_path / "run" / "redis.pid").read_text())["pid"]
-    os.kill(redis_pid, signal.SIGKILL)
-
-    assert up.wait(60) == 1
-    assert up.stderr is not None
-    assert up.stderr.read().splitlines()[-1] == (
-        f"aiaas: redis was killed by SIGKILL; see {tmp_path / 'logs' / 'redis.log'}"
-    )
-    assert_all_gone(children)
+def test_a_child_runs_as_if_started_directly(tmp_path: Path) -> None:
+    # It goes through a wrapper that arranges its death with the launcher; nothing of that may show.
+    probe = 'echo "lc_ctype=${LC_CTYPE-unset}"; grep SigIgn /proc/$$/status; exec sleep 30'
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_CTYPE", "LC_ALL", "LANG")}
+    child = ManagedProcess("probe", ["sh", "-c", probe], data_dir=tmp_path, env=env, stop_timeout=5)
+    child.start()
+    try:
+        child.wait_ready(lambda: len(child.tail()) >= 2, timeout=10)
+        assert child.pid is not None
+        assert psutil.Process(child.pid).cmdline() == ["sleep", "30"]
+        lc_ctype, ignored = child.tail()
+        assert lc_ctype == "lc_ctype=unset"  # the wrapper's interpreter sets it for itself (PEP 538)
+        assert int(ignored.split()[1], 16) & (1 << (signal.SIGPIPE - 1)) == 0
+    finally:
+        child.stop()

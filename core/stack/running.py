@@ -1,0 +1,59 @@
+"""What a running `aiaas up` serves beyond the stack: `<data_dir>/up.json`, for `aiaas status` to find.
+
+The stack's own endpoints are in `stack.json` (`stack.py`); the gateway and the worker's metrics endpoint are
+the launcher's, so it writes this file once they answer and removes it when it stops. A launcher that was
+killed leaves it behind, which is why it carries the launcher's pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FILE_NAME = "up.json"
+
+
+@dataclass(frozen=True)
+class RunningApps:
+    launcher_pid: int
+    # None when `up` runs without that part (`--no-gateway`, `--no-worker`).
+    gateway_url: str | None
+    worker_metrics_url: str | None
+
+    @property
+    def launcher_alive(self) -> bool:
+        try:
+            os.kill(self.launcher_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def apps_file(data_dir: Path) -> Path:
+    return data_dir / FILE_NAME
+
+
+def write_running_apps(data_dir: Path, apps: RunningApps) -> None:
+    partial = apps_file(data_dir).with_suffix(".json.tmp")
+    partial.write_text(json.dumps(asdict(apps), indent=2) + "\n")
+    partial.replace(apps_file(data_dir))
+
+
+def read_running_apps(data_dir: Path) -> RunningApps | None:
+    try:
+        data = json.loads(apps_file(data_dir).read_text())
+        return RunningApps(
+            launcher_pid=int(data["launcher_pid"]),
+            gateway_url=data.get("gateway_url"),
+            worker_metrics_url=data.get("worker_metrics_url"),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remove_running_apps(data_dir: Path) -> None:
+    apps_file(data_dir).unlink(missing_ok=True)
