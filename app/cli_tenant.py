@@ -1,15 +1,18 @@
-"""`aiaas tenant create`: provision a tenant and print its first API key, once."""
+"""`aiaas tenant create` provisions a tenant and prints its first API key, once; `aiaas tenant list` lists
+the tenants as the platform admin API does."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from app.cli_context import DATA_DIR_HELP, load_settings, require_database, run_database, table
+
 EXIT_BAD_INPUT = 2
+STATUSES = ("active", "suspended", "offboarding")
 
 
 def add_tenant_parser(subparsers: Any) -> None:
@@ -20,8 +23,13 @@ def add_tenant_parser(subparsers: Any) -> None:
     # Validated by the handler rather than `choices`, so bad input costs one line, not a usage dump.
     create.add_argument("--plan", default="free", help="free, pro or enterprise (default: free)")
     create.add_argument("--json", action="store_true", help="print a JSON object instead of text")
-    create.add_argument("--data-dir", type=Path, default=None, help="where `aiaas up` keeps its state")
+    create.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
     create.set_defaults(func=_create)
+    listing = actions.add_parser("list", help="list every tenant: id, name, plan and status")
+    listing.add_argument("--status", default=None, help="only tenants in this status: active, suspended, offboarding")
+    listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    listing.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
+    listing.set_defaults(func=_list)
 
 
 def _database_url(data_dir: Path | None) -> str:
@@ -47,6 +55,8 @@ def _pepper() -> str:
 
 
 def _create(args: argparse.Namespace) -> int:
+    import asyncio
+
     # Imported here: `aiaas --help` builds every subcommand's parser and should not pay for the ORM.
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -72,4 +82,42 @@ def _create(args: argparse.Namespace) -> int:
     else:
         print(f"tenant_id: {created.tenant_id}")
         print(f"api_key:   {created.api_key}  (shown once; only its hash is stored)")
+    return 0
+
+
+async def _all_tenants(app_url: str, status: str | None) -> list[dict[str, str]]:
+    from db.database import Database
+    from tenancy.tenant_admin import list_tenants
+
+    db = Database(app_url, pool_size=1)
+    found: list[dict[str, str]] = []
+    try:
+        cursor = None
+        while True:
+            page = await list_tenants(db, status=status, cursor=cursor, limit=200)
+            found += [
+                {"id": t.id, "name": t.name, "plan": t.plan, "status": t.status, "created_at": t.created_at.isoformat()}
+                for t in page.items
+            ]
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+    finally:
+        await db.close()
+
+
+def _list(args: argparse.Namespace) -> int:
+    if args.status is not None and args.status not in STATUSES:
+        print(f"aiaas tenant list: status must be one of {', '.join(STATUSES)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    settings = load_settings(args.data_dir)
+    require_database(settings)
+    tenants = run_database(_all_tenants(settings.resolved_app_database_url(), args.status), "list the tenants")
+    if args.json:
+        print(json.dumps(tenants, indent=2))
+        return 0
+    if not tenants:
+        print("no tenants (create one with `aiaas tenant create --name NAME`)")
+        return 0
+    print(table(["id", "name", "plan", "status"], [[t["id"], t["name"], t["plan"], t["status"]] for t in tenants]))
     return 0
