@@ -8,8 +8,9 @@
 needs `tenant_id` typed as `str`.
 
 No or invalid credentials answer 401 with a `WWW-Authenticate` challenge; valid credentials that lack the
-permission answer 403. Another tenant's resources answer 404 in the routes: they are invisible under
-row-level security, and saying "forbidden" would confirm they exist.
+permission answer 403, and so do valid credentials of a suspended tenant (`tenant_suspended`): another key
+would not help there, the platform has to resume the tenant. Another tenant's resources answer 404 in the
+routes: they are invisible under row-level security, and saying "forbidden" would confirm they exist.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from api.state import GatewayState
 from core.events import EventBus
 from core.settings import Settings
 from db.database import Database
+from tenancy.auth import Refusal
 from tenancy.auth_cache import InvalidationListener
 from tenancy.jwt import JwtConfig, JwtVerifier
 from tenancy.permissions import Permission, PlatformRole, acts_as
@@ -58,8 +60,10 @@ def _forbidden(message: str, **details: str) -> ApiError:
 
 async def authenticate_any(state: GatewayState, header: str | None) -> Principal:
     """The principal behind the header, tenant or platform; 401 when there is none."""
-    principal = await state.authenticator.authenticate(_bearer(header))
-    if principal is None:
+    principal = await state.authenticator.resolve(_bearer(header))
+    if principal is Refusal.TENANT_SUSPENDED:
+        raise ApiError(403, "tenant_suspended", "this tenant is suspended; the platform's administrators can resume it")
+    if not isinstance(principal, Principal):
         raise ApiError(401, "unauthenticated", "invalid, expired or revoked credentials", headers=_CHALLENGE)
     return principal
 

@@ -6,6 +6,10 @@ row by its public prefix and nothing else. A JWT is verified first; its tenant's
 token carries no roles, the user's membership) then comes from `auth_lookup_identity`. Positive results are
 cached in process (`tenancy.auth_cache`), which keeps an authenticated request free of database round trips;
 revocations and suspensions reach every replica's cache through Redis.
+
+`resolve` also says when credentials that would otherwise work belong to a suspended tenant, so its users can
+be told that instead of being sent to look for a typo in their key; it says so only once the key's secret or
+the token's signature has checked out, so nobody learns a tenant's state from a key they do not hold.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import text
 
@@ -40,10 +45,19 @@ _NO_HASH = "0" * 64
 _TOUCH = text("SELECT auth_touch_api_key(:key_id)")
 
 
+class Refusal(StrEnum):
+    TENANT_SUSPENDED = "tenant_suspended"
+
+
 def _strings(raw: object) -> tuple[str, ...]:
     if isinstance(raw, Iterable) and not isinstance(raw, str | bytes | dict):
         return tuple(str(item) for item in raw)
     return ()
+
+
+def _refusal(tenant_status: str | None) -> Refusal | None:
+    # An offboarding tenant is on its way out; its credentials count as gone, like the tenant soon will be.
+    return Refusal.TENANT_SUSPENDED if tenant_status == "suspended" else None
 
 
 class ApiKeyAuthenticator:
@@ -63,6 +77,11 @@ class ApiKeyAuthenticator:
         self.jwt = verifier if verifier is not None and verifier.enabled else None
 
     async def authenticate(self, token: str) -> Principal | None:
+        resolved = await self.resolve(token)
+        return resolved if isinstance(resolved, Principal) else None
+
+    async def resolve(self, token: str) -> Principal | Refusal | None:
+        """The principal; a `Refusal` for valid credentials that may not act now; None for invalid ones."""
         parsed = parse_api_key(token)
         verifier = self.jwt
         if parsed is None and verifier is None:
@@ -79,14 +98,14 @@ class ApiKeyAuthenticator:
         else:
             assert verifier is not None
             principal, valid_for = await self._verify_jwt(verifier, token)
-        if principal is None:
-            return None
+        if not isinstance(principal, Principal):
+            return principal
         self.cache.put(digest, principal, valid_for=valid_for, generation=generation)
         if principal.key_id is not None:
             self._maybe_touch(principal.key_id)
         return principal
 
-    async def _lookup_key(self, prefix: str, secret: str) -> tuple[Principal | None, float]:
+    async def _lookup_key(self, prefix: str, secret: str) -> tuple[Principal | Refusal | None, float]:
         async with self._db.engine.connect() as conn:
             row = (await conn.execute(_LOOKUP_KEY, {"prefix": prefix})).first()
         # Verify before looking at anything else, so an unknown secret learns nothing about the key's state;
@@ -94,13 +113,15 @@ class ApiKeyAuthenticator:
         stored_hash = row.secret_hash if row is not None else _NO_HASH
         if not verify_secret(secret, stored_hash, self._pepper) or row is None:
             return None, 0.0
-        if row.revoked_at is not None or row.tenant_status != "active":
+        if row.revoked_at is not None:
             return None, 0.0
         valid_for = float("inf")
         if row.expires_at is not None:
             valid_for = (row.expires_at - datetime.now(UTC)).total_seconds()
             if valid_for <= 0:
                 return None, 0.0
+        if row.tenant_status != "active":
+            return _refusal(row.tenant_status), 0.0
         principal = make_principal(
             tenant_id=row.tenant_id,
             key_id=row.key_id,
@@ -110,14 +131,14 @@ class ApiKeyAuthenticator:
         )
         return principal, valid_for
 
-    async def _verify_jwt(self, verifier: JwtVerifier, token: str) -> tuple[Principal | None, float]:
+    async def _verify_jwt(self, verifier: JwtVerifier, token: str) -> tuple[Principal | Refusal | None, float]:
         claims = await verifier.verify(token)
         if claims is None:
             return None, 0.0
         principal = await self._resolve(claims)
         return principal, claims.expires_at - time.time()
 
-    async def _resolve(self, claims: TokenClaims) -> Principal | None:
+    async def _resolve(self, claims: TokenClaims) -> Principal | Refusal | None:
         """Claims win; the database fills in what the token leaves out, and vouches for the tenant."""
         roles = claims.roles
         platform_role = claims.platform_role
@@ -127,7 +148,7 @@ class ApiKeyAuthenticator:
                     await conn.execute(_LOOKUP_IDENTITY, {"subject": claims.subject, "tenant_id": claims.tenant_id})
                 ).one()
             if claims.tenant_id is not None and row.tenant_status != "active":
-                return None
+                return _refusal(row.tenant_status)
             if roles is None:
                 roles = (row.tenant_role,) if row.tenant_role else ()
             platform_role = platform_role or row.platform_role

@@ -143,6 +143,9 @@ class _KnowsNoOne:
     async def authenticate(self, token: str) -> None:
         return None
 
+    async def resolve(self, token: str) -> None:
+        return None
+
 
 def test_the_ui_origin_gets_cors_on_preflight_and_on_errors(settings: Settings) -> None:
     """In-process, with only the codec router: the UI's origin comes from the settings."""

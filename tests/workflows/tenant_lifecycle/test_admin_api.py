@@ -67,7 +67,7 @@ def test_suspend_and_resume(admin: httpx.Client, platform: Platform, new_tenant:
         assert owner.get("/v1/tenant").status_code == 200
         suspended = admin.post(f"/v1/admin/tenants/{new_tenant.id}/suspend", json={"reason": "unpaid invoices"})
         assert suspended.status_code == 200 and suspended.json()["status"] == "suspended"
-        _error(owner.get("/v1/tenant"), 401)
+        _error(owner.get("/v1/tenant"), 403, "tenant_suspended")
         # Suspending again changes nothing and is no error.
         assert admin.post(f"/v1/admin/tenants/{new_tenant.id}/suspend").json()["status"] == "suspended"
         resumed = admin.post(f"/v1/admin/tenants/{new_tenant.id}/resume")

@@ -42,7 +42,8 @@ def test_suspension_reaches_a_caching_replica_within_a_second(
         assert admin.post(f"/v1/admin/tenants/{new_tenant.id}/suspend").status_code == 200
         assert _refused_within(keyed, "/v1/tenant", DEADLINE_SECONDS) < DEADLINE_SECONDS
         assert _refused_within(signed, "/v1/tenant", DEADLINE_SECONDS) < DEADLINE_SECONDS
-        assert keyed.post("/v1/conversations", json={}).status_code == 401
+        refused = keyed.post("/v1/conversations", json={})
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_suspended"
 
         assert admin.post(f"/v1/admin/tenants/{new_tenant.id}/resume").status_code == 200
         # Refusals are never cached, so resuming needs no invalidation to take effect.
