@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 
 from api.deps import PlatformAdminDep, StateDep
 from api.errors import ApiError
+from api.pagination import Page, PageDep
 from api.routes.tenant import TenantOut
 from contracts.lifecycle import (
     DEFAULT_RETENTION,
@@ -71,11 +72,6 @@ class TenantCreate(_Strict):
 class TenantCreated(BaseModel):
     tenant: TenantOut
     api_key: str = Field(description="the owner's first API key; shown only in this response")
-
-
-class TenantPage(BaseModel):
-    items: list[TenantOut]
-    next_cursor: str | None
 
 
 class AdminTenantUpdate(_Strict):
@@ -133,19 +129,25 @@ async def create(body: TenantCreate, principal: PlatformAdminDep, state: StateDe
     return TenantCreated(tenant=TenantOut.of(created.record), api_key=created.api_key)
 
 
-@router.get("", response_model=TenantPage)
+@router.get("", response_model=Page[TenantOut])
 async def list_all(
     _principal: PlatformAdminDep,
     state: StateDep,
+    page: PageDep,
     status_filter: Annotated[TenantStatus | None, Query(alias="status")] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-) -> TenantPage:
+) -> Page[TenantOut]:
+    """Every tenant, oldest first."""
+    scope = page.scope("admin-tenants", None, status=status_filter)
+    # The store's own position (`tenancy.tenant_admin`) travels inside this listing's signed cursor.
+    after = page.after(scope, str)
     try:
-        page = await list_tenants(state.db, status=status_filter, cursor=cursor, limit=limit)
+        found = await list_tenants(
+            state.db, status=status_filter, cursor=after[0] if after else None, limit=min(page.limit, MAX_PAGE)
+        )
     except ValueError as exc:
         raise ApiError(400, "invalid_cursor", "the cursor is not one this listing handed out") from exc
-    return TenantPage(items=[TenantOut.of(t) for t in page.items], next_cursor=page.next_cursor)
+    next_cursor = page.encode(scope, (found.next_cursor,)) if found.next_cursor else None
+    return Page(items=[TenantOut.of(t) for t in found.items], next_cursor=next_cursor)
 
 
 @router.get("/{tenant_id}", response_model=TenantDetail)

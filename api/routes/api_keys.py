@@ -17,6 +17,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.deps import KeysManageDep, StateDep
 from api.errors import ApiError
+from api.pagination import Page, PageDep
 from api.state import GatewayState
 from tenancy import api_keys
 from tenancy.api_keys import ApiKey
@@ -80,7 +81,8 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
-    key: str = Field(description="the full key; shown only in this response")
+    # The same name as in a new tenant's answer (`POST /v1/admin/tenants`) and `aiaas tenant create --json`.
+    api_key: str = Field(description="the full key; shown only in this response")
 
 
 def _not_found() -> ApiError:
@@ -121,18 +123,23 @@ async def create_key(body: ApiKeyCreate, principal: KeysManageDep, state: StateD
             pepper=_pepper(state),
             actor=principal.subject,
         )
-    return ApiKeyCreated(**ApiKeyOut.of(issued.row).model_dump(), key=issued.key)
+    return ApiKeyCreated(**ApiKeyOut.of(issued.row).model_dump(), api_key=issued.key)
 
 
-@router.get("", response_model=list[ApiKeyOut])
+@router.get("", response_model=Page[ApiKeyOut])
 async def list_keys(
     principal: KeysManageDep,
     state: StateDep,
+    page: PageDep,
     include_inactive: Annotated[bool, Query(description="also list revoked and expired keys")] = False,
-) -> list[ApiKeyOut]:
+) -> Page[ApiKeyOut]:
+    """The tenant's keys, oldest first; never their secrets."""
     async with state.db.tenant_session(principal.tenant_id) as session:
         rows = await api_keys.list_keys(session, include_inactive=include_inactive)
-    return [ApiKeyOut.of(row) for row in rows]
+    scope = page.scope("api-keys", principal.tenant_id, include_inactive=include_inactive)
+    return page.slice(
+        [ApiKeyOut.of(row) for row in rows], scope, key=lambda k: (k.created_at, k.id), kinds=(datetime, str)
+    )
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
@@ -168,4 +175,4 @@ async def rotate_key(key_id: KeyId, body: ApiKeyRotate, principal: KeysManageDep
             raise ApiError(409, "api_key_not_active", str(exc)) from exc
     # Replicas may hold the old key without an expiry; from now on they must see the overlap's end.
     await _invalidate(state, str(key_id))
-    return ApiKeyCreated(**ApiKeyOut.of(issued.row).model_dump(), key=issued.key)
+    return ApiKeyCreated(**ApiKeyOut.of(issued.row).model_dump(), api_key=issued.key)

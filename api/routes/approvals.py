@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.conversation_runs import decide_approval
 from api.deps import ConversationsReadDep, DatabaseDep, TemporalDep, requires
 from api.errors import ApiError
+from api.pagination import Page, PageDep
 from api.routes.conversations import load_conversation
 from contracts.agents import ApprovalDecision, ApprovalDecisionKind, ApprovalStatus
 from db.database import Database, run_sql
@@ -34,12 +35,13 @@ ApprovalsDecideDep = Annotated[TenantPrincipal, requires(Permission.APPROVALS_DE
 ConversationId = Annotated[uuid.UUID, Path(description="the conversation's id")]
 ApprovalId = Annotated[uuid.UUID, Path(description="the approval's id")]
 MAX_NOTE_CHARS = 1000
-MAX_LIST = 200
 
 _SELECT = (
     "SELECT id, conversation_id, message_id, call_id, tool, arguments, status, requested_at, expires_at,"
     " decided_at, decided_by, note FROM approvals WHERE conversation_id = :cid"
     " AND (CAST(:id AS text) IS NULL OR id = :id) AND (CAST(:status AS text) IS NULL OR status = :status)"
+    " AND (CAST(:after_at AS timestamptz) IS NULL"
+    " OR (requested_at, id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS text)))"
     " ORDER BY requested_at, id LIMIT :limit"
 )
 
@@ -57,10 +59,6 @@ class ApprovalOut(BaseModel):
     decided_at: datetime | None
     decided_by: str
     note: str
-
-
-class ApprovalList(BaseModel):
-    approvals: list[ApprovalOut]
 
 
 class ApprovalDecisionIn(BaseModel):
@@ -83,24 +81,49 @@ def _out(row: Any) -> ApprovalOut:
 
 
 async def _approvals(
-    db: Database, tenant_id: str, conversation_id: str, *, approval_id: str | None = None, status: str | None = None
+    db: Database,
+    tenant_id: str,
+    conversation_id: str,
+    *,
+    approval_id: str | None = None,
+    status: str | None = None,
+    after: tuple[Any, ...] | None = None,
+    limit: int = 1,
 ) -> list[ApprovalOut]:
-    params = {"cid": conversation_id, "id": approval_id, "status": status, "limit": MAX_LIST}
+    params = {
+        "cid": conversation_id,
+        "id": approval_id,
+        "status": status,
+        "after_at": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "limit": limit,
+    }
     async with db.tenant_session(tenant_id) as session:
         rows = (await run_sql(session, _SELECT, params)).mappings().all()
     return [_out(row) for row in rows]
 
 
-@router.get("/{conversation_id}/approvals", response_model=ApprovalList)
+@router.get("/{conversation_id}/approvals", response_model=Page[ApprovalOut])
 async def list_approvals(
     conversation_id: ConversationId,
     principal: ConversationsReadDep,
     db: DatabaseDep,
+    page: PageDep,
     status: Annotated[ApprovalStatus | None, Query(description="only approvals in this status")] = None,
-) -> ApprovalList:
+) -> Page[ApprovalOut]:
+    """The conversation's approvals, oldest request first."""
     conversation = await load_conversation(db, principal.tenant_id, str(conversation_id))
-    found = await _approvals(db, principal.tenant_id, conversation.id, status=status.value if status else None)
-    return ApprovalList(approvals=found)
+    wanted = status.value if status else None
+    scope = page.scope("approvals", principal.tenant_id, conversation=conversation.id, status=wanted)
+    found = await _approvals(
+        db,
+        principal.tenant_id,
+        conversation.id,
+        status=wanted,
+        after=page.after(scope, datetime, str),
+        limit=page.limit + 1,
+    )
+    return page.of(found, scope, key=lambda a: (a.requested_at, a.id))
 
 
 @router.post("/{conversation_id}/approvals/{approval_id}", response_model=ApprovalOut)

@@ -1,7 +1,7 @@
 """`/v1/audit`: the caller's tenant's audit log, newest first, and a check that its hash chain is intact.
 
 Only the caller's own chain is ever read (the session is bound to the caller's tenant), so there is no way
-to name another tenant's. Pages continue with the `next_cursor` of the one before.
+to name another tenant's. Pages continue with the `next_cursor` of the one before (`api.pagination`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from api.deps import StateDep, requires
 from api.errors import ApiError
+from api.pagination import Page, PageDep
 from tenancy.audit import list_events, verify_chain
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
@@ -21,7 +22,6 @@ from tenancy.principal import TenantPrincipal
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 AuditReader = Annotated[TenantPrincipal, requires(Permission.AUDIT_READ)]
-MAX_PAGE = 200
 
 
 class AuditEventOut(BaseModel):
@@ -36,31 +36,26 @@ class AuditEventOut(BaseModel):
     hash: str
 
 
-class AuditPage(BaseModel):
-    items: list[AuditEventOut]
-    next_cursor: str | None
-
-
 class ChainVerification(BaseModel):
     ok: bool
     checked: int
     first_bad_id: int | None
 
 
-@router.get("", response_model=AuditPage)
+@router.get("", response_model=Page[AuditEventOut])
 async def read_audit_log(
     principal: AuditReader,
     state: StateDep,
+    page: PageDep,
     action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z][a-z0-9_.]*$")] = None,
     since: Annotated[AwareDatetime | None, Query(alias="from", description="inclusive")] = None,
     until: Annotated[AwareDatetime | None, Query(alias="to", description="exclusive")] = None,
-    cursor: Annotated[str | None, Query(max_length=20)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-) -> AuditPage:
-    if cursor is not None and not cursor.isdigit():
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this listing handed out")
+) -> Page[AuditEventOut]:
+    """The tenant's audit events, newest first."""
     if since is not None and until is not None and since >= until:
         raise ApiError(422, "invalid_range", "`from` must lie before `to`")
+    scope = page.scope("audit", principal.tenant_id, action=action, since=since, until=until)
+    after = page.after(scope, int)
     async with state.db.tenant_session(principal.tenant_id) as session:
         entries = await list_events(
             session,
@@ -68,15 +63,11 @@ async def read_audit_log(
             action=action,
             since=since,
             until=until,
-            before_id=int(cursor) if cursor is not None else None,
-            limit=limit + 1,
+            before_id=after[0] if after else None,
+            limit=page.limit + 1,
         )
-    more = len(entries) > limit
-    entries = entries[:limit]
-    return AuditPage(
-        items=[AuditEventOut.model_validate(entry, from_attributes=True) for entry in entries],
-        next_cursor=str(entries[-1].id) if more else None,
-    )
+    events = [AuditEventOut.model_validate(entry, from_attributes=True) for entry in entries]
+    return page.of(events, scope, key=lambda e: (e.id,))
 
 
 @router.get("/verify", response_model=ChainVerification)

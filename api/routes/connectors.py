@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import StateDep, requires
 from api.errors import ApiError
+from api.pagination import Page, PageDep
 from commerce.connectors.config import (
     MAX_SECRET_CHARS,
     MAX_URL_CHARS,
@@ -29,7 +30,11 @@ from commerce.connectors.config import (
     save_setting,
     validate_base_url,
 )
-from commerce.constants import DEFAULT_CONNECTOR_TIMEOUT_SECONDS, MAX_CONNECTOR_TIMEOUT_SECONDS
+from commerce.constants import (
+    CONNECTOR_SYSTEMS,
+    DEFAULT_CONNECTOR_TIMEOUT_SECONDS,
+    MAX_CONNECTOR_TIMEOUT_SECONDS,
+)
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
 
@@ -61,10 +66,6 @@ class ConnectorOut(BaseModel):
         return cls.model_validate(setting, from_attributes=True)
 
 
-class ConnectorList(BaseModel):
-    items: list[ConnectorOut]
-
-
 class ConnectorUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,10 +89,13 @@ class ConnectorUpdate(BaseModel):
         return self
 
 
-@router.get("", response_model=ConnectorList)
-async def list_connectors(principal: ConnectorsReader, state: StateDep) -> ConnectorList:
+@router.get("", response_model=Page[ConnectorOut])
+async def list_connectors(principal: ConnectorsReader, state: StateDep, page: PageDep) -> Page[ConnectorOut]:
+    """Every external system (payments, shipping, crm), with how the tenant's tools reach it."""
     settings = await list_settings(state.db, principal.tenant_id)
-    return ConnectorList(items=[ConnectorOut.of(s) for s in settings])
+    scope = page.scope("connectors", principal.tenant_id)
+    listed = [ConnectorOut.of(s) for s in settings]
+    return page.slice(listed, scope, key=lambda c: (CONNECTOR_SYSTEMS.index(c.system),), kinds=(int,))
 
 
 @router.put("/{system}", response_model=ConnectorOut)

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import StateDep, requires
 from api.errors import ApiError
+from api.pagination import Page, PageDep
 from api.state import GatewayState
 from db.database import run_sql
 from tenancy.auth_cache import publish_invalidation
@@ -69,10 +70,6 @@ class MemberOut(BaseModel):
     updated_at: datetime
 
 
-class MemberList(BaseModel):
-    items: list[MemberOut]
-
-
 class MemberRole(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -105,13 +102,22 @@ async def update_own_tenant(body: TenantUpdate, principal: TenantWriter, state: 
     return TenantOut.of(record)
 
 
-@router.get("/members", response_model=MemberList)
-async def list_members(principal: MembersManager, state: StateDep) -> MemberList:
+@router.get("/members", response_model=Page[MemberOut])
+async def list_members(principal: MembersManager, state: StateDep, page: PageDep) -> Page[MemberOut]:
+    """The tenant's members, longest-standing first."""
+    scope = page.scope("members", principal.tenant_id)
+    after = page.after(scope, datetime, str)
     async with state.db.tenant_session(principal.tenant_id) as session:
         rows = await run_sql(
-            session, "SELECT user_id, role, created_at, updated_at FROM memberships ORDER BY created_at, user_id"
+            session,
+            "SELECT user_id, role, created_at, updated_at FROM memberships"
+            " WHERE CAST(:after_at AS timestamptz) IS NULL"
+            " OR (created_at, user_id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS text))"
+            " ORDER BY created_at, user_id LIMIT :limit",
+            {"after_at": after[0] if after else None, "after_id": after[1] if after else None, "limit": page.limit + 1},
         )
-        return MemberList(items=[MemberOut(**row._mapping) for row in rows])
+        members = [MemberOut(**row._mapping) for row in rows]
+    return page.of(members, scope, key=lambda m: (m.created_at, m.user_id))
 
 
 async def _lock_member(session: AsyncSession, principal: TenantPrincipal, user_id: str) -> tuple[str, int]:

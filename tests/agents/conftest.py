@@ -96,6 +96,6 @@ def viewer(platform: Platform, api: httpx.Client) -> Iterator[httpx.Client]:
     created = api.post("/v1/api-keys", json={"name": "agents-viewer", "role": "viewer"})
     assert created.status_code == 201, created.text
     with httpx.Client(
-        base_url=platform.base_url, headers={"Authorization": f"Bearer {created.json()['key']}"}, timeout=30.0
+        base_url=platform.base_url, headers={"Authorization": f"Bearer {created.json()['api_key']}"}, timeout=30.0
     ) as client:
         yield client

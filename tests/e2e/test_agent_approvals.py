@@ -46,7 +46,7 @@ def people(platform: Platform) -> Iterator[People]:
     with fresh_shop(platform, "Approvals") as shop:
         created = shop.api.post("/v1/api-keys", json={"name": "viewer", "role": "viewer"})
         assert created.status_code == 201, created.text
-        with shop.client(created.json()["key"]) as viewer:
+        with shop.client(created.json()["api_key"]) as viewer:
             yield People(shop=shop, viewer=viewer)
 
 
@@ -101,7 +101,7 @@ def test_an_approved_refund_runs_the_refund_saga(platform: Platform, people: Peo
     # The turn waits: visible in the conversation's status and the approvals list, nothing refunded yet.
     detail = people.owner.get(f"/v1/conversations/{cid}").json()
     assert detail["status"] == "awaiting_approval"
-    listed = people.viewer.get(f"/v1/conversations/{cid}/approvals").json()["approvals"]
+    listed = people.viewer.get(f"/v1/conversations/{cid}/approvals").json()["items"]
     assert [(a["id"], a["status"], a["tool"]) for a in listed] == [(approval_id, "pending", "orders.refund")]
     assert listed[0]["expires_at"] is not None
     assert _refunds(platform, people, order_id) == []
@@ -152,10 +152,7 @@ def test_a_denied_refund_refunds_nothing_and_the_model_is_told(
     )
     assert people.owner.post(url, json={"decision": "maybe"}).status_code == 422
     assert people.owner.post(url, json={"decision": "deny", "note": "x" * 1001}).status_code == 422
-    assert (
-        people.owner.get(f"/v1/conversations/{cid}/approvals?status=pending").json()["approvals"][0]["id"]
-        == approval_id
-    )
+    assert people.owner.get(f"/v1/conversations/{cid}/approvals?status=pending").json()["items"][0]["id"] == approval_id
 
     decided = people.owner.post(url, json={"decision": "deny", "note": "not eligible"})
     assert decided.status_code == 200, decided.text

@@ -73,7 +73,7 @@ def test_invalid_limits_are_422(owner_a: tuple[ApiTenant, httpx.Client], body: d
 @pytest.mark.parametrize("role", ["admin", "developer", "viewer"])
 def test_only_owners_change_limits(platform: Platform, owner_a: tuple[ApiTenant, httpx.Client], role: str) -> None:
     _tenant, api = owner_a
-    key = api.post("/v1/api-keys", json={"name": role, "role": role}).json()["key"]
+    key = api.post("/v1/api-keys", json={"name": role, "role": role}).json()["api_key"]
     with client_for(platform, key) as client:
         response = client.put("/v1/budgets", json={"daily_hard_usd": 1})
         assert response.status_code == 403, response.text

@@ -163,10 +163,10 @@ def test_tenants_see_only_their_own_usage(
 
 def test_reading_usage_needs_tenant_read(platform: Platform, owner_a: tuple[ApiTenant, httpx.Client]) -> None:
     _tenant, api = owner_a
-    viewer = api.post("/v1/api-keys", json={"name": "viewer", "role": "viewer"}).json()["key"]
+    viewer = api.post("/v1/api-keys", json={"name": "viewer", "role": "viewer"}).json()["api_key"]
     narrow = api.post(
         "/v1/api-keys", json={"name": "narrow", "role": "developer", "scopes": ["conversations:read"]}
-    ).json()["key"]
+    ).json()["api_key"]
     with client_for(platform, viewer) as client:
         assert client.get("/v1/usage").status_code == 200
     with client_for(platform, narrow) as client:

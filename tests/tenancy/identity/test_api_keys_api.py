@@ -35,17 +35,31 @@ def _issue(api: httpx.Client, **body: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
+def _listed(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:
+    """Every key of the listing, page after page."""
+    keys: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        response = client.get("/v1/api-keys", params={**params, "limit": 200, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        keys += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return keys
+
+
 def test_issue_list_and_revoke(platform: Platform, api: httpx.Client) -> None:
     created = _issue(api, role="viewer", scopes=["conversations:read"])
-    assert created["key"].startswith("ak_") and created["prefix"] in created["key"]
+    assert created["api_key"].startswith("ak_") and created["prefix"] in created["api_key"]
     assert (created["role"], created["scopes"], created["revoked_at"]) == ("viewer", ["conversations:read"], None)
-    listed = api.get("/v1/api-keys").json()
+    listed = _listed(api)
     mine = [k for k in listed if k["id"] == created["id"]]
     assert len(mine) == 1
     assert not SECRET_FIELDS & set(mine[0])
-    assert created["key"] not in str(listed)
+    assert created["api_key"] not in str(listed)
 
-    with _as(platform, created["key"]) as viewer:
+    with _as(platform, created["api_key"]) as viewer:
         assert viewer.get(f"/v1/conversations/{uuid.uuid4()}").status_code == 404  # authenticated
         assert api.delete(f"/v1/api-keys/{created['id']}").status_code == 204
         response = viewer.get(f"/v1/conversations/{uuid.uuid4()}")
@@ -53,8 +67,8 @@ def test_issue_list_and_revoke(platform: Platform, api: httpx.Client) -> None:
         assert response.headers["www-authenticate"].startswith("Bearer")
     # Revoking again changes nothing; the key drops out of the default listing but not the full one.
     assert api.delete(f"/v1/api-keys/{created['id']}").status_code == 204
-    assert created["id"] not in {k["id"] for k in api.get("/v1/api-keys").json()}
-    full = {k["id"]: k for k in api.get("/v1/api-keys", params={"include_inactive": True}).json()}
+    assert created["id"] not in {k["id"] for k in _listed(api)}
+    full = {k["id"]: k for k in _listed(api, include_inactive=True)}
     assert full[created["id"]]["revoked_at"] is not None
 
 
@@ -63,9 +77,9 @@ def test_rotation_keeps_the_old_key_for_the_overlap(platform: Platform, api: htt
     response = api.post(f"/v1/api-keys/{old['id']}/rotate", json={"overlap_seconds": 2})
     assert response.status_code == 201, response.text
     new = response.json()
-    assert new["rotated_from"] == old["id"] and new["role"] == "developer" and new["key"] != old["key"]
+    assert new["rotated_from"] == old["id"] and new["role"] == "developer" and new["api_key"] != old["api_key"]
     probe = f"/v1/conversations/{uuid.uuid4()}"
-    with _as(platform, old["key"]) as old_client, _as(platform, new["key"]) as new_client:
+    with _as(platform, old["api_key"]) as old_client, _as(platform, new["api_key"]) as new_client:
         assert old_client.get(probe).status_code == 404
         assert new_client.get(probe).status_code == 404
         _error(api.post(f"/v1/api-keys/{old['id']}/rotate", json={"overlap_seconds": 2}), 409, "api_key_not_active")
@@ -78,7 +92,7 @@ def test_rotation_keeps_the_old_key_for_the_overlap(platform: Platform, api: htt
 def test_an_expired_key_is_refused(platform: Platform, api: httpx.Client) -> None:
     soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
     created = _issue(api, role="viewer", expires_at=soon)
-    with _as(platform, created["key"]) as client:
+    with _as(platform, created["api_key"]) as client:
         assert client.get(f"/v1/conversations/{uuid.uuid4()}").status_code == 404
         time.sleep(2.5)
         _error(client.get(f"/v1/conversations/{uuid.uuid4()}"), 401, "unauthenticated")
@@ -87,7 +101,7 @@ def test_an_expired_key_is_refused(platform: Platform, api: httpx.Client) -> Non
 def test_viewer_reads_but_does_not_write(platform: Platform, api: httpx.Client) -> None:
     conversation = api.post("/v1/conversations", json={}).json()["id"]
     viewer = _issue(api, role="viewer")
-    with _as(platform, viewer["key"]) as client:
+    with _as(platform, viewer["api_key"]) as client:
         assert client.get(f"/v1/conversations/{conversation}").status_code == 200
         body = _error(client.post("/v1/conversations", json={}), 403, "forbidden")
         assert body["details"] == {"permission": "conversations:write"}
@@ -99,21 +113,21 @@ def test_viewer_reads_but_does_not_write(platform: Platform, api: httpx.Client) 
 def test_scopes_narrow_an_owner_key(platform: Platform, api: httpx.Client) -> None:
     conversation = api.post("/v1/conversations", json={}).json()["id"]
     narrowed = _issue(api, role="owner", scopes=["conversations:read"])
-    with _as(platform, narrowed["key"]) as client:
+    with _as(platform, narrowed["api_key"]) as client:
         assert client.get(f"/v1/conversations/{conversation}").status_code == 200
         _error(client.post("/v1/conversations", json={}), 403, "forbidden")
         _error(client.get("/v1/api-keys"), 403, "forbidden")
     # Streams need read permission too, over SSE and WebSocket alike.
     write_only = _issue(api, role="developer", scopes=["conversations:write"])
-    with _as(platform, write_only["key"]) as client:
+    with _as(platform, write_only["api_key"]) as client:
         _error(client.get(f"/v1/conversations/{conversation}/events"), 403, "forbidden")
-    assert ws_close_code(platform.base_url, conversation, f"Bearer {write_only['key']}") == (4403, "forbidden")
+    assert ws_close_code(platform.base_url, conversation, f"Bearer {write_only['api_key']}") == (4403, "forbidden")
 
 
 def test_nobody_issues_or_revokes_beyond_their_own_role(platform: Platform, api: httpx.Client) -> None:
     admin = _issue(api, role="admin")
     owner = _issue(api, role="owner")
-    with _as(platform, admin["key"]) as client:
+    with _as(platform, admin["api_key"]) as client:
         _error(client.post("/v1/api-keys", json={"name": "up", "role": "owner"}), 403, "forbidden")
         _error(client.delete(f"/v1/api-keys/{owner['id']}"), 403, "forbidden")
         _error(client.post(f"/v1/api-keys/{owner['id']}/rotate", json={"overlap_seconds": 0}), 403, "forbidden")
@@ -134,8 +148,8 @@ def test_another_tenants_key_ids_are_not_found(
         for client in (api_b, jwt_b):
             _error(client.delete(f"/v1/api-keys/{victim['id']}"), 404, "api_key_not_found")
             _error(client.post(f"/v1/api-keys/{victim['id']}/rotate", json={"overlap_seconds": 0}), 404)
-            assert victim["id"] not in {k["id"] for k in client.get("/v1/api-keys").json()}
-    with _as(platform, victim["key"]) as still_working:
+            assert victim["id"] not in {k["id"] for k in _listed(client)}
+    with _as(platform, victim["api_key"]) as still_working:
         assert still_working.get(f"/v1/conversations/{uuid.uuid4()}").status_code == 404
     _error(api.delete(f"/v1/api-keys/{uuid.uuid4()}"), 404, "api_key_not_found")
 

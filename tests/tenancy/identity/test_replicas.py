@@ -35,11 +35,11 @@ def _probe(base_url: str, credential: str) -> int:
     return response.status_code
 
 
-def _rejected_everywhere_within(replicas: Replicas, credential: str, limit: float) -> float:
+def _rejected_everywhere_within(replicas: Replicas, credential: str, limit: float, status: int = 401) -> float:
     started = time.perf_counter()
     pending = set(replicas.urls)
     while pending:
-        pending = {url for url in pending if _probe(url, credential) != 401}
+        pending = {url for url in pending if _probe(url, credential) != status}
         elapsed = time.perf_counter() - started
         assert not pending or elapsed < limit, f"still accepted by {pending} after {elapsed:.3f}s"
     return time.perf_counter() - started
@@ -75,10 +75,10 @@ def _admin_sql(platform: Platform, sql: str, **params: object) -> None:
 
 def test_the_cache_alone_would_hide_a_revocation(replicas: Replicas, platform: Platform, tenant_a: Any) -> None:
     key = _issue(replicas.urls[0], tenant_a[1], role="viewer")
-    _warm(replicas, key["key"])
+    _warm(replicas, key["api_key"])
     # Revoked behind the gateways' backs: with no message, both keep serving their cached answer.
     _admin_sql(platform, "UPDATE api_keys SET revoked_at = now() WHERE id = :k", k=key["id"])
-    assert all(_probe(url, key["key"]) == 404 for url in replicas.urls)
+    assert all(_probe(url, key["api_key"]) == 404 for url in replicas.urls)
 
     async def publish() -> None:
         redis = Redis.from_url(platform.settings.redis_url or "")
@@ -88,7 +88,7 @@ def test_the_cache_alone_would_hide_a_revocation(replicas: Replicas, platform: P
             await redis.aclose()
 
     asyncio.run(publish())
-    _rejected_everywhere_within(replicas, key["key"], PROPAGATION_LIMIT_SECONDS)
+    _rejected_everywhere_within(replicas, key["api_key"], PROPAGATION_LIMIT_SECONDS)
 
 
 def test_a_revocation_reaches_the_other_replica_within_a_second(replicas: Replicas, tenant_a: Any) -> None:
@@ -96,10 +96,10 @@ def test_a_revocation_reaches_the_other_replica_within_a_second(replicas: Replic
     samples = []
     for _ in range(5):
         key = _issue(first, tenant_a[1], role="viewer")
-        _warm(replicas, key["key"])
+        _warm(replicas, key["api_key"])
         revoked = _client.delete(f"{first}/v1/api-keys/{key['id']}", headers={"Authorization": f"Bearer {tenant_a[1]}"})
         assert revoked.status_code == 204
-        samples.append(_rejected_everywhere_within(replicas, key["key"], PROPAGATION_LIMIT_SECONDS))
+        samples.append(_rejected_everywhere_within(replicas, key["api_key"], PROPAGATION_LIMIT_SECONDS))
     print(f"revocation seen by both replicas after {[round(s * 1000, 1) for s in samples]} ms")
     assert _probe(second, tenant_a[1]) == 404
 
@@ -107,7 +107,7 @@ def test_a_revocation_reaches_the_other_replica_within_a_second(replicas: Replic
 def test_a_rotation_ends_the_old_key_on_time_on_every_replica(replicas: Replicas, tenant_a: Any) -> None:
     first, _ = replicas.urls
     old = _issue(first, tenant_a[1], role="viewer")
-    _warm(replicas, old["key"])
+    _warm(replicas, old["api_key"])
     rotated = httpx.post(
         f"{first}/v1/api-keys/{old['id']}/rotate",
         json={"overlap_seconds": 1},
@@ -115,11 +115,11 @@ def test_a_rotation_ends_the_old_key_on_time_on_every_replica(replicas: Replicas
         timeout=10,
     )
     assert rotated.status_code == 201
-    _warm(replicas, old["key"])  # still inside the overlap
-    _warm(replicas, rotated.json()["key"])
+    _warm(replicas, old["api_key"])  # still inside the overlap
+    _warm(replicas, rotated.json()["api_key"])
     time.sleep(1.0)
     # Cached without an expiry before the rotation; the invalidation made every replica re-read it.
-    _rejected_everywhere_within(replicas, old["key"], PROPAGATION_LIMIT_SECONDS)
+    _rejected_everywhere_within(replicas, old["api_key"], PROPAGATION_LIMIT_SECONDS)
 
 
 def test_a_suspended_tenant_is_dropped_by_tenant_invalidation(replicas: Replicas, platform: Platform) -> None:
@@ -151,7 +151,8 @@ def test_a_suspended_tenant_is_dropped_by_tenant_invalidation(replicas: Replicas
 
     asyncio.run(publish())
     for credential in (created.api_key, token):
-        _rejected_everywhere_within(replicas, credential, PROPAGATION_LIMIT_SECONDS)
+        # 403 `tenant_suspended`: the credentials are good, the tenant may not act.
+        _rejected_everywhere_within(replicas, credential, PROPAGATION_LIMIT_SECONDS, status=403)
 
 
 def test_replicas_verify_rs256_and_es256(replicas: Replicas, keys: Keys, tenant_a: Any) -> None:
