@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from contracts.agents import AGENT_NAME, LoopLimits
+from contracts.agents import AGENT_NAME, AgentDefinition, LoopLimits
 from contracts.conversation import MAX_CLIENT_MESSAGE_ID, DoubleTexting, Tier
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -111,46 +111,105 @@ class ConversationDetail(ConversationOut):
 # ---- agents ---------------------------------------------------------------------------------------------
 
 
+# The bounds a request may set (finite numbers, no absurd ceilings), shared by a full definition and a patch.
+StepsPerTurn = Annotated[int, Field(ge=1, le=100)]
+StepsPerConversation = Annotated[int, Field(ge=1, le=1_000_000)]
+NoProgressRepeats = Annotated[int, Field(ge=2, le=100)]
+OscillationWindow = Annotated[int, Field(ge=4, le=64)]
+TokensPerTurn = Annotated[int, Field(ge=1, le=100_000_000)]
+CostPerTurn = Annotated[float, Field(gt=0, le=10_000)]
+
+
 class LoopLimitsIn(_Strict):
-    """`LoopLimits` with bounds a request may set (finite numbers, no absurd ceilings)."""
+    """Every loop limit of an agent: a full definition leaves none to a default."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    max_steps_per_turn: int = Field(default=8, ge=1, le=100)
-    max_steps_per_conversation: int = Field(default=200, ge=1, le=1_000_000)
-    no_progress_repeats: int = Field(default=3, ge=2, le=100)
-    oscillation_window: int = Field(default=8, ge=4, le=64)
-    max_tokens_per_turn: int = Field(default=32_000, ge=1, le=100_000_000)
-    max_cost_usd_per_turn: float = Field(default=0.50, gt=0, le=10_000)
+    max_steps_per_turn: StepsPerTurn
+    max_steps_per_conversation: StepsPerConversation
+    no_progress_repeats: NoProgressRepeats
+    oscillation_window: OscillationWindow
+    max_tokens_per_turn: TokensPerTurn
+    max_cost_usd_per_turn: CostPerTurn
 
     def limits(self) -> LoopLimits:
         return LoopLimits(**self.model_dump())
 
 
+class _Patch(_Strict):
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        # null would read as "clear it", which no field of a definition allows; leave the field out instead.
+        nulled = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulled:
+            raise ValueError(f"may not be null (leave them out to keep them): {', '.join(nulled)}")
+        return self
+
+
+class LoopLimitsPatch(_Patch):
+    """The loop limits to change; the others keep their current values."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    max_steps_per_turn: StepsPerTurn | None = None
+    max_steps_per_conversation: StepsPerConversation | None = None
+    no_progress_repeats: NoProgressRepeats | None = None
+    oscillation_window: OscillationWindow | None = None
+    max_tokens_per_turn: TokensPerTurn | None = None
+    max_cost_usd_per_turn: CostPerTurn | None = None
+
+    def applied_to(self, current: LoopLimits) -> LoopLimits:
+        return LoopLimits(**{**current.model_dump(), **self.model_dump(exclude_none=True)})
+
+
 ToolRef = Annotated[str, Field(max_length=100, pattern=_TOOL_REF)]
 AgentName = Annotated[str, Field(max_length=40, pattern=AGENT_NAME)]
+ToolRefs = Annotated[
+    list[ToolRef], Field(max_length=64, description="tool names (newest version), `name@version` or `ns.*`")
+]
+HandoffTargets = Annotated[
+    list[AgentName], Field(max_length=16, description="agents this one may hand a conversation to")
+]
+
+
+def _text_without_nul(value: str) -> str:
+    if _has_nul(value):
+        raise ValueError("may not contain NUL characters")
+    return value
+
+
+Description = Annotated[str, Field(max_length=1000), AfterValidator(_text_without_nul)]
+SystemPrompt = Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(_text_without_nul)]
 
 
 class AgentUpsert(_Strict):
-    """A new version of an agent: every field of the definition but its name (the path) and version (next)."""
+    """A whole new version of an agent: every field of the definition but its name (the path) and version (next).
 
-    description: str = Field(default="", max_length=1000)
-    system_prompt: str = Field(min_length=1, max_length=8000)
-    tools: list[ToolRef] = Field(
-        default_factory=list, max_length=64, description="tool names (newest version), `name@version` or `ns.*`"
-    )
-    default_tier: Tier = Tier.SMALL
-    handoff_targets: list[AgentName] = Field(
-        default_factory=list, max_length=16, description="agents this one may hand a conversation to"
-    )
-    limits: LoopLimitsIn = Field(default_factory=LoopLimitsIn)
+    Nothing is filled in: a field left out is a 422, never a reset to a default (use `PATCH` to change a few)."""
 
-    @field_validator("description", "system_prompt")
-    @classmethod
-    def _no_nul(cls, value: str) -> str:
-        if _has_nul(value):
-            raise ValueError("may not contain NUL characters")
-        return value
+    description: Description
+    system_prompt: SystemPrompt
+    tools: ToolRefs
+    default_tier: Tier
+    handoff_targets: HandoffTargets
+    limits: LoopLimitsIn
+
+
+class AgentPatch(_Patch):
+    """The fields of an agent to change (limits field by field); the rest are kept from its current version."""
+
+    description: Description | None = None
+    system_prompt: SystemPrompt | None = None
+    tools: ToolRefs | None = None
+    default_tier: Tier | None = None
+    handoff_targets: HandoffTargets | None = None
+    limits: LoopLimitsPatch | None = None
+
+    def applied_to(self, current: AgentDefinition) -> AgentDefinition:
+        changes = self.model_dump(exclude_unset=True, exclude={"limits"})
+        if self.limits is not None:
+            changes["limits"] = self.limits.applied_to(current.limits)
+        return AgentDefinition(**{**current.model_dump(exclude={"version"}), **changes})
 
 
 class AgentOut(BaseModel):

@@ -1,10 +1,14 @@
 """`/v1/agents`: the agents a tenant can put in front of its customers, and new versions of them.
 
 Reads list the shipped defaults and the tenant's own agents (newest versions); a name the tenant saved hides
-the shipped default of the same name, which stays readable as version 0. `PUT` stores the next version
+the shipped default of the same name, which stays readable as version 0. Both writes store the next version
 after checking every tool reference against the tool registry and every handoff target against the known
-agents, and records the change in the audit log in the same transaction. Another tenant's agents are
-invisible (row-level security): they answer 404 like names nobody defined.
+agents, and record the change in the audit log in the same transaction:
+- `PUT` replaces the whole definition: every field is required, so a field left out is a 422 rather than
+  silently reset to a default (the body is a `GET`'s answer without `name`, `version`, `source`, `created_*`);
+- `PATCH` changes the fields it names (loop limits one by one) and keeps the rest of the current version,
+  the shipped default included; if another version is saved in between, it is a 409 and nothing is stored.
+Another tenant's agents are invisible (row-level security): they answer 404 like names nobody defined.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
+from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents.definitions import (
     AgentInvalid,
@@ -22,9 +28,11 @@ from agents.definitions import (
     pinned_agent_names,
     save_agent,
 )
+from agents.sdk import ToolRegistry
 from api.deps import DatabaseDep, SettingsDep, ToolsDep, requires
 from api.errors import ApiError
-from api.schemas import AgentOut, AgentUpsert, AgentVersionOut
+from api.pagination import Page, PageDep
+from api.schemas import AgentOut, AgentPatch, AgentUpsert, AgentVersionOut
 from contracts.agents import AGENT_NAME, AgentDefinition
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
@@ -59,11 +67,13 @@ def _not_found(name: str) -> ApiError:
     return ApiError(404, "agent_not_found", f"no agent named {name!r}")
 
 
-@router.get("", response_model=list[AgentOut])
-async def get_agents(principal: AgentsReadDep, db: DatabaseDep, settings: SettingsDep) -> list[AgentOut]:
+@router.get("", response_model=Page[AgentOut])
+async def get_agents(principal: AgentsReadDep, db: DatabaseDep, settings: SettingsDep, page: PageDep) -> Page[AgentOut]:
+    """The agents the tenant can use, by name, each at its newest version."""
     async with db.tenant_session(principal.tenant_id) as session:
         agents = await list_agents(session, pinned=pinned_agent_names(settings))
-    return [_out(agent) for agent in agents]
+    scope = page.scope("agents", principal.tenant_id)
+    return page.slice([_out(agent) for agent in agents], scope, key=lambda a: (a.name,), kinds=(str,))
 
 
 @router.get("/{name}", response_model=AgentOut)
@@ -84,15 +94,16 @@ async def get_agent(
     return _out(found)
 
 
-@router.get("/{name}/versions", response_model=list[AgentVersionOut])
+@router.get("/{name}/versions", response_model=Page[AgentVersionOut])
 async def get_agent_versions(
-    name: AgentNamePath, principal: AgentsReadDep, db: DatabaseDep, settings: SettingsDep
-) -> list[AgentVersionOut]:
+    name: AgentNamePath, principal: AgentsReadDep, db: DatabaseDep, settings: SettingsDep, page: PageDep
+) -> Page[AgentVersionOut]:
+    """The tenant's saved versions, newest first, then the default (version 0) if there is one."""
     async with db.tenant_session(principal.tenant_id) as session:
         versions = await list_versions(session, name, pinned=pinned_agent_names(settings))
     if not versions:
         raise _not_found(name)
-    return [
+    listed = [
         AgentVersionOut(
             name=v.definition.name,
             version=v.version,
@@ -103,6 +114,45 @@ async def get_agent_versions(
         )
         for v in versions
     ]
+    scope = page.scope("agent-versions", principal.tenant_id, name=name)
+    return page.slice(listed, scope, key=lambda v: (-v.version,), kinds=(int,))
+
+
+async def _save(
+    session: AsyncSession,
+    principal: TenantPrincipal,
+    definition: AgentDefinition,
+    *,
+    tools: ToolRegistry,
+    pinned: frozenset[str],
+    expected_version: int | None = None,
+) -> AgentOut:
+    try:
+        stored = await save_agent(
+            session, principal.tenant_id, definition, principal.subject, registry=tools, pinned=pinned
+        )
+    except AgentInvalid as exc:
+        raise ApiError(
+            422, "agent_invalid", "the agent names tools or agents that do not exist", {"problems": exc.problems}
+        ) from exc
+    if expected_version is not None and stored.version != expected_version:
+        # Raised inside the transaction, so the merge made from a version that is no longer current is dropped.
+        raise ApiError(
+            409,
+            "agent_changed",
+            "another version of this agent was saved meanwhile; read it and patch again",
+            {"version": stored.version - 1},
+        )
+    await record_event(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal.subject,
+        action="agent.saved",
+        target=stored.name,
+        details={"version": stored.version, "tools": list(stored.tools), "handoff_targets": stored.handoff_targets},
+    )
+    row = await find_agent(session, stored.name, stored.version)
+    return _out(row or StoredAgent(stored, stored.version, "tenant", created_by=principal.subject))
 
 
 @router.put("/{name}", status_code=status.HTTP_201_CREATED, response_model=AgentOut)
@@ -114,6 +164,7 @@ async def put_agent(
     settings: SettingsDep,
     tools: ToolsDep,
 ) -> AgentOut:
+    """Save a whole new version of the agent; every field is required (`PATCH` changes a few)."""
     definition = AgentDefinition(
         name=name,
         description=body.description,
@@ -124,26 +175,32 @@ async def put_agent(
         limits=body.limits.limits(),
     )
     async with db.tenant_session(principal.tenant_id) as session:
+        return await _save(session, principal, definition, tools=tools, pinned=pinned_agent_names(settings))
+
+
+@router.patch("/{name}", status_code=status.HTTP_201_CREATED, response_model=AgentOut)
+async def patch_agent(
+    name: AgentNamePath,
+    body: AgentPatch,
+    principal: AgentsManageDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    tools: ToolsDep,
+) -> AgentOut:
+    """Save a new version with the fields sent changed and the others as the current version has them."""
+    pinned = pinned_agent_names(settings)
+    async with db.tenant_session(principal.tenant_id) as session:
+        current = await find_agent(session, name, pinned=pinned)
+        if current is None:
+            raise _not_found(name)
         try:
-            stored = await save_agent(
-                session,
-                principal.tenant_id,
-                definition,
-                principal.subject,
-                registry=tools,
-                pinned=pinned_agent_names(settings),
-            )
-        except AgentInvalid as exc:
-            raise ApiError(
-                422, "agent_invalid", "the agent names tools or agents that do not exist", {"problems": exc.problems}
-            ) from exc
-        await record_event(
-            session,
-            tenant_id=principal.tenant_id,
-            actor=principal.subject,
-            action="agent.saved",
-            target=stored.name,
-            details={"version": stored.version, "tools": list(stored.tools), "handoff_targets": stored.handoff_targets},
+            definition = body.applied_to(current.definition.model_copy(update={"name": name}))
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_request", "the patched agent is not valid", _problems(exc)) from exc
+        return await _save(
+            session, principal, definition, tools=tools, pinned=pinned, expected_version=current.version + 1
         )
-        row = await find_agent(session, stored.name, stored.version)
-    return _out(row or StoredAgent(stored, stored.version, "tenant", created_by=principal.subject))
+
+
+def _problems(exc: ValidationError) -> list[dict[str, object]]:
+    return [{"loc": list(e["loc"]), "type": e["type"], "msg": e["msg"]} for e in exc.errors(include_input=False)]

@@ -8,7 +8,7 @@ Redis version key.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Path
@@ -18,6 +18,7 @@ from agents.enablement import set_enabled
 from agents.sdk import Tool, ToolRegistry
 from api.deps import DatabaseDep, ToolEnablementDep, ToolsDep, requires
 from api.errors import ApiError
+from api.pagination import Page, PageDep
 from contracts.agents import TOOL_NAME, ApprovalRule, Effect
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
@@ -37,6 +38,9 @@ class ToolOut(BaseModel):
     version: int = Field(description="the latest version, what an agent without a pin gets")
     versions: list[int]
     description: str
+    input_schema: dict[str, Any] = Field(
+        description="JSON Schema of the arguments the latest version takes, as the model is shown them"
+    )
     effect: Effect
     approval: ApprovalRule | None
     saga: bool
@@ -65,6 +69,7 @@ def _out(versions: list[Tool], enabled: bool) -> ToolOut:
         version=latest.version,
         versions=[item.spec.version for item in versions],
         description=latest.description,
+        input_schema=latest.input_schema or {"type": "object", "properties": {}},
         effect=latest.effect,
         approval=latest.approval,
         saga=latest.saga is not None,
@@ -72,11 +77,15 @@ def _out(versions: list[Tool], enabled: bool) -> ToolOut:
     )
 
 
-@router.get("", response_model=list[ToolOut])
-async def list_tools(principal: TenantReadDep, tools: ToolsDep, enablement: ToolEnablementDep) -> list[ToolOut]:
+@router.get("", response_model=Page[ToolOut])
+async def list_tools(
+    principal: TenantReadDep, tools: ToolsDep, enablement: ToolEnablementDep, page: PageDep
+) -> Page[ToolOut]:
+    """The tool catalogue by name, with each tool's argument schema and whether the tenant has it enabled."""
     catalogue = _catalogue(tools)
     enabled = await enablement.enabled_map(principal.tenant_id, sorted(catalogue))
-    return [_out(catalogue[name], enabled[name]) for name in sorted(catalogue)]
+    listed = [_out(catalogue[name], enabled[name]) for name in sorted(catalogue)]
+    return page.slice(listed, page.scope("tools", principal.tenant_id), key=lambda t: (t.name,), kinds=(str,))
 
 
 @router.put("/{name}", response_model=ToolOut)

@@ -30,6 +30,9 @@ _ENDPOINTS = {
 }
 
 
+_DEFINITION_FIELDS = ("description", "system_prompt", "tools", "default_tier", "handoff_targets", "limits")
+
+
 def _admitted(route: Any) -> bool:
     return any(dependency.call is admit_request for dependency in route.dependant.dependencies)
 
@@ -95,12 +98,14 @@ def test_the_routes_see_the_registry_the_app_was_built_with(platform: Platform) 
 
     async def exchange(client: httpx.AsyncClient) -> tuple[httpx.Response, httpx.Response]:
         listed = await client.get("/v1/tools")
-        saved = await client.put("/v1/agents/helper", json={"system_prompt": "Help.", "tools": ["orders.lookup"]})
+        shipped = (await client.get("/v1/agents/support")).json()
+        definition = {field: shipped[field] for field in _DEFINITION_FIELDS}
+        saved = await client.put("/v1/agents/helper", json={**definition, "handoff_targets": []})
         return listed, saved
 
     listed, saved = asyncio.run(_in_process(app, key, exchange))
     assert listed.status_code == 200, listed.text
-    assert listed.json() == []
+    assert listed.json() == {"items": [], "next_cursor": None}
     # A tool the platform has, but not this app's registry: refused like a name nobody registered.
     assert saved.status_code == 422, saved.text
     assert saved.json()["error"]["code"] == "agent_invalid"

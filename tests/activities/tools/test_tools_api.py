@@ -26,9 +26,9 @@ def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
 
 
 def _listed(client: httpx.Client) -> dict[str, dict[str, Any]]:
-    response = client.get("/v1/tools")
+    response = client.get("/v1/tools", params={"limit": 200})
     assert response.status_code == 200, response.text
-    return {item["name"]: item for item in response.json()}
+    return {item["name"]: item for item in response.json()["items"]}
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_unknown_and_malformed_tools_and_bodies_are_refused(api: httpx.Client) -
 def test_a_viewer_may_read_but_not_switch(platform: Platform, api: httpx.Client) -> None:
     issued = api.post("/v1/api-keys", json={"name": f"viewer-{uuid.uuid4().hex[:6]}", "role": "viewer"})
     assert issued.status_code == 201, issued.text
-    headers = {"Authorization": f"Bearer {issued.json()['key']}"}
+    headers = {"Authorization": f"Bearer {issued.json()['api_key']}"}
     with httpx.Client(base_url=platform.base_url, headers=headers, timeout=30.0) as viewer:
         assert TOOL in _listed(viewer)
         _error(viewer.put(f"/v1/tools/{TOOL}", json={"enabled": False}), 403, "forbidden")
