@@ -81,6 +81,8 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
         summary="Multi-tenant AI agents on durable execution",
         version="0.1.0",
         lifespan=lifespan,
+        # `/v1/agents/` is a 404 in the error shape, not a redirect to `/v1/agents`.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     app.include_router(health.router)

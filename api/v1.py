@@ -1,10 +1,11 @@
 """The /v1 API as two routers: every HTTP route behind admission, and the WebSocket routes without it.
 
 `http_router` carries admission (`AdmitRequest`: load shedding and rate limits, with their `RateLimit-*`
-headers) as a router dependency, so no /v1 HTTP route can be added without it. WebSocket routes go in
-`socket_router` instead: they accept before they authenticate, so that a refusal reaches the client as a
-close code and reason rather than a bare handshake 403, which leaves no principal for a dependency to
-limit; they run admission themselves once the client is known.
+headers) as a router dependency, so no /v1 HTTP route can be added without it, and after it the check of the
+body's media type (`api.media_types`), so no route reads a body it was not declared to take. WebSocket
+routes go in `socket_router` instead: they accept before they authenticate, so that a refusal reaches the
+client as a close code and reason rather than a bare handshake 403, which leaves no principal for a
+dependency to limit; they run admission themselves once the client is known.
 
 The version segment stays in each resource router's own prefix rather than on these routers. FastAPI
 keeps an included route as the object its router declared, so `scope["route"].path` is the path that router
@@ -18,6 +19,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIWebSocketRoute
 
 from api.admission.deps import AdmitRequest
+from api.media_types import RequireMediaType
 from api.routes import (
     admin_tenants,
     agents,
@@ -58,7 +60,7 @@ _SOCKETS = (events.sockets,)
 
 def http_router() -> APIRouter:
     """Every /v1 HTTP route, each admitted before its own dependencies run."""
-    v1 = APIRouter(dependencies=[AdmitRequest])
+    v1 = APIRouter(dependencies=[AdmitRequest, RequireMediaType])
     for router in _HTTP:
         _check(router, websocket=False)
         v1.include_router(router)
