@@ -28,9 +28,12 @@ from api.routes import (
     audit,
     budgets,
     connectors,
+    conversation_list,
     conversations,
+    customers,
     events,
     limits,
+    products,
     stream_tickets,
     tenant,
     tools,
@@ -41,6 +44,7 @@ PREFIX = "/v1/"
 # In the order they match.
 _HTTP = (
     conversations.router,
+    conversation_list.router,
     approvals.router,
     events.router,
     stream_tickets.router,
@@ -54,6 +58,8 @@ _HTTP = (
     usage.router,
     budgets.router,
     connectors.router,
+    customers.router,
+    products.router,
 )
 _SOCKETS = (events.sockets,)
 
