@@ -18,6 +18,7 @@ from agents.sdk import ToolRegistry
 from api.admission.headers import RateLimitHeaders
 from api.admission.lifespan import admission_lifespan
 from api.deps import auth_lifespan
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.routes import codec, health
 from api.state import GatewayState
@@ -81,10 +82,13 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
         summary="Multi-tenant AI agents on durable execution",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         # `/v1/agents/` is a 404 in the error shape, not a redirect to `/v1/agents`.
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(http_router())
     app.include_router(socket_router())
