@@ -13,10 +13,21 @@ How an operator authenticates:
   or the UI's codec settings). The gateway must then accept that identity provider's tokens as operator JWTs.
   The development UI (`temporal server start-dev`) has no login, so it sends no credentials, gets 401, and
   keeps showing payloads encrypted; use the CLI there. The UI cannot be given an arbitrary header.
+
+Refusals reach the `temporal` CLI as an answer, not a 10-second hang. The CLI (like every user of the Go SDK's
+remote codec) treats any status but 200 as an error its gRPC layer retries until its deadline, then prints only
+"context deadline exceeded". So a refused decode from Go's HTTP client, and not from a browser (which sends an
+`Origin` and reads the status through CORS), is answered 200 with every payload replaced by a short JSON
+string that says why, e.g. `not decoded by the aiaas codec: 401 unauthenticated: ...`; `temporal workflow show
+--detailed` prints it where the payload would be. Nothing is decoded for such a caller, and the refusal is
+logged as any other. A refused encode keeps its error status: standing in for a payload there would send the
+placeholder to the server as data.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -39,6 +50,7 @@ log = structlog.get_logger("aiaas.codec")
 MAX_PAYLOADS = 1000
 _ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
 _PREFLIGHT_MAX_AGE = "600"
+_GO_CLIENT = "Go-http-client/"
 
 
 class CodecPayload(BaseModel):
@@ -70,6 +82,30 @@ def _cors_headers(request: Request) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
 
 
+def _retries_every_error(request: Request) -> bool:
+    """Go's HTTP client without a browser around it: the `temporal` CLI and other Go SDK remote codecs."""
+    agent = request.headers.get("user-agent", "")
+    return agent.startswith(_GO_CLIENT) and "origin" not in request.headers
+
+
+async def _stand_ins(request: Request, exc: ApiError) -> Response | None:
+    """The decode answer for a client that cannot show an error status: each payload replaced by the reason."""
+    if not request.url.path.endswith("/decode") or not _retries_every_error(request):
+        return None
+    try:
+        count = len((await request.json())["payloads"])
+    except (ValueError, KeyError, TypeError):
+        return None  # not a codec request at all; nothing to stand in for
+    reason = json.dumps(f"not decoded by the aiaas codec: {exc.status} {exc.code}: {exc.message}").encode()
+    stand_in = {"metadata": {"encoding": _b64(b"json/plain")}, "data": _b64(reason)}
+    log.warning("codec refusal answered in place of payloads", status=exc.status, code=exc.code, count=count)
+    return JSONResponse({"payloads": [stand_in] * count}, headers={"X-Codec-Refused": exc.code})
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 class _CorsRoute(APIRoute):
     """Adds CORS headers to every answer of this router, errors included, so the UI can read a 401 or 403."""
 
@@ -80,7 +116,9 @@ class _CorsRoute(APIRoute):
             try:
                 response = await handler(request)
             except ApiError as exc:
-                response = JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status, exc.headers)
+                response = await _stand_ins(request, exc) or JSONResponse(
+                    error_body(exc.code, exc.message, exc.details), exc.status, exc.headers
+                )
             response.headers.update(_cors_headers(request))
             return response
 
