@@ -14,6 +14,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from contracts.events import EventType
+
 # Beyond the gateway's keepalive (15 s by default), so only a dead connection times out.
 READ_TIMEOUT = 60.0
 MAX_RECONNECTS = 5
@@ -33,27 +35,27 @@ class TurnPrinter:
     def handle(self, event: str, data: dict[str, Any]) -> bool:
         owner = data.get("reply_to") or data.get("message_id")
         if owner is not None and owner != self.message_id:
-            if event == "agent.handoff":
+            if event == EventType.AGENT_HANDOFF:
                 # An earlier turn's handoff, replayed: the agent that answers from then on.
                 self.agent = str(data.get("to") or self.agent)
             return False
         if owner is None and not self._accepted:
             return False
-        if event == "message.accepted":
+        if event == EventType.MESSAGE_ACCEPTED:
             self._accepted = True
-        elif event == "token":
+        elif event == EventType.TOKEN:
             self._token(data)
-        elif event == "message.completed":
+        elif event == EventType.MESSAGE_COMPLETED:
             self._answer(str(data.get("content", "")))
             return True
-        elif event == "turn.failed":
+        elif event == EventType.TURN_FAILED:
             self._note(f"[failed] {data.get('reason') or data.get('error_type') or 'the turn failed'}")
             return True
-        elif event == "agent.handoff":
+        elif event == EventType.AGENT_HANDOFF:
             self.agent = str(data.get("to") or self.agent)
             reason = f": {data['reason']}" if data.get("reason") else ""
             self._note(f"[handoff] {data.get('from')} -> {data.get('to')}{reason}")
-        elif event == "turn.started" and int(data.get("attempt") or 1) > 1:
+        elif event == EventType.TURN_STARTED and int(data.get("attempt") or 1) > 1:
             self._note(f"[retry] answering again, attempt {data['attempt']}")
         else:
             line = describe(event, data)
@@ -96,27 +98,27 @@ class TurnPrinter:
 def describe(event: str, data: dict[str, Any]) -> str | None:
     """One line for an event a person should see, or None."""
     tool = data.get("tool", "")
-    if event == "tool.started":
+    if event == EventType.TOOL_STARTED:
         return f"[tool] {tool} started"
-    if event == "tool.completed":
+    if event == EventType.TOOL_COMPLETED:
         return f"[tool] {tool} completed" + (f": {data['summary']}" if data.get("summary") else "")
-    if event in ("tool.failed", "tool.unavailable"):
-        state = "unavailable" if event == "tool.unavailable" else str(data.get("status") or "failed")
+    if event in (EventType.TOOL_FAILED, EventType.TOOL_UNAVAILABLE):
+        state = "unavailable" if event == EventType.TOOL_UNAVAILABLE else str(data.get("status") or "failed")
         return f"[tool] {tool} {state}: {data.get('error_type', '')} {data.get('message', '')}".rstrip()
-    if event == "approval.requested":
+    if event == EventType.APPROVAL_REQUESTED:
         arguments = json.dumps(data.get("arguments") or {}, separators=(",", ":"))
         return (
             f"[approval] {tool} {arguments} waits for a person's decision "
             f"(approval {data.get('approval_id')}, until {data.get('expires_at')})"
         )
-    if event == "approval.resolved":
+    if event == EventType.APPROVAL_RESOLVED:
         return f"[approval] {tool}: {data.get('status')}"
-    if event == "turn.cut":
+    if event == EventType.TURN_CUT:
         ticket = f", ticket {data['ticket_id']}" if data.get("ticket_id") else ""
         return f"[cut] {data.get('reason')}: {data.get('detail', '')}{ticket}"
     if event.startswith("saga."):
         return f"[saga] {data.get('saga', '')} {event.removeprefix('saga.')}"
-    if event == "budget.threshold":
+    if event == EventType.BUDGET_THRESHOLD:
         return f"[budget] {data.get('percent')}% of the {data.get('period')} {data.get('limit')} budget used"
     return None
 
