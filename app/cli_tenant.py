@@ -22,6 +22,11 @@ def add_tenant_parser(subparsers: Any) -> None:
     create.add_argument("--name", required=True, help="display name, 1-200 printable characters")
     # Validated by the handler rather than `choices`, so bad input costs one line, not a usage dump.
     create.add_argument("--plan", default="free", help="free, pro or enterprise (default: free)")
+    create.add_argument(
+        "--demo",
+        action="store_true",
+        help="also seed the demo commerce world (customers, products, orders, shipments) and print its ids",
+    )
     create.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     create.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
     create.set_defaults(func=_create)
@@ -77,12 +82,32 @@ def _create(args: argparse.Namespace) -> int:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise RuntimeError(f"could not create the tenant: {reason}") from exc
 
+    demo = run_database(_seed_demo(args.data_dir, created.tenant_id), "seed the demo world") if args.demo else None
     if args.json:
-        print(json.dumps({"tenant_id": created.tenant_id, "api_key": created.api_key}))
-    else:
-        print(f"tenant_id: {created.tenant_id}")
-        print(f"api_key:   {created.api_key}  (shown once; only its hash is stored)")
+        shown: dict[str, Any] = {"tenant_id": created.tenant_id, "api_key": created.api_key}
+        print(json.dumps({**shown, "demo": demo} if demo else shown))
+        return 0
+    print(f"tenant_id: {created.tenant_id}")
+    print(f"api_key:   {created.api_key}  (shown once; only its hash is stored)")
+    if demo:
+        print("demo world:")
+        for kind in ("customers", "orders"):
+            for label, ident in demo[kind].items():
+                print(f"  {kind[:-1]:<9} {label:<12} {ident}")
+        print(f"  products  {', '.join(demo['skus'])}")
     return 0
+
+
+async def _seed_demo(data_dir: Path | None, tenant_id: str) -> dict[str, Any]:
+    """The demo world for the new tenant, written through the app role under the tenant's row-level security."""
+    from commerce.demo import seed_demo
+    from db.database import Database
+
+    db = Database(load_settings(data_dir).resolved_app_database_url(), pool_size=1)
+    try:
+        return (await seed_demo(db, tenant_id)).summary()
+    finally:
+        await db.close()
 
 
 async def _all_tenants(app_url: str, status: str | None) -> list[dict[str, str]]:

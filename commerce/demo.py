@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -56,6 +57,19 @@ class DemoData:
     # Order id -> its sandbox charge id (every demo order is paid).
     charge_ids: dict[str, str]
     skus: tuple[str, ...]
+
+    def summary(self) -> dict[str, Any]:
+        """The ids a person needs to try the agents on this world: customers, orders by label, products."""
+        return {
+            "customers": {"ada": self.ada_id, "bob": self.bob_id},
+            "orders": {
+                "ada.placed": self.ada_placed_order_id,
+                "ada.shipped": self.ada_shipped_order_id,
+                "bob.placed": self.bob_placed_order_id,
+                "bob.shipped": self.bob_shipped_order_id,
+            },
+            "skus": list(self.skus),
+        }
 
     @property
     def shipment_id(self) -> str:

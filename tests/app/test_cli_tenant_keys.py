@@ -6,39 +6,20 @@ from __future__ import annotations
 import getpass
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from app.cli import main
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from tests.e2e.fixtures import create_test_tenant
 from tests.e2e.platform import Platform
 
-
-@pytest.fixture
-def cli_env(platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The environment a user of the running platform would have."""
-    settings = platform.settings
-    for name, value in platform.env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AIAAS_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
+from .conftest import run
 
 
 @pytest.fixture
 def tenant(cli_env: Settings) -> tuple[str, str]:
     return create_test_tenant(cli_env, "Cli Keys")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_tenant_list_shows_each_tenant(tenant: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
