@@ -41,6 +41,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_gateway_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("gateway", help="run the HTTP gateway")
-    parser.add_argument("--host", default=None)
-    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--host", default=None, help="address to listen on (default: AIAAS_HOST)")
+    parser.add_argument("--port", type=int, default=None, help="port to listen on (default: AIAAS_GATEWAY_PORT)")
     parser.set_defaults(func=_run)
