@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from pydantic import Field
 
-from api.commerce_schemas import CustomerBatchOut, CustomerIn, CustomerOut
+from api.commerce_schemas import EMAIL, CustomerBatchOut, CustomerIn, CustomerOut
 from api.csv_import import ImportResult, RowErrors, parse, read_body, unique, validate
 from api.deps import DatabaseDep, requires
 from api.errors import ApiError
@@ -67,7 +67,9 @@ async def get_customers(
     principal: CustomersReader,
     db: DatabaseDep,
     page: PageDep,
-    email: Annotated[str | None, Query(max_length=254, description="only the customer with this email")] = None,
+    email: Annotated[
+        str | None, Query(max_length=254, pattern=EMAIL, description="only the customer with this email")
+    ] = None,
 ) -> Page[CustomerOut]:
     """The tenant's customers, newest first."""
     email = email.lower() if email is not None else None

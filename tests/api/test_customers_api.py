@@ -69,6 +69,8 @@ def test_refused_bodies_store_nothing(platform: Platform) -> None:
         error(owner.post("/v1/customers", content=b"email,name\n", headers={"Content-Type": "text/csv"}), 415)
         assert _emails(owner) == []
         error(owner.get("/v1/customers/not-a-uuid"), 422, "invalid_request")
+        for email in ("nul\x00@example.com", "not-an-email", "x" * 300):
+            error(owner.get("/v1/customers", params={"email": email}), 422, "invalid_request")
         error(owner.get(f"/v1/customers/{uuid.uuid4()}"), 404, "customer_not_found")
 
 
