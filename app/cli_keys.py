@@ -134,10 +134,10 @@ def _create(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _bad_input("create", str(exc))
     if args.json:
-        print(json.dumps({**_row(issued.row), "key": issued.key}, indent=2))
+        print(json.dumps({**_row(issued.row), "api_key": issued.key}, indent=2))
     else:
-        print(f"id:  {issued.row.id}")
-        print(f"key: {issued.key}  (shown once; only its hash is stored)")
+        print(f"id:      {issued.row.id}")
+        print(f"api_key: {issued.key}  (shown once; only its hash is stored)")
     return 0
 
 

@@ -81,9 +81,9 @@ def test_a_new_key_in_json_carries_its_secret_once(tenant: tuple[str, str], caps
     tenant_id, _ = tenant
     code, out, _ = run(capsys, "keys", "create", "--tenant", tenant_id, "--name", "deploy", "--json")
     created = json.loads(out)
-    assert code == 0 and created["role"] == "developer" and created["key"].startswith("ak_")
+    assert code == 0 and created["role"] == "developer" and created["api_key"].startswith("ak_")
     _, listed, _ = run(capsys, "keys", "list", "--tenant", tenant_id, "--json")
-    assert created["key"] not in listed and created["id"] in listed
+    assert created["api_key"] not in listed and created["id"] in listed
 
 
 @pytest.mark.parametrize(

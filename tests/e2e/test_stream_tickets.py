@@ -126,7 +126,7 @@ def test_asking_for_a_ticket_needs_read_permission(platform: Platform, api: http
     writer = {"name": "writer", "role": "developer", "scopes": ["conversations:write"]}
     write_only = api.post("/v1/api-keys", json=writer)
     assert write_only.status_code == 201, write_only.text
-    headers = {"Authorization": f"Bearer {write_only.json()['key']}"}
+    headers = {"Authorization": f"Bearer {write_only.json()['api_key']}"}
     with httpx.Client(base_url=platform.base_url, headers=headers) as client:
         _error(client.post(f"/v1/conversations/{conversation_id}/stream-tickets"), 403, "forbidden")
 

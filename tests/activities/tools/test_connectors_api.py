@@ -138,7 +138,7 @@ def test_changing_needs_agents_manage_and_reading_tenant_read(platform: Platform
     created = owner.post("/v1/api-keys", json={"name": "viewer", "role": "viewer"})
     assert created.status_code == 201, created.text
     body = created.json()
-    with _client(platform, str(body.get("key") or body.get("api_key"))) as viewer:
+    with _client(platform, str(body["api_key"])) as viewer:
         assert viewer.get("/v1/connectors").status_code == 200
         error = _assert_error(viewer.put("/v1/connectors/crm", json={"kind": "sandbox"}), 403)
         assert error["details"] == {"permission": "agents:manage"}

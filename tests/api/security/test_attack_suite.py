@@ -101,7 +101,7 @@ def revoked_key(platform: Platform, tenant_a: tuple[str, str]) -> str:
     with httpx.Client(base_url=platform.base_url, headers=headers, timeout=30) as client:
         created = client.post("/v1/api-keys", json={"name": "to-revoke"}).json()
         assert client.delete(f"/v1/api-keys/{created['id']}").status_code == 204
-    return str(created["key"] if "key" in created else created["api_key"])
+    return str(created["api_key"])
 
 
 def _forged_tokens(platform: Platform, tenant_id: str) -> Iterator[tuple[str, str]]:
