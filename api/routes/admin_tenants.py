@@ -22,6 +22,7 @@ from api.deps import PlatformAdminDep, StateDep
 from api.errors import ApiError
 from api.pagination import Page, PageDep
 from api.routes.tenant import TenantOut
+from commerce.demo import seed_demo
 from contracts.lifecycle import (
     DEFAULT_RETENTION,
     MAX_RETENTION,
@@ -62,6 +63,7 @@ class TenantCreate(_Strict):
     name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     plan: Plan = "free"
     data_region: str = Field(default=DEFAULT_DATA_REGION, description="where the tenant's data lives; fixed")
+    demo: bool = Field(default=False, description="also seed the demo commerce world for trying the agents")
 
     @field_validator("data_region")
     @classmethod
@@ -69,9 +71,16 @@ class TenantCreate(_Strict):
         return validate_region(value)
 
 
+class DemoWorld(BaseModel):
+    customers: dict[str, str] = Field(description="customer ids by name (`ada`, `bob`)")
+    orders: dict[str, str] = Field(description="order ids by label (`ada.placed`, `bob.shipped`, ...)")
+    skus: list[str]
+
+
 class TenantCreated(BaseModel):
     tenant: TenantOut
     api_key: str = Field(description="the owner's first API key; shown only in this response")
+    demo: DemoWorld | None = Field(default=None, description="the seeded demo world, when `demo` was asked for")
 
 
 class AdminTenantUpdate(_Strict):
@@ -126,7 +135,10 @@ async def create(body: TenantCreate, principal: PlatformAdminDep, state: StateDe
         )
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from exc
-    return TenantCreated(tenant=TenantOut.of(created.record), api_key=created.api_key)
+    demo = None
+    if body.demo:
+        demo = DemoWorld.model_validate((await seed_demo(state.db, created.record.id)).summary())
+    return TenantCreated(tenant=TenantOut.of(created.record), api_key=created.api_key, demo=demo)
 
 
 @router.get("", response_model=Page[TenantOut])

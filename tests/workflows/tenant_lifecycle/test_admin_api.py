@@ -154,3 +154,24 @@ def test_another_tenant_learns_nothing_about_this_one(api_b: httpx.Client, new_t
     _error(api_b.get(f"/v1/admin/tenants/{new_tenant.id}"), 403, "forbidden")
     assert api_b.get("/v1/tenant").json()["id"] != new_tenant.id
     assert new_tenant.id not in api_b.get("/v1/audit", params={"limit": 200}).text
+
+
+def test_a_demo_tenant_starts_with_its_own_world(
+    admin: httpx.Client, platform: Platform, new_tenant: NewTenant
+) -> None:
+    created = admin.post("/v1/admin/tenants", json={"name": f"Demo {uuid.uuid4().hex[:8]}", "demo": True})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    demo = body["demo"]
+    assert set(demo["customers"]) == {"ada", "bob"} and len(demo["orders"]) == 4 and "SKU-MUG" in demo["skus"]
+    with httpx.Client(base_url=platform.base_url, headers=bearer(body["api_key"])) as owner:
+        listed = owner.get("/v1/customers", params={"limit": 200}).json()["items"]
+        assert {c["id"] for c in listed} == set(demo["customers"].values())
+        assert owner.get(f"/v1/customers/{demo['customers']['ada']}").status_code == 200
+    # Another tenant sees none of it; a tenant created without `demo` gets no world and no ids.
+    with httpx.Client(base_url=platform.base_url, headers=bearer(new_tenant.api_key)) as other:
+        assert other.get("/v1/customers", params={"limit": 200}).json()["items"] == []
+        _error(other.get(f"/v1/customers/{demo['customers']['ada']}"), 404)
+    plain = admin.post("/v1/admin/tenants", json={"name": f"Plain {uuid.uuid4().hex[:8]}"}).json()
+    assert plain["demo"] is None
+    _error(admin.post("/v1/admin/tenants", json={"name": "Bad", "demo": "yes please"}), 422)
