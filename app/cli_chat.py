@@ -34,6 +34,9 @@ def add_chat_parser(subparsers: Any) -> None:
     parser.add_argument("--agent", default="support", help="the agent a new conversation talks to (default: support)")
     parser.add_argument("--conversation", default=None, help="continue this conversation instead of starting one")
     parser.add_argument(
+        "--customer", default=None, help="a new conversation acts for this customer of the tenant (its id)"
+    )
+    parser.add_argument(
         "--gateway",
         default=None,
         help="the gateway's URL (default: the one `aiaas up` runs, else http://AIAAS_HOST:AIAAS_GATEWAY_PORT)",
@@ -109,7 +112,8 @@ def _open(client: httpx.Client, args: argparse.Namespace) -> tuple[str, str]:
         if found.status_code != 200:
             raise RuntimeError(f"could not open the conversation: {error_text(found)}")
         return args.conversation, str(found.json()["agent"])
-    created = client.post("/v1/conversations", json={"agent": args.agent, "channel": CHANNEL})
+    body = {"agent": args.agent, "channel": CHANNEL, **({"customer_id": args.customer} if args.customer else {})}
+    created = client.post("/v1/conversations", json=body)
     if created.status_code != 201:
         raise RuntimeError(f"could not start a conversation: {error_text(created)}")
     return str(created.json()["id"]), args.agent

@@ -161,3 +161,5 @@ def test_readme_usage_blocks_run_as_written(platform_up: tuple[int, dict[str, st
     assert '"type":"message.accepted"' in output.replace(" ", "") or "message.accepted" in output
     assert "message.completed" in output
     assert "echo: Where is my order?" in output
+    # The demo world's order, looked up for its own customer through the offline model's plan.
+    assert "[tool] orders.lookup completed" in output and "done: orders.lookup=ok" in output
