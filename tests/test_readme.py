@@ -104,6 +104,17 @@ def test_readme_one_liners_and_sources_compile_on_every_supported_python(version
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def wait_until_group_is_gone(group: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"process group {group} still running")
+
+
 @pytest.fixture(scope="module")
 def platform_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, dict[str, str]]]:
     """`aiaas up` as the README runs it, on free ports, in a data dir of its own."""
@@ -122,7 +133,9 @@ def platform_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int,
     up = install_block().split("&&")[-1].strip()
     log = (data_dir / "up.log").open("w")
     # The README's command is a shell line by definition.
-    process = subprocess.Popen(up, shell=True, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S602
+    process = subprocess.Popen(  # noqa: S602
+        up, shell=True, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + UP_READY_SECONDS
         while time.monotonic() < deadline:
@@ -137,11 +150,13 @@ def platform_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int,
             raise AssertionError("aiaas up did not serve the gateway:\n" + (data_dir / "up.log").read_text()[-3000:])
         yield gateway_port, env
     finally:
-        process.send_signal(signal.SIGINT)
+        # Ctrl-C reaches the whole foreground group, the shell and `aiaas up` alike.
+        os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            wait_until_group_is_gone(process.pid, 60)
+        except (subprocess.TimeoutExpired, TimeoutError):
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
 
