@@ -1,5 +1,10 @@
 """The tenant's budget mode, cached in Redis for a couple of seconds so admission and every metered call do
-not each read the ledger. A missing, unreadable or unreachable entry just means "compute it"."""
+not each read the ledger. A missing, unreadable or unreachable entry just means "compute it".
+
+Writers race: settlements running at once each compute the mode from the spend they saw, and the last to
+write would win even if it saw the least. So a write never lowers a cached mode (normal < safe < blocked);
+spend only falls when money is given back or a budget changes, and those forget the entry first.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,17 @@ from policies.ledger import tenant_tag
 log = structlog.get_logger("aiaas.costs")
 
 
+# Set unless the cached mode is stricter; ARGV: mode, its rank, ttl in ms.
+_PUT_UNLESS_STRICTER = """
+local rank = {normal = 0, safe = 1, blocked = 2}
+local current = redis.call('GET', KEYS[1])
+if current and rank[current] and rank[current] > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
+_RANK = {BudgetMode.NORMAL: 0, BudgetMode.SAFE: 1, BudgetMode.BLOCKED: 2}
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -23,6 +39,7 @@ class ModeCache:
     def __init__(self, redis: Redis, ttl_seconds: float) -> None:
         self._redis = redis
         self._ttl_ms = int(ttl_seconds * 1000)
+        self._put = redis.register_script(_PUT_UNLESS_STRICTER)
 
     @staticmethod
     def key(tenant_id: str) -> str:
@@ -42,7 +59,7 @@ class ModeCache:
         if self._ttl_ms <= 0:
             return
         try:
-            await self._redis.set(self.key(tenant_id), str(mode), px=self._ttl_ms)
+            await self._put(keys=[self.key(tenant_id)], args=[str(mode), _RANK[mode], self._ttl_ms])
         except RedisError:
             log.warning("budget mode not cached", tenant_id=tenant_id)
 
