@@ -2,8 +2,10 @@
 
 Each writes its transcript row idempotently (by message id) and then announces the fact on the event
 stream with a dedup key, so a retry, a replay or a worker crash between the two steps never produces a
-second row or a second announcement. They are short and run as local activities. The turn's
-concurrent-turn lease is the workflow's to give back (`activities.turn_lease`).
+second row or a second announcement. Recording a user message is an ordinary activity, scheduled by the
+workflow task that accepts the message, so nobody sees a message the run has not taken in; the others are
+short local activities of a turn already under way. The turn's concurrent-turn lease is the workflow's to
+give back (`activities.turn_lease`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ from __future__ import annotations
 from temporalio import activity
 
 from agents import transcripts
-from contracts.conversation import CompleteTurnInput, CompleteTurnResult, RecordUserMessageInput, TurnFailedInput
+from contracts.conversation import (
+    CompleteTurnInput,
+    CompleteTurnResult,
+    RecordedMessage,
+    RecordUserMessageInput,
+    TurnFailedInput,
+)
 from contracts.events import EventType
 from contracts.names import ACT_COMPLETE_TURN, ACT_RECORD_USER_MESSAGE, ACT_TURN_FAILED
 from core.events import EventBus
@@ -26,9 +34,9 @@ class ConversationActivities:
         self._bus = bus
 
     @activity.defn(name=ACT_RECORD_USER_MESSAGE)
-    async def record_user_message(self, inp: RecordUserMessageInput) -> None:
+    async def record_user_message(self, inp: RecordUserMessageInput) -> RecordedMessage:
         async with self._db.tenant_session(inp.tenant_id) as session:
-            await transcripts.insert_user_message(
+            answered = await transcripts.record_user_message(
                 session,
                 tenant_id=inp.tenant_id,
                 conversation_id=inp.conversation_id,
@@ -36,6 +44,9 @@ class ConversationActivities:
                 content=inp.content,
                 client_message_id=inp.client_message_id,
             )
+        if answered:
+            # A repeat of a message answered long ago: announcing it again would tell clients it is new.
+            return RecordedMessage(answered=True)
         await self._bus.publish(
             inp.tenant_id,
             inp.conversation_id,
@@ -43,6 +54,7 @@ class ConversationActivities:
             {"message_id": inp.message_id, "client_message_id": inp.client_message_id},
             dedup_key=f"{inp.message_id}:accepted",
         )
+        return RecordedMessage()
 
     @activity.defn(name=ACT_COMPLETE_TURN)
     async def complete_turn(self, inp: CompleteTurnInput) -> CompleteTurnResult:

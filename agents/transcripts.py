@@ -57,6 +57,53 @@ async def insert_user_message(
     return bool(getattr(result, "rowcount", 0))
 
 
+async def record_user_message(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    conversation_id: str,
+    message_id: str,
+    content: str,
+    client_message_id: str | None,
+) -> bool:
+    """Write a message the conversation's run has accepted; True when it was answered already.
+
+    A row may be there before the run accepts the message: one written by an attempt whose acceptance never
+    reached the run's history (a worker hung or died before its workflow task completed), or by an earlier
+    try of this same write. It is rewritten with the accepted content and moved to the end of the transcript,
+    where the run queues the message, so the model sees the conversation in the order it is answered. An
+    answered message is left as it is.
+    """
+    if await answered(session, message_id=message_id):
+        return True
+    if await insert_user_message(
+        session,
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        content=content,
+        client_message_id=client_message_id,
+    ):
+        return False
+    await run_sql(
+        session,
+        (
+            "UPDATE messages SET content = :content, created_at = now(),"
+            " seq = nextval(pg_get_serial_sequence('messages', 'seq'))"
+            " WHERE id = :id AND role = 'user'"
+            " AND NOT EXISTS (SELECT 1 FROM messages answer WHERE answer.reply_to = messages.id)"
+        ),
+        {"id": message_id, "content": content},
+    )
+    return False
+
+
+async def answered(session: AsyncSession, *, message_id: str) -> bool:
+    """Whether the transcript holds an answer to `message_id` (at most one can exist: its id derives from it)."""
+    result = await run_sql(session, "SELECT 1 FROM messages WHERE reply_to = :id", {"id": message_id})
+    return result.first() is not None
+
+
 async def insert_assistant_message(
     session: AsyncSession,
     *,
@@ -114,13 +161,3 @@ async def transcript(session: AsyncSession, *, conversation_id: str, limit: int 
         {"cid": conversation_id, "limit": limit},
     )
     return [TranscriptRow(**m) for m in rows.mappings().all()]
-
-
-async def find_message(session: AsyncSession, *, message_id: str) -> TranscriptRow | None:
-    result = await run_sql(
-        session,
-        "SELECT id, role, content, reply_to, client_message_id, model, created_at FROM messages WHERE id = :id",
-        {"id": message_id},
-    )
-    row = result.mappings().first()
-    return TranscriptRow(**row) if row else None

@@ -1,11 +1,25 @@
 """The gateway's side of `ConversationWorkflow`: reach a conversation's run with update-with-start, query it,
-and hand it a human's approval decision."""
+and hand it a human's approval decision.
+
+Each of these waits a bounded time. What the run did not confirm in that time is unknown, not refused: a
+submission may still be taken in (`NotConfirmed`; the client retries with the same message id, which the run
+answers as a repeat if the first try got through), and a run that does not answer a query may be busy, hung
+or between workers (`RunDidNotAnswer`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import timedelta
 
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WithStartWorkflowOperation,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.common import (
     Priority,
     SearchAttributeKey,
@@ -31,6 +45,17 @@ TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 CHANNEL = SearchAttributeKey.for_keyword("Channel")
 AGENT = SearchAttributeKey.for_keyword("Agent")
 _RPC_TIMEOUT = timedelta(seconds=30)
+# Long enough for a workflow task lost with its worker to time out (10 s) and run again on another one.
+CONFIRM_WITHIN = timedelta(seconds=15)
+QUERY_WITHIN = timedelta(seconds=5)
+
+
+class NotConfirmed(Exception):
+    """The run did not confirm the submission in time; it may have taken the message in, or may not."""
+
+
+class RunDidNotAnswer(Exception):
+    """Neither the conversation's run nor the engine said in time what the run is doing."""
 
 
 async def submit(
@@ -70,31 +95,47 @@ async def submit(
             ]
         ),
     )
-    return await temporal.execute_update_with_start_workflow(
-        ConversationWorkflow.submit_message,  # type: ignore[arg-type]  # async handlers type as coroutines
-        SubmitMessage(message_id=message_id, content=body.content, client_message_id=body.client_message_id),
-        start_workflow_operation=start,
-        # The update id is the message id: Temporal answers a repeated update with the first result.
-        id=message_id,
-        rpc_timeout=_RPC_TIMEOUT,
-    )
+    try:
+        async with asyncio.timeout(CONFIRM_WITHIN.total_seconds()):
+            return await temporal.execute_update_with_start_workflow(
+                ConversationWorkflow.submit_message,  # type: ignore[arg-type]  # async handlers type as coroutines
+                SubmitMessage(message_id=message_id, content=body.content, client_message_id=body.client_message_id),
+                start_workflow_operation=start,
+                # Every try is an update of its own: Temporal would answer a repeated update id with the first
+                # try's result, or with nothing once that try was lost. The run decides what repeats a message.
+                id=f"{message_id}/{uuid.uuid4().hex}",
+                rpc_timeout=CONFIRM_WITHIN,
+            )
+    except (TimeoutError, RPCTimeoutOrCancelledError) as exc:
+        raise NotConfirmed from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise  # a refusal no retry changes
+        # Anything else leaves the submission's fate unknown. FAILED_PRECONDITION among them: Temporal's answer
+        # while the run's workflow task keeps timing out (its worker hung), which means not yet, not no.
+        raise NotConfirmed from exc
 
 
 async def live_state(temporal: Client, tenant_id: str, conversation_id: str) -> ConversationState | None:
-    """The running conversation's state, or None when no run is open (idle or never started)."""
+    """The running conversation's state, or None when no run is open (idle or never started).
+
+    Raises `RunDidNotAnswer` when the run does not answer in time (its worker hung, busy or gone, or its
+    workflow task failing) or the engine cannot be reached.
+    """
     handle = temporal.get_workflow_handle_for(
         ConversationWorkflow.run, conversation_workflow_id(tenant_id, conversation_id)
     )
     try:
-        return await handle.query(ConversationWorkflow.state, rpc_timeout=timedelta(seconds=5))
+        async with asyncio.timeout(QUERY_WITHIN.total_seconds()):
+            return await handle.query(ConversationWorkflow.state, rpc_timeout=QUERY_WITHIN)
+    except WorkflowQueryRejectedError:
+        return None  # a closed run refuses queries
     except RPCError as exc:
-        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+        if exc.status == RPCStatusCode.NOT_FOUND:
             return None
-        raise
-    except Exception as exc:  # a closed run refuses queries with a WorkflowQueryRejectedError
-        if type(exc).__name__ in ("WorkflowQueryRejectedError", "WorkflowQueryFailedError"):
-            return None
-        raise
+        raise RunDidNotAnswer from exc
+    except (TimeoutError, RPCTimeoutOrCancelledError, WorkflowQueryFailedError) as exc:
+        raise RunDidNotAnswer from exc
 
 
 async def decide_approval(

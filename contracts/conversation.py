@@ -110,6 +110,13 @@ class RecordUserMessageInput(Frozen):
     client_message_id: str | None = None
 
 
+class RecordedMessage(Frozen):
+    """What recording an accepted user message found. An answer already in the transcript means the message
+    is a repeat of one a closed run took in and answered: it is not queued again."""
+
+    answered: bool = False
+
+
 class ModelCallInput(Frozen):
     """A model turn. The history is read from the transcript by reference, never carried in history."""
 

@@ -1,7 +1,8 @@
 """`ConversationWorkflow`: one long-lived run per conversation, answering messages turn by turn.
 
 Messages arrive through the `submit_message` update (validated before they enter history), are recorded
-and announced by a local activity, then queued by the conversation's double-texting policy. The main loop
+and announced once the run has accepted them (`workflows.intake`), then queued by the conversation's
+double-texting policy. The main loop
 takes one message at a time and runs the agent loop on it (`workflows.agent_turn`): model calls, tool calls
 checked in code, human approvals through the `decide_approval` update, loop safety; a local activity
 persists the answer and announces `message.completed`. The run continues-as-new when Temporal suggests it
@@ -14,7 +15,6 @@ when the message's turn ends, however it ends, or when the message is superseded
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from datetime import timedelta
 
 from temporalio import workflow
@@ -22,25 +22,24 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 from workflows.agent_turn import AgentTurn
 from workflows.approval_gate import ApprovalGate
+from workflows.intake import Intake
 from workflows.turn_io import release_turn_lease, run_local
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import ApprovalDecision, ApprovalStatus
     from contracts.conversation import (
-        SEEN_IDS_KEPT,
         ConversationInput,
         ConversationResult,
         ConversationState,
         ConversationStatus,
         DoubleTexting,
         QueuedMessage,
-        RecordUserMessageInput,
         SubmitAccepted,
         SubmitMessage,
         TurnFailedInput,
     )
     from contracts.errors import InvalidConversationInput
-    from contracts.names import ACT_RECORD_USER_MESSAGE, ACT_TURN_FAILED, WF_CONVERSATION
+    from contracts.names import ACT_TURN_FAILED, WF_CONVERSATION
 
 
 @workflow.defn(name=WF_CONVERSATION)
@@ -49,7 +48,7 @@ class ConversationWorkflow:
     def __init__(self, inp: ConversationInput) -> None:
         self._input = inp
         self._pending: list[QueuedMessage] = list(inp.pending)
-        self._seen: OrderedDict[str, None] = OrderedDict((mid, None) for mid in inp.seen_message_ids)
+        self._intake = Intake(inp.tenant_id, inp.conversation_id, inp.seen_message_ids)
         self._current: QueuedMessage | None = None
         self._interrupted = False
         self._superseded: list[QueuedMessage] = []
@@ -84,27 +83,8 @@ class ConversationWorkflow:
 
     @workflow.update(name="submit_message")
     async def submit_message(self, msg: SubmitMessage) -> SubmitAccepted:
-        if msg.message_id in self._seen:
+        if not await self._intake.take(msg):
             return SubmitAccepted(message_id=msg.message_id, duplicate=True)
-        # Remember the id before awaiting, so a concurrent duplicate is answered as one.
-        self._remember(msg.message_id)
-        try:
-            await run_local(
-                ACT_RECORD_USER_MESSAGE,
-                RecordUserMessageInput(
-                    tenant_id=self._input.tenant_id,
-                    conversation_id=self._input.conversation_id,
-                    message_id=msg.message_id,
-                    content=msg.content,
-                    client_message_id=msg.client_message_id,
-                ),
-            )
-        except ActivityError as err:
-            # Not recorded, so not accepted: forget the id, or a retry would be answered as a duplicate.
-            self._seen.pop(msg.message_id, None)
-            raise ApplicationError(
-                "the message could not be recorded; retry it", type="MessageNotRecorded", non_retryable=True
-            ) from err
         queued = QueuedMessage(message_id=msg.message_id, content=msg.content, client_message_id=msg.client_message_id)
         if self._input.double_texting == DoubleTexting.INTERRUPT and self._current is not None:
             self._interrupt_current_turn()
@@ -115,7 +95,7 @@ class ConversationWorkflow:
 
     @submit_message.validator
     def _validate_submit(self, msg: SubmitMessage) -> None:
-        if msg.message_id in self._seen:
+        if self._intake.is_repeat(msg.message_id):
             return  # a repeat is answered with the original acceptance, whatever the policy
         text = msg.content.strip()
         if not text:
@@ -233,11 +213,6 @@ class ConversationWorkflow:
 
     # ---- continue-as-new ------------------------------------------------------------------------------
 
-    def _remember(self, message_id: str) -> None:
-        self._seen[message_id] = None
-        while len(self._seen) > SEEN_IDS_KEPT:
-            self._seen.popitem(last=False)
-
     def _should_continue_as_new(self) -> bool:
         if self._current is not None:
             return False
@@ -248,7 +223,7 @@ class ConversationWorkflow:
         return self._input.model_copy(
             update={
                 "pending": list(self._pending),
-                "seen_message_ids": list(self._seen),
+                "seen_message_ids": self._intake.seen_ids,
                 "turns_completed": self._turns,
                 "agent": self._agent,
                 "steps_total": self._steps_total,

@@ -7,14 +7,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
+from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from agents import transcripts
 from agents.definitions import find_agent, pinned_agent_names
 from api.admission.deps import AdmissionDep, AdmittedDep
-from api.conversation_runs import live_state, submit
+from api.conversation_runs import NotConfirmed, RunDidNotAnswer, live_state, submit
 from api.deps import ConversationsReadDep, ConversationsWriteDep, DatabaseDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import (
@@ -34,6 +35,22 @@ ConversationId = Annotated[uuid.UUID, Path(description="the conversation's id")]
 # Message ids from a client's own id are stable, so a repeated POST is recognised even after the
 # conversation's run has closed and another one started.
 _CLIENT_MESSAGE_NS = uuid.UUID("0b7f7c56-3c1d-4a53-9a55-0b7f6f0f5c11")
+_RETRY_AFTER_SECONDS = "3"
+
+
+def message_id_for(conversation_id: str, client_message_id: str) -> str:
+    return str(uuid.uuid5(_CLIENT_MESSAGE_NS, f"{conversation_id}:{client_message_id}"))
+
+
+class ConversationView(ConversationDetail):
+    run_answered: bool = Field(
+        default=True,
+        description=(
+            "False when the conversation's run did not say in time what it is doing (its worker busy, hung or"
+            " restarting, or the engine unreachable): `status` is then `unknown`, and the messages are the"
+            " transcript as stored, which holds every message the run has taken in."
+        ),
+    )
 
 
 async def load_conversation(db: Database, tenant_id: str, conversation_id: str) -> ConversationOut:
@@ -130,15 +147,18 @@ async def post_message(
         raise ApiError(422, "message_empty", "message content is blank")
     conversation = await load_conversation(db, principal.tenant_id, str(conversation_id))
     if body.client_message_id:
-        message_id = str(uuid.uuid5(_CLIENT_MESSAGE_NS, f"{conversation.id}:{body.client_message_id}"))
+        message_id = message_id_for(conversation.id, body.client_message_id)
+        # Only an answer settles a repeat here: it exists only for a message a run took in. A user message's
+        # row alone proves nothing, so anything short of an answer goes to the run, which decides.
         async with db.tenant_session(principal.tenant_id) as session:
-            existing = await transcripts.find_message(session, message_id=message_id)
-        if existing is not None:
-            return _accepted(conversation.id, message_id, duplicate=True)
+            if await transcripts.answered(session, message_id=message_id):
+                return _accepted(conversation.id, message_id, duplicate=True)
     else:
         message_id = str(uuid.uuid4())
     # Budget, quotas and a concurrent-turn lease, against the plan the request was admitted with; handed back
-    # if the submission fails or repeats a message.
+    # if the run refuses the message or it repeats one, kept if the run did not confirm it: the message may
+    # yet become a turn, which gives the slot back when it ends (else the slot expires by itself).
+    confirmed = True
     async with admission.turn(admitted, message_id) as turn:
         try:
             accepted = await submit(
@@ -147,10 +167,13 @@ async def post_message(
         except WorkflowUpdateFailedError as exc:
             raise _rejection(exc) from exc
         except RPCError as exc:
-            if exc.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION):
-                raise ApiError(409, "conversation_unavailable", "the conversation cannot take messages now") from exc
-            raise ApiError(503, "engine_unavailable", "the workflow engine did not answer; retry shortly") from exc
-        turn.settle(duplicate=accepted.duplicate)
+            raise ApiError(409, "conversation_unavailable", "the conversation cannot take this message") from exc
+        except NotConfirmed:
+            confirmed = False
+        else:
+            turn.settle(duplicate=accepted.duplicate)
+    if not confirmed:
+        raise _not_confirmed(body.client_message_id)
     return _accepted(conversation.id, accepted.message_id, duplicate=accepted.duplicate)
 
 
@@ -163,6 +186,20 @@ def _accepted(conversation_id: str, message_id: str, *, duplicate: bool) -> Mess
     )
 
 
+def _not_confirmed(client_message_id: str | None) -> ApiError:
+    if client_message_id:
+        advice = f"retry with the same client_message_id ({client_message_id!r}): it is answered exactly once"
+    else:
+        advice = "send it with a client_message_id to retry it safely; without one a retry may be a second message"
+    return ApiError(
+        503,
+        "not_confirmed",
+        f"the conversation did not confirm the message in time; it may or may not have been taken in: {advice}",
+        {"client_message_id": client_message_id},
+        headers={"Retry-After": _RETRY_AFTER_SECONDS},
+    )
+
+
 def _rejection(exc: WorkflowUpdateFailedError) -> ApiError:
     cause = exc.cause
     error_type = getattr(cause, "type", None) or ""
@@ -172,18 +209,20 @@ def _rejection(exc: WorkflowUpdateFailedError) -> ApiError:
     if error_type == "InvalidMessage":
         return ApiError(422, "message_rejected", message, {"reason": error_type})
     return ApiError(
-        503, "message_not_recorded", "the message could not be recorded; retry it", headers={"Retry-After": "5"}
+        503,
+        "message_not_recorded",
+        "the message could not be recorded; retry it (with the same client_message_id, if it had one)",
+        headers={"Retry-After": _RETRY_AFTER_SECONDS},
     )
 
 
-@router.get("/{conversation_id}", response_model=ConversationDetail)
+@router.get("/{conversation_id}", response_model=ConversationView)
 async def get_conversation(
     conversation_id: ConversationId, principal: ConversationsReadDep, db: DatabaseDep, temporal: TemporalDep
-) -> ConversationDetail:
+) -> ConversationView:
     conversation = await load_conversation(db, principal.tenant_id, str(conversation_id))
     async with db.tenant_session(principal.tenant_id) as session:
         rows = await transcripts.transcript(session, conversation_id=conversation.id)
-    state = await live_state(temporal, principal.tenant_id, conversation.id)
     messages = [
         TranscriptMessage(
             id=r.id,
@@ -196,7 +235,18 @@ async def get_conversation(
         )
         for r in rows
     ]
-    return ConversationDetail(
+    try:
+        state = await live_state(temporal, principal.tenant_id, conversation.id)
+    except RunDidNotAnswer:
+        # The transcript is Postgres' own; only what the run is doing now is unknown.
+        return ConversationView(
+            **conversation.model_dump(),
+            status="unknown",
+            run_answered=False,
+            turns_completed=sum(1 for m in messages if m.role == "assistant"),
+            messages=messages,
+        )
+    return ConversationView(
         **conversation.model_dump(),
         status=state.status.value if state else "idle",
         current_message_id=state.current_message_id if state else None,

@@ -1,4 +1,6 @@
-"""Durability: a worker killed mid-answer, continue-as-new, and closing after idle time."""
+"""Durability: a worker killed mid-answer, continue-as-new, closing after idle time, and a message's row left
+behind by an acceptance that never reached the run. Hangs, which take other paths than kills, are in
+`test_hangs.py`."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ import time
 import httpx
 from temporalio.client import WorkflowExecutionStatus
 
+from api.routes.conversations import message_id_for
 from contracts.conversation import ConversationInput, SubmitMessage, conversation_workflow_id
 from db.codec import connect
+from db.database import Database, run_sql
 from tests.e2e.platform import Platform
 from tests.e2e.sse import completed_for, events_of, read_frames
 from workflows.conversation import ConversationWorkflow
@@ -109,9 +113,66 @@ def test_conversation_closes_after_idle_time(platform: Platform, api: httpx.Clie
 
     turns, status = asyncio.run(scenario())
     assert turns == 1 and status == WorkflowExecutionStatus.COMPLETED
+
+    async def repeat() -> tuple[bool, list[str], str | None]:
+        # The closed run's memory of the message went with it; the fresh run knows it by its answer.
+        _client, handle = await _start_direct(platform, conversation_id, tenant_a[0], idle_timeout_seconds=1.5)
+        again = await handle.execute_update(
+            ConversationWorkflow.submit_message, SubmitMessage(message_id=f"idle-{conversation_id}", content="hi")
+        )
+        state = await handle.query(ConversationWorkflow.state)
+        await asyncio.wait_for(handle.result(), timeout=30)
+        return again.duplicate, state.pending_message_ids, state.current_message_id
+
+    assert asyncio.run(repeat()) == (True, [], None)
     # The next message through the gateway starts a fresh run on the same id and is answered.
     message_id = api.post(f"/v1/conversations/{conversation_id}/messages", json={"content": "back again"}).json()[
         "message_id"
     ]
     frames = events_of(read_frames(api, conversation_id, completed_for(message_id)))
     assert any(f.event == "message.completed" and f.data["reply_to"] == message_id for f in frames)  # type: ignore[index]
+
+
+def test_a_row_left_without_its_acceptance_is_taken_over_by_the_retry(
+    platform: Platform, api: httpx.Client, tenant_a: tuple[str, str]
+) -> None:
+    """A message's row with no acceptance in the run's history behind it: what a worker that ran the update's
+    handler, and then hung or died before its workflow task completed, left behind while the row was written
+    before acceptance. The retry with the same id is taken in and answered once, where the run answers it."""
+    conversation_id = api.post("/v1/conversations", json={}).json()["id"]
+    stray = message_id_for(conversation_id, "lost-1")
+
+    async def leave_row() -> None:
+        db = Database(platform.settings.resolved_app_database_url(), pool_size=1)
+        try:
+            async with db.tenant_session(tenant_a[0]) as session:
+                await run_sql(
+                    session,
+                    "INSERT INTO messages (id, tenant_id, conversation_id, role, content, client_message_id)"
+                    " VALUES (:id, :tid, :cid, 'user', 'as first sent', 'lost-1')",
+                    {"id": stray, "tid": tenant_a[0], "cid": conversation_id},
+                )
+        finally:
+            await db.close()
+
+    asyncio.run(leave_row())
+    between = api.post(f"/v1/conversations/{conversation_id}/messages", json={"content": "in between"}).json()
+    read_frames(api, conversation_id, completed_for(between["message_id"]))
+    retry = api.post(
+        f"/v1/conversations/{conversation_id}/messages",
+        json={"content": "as sent again", "client_message_id": "lost-1"},
+    )
+    assert retry.status_code == 202, retry.text
+    assert (retry.json()["message_id"], retry.json()["duplicate"]) == (stray, False)
+    frames = events_of(read_frames(api, conversation_id, completed_for(stray)))
+    assert [f.data["content"] for f in frames if f.event == "message.completed" and f.data["reply_to"] == stray] == [  # type: ignore[index]
+        "echo: as sent again"
+    ]
+    detail = api.get(f"/v1/conversations/{conversation_id}").json()
+    assert [(m["role"], m["content"]) for m in detail["messages"]] == [
+        ("user", "in between"),
+        ("assistant", "echo: in between"),
+        ("user", "as sent again"),
+        ("assistant", "echo: as sent again"),
+    ]
+    assert detail["turns_completed"] == 2

@@ -1,5 +1,5 @@
-"""`ConversationWorkflow` scenarios: queued turns, an interrupt, failing models, continue-as-new, tool calls
-with a handoff, an approval decided by a person, and a turn cut by loop safety.
+"""`ConversationWorkflow` scenarios: queued turns and a repeated message, an interrupt, failing models,
+continue-as-new, tool calls with a handoff, an approval decided by a person, and a turn cut by loop safety.
 
 The agents are the scripted ones of `tests.e2e.platform.AGENT_MODELS`; a message starting with `PLAN:` tells
 the tool-calling model which calls to make.
@@ -93,7 +93,9 @@ async def _idle(handle: WorkflowHandle) -> None:
 
 async def enqueue_and_close(rec: Recording) -> list[WorkflowHandle]:
     handle = await _simple(rec)
-    await _send(handle, "first question")
+    first = SubmitMessage(message_id=str(uuid.uuid4()), content="first question")
+    # The same message twice at once: the repeat waits until the first is recorded, and is answered as one.
+    await asyncio.gather(*(handle.execute_update(ConversationWorkflow.submit_message, first) for _ in range(2)))
     await _send(handle, "second question")
     await handle.result()
     return [handle]
