@@ -36,7 +36,8 @@ def _server_on(pgdata: Path) -> psutil.Process | None:
         if str(pgdata) in server.cmdline() and server.status() != psutil.STATUS_ZOMBIE:
             return server
     except (OSError, ValueError, IndexError, psutil.NoSuchProcess, psutil.AccessDenied):
-        pass
+        # No pid file, a malformed one, or a process gone or not ours to inspect: no server of this cluster.
+        return None
     return None
 
 
