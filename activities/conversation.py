@@ -24,7 +24,7 @@ from contracts.events import EventType
 from contracts.names import ACT_COMPLETE_TURN, ACT_RECORD_USER_MESSAGE, ACT_TURN_FAILED
 from core.events import EventBus
 from core.metric_labels import tenant_label
-from core.telemetry import TURNS_FINISHED
+from core.telemetry import TURN_SECONDS, TURNS_FINISHED
 from db.database import Database
 
 
@@ -59,7 +59,7 @@ class ConversationActivities:
     @activity.defn(name=ACT_COMPLETE_TURN)
     async def complete_turn(self, inp: CompleteTurnInput) -> CompleteTurnResult:
         async with self._db.tenant_session(inp.tenant_id) as session:
-            assistant_id = await transcripts.insert_assistant_message(
+            assistant_id, turn_seconds = await transcripts.insert_assistant_message(
                 session,
                 tenant_id=inp.tenant_id,
                 conversation_id=inp.conversation_id,
@@ -80,7 +80,10 @@ class ConversationActivities:
             },
             dedup_key=f"{inp.reply_to}:completed",
         )
-        TURNS_FINISHED.labels(outcome="completed", tenant=tenant_label(inp.tenant_id)).inc()
+        tenant = tenant_label(inp.tenant_id)
+        TURNS_FINISHED.labels(outcome="completed", tenant=tenant).inc()
+        if turn_seconds is not None:
+            TURN_SECONDS.labels(tenant=tenant).observe(turn_seconds)
         return CompleteTurnResult(assistant_message_id=assistant_id)
 
     @activity.defn(name=ACT_TURN_FAILED)

@@ -112,14 +112,24 @@ async def insert_assistant_message(
     reply_to: str,
     content: str,
     model: str,
-) -> str:
+) -> tuple[str, float | None]:
+    """Record the answer to `reply_to`; return its id and, when this call wrote it, the turn's seconds.
+
+    The seconds run from the moment the question was recorded to the moment the answer is, read in the same
+    statement (no extra round trip). A repeat of the write (a retried activity) returns None for them, so the
+    turn-latency histogram counts each turn once.
+    """
     message_id = assistant_message_id(reply_to)
-    await run_sql(
+    rows = await run_sql(
         session,
         (
-            "INSERT INTO messages (id, tenant_id, conversation_id, role, content, reply_to, model, created_at)"
-            " VALUES (:id, :tenant_id, :conversation_id, 'assistant', :content, :reply_to, :model, now())"
-            " ON CONFLICT DO NOTHING"
+            "WITH written AS ("
+            "  INSERT INTO messages (id, tenant_id, conversation_id, role, content, reply_to, model, created_at)"
+            "  VALUES (:id, :tenant_id, :conversation_id, 'assistant', :content, :reply_to, :model, now())"
+            "  ON CONFLICT DO NOTHING RETURNING created_at"
+            ")"
+            " SELECT EXTRACT(EPOCH FROM (written.created_at - asked.created_at)) AS seconds"
+            " FROM written JOIN messages asked ON asked.id = :reply_to"
         ),
         {
             "id": message_id,
@@ -130,7 +140,8 @@ async def insert_assistant_message(
             "model": model,
         },
     )
-    return message_id
+    seconds = next((float(row.seconds) for row in rows), None)
+    return message_id, seconds
 
 
 async def history_for(

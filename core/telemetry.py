@@ -20,6 +20,14 @@ HTTP_REQUESTS = Counter("aiaas_http_requests_total", "Gateway requests", ["route
 HTTP_SECONDS = Histogram("aiaas_http_request_seconds", "Gateway request latency", ["route"], buckets=_LATENCY_BUCKETS)
 MODEL_CALL_SECONDS = Histogram("aiaas_model_call_seconds", "Model call duration", ["outcome"], buckets=_LATENCY_BUCKETS)
 TURNS_FINISHED = Counter("aiaas_turns_finished_total", "Conversation turns finished", ["outcome", "tenant"])
+# From the recorded question to the recorded answer, once per answered turn; the latency SLO is read off the
+# `le="10"` bucket (infra/prometheus/slo-rules.yaml), so 10 stays a bucket boundary.
+TURN_SECONDS = Histogram(
+    "aiaas_turn_seconds",
+    "Answered turns: seconds from the recorded question to the recorded answer",
+    ["tenant"],
+    buckets=(0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+)
 STREAM_CONNECTIONS = Counter("aiaas_stream_connections_total", "Event stream connections opened", ["transport"])
 WS_DROPPED = Counter("aiaas_ws_dropped_events_total", "Events dropped by a WebSocket queue", ["policy"])
 WS_DISCONNECTED_SLOW = Counter("aiaas_ws_slow_disconnects_total", "WebSocket connections closed for falling behind")
