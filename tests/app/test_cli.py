@@ -43,7 +43,7 @@ def test_help_lists_every_command_without_loading_any_client() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     loaded, listing = done.stdout.split("\n", 1)
     assert loaded == "[]"
-    for command in ("up", "status", "tenant", "keys", "chat", "worker", "gateway", "admin"):
+    for command in ("up", "status", "tenant", "keys", "chat", "worker", "gateway", "admin", "migrate"):
         assert f"    {command} " in listing
 
 
