@@ -33,3 +33,12 @@ bench name="" *args:
 replay *names:
     {{python}} -m tests.workflows.record_histories {{names}}
     {{python}} -m pytest tests/workflows/test_replay.py -q
+
+# Check the deployment: Kubernetes manifests (two versions, strict), KEDA schema, dashboards and SLO alert rules.
+check-infra:
+    {{python}} -m pytest tests/infra -q
+
+# The CycloneDX bill of materials of this environment, to build/sbom.cdx.json.
+sbom:
+    mkdir -p build
+    {{python}} -m cyclonedx_py environment --pyproject pyproject.toml --of JSON -o build/sbom.cdx.json {{python}}
