@@ -97,6 +97,8 @@ class ConversationState(Frozen):
     agent: str = ""
     # Tool-loop steps taken over the whole conversation (its loop-safety ceiling counts these).
     steps_total: int = 0
+    # Confirmation ids the running turn waits on: questions put to the customer (`confirm_action`).
+    pending_confirmations: list[str] = Field(default_factory=list)
 
 
 # ---- activity contracts -------------------------------------------------------------------------------
@@ -131,6 +133,9 @@ class ModelCallInput(Frozen):
     step: int = 0
     # Activity names (`tools.<name>.v<version>`) of the tools the model may call in this step.
     tools: list[str] = Field(default_factory=list)
+    # The turn's random spotlight marker: untrusted text reaches the model between delimiters carrying it,
+    # which no tool output can forge because it is drawn after the output was written ("": none).
+    spotlight: str = Field(default="", max_length=64)
 
 
 class ToolCallRequest(Frozen):
