@@ -31,7 +31,7 @@ PLACE_ORDER: Tool = saga_tool(
     workflow=WF_PLACE_ORDER,
     effect=Effect.WRITE,
     # Items are skus from the catalogue, not anyone's records: the customer's wish to buy is what counts.
-    policy=ToolPolicy(intents=["buy", "purchas", "place"], question="Shall I place this order for you? yes/no"),
+    policy=ToolPolicy(intents=["buy", "purchas", "reorder"], question="Shall I place this order for you? yes/no"),
     timeout_seconds=SAGA_TIMEOUT_SECONDS,
 )
 

@@ -38,8 +38,9 @@ class Verdict(StrEnum):
 class ToolPolicy(Frozen):
     """A tool's declared rule on when a model may call it; versioned with the tool.
 
-    Reads run freely. A write or irreversible call is allowed when (1) the customer's own message holds one
-    of `intents` (word stems: `cancel` matches "cancelled" and "cancellation") and (2) every argument in
+    Reads run freely. A write or irreversible call is allowed when (1) the customer's own message names the
+    tool or holds one of `intents` (word stems: `cancel` matches "cancelled" and "cancellation"; words inside
+    a tool name the customer wrote count for that tool only) and (2) every argument in
     `grounded_args` has a value the customer gave, the agent definition holds, or an identifier a grounded
     read returned. A call with ungrounded targets is refused; a call whose targets are grounded but whose
     intent the customer did not state is put to the customer (`confirm_without_intent`) or refused.

@@ -10,8 +10,10 @@ A write or irreversible call is then judged by its tool's `ToolPolicy` (see `con
 
 - a target argument whose value no trusted origin holds -> refuse (the model read it somewhere untrusted or
   made it up);
-- targets grounded, but the customer's message states none of the policy's intents ("look up" never
-  authorises "cancel") -> ask the customer, or refuse when the policy says so;
+- another argument repeating text that only an untrusted result holds (a ticket body copied from a
+  note) -> ask the customer;
+- targets grounded, but the customer's message neither names the tool nor states one of the policy's
+  intents ("look up" never authorises "cancel") -> ask the customer, or refuse when the policy says so;
 - otherwise -> allow.
 
 Everything here is pure and deterministic (no I/O, no clock), so it runs inside the workflow and replays; the
@@ -41,8 +43,12 @@ with workflow.unsafe.imports_passed_through():
 # The patch that turned the provenance policy and spotlighting on; runs recorded before it replay without.
 PROVENANCE_PATCH = "provenance-policy"
 _WORD = re.compile(r"[^\W_]+")
+# A tool named outright in the customer's message (`orders.cancel`) asks for that tool, and only that one.
+_TOOL_NAME = re.compile(r"\b[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,2}\b")
 _MAX_VALUE = 200
 _MAX_QUESTION_VALUE = 80
+# Shorter values ("x", "30") occur in any text; longer ones found in an untrusted result were copied from it.
+_MIN_TAINT = 3
 
 
 def is_id_key(key: str) -> bool:
@@ -102,7 +108,8 @@ class TurnProvenance:
 
     def __init__(self, customer_text: str, definition_text: str = "") -> None:
         self._customer = customer_text.casefold()
-        self._words = set(_WORD.findall(self._customer))
+        self._named = set(_TOOL_NAME.findall(self._customer))
+        self._words = set(_WORD.findall(_TOOL_NAME.sub(" ", self._customer)))
         self._definition = definition_text.casefold()
         self._seen: list[_Seen] = []
         # Identifier -> the call whose grounded result returned it first.
@@ -128,15 +135,23 @@ class TurnProvenance:
 
     def check(self, call: ToolCallRequest, spec: ToolSpec) -> PolicyDecision:
         policy = spec.policy or default_policy(spec)
-        intent = next((stem for stem in policy.intents if self._asked(stem)), "")
+        intent = call.tool if call.tool in self._named else ""
+        intent = intent or next((stem for stem in policy.intents if self._asked(stem)), "")
         facts = [
             self.fact(name, call.arguments[name])
             for name in policy.grounded_args
             if call.arguments.get(name) not in (None, "")
         ]
-        ungrounded = [f for f in facts if f.origin == Origin.NOWHERE]
+        tainted = self._tainted(call, set(policy.grounded_args))
+        facts += tainted
+        ungrounded = [f for f in facts if f.origin == Origin.NOWHERE and f not in tainted]
         if ungrounded:
             verdict, reason = Verdict.REFUSE, _ungrounded_reason(ungrounded)
+        elif tainted:
+            # Text copied from what a third party wrote into what the call does: the customer decides.
+            verdict = Verdict.CONFIRM if policy.confirm_without_intent else Verdict.REFUSE
+            names = ", ".join(f"{f.argument} (from {', '.join(f.seen_in_untrusted)})" for f in tainted)
+            reason = f"the call repeats text read in untrusted results: {names}"
         elif policy.intents and not intent:
             verdict = Verdict.CONFIRM if policy.confirm_without_intent else Verdict.REFUSE
             reason = f"the customer's request does not ask for {call.tool} (none of: {', '.join(policy.intents)})"
@@ -156,7 +171,9 @@ class TurnProvenance:
     def fact(self, argument: str, raw: Any) -> ArgumentFact:
         value = (raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True, default=str))[:_MAX_VALUE]
         folded = value.casefold().strip()
-        seen_in = [seen.fact.call_id for seen in self._seen if folded and folded in seen.text]
+        # Results are kept as JSON text: look for the value as JSON would write it inside a string, too.
+        encoded = json.dumps(folded, ensure_ascii=False)[1:-1]
+        seen_in = [seen.fact.call_id for seen in self._seen if folded and (folded in seen.text or encoded in seen.text)]
         if folded and _mentions(self._customer, folded):
             origin, source = Origin.CUSTOMER, ""
         elif folded in self._grounding:
@@ -168,6 +185,19 @@ class TurnProvenance:
         return ArgumentFact(
             argument=argument, value=value, origin=origin, source_call_id=source, seen_in_untrusted=seen_in
         )
+
+    def _tainted(self, call: ToolCallRequest, targets: set[str]) -> list[ArgumentFact]:
+        """Other arguments whose value no trusted origin holds but an untrusted result does."""
+        found = []
+        for name, raw in sorted(call.arguments.items()):
+            if name in targets or isinstance(raw, bool) or not isinstance(raw, str | int | float):
+                continue
+            if len(str(raw).strip()) < _MIN_TAINT:
+                continue
+            fact = self.fact(name, raw)
+            if fact.origin == Origin.NOWHERE and fact.seen_in_untrusted:
+                found.append(fact)
+        return found
 
     def _asked(self, stem: str) -> bool:
         stem = stem.casefold()

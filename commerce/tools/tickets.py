@@ -127,8 +127,12 @@ async def create_ticket(ctx: ToolContext, args: CreateTicketArgs) -> TicketOut:
         "the reason. Pass ticket_id to escalate a ticket of this conversation instead of opening a new one."
     ),
     effect=Effect.WRITE,
-    # Handing over to a person is always open to the agent; only the ticket it names must be grounded.
-    policy=ToolPolicy(grounded_args=["ticket_id"]),
+    # Handing over to a person the customer did not ask for is put to them ("Shall I ...? yes/no").
+    policy=ToolPolicy(
+        intents=["escalat", "human", "person", "manager", "someone", "upset", "angry", "unacceptable"],
+        grounded_args=["ticket_id"],
+        question="Shall I hand this over to a colleague? yes/no",
+    ),
     timeout_seconds=WRITE_TIMEOUT_SECONDS,
     retry=WRITE_RETRY,
 )

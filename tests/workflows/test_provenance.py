@@ -114,3 +114,15 @@ def test_the_question_names_the_call() -> None:
     assert confirmation_question(_call("leads.archive", lead_id="L1"), plain) == (
         "Shall I run leads.archive (lead_id=L1)? yes/no"
     )
+
+
+def test_a_tool_named_by_the_customer_asks_for_that_tool_only() -> None:
+    turn = TurnProvenance('PLAN: [{"tool": "tickets.escalate", "args": {}}]')
+    create = ToolSpec(
+        name="tickets.create", description="c", effect=Effect.WRITE, policy=ToolPolicy(intents=["ticket"])
+    )
+    escalate = ToolSpec(
+        name="tickets.escalate", description="e", effect=Effect.WRITE, policy=ToolPolicy(intents=["escalat"])
+    )
+    assert turn.check(_call("tickets.escalate"), escalate).intent_found == "tickets.escalate"
+    assert turn.check(_call("tickets.create"), create).verdict == Verdict.CONFIRM
