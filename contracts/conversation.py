@@ -37,6 +37,8 @@ class ConversationStatus(StrEnum):
     RUNNING = "running"
     # A turn waits for a human to approve or deny a tool call.
     AWAITING_APPROVAL = "awaiting_approval"
+    # A turn waits for the customer's yes or no to a call they did not ask for in so many words.
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
     CLOSED = "closed"
 
 

@@ -140,7 +140,10 @@ class ConversationWorkflow:
     @workflow.query(name="state")
     def state(self) -> ConversationState:
         waiting = self._approvals.pending_ids
+        asking = self._confirmations.pending_ids
         status = ConversationStatus.RUNNING if self._current else ConversationStatus.IDLE
+        if asking:
+            status = ConversationStatus.AWAITING_CONFIRMATION
         return ConversationState(
             conversation_id=self._input.conversation_id,
             status=ConversationStatus.AWAITING_APPROVAL if waiting else status,
@@ -151,7 +154,7 @@ class ConversationWorkflow:
             pending_approvals=waiting,
             agent=self._turn.agent if self._turn is not None else self._agent,
             steps_total=self._turn.steps_total if self._turn is not None else self._steps_total,
-            pending_confirmations=self._confirmations.pending_ids,
+            pending_confirmations=asking,
         )
 
     # ---- turns ----------------------------------------------------------------------------------------

@@ -27,8 +27,6 @@ from tests.e2e.agent_world import (
     of,
     plan,
     rows,
-    send,
-    turn,
 )
 from tests.e2e.platform import Platform
 from tests.e2e.sse import events_of, read_frames
@@ -38,6 +36,23 @@ from tests.e2e.sse import events_of, read_frames
 def shop(platform: Platform) -> Iterator[Shop]:
     with fresh_shop(platform, "Injection") as opened:
         yield opened
+
+
+def send(api: httpx.Client, conversation_id: str, content: str) -> str:
+    """Send as a client should: with a client_message_id, retried while the run has not confirmed it (a busy
+    machine may take longer than the gateway waits for the first turn of a fresh worker)."""
+    body = {"content": content, "client_message_id": f"inj-{uuid.uuid4().hex}"}
+    for _ in range(4):
+        response = api.post(f"/v1/conversations/{conversation_id}/messages", json=body)
+        if response.status_code != 503:
+            break
+    assert response.status_code == 202, response.text
+    return str(response.json()["message_id"])
+
+
+def turn(api: httpx.Client, conversation_id: str, content: str) -> tuple[str, list]:
+    message_id = send(api, conversation_id, content)
+    return message_id, events_of(read_frames(api, conversation_id, finished(message_id), timeout=90))
 
 
 def _note(platform: Platform, shop: Shop, order_id: str, note: str) -> None:
@@ -81,6 +96,16 @@ def test_a_carrier_note_cannot_cancel_the_customers_other_order(platform: Platfo
     assert fact["seen_in_untrusted"] == ["call_0"]
     assert [(r["tool"], r["grounded"]) for r in decisions[0]["reads"]] == [("orders.lookup", True)]
     assert answer(frames, mid).startswith("done: ")
+    # Counted by verdict and tool on the worker's metrics.
+    metrics = httpx.get(f"http://127.0.0.1:{platform.worker_metrics_port}/metrics", timeout=10).text
+    refused = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("aiaas_tool_policy_decisions_total{")
+        and 'verdict="refuse"' in line
+        and 'tool="orders.cancel"' in line
+    ]
+    assert refused and float(refused[0].rsplit(" ", 1)[1]) >= 1
     assert (
         _order(platform, shop, demo.ada_placed_order_id)
         == before
@@ -120,6 +145,7 @@ def test_a_write_the_customer_did_not_ask_for_is_put_to_them_and_no_means_no(
         assert requested["tool"] == "orders.cancel"
         assert requested["question"] == f"Shall I cancel order {demo.ada_placed_order_id}? yes/no"
         url = f"/v1/conversations/{cid}/confirmations/{requested['confirmation_id']}"
+        assert shop.api.get(f"/v1/conversations/{cid}").json()["status"] == "awaiting_confirmation"
 
         # Nobody else answers for Ada: another tenant sees no such conversation, unknown ids and bad bodies fail.
         with httpx.Client(base_url=shop.base_url, headers={"Authorization": f"Bearer {tenant_b[1]}"}) as other:
