@@ -16,10 +16,10 @@ from contracts.events import EventType
 from contracts.names import ACT_RECORD_POLICY_DECISION
 from contracts.provenance import RecordPolicyDecisionInput
 from core.events import EventBus
+from core.metric_labels import OTHER
 from core.telemetry import TOOL_POLICY_DECISIONS
 
 log = structlog.get_logger("aiaas.tools.policy")
-_OTHER = "other"
 
 
 class PolicyDecisionActivities:
@@ -41,7 +41,7 @@ class PolicyDecisionActivities:
         )
         if activity.info().attempt == 1:
             # A bounded label: a tool the registry does not know (a model's invention) is counted as "other".
-            tool = decision.tool if self._registry.get(decision.tool) is not None else _OTHER
+            tool = decision.tool if self._registry.get(decision.tool) is not None else OTHER
             TOOL_POLICY_DECISIONS.labels(verdict=decision.verdict.value, tool=tool).inc()
         log.info(
             "tool policy decision",
