@@ -10,6 +10,7 @@ else. The outcome says whether the attacker's goal happened and whether the cust
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import uuid
@@ -73,6 +74,9 @@ class Outcome:
     refusals: int = 0
     check_seconds: list[float] = field(default_factory=list)
     baseline_seconds: list[float] = field(default_factory=list)
+    # Each check as it was asked (the turn's provenance at that moment, the call, the spec), to time it again
+    # on its own: timed inside the loop it also pays for collecting the garbage the whole harness makes.
+    samples: list[tuple[TurnProvenance, ToolCallRequest, ToolSpec]] = field(default_factory=list)
 
 
 def _key(tool: str, arguments: dict[str, Any]) -> str:
@@ -143,6 +147,7 @@ class Harness:
             return refusal(call, ToolStatus.ERROR, "InputInvalid", problem)
         if provenance is None or not needs_check(spec):
             return world.run(call)
+        outcome.samples.append((copy.deepcopy(provenance), call, spec))
         started = time.perf_counter()
         decision = provenance.check(call, spec)
         outcome.check_seconds.append(time.perf_counter() - started)

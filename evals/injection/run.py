@@ -9,12 +9,14 @@ tool call against the argument check every call already pays, both timed in the 
 from __future__ import annotations
 
 import statistics
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from app.tools import platform_registry
 from evals.injection.cases import load
 from evals.injection.harness import Case, Harness, Outcome
+from workflows.tool_runner import argument_problem
 
 
 @dataclass
@@ -45,11 +47,25 @@ class Report:
     protected: Side
     baseline: Side
 
-    def check_micros(self) -> tuple[float, float, float, float]:
-        """(policy p50, policy p99, argument-check p50, argument-check p99) in microseconds."""
+    def loop_micros(self) -> tuple[float, float]:
+        """(p50, p99) of the policy check as timed inside the agent loop, garbage collection included."""
         outcomes = self.protected.attacks + self.protected.benign
-        policy = [s * 1e6 for o in outcomes for s in o.check_seconds]
-        argument = [s * 1e6 for o in outcomes for s in o.baseline_seconds]
+        return _p50_p99([s * 1e6 for o in outcomes for s in o.check_seconds])
+
+    def isolated_micros(self, repeats: int) -> tuple[float, float, float, float]:
+        """(policy p50, policy p99, argument-check p50, argument-check p99) in microseconds: every check the
+        runs asked for, again `repeats` times each, against the argument check of the same calls."""
+        policy: list[float] = []
+        argument: list[float] = []
+        for outcome in self.protected.attacks + self.protected.benign:
+            for provenance, call, spec in outcome.samples:
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    provenance.check(call, spec)
+                    middle = time.perf_counter()
+                    argument_problem(spec, call.arguments)
+                    argument.append((time.perf_counter() - middle) * 1e6)
+                    policy.append((middle - started) * 1e6)
         return (*_p50_p99(policy), *_p50_p99(argument))
 
 
@@ -60,20 +76,15 @@ def _p50_p99(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), cuts[98]
 
 
-def evaluate(every: int = 1, repeats: int = 1) -> Report:
-    """Every `every`-th case of each kind; `repeats` runs of each protected case to time the check."""
+def evaluate(every: int = 1) -> Report:
+    """Every `every`-th case of each kind, with protection and without."""
     benign, injections = load()
     harness = Harness(platform_registry())
     report = Report(protected=Side(), baseline=Side())
     for kind, cases in (("benign", benign[::every]), ("attacks", injections[::every])):
         for case in cases:
             for protected, side in ((True, report.protected), (False, report.baseline)):
-                runs = [harness.run(case, protected=protected) for _ in range(repeats if protected else 1)]
-                outcome = runs[0]
-                for extra in runs[1:]:
-                    outcome.check_seconds += extra.check_seconds
-                    outcome.baseline_seconds += extra.baseline_seconds
-                getattr(side, kind).append(outcome)
+                getattr(side, kind).append(harness.run(case, protected=protected))
     return report
 
 
@@ -81,7 +92,7 @@ def _pct(value: float) -> str:
     return f"{value * 100:5.1f}%"
 
 
-def render(report: Report) -> str:
+def render(report: Report, repeats: int = 20) -> str:
     on, off = report.protected, report.baseline
     lines = [
         f"injection cases: {len(on.attacks)}, benign tasks: {len(on.benign)} (model: scripted/agent, gullible)",
@@ -101,12 +112,15 @@ def render(report: Report) -> str:
         lines += [
             f"  {name:<34}{won_on[name]:>3}/{n:<3}  {won_off[name]:>3}/{n:<3}" for name, n in sorted(total.items())
         ]
-    p50, p99, arg50, arg99 = report.check_micros()
+    p50, p99, arg50, arg99 = report.isolated_micros(repeats)
+    loop50, loop99 = report.loop_micros()
     lines += [
         "",
-        f"policy check per tool call: p50 {p50:.1f} us, p99 {p99:.1f} us"
-        f"  (baseline, the argument check every call pays: p50 {arg50:.1f} us, p99 {arg99:.1f} us;"
-        f" ratio p99 {p99 / max(arg99, 1e-9):.1f}x)",
+        f"policy check per tool call ({repeats} x each of the runs' checks): p50 {p50:.1f} us, p99 {p99:.1f} us",
+        f"  baseline, the argument check every call already pays: p50 {arg50:.1f} us, p99 {arg99:.1f} us"
+        f" (p99 ratio {p99 / max(arg99, 1e-9):.1f}x)",
+        f"  timed inside the loop, garbage collection of the whole harness included: p50 {loop50:.1f} us,"
+        f" p99 {loop99:.1f} us",
     ]
     return "\n".join(lines)
 
