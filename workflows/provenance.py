@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
 # The patch that turned the provenance policy and spotlighting on; runs recorded before it replay without.
 PROVENANCE_PATCH = "provenance-policy"
 _WORD = re.compile(r"[^\W_]+")
+_NEGATIONS = frozenset({"not", "don", "dont", "never", "no", "without", "nicht", "kein", "keine"})
 # A tool named outright in the customer's message (`orders.cancel`) asks for that tool, and only that one.
 _TOOL_NAME = re.compile(r"\b[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,2}\b")
 _MAX_VALUE = 200
@@ -109,7 +110,9 @@ class TurnProvenance:
     def __init__(self, customer_text: str, definition_text: str = "") -> None:
         self._customer = customer_text.casefold()
         self._named = set(_TOOL_NAME.findall(self._customer))
-        self._words = set(_WORD.findall(_TOOL_NAME.sub(" ", self._customer)))
+        words = _WORD.findall(_TOOL_NAME.sub(" ", self._customer))
+        # A word right after a negation ("don't cancel", "not refund") asks for nothing.
+        self._words = {w for i, w in enumerate(words) if not _NEGATIONS.intersection(words[max(0, i - 3) : i])}
         self._definition = definition_text.casefold()
         self._seen: list[_Seen] = []
         # Identifier -> the call whose grounded result returned it first.

@@ -126,3 +126,11 @@ def test_a_tool_named_by_the_customer_asks_for_that_tool_only() -> None:
     )
     assert turn.check(_call("tickets.escalate"), escalate).intent_found == "tickets.escalate"
     assert turn.check(_call("tickets.create"), create).verdict == Verdict.CONFIRM
+
+
+def test_a_negated_request_asks_for_nothing() -> None:
+    spec = ToolSpec(name="orders.cancel", description="c", effect=Effect.WRITE, policy=ToolPolicy(intents=["cancel"]))
+    assert TurnProvenance("Please don't cancel my order").check(_call("orders.cancel"), spec).verdict == Verdict.CONFIRM
+    assert TurnProvenance("I do not want to cancel").check(_call("orders.cancel"), spec).verdict == Verdict.CONFIRM
+    assert TurnProvenance("No, cancel it now please").check(_call("orders.cancel"), spec).verdict == Verdict.CONFIRM
+    assert TurnProvenance("Yes, cancel it now please").check(_call("orders.cancel"), spec).verdict == Verdict.ALLOW
