@@ -18,6 +18,7 @@ from agents.sdk import ToolRegistry
 from agents.steps import turn_steps
 from contracts.agents import AgentDefinition
 from contracts.conversation import ModelCallInput
+from contracts.provenance import Origin
 from core.settings import Settings
 from db.database import Database
 
@@ -69,9 +70,15 @@ class ContextAssembler:
             definition = AgentDefinition.model_construct(
                 name=inp.agent, system_prompt=_GENERIC_PROMPT.format(agent=inp.agent), handoff_targets=[]
             )
-        messages = prompt.build_messages(definition, history, steps, inp.step)
+        origins = {row.tool: self._origin(row.tool, row.version) for row in steps}
+        messages = prompt.build_messages(definition, history, steps, inp.step, inp.spotlight, origins)
         tools = prompt.tool_schemas(inp.tools, self._registry, definition) if inp.tools else []
         return CallContext(definition=definition, messages=messages, tools=tools)
+
+    def _origin(self, tool: str, version: int) -> str:
+        """Where a tool's output comes from, as its spec declares (`knowledge` for document search)."""
+        item = self._registry.get(tool, version) or self._registry.get(tool)
+        return item.spec.origin.value if item is not None else Origin.TOOL_RESULT.value
 
     def _remember(self, key: tuple[str, str, int], definition: AgentDefinition) -> None:
         self._definitions[key] = definition

@@ -12,6 +12,11 @@ The input model gives the JSON schema the model sees and validates the arguments
 (`contracts.agents.ToolSpec`) carries timeouts, retries, effect, approval rule and compensation to the
 workflow; `activities.tools.runtime` turns every registered tool into an activity named
 `tools.<name>.v<version>` with enablement, circuit breaker, bulkhead, events and idempotency around it.
+
+`policy` (a `contracts.provenance.ToolPolicy`) says when a model may call a write: which words of the
+customer's request authorise it and which arguments must name something the customer gave; `origin` says
+where the tool's output comes from (`Origin.KNOWLEDGE` for a document search), so the provenance check of
+`workflows.provenance` treats it accordingly. Both are data on the spec, versioned with the tool.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pydantic import BaseModel
 
 from contracts.agents import ApprovalRule, Effect, RetrySpec, ToolSpec
 from contracts.errors import ToolErrorType
+from contracts.provenance import Origin, ToolPolicy
 
 ToolFn = Callable[["ToolContext", Any], Awaitable[BaseModel]]
 
@@ -162,6 +168,8 @@ def tool(
     max_concurrent: int = 8,
     agent_visible: bool = True,
     cost_usd: float = 0.0,
+    policy: ToolPolicy | None = None,
+    origin: Origin = Origin.TOOL_RESULT,
     registry: ToolRegistry | None = None,
 ) -> Callable[[ToolFn], ToolFn]:
     """Declare `fn(ctx, args: InputModel) -> OutputModel` as a tool and register it."""
@@ -182,6 +190,8 @@ def tool(
             max_concurrent=max_concurrent,
             agent_visible=agent_visible,
             cost_usd=cost_usd,
+            policy=policy,
+            origin=origin,
         )
         (registry or REGISTRY).register(Tool(spec=spec, input_model=input_model, output_model=output_model, fn=fn))
         return fn
@@ -200,6 +210,7 @@ def saga_tool(
     timeout_seconds: float = 600.0,
     approval: ApprovalRule | None = None,
     cost_usd: float = 0.0,
+    policy: ToolPolicy | None = None,
     registry: ToolRegistry | None = None,
 ) -> Tool:
     """Declare a tool that runs as the saga workflow `workflow` (input `ToolCallInput`, result `ToolCallResult`)."""
@@ -213,6 +224,7 @@ def saga_tool(
         approval=approval,
         saga=workflow,
         cost_usd=cost_usd,
+        policy=policy,
     )
     return (registry or REGISTRY).register(Tool(spec=spec, input_model=input_model, output_model=None, fn=None))
 

@@ -1,5 +1,5 @@
 """The gateway's side of `ConversationWorkflow`: reach a conversation's run with update-with-start, query it,
-and hand it a human's approval decision.
+and hand it a human's approval decision or the customer's answer to a confirmation.
 
 Each of these waits a bounded time. What the run did not confirm in that time is unknown, not refused: a
 submission may still be taken in (`NotConfirmed`; the client retries with the same message id, which the run
@@ -38,6 +38,7 @@ from contracts.conversation import (
     SubmitMessage,
     conversation_workflow_id,
 )
+from contracts.provenance import ConfirmationReply, ConfirmationStatus
 from core.settings import Settings
 from workflows.conversation import ConversationWorkflow
 
@@ -152,5 +153,23 @@ async def decide_approval(
     return await handle.execute_update(
         ConversationWorkflow.decide_approval,  # type: ignore[arg-type]  # async handlers type as coroutines
         decision,
+        rpc_timeout=_RPC_TIMEOUT,
+    )
+
+
+async def answer_confirmation(
+    temporal: Client, tenant_id: str, conversation_id: str, reply: ConfirmationReply
+) -> ConfirmationStatus:
+    """Send the customer's answer to the question the running turn put; the resolution once recorded.
+
+    Raises `WorkflowUpdateFailedError` when the run refuses it (`ConfirmationNotFound`, `ConfirmationAnswered`)
+    and `RPCError` when no run is open.
+    """
+    handle = temporal.get_workflow_handle_for(
+        ConversationWorkflow.run, conversation_workflow_id(tenant_id, conversation_id)
+    )
+    return await handle.execute_update(
+        ConversationWorkflow.confirm_action,  # type: ignore[arg-type]  # async handlers type as coroutines
+        reply,
         rpc_timeout=_RPC_TIMEOUT,
     )

@@ -113,6 +113,15 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
         )
     if event == EventType.APPROVAL_RESOLVED:
         return f"[approval] {tool}: {data.get('status')}"
+    if event == EventType.CONFIRMATION_REQUESTED:
+        return (
+            f"[confirm] {data.get('question', '')} (answer: POST .../confirmations/{data.get('confirmation_id')}"
+            ' {"confirmed": true|false})'
+        )
+    if event == EventType.CONFIRMATION_RESOLVED:
+        return f"[confirm] {tool}: {data.get('status')}"
+    if event == EventType.TOOL_POLICY and data.get("verdict") == "refuse":
+        return f"[policy] {tool} refused: {data.get('reason', '')}"
     if event == EventType.TURN_CUT:
         ticket = f", ticket {data['ticket_id']}" if data.get("ticket_id") else ""
         return f"[cut] {data.get('reason')}: {data.get('detail', '')}{ticket}"

@@ -46,20 +46,25 @@ def worker_tools(
     """Every tool's activity (of `registry`, by default the platform's) over one runtime (breaker and
     bulkhead on the worker's Redis), plus `tools.record_outcome` and `events.publish`."""
     from activities.tools.outcomes import ToolOutcomeActivities
+    from activities.tools.policy_record import PolicyDecisionActivities
     from activities.tools.runtime import ToolRuntime
     from commerce.connectors.factory import ConnectorFactory
     from policies.circuit_breaker import CircuitBreaker
 
     connectors = ConnectorFactory(db, settings)
+    registry = registry or platform_registry()
     runtime = ToolRuntime(
         db,
         redis,
         bus,
         connectors,
-        registry or platform_registry(),
+        registry,
         breaker=CircuitBreaker(redis),
         metering=metering,
         safe_mode_max_cost_usd=settings.safe_mode_max_tool_cost_usd,
     )
     outcomes = ToolOutcomeActivities(db, bus)
-    return WorkerTools([*runtime.activities(), outcomes.record_outcome, outcomes.publish], connectors.close)
+    policy = PolicyDecisionActivities(bus, registry)
+    return WorkerTools(
+        [*runtime.activities(), outcomes.record_outcome, outcomes.publish, policy.record], connectors.close
+    )

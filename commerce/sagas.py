@@ -12,6 +12,7 @@ import commerce.saga_steps  # noqa: F401  (the steps must be registered wherever
 from agents.sdk import Tool, saga_tool
 from contracts.agents import ApprovalRule, Effect
 from contracts.names import WF_PLACE_ORDER, WF_REFUND
+from contracts.provenance import ToolPolicy
 from contracts.sagas import PlaceOrderArgs, RefundArgs
 
 # Worst case of a saga: every step spends its retries, then every compensation spends its own. A run cut
@@ -29,6 +30,8 @@ PLACE_ORDER: Tool = saga_tool(
     input_model=PlaceOrderArgs,
     workflow=WF_PLACE_ORDER,
     effect=Effect.WRITE,
+    # Items are skus from the catalogue, not anyone's records: the customer's wish to buy is what counts.
+    policy=ToolPolicy(intents=["buy", "purchas", "reorder"], question="Shall I place this order for you? yes/no"),
     timeout_seconds=SAGA_TIMEOUT_SECONDS,
 )
 
@@ -42,5 +45,10 @@ REFUND_ORDER: Tool = saga_tool(
     workflow=WF_REFUND,
     effect=Effect.IRREVERSIBLE,
     approval=ApprovalRule(argument="amount_cents", above=REFUND_APPROVAL_ABOVE_CENTS),
+    policy=ToolPolicy(
+        intents=["refund", "reimburs", "repay"],
+        grounded_args=["order_id"],
+        question="Shall I refund {amount_cents} cents of order {order_id}? yes/no",
+    ),
     timeout_seconds=SAGA_TIMEOUT_SECONDS,
 )

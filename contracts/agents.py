@@ -25,6 +25,7 @@ from contracts.base import Frozen
 from contracts.conversation import Tier, ToolCallRequest
 from contracts.errors import NON_RETRYABLE_TOOL_ERRORS, type_names
 from contracts.events import EventType
+from contracts.provenance import Origin, ToolPolicy
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}(\.[a-z][a-z0-9_]{0,30}){1,2}$")
 AGENT_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -98,6 +99,11 @@ class ToolSpec(Frozen):
     # Estimated cost of one call, reserved by CostGuard before the call; expensive tools are refused in
     # safe mode.
     cost_usd: float = Field(default=0.0, ge=0)
+    # When a model may call it, judged by where the call's intent and targets come from (None: reads run
+    # freely; a write falls back to `workflows.provenance.default_policy`).
+    policy: ToolPolicy | None = None
+    # The origin of what the tool returns: a knowledge search declares `Origin.KNOWLEDGE`.
+    origin: Origin = Origin.TOOL_RESULT
 
     @property
     def activity_name(self) -> str:

@@ -37,6 +37,8 @@ class ConversationStatus(StrEnum):
     RUNNING = "running"
     # A turn waits for a human to approve or deny a tool call.
     AWAITING_APPROVAL = "awaiting_approval"
+    # A turn waits for the customer's yes or no to a call they did not ask for in so many words.
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
     CLOSED = "closed"
 
 
@@ -97,6 +99,8 @@ class ConversationState(Frozen):
     agent: str = ""
     # Tool-loop steps taken over the whole conversation (its loop-safety ceiling counts these).
     steps_total: int = 0
+    # Confirmation ids the running turn waits on: questions put to the customer (`confirm_action`).
+    pending_confirmations: list[str] = Field(default_factory=list)
 
 
 # ---- activity contracts -------------------------------------------------------------------------------
@@ -131,6 +135,9 @@ class ModelCallInput(Frozen):
     step: int = 0
     # Activity names (`tools.<name>.v<version>`) of the tools the model may call in this step.
     tools: list[str] = Field(default_factory=list)
+    # The turn's random spotlight marker: untrusted text reaches the model between delimiters carrying it,
+    # which no tool output can forge because it is drawn after the output was written ("": none).
+    spotlight: str = Field(default="", max_length=64)
 
 
 class ToolCallRequest(Frozen):

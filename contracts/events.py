@@ -27,3 +27,6 @@ class EventType(StrEnum):
     APPROVAL_RESOLVED = "approval.resolved"
     AGENT_HANDOFF = "agent.handoff"
     BUDGET_THRESHOLD = "budget.threshold"
+    TOOL_POLICY = "tool.policy"
+    CONFIRMATION_REQUESTED = "confirmation.requested"
+    CONFIRMATION_RESOLVED = "confirmation.resolved"

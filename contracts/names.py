@@ -25,6 +25,7 @@ ACT_RESOLVE_AGENT = "agents.resolve"
 ACT_RECORD_TOOL_OUTCOME = "tools.record_outcome"
 ACT_RECORD_APPROVAL = "approvals.record"
 ACT_PUBLISH_EVENT = "events.publish"
+ACT_RECORD_POLICY_DECISION = "tools.record_policy_decision"
 
 # ---- tenant offboarding -------------------------------------------------------------------------------
 ACT_MARK_OFFBOARDING = "tenancy.lifecycle.mark_offboarding"

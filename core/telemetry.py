@@ -37,6 +37,10 @@ LOOP_CUT_TOTAL = Counter("loop_cut_total", "Agent turns cut by loop safety", ["r
 # (configured models and price patterns only, the rest as "other") and tenant, and budget thresholds crossed.
 TENANT_COST_USD = Counter("aiaas_tenant_cost_usd_total", "Settled spend in USD", ["plan", "tenant"])
 MODEL_TOKENS = Counter("aiaas_model_tokens_total", "Settled model tokens", ["kind", "model", "tenant"])
+# Provenance policy decisions on tool calls, by verdict (allow/confirm/refuse) and tool (registered names only).
+TOOL_POLICY_DECISIONS = Counter(
+    "aiaas_tool_policy_decisions_total", "Provenance policy decisions on tool calls", ["verdict", "tool"]
+)
 BUDGET_THRESHOLDS = Counter("aiaas_budget_thresholds_total", "Budget thresholds crossed", ["period", "percent"])
 
 _configured = False

@@ -9,6 +9,10 @@ from Postgres by reference. A step without tool calls is the final answer. Tool 
 by `ToolRunner`; a handoff switches the agent, and the loop limits with it, for the rest of the turn and the
 conversation.
 
+Runs from the `provenance-policy` patch on keep the turn's provenance (`workflows.provenance`): every write
+the model proposes is checked against what the customer asked for before it runs, and untrusted text reaches
+the model between random per-turn delimiters (`ModelCallInput.spotlight`).
+
 `LoopGuard` bounds the loop: step ceilings before each step, token and cost ceilings after each model call,
 no-progress and oscillation after each step. A cut is announced, counted and handed to a human through an
 escalation ticket (`conversation.turn_cut`), and the customer gets a fixed, honest answer instead of silence.
@@ -23,7 +27,9 @@ from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from workflows.approval_gate import ApprovalGate
-from workflows.tool_runner import ToolRunner, TurnScope, refusal
+from workflows.confirmation_gate import ConfirmationGate
+from workflows.provenance import PROVENANCE_PATCH, TurnProvenance
+from workflows.tool_runner import Protection, ToolRunner, TurnScope, refusal
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
@@ -82,7 +88,14 @@ class AgentTurn:
     """One turn; `agent` and `steps_total` are read back by the workflow even when the turn is interrupted."""
 
     def __init__(
-        self, inp: ConversationInput, message: QueuedMessage, *, agent: str, steps_total: int, gate: ApprovalGate
+        self,
+        inp: ConversationInput,
+        message: QueuedMessage,
+        *,
+        agent: str,
+        steps_total: int,
+        gate: ApprovalGate,
+        confirmations: ConfirmationGate | None = None,
     ) -> None:
         self.agent = agent
         self.steps_total = steps_total
@@ -93,9 +106,18 @@ class AgentTurn:
         self._prompt_tokens = 0
         self._completion_tokens = 0
         self._model = ""
+        self._confirmations = confirmations or ConfirmationGate()
+        self._protection: Protection | None = None
+        self._spotlight = ""
 
     async def run(self) -> None:
         resolved = await self._resolve(self.agent)
+        if workflow.patched(PROVENANCE_PATCH):
+            # What the customer wrote and the agent's definition are the turn's trusted origins; the marker
+            # around untrusted text is drawn now, after every tool output it will wrap was written.
+            provenance = TurnProvenance(self._msg.content, resolved.definition.system_prompt)
+            self._protection = Protection(provenance=provenance, confirmations=self._confirmations)
+            self._spotlight = workflow.uuid4().hex
         guard = LoopGuard(resolved.definition.limits, steps_total=self.steps_total)
         step = 0
         while True:
@@ -151,7 +173,7 @@ class AgentTurn:
         self, resolved: ResolvedAgent, step: int, calls: list[ToolCallRequest]
     ) -> tuple[ResolvedAgent, list[tuple[ToolCallRequest, ToolCallResult]]]:
         """Run the step's tool calls, then at most one handoff; the agent that answers the next step."""
-        runner = ToolRunner(self._scope(), resolved, self._gate)
+        runner = ToolRunner(self._scope(), resolved, self._gate, self._protection)
         allowed, excess = calls[:MAX_CALLS_PER_STEP], calls[MAX_CALLS_PER_STEP:]
         tools = [c for c in allowed if c.tool != HANDOFF_TOOL]
         handoffs = [c for c in allowed if c.tool == HANDOFF_TOOL]
@@ -232,6 +254,7 @@ class AgentTurn:
                 agent_version=resolved.agent_version,
                 step=step,
                 tools=tools,
+                spotlight=self._spotlight,
             ),
             result_type=ModelCallResult,
             start_to_close_timeout=MODEL_CALL_START_TO_CLOSE,

@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 from workflows.agent_turn import AgentTurn
 from workflows.approval_gate import ApprovalGate
+from workflows.confirmation_gate import ConfirmationGate
 from workflows.intake import Intake
 from workflows.turn_io import release_turn_lease, run_local
 
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.errors import InvalidConversationInput
     from contracts.names import ACT_TURN_FAILED, WF_CONVERSATION
+    from contracts.provenance import ConfirmationReply, ConfirmationStatus
 
 
 @workflow.defn(name=WF_CONVERSATION)
@@ -57,6 +59,7 @@ class ConversationWorkflow:
         self._agent = inp.agent
         self._steps_total = inp.steps_total
         self._approvals = ApprovalGate()
+        self._confirmations = ConfirmationGate()
         self._turn: AgentTurn | None = None
         self._turn_task: asyncio.Task[None] | None = None
 
@@ -125,10 +128,22 @@ class ConversationWorkflow:
     def _validate_decision(self, decision: ApprovalDecision) -> None:
         self._approvals.validate(decision)
 
+    @workflow.update(name="confirm_action")
+    async def confirm_action(self, reply: ConfirmationReply) -> ConfirmationStatus:
+        """The customer's typed answer to a `confirmation.requested` question."""
+        return await self._confirmations.answer(reply)
+
+    @confirm_action.validator
+    def _validate_confirmation(self, reply: ConfirmationReply) -> None:
+        self._confirmations.validate(reply)
+
     @workflow.query(name="state")
     def state(self) -> ConversationState:
         waiting = self._approvals.pending_ids
+        asking = self._confirmations.pending_ids
         status = ConversationStatus.RUNNING if self._current else ConversationStatus.IDLE
+        if asking:
+            status = ConversationStatus.AWAITING_CONFIRMATION
         return ConversationState(
             conversation_id=self._input.conversation_id,
             status=ConversationStatus.AWAITING_APPROVAL if waiting else status,
@@ -139,6 +154,7 @@ class ConversationWorkflow:
             pending_approvals=waiting,
             agent=self._turn.agent if self._turn is not None else self._agent,
             steps_total=self._turn.steps_total if self._turn is not None else self._steps_total,
+            pending_confirmations=asking,
         )
 
     # ---- turns ----------------------------------------------------------------------------------------
@@ -169,7 +185,12 @@ class ConversationWorkflow:
     async def _agent_turn(self, msg: QueuedMessage) -> None:
         """The agent loop, as a task of its own so an interrupt cancels whatever it waits on."""
         self._turn = turn = AgentTurn(
-            self._input, msg, agent=self._agent, steps_total=self._steps_total, gate=self._approvals
+            self._input,
+            msg,
+            agent=self._agent,
+            steps_total=self._steps_total,
+            gate=self._approvals,
+            confirmations=self._confirmations,
         )
         self._turn_task = asyncio.create_task(turn.run())
         try:

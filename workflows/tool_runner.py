@@ -2,7 +2,9 @@
 
 Nothing a model says is trusted. Each call is checked in code before it runs: the tool must be one the
 resolved agent may call, the arguments must pass what can be checked here (parsed, required fields, simple
-types), and an approval rule that applies must get a human's yes. Then the call runs as the tool's activity
+types), a write must pass the provenance policy (`workflows.provenance`: asked for by the customer, on targets
+the customer gave; otherwise refused or put to the customer as a confirmation), and an approval rule that
+applies must get a human's yes. Then the call runs as the tool's activity
 (timeouts and retries from its spec) or, for a saga, as a child workflow. Its idempotency key derives from
 the workflow id and the call, so a retry or replay never repeats an effect.
 
@@ -27,6 +29,8 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.approval_gate import ApprovalGate, ApprovalScope
+from workflows.confirmation_gate import ConfirmationGate, ConfirmationScope
+from workflows.provenance import TurnProvenance, confirmation_question, needs_check
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
@@ -43,7 +47,15 @@ with workflow.unsafe.imports_passed_through():
         idempotency_key,
     )
     from contracts.errors import TOOL_DENIALS, TOOL_OUTAGES, ToolErrorType
-    from contracts.names import ACT_RECORD_TOOL_OUTCOME
+    from contracts.names import ACT_RECORD_POLICY_DECISION, ACT_RECORD_TOOL_OUTCOME
+    from contracts.provenance import (
+        NOT_CONFIRMED,
+        POLICY_REFUSED,
+        ConfirmationStatus,
+        PolicyDecision,
+        RecordPolicyDecisionInput,
+        Verdict,
+    )
 
 # The search attribute a saga started here carries over from its conversation.
 TENANT_ATTRIBUTE = "TenantId"
@@ -130,11 +142,22 @@ def _reported_result(cause: ApplicationError) -> ToolCallResult | None:
         return None
 
 
+@dataclass(frozen=True)
+class Protection:
+    """The turn's provenance record and the customer's confirmations; absent for runs that predate them."""
+
+    provenance: TurnProvenance
+    confirmations: ConfirmationGate
+
+
 class ToolRunner:
-    def __init__(self, scope: TurnScope, agent: ResolvedAgent, gate: ApprovalGate) -> None:
+    def __init__(
+        self, scope: TurnScope, agent: ResolvedAgent, gate: ApprovalGate, protection: Protection | None = None
+    ) -> None:
         self._scope = scope
         self._agent = agent
         self._gate = gate
+        self._protection = protection
 
     async def run_step(self, step: int, calls: list[ToolCallRequest]) -> list[ToolCallResult]:
         """Run one step's calls: consecutive reads together, each write alone, results in call order."""
@@ -145,6 +168,7 @@ class ToolRunner:
             outcomes = await asyncio.gather(*(self._call(step, i, calls[i]) for i in reads))
             for i, outcome in zip(reads, outcomes, strict=True):
                 results[i] = outcome
+                self._observe(calls[i], outcome)
             reads.clear()
 
         for index, call in enumerate(calls):
@@ -153,6 +177,7 @@ class ToolRunner:
                 continue
             await flush_reads()
             results[index] = await self._call(step, index, call)
+            self._observe(call, results[index])
         await flush_reads()
         return [r for r in results if r is not None]
 
@@ -192,6 +217,10 @@ class ToolRunner:
             return await self._refuse(
                 step, index, call, refusal(call, ToolStatus.ERROR, ToolErrorType.INPUT_INVALID, problem)
             )
+        if self._protection is not None and needs_check(spec):
+            refused = await self._police(step, call, spec, self._protection)
+            if refused is not None:
+                return await self._refuse(step, index, call, refused)
         if spec.approval is not None and spec.approval.required(call.arguments):
             scope = ApprovalScope(self._scope.tenant_id, self._scope.conversation_id, self._scope.message_id)
             decided = await self._gate.request(scope, call, spec.name, spec.approval)
@@ -202,6 +231,49 @@ class ToolRunner:
         if _is_read(spec):
             return await self._execute(step, index, call, spec)
         return await _finish(self._execute(step, index, call, spec))
+
+    def _observe(self, call: ToolCallRequest, result: ToolCallResult | None) -> None:
+        if self._protection is not None and result is not None:
+            self._protection.provenance.observe(call, self._agent.tool(call.tool), result)
+
+    async def _police(
+        self, step: int, call: ToolCallRequest, spec: ToolSpec, protection: Protection
+    ) -> ToolCallResult | None:
+        """The provenance check of a write: None to go on, or the refusal the model reads.
+
+        Each decision, with the facts behind it, is recorded by an activity, so it is in history.
+        """
+        decision = protection.provenance.check(call, spec)
+        await self._record_decision(step, decision)
+        if decision.verdict == Verdict.CONFIRM:
+            scope = ConfirmationScope(self._scope.tenant_id, self._scope.conversation_id, self._scope.message_id)
+            status = await protection.confirmations.request(scope, call, confirmation_question(call, spec))
+            confirmed = status == ConfirmationStatus.CONFIRMED
+            decision = decision.model_copy(
+                update={
+                    "confirmed": confirmed,
+                    "verdict": Verdict.ALLOW if confirmed else Verdict.REFUSE,
+                    "reason": "the customer confirmed" if confirmed else f"not confirmed by the customer ({status})",
+                }
+            )
+            await self._record_decision(step, decision)
+            if not confirmed:
+                return refusal(call, ToolStatus.DENIED, NOT_CONFIRMED, decision.reason)
+        if decision.verdict == Verdict.REFUSE:
+            return refusal(call, ToolStatus.DENIED, POLICY_REFUSED, decision.reason[:1000])
+        return None
+
+    async def _record_decision(self, step: int, decision: PolicyDecision) -> None:
+        await run_local(
+            ACT_RECORD_POLICY_DECISION,
+            RecordPolicyDecisionInput(
+                tenant_id=self._scope.tenant_id,
+                conversation_id=self._scope.conversation_id,
+                message_id=self._scope.message_id,
+                step=step,
+                decision=decision,
+            ),
+        )
 
     async def _execute(self, step: int, index: int, call: ToolCallRequest, spec: ToolSpec) -> ToolCallResult:
         scope = self._scope

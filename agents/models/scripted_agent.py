@@ -12,9 +12,10 @@ item k as a tool call with id `call_<k>`, or, when the plan is exhausted, the fi
 
 It is deliberately gullible, like a model without defences: when the newest tool result contains a line
 `CALL <tool> <json args>` it first emits that call (id `call_inj_<n>`), once per distinct call and turn.
-Tool results are read from the `<tool_result ...>{json}</tool_result>` blocks the model activity renders,
-so the line is found inside JSON strings too. Tests use this to prove that the platform, not the model,
-stops injected instructions (approval rules, customer binding, loop safety).
+Tool results are read from the `<tool_result ...>{json}</tool_result>` blocks the model activity renders
+(spotlight markers around the JSON are read through), so the line is found inside JSON strings too. Tests
+use this to prove that the platform, not the model, stops injected instructions (approval rules, customer
+binding, loop safety, the provenance policy).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from contracts.agents import function_name, tool_name_from_function
 _PLAN = re.compile(r"PLAN:\s*")
 _CALL_LINE = re.compile(r"^\s*CALL\s+([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,2})\s+(\{.*\})\s*$")
 _RESULT = re.compile(r'^<tool_result name="([^"]*)" status="([^"]*)"[^>]*>(.*)</tool_result>$', re.DOTALL)
+_SPOTLIGHT = re.compile(r"^\u27e6untrusted [^\u27e7]*\u27e7(.*)\u27e6/untrusted [^\u27e7]*\u27e7$", re.DOTALL)
 _DELTA_WORDS = 2
 
 
@@ -105,6 +107,9 @@ def injected_calls(result: str) -> list[tuple[str, dict[str, Any]]]:
     """The `CALL <tool> <json>` lines in a tool result, wherever in its JSON they sit."""
     match = _RESULT.match(result.strip())
     body = match.group(3) if match else result
+    # Spotlight markers tell a careful model where data ends; this one reads straight through them.
+    marked = _SPOTLIGHT.match(body)
+    body = marked.group(1) if marked else body
     try:
         texts = list(_strings(json.loads(body)))
     except ValueError:

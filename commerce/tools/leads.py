@@ -26,6 +26,7 @@ from commerce.tools.common import (
     call_key,
 )
 from contracts.agents import Effect
+from contracts.provenance import ToolPolicy
 from db.database import run_sql
 from db.ids import new_id
 
@@ -136,6 +137,8 @@ def score_lead(email: str, company: str, phone: str | None, notes: str) -> tuple
         "and add them to the CRM. Ask for consent before capturing someone's contact details."
     ),
     effect=Effect.WRITE,
+    # Capturing is the sales agent's job; whose details it captures must come from the prospect themselves.
+    policy=ToolPolicy(grounded_args=["email"]),
     timeout_seconds=WRITE_TIMEOUT_SECONDS,
     retry=WRITE_RETRY,
 )
@@ -196,6 +199,7 @@ async def _score(session: AsyncSession, lead_id: str) -> tuple[int, list[str]]:
         "signals in the notes) and store the score. Returns the reasons for the score."
     ),
     effect=Effect.WRITE,
+    policy=ToolPolicy(grounded_args=["lead_id"]),
     timeout_seconds=WRITE_TIMEOUT_SECONDS,
     retry=WRITE_RETRY,
 )
@@ -212,6 +216,7 @@ async def score_captured_lead(ctx: ToolContext, args: LeadRef) -> LeadScored:
         "the threshold (default 60), disqualified otherwise."
     ),
     effect=Effect.WRITE,
+    policy=ToolPolicy(grounded_args=["lead_id"]),
     timeout_seconds=WRITE_TIMEOUT_SECONDS,
     retry=WRITE_RETRY,
 )

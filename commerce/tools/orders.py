@@ -26,6 +26,7 @@ from commerce.tools.common import (
     owned_order,
 )
 from contracts.agents import Effect, RetrySpec
+from contracts.provenance import ToolPolicy
 from db.database import run_sql
 
 OrderStatus = Literal[
@@ -128,6 +129,9 @@ async def list_orders(ctx: ToolContext, args: ListOrdersArgs) -> OrderList:
         "cancelled cannot be cancelled; offer a refund or a ticket instead."
     ),
     effect=Effect.IRREVERSIBLE,
+    policy=ToolPolicy(
+        intents=["cancel"], grounded_args=["order_id"], question="Shall I cancel order {order_id}? yes/no"
+    ),
     timeout_seconds=CANCEL_TIMEOUT_SECONDS,
     retry=CANCEL_RETRY,
     approval=None,

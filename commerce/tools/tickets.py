@@ -24,6 +24,7 @@ from commerce.tools.common import (
     fault,
 )
 from contracts.agents import Effect
+from contracts.provenance import ToolPolicy
 from db.database import run_sql
 from db.ids import new_id
 
@@ -98,6 +99,10 @@ async def _create(
         "short subject, the request in full, and a priority."
     ),
     effect=Effect.WRITE,
+    policy=ToolPolicy(
+        intents=["ticket", "complain", "contact", "report", "problem", "issue", "broken", "damag", "wrong", "missing"],
+        question="Shall I open a support ticket about this for you? yes/no",
+    ),
     timeout_seconds=WRITE_TIMEOUT_SECONDS,
     retry=WRITE_RETRY,
 )
@@ -122,6 +127,12 @@ async def create_ticket(ctx: ToolContext, args: CreateTicketArgs) -> TicketOut:
         "the reason. Pass ticket_id to escalate a ticket of this conversation instead of opening a new one."
     ),
     effect=Effect.WRITE,
+    # Handing over to a person the customer did not ask for is put to them ("Shall I ...? yes/no").
+    policy=ToolPolicy(
+        intents=["escalat", "human", "person", "manager", "someone", "upset", "angry", "unacceptable"],
+        grounded_args=["ticket_id"],
+        question="Shall I hand this over to a colleague? yes/no",
+    ),
     timeout_seconds=WRITE_TIMEOUT_SECONDS,
     retry=WRITE_RETRY,
 )

@@ -44,6 +44,7 @@ SCENARIOS: dict[str, Scenario] = {
     "conversation_tool_turn": conversations.tool_turn,
     "conversation_approval": conversations.approval,
     "conversation_loop_cut": conversations.loop_cut,
+    "conversation_injection": conversations.injection,
     "tenant_lifecycle_offboard": tenant_lifecycle.offboard,
     "tenant_lifecycle_unknown_tenant": tenant_lifecycle.unknown_tenant,
     "place_order_completed": sagas.place_completed,
