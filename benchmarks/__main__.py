@@ -13,6 +13,7 @@ from benchmarks import (
     auth_overhead,
     codec_overhead,
     noisy_neighbour,
+    pii_detection,
     saga_times,
     tool_overhead,
     turn_latency,
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "tools": (tool_overhead.main, "the tool runtime's cost per call against a bare activity"),
     "sagas": (saga_times.main, "saga completion and compensation against bare activities"),
     "fairness": (noisy_neighbour.main, "one tenant's latency while another floods the queue"),
+    "pii": (pii_detection.main, "PII detection quality and speed against Presidio on generated sentences"),
 }
 
 
