@@ -7,6 +7,7 @@ detector still finds every structured entity; `load_names()` says whether names 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -68,3 +69,9 @@ def load_names(package: str = MODEL_PACKAGE) -> NameModel | None:
     if not names_available(package):
         return None
     return SpacyNames(package)
+
+
+@functools.cache
+def shared_names() -> NameModel | None:
+    """One name model per process: loading it takes a second and its memory is read-only afterwards."""
+    return load_names()

@@ -45,10 +45,15 @@ class Pseudonyms:
 
     def hide_many(self, texts: list[str]) -> list[str]:
         found = self._detector.find_many(texts, self._config)
-        return [
-            replace(text, f, lambda finding, t=text: self._tag(t, finding))
-            for text, f in zip(texts, found, strict=True)
-        ]
+        return [self._hide_one(text, findings) for text, findings in zip(texts, found, strict=True)]
+
+    def _hide_one(self, text: str, findings: list[Finding]) -> str:
+        return replace(text, findings, lambda finding: self._tag(text, finding))
+
+    def redact_many(self, texts: list[str]) -> list[str]:
+        """Irreversible: `[email]` in place of each value, nothing kept to restore."""
+        found = self._detector.find_many(texts, self._config)
+        return [replace(t, f, lambda finding: f"[{finding.entity.value}]") for t, f in zip(texts, found, strict=True)]
 
     def hide(self, text: str) -> str:
         return self.hide_many([text])[0]

@@ -87,13 +87,19 @@ def _phone_valid(candidate: str, *, has_context: bool, regions: tuple[str, ...])
     shaped = candidate.lstrip().startswith(("+", "00", "(")) or bool(re.search(r"\d[\s.-]\d", candidate))
     if not (shaped or has_context):
         return False  # a bare run of digits is an id or a count until a word says otherwise
-    marked = candidate.lstrip().startswith(("+", "00", "(")) or bool(re.search(r"\d[.-]\d", candidate))
-    if not (marked or has_context) and len(candidate.split()) < 3:
-        return False  # `9038 2673` is two numbers until a word or a `+` says it is one phone number
+    groups = len(re.findall(r"\d+", candidate.split("x")[0]))
+    if not (candidate.lstrip().startswith(("+", "00", "(")) or has_context) and groups < 3:
+        return False  # `9038 2673`, `555-0100`, `1500000.25`: numbers until a word or a `+` says it is a phone
+    if candidate.count(".") == 1:
+        return False  # a decimal
     if "." in candidate and not re.fullmatch(r"[+(\d][\d().\s]*\d(?:\s?x\d+)?", candidate):
         return False
     if re.fullmatch(r"\d{1,4}\.\d+", candidate.strip()):
         return False  # a decimal
+    if _SSN.fullmatch(candidate.strip()):
+        return False  # the shape of a social security number, never of a phone number
+    if _NUMERIC_DATE.fullmatch(candidate.strip()) and _date_valid(candidate.strip()):
+        return False  # a date, whether or not dates are looked for
     if has_context:
         return True
     for region in regions:
