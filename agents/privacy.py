@@ -93,7 +93,7 @@ def _hide(messages: list[dict[str, Any]], pseudonyms: Pseudonyms, mode: Provider
     hidden = pseudonyms.hide_many(texts) if mode == ProviderMode.PSEUDONYMISE else pseudonyms.redact_many(texts)
     out = [dict(m) for m in messages]
     for slot, text in zip(slots, hidden, strict=True):
-        i, field, j = slot
+        i, _field, j = slot
         if j is None:
             out[i]["content"] = text
         else:

@@ -57,6 +57,7 @@ _WEEKDAY = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.IGNO
 _YEAR = re.compile(r"\b(?:in|since|until|from|year|born|of)\s+((?:19|20)\d{2})\b(?![.:/-]\d)", re.IGNORECASE)
 _CARD_CONTEXT = re.compile(r"\b(?:card|credit|debit|visa|mastercard|maestro|amex|number)", re.I)
 _PHONE_DIGITS = (7, 15)
+_LAST_GROUP = re.compile(r"[\s.-]\d+$")
 _NUMERIC_DATE = re.compile(r"(\d{1,4})[/.-](\d{1,2})[/.-](\d{1,4})")
 
 
@@ -112,6 +113,27 @@ def _phone_valid(candidate: str, *, has_context: bool, regions: tuple[str, ...])
     return False
 
 
+def _card_valid(text: str, start: int, candidate: str) -> bool:
+    return validators.card_valid(candidate) or (
+        validators.card_with_context_valid(candidate) and _context(text, start, _CARD_CONTEXT)
+    )
+
+
+def _cards(text: str) -> Iterator[Finding]:
+    """Cards, also where two numbers run together: the longest valid reading that ends at a group break."""
+    position = 0
+    while (m := _CARD.search(text, position)) is not None:
+        start, candidate = m.start(), m.group()
+        while candidate and not _card_valid(text, start, candidate):
+            cut = max(candidate.rfind(" "), candidate.rfind("-"))
+            candidate = candidate[:cut] if cut > 0 else ""
+        if candidate:
+            yield Finding(Entity.CARD, start, start + len(candidate))
+            position = start + len(candidate)
+        else:
+            position = start + 1  # the next group may start a card (`+1 326 877 7353 4533 7727 ...`)
+
+
 def _iban_span(text: str, match: re.Match[str]) -> tuple[int, int] | None:
     """The IBAN at the start of a candidate: exactly its country's length of characters, separators kept."""
     wanted = validators.IBAN_LENGTHS.get(match.group()[:2])
@@ -151,11 +173,7 @@ def find_structured(text: str, config: PiiConfig) -> Iterator[Finding]:
             if span:
                 yield Finding(Entity.IBAN, *span)
     if wants(Entity.CARD):
-        for m in _CARD.finditer(text):
-            if validators.card_valid(m.group()) or (
-                validators.card_with_context_valid(m.group()) and _context(text, m.start(), _CARD_CONTEXT)
-            ):
-                yield Finding(Entity.CARD, *m.span())
+        yield from _cards(text)
     if wants(Entity.NATIONAL_ID):
         for m in _SSN.finditer(text):
             if validators.us_ssn_valid(m.group()):
@@ -181,6 +199,14 @@ def find_structured(text: str, config: PiiConfig) -> Iterator[Finding]:
         for m in _PHONE.finditer(text):
             start = m.start() + (len(m.group()) - len(m.group().lstrip()))
             candidate = text[start : m.end()]
-            context = _context(text, start, _PHONE_CONTEXT, end=m.end())
-            if _phone_valid(candidate, has_context=context, regions=config.phone_regions):
-                yield Finding(Entity.PHONE, start, m.end())
+            end = m.end()
+            # A number run together with the next one (`+1 326 877 7353 4123 ...`): shorter readings, last group off.
+            while candidate:
+                context = _context(text, start, _PHONE_CONTEXT, end=end)
+                if _phone_valid(candidate, has_context=context, regions=config.phone_regions):
+                    yield Finding(Entity.PHONE, start, end)
+                    break
+                shorter = _LAST_GROUP.sub("", candidate)
+                if shorter == candidate or not _LAST_GROUP.search(shorter):
+                    break
+                candidate, end = shorter, start + len(shorter)
