@@ -33,6 +33,7 @@ from api.routes import (
     customers,
     events,
     limits,
+    privacy,
     products,
     stream_tickets,
     tenant,
@@ -60,6 +61,7 @@ _HTTP = (
     connectors.router,
     customers.router,
     products.router,
+    privacy.router,
 )
 _SOCKETS = (events.sockets,)
 
