@@ -31,7 +31,7 @@ _STOP_WORDS = (
 )
 _STOP = frozenset(_STOP_WORDS.split())
 _TOKEN = re.compile(r"\\n|\n|,|(?:[^\s,\\]|\\(?!n))+")
-_ANCHOR = re.compile(r"\b\d{1,6}[A-Za-z]?\s+(?=[^\W\d_])|\b(?:Apt\.?|Suite|Unit|Flat|PSC|USS|Box)\s+#?\d", re.UNICODE)
+_ANCHOR = re.compile(r"(?:\b|(?<=\\n))\d{1,6}[A-Za-z]?\s+(?=[^\W\d_])|\b(?:Apt\.?|Suite|Unit|Flat|PSC|USS|Box)\s+#?\d")
 _POSTCODE = re.compile(r"^(?:\d{4,6}(?:-\d{4})?|[A-Z]\d[A-Z]|\d[A-Z]\d)$")
 SCORE = 0.95
 
@@ -94,7 +94,8 @@ def find_addresses(text: str) -> Iterator[Finding]:
                 break
             last += 1
             word = tokens[last][0]
-            if word[-1] in ".!?" and word.lower() not in _UNITS and len(word) > 3 and not word[0].isdigit():
+            abbreviation = word.lower() in _UNITS or word.lower() in _STREET_TYPES or len(word) <= 3
+            if word[-1] in ".!?" and not abbreviation and not word[0].isdigit():
                 break  # the end of a sentence, unless an abbreviation such as `Apt.` or `St.`
         # Back over a street name written before its number (`Rua Graciliano Ramos 1950`), never past a line
         # break, a title (`Mrs.`) or a unit anchor's own start.
@@ -102,7 +103,8 @@ def find_addresses(text: str) -> Iterator[Finding]:
         words_back = 0
         while first > claimed_until + 1 and not unit_anchor and words_back < 4:
             previous = tokens[first - 1][0]
-            if previous in {",", "\n", "\\n"} or previous.endswith(".") or not _part_of_address(previous):
+            dotted = previous.endswith(".") and previous.lower() not in _STREET_TYPES
+            if previous in {",", "\n", "\\n"} or dotted or not _part_of_address(previous):
                 break
             first -= 1
             words_back += 1
@@ -112,6 +114,7 @@ def find_addresses(text: str) -> Iterator[Finding]:
         if len(span) >= 2 and _evidence(span):
             claimed_until = last
             end = tokens[last][2]
-            if text[end - 1] == "." and tokens[last][0].lower() not in _UNITS and len(tokens[last][0]) > 4:
-                end -= 1
+            if tokens[last][0].lower() not in _UNITS:
+                while text[end - 1] in ".?!;:":
+                    end -= 1
             yield Finding(Entity.LOCATION, tokens[first][1], end, SCORE)

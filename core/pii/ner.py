@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -37,7 +38,7 @@ class SpacyNames:
     def find_many(self, texts: Sequence[str]) -> list[list[Finding]]:
         results: list[list[Finding]] = []
         # A literal `\\n` (text escaped into JSON) reads as the line break it stands for; same length, same offsets.
-        unescaped = [text.replace("\\n", " \n") for text in texts]
+        unescaped = [_readable(text) for text in texts]
         for text, doc in zip(texts, self._nlp.pipe(unescaped, batch_size=_BATCH), strict=True):
             found = []
             for ent in doc.ents:
@@ -49,6 +50,23 @@ class SpacyNames:
                     found.append(Finding(entity, start, end, _SCORE))
             results.append(found)
         return results
+
+
+_SHOUTED = re.compile(r"\b[^\W\d_]{4,}\b")
+
+
+def _readable(text: str) -> str:
+    """What the model reads: a literal `\\n` (text escaped into JSON) as the line break it stands for, and
+    words in capitals (`ROVANIEMI`, `MARIA SCHMIDT`) as names are usually written; offsets stay the same."""
+    text = text.replace("\\n", " \n")
+    return _SHOUTED.sub(lambda m: _title(m.group()), text)
+
+
+def _title(word: str) -> str:
+    if not word.isupper():
+        return word
+    titled = word.title()
+    return titled if len(titled) == len(word) else word
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

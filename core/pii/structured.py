@@ -89,7 +89,8 @@ def _phone_valid(candidate: str, *, has_context: bool, regions: tuple[str, ...])
     if not (shaped or has_context):
         return False  # a bare run of digits is an id or a count until a word says otherwise
     groups = len(re.findall(r"\d+", candidate.split("x")[0]))
-    if not (candidate.lstrip().startswith(("+", "00", "(")) or has_context) and groups < 3:
+    trunk = number.startswith("0") and len(number) >= 9  # `06-12345678`: a national number with its trunk 0
+    if not (candidate.lstrip().startswith(("+", "00", "(")) or has_context or trunk) and groups < 3:
         return False  # `9038 2673`, `555-0100`, `1500000.25`: numbers until a word or a `+` says it is a phone
     if candidate.count(".") == 1:
         return False  # a decimal

@@ -25,6 +25,7 @@ def found(text: str, config: PiiConfig = CONFIG) -> list[tuple[str, str]]:
         ("fax: 555.123.4567", [("phone", "555.123.4567")]),
         ("phone: 4155550100", [("phone", "4155550100")]),
         ("+41 (0)93 308 92 29 fax", [("phone", "+41 (0)93 308 92 29")]),
+        ("bel 06-12345678 graag", [("phone", "06-12345678")]),
         ("card 4111 1111 1111 1111 please", [("card", "4111 1111 1111 1111")]),
         ("my card 180023924075819 is lost", [("card", "180023924075819")]),
         ("IBAN GB82 WEST 1234 5698 7654 32 thanks", [("iban", "GB82 WEST 1234 5698 7654 32")]),
