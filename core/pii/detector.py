@@ -44,7 +44,17 @@ def _rank(finding: Finding) -> float:
     return _PRECEDENCE[finding.entity]
 
 
-_CAPITALISED = re.compile(r"\b[A-Z][a-z]")
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]+")
+# Capitalised words that are no one's name: sentence openers, pronouns, greetings, days and months are
+# found by their own detectors. A text whose only capitalised words are these never reaches the model.
+_ORDINARY_WORDS = (
+    "I Im Ive Id Ill A An The This That These Those My Our Your His Her Their Its We You He She They It Me Us"
+    " Is Are Was Were Be Been Do Does Did Have Has Had Can Could Would Should Will Shall May Might Must"
+    " What When Where Why How Who Which Whose If Then So But And Or Not No Yes Ok Okay Please Thanks Thank"
+    " Hello Hi Hey Dear Good Sorry Just Also Now Today Tomorrow Yesterday There Here Is Any Some All Every"
+    " Need Want Would Help Order Card Account Payment Refund Where Pls Regards Best Cheers"
+)
+_ORDINARY = frozenset(_ORDINARY_WORDS.split())
 
 
 def _resolve(candidates: list[Finding]) -> list[Finding]:
@@ -56,7 +66,10 @@ def _resolve(candidates: list[Finding]) -> list[Finding]:
 
 
 def _worth_a_model(text: str, taken: list[Finding]) -> bool:
-    return any(all(not f.start <= m.start() < f.end for f in taken) for m in _CAPITALISED.finditer(text))
+    return any(
+        m.group() not in _ORDINARY and all(not f.start <= m.start() < f.end for f in taken)
+        for m in _CAPITALISED.finditer(text)
+    )
 
 
 class PiiDetector:
