@@ -23,7 +23,8 @@ _STREET_TYPES_WORDS = (
 )
 _STREET_TYPES = frozenset(_STREET_TYPES_WORDS.split())
 _UNITS = frozenset({"apt", "apt.", "suite", "unit", "flat", "psc", "uss", "box", "#", "floor", "fl", "ste"})
-_PARTICLES = frozenset({"de", "la", "del", "van", "der", "von", "di", "da", "do", "dos", "le", "du", "of"})
+_PARTICLES_WORDS = "de la del van der von di da do dos le du of degli della delle dei des den het am im zum zur"
+_PARTICLES = frozenset(_PARTICLES_WORDS.split())
 # Capitalised words that start sentences and requests, never part of an address.
 _STOP_WORDS = (
     "i my please the a an we you our your it this that he she they his her ship send deliver bot user"
@@ -42,7 +43,8 @@ def _part_of_address(token: str) -> bool:
     word = token.rstrip(".,")
     if not word or word.endswith(":"):
         return False
-    if word[0].isdigit() or token.lower() in _UNITS or word.lower() in _PARTICLES:
+    lowered = word.lower()
+    if word[0].isdigit() or token.lower() in _UNITS or lowered in _PARTICLES or token.lower() in _STREET_TYPES:
         return True
     return word[0].isupper() and word.lower() not in _STOP
 
