@@ -25,6 +25,7 @@ from agents import prompt
 from agents.context import ContextAssembler
 from agents.models.errors import to_application_error
 from agents.models.registry import model_for, register_builtin_providers
+from agents.privacy import ProviderPrivacy, Shield
 from agents.sdk import ToolRegistry
 from contracts.agents import tool_name_from_function
 from contracts.conversation import ModelCallInput, ModelCallResult, Tier, ToolCallRequest
@@ -92,8 +93,11 @@ class ModelActivities:
         registry: ToolRegistry,
         metering: Metering | None = None,
         redis: Redis | None = None,
+        privacy: ProviderPrivacy | None = None,
     ) -> None:
         self._db = db
+        # What an external provider may read, per tenant: pseudonyms out, values back in the answer.
+        self._privacy = privacy or ProviderPrivacy(db)
         self._metering = metering
         # Each model call renews the turn's concurrent-turn lease: a long turn keeps its slot. A lease already
         # gone (expired, or released while the turn waited for a person) is not taken again.
@@ -122,7 +126,8 @@ class ModelActivities:
             tier = Tier.SMALL
         model = model_for(self._settings, inp.agent, tier)
         context = await self._contexts.assemble(inp)
-        messages, tools = context.messages, context.tools
+        shield = await self._privacy.shield(inp.tenant_id, model, context.messages)
+        messages, tools = shield.messages, context.tools
         await self._bus.publish(
             inp.tenant_id,
             inp.conversation_id,
@@ -131,7 +136,7 @@ class ModelActivities:
             dedup_key=f"{inp.message_id}:started:{inp.step}:{info.attempt}",
         )
         if self._metering is None:
-            result, _reported = await self._stream(inp, model, messages, tools)
+            result, _reported = await self._stream(inp, model, tools, shield)
             return result
         # Reserved before the call, settled once per step whatever the attempt, refunded if the call fails.
         async with self._metering.model_call(
@@ -143,17 +148,18 @@ class ModelActivities:
             model=model,
             estimate_prompt_tokens=estimate_tokens(str(m.get("content") or "") for m in messages),
         ) as meter:
-            result, reported = await self._stream(inp, model, messages, tools)
+            result, reported = await self._stream(inp, model, tools, shield)
             if reported:
                 meter.record(result.prompt_tokens, result.completion_tokens)
         cost = self._metering.pricing.cost(model, result.prompt_tokens, result.completion_tokens)
         return result.model_copy(update={"cost_usd": float(cost)})
 
     async def _stream(
-        self, inp: ModelCallInput, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+        self, inp: ModelCallInput, model: str, tools: list[dict[str, Any]], shield: Shield
     ) -> tuple[ModelCallResult, bool]:
         """One streamed completion; also whether the provider reported its usage."""
         info = activity.info()
+        restorer = shield.streamer()
         started = time.perf_counter()
         parts: list[str] = []
         calls = _ToolCallAssembler()
@@ -162,7 +168,7 @@ class ModelActivities:
         try:
             stream = await litellm.acompletion(
                 model=model,
-                messages=messages,
+                messages=shield.messages,
                 stream=True,
                 stream_options={"include_usage": True},
                 num_retries=0,
@@ -180,23 +186,16 @@ class ModelActivities:
                 for fragment in getattr(choice.delta, "tool_calls", None) or []:
                     calls.add(fragment)
                     activity.heartbeat(len(parts))
-                delta = choice.delta.content
+                delta = restorer.feed(choice.delta.content or "")
                 if not delta:
                     continue
-                await self._bus.publish(
-                    inp.tenant_id,
-                    inp.conversation_id,
-                    EventType.TOKEN,
-                    {
-                        "message_id": inp.message_id,
-                        "index": len(parts),
-                        "delta": delta,
-                        "attempt": info.attempt,
-                        "step": inp.step,
-                    },
-                )
+                await self._publish_token(inp, info.attempt, len(parts), delta)
                 parts.append(delta)
                 activity.heartbeat(len(parts))
+            tail = restorer.flush()
+            if tail:
+                await self._publish_token(inp, info.attempt, len(parts), tail)
+                parts.append(tail)
         except Exception as exc:  # provider errors of every kind; cancellation is a BaseException and passes
             MODEL_CALL_SECONDS.labels(outcome="error").observe(time.perf_counter() - started)
             raise to_application_error(exc, model) from exc
@@ -208,9 +207,17 @@ class ModelActivities:
             model=model,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            tool_calls=calls.requests(inp.step),
+            tool_calls=[shield.restore_call(call) for call in calls.requests(inp.step)],
             # With metering the price comes from its pricing table instead (set by the caller).
             cost_usd=_cost(model, prompt_tokens, completion_tokens) if self._metering is None else 0.0,
             finish_reason=finish_reason,
         )
         return result, usage is not None
+
+    async def _publish_token(self, inp: ModelCallInput, attempt: int, index: int, delta: str) -> None:
+        await self._bus.publish(
+            inp.tenant_id,
+            inp.conversation_id,
+            EventType.TOKEN,
+            {"message_id": inp.message_id, "index": index, "delta": delta, "attempt": attempt, "step": inp.step},
+        )

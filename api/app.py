@@ -22,6 +22,7 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.routes import codec, health
 from api.state import GatewayState
+from api.trace_privacy import redact_request_span
 from api.v1 import http_router, socket_router
 from core.correlation import REQUEST_ID_HEADER, request_id_from
 from core.events import EventBus
@@ -118,5 +119,7 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
         return response
 
     app.add_middleware(RateLimitHeaders)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", server_request_hook=redact_request_span
+    )
     return app

@@ -34,6 +34,7 @@ from api.routes import (
     customers,
     events,
     limits,
+    privacy,
     products,
     stream_tickets,
     tenant,
@@ -62,6 +63,7 @@ _HTTP = (
     connectors.router,
     customers.router,
     products.router,
+    privacy.router,
 )
 _SOCKETS = (events.sockets,)
 

@@ -14,6 +14,7 @@ from benchmarks import (
     codec_overhead,
     injection,
     noisy_neighbour,
+    pii_detection,
     saga_times,
     tool_overhead,
     turn_latency,
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "sagas": (saga_times.main, "saga completion and compensation against bare activities"),
     "fairness": (noisy_neighbour.main, "one tenant's latency while another floods the queue"),
     "injection": (injection.main, "prompt-injection attack success and benign utility, policy on against off"),
+    "pii": (pii_detection.main, "PII detection quality and speed against Presidio on generated sentences"),
 }
 
 

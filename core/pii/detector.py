@@ -1,0 +1,119 @@
+"""The PII detector: validated structures first, the named-entity model only where they leave doubt.
+
+A text is sent to the model only when the tenant asks for names or places and a capitalised word remains
+outside every structured finding; a model's span that overlaps a validated structure is dropped. Findings
+never overlap: precedence follows how sure a detector is (a checksum beats a shape beats a model's guess).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from core.pii.addresses import SCORE as ADDRESS_SCORE
+from core.pii.addresses import find_addresses
+from core.pii.cues import find_cued_names
+from core.pii.ner import NameModel
+from core.pii.structured import find_structured
+from core.pii.types import Entity, Finding, PiiConfig
+
+_PRECEDENCE = {
+    entity: rank
+    for rank, entity in enumerate(
+        [
+            Entity.EMAIL,
+            Entity.URL,
+            Entity.IBAN,
+            Entity.CARD,
+            Entity.NATIONAL_ID,
+            Entity.IP,
+            Entity.DATE,
+            Entity.PHONE,
+            Entity.LOCATION,
+            Entity.PERSON,
+        ]
+    )
+}
+# A street address (found by shape) outranks a phone-shaped run of its numbers; a model's place does not.
+_ADDRESS_RANK = _PRECEDENCE[Entity.DATE]
+
+
+def _rank(finding: Finding) -> float:
+    if finding.entity == Entity.LOCATION and finding.score >= ADDRESS_SCORE:
+        return _ADDRESS_RANK + 0.5
+    return _PRECEDENCE[finding.entity]
+
+
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]+")
+# Capitalised words that are no one's name: sentence openers, pronouns, greetings, days and months are
+# found by their own detectors. A text whose only capitalised words are these never reaches the model.
+_ORDINARY_WORDS = (
+    "I Im Ive Id Ill A An The This That These Those My Our Your His Her Their Its We You He She They It Me Us"
+    " Is Are Was Were Be Been Do Does Did Have Has Had Can Could Would Should Will Shall May Might Must"
+    " What When Where Why How Who Which Whose If Then So But And Or Not No Yes Ok Okay Please Thanks Thank"
+    " Hello Hi Hey Dear Good Sorry Just Also Now Today Tomorrow Yesterday There Here Is Any Some All Every"
+    " Need Want Would Help Order Card Account Payment Refund Where Pls Regards Best Cheers"
+)
+_ORDINARY = frozenset(_ORDINARY_WORDS.split())
+
+
+def _resolve(candidates: list[Finding]) -> list[Finding]:
+    chosen: list[Finding] = []
+    for finding in sorted(candidates, key=lambda f: (_rank(f), -f.score, -(f.end - f.start), f.start)):
+        if all(finding.end <= c.start or c.end <= finding.start for c in chosen):
+            chosen.append(finding)
+    return sorted(chosen, key=lambda f: f.start)
+
+
+def _worth_a_model(text: str, taken: list[Finding]) -> bool:
+    return any(
+        m.group() not in _ORDINARY and all(not f.start <= m.start() < f.end for f in taken)
+        for m in _CAPITALISED.finditer(text)
+    )
+
+
+class PiiDetector:
+    def __init__(self, names: NameModel | None = None) -> None:
+        self._names = names
+
+    @property
+    def finds_names(self) -> bool:
+        return self._names is not None
+
+    def find(self, text: str, config: PiiConfig) -> list[Finding]:
+        return self.find_many([text], config)[0]
+
+    def find_many(self, texts: Sequence[str], config: PiiConfig) -> list[list[Finding]]:
+        """Findings of each text, in order, never overlapping; model calls are batched across texts."""
+        found = [self._cheap(text, config) for text in texts]
+        if self._names is None or not config.needs_ner:
+            return [_resolve(f) for f in found]
+        pending = [i for i, text in enumerate(texts) if _worth_a_model(text, found[i])]
+        if pending:
+            for i, named in zip(pending, self._names.find_many([texts[i] for i in pending]), strict=True):
+                found[i].extend(f for f in named if config.wants(f.entity))
+        return [_resolve(f) for f in found]
+
+    def _cheap(self, text: str, config: PiiConfig) -> list[Finding]:
+        found = list(find_structured(text, config))
+        if config.wants(Entity.LOCATION):
+            found.extend(find_addresses(text))
+        if config.wants(Entity.PERSON):
+            found.extend(find_cued_names(text))
+        return found
+
+    def redact(self, text: str, config: PiiConfig, placeholder: Callable[[Finding], str] | None = None) -> str:
+        return replace(text, self.find(text, config), placeholder or (lambda f: f"[{f.entity.value}]"))
+
+
+def replace(text: str, findings: Sequence[Finding], placeholder: Callable[[Finding], str]) -> str:
+    if not findings:
+        return text
+    parts: list[str] = []
+    cursor = 0
+    for finding in findings:
+        parts.append(text[cursor : finding.start])
+        parts.append(placeholder(finding))
+        cursor = finding.end
+    parts.append(text[cursor:])
+    return "".join(parts)

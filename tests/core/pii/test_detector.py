@@ -1,0 +1,119 @@
+"""The PII detector: each structured entity found and validated, ordinary numbers left alone, tenant choices."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.pii import ALL, Entity, PiiConfig, PiiDetector, parse_entities
+from core.pii.types import Finding
+from core.pii.validators import iban_valid, uk_nino_valid, us_ssn_valid
+
+DETECTOR = PiiDetector()
+CONFIG = PiiConfig()
+
+
+def found(text: str, config: PiiConfig = CONFIG) -> list[tuple[str, str]]:
+    return [(f.entity.value, text[f.start : f.end]) for f in DETECTOR.find(text, config)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mail jane.doe@example.com now", [("email", "jane.doe@example.com")]),
+        ("call +1 415 555 0100", [("phone", "+1 415 555 0100")]),
+        ("call (555)555-1234x123 today", [("phone", "(555)555-1234x123")]),
+        ("fax: 555.123.4567", [("phone", "555.123.4567")]),
+        ("phone: 4155550100", [("phone", "4155550100")]),
+        ("+41 (0)93 308 92 29 fax", [("phone", "+41 (0)93 308 92 29")]),
+        ("bel 06-12345678 graag", [("phone", "06-12345678")]),
+        ("card 4111 1111 1111 1111 please", [("card", "4111 1111 1111 1111")]),
+        ("my card 180023924075819 is lost", [("card", "180023924075819")]),
+        ("IBAN GB82 WEST 1234 5698 7654 32 thanks", [("iban", "GB82 WEST 1234 5698 7654 32")]),
+        ("to DE89370400440532013000.", [("iban", "DE89370400440532013000")]),
+        ("ssn 078-05-1121", [("national_id", "078-05-1121")]),
+        ("my social security number is 536228736", [("national_id", "536228736")]),
+        ("NINO AB123456C", [("national_id", "AB123456C")]),
+        ("from 8.8.8.8 and 2001:db8::1", [("ip", "8.8.8.8"), ("ip", "2001:db8::1")]),
+        ("see https://www.example.com/a?b=1.", [("url", "https://www.example.com/a?b=1")]),
+        ("born on March 5, 1990", [("date", "March 5, 1990")]),
+        ("on 1990-03-05 and 12/26/1958", [("date", "1990-03-05"), ("date", "12/26/1958")]),
+        ("I live at 123 Main Street, Springfield, IL 62704.", [("location", "123 Main Street, Springfield, IL 62704")]),
+        ("send it to PSC 5292, Box 5014\nAPO AA 05265 please", [("location", "PSC 5292, Box 5014\nAPO AA 05265")]),
+        ("My name is Tereza Čerkez, hello", [("person", "Tereza Čerkez")]),
+    ],
+)
+def test_entities_are_found(text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 12345 took 1234 ms, amount 1234.56 USD",
+        "refund of 1500000.25 for order 4155550100",
+        "order o-4155550100 and ref 987654321",
+        "4111111111111112 fails its check digit",
+        "GB82WEST12345698765433 has a wrong checksum",
+        "000-12-3456 and 666-12-3456 are never issued",
+        "version 1.2.3, mac 00-1B-63-84-45-E6, time 12:30:45",
+        "I ordered 3 Blue Shirts and 2 Hats",
+        "12 items, 1595 units left",
+        "uuid 388d8e73-e493-425e-a5e3-864bbe4f1c55",
+    ],
+)
+def test_ordinary_numbers_stay(text: str) -> None:
+    assert found(text) == []
+
+
+def test_validators() -> None:
+    assert iban_valid("GB82WEST12345698765432") and not iban_valid("GB82WEST12345698765431")
+    assert iban_valid("NL91 ABNA 0417 1643 00") and not iban_valid("XX91ABNA0417164300")
+    assert us_ssn_valid("536-22-8736") and not us_ssn_valid("900-12-3456") and not us_ssn_valid("123-45-6789")
+    assert uk_nino_valid("AB 12 34 56 C") and not uk_nino_valid("BG123456C") and not uk_nino_valid("AB123456E")
+
+
+def test_a_tenant_leaves_what_it_does_not_want() -> None:
+    text = "mail a@b.co, call +1 415 555 0100 on 2026-03-05"
+    without_dates = PiiConfig(entities=ALL - {Entity.DATE})
+    assert [kind for kind, _ in found(text, without_dates)] == ["email", "phone"]
+    only_email = PiiConfig(entities=parse_entities(["email"]))
+    assert found(text, only_email) == [("email", "a@b.co")]
+    with pytest.raises(ValueError):
+        parse_entities(["email", "shoe_size"])
+
+
+def test_private_addresses_count_only_when_asked() -> None:
+    text = "from 10.0.0.1 and 8.8.4.4"
+    assert found(text, PiiConfig(private_ips=False)) == [("ip", "8.8.4.4")]
+    assert found(text) == [("ip", "10.0.0.1"), ("ip", "8.8.4.4")]
+
+
+class _Names:
+    """A name model that records what it was asked: the detector must ask only where doubt remains."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def find_many(self, texts: list[str]) -> list[list[Finding]]:
+        self.asked.extend(texts)
+        return [[Finding(Entity.PERSON, t.index("Ada"), t.index("Ada") + 3, 0.8)] if "Ada" in t else [] for t in texts]
+
+
+def test_the_name_model_sees_only_text_with_capitalised_words_left() -> None:
+    names = _Names()
+    detector = PiiDetector(names)
+    texts = ["where is my order 12345?", "mail a@b.co", "Ada wrote from a@b.co", "i think so"]
+    results = detector.find_many(texts, CONFIG)
+    assert names.asked == ["Ada wrote from a@b.co"]
+    assert [[f.entity for f in r] for r in results] == [[], [Entity.EMAIL], [Entity.PERSON, Entity.EMAIL], []]
+    detector.find_many(texts, PiiConfig(entities=ALL - {Entity.PERSON, Entity.LOCATION}))
+    assert len(names.asked) == 1  # a tenant that wants no names never pays for the model
+
+
+def test_a_validated_structure_outranks_a_model_guess() -> None:
+    class Greedy:
+        def find_many(self, texts: list[str]) -> list[list[Finding]]:
+            return [[Finding(Entity.PERSON, 0, len(t), 0.8)] for t in texts]
+
+    text = "Mail jane@example.com"
+    assert [f.entity for f in PiiDetector(Greedy()).find(text, CONFIG)] == [Entity.EMAIL]
