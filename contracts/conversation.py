@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from contracts.base import Frozen
+from contracts.routing import RouteDecision
 
 MAX_MESSAGE_CHARS = 8000
 MAX_CLIENT_MESSAGE_ID = 128
@@ -131,6 +132,9 @@ class ModelCallInput(Frozen):
     step: int = 0
     # Activity names (`tools.<name>.v<version>`) of the tools the model may call in this step.
     tools: list[str] = Field(default_factory=list)
+    # The router's decision (`router.decide`, in history before this call): the chain of models to try. None:
+    # the tier's model, as before routing existed (and in histories recorded then).
+    route: RouteDecision | None = None
 
 
 class ToolCallRequest(Frozen):

@@ -27,3 +27,6 @@ class EventType(StrEnum):
     APPROVAL_RESOLVED = "approval.resolved"
     AGENT_HANDOFF = "agent.handoff"
     BUDGET_THRESHOLD = "budget.threshold"
+    # Model routing: the decision before a model call, and a move to the next model of its chain.
+    ROUTE_DECIDED = "route.decided"
+    MODEL_FALLBACK = "model.fallback"

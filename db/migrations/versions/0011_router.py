@@ -1,0 +1,47 @@
+"""Router settings per tenant: a pinned model, forbidden models, a quality target.
+
+One row per tenant at most (none: the plan's defaults). Whether a pinned model may see the tenant's data is
+checked against the tenant's region when the row is written and again at every routing decision, since the
+catalog may change in between.
+
+Revision ID: 0011
+Revises: 0008
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0011"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+_TENANT = "current_setting('app.tenant_id', true)"
+_TABLE = "tenant_router_settings"
+
+
+def upgrade() -> None:
+    op.create_table(
+        _TABLE,
+        sa.Column("tenant_id", sa.String(), primary_key=True),
+        sa.Column("pinned_model", sa.String(), nullable=True),
+        sa.Column("forbidden_models", postgresql.ARRAY(sa.String()), nullable=False, server_default="{}"),
+        sa.Column("quality_target", sa.Float(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=f"fk_{_TABLE}_tenant", ondelete="CASCADE"),
+        sa.CheckConstraint(
+            "quality_target IS NULL OR (quality_target > 0 AND quality_target <= 1)", name=f"ck_{_TABLE}_quality"
+        ),
+    )
+    op.execute(f"ALTER TABLE {_TABLE} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {_TABLE} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY tenant_isolation ON {_TABLE} USING (tenant_id = {_TENANT}) WITH CHECK (tenant_id = {_TENANT})"
+    )
+
+
+def downgrade() -> None:
+    op.drop_table(_TABLE)

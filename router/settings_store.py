@@ -1,0 +1,87 @@
+"""A tenant's router settings in Postgres (`tenant_router_settings`), and what the router reads of the tenant.
+
+Writes check the pin and the forbidden list against the catalog and the tenant's data region first, so a
+model that may not see the tenant's data is refused when it is configured, not discovered at the first turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from db.database import Database, run_sql
+from router.catalog import Catalog, ModelNotInRegion
+
+MAX_FORBIDDEN = 64
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    pinned_model: str | None = None
+    forbidden_models: tuple[str, ...] = ()
+    quality_target: float | None = None
+
+
+@dataclass(frozen=True)
+class TenantRouting:
+    plan: str
+    region: str
+    settings: RouterSettings = field(default_factory=RouterSettings)
+
+
+async def load(db: Database, tenant_id: str) -> TenantRouting:
+    async with db.tenant_session(tenant_id) as session:
+        tenant = (
+            await run_sql(session, "SELECT plan, data_region FROM tenants WHERE id = :t", {"t": tenant_id})
+        ).first()
+        row = (
+            await run_sql(
+                session,
+                "SELECT pinned_model, forbidden_models, quality_target"
+                " FROM tenant_router_settings WHERE tenant_id = :t",
+                {"t": tenant_id},
+            )
+        ).first()
+    if tenant is None:
+        raise LookupError(f"tenant {tenant_id} not found")
+    settings = (
+        RouterSettings(row.pinned_model, tuple(row.forbidden_models or ()), row.quality_target)
+        if row is not None
+        else RouterSettings()
+    )
+    return TenantRouting(plan=str(tenant.plan), region=str(tenant.data_region), settings=settings)
+
+
+def validate(settings: RouterSettings, region: str, catalog: Catalog) -> None:
+    """Refuses a pin outside the tenant's region (or unknown to the catalog) with `ModelNotInRegion`."""
+    if settings.pinned_model is not None:
+        catalog.require_in_region(settings.pinned_model, region)
+        if settings.pinned_model in settings.forbidden_models:
+            raise ValueError("the pinned model is also forbidden")
+    if len(settings.forbidden_models) > MAX_FORBIDDEN:
+        raise ValueError(f"at most {MAX_FORBIDDEN} forbidden models")
+
+
+async def save(db: Database, tenant_id: str, settings: RouterSettings, catalog: Catalog) -> TenantRouting:
+    current = await load(db, tenant_id)
+    validate(settings, current.region, catalog)
+    async with db.tenant_session(tenant_id) as session:
+        await run_sql(
+            session,
+            """
+            INSERT INTO tenant_router_settings (tenant_id, pinned_model, forbidden_models, quality_target, updated_at)
+            VALUES (:t, :pin, :forbidden, :quality, now())
+            ON CONFLICT (tenant_id) DO UPDATE SET pinned_model = EXCLUDED.pinned_model,
+                forbidden_models = EXCLUDED.forbidden_models, quality_target = EXCLUDED.quality_target,
+                updated_at = now()
+            """,
+            {
+                "t": tenant_id,
+                "pin": settings.pinned_model,
+                "forbidden": list(settings.forbidden_models),
+                "quality": settings.quality_target,
+            },
+        )
+    return TenantRouting(plan=current.plan, region=current.region, settings=settings)
+
+
+__all__ = ["ModelNotInRegion", "RouterSettings", "TenantRouting", "load", "save", "validate"]
