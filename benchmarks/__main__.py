@@ -13,6 +13,7 @@ from benchmarks import (
     auth_overhead,
     codec_overhead,
     noisy_neighbour,
+    routing,
     saga_times,
     tool_overhead,
     turn_latency,
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "tools": (tool_overhead.main, "the tool runtime's cost per call against a bare activity"),
     "sagas": (saga_times.main, "saga completion and compensation against bare activities"),
     "fairness": (noisy_neighbour.main, "one tenant's latency while another floods the queue"),
+    "routing": (routing.main, "router v2 on MT-Bench against baseline routers; decision overhead; failover replay"),
 }
 
 

@@ -55,7 +55,7 @@ async def _replay(clf: PassClassifier, turns: int, error_rate: float, tenants: i
         now[0] = n * 0.2
         tenant = rng.randrange(tenants)
         region, plan = REGIONS[tenant % len(REGIONS)], PLANS[tenant % len(PLANS)]
-        if not conversations[tenant] or rng.random() < 0.7:
+        if not conversations[tenant] or rng.random() < 0.9:
             conversations[tenant].append(f"t{tenant}-c{n}")
         conversation = conversations[tenant][-1]
         limit = hard[tenant]
@@ -63,19 +63,20 @@ async def _replay(clf: PassClassifier, turns: int, error_rate: float, tenants: i
         if left is not None and left < PRICE[Tier.SMALL]:
             refused += 1  # blocked at admission: over the hard budget
             continue
-        small_chain = fallbacks[Tier.SMALL]
-        region_small = [m for m in small_chain if catalog.allowed(m, region)]
+        # Canary tenants try a new model of one tier (small for some, large for others) on 10 % of conversations.
+        canary_tier = Tier.SMALL if tenant % 4 == 0 else Tier.LARGE
+        canary_model = [m for m in fallbacks[canary_tier] if catalog.allowed(m, region)][-1]
         ctx = RoutingContext(
             region=region,
             plan=plan,
             budget_left_fraction=None if limit is None or left is None else left / limit,
             large_affordable=left is None or left >= PRICE[Tier.LARGE],
             fallbacks=fallbacks,
-            canary=Canary(f"canary-{tenant}", region_small[-1], CANARY_SHARE) if tenant % 2 == 0 else None,
+            canary=Canary(f"canary-{tenant}", canary_model, CANARY_SHARE) if tenant % 2 == 0 else None,
         )
         prompt = texts[rng.randrange(len(texts))]
         decision = decide(features_of(prompt, plan), ctx, clf, catalog, conversation_id=conversation)
-        if ctx.canary is not None and decision.tier == Tier.SMALL:
+        if ctx.canary is not None and decision.tier == canary_tier:
             canary_convs.setdefault(conversation, decision.canary)
 
         async def call(model: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 _WORD = re.compile(r"[\w']+", re.UNICODE)
 _DIGIT = re.compile(r"\d")
 
-# Intent signals: stems matched at the start of words, case-folded.
+# Intent signals: stems matched at the start of words (whole words up to three letters), case-folded.
 _SIGNALS: dict[str, tuple[str, ...]] = {
     "code": (
         "code",
@@ -33,6 +33,19 @@ _SIGNALS: dict[str, tuple[str, ...]] = {
         "script",
         "class",
         "api",
+        "array",
+        "string",
+        "binary",
+        "tree",
+        "node",
+        "complexity",
+        "recursi",
+        "loop",
+        "html",
+        "react",
+        "develop",
+        "debug",
+        "query",
     ),
     "math": (
         "calculat",
@@ -52,6 +65,18 @@ _SIGNALS: dict[str, tuple[str, ...]] = {
         "digit",
         "prime",
         "geometr",
+        "divid",
+        "remainder",
+        "express",
+        "value",
+        "average",
+        "total",
+        "ratio",
+        "circle",
+        "integer",
+        "x",
+        "y",
+        "z",
     ),
     "reasoning": (
         "why",
@@ -70,6 +95,18 @@ _SIGNALS: dict[str, tuple[str, ...]] = {
         "argument",
         "critique",
         "pros",
+        "puzzle",
+        "if",
+        "which",
+        "who",
+        "how many",
+        "true",
+        "false",
+        "uncertain",
+        "father",
+        "brother",
+        "sister",
+        "race",
     ),
     "writing": (
         "write",
@@ -85,6 +122,11 @@ _SIGNALS: dict[str, tuple[str, ...]] = {
         "rewrite",
         "persuasive",
         "limerick",
+        "travel",
+        "describe",
+        "paragraph",
+        "post",
+        "speech",
     ),
     "lookup": (
         "where",
@@ -102,6 +144,9 @@ _SIGNALS: dict[str, tuple[str, ...]] = {
         "deliver",
         "account",
         "password",
+        "json",
+        "format",
+        "identify",
     ),
     "roleplay": ("pretend", "imagine", "roleplay", "act", "character", "embrace", "persona"),
 }
@@ -141,8 +186,16 @@ class TurnContext:
     plan: str = "free"
 
 
-def _signal(words: list[str], stems: tuple[str, ...]) -> float:
-    hits = sum(1 for w in words if w.startswith(stems))
+# Short stems match whole words only: "x" is a variable, not every word that starts with x.
+_MATCHERS = {
+    name: (frozenset(s for s in stems if len(s) <= 3), tuple(s for s in stems if len(s) > 3))
+    for name, stems in _SIGNALS.items()
+}
+
+
+def _signal(words: list[str], name: str) -> float:
+    exact, prefixes = _MATCHERS[name]
+    hits = sum(1 for w in words if w in exact or w.startswith(prefixes))
     return min(hits, 4) / 4.0
 
 
@@ -165,8 +218,8 @@ def extract(text: str, context: TurnContext | None = None, *, previous: str = ""
         "digits": len(_DIGIT.findall(text)) / chars,
         "code_marks": min(sum(text.count(m) for m in _CODE_MARKS), 5) / 5.0,
     }
-    for name, stems in _SIGNALS.items():
-        values[f"signal_{name}"] = _signal(intent_words, stems)
+    for name in _SIGNALS:
+        values[f"signal_{name}"] = _signal(intent_words, name)
     confidence = ctx.retrieval_confidence
     values.update(
         {
