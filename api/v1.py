@@ -34,6 +34,7 @@ from api.routes import (
     events,
     limits,
     products,
+    router_settings,
     stream_tickets,
     tenant,
     tools,
@@ -60,6 +61,7 @@ _HTTP = (
     connectors.router,
     customers.router,
     products.router,
+    router_settings.router,
 )
 _SOCKETS = (events.sockets,)
 

@@ -6,7 +6,10 @@ model that may not see the tenant's data is refused when it is configured, not d
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import Database, run_sql
 from router.catalog import Catalog, ModelNotInRegion
@@ -61,7 +64,15 @@ def validate(settings: RouterSettings, region: str, catalog: Catalog) -> None:
         raise ValueError(f"at most {MAX_FORBIDDEN} forbidden models")
 
 
-async def save(db: Database, tenant_id: str, settings: RouterSettings, catalog: Catalog) -> TenantRouting:
+async def save(
+    db: Database,
+    tenant_id: str,
+    settings: RouterSettings,
+    catalog: Catalog,
+    *,
+    also: Callable[[AsyncSession], Awaitable[None]] | None = None,
+) -> TenantRouting:
+    """Validate and store; `also` runs in the same transaction (the audit record), so both commit or neither."""
     current = await load(db, tenant_id)
     validate(settings, current.region, catalog)
     async with db.tenant_session(tenant_id) as session:
@@ -81,6 +92,8 @@ async def save(db: Database, tenant_id: str, settings: RouterSettings, catalog: 
                 "quality": settings.quality_target,
             },
         )
+        if also is not None:
+            await also(session)
     return TenantRouting(plan=current.plan, region=current.region, settings=settings)
 
 
