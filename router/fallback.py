@@ -1,6 +1,7 @@
 """Walk a decision's chain: the first model, then its fallbacks, until one answers.
 
-A model is skipped while it cools down (shared `Health`), unless it is the last one left. A failure the next
+A model is skipped while it cools down (shared `Health`), unless it is the last one left; the skip is a
+fallback too (cause `cooldown`). A failure the next
 provider may not share (429, 5xx, timeouts, a refused key, an unknown model) moves on to the next model; a
 context window too small moves on to the chain's models with a larger window; a request no
 provider could answer (a bad request, refused content) fails at once, as does any failure after the answer
@@ -35,6 +36,7 @@ _NEXT_MODEL = frozenset(
     }
 )
 CONTEXT_WINDOW = "context_window"
+COOLDOWN = "cooldown"
 
 
 class MidStream(Exception):
@@ -73,6 +75,9 @@ async def run_chain(
     while pending:
         model = pending.pop(0)
         if pending and not await health.available(model):
+            FALLBACKS.labels(cause=COOLDOWN).inc()
+            if on_fallback is not None:
+                await on_fallback(model, pending[0], COOLDOWN)
             continue
         try:
             result = await call(model)
