@@ -124,6 +124,7 @@ class RoutingActivities:
             tier_models=tier_models,
             agent_pinned=inp.agent in agent_models(self._settings),
             fallbacks=self._fallbacks,
+            canary=tenant.settings.canary(inp.tenant_id),
         )
         features = extract(
             text,

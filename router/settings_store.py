@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import Database, run_sql
+from router.canary import Canary
 from router.catalog import Catalog, ModelNotInRegion
 
 MAX_FORBIDDEN = 64
@@ -22,6 +23,14 @@ class RouterSettings:
     pinned_model: str | None = None
     forbidden_models: tuple[str, ...] = ()
     quality_target: float | None = None
+    canary_model: str | None = None
+    canary_share: float = 0.0
+
+    def canary(self, tenant_id: str) -> Canary | None:
+        """The canary's id names the tenant and the model, so a new canary model reshuffles who is in it."""
+        if not self.canary_model or self.canary_share <= 0:
+            return None
+        return Canary(f"{tenant_id}:{self.canary_model}", self.canary_model, self.canary_share)
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,7 @@ async def load(db: Database, tenant_id: str) -> TenantRouting:
         row = (
             await run_sql(
                 session,
-                "SELECT pinned_model, forbidden_models, quality_target"
+                "SELECT pinned_model, forbidden_models, quality_target, canary_model, canary_share"
                 " FROM tenant_router_settings WHERE tenant_id = :t",
                 {"t": tenant_id},
             )
@@ -47,7 +56,13 @@ async def load(db: Database, tenant_id: str) -> TenantRouting:
     if tenant is None:
         raise LookupError(f"tenant {tenant_id} not found")
     settings = (
-        RouterSettings(row.pinned_model, tuple(row.forbidden_models or ()), row.quality_target)
+        RouterSettings(
+            row.pinned_model,
+            tuple(row.forbidden_models or ()),
+            row.quality_target,
+            row.canary_model,
+            float(row.canary_share),
+        )
         if row is not None
         else RouterSettings()
     )
@@ -60,6 +75,12 @@ def validate(settings: RouterSettings, region: str, catalog: Catalog) -> None:
         catalog.require_in_region(settings.pinned_model, region)
         if settings.pinned_model in settings.forbidden_models:
             raise ValueError("the pinned model is also forbidden")
+    if settings.canary_model is not None:
+        catalog.require_in_region(settings.canary_model, region)
+        if settings.canary_model in settings.forbidden_models:
+            raise ValueError("the canary model is also forbidden")
+    if not 0.0 <= settings.canary_share <= 1.0:
+        raise ValueError("canary_share is between 0 and 1")
     if len(settings.forbidden_models) > MAX_FORBIDDEN:
         raise ValueError(f"at most {MAX_FORBIDDEN} forbidden models")
 
@@ -79,17 +100,20 @@ async def save(
         await run_sql(
             session,
             """
-            INSERT INTO tenant_router_settings (tenant_id, pinned_model, forbidden_models, quality_target, updated_at)
-            VALUES (:t, :pin, :forbidden, :quality, now())
+            INSERT INTO tenant_router_settings
+                (tenant_id, pinned_model, forbidden_models, quality_target, canary_model, canary_share, updated_at)
+            VALUES (:t, :pin, :forbidden, :quality, :canary, :share, now())
             ON CONFLICT (tenant_id) DO UPDATE SET pinned_model = EXCLUDED.pinned_model,
                 forbidden_models = EXCLUDED.forbidden_models, quality_target = EXCLUDED.quality_target,
-                updated_at = now()
+                canary_model = EXCLUDED.canary_model, canary_share = EXCLUDED.canary_share, updated_at = now()
             """,
             {
                 "t": tenant_id,
                 "pin": settings.pinned_model,
                 "forbidden": list(settings.forbidden_models),
                 "quality": settings.quality_target,
+                "canary": settings.canary_model,
+                "share": settings.canary_share,
             },
         )
         if also is not None:

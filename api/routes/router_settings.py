@@ -5,7 +5,9 @@ A tenant may pin one model (every turn uses it, unless the budget forces the sma
 router must keep; empty: its plan's). Every model named must be in the model catalog and process data in the
 tenant's data region: anything else is refused with 422 `model_not_in_region`, so a configuration can never
 send a tenant's data out of its region. `PUT` replaces all three and is audited; only owners may change it
-(`tenant:write`). The answer lists the models the region allows, with their tier.
+(`tenant:write`). A canary model answers `canary_share` of the tenant's conversations (the same ones on every
+turn) when they are routed to its tier; it too must be in the region. The answer lists the models the region
+allows, with their tier.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class RouterSettingsIn(BaseModel):
     pinned_model: ModelName | None = None
     forbidden_models: list[ModelName] = Field(default_factory=list, max_length=MAX_FORBIDDEN)
     quality_target: float | None = Field(default=None, gt=0, le=1)
+    canary_model: ModelName | None = None
+    canary_share: float = Field(default=0.0, ge=0, le=1, description="share of conversations, sticky per conversation")
 
 
 class AllowedModel(BaseModel):
@@ -63,6 +67,8 @@ def _out(routing: TenantRouting, catalog: Catalog) -> RouterSettingsOut:
         pinned_model=routing.settings.pinned_model,
         forbidden_models=list(routing.settings.forbidden_models),
         quality_target=routing.settings.quality_target,
+        canary_model=routing.settings.canary_model,
+        canary_share=routing.settings.canary_share,
         region=routing.region,
         plan=routing.plan,
         allowed_models=[AllowedModel(name=m.name, tier=m.tier) for m in catalog.in_region(routing.region)],
@@ -82,6 +88,8 @@ async def replace_router_settings(body: RouterSettingsIn, principal: Writer, sta
         pinned_model=body.pinned_model,
         forbidden_models=tuple(dict.fromkeys(body.forbidden_models)),
         quality_target=body.quality_target,
+        canary_model=body.canary_model,
+        canary_share=body.canary_share,
     )
 
     async def audit(session: AsyncSession) -> None:
@@ -95,6 +103,8 @@ async def replace_router_settings(body: RouterSettingsIn, principal: Writer, sta
                 "pinned_model": wanted.pinned_model,
                 "forbidden_models": list(wanted.forbidden_models),
                 "quality_target": wanted.quality_target,
+                "canary_model": wanted.canary_model,
+                "canary_share": wanted.canary_share,
             },
         )
 

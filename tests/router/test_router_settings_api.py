@@ -84,11 +84,16 @@ def test_a_model_outside_the_region_is_refused(eu: tuple[str, httpx.Client], mod
     assert eu[1].get(SETTINGS).json()["pinned_model"] is None
 
 
-def test_the_region_decides_what_may_be_pinned(us: tuple[str, httpx.Client]) -> None:
+def test_the_region_decides_what_may_be_pinned_or_tried_as_a_canary(us: tuple[str, httpx.Client]) -> None:
     assert us[1].put(SETTINGS, json={"pinned_model": "gpt-4o"}).status_code == 200
     refused = us[1].put(SETTINGS, json={"pinned_model": "azure/gpt-4o-eu"})
     assert refused.status_code == 422 and refused.json()["error"]["details"]["region"] == "us-east"
     assert us[1].get(SETTINGS).json()["pinned_model"] == "gpt-4o"
+    canary = us[1].put(SETTINGS, json={"canary_model": "claude-3-5-haiku-20241022", "canary_share": 0.1})
+    assert canary.status_code == 200 and canary.json()["canary_share"] == 0.1
+    abroad = us[1].put(SETTINGS, json={"canary_model": "mistral/mistral-small-latest", "canary_share": 0.1})
+    assert abroad.status_code == 422 and abroad.json()["error"]["code"] == "model_not_in_region"
+    assert us[1].get(SETTINGS).json()["canary_model"] == "claude-3-5-haiku-20241022"
 
 
 @pytest.mark.parametrize(
@@ -103,6 +108,9 @@ def test_the_region_decides_what_may_be_pinned(us: tuple[str, httpx.Client]) -> 
         {"forbidden_models": ["x"] * 65},
         {"pinned_model": "scripted/echo", "forbidden_models": ["scripted/echo"]},
         {"threshold": 0.5},
+        {"canary_model": "scripted/echo", "canary_share": 1.5},
+        {"canary_model": "scripted/echo", "canary_share": -0.1},
+        {"canary_model": "scripted/echo", "forbidden_models": ["scripted/echo"]},
     ],
 )
 def test_invalid_settings_are_422(eu: tuple[str, httpx.Client], body: dict[str, Any]) -> None:

@@ -97,6 +97,14 @@ async def test_tenant_settings_pin_forbid_and_refuse_models_outside_the_region(
     assert decision.model == "scripted/echo" and decision.reason == RouteReason.PINNED
     assert "azure/gpt-4o-mini-eu" not in decision.chain
 
+    # A canary for every conversation routed small: the canary model answers, and says so.
+    await settings_store.save(
+        db, tenant, RouterSettings(canary_model="scripted/echo", canary_share=1.0), routing.catalog
+    )
+    small = RoutingActivities(db, bus, _settings(migrated), classifier=_classifier(0.9))
+    canary = await ActivityEnvironment().run(small.decide, _route(tenant, conversation_id, message_id))
+    assert canary.canary and canary.model == "scripted/echo" and canary.reason == RouteReason.CANARY
+
 
 async def test_a_tenant_over_its_soft_budget_is_routed_small_and_one_without_a_model_is_refused(
     db: Database, bus: EventBus, redis: Redis, migrated: Settings, tenant: str

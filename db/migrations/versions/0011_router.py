@@ -1,4 +1,4 @@
-"""Router settings per tenant: a pinned model, forbidden models, a quality target.
+"""Router settings per tenant: a pinned model, forbidden models, a quality target, a canary.
 
 One row per tenant at most (none: the plan's defaults). Whether a pinned model may see the tenant's data is
 checked against the tenant's region when the row is written and again at every routing decision, since the
@@ -30,11 +30,15 @@ def upgrade() -> None:
         sa.Column("pinned_model", sa.String(), nullable=True),
         sa.Column("forbidden_models", postgresql.ARRAY(sa.String()), nullable=False, server_default="{}"),
         sa.Column("quality_target", sa.Float(), nullable=True),
+        # A canary: this model answers this share of the tenant's conversations (sticky per conversation).
+        sa.Column("canary_model", sa.String(), nullable=True),
+        sa.Column("canary_share", sa.Float(), nullable=False, server_default="0"),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=f"fk_{_TABLE}_tenant", ondelete="CASCADE"),
         sa.CheckConstraint(
             "quality_target IS NULL OR (quality_target > 0 AND quality_target <= 1)", name=f"ck_{_TABLE}_quality"
         ),
+        sa.CheckConstraint("canary_share >= 0 AND canary_share <= 1", name=f"ck_{_TABLE}_canary_share"),
     )
     op.execute(f"ALTER TABLE {_TABLE} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {_TABLE} FORCE ROW LEVEL SECURITY")
