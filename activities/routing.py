@@ -33,6 +33,7 @@ from router.catalog import Catalog
 from router.classifier import PassClassifier
 from router.features import TurnContext, extract
 from router.policy import NoModelInRegion, RoutingContext, decide
+from router.versions import RouterCache
 
 log = structlog.get_logger("aiaas.router")
 
@@ -69,7 +70,8 @@ class RoutingActivities:
         self._bus = bus
         self._settings = settings
         self._metering = metering
-        self._classifier = classifier or PassClassifier.load(settings.router_artefact or None)
+        # A tenant's own router when it has one (`aiaas router train --tenant`), else this global one.
+        self._routers = RouterCache(db, classifier or PassClassifier.load(settings.router_artefact or None))
         self.catalog = catalog or Catalog.load(settings.router_catalog or None)
         self._fallbacks = parse_fallbacks(settings.router_fallbacks)
 
@@ -138,7 +140,8 @@ class RoutingActivities:
             previous=previous,
         )
         try:
-            decision = decide(features, ctx, self._classifier, self.catalog, conversation_id=inp.conversation_id)
+            classifier = await self._routers.for_tenant(inp.tenant_id, tenant.router_version)
+            decision = decide(features, ctx, classifier, self.catalog, conversation_id=inp.conversation_id)
         except NoModelInRegion as exc:
             raise ApplicationError(
                 str(exc), {"region": exc.region}, type=ModelErrorType.NOT_FOUND, non_retryable=True

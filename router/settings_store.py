@@ -38,6 +38,8 @@ class TenantRouting:
     plan: str
     region: str
     settings: RouterSettings = field(default_factory=RouterSettings)
+    # The tenant's newest own router (`router.versions`); None: the global one.
+    router_version: str | None = None
 
 
 async def load(db: Database, tenant_id: str) -> TenantRouting:
@@ -53,6 +55,13 @@ async def load(db: Database, tenant_id: str) -> TenantRouting:
                 {"t": tenant_id},
             )
         ).first()
+        version = (
+            await run_sql(
+                session,
+                "SELECT version FROM tenant_routers WHERE tenant_id = :t ORDER BY created_at DESC LIMIT 1",
+                {"t": tenant_id},
+            )
+        ).scalar()
     if tenant is None:
         raise LookupError(f"tenant {tenant_id} not found")
     settings = (
@@ -66,7 +75,9 @@ async def load(db: Database, tenant_id: str) -> TenantRouting:
         if row is not None
         else RouterSettings()
     )
-    return TenantRouting(plan=str(tenant.plan), region=str(tenant.data_region), settings=settings)
+    return TenantRouting(
+        plan=str(tenant.plan), region=str(tenant.data_region), settings=settings, router_version=version
+    )
 
 
 def validate(settings: RouterSettings, region: str, catalog: Catalog) -> None:

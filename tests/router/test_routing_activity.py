@@ -24,8 +24,9 @@ from db.database import Database, run_sql
 from policies.budgets import Budget, save_budget
 from policies.circuit_breaker import CircuitBreaker
 from policies.metering import build_metering
-from router import settings_store
+from router import settings_store, versions
 from router.catalog import ModelNotInRegion
+from router.classifier import PassClassifier
 from router.health import PROVIDERS
 from router.settings_store import RouterSettings
 from tests.agents.conftest import AGENT_TOOLS
@@ -104,6 +105,13 @@ async def test_tenant_settings_pin_forbid_and_refuse_models_outside_the_region(
     small = RoutingActivities(db, bus, _settings(migrated), classifier=_classifier(0.9))
     canary = await ActivityEnvironment().run(small.decide, _route(tenant, conversation_id, message_id))
     assert canary.canary and canary.model == "scripted/echo" and canary.reason == RouteReason.CANARY
+    assert canary.router_version == "test"
+
+    # The tenant's own router, once stored, decides instead of the global one.
+    own = PassClassifier.load().to_json()
+    version = await versions.store(db, tenant, PassClassifier.from_json({**own, "version": "v1-own"}))
+    routed = await ActivityEnvironment().run(small.decide, _route(tenant, conversation_id, message_id))
+    assert version == "v1-own" and routed.router_version == "v1-own"
 
 
 async def test_a_tenant_over_its_soft_budget_is_routed_small_and_one_without_a_model_is_refused(

@@ -60,3 +60,5 @@ def test_the_command_refuses_a_table_too_small_in_one_line(tmp_path: Path, capsy
     assert capsys.readouterr().err.startswith("aiaas: a routing table needs")
     assert main(["router", "train", "--table", str(tmp_path / "missing"), "--out", str(tmp_path / "r.json")]) == 1
     assert "cannot read" in capsys.readouterr().err
+    assert main(["router", "train", "--table", str(table)]) == 1
+    assert "--out PATH, --tenant ID" in capsys.readouterr().err

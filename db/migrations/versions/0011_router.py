@@ -21,6 +21,8 @@ depends_on = None
 
 _TENANT = "current_setting('app.tenant_id', true)"
 _TABLE = "tenant_router_settings"
+# A tenant's own fitted routers (`aiaas router train --tenant`), newest used; none: the shipped global one.
+_ROUTERS = "tenant_routers"
 
 
 def upgrade() -> None:
@@ -40,12 +42,24 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("canary_share >= 0 AND canary_share <= 1", name=f"ck_{_TABLE}_canary_share"),
     )
-    op.execute(f"ALTER TABLE {_TABLE} ENABLE ROW LEVEL SECURITY")
-    op.execute(f"ALTER TABLE {_TABLE} FORCE ROW LEVEL SECURITY")
-    op.execute(
-        f"CREATE POLICY tenant_isolation ON {_TABLE} USING (tenant_id = {_TENANT}) WITH CHECK (tenant_id = {_TENANT})"
+    op.create_table(
+        _ROUTERS,
+        sa.Column("tenant_id", sa.String(), primary_key=True),
+        sa.Column("version", sa.String(), primary_key=True),
+        sa.Column("artefact", postgresql.JSONB(), nullable=False),
+        sa.Column("ece", sa.Float(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=f"fk_{_ROUTERS}_tenant", ondelete="CASCADE"),
     )
+    for table in (_TABLE, _ROUTERS):
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        op.execute(
+            f"CREATE POLICY tenant_isolation ON {table} "
+            f"USING (tenant_id = {_TENANT}) WITH CHECK (tenant_id = {_TENANT})"
+        )
 
 
 def downgrade() -> None:
+    op.drop_table(_ROUTERS)
     op.drop_table(_TABLE)
