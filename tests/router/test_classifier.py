@@ -15,7 +15,7 @@ from router.features import FEATURE_NAMES, TurnContext, extract
 from router.train import TrainingRow, fit
 
 
-def _table(n_prompts: int = 300, draws: int = 8, seed: int = 5) -> list[TrainingRow]:
+def _table(n_prompts: int = 200, draws: int = 6, seed: int = 5) -> list[TrainingRow]:
     """Prompts whose true pass probability is known: code and maths are hard, chat is easy."""
     rng = random.Random(seed)
     kinds = {
