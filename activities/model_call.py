@@ -21,11 +21,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from temporalio import activity
 
+from activities.model_fallbacks import ModelFallbacks
 from agents import prompt
 from agents.context import ContextAssembler
 from agents.models.errors import to_application_error
 from agents.models.registry import model_for, register_builtin_providers
-from agents.privacy import ProviderPrivacy, Shield
+from agents.privacy import ProviderPrivacy
 from agents.sdk import ToolRegistry
 from contracts.agents import tool_name_from_function
 from contracts.conversation import ModelCallInput, ModelCallResult, Tier, ToolCallRequest
@@ -37,6 +38,7 @@ from core.telemetry import MODEL_CALL_SECONDS
 from db.database import Database
 from policies.concurrency import ConcurrencyLeases
 from policies.metering import Metering, estimate_tokens, model_step_key
+from router.fallback import MidStream
 
 log = structlog.get_logger("aiaas.models")
 
@@ -105,6 +107,7 @@ class ModelActivities:
         self._bus = bus
         self._settings = settings
         self._contexts = ContextAssembler(db, settings, registry)
+        self._fallbacks = ModelFallbacks(bus, redis)
         register_builtin_providers()
 
     async def _renew_lease(self, inp: ModelCallInput) -> None:
@@ -120,14 +123,17 @@ class ModelActivities:
     async def complete(self, inp: ModelCallInput) -> ModelCallResult:
         info = activity.info()
         await self._renew_lease(inp)
-        tier = inp.tier
-        if self._metering is not None and tier != Tier.SMALL and await self._metering.safe_mode(inp.tenant_id):
-            # Over the soft budget the router prefers the small tier.
-            tier = Tier.SMALL
-        model = model_for(self._settings, inp.agent, tier)
+        if inp.route is not None:
+            # Routed in history (`router.decide`): the decision's first model, its chain as fallbacks.
+            model = inp.route.model
+        else:
+            tier = inp.tier
+            if self._metering is not None and tier != Tier.SMALL and await self._metering.safe_mode(inp.tenant_id):
+                # Over the soft budget the router prefers the small tier.
+                tier = Tier.SMALL
+            model = model_for(self._settings, inp.agent, tier)
         context = await self._contexts.assemble(inp)
-        shield = await self._privacy.shield(inp.tenant_id, model, context.messages)
-        messages, tools = shield.messages, context.tools
+        messages, tools = context.messages, context.tools
         await self._bus.publish(
             inp.tenant_id,
             inp.conversation_id,
@@ -136,7 +142,7 @@ class ModelActivities:
             dedup_key=f"{inp.message_id}:started:{inp.step}:{info.attempt}",
         )
         if self._metering is None:
-            result, _reported = await self._stream(inp, model, tools, shield)
+            result, _reported = await self._answer(inp, model, messages, tools)
             return result
         # Reserved before the call, settled once per step whatever the attempt, refunded if the call fails.
         async with self._metering.model_call(
@@ -148,17 +154,40 @@ class ModelActivities:
             model=model,
             estimate_prompt_tokens=estimate_tokens(str(m.get("content") or "") for m in messages),
         ) as meter:
-            result, reported = await self._stream(inp, model, tools, shield)
+            result, reported = await self._answer(inp, model, messages, tools)
             if reported:
                 meter.record(result.prompt_tokens, result.completion_tokens)
-        cost = self._metering.pricing.cost(model, result.prompt_tokens, result.completion_tokens)
+            meter.answered_by = result.model
+        cost = self._metering.pricing.cost(result.model, result.prompt_tokens, result.completion_tokens)
         return result.model_copy(update={"cost_usd": float(cost)})
 
-    async def _stream(
-        self, inp: ModelCallInput, model: str, tools: list[dict[str, Any]], shield: Shield
+    async def _answer(
+        self, inp: ModelCallInput, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
     ) -> tuple[ModelCallResult, bool]:
-        """One streamed completion; also whether the provider reported its usage."""
+        """One model's answer, or along the routed chain the first that answers (`result.model` says which)."""
+        if inp.route is None or len(inp.route.chain) < 2:
+            return await self._stream(inp, model, messages, tools)
+        answer, _model = await self._fallbacks.answer(
+            inp, lambda candidate: self._stream(inp, candidate, messages, tools, mid_stream=True)
+        )
+        return answer
+
+    async def _stream(
+        self,
+        inp: ModelCallInput,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        mid_stream: bool = False,
+    ) -> tuple[ModelCallResult, bool]:
+        """One streamed completion; also whether the provider reported its usage.
+
+        What the provider may read is decided per model (a fallback may be another provider): the tenant's
+        privacy policy shields the messages, and the answer and tool arguments come back with the values.
+        """
         info = activity.info()
+        shield = await self._privacy.shield(inp.tenant_id, model, messages)
         restorer = shield.streamer()
         started = time.perf_counter()
         parts: list[str] = []
@@ -198,7 +227,11 @@ class ModelActivities:
                 parts.append(tail)
         except Exception as exc:  # provider errors of every kind; cancellation is a BaseException and passes
             MODEL_CALL_SECONDS.labels(outcome="error").observe(time.perf_counter() - started)
-            raise to_application_error(exc, model) from exc
+            error = to_application_error(exc, model)
+            if mid_stream and parts:
+                # Part of this answer is out already: no fallback may stream another over it.
+                raise MidStream(error) from exc
+            raise error from exc
         MODEL_CALL_SECONDS.labels(outcome="ok").observe(time.perf_counter() - started)
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)

@@ -36,6 +36,7 @@ from api.routes import (
     limits,
     privacy,
     products,
+    router_settings,
     stream_tickets,
     tenant,
     tools,
@@ -64,6 +65,7 @@ _HTTP = (
     customers.router,
     products.router,
     privacy.router,
+    router_settings.router,
 )
 _SOCKETS = (events.sockets,)
 

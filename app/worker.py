@@ -45,6 +45,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from activities.conversation import ConversationActivities
     from activities.model_call import ModelActivities
     from activities.resolve_agent import AgentActivities
+    from activities.routing import RoutingActivities
     from activities.tenant_lifecycle import TenantLifecycleActivities
     from activities.turn_cut import TurnCutActivities
     from activities.turn_lease import TurnLeaseActivities
@@ -79,6 +80,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             TurnLeaseActivities(redis).release,
             model.complete,
             AgentActivities(db, registry, pinned_agents=pinned_agent_names(settings)).resolve,
+            RoutingActivities(db, bus, settings, metering=metering).decide,
             lifecycle.mark_offboarding,
             lifecycle.stop_workflows,
             lifecycle.export_data,

@@ -15,6 +15,7 @@ from benchmarks import (
     injection,
     noisy_neighbour,
     pii_detection,
+    routing,
     saga_times,
     tool_overhead,
     turn_latency,
@@ -30,6 +31,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "fairness": (noisy_neighbour.main, "one tenant's latency while another floods the queue"),
     "injection": (injection.main, "prompt-injection attack success and benign utility, policy on against off"),
     "pii": (pii_detection.main, "PII detection quality and speed against Presidio on generated sentences"),
+    "routing": (routing.main, "router v2 on MT-Bench against baseline routers; decision overhead; failover replay"),
 }
 
 

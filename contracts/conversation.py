@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from contracts.base import Frozen
+from contracts.routing import RouteDecision
 
 MAX_MESSAGE_CHARS = 8000
 MAX_CLIENT_MESSAGE_ID = 128
@@ -138,6 +139,9 @@ class ModelCallInput(Frozen):
     # The turn's random spotlight marker: untrusted text reaches the model between delimiters carrying it,
     # which no tool output can forge because it is drawn after the output was written ("": none).
     spotlight: str = Field(default="", max_length=64)
+    # The router's decision (`router.decide`, in history before this call): the chain of models to try. None:
+    # the tier's model, as before routing existed (and in histories recorded then).
+    route: RouteDecision | None = None
 
 
 class ToolCallRequest(Frozen):

@@ -30,3 +30,6 @@ class EventType(StrEnum):
     TOOL_POLICY = "tool.policy"
     CONFIRMATION_REQUESTED = "confirmation.requested"
     CONFIRMATION_RESOLVED = "confirmation.resolved"
+    # Model routing: the decision before a model call, and a move to the next model of its chain.
+    ROUTE_DECIDED = "route.decided"
+    MODEL_FALLBACK = "model.fallback"

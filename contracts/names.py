@@ -26,6 +26,8 @@ ACT_RECORD_TOOL_OUTCOME = "tools.record_outcome"
 ACT_RECORD_APPROVAL = "approvals.record"
 ACT_PUBLISH_EVENT = "events.publish"
 ACT_RECORD_POLICY_DECISION = "tools.record_policy_decision"
+# Model routing: which model answers a model call, decided in history before the call.
+ACT_ROUTE_DECIDE = "router.decide"
 
 # ---- tenant offboarding -------------------------------------------------------------------------------
 ACT_MARK_OFFBOARDING = "tenancy.lifecycle.mark_offboarding"

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     model_timeout_seconds: float = 120.0
     # JSON object pinning agents to models, e.g. {"support": "gpt-4o-mini"}; wins over the tiers.
     agent_models: str = ""
+    # Model routing (router/): ordered fallbacks per tier as JSON, {"small": [...], "large": [...]} (empty: none);
+    # a catalog file replacing the shipped one; a router artefact replacing the shipped global one.
+    router_fallbacks: str = ""
+    router_catalog: str = ""
+    router_artefact: str = ""
 
     # Costs (policies.pricing, policies.cost_guard). Per-model prices in USD per million tokens, as JSON:
     # {"my-model": {"input_usd_per_mtok": 0.5, "output_usd_per_mtok": 1.5}}; wins over the bundled table

@@ -152,12 +152,27 @@ class CostGuard:
         return done is not None and done.first
 
     async def settle_detail(
-        self, tenant_id: str, key: str, *, cost_usd: Decimal, prompt_tokens: int, completion_tokens: int
+        self,
+        tenant_id: str,
+        key: str,
+        *,
+        cost_usd: Decimal,
+        prompt_tokens: int,
+        completion_tokens: int,
+        model: str | None = None,
     ) -> Settlement | None:
-        """`settle` with what was settled; None when the key was never reserved."""
+        """`settle` with what was settled; None when the key was never reserved. `model` replaces the model
+        reserved for, when another one (a fallback) answered."""
         if prompt_tokens < 0 or completion_tokens < 0 or cost_usd < 0:
             raise ValueError("usage and cost must be non-negative")
-        params = {"t": tenant_id, "k": key, "cost": usd(Decimal(cost_usd)), "p": prompt_tokens, "c": completion_tokens}
+        params = {
+            "t": tenant_id,
+            "k": key,
+            "cost": usd(Decimal(cost_usd)),
+            "p": prompt_tokens,
+            "c": completion_tokens,
+            "model": model,
+        }
         budget: Budget | None = None
         spend: Spend | None = None
         async with self._db.tenant_session(tenant_id) as session:
@@ -166,7 +181,7 @@ class CostGuard:
                     session,
                     f"""
                     UPDATE usage_ledger AS l SET status = 'settled', cost_usd = :cost, prompt_tokens = :p,
-                        completion_tokens = :c, settled_at = now()
+                        completion_tokens = :c, settled_at = now(), model = coalesce(CAST(:model AS text), l.model)
                     WHERE tenant_id = :t AND key = :k AND status IN ('reserved', 'refunded') AND settled_at IS NULL
                     RETURNING {_LEDGER_COLUMNS}, (SELECT plan FROM tenants WHERE id = l.tenant_id) AS plan
                     """,  # noqa: S608

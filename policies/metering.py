@@ -78,6 +78,8 @@ class Meter:
     prompt_tokens: int | None = None
     completion_tokens: int = 0
     settlement: Settlement | None = field(default=None, init=False)
+    # The model that answered, when a fallback did rather than the model reserved for: billing charges it.
+    answered_by: str | None = None
 
     @property
     def already_settled(self) -> bool:
@@ -145,12 +147,14 @@ class Metering:
             log.warning("model call without usage; billing the estimate", model=model, key=key)
             meter.record(estimate_prompt_tokens, meter.completion_tokens)
         prompt = meter.prompt_tokens or 0
+        answered_by = meter.answered_by or model
         meter.settlement = await self.guard.settle_detail(
             tenant_id,
             key,
-            cost_usd=self.pricing.cost(model, prompt, meter.completion_tokens),
+            cost_usd=self.pricing.cost(answered_by, prompt, meter.completion_tokens),
             prompt_tokens=prompt,
             completion_tokens=meter.completion_tokens,
+            model=answered_by if answered_by != model else None,
         )
 
     @asynccontextmanager

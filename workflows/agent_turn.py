@@ -58,9 +58,11 @@ with workflow.unsafe.imports_passed_through():
         ACT_MODEL_COMPLETE,
         ACT_PUBLISH_EVENT,
         ACT_RESOLVE_AGENT,
+        ACT_ROUTE_DECIDE,
         ACT_TURN_CUT,
     )
     from contracts.retry import MODEL_CALL_HEARTBEAT, MODEL_CALL_RETRY, MODEL_CALL_START_TO_CLOSE
+    from contracts.routing import RouteDecision, RouteInput
     from policies.loop_safety import LoopGuard
 
 # What the customer reads when the loop is cut: no pretence of an answer, and a person will follow up.
@@ -77,6 +79,9 @@ MAX_CALLS_PER_STEP = 16
 # and answers the newer message. Waiting for the confirmation would leave an interrupt at the mercy of one
 # heartbeat round trip, and a call that missed it would stream to the end while the newer message queued.
 MODEL_CALL_CANCELLATION = workflow.ActivityCancellationType.TRY_CANCEL
+# Runs recorded before model routing call the tier's model directly; from this patch on each model call is
+# routed first (`router.decide`, a local activity) and the call carries the decision.
+ROUTER_PATCH = "router-v2"
 
 
 # The `Agent` search attribute the gateway sets when it starts a conversation's run.
@@ -243,6 +248,7 @@ class AgentTurn:
         tools = [spec.activity_name for spec in resolved.tools if spec.agent_visible]
         if resolved.definition.handoff_targets:
             tools.append(HANDOFF_TOOL)
+        route = await self._route(resolved, step, len(tools)) if workflow.patched(ROUTER_PATCH) else None
         answer = await workflow.execute_activity(
             ACT_MODEL_COMPLETE,
             ModelCallInput(
@@ -255,6 +261,7 @@ class AgentTurn:
                 step=step,
                 tools=tools,
                 spotlight=self._spotlight,
+                route=route,
             ),
             result_type=ModelCallResult,
             start_to_close_timeout=MODEL_CALL_START_TO_CLOSE,
@@ -266,6 +273,23 @@ class AgentTurn:
         self._completion_tokens += answer.completion_tokens
         self._model = answer.model
         return answer
+
+    async def _route(self, resolved: ResolvedAgent, step: int, tool_count: int) -> RouteDecision:
+        decision: RouteDecision = await run_local(
+            ACT_ROUTE_DECIDE,
+            RouteInput(
+                tenant_id=self._inp.tenant_id,
+                conversation_id=self._inp.conversation_id,
+                message_id=self._msg.message_id,
+                agent=self.agent,
+                default_tier=resolved.definition.default_tier.value,
+                step=step,
+                tool_count=tool_count,
+                depth=self._inp.turns_completed,
+            ),
+            RouteDecision,
+        )
+        return decision
 
     async def _cut(self, reason: CutReason, guard: LoopGuard) -> None:
         await run_local(

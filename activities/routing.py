@@ -1,0 +1,167 @@
+"""`router.decide`: the routing decision of one model call, taken in a local activity so it is in history.
+
+It reads what the decision needs (the turn's message and the one before it, the tenant's plan, region and
+router settings, its budget mode and what is left of its hard limits), decides (`router.policy.decide`),
+announces `route.decided` with the reason and counts it. The model activity then calls the decision's chain;
+a retry or a replay reuses the recorded decision and never routes again.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import structlog
+from prometheus_client import Counter
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from agents.models.registry import agent_models, model_for
+from contracts.conversation import Tier
+from contracts.errors import ModelErrorType
+from contracts.events import EventType
+from contracts.names import ACT_ROUTE_DECIDE
+from contracts.routing import RouteDecision, RouteInput
+from core.events import EventBus
+from core.settings import Settings
+from db.database import Database, run_sql
+from policies.budgets import LimitKind, load_budget, load_spend
+from policies.metering import Metering
+from router import settings_store
+from router.catalog import Catalog
+from router.classifier import PassClassifier
+from router.features import TurnContext, extract
+from router.policy import NoModelInRegion, RoutingContext, decide
+from router.versions import RouterCache
+
+log = structlog.get_logger("aiaas.router")
+
+ROUTE_DECISIONS = Counter("aiaas_route_decisions_total", "Routing decisions, by tier and reason", ["tier", "reason"])
+_LAST_USER_MESSAGES = """
+SELECT content FROM messages
+WHERE conversation_id = :cid AND role = 'user' AND seq <= (SELECT seq FROM messages WHERE id = :mid)
+ORDER BY seq DESC LIMIT 2
+"""
+
+
+def parse_fallbacks(raw: str) -> dict[Tier, tuple[str, ...]]:
+    """`AIAAS_ROUTER_FALLBACKS`: {"small": [...], "large": [...]}, ordered; empty: no fallbacks."""
+    if not raw:
+        return {}
+    parsed = json.loads(raw)
+    if not isinstance(parsed, dict) or not all(isinstance(v, list) for v in parsed.values()):
+        raise ValueError('AIAAS_ROUTER_FALLBACKS must be a JSON object like {"small": ["model", ...]}')
+    return {Tier(k): tuple(str(m) for m in v) for k, v in parsed.items()}
+
+
+class RoutingActivities:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        settings: Settings,
+        *,
+        metering: Metering | None = None,
+        classifier: PassClassifier | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._settings = settings
+        self._metering = metering
+        # A tenant's own router when it has one (`aiaas router train --tenant`), else this global one.
+        self._routers = RouterCache(db, classifier or PassClassifier.load(settings.router_artefact or None))
+        self.catalog = catalog or Catalog.load(settings.router_catalog or None)
+        self._fallbacks = parse_fallbacks(settings.router_fallbacks)
+
+    async def _messages(self, inp: RouteInput) -> tuple[str, str]:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            rows = (
+                await run_sql(session, _LAST_USER_MESSAGES, {"cid": inp.conversation_id, "mid": inp.message_id})
+            ).all()
+        texts = [str(r.content) for r in rows]
+        return (texts[0] if texts else ""), (texts[1] if len(texts) > 1 else "")
+
+    async def _budget(self, tenant_id: str, large_model: str, prompt_tokens: int) -> tuple[str, float | None, bool]:
+        """The budget mode, the share of the tightest hard limit left, and whether a large call still fits."""
+        if self._metering is None:
+            return "normal", None, True
+        mode = (await self._metering.mode(tenant_id)).value
+        async with self._db.tenant_session(tenant_id) as session:
+            budget = await load_budget(session, tenant_id)
+            if budget is None or budget.empty:
+                return mode, None, True
+            spend = await load_spend(session, tenant_id, datetime.now(UTC))
+        left: Decimal | None = None
+        fraction: float | None = None
+        for period, kind, limit in budget.limits():
+            if kind != LimitKind.HARD or limit <= 0:
+                continue
+            remaining = limit - spend.committed(period)
+            if left is None or remaining < left:
+                left, fraction = remaining, float(remaining / limit)
+        if left is None:
+            return mode, None, True
+        estimate = self._metering.pricing.estimate(
+            large_model, prompt_tokens, self._settings.default_max_completion_tokens
+        )
+        return mode, max(fraction or 0.0, 0.0), left >= estimate
+
+    @activity.defn(name=ACT_ROUTE_DECIDE)
+    async def decide(self, inp: RouteInput) -> RouteDecision:
+        text, previous = await self._messages(inp)
+        tenant = await settings_store.load(self._db, inp.tenant_id)
+        tier_models = {tier: model_for(self._settings, inp.agent, tier) for tier in Tier}
+        mode, left, large_ok = await self._budget(inp.tenant_id, tier_models[Tier.LARGE], len(text) // 4 + 1)
+        ctx = RoutingContext(
+            region=tenant.region,
+            plan=tenant.plan,
+            budget_mode=mode,
+            budget_left_fraction=left,
+            large_affordable=large_ok,
+            pinned_model=tenant.settings.pinned_model,
+            forbidden_models=frozenset(tenant.settings.forbidden_models),
+            quality_target=tenant.settings.quality_target,
+            tier_models=tier_models,
+            agent_pinned=inp.agent in agent_models(self._settings),
+            fallbacks=self._fallbacks,
+            canary=tenant.settings.canary(inp.tenant_id),
+        )
+        features = extract(
+            text,
+            TurnContext(
+                tool_count=inp.tool_count,
+                step=inp.step,
+                depth=inp.depth,
+                agent_large_default=inp.default_tier == Tier.LARGE,
+                plan=tenant.plan,
+            ),
+            previous=previous,
+        )
+        try:
+            classifier = await self._routers.for_tenant(inp.tenant_id, tenant.router_version)
+            decision = decide(features, ctx, classifier, self.catalog, conversation_id=inp.conversation_id)
+        except NoModelInRegion as exc:
+            raise ApplicationError(
+                str(exc), {"region": exc.region}, type=ModelErrorType.NOT_FOUND, non_retryable=True
+            ) from exc
+        ROUTE_DECISIONS.labels(tier=decision.tier, reason=decision.reason.value).inc()
+        await self._bus.publish(
+            inp.tenant_id,
+            inp.conversation_id,
+            EventType.ROUTE_DECIDED,
+            {
+                "message_id": inp.message_id,
+                "step": inp.step,
+                "tier": decision.tier,
+                "model": decision.model,
+                "reason": decision.reason.value,
+                "p_small_pass": decision.p_small_pass,
+                "threshold": decision.threshold,
+                "router_version": decision.router_version,
+            },
+            dedup_key=f"{inp.message_id}:route:{inp.step}",
+        )
+        log.info("route decided", tenant_id=inp.tenant_id, tier=decision.tier, reason=decision.reason.value)
+        return decision

@@ -1,0 +1,135 @@
+"""A tenant's router settings in Postgres (`tenant_router_settings`), and what the router reads of the tenant.
+
+Writes check the pin and the forbidden list against the catalog and the tenant's data region first, so a
+model that may not see the tenant's data is refused when it is configured, not discovered at the first turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.database import Database, run_sql
+from router.canary import Canary
+from router.catalog import Catalog, ModelNotInRegion
+
+MAX_FORBIDDEN = 64
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    pinned_model: str | None = None
+    forbidden_models: tuple[str, ...] = ()
+    quality_target: float | None = None
+    canary_model: str | None = None
+    canary_share: float = 0.0
+
+    def canary(self, tenant_id: str) -> Canary | None:
+        """The canary's id names the tenant and the model, so a new canary model reshuffles who is in it."""
+        if not self.canary_model or self.canary_share <= 0:
+            return None
+        return Canary(f"{tenant_id}:{self.canary_model}", self.canary_model, self.canary_share)
+
+
+@dataclass(frozen=True)
+class TenantRouting:
+    plan: str
+    region: str
+    settings: RouterSettings = field(default_factory=RouterSettings)
+    # The tenant's newest own router (`router.versions`); None: the global one.
+    router_version: str | None = None
+
+
+async def load(db: Database, tenant_id: str) -> TenantRouting:
+    async with db.tenant_session(tenant_id) as session:
+        tenant = (
+            await run_sql(session, "SELECT plan, data_region FROM tenants WHERE id = :t", {"t": tenant_id})
+        ).first()
+        row = (
+            await run_sql(
+                session,
+                "SELECT pinned_model, forbidden_models, quality_target, canary_model, canary_share"
+                " FROM tenant_router_settings WHERE tenant_id = :t",
+                {"t": tenant_id},
+            )
+        ).first()
+        version = (
+            await run_sql(
+                session,
+                "SELECT version FROM tenant_routers WHERE tenant_id = :t ORDER BY created_at DESC LIMIT 1",
+                {"t": tenant_id},
+            )
+        ).scalar()
+    if tenant is None:
+        raise LookupError(f"tenant {tenant_id} not found")
+    settings = (
+        RouterSettings(
+            row.pinned_model,
+            tuple(row.forbidden_models or ()),
+            row.quality_target,
+            row.canary_model,
+            float(row.canary_share),
+        )
+        if row is not None
+        else RouterSettings()
+    )
+    return TenantRouting(
+        plan=str(tenant.plan), region=str(tenant.data_region), settings=settings, router_version=version
+    )
+
+
+def validate(settings: RouterSettings, region: str, catalog: Catalog) -> None:
+    """Refuses a pin outside the tenant's region (or unknown to the catalog) with `ModelNotInRegion`."""
+    if settings.pinned_model is not None:
+        catalog.require_in_region(settings.pinned_model, region)
+        if settings.pinned_model in settings.forbidden_models:
+            raise ValueError("the pinned model is also forbidden")
+    if settings.canary_model is not None:
+        catalog.require_in_region(settings.canary_model, region)
+        if settings.canary_model in settings.forbidden_models:
+            raise ValueError("the canary model is also forbidden")
+    if not 0.0 <= settings.canary_share <= 1.0:
+        raise ValueError("canary_share is between 0 and 1")
+    if len(settings.forbidden_models) > MAX_FORBIDDEN:
+        raise ValueError(f"at most {MAX_FORBIDDEN} forbidden models")
+
+
+async def save(
+    db: Database,
+    tenant_id: str,
+    settings: RouterSettings,
+    catalog: Catalog,
+    *,
+    also: Callable[[AsyncSession], Awaitable[None]] | None = None,
+) -> TenantRouting:
+    """Validate and store; `also` runs in the same transaction (the audit record), so both commit or neither."""
+    current = await load(db, tenant_id)
+    validate(settings, current.region, catalog)
+    async with db.tenant_session(tenant_id) as session:
+        await run_sql(
+            session,
+            """
+            INSERT INTO tenant_router_settings
+                (tenant_id, pinned_model, forbidden_models, quality_target, canary_model, canary_share, updated_at)
+            VALUES (:t, :pin, :forbidden, :quality, :canary, :share, now())
+            ON CONFLICT (tenant_id) DO UPDATE SET pinned_model = EXCLUDED.pinned_model,
+                forbidden_models = EXCLUDED.forbidden_models, quality_target = EXCLUDED.quality_target,
+                canary_model = EXCLUDED.canary_model, canary_share = EXCLUDED.canary_share, updated_at = now()
+            """,
+            {
+                "t": tenant_id,
+                "pin": settings.pinned_model,
+                "forbidden": list(settings.forbidden_models),
+                "quality": settings.quality_target,
+                "canary": settings.canary_model,
+                "share": settings.canary_share,
+            },
+        )
+        if also is not None:
+            await also(session)
+    return TenantRouting(plan=current.plan, region=current.region, settings=settings)
+
+
+__all__ = ["ModelNotInRegion", "RouterSettings", "TenantRouting", "load", "save", "validate"]
