@@ -32,6 +32,7 @@ from api.routes import (
     conversations,
     customers,
     events,
+    knowledge,
     limits,
     products,
     stream_tickets,
@@ -58,6 +59,7 @@ _HTTP = (
     usage.router,
     budgets.router,
     connectors.router,
+    knowledge.router,
     customers.router,
     products.router,
 )

@@ -27,3 +27,6 @@ class EventType(StrEnum):
     APPROVAL_RESOLVED = "approval.resolved"
     AGENT_HANDOFF = "agent.handoff"
     BUDGET_THRESHOLD = "budget.threshold"
+    INGEST_PROGRESS = "ingest.progress"
+    INGEST_COMPLETED = "ingest.completed"
+    INGEST_FAILED = "ingest.failed"
