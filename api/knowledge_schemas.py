@@ -18,9 +18,10 @@ _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 MAX_GROUPS = 32
 
 
-def parse_groups(raw: str) -> list[str]:
-    """A comma-separated list of visibility groups (letters, digits, `_.:-`), sorted and without repeats."""
-    groups = sorted({g.strip() for g in raw.split(",") if g.strip()})
+def parse_groups(raw: str | list[str]) -> list[str]:
+    """Visibility groups (letters, digits, `_.:-`; a list or a comma-separated string), sorted, no repeats."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    groups = sorted({g.strip() for g in items if g.strip()})
     bad = [g for g in groups if not _GROUP.match(g)]
     if bad or len(groups) > MAX_GROUPS:
         raise ApiError(422, "invalid_groups", f"at most {MAX_GROUPS} groups of letters, digits and _.:-", {"bad": bad})
@@ -74,6 +75,10 @@ class DocumentOut(BaseModel):
     @classmethod
     def of(cls, d: Document) -> DocumentOut:
         return cls(**d.__dict__)
+
+
+class CustomerGroups(_Strict):
+    groups: list[str] = Field(max_length=MAX_GROUPS, description="letters, digits and _.:-, up to 64 each")
 
 
 class SearchIn(_Strict):

@@ -12,6 +12,8 @@ from benchmarks import (
     admission,
     auth_overhead,
     codec_overhead,
+    knowledge_isolation,
+    knowledge_search,
     noisy_neighbour,
     saga_times,
     tool_overhead,
@@ -26,6 +28,8 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "tools": (tool_overhead.main, "the tool runtime's cost per call against a bare activity"),
     "sagas": (saga_times.main, "saga completion and compensation against bare activities"),
     "fairness": (noisy_neighbour.main, "one tenant's latency while another floods the queue"),
+    "knowledge-isolation": (knowledge_isolation.main, "per-tenant top-10 under RLS: HNSW strategies vs exact"),
+    "knowledge-search": (knowledge_search.main, "search quality, latency at 100k chunks, ingestion pages/s"),
 }
 
 

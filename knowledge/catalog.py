@@ -214,3 +214,28 @@ async def searchable_collections(session: AsyncSession, collection_ids: Sequence
         {"ids": list(collection_ids) if collection_ids is not None else None},
     )
     return [Collection(**r._mapping) for r in rows]
+
+
+async def set_customer_groups(session: AsyncSession, tenant_id: str, customer_id: str, groups: Sequence[str]) -> bool:
+    """The groups `customer_id` searches as; False when the tenant has no such customer."""
+    result = await run_sql(
+        session,
+        "INSERT INTO knowledge_customer_groups (tenant_id, customer_id, groups)"
+        " SELECT :t, id, CAST(:groups AS text[]) FROM customers WHERE id = :c"
+        " ON CONFLICT (tenant_id, customer_id) DO UPDATE SET groups = EXCLUDED.groups, updated_at = now()",
+        {"t": tenant_id, "c": customer_id, "groups": list(groups)},
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def customer_groups(session: AsyncSession, customer_id: str) -> list[str] | None:
+    """The customer's groups ([] when none were set), or None when the tenant has no such customer."""
+    row = (
+        await run_sql(
+            session,
+            "SELECT coalesce(g.groups, '{}') AS groups FROM customers c"
+            " LEFT JOIN knowledge_customer_groups g ON g.customer_id = c.id WHERE c.id = :c",
+            {"c": customer_id},
+        )
+    ).first()
+    return list(row.groups) if row else None

@@ -25,6 +25,7 @@ from api.errors import ApiError
 from api.knowledge_schemas import (
     CollectionIn,
     CollectionOut,
+    CustomerGroups,
     DocumentOut,
     SearchIn,
     SearchOut,
@@ -49,6 +50,7 @@ Reader = Annotated[TenantPrincipal, requires(Permission.CONVERSATIONS_READ)]
 Manager = Annotated[TenantPrincipal, requires(Permission.AGENTS_MANAGE)]
 CollectionId = Annotated[uuid.UUID, Path(description="the collection's id")]
 DocumentId = Annotated[uuid.UUID, Path(description="the document's id")]
+CustomerId = Annotated[uuid.UUID, Path(description="the customer's id")]
 TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 MULTIPART = "multipart/form-data"
 _UPLOAD_BODY = {
@@ -273,3 +275,29 @@ async def search(body: SearchIn, principal: Reader, db: DatabaseDep) -> SearchOu
         mode=body.mode,
     )
     return SearchOut.of(passages)
+
+
+@router.get("/customers/{customer_id}/groups", response_model=CustomerGroups)
+async def get_customer_groups(customer_id: CustomerId, principal: Reader, db: DatabaseDep) -> CustomerGroups:
+    """The visibility groups the customer's conversations search as."""
+    async with db.tenant_session(principal.tenant_id) as session:
+        groups = await catalog.customer_groups(session, str(customer_id))
+    if groups is None:
+        raise _not_found("customer")
+    return CustomerGroups(groups=groups)
+
+
+@router.put("/customers/{customer_id}/groups", response_model=CustomerGroups)
+async def put_customer_groups(
+    customer_id: CustomerId, body: CustomerGroups, principal: Manager, db: DatabaseDep
+) -> CustomerGroups:
+    """Replace the customer's visibility groups; documents with any of them become searchable for them."""
+    groups = parse_groups(body.groups)
+    async with db.tenant_session(principal.tenant_id) as session:
+        if not await catalog.set_customer_groups(session, principal.tenant_id, str(customer_id), groups):
+            raise _not_found("customer")
+        await record_event(
+            session, tenant_id=principal.tenant_id, actor=principal.subject, action="knowledge.customer_groups_set",
+            target=str(customer_id), details={"groups": groups},
+        )  # fmt: skip
+    return CustomerGroups(groups=groups)
