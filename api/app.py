@@ -43,7 +43,8 @@ _MAX_UPLOAD_BYTES = UPLOAD_ENVELOPE_BYTES
 
 
 def _body_limit(request: Request) -> int:
-    if request.method == "POST" and _UPLOAD_PATH.match(request.url.path):
+    multipart = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+    if multipart and request.method == "POST" and _UPLOAD_PATH.match(request.url.path):
         return _MAX_UPLOAD_BYTES
     return _MAX_BODY_BYTES
 

@@ -104,7 +104,7 @@ def _ranks(found: list[str], expected: str) -> int | None:
     return found.index(expected) + 1 if expected in found else None
 
 
-async def quality(bench: Bench, pairs: int) -> None:
+async def quality(bench: Bench, pairs: int, weights: list[float]) -> None:
     labelled = labelled_pairs(pairs)
     tenant_id, collection_id = await bench.tenant_with_collection("quality")
     doc = await bench.document(tenant_id, collection_id, "stdlib.txt")
@@ -120,19 +120,21 @@ async def quality(bench: Bench, pairs: int) -> None:
     queries = [q for q, _h, _p in labelled]
     query_vectors = bench.embedder.embed_sync(queries)
     print(f"\nquality: {len(labelled)} stdlib docstring pairs, embedded at {len(texts) / embed_s:.0f} passages/s")
-    print(f"  {'mode':<8} {'recall@10':>10} {'MRR@10':>8}")
-    for mode in ("text", "vector", "hybrid"):
+    print(f"  {'mode':<16} {'recall@10':>10} {'MRR@10':>8}")
+    runs = [("text", 1.0), ("vector", 1.0)] + [("hybrid", w) for w in weights]
+    for mode, weight in runs:
         recall, rr = [], []
         for i, (query, vector) in enumerate(zip(queries, query_vectors, strict=True)):
             hits = await bench.store.search(
                 tenant_id,
                 SearchQuery(collection_ids=[collection_id], text=query, vector=list(vector), dimension=OFFLINE_DIM,
-                            top_k=10, mode=mode),
+                            top_k=10, mode=mode, text_weight=weight),
             )  # fmt: skip
             rank = _ranks([str(h.ord) for h in hits], str(i))
             recall.append(1.0 if rank else 0.0)
             rr.append(1.0 / rank if rank else 0.0)
-        print(f"  {mode:<8} {statistics.mean(recall):>10.3f} {statistics.mean(rr):>8.3f}")
+        label = f"hybrid w={weight}" if mode == "hybrid" else mode
+        print(f"  {label:<16} {statistics.mean(recall):>10.3f} {statistics.mean(rr):>8.3f}")
 
 
 def _synthetic(rng: np.random.Generator, count: int, vocabulary: list[str]) -> tuple[list[str], np.ndarray]:
@@ -231,7 +233,7 @@ async def run(args: argparse.Namespace, admin_url: str) -> None:
     app_url = re.sub(r"//postgres:[^@]*@", f"//aiaas_app:{APP_PASSWORD}@", admin_url)
     bench = Bench(admin_url, app_url)
     try:
-        await quality(bench, args.pairs)
+        await quality(bench, args.pairs, args.text_weights)
         if not args.skip_latency:
             await latency(bench, args.chunks, args.others, args.queries)
     finally:
@@ -246,8 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--pages", type=int, default=40)
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-ingestion", action="store_true")
+    parser.add_argument("--text-weights", type=float, nargs="+", default=[1.0, 0.5, 0.3, 0.15])
     args = parser.parse_args(argv)
-    ingestion(args.pages)
+    if not args.skip_ingestion:
+        ingestion(args.pages)
     with tempfile.TemporaryDirectory(prefix="aiaas-bench-kbs-") as tmp:
         root = Path(tmp)
         root.chmod(0o755)
