@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.knowledge_isolation import start_server
-from db.database import Database
+from db.database import Database, run_sql
 from db.migrate import migrate
 from knowledge import catalog
 from knowledge.chunking import chunk_sections
@@ -175,15 +175,27 @@ async def latency(bench: Bench, chunks: int, others: int, queries: int) -> None:
     rng = np.random.default_rng(9)
     vocabulary = sorted({w.lower() for _q, _h, p in labelled_pairs(2000) for w in re.findall(r"[A-Za-z]{4,}", p)})
     started = time.perf_counter()
+    admin = Database(bench.admin_url, pool_size=1)
+    # A bulk load builds the HNSW index once at the end, much faster than inserting into it row by row.
+    async with admin.admin_session() as session:
+        await run_sql(session, f"DROP INDEX ix_knowledge_chunks_hnsw_{OFFLINE_DIM}")
     tenant_id, collection_id = await bench.tenant_with_collection("big")
     await _load_synthetic(bench, tenant_id, collection_id, chunks, rng, vocabulary)
     for n in range(10):
         other, other_collection = await bench.tenant_with_collection(f"other {n}")
         await _load_synthetic(bench, other, other_collection, others // 10, rng, vocabulary)
-    async with bench.db.engine.connect() as conn:
-        await conn.exec_driver_sql("ANALYZE knowledge_chunks")
-    print(f"\nlatency: {chunks} chunks in one tenant, {others} in 10 others; loaded and indexed in "
-          f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+    loaded = time.perf_counter() - started
+    async with admin.admin_session() as session:
+        await run_sql(session, "SET LOCAL maintenance_work_mem = '1GB'")
+        await run_sql(
+            session,
+            f"CREATE INDEX ix_knowledge_chunks_hnsw_{OFFLINE_DIM} ON knowledge_chunks USING hnsw"
+            f" ((embedding::vector({OFFLINE_DIM})) vector_cosine_ops) WHERE embedding_dim = {OFFLINE_DIM}",
+        )
+        await run_sql(session, "ANALYZE knowledge_chunks")
+    await admin.close()
+    print(f"\nlatency: {chunks} chunks in one tenant, {others} in 10 others; loaded in {loaded:.0f} s, HNSW built"
+          f" in {time.perf_counter() - started - loaded:.0f} s")  # fmt: skip
     words = [" ".join(rng.choice(vocabulary, size=4)) for _ in range(queries)]
     _texts, query_vectors = _synthetic(rng, queries, vocabulary)
     for mode in ("text", "vector", "hybrid"):

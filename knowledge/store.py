@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.database import run_sql
 
 RRF_K = 60
-TEXT_WEIGHT = 0.5
+TEXT_WEIGHT = 0.15
 CANDIDATES = 50
 # pgvector >= 0.8: keep an HNSW scan going until the filters have passed enough rows; relaxed order is
 # re-sorted by exact distance below. ef_search 200 measured recall@10 >= 0.95 under per-tenant filters.
