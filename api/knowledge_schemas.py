@@ -5,15 +5,20 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.errors import ApiError
 from knowledge.catalog import Collection, Document
 from knowledge.store import Passage
 
 _TEXT = r"^[^\x00-\x1f\x7f]+$"
+# Free text may hold newlines and tabs, never NUL or other control characters (Postgres text refuses NUL).
+_FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+Group = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+MetaValue = Annotated[str, StringConstraints(max_length=256, pattern=_TEXT)]
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 MAX_GROUPS = 32
 
@@ -34,7 +39,7 @@ class _Strict(BaseModel):
 
 class CollectionIn(_Strict):
     name: str = Field(min_length=1, max_length=100, pattern=_TEXT)
-    description: str = Field(default="", max_length=1000)
+    description: str = Field(default="", max_length=1000, pattern=_FREE_TEXT)
     embedding_model: str | None = Field(
         default=None,
         max_length=200,
@@ -82,10 +87,12 @@ class CustomerGroups(_Strict):
 
 
 class SearchIn(_Strict):
-    query: str = Field(min_length=1, max_length=2000)
+    query: str = Field(min_length=1, max_length=2000, pattern=_FREE_TEXT)
     collection_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
-    groups: list[str] = Field(default_factory=list, max_length=MAX_GROUPS, description="search as these groups")
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=10)
+    groups: list[Group] = Field(default_factory=list, max_length=MAX_GROUPS, description="search as these groups")
+    metadata: dict[Annotated[str, StringConstraints(max_length=64, pattern=_TEXT)], MetaValue] = Field(
+        default_factory=dict, max_length=10
+    )
     top_k: int = Field(default=10, ge=1, le=50)
     mode: Literal["hybrid", "vector", "text"] = "hybrid"
 
@@ -117,3 +124,12 @@ class SearchOut(BaseModel):
                 for p in passages
             ]
         )
+
+
+def clean_filename(name: str) -> str:
+    """The upload's file name without control characters, at most 255 characters."""
+    return _CONTROL.sub("", name).strip()[:255] or "document"
+
+
+def has_control_characters(value: str) -> bool:
+    return bool(_CONTROL.search(value))

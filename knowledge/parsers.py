@@ -56,6 +56,8 @@ def parse(content: bytes, media_type: str) -> list[Section]:
     if kind is None:
         raise DocumentUnreadable(f"unsupported media type {media_type}")
     sections = {"pdf": _pdf, "docx": _docx, "html": _html, "markdown": _markdown, "text": _text}[kind](content)
+    # Postgres text cannot hold NUL; a stray one in a PDF's text layer must not fail the document.
+    sections = [Section(s.text.replace("\x00", ""), s.heading.replace("\x00", ""), s.page) for s in sections]
     sections = [s for s in sections if s.text.strip()]
     if not sections:
         raise DocumentUnreadable("the document has no text")

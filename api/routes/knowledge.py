@@ -29,6 +29,8 @@ from api.knowledge_schemas import (
     DocumentOut,
     SearchIn,
     SearchOut,
+    clean_filename,
+    has_control_characters,
     parse_groups,
 )
 from api.pagination import Page, PageDep
@@ -156,9 +158,11 @@ async def _read_upload(request: Request, max_bytes: int) -> tuple[UploadFile, li
             metadata = json.loads(metadata_raw)
         except ValueError:
             metadata = None  # type: ignore[assignment]
-        if not isinstance(metadata, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 256 for k, v in metadata.items()
-        ):
+        if not isinstance(metadata, dict) or len(metadata) > 10 or not all(
+            isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 64 and len(v) <= 256
+            and not has_control_characters(k + v)
+            for k, v in metadata.items()
+        ):  # fmt: skip
             raise ApiError(422, "invalid_metadata", "metadata must be a JSON object of short strings")
     return upload, groups, metadata
 
@@ -190,7 +194,7 @@ async def upload_document(
         raise ApiError(413, "file_too_large", f"a document may have at most {limits.max_document_bytes} bytes")
     if not content:
         raise ApiError(422, "file_empty", "the file is empty")
-    filename = (upload.filename or "document")[:255]
+    filename = clean_filename(upload.filename or "")
     async with db.tenant_session(principal.tenant_id) as session:
         if await catalog.count_documents(session, str(collection_id)) >= limits.max_documents:
             raise ApiError(409, "collection_full", f"a collection holds at most {limits.max_documents} documents")

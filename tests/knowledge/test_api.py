@@ -50,6 +50,12 @@ def _search(api: httpx.Client, query: str, **extra: Any) -> list[dict[str, Any]]
     return response.json()["items"]
 
 
+def _search_status(api: httpx.Client, body: dict[str, Any]) -> int:
+    response = api.post("/v1/knowledge/search", json=body)
+    assert set(response.json()) == ({"items"} if response.status_code == 200 else {"error"})
+    return response.status_code
+
+
 @pytest.fixture(scope="module")
 def handbook(api_module: httpx.Client) -> dict[str, Any]:
     """A collection with a two-page PDF policy (ready) and a staff-only Markdown note."""
@@ -118,6 +124,9 @@ def test_bad_uploads_are_refused_clearly(api_module: httpx.Client, handbook: dic
     assert bad_meta.status_code == 422 and bad_meta.json()["error"]["code"] == "invalid_metadata"
     bad_groups = _upload(api_module, cid, b"hello there", "a.txt", "text/plain", groups="ok, not ok!")
     assert bad_groups.status_code == 422
+    assert _search_status(api_module, {"query": "a\x00b"}) == 422
+    assert _search_status(api_module, {"query": "x", "groups": ["bad group!"]}) == 422
+    assert _search_status(api_module, {"query": "x", "metadata": {"k": "\x00"}}) == 422
     missing = api_module.post(f"/v1/knowledge/collections/{uuid.uuid4()}/documents", files={"file": ("a.txt", b"x")})
     assert missing.status_code == 404
 
@@ -132,9 +141,10 @@ def test_an_unreadable_pdf_fails_with_a_reason(api_module: httpx.Client, content
     assert uploaded.status_code == 202
     settled = _settled(api_module, collection["id"], uploaded.json()["id"])
     assert settled["status"] == "failed" and reason in settled["reason"]
-    # Nothing else is lost: the collection takes the next document.
-    fine = _upload(api_module, collection["id"], b"Opening hours are nine to five.", "hours.txt", "text/plain")
-    assert _settled(api_module, collection["id"], fine.json()["id"])["status"] == "ready"
+    # Nothing else is lost: the collection takes the next document (a stray NUL in it is dropped, not fatal).
+    fine = _upload(api_module, collection["id"], b"Opening hours\x00 are nine to five.", "hours.txt", "text/plain")
+    settled = _settled(api_module, collection["id"], fine.json()["id"])
+    assert (settled["status"], settled["filename"]) == ("ready", "hours.txt")
 
 
 def test_deleting_purges_chunks_and_reingest_rebuilds_them(
