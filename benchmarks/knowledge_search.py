@@ -1,4 +1,4 @@
-"""Knowledge search: quality of BM25-style full text, vectors and hybrid on a labelled set, latency at 100k
+"""Knowledge search: quality of full text (`ts_rank_cd`), vectors and hybrid on a labelled set, latency at 100k
 chunks in one tenant among others, and ingestion throughput, all on the embedded Postgres in one run.
 
 Quality: the labelled set is built offline from the docstrings of Python's standard library: each public
