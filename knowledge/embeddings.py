@@ -14,9 +14,10 @@ import hashlib
 import threading
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 OFFLINE_MODEL = "offline/all-minilm-l6-v2-int8"
 OFFLINE_DIM = 384
@@ -90,6 +91,8 @@ class OfflineEmbedder:
         return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
     def embed_sync(self, texts: list[str]) -> np.ndarray:
+        import numpy as np  # loaded with the model, not with every process that imports the tool registry
+
         self._load()
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
