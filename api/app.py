@@ -6,6 +6,7 @@ validates against exactly the tools its process registered.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -33,9 +34,20 @@ from core.settings import Settings, get_settings
 from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing
 from db.codec import connect
 from db.database import Database
+from knowledge.limits import UPLOAD_ENVELOPE_BYTES
 from tenancy.auth import ApiKeyAuthenticator
 
 _MAX_BODY_BYTES = 1_048_576
+# Document uploads carry files: the largest any plan allows passes here, the route applies the tenant's own.
+_UPLOAD_PATH = re.compile(r"^/v1/knowledge/collections/[^/]+/documents$")
+_MAX_UPLOAD_BYTES = UPLOAD_ENVELOPE_BYTES
+
+
+def _body_limit(request: Request) -> int:
+    multipart = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+    if multipart and request.method == "POST" and _UPLOAD_PATH.match(request.url.path):
+        return _MAX_UPLOAD_BYTES
+    return _MAX_BODY_BYTES
 
 
 def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> FastAPI:
@@ -100,11 +112,11 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
         from api.errors import error_body
 
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > _MAX_BODY_BYTES):
+        if length is not None and (not length.isdigit() or int(length) > _body_limit(request)):
             from fastapi.responses import JSONResponse
 
             return JSONResponse(
-                error_body("payload_too_large", f"request bodies are limited to {_MAX_BODY_BYTES} bytes"), 413
+                error_body("payload_too_large", f"request bodies are limited to {_body_limit(request)} bytes"), 413
             )
         started = time.perf_counter()
         request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))

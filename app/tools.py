@@ -13,6 +13,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 import commerce.sagas  # noqa: F401  (registers the saga tools, and with them their steps)
+import knowledge.tools  # noqa: F401  (registers knowledge.search)
 from agents.sdk import ToolRegistry
 from commerce.tools import load_builtin_tools
 from core.events import EventBus

@@ -53,6 +53,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from app.tools import platform_registry, worker_tools
     from app.workflows import WORKFLOWS
     from db.database import Database
+    from knowledge.ingest_activities import IngestActivities
     from policies.metering import build_metering
 
     db = Database(settings.resolved_app_database_url())
@@ -87,6 +88,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             lifecycle.purge_redis,
             lifecycle.purge_database,
             *tools.activities,
+            *IngestActivities(db, bus).all(),
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,

@@ -13,6 +13,8 @@ from benchmarks import (
     auth_overhead,
     codec_overhead,
     injection,
+    knowledge_isolation,
+    knowledge_search,
     noisy_neighbour,
     pii_detection,
     routing,
@@ -32,6 +34,8 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "injection": (injection.main, "prompt-injection attack success and benign utility, policy on against off"),
     "pii": (pii_detection.main, "PII detection quality and speed against Presidio on generated sentences"),
     "routing": (routing.main, "router v2 on MT-Bench against baseline routers; decision overhead; failover replay"),
+    "knowledge-isolation": (knowledge_isolation.main, "per-tenant top-10 under RLS: HNSW strategies vs exact"),
+    "knowledge-search": (knowledge_search.main, "search quality, latency at 100k chunks, ingestion pages/s"),
 }
 
 

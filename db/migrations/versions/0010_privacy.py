@@ -4,7 +4,7 @@ One row per tenant; a tenant without a row gets the platform default (pseudonymi
 external provider). `provider_entities` NULL means every entity the detector knows.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

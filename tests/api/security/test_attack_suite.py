@@ -30,6 +30,7 @@ class Operation:
     method: str
     path: str
     params: list[str]
+    media_type: str = "application/json"
 
     def url(self, values: dict[str, str]) -> str:
         path = self.path
@@ -45,6 +46,8 @@ class TenantA:
     conversation_id: str
     key_id: str
     secret_text: str
+    collection_id: str = ""
+    document_id: str = ""
 
     def ids(self) -> dict[str, str]:
         return {
@@ -52,10 +55,13 @@ class TenantA:
             "key_id": self.key_id,
             "tenant_id": self.tenant_id,
             "id": self.key_id,
+            "collection_id": self.collection_id,
+            "document_id": self.document_id,
         }
 
     def fingerprints(self) -> list[str]:
-        return [self.conversation_id, self.secret_text, self.key_id, self.api_key[:15], self.tenant_id]
+        found = [self.conversation_id, self.secret_text, self.key_id, self.api_key[:15], self.tenant_id]
+        return [*found, self.collection_id, self.document_id]
 
 
 def _operations(platform: Platform) -> list[Operation]:
@@ -69,6 +75,7 @@ def _operations(platform: Platform) -> list[Operation]:
                         method.upper(),
                         path,
                         [p["name"] for p in item[method].get("parameters", []) if p["in"] == "path"],
+                        next(iter(item[method].get("requestBody", {}).get("content", {})), "application/json"),
                     )
                 )
     return found
@@ -92,7 +99,17 @@ def victim(platform: Platform, tenant_a: tuple[str, str]) -> TenantA:
         )
         key = client.post("/v1/api-keys", json={"name": "attack-suite"})
         assert key.status_code == 201, key.text
-    return TenantA(tenant_a[0], tenant_a[1], conversation, key.json()["id"], secret_text)
+        collection = client.post("/v1/knowledge/collections", json={"name": f"attack-suite {uuid.uuid4().hex[:6]}"})
+        assert collection.status_code == 201, collection.text
+        document = client.post(
+            f"/v1/knowledge/collections/{collection.json()['id']}/documents",
+            files={"file": ("a.txt", f"{secret_text} in a document".encode(), "text/plain")},
+        )
+        assert document.status_code == 202, document.text
+    return TenantA(
+        tenant_a[0], tenant_a[1], conversation, key.json()["id"], secret_text, collection.json()["id"],
+        document.json()["id"],
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +154,10 @@ def _with_header(token: str, header: dict[str, str]) -> str:
 
 def _call(client: httpx.Client, op: Operation, url: str, **kwargs: object) -> httpx.Response:
     body = {} if op.method in {"POST", "PUT", "PATCH"} else None
+    if op.media_type == "multipart/form-data":
+        # An upload route: a well-formed upload, so the answer is about the ids and the caller, not the body.
+        files = {"file": ("probe.txt", f"probe {uuid.uuid4()}".encode(), "text/plain")}
+        return client.request(op.method, url, files=files, timeout=30, **kwargs)  # type: ignore[arg-type]
     if op.path.endswith("/events"):
         kwargs.setdefault("headers", {})
         kwargs["headers"] = {**kwargs["headers"], "Last-Event-ID": "0-0"}  # type: ignore[dict-item]

