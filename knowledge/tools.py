@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents.sdk import ToolContext, tool
 from contracts.agents import Effect, RetrySpec
+from contracts.provenance import Origin
 from db.database import run_sql
 from knowledge.search import search_collections
 
@@ -72,6 +73,8 @@ async def customer_groups(ctx: ToolContext) -> list[str]:
     ),
     timeout_seconds=20.0,
     retry=READ_RETRY,
+    # Documents are written by whoever uploaded them: what they say is never a target or a request.
+    origin=Origin.KNOWLEDGE,
 )
 async def search(ctx: ToolContext, args: SearchArgs) -> SearchOut:
     groups = await customer_groups(ctx)

@@ -109,3 +109,12 @@ def test_the_search_runs_as_the_customers_groups(platform: Platform, shop: Shop,
     assert shop.api.get(path).json() == {"groups": ["vip"]}
     assert found(shop.demo.ada_id) == ["vip.txt"]
     assert found(shop.demo.bob_id) == []
+
+
+def test_search_results_are_labelled_knowledge_so_they_never_ground_a_write() -> None:
+    from app.tools import platform_registry
+    from contracts.provenance import Origin
+
+    search = platform_registry().get("knowledge.search")
+    assert search is not None
+    assert search.spec.origin == Origin.KNOWLEDGE
