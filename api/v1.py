@@ -31,6 +31,7 @@ from api.routes import (
     conversation_list,
     conversations,
     customers,
+    drift,
     events,
     limits,
     products,
@@ -60,6 +61,7 @@ _HTTP = (
     connectors.router,
     customers.router,
     products.router,
+    drift.router,
 )
 _SOCKETS = (events.sockets,)
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from workflows.conversation import ConversationWorkflow
+from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
 
-WORKFLOWS: tuple[type, ...] = (ConversationWorkflow, TenantLifecycleWorkflow, PlaceOrderWorkflow, RefundWorkflow)
+WORKFLOWS: tuple[type, ...] = (
+    ConversationWorkflow,
+    TenantLifecycleWorkflow,
+    PlaceOrderWorkflow,
+    RefundWorkflow,
+    NightlyDriftWorkflow,
+)

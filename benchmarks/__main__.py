@@ -12,6 +12,7 @@ from benchmarks import (
     admission,
     auth_overhead,
     codec_overhead,
+    drift,
     noisy_neighbour,
     saga_times,
     tool_overhead,
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "tools": (tool_overhead.main, "the tool runtime's cost per call against a bare activity"),
     "sagas": (saga_times.main, "saga completion and compensation against bare activities"),
     "fairness": (noisy_neighbour.main, "one tenant's latency while another floods the queue"),
+    "drift": (drift.main, "nightly drift detection on 30 simulated days against Evidently's default tests"),
 }
 
 

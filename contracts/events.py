@@ -27,3 +27,4 @@ class EventType(StrEnum):
     APPROVAL_RESOLVED = "approval.resolved"
     AGENT_HANDOFF = "agent.handoff"
     BUDGET_THRESHOLD = "budget.threshold"
+    DRIFT_DETECTED = "drift.detected"

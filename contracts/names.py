@@ -13,6 +13,7 @@ WF_CONVERSATION = "ConversationWorkflow"
 WF_PLACE_ORDER = "PlaceOrderWorkflow"
 WF_REFUND = "RefundWorkflow"
 WF_TENANT_LIFECYCLE = "TenantLifecycleWorkflow"
+WF_NIGHTLY_DRIFT = "NightlyDriftWorkflow"
 
 # ---- the conversation and its turns -------------------------------------------------------------------
 ACT_RECORD_USER_MESSAGE = "conversation.record_user_message"
@@ -32,3 +33,7 @@ ACT_STOP_WORKFLOWS = "tenancy.lifecycle.stop_workflows"
 ACT_EXPORT_DATA = "tenancy.lifecycle.export_data"
 ACT_PURGE_REDIS = "tenancy.lifecycle.purge_redis"
 ACT_PURGE_DATABASE = "tenancy.lifecycle.purge_database"
+
+# ---- nightly drift analysis ---------------------------------------------------------------------------
+ACT_DRIFT_LIST_TENANTS = "drift.list_tenants"
+ACT_DRIFT_ANALYSE_TENANT = "drift.analyse_tenant"
