@@ -47,6 +47,11 @@ class CostDecomposition:
     def dominant(self) -> str:
         return max(EFFECTS, key=lambda name: abs(getattr(self, f"{name}_usd")))
 
+    @property
+    def dominant_per_turn(self) -> str:
+        """What moved the cost of a turn most: mix, usage or price (volume moves the day, not the turn)."""
+        return max(EFFECTS[1:], key=lambda name: abs(getattr(self, f"{name}_usd")))
+
 
 @dataclass
 class _Totals:

@@ -85,7 +85,7 @@ def _advise(
         if f.metric in (COST_PER_TURN, MODEL_MIX) and f.model == ALL_MODELS:
             cost = by_agent.get(f.agent)
             base = base_by_agent.get((f.agent, ALL_MODELS), [])
-            if cost is not None and cost.dominant == "mix" and cost.mix_usd > 0 and base:
+            if cost is not None and cost.dominant_per_turn == "mix" and cost.mix_usd > 0 and base:
                 pin = _top_model(base)
                 advice[(MODEL_PIN, f.agent)] = Advice(
                     MODEL_PIN,
