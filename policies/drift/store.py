@@ -32,7 +32,7 @@ WITH q AS (
     SELECT reply_to, created_at, model FROM messages
     WHERE role = 'assistant' AND reply_to IN (SELECT id FROM q)
 ), l AS (
-    SELECT substring(key FROM '([^:]+):(?:model|tool):') AS message_id, sum(cost_usd) AS cost,
+    SELECT substring(key FROM '([^:]+):(model|tool):') AS message_id, sum(cost_usd) AS cost,
            sum(prompt_tokens + completion_tokens) AS tokens,
            max(NULLIF(model, '')) FILTER (WHERE kind = 'model') AS model, max(NULLIF(agent, '')) AS agent
     FROM usage_ledger

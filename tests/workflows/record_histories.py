@@ -32,7 +32,7 @@ from core.stack.stack import throwaway_stack
 from db.database import Database
 from db.migrate import migrate
 from tests.e2e.platform import AGENT_MODELS
-from tests.workflows.scenarios import Recording, Scenario, conversations, sagas, tenant_lifecycle
+from tests.workflows.scenarios import Recording, Scenario, conversations, drift, sagas, tenant_lifecycle
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -51,6 +51,7 @@ SCENARIOS: dict[str, Scenario] = {
     "place_order_needs_attention": sagas.place_needs_attention,
     "refund_completed": sagas.refund_completed,
     "refund_compensated": sagas.refund_compensated,
+    "nightly_drift": drift.nightly,
 }
 
 

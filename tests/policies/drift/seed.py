@@ -50,7 +50,7 @@ async def seed_turns(db: Database, tenant_id: str, *, price_factor: float = 1.5,
         start = datetime.combine(day, time(1), tzinfo=UTC)
         rows["conv"].append({"id": cid, "tid": tenant_id, "agent": AGENT, "at": start})
         for i in range(turns):
-            asked = start + timedelta(minutes=30 * i)
+            asked = start + timedelta(minutes=15 * i)
             qid = str(uuid.uuid4())
             prompt, completion = rng.randint(300, 500), rng.randint(80, 120)
             answered = asked + timedelta(milliseconds=rng.randint(900, 1500))
