@@ -21,6 +21,7 @@ from db.database import run_sql
 from policies.drift.detector import DriftAnalysis
 from policies.drift.facts import TurnFact
 
+_REPORT_NS = uuid.UUID("0e3c5d52-4b8f-4f6e-9a43-1f7d2c6b8a90")
 # Ledger rows and tool calls of a turn are written after its question and may land after midnight.
 _SLACK = "interval '1 day'"
 _FACTS = f"""
@@ -125,6 +126,11 @@ def advice_json(analysis: DriftAnalysis) -> list[dict[str, Any]]:
     return [{"n": n, "kind": a.kind, "reason": a.reason, "params": a.params} for n, a in enumerate(analysis.advice)]
 
 
+def report_id(tenant_id: str, night: date) -> str:
+    """One report per tenant and night: its id derives from both, so a re-run finds and rewrites it."""
+    return str(uuid.uuid5(_REPORT_NS, f"{tenant_id}:{night.isoformat()}"))
+
+
 @dataclass(frozen=True, slots=True)
 class StoredReport:
     id: str
@@ -149,14 +155,14 @@ async def save_report(
                                        findings, costs, advice, tests, workflow_id)
             VALUES (:id, :tid, :night, :detected, :days, :bt, :ct, CAST(:findings AS jsonb), CAST(:costs AS jsonb),
                     CAST(:advice AS jsonb), :tests, :wf)
-            ON CONFLICT (tenant_id, night) DO UPDATE SET detected = EXCLUDED.detected,
+            ON CONFLICT (tenant_id, id) DO UPDATE SET detected = EXCLUDED.detected,
                 baseline_days = EXCLUDED.baseline_days, baseline_turns = EXCLUDED.baseline_turns,
                 current_turns = EXCLUDED.current_turns, findings = EXCLUDED.findings, costs = EXCLUDED.costs,
                 advice = EXCLUDED.advice, tests = EXCLUDED.tests, workflow_id = EXCLUDED.workflow_id
             RETURNING id, (xmax = 0) AS created
             """,
             {
-                "id": str(uuid.uuid4()),
+                "id": report_id(tenant_id, night),
                 "tid": tenant_id,
                 "night": night,
                 "detected": analysis.detected,

@@ -1,7 +1,8 @@
 """Drift reports: one per tenant and night, and the advice of a report that an admin applied.
 
-`drift_reports` is written by `NightlyDriftWorkflow`'s activity (one row per tenant and night, rewritten in
-place if the night is analysed again, so its id stays what the API handed out) and read by
+`drift_reports` is written by `NightlyDriftWorkflow`'s activity: one row per tenant and night, whose id
+derives from the two (`policies.drift.store.report_id`), so analysing a night again rewrites the same row and
+the id the API handed out stays valid and read by
 `GET /v1/drift/reports`. `drift_advice_applied` records each applied advice once: its primary key is what
 makes `POST .../advice/{n}/apply` apply a piece of advice at most once.
 
@@ -49,10 +50,11 @@ def upgrade() -> None:
         sa.Column("workflow_id", sa.String(), nullable=False, server_default=""),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_drift_reports"),
-        sa.UniqueConstraint("tenant_id", "night", name="uq_drift_reports_tenant_night"),
         _tenant_fk("drift_reports"),
         sa.CheckConstraint("baseline_turns >= 0 AND current_turns >= 0 AND tests >= 0", name="ck_drift_reports_counts"),
     )
+    # Listing: newest night first within a tenant.
+    op.create_index("ix_drift_reports_tenant_night", "drift_reports", ["tenant_id", "night", "id"])
     op.create_table(
         "drift_advice_applied",
         sa.Column("tenant_id", sa.String(), nullable=False),
@@ -81,4 +83,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("drift_advice_applied")
+    op.drop_index("ix_drift_reports_tenant_night", table_name="drift_reports")
     op.drop_table("drift_reports")
