@@ -46,3 +46,5 @@ class DriftConfig:
     min_price_effect: float = 0.02
     # Absolute change of a rate (errors, tool failures).
     min_rate_effect: float = 0.02
+    # The least day-to-day variation assumed (relative; in log units for latency), however calm the baseline.
+    wobble_floor: float = 0.02

@@ -4,7 +4,8 @@ Every test compares last night's turns with the trailing baseline's turns of the
 model, or an agent on all its models) and gives a two-sided p-value and an effect size. Means and rates use a
 z-test whose variance adds the baseline's day-to-day variance (a random-effects test): a tenant's Monday is
 never exactly its Sunday, and a test that knew only the sampling error of a large tenant would call every
-such wobble significant (the noise Evidently's users report on large data).
+such wobble significant (the noise Evidently's users report on large data). Tests are one-sided, towards
+worse (dearer, slower, more failures): drift alarms on regressions.
 
 - cost and tokens per turn, cost per 1k tokens: the mean, relative change;
 - latency p50: the mean of log latency (a change of scale), relative change of the median;
@@ -66,7 +67,8 @@ class MetricTest:
 
     @property
     def large_enough(self) -> bool:
-        return abs(self.effect) >= self.min_effect
+        # Worse only: a cheaper, faster or healthier night is no drift to act on.
+        return self.effect >= self.min_effect
 
 
 class Columns:
@@ -103,13 +105,19 @@ def _wobble(values: np.ndarray, day: np.ndarray) -> float:
     return max(0.0, float(np.var(means, ddof=1) - within.mean()))
 
 
-def _z_p(base: np.ndarray, day: np.ndarray, cur: np.ndarray) -> float:
-    """Two-sided p of a difference of means, its variance widened by the baseline's day-to-day wobble."""
+def _z_p(base: np.ndarray, day: np.ndarray, cur: np.ndarray, floor_sd: float = 0.0) -> float:
+    """One-sided p that the current mean is above the baseline's, the variance widened by the day-to-day wobble.
+
+    The wobble is the baseline's own, but never below `floor_sd`: fourteen quiet days are no proof that the
+    fifteenth cannot differ, and a tenant whose baseline happened to be calm must not alarm on its first
+    ordinary day.
+    """
     diff = float(cur.mean() - base.mean())
-    var = float(cur.var(ddof=1) / len(cur) + base.var(ddof=1) / len(base)) + _wobble(base, day)
+    wobble = max(_wobble(base, day), floor_sd**2)
+    var = float(cur.var(ddof=1) / len(cur) + base.var(ddof=1) / len(base)) + wobble
     if var <= 0:
-        return 1.0 if diff == 0 else 0.0
-    return float(2 * stats.norm.sf(abs(diff) / math.sqrt(var)))
+        return 0.0 if diff > 0 else 1.0
+    return float(stats.norm.sf(diff / math.sqrt(var)))
 
 
 def _test(
@@ -126,14 +134,15 @@ def segment_tests(agent: str, model: str, base: Columns, cur: Columns, cfg: Drif
     out = []
     for metric, b, c in ((COST_PER_TURN, base.cost, cur.cost), (TOKENS_PER_TURN, base.tokens, cur.tokens)):
         mb, mc = float(b.mean()), float(c.mean())
-        out.append(_test(seg, metric, base.n, cur.n, mb, mc, _relative(mc, mb), rel, _z_p(b, base.day, c)))
+        p = _z_p(b, base.day, c, cfg.wobble_floor * abs(mb))
+        out.append(_test(seg, metric, base.n, cur.n, mb, mc, _relative(mc, mb), rel, p))
     if model != ALL_MODELS:
         # Per model only: across models the cost of a token moves with the mix, which has its own test.
         kb, kc = base.tokens > 0, cur.tokens > 0
         if kb.sum() >= cfg.min_baseline_turns and kc.sum() >= cfg.min_current_turns:
             ub, uc = base.cost[kb] * 1000 / base.tokens[kb], cur.cost[kc] * 1000 / cur.tokens[kc]
             pb, pc = float(base.cost.sum() * 1000 / base.tokens.sum()), float(cur.cost.sum() * 1000 / cur.tokens.sum())
-            p = _z_p(ub, base.day[kb], uc)
+            p = _z_p(ub, base.day[kb], uc, cfg.wobble_floor * pb / 1000)
             out.append(
                 _test(seg, PRICE_PER_1K_TOKENS, base.n, cur.n, pb, pc, _relative(pc, pb), cfg.min_price_effect, p)
             )
@@ -141,7 +150,7 @@ def segment_tests(agent: str, model: str, base: Columns, cur: Columns, cfg: Drif
     if ab.sum() >= cfg.min_baseline_turns and ac.sum() >= cfg.min_current_turns:
         lb, lc, day = base.latency[ab], cur.latency[ac], base.day[ab]
         b50, c50 = float(np.median(lb)), float(np.median(lc))
-        p = _z_p(np.log(lb), day, np.log(lc))
+        p = _z_p(np.log(lb), day, np.log(lc), cfg.wobble_floor)
         out.append(_test(seg, LATENCY_P50, len(lb), len(lc), b50, c50, _relative(c50, b50), rel, p))
         b95, c95 = float(np.quantile(lb, 0.95)), float(np.quantile(lc, 0.95))
         p = _z_p((lb > b95).astype(float), day, (lc > b95).astype(float))
@@ -163,7 +172,8 @@ def segment_tests(agent: str, model: str, base: Columns, cur: Columns, cfg: Drif
     calls_b, calls_c = int(base.calls.sum()), int(cur.calls.sum())
     if calls_b >= cfg.min_baseline_turns and calls_c >= cfg.min_current_turns:
         bad_b, bad_c = int(base.tool_failures.sum()), int(cur.tool_failures.sum())
-        p = float(stats.fisher_exact([[bad_c, calls_c - bad_c], [bad_b, calls_b - bad_b]]).pvalue)
+        table = [[bad_c, calls_c - bad_c], [bad_b, calls_b - bad_b]]
+        p = float(stats.fisher_exact(table, alternative="greater").pvalue)
         rb, rc = bad_b / calls_b, bad_c / calls_c
         out.append(_test(seg, TOOL_FAILURE_RATE, calls_b, calls_c, rb, rc, rc - rb, cfg.min_rate_effect, p))
     return out

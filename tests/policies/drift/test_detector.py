@@ -78,13 +78,29 @@ def test_below_the_minimum_samples_nothing_is_tested() -> None:
 
 
 def test_a_significant_but_small_change_is_no_finding() -> None:
-    # 2 % dearer per turn on a million turns: certain, and too small to act on.
-    baseline = [_fact(CHEAP, 0.001 + (i % 7) * 1e-6) for i in range(140_000)]
-    current = [_fact(CHEAP, 0.00102 + (i % 7) * 1e-6) for i in range(10_000)]
-    result = analyse(baseline, 14, current)
+    # 2 % dearer per turn on 30,000 turns, days all alike: certain, and too small to act on.
+    baseline = [_fact(CHEAP, 0.001 + (i % 7) * 1e-6) for i in range(28_000)]
+    current = [_fact(CHEAP, 0.00102 + (i % 7) * 1e-6) for i in range(2_000)]
+    result = analyse(baseline, 14, current, DriftConfig(wobble_floor=0.0))
     cost = [t for t in result.tests if t.metric == COST_PER_TURN]
     assert cost and all(t.p_value < 1e-6 for t in cost)
     assert not any(t.flagged for t in cost)
+
+
+def test_a_calm_baseline_still_allows_for_ordinary_daily_wobble() -> None:
+    # 4 % dearer: certain against a baseline that never varied, ordinary against the assumed 2 % floor.
+    baseline = [_fact(CHEAP, 0.001 + (i % 7) * 1e-6) for i in range(28_000)]
+    current = [_fact(CHEAP, 0.00104 + (i % 7) * 1e-6) for i in range(2_000)]
+    without = analyse(baseline, 14, current, DriftConfig(wobble_floor=0.0, min_relative_effect=0.03))
+    assert any(t.flagged for t in without.tests if t.metric == COST_PER_TURN)
+    floored = analyse(baseline, 14, current, DriftConfig(min_relative_effect=0.03))
+    assert not any(t.flagged for t in floored.tests if t.metric == COST_PER_TURN)
+
+
+def test_a_better_night_is_no_alarm() -> None:
+    baseline = [_fact(CHEAP, 0.001 + (i % 7) * 1e-6) for i in range(14_000)]
+    cheaper = [_fact(CHEAP, 0.0005 + (i % 7) * 1e-6) for i in range(1_000)]
+    assert analyse(baseline, 14, cheaper).findings == []
 
 
 def test_benjamini_hochberg_never_lowers_a_p_value() -> None:
