@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from policies.drift.decompose import CostDecomposition, decompose
-from policies.drift.facts import ALL_MODELS, DriftConfig, TurnFact
+from policies.drift.facts import ALL_AGENTS, ALL_MODELS, DriftConfig, TurnFact
 from policies.drift.stats import (
     COST_PER_TURN,
     ERROR_RATE,
@@ -63,6 +63,9 @@ def _group(facts: Sequence[TurnFact]) -> dict[tuple[str, str], list[TurnFact]]:
     for fact in facts:
         out[(fact.agent, fact.model)].append(fact)
         out[(fact.agent, ALL_MODELS)].append(fact)
+    if len({agent for agent, _model in out}) > 1:
+        # The whole tenant as one segment too: a tenant-wide slowdown shows best where all its turns are.
+        out[(ALL_AGENTS, ALL_MODELS)] = list(facts)
     return out
 
 
@@ -123,7 +126,7 @@ def analyse(
     for agent, model in sorted(base.keys() & cur.keys()):
         b, c = Columns(base[(agent, model)]), Columns(cur[(agent, model)])
         tests.extend(segment_tests(agent, model, b, c, cfg))
-        if model == ALL_MODELS:
+        if model == ALL_MODELS and agent != ALL_AGENTS:
             mix = mix_test(agent, b, c, cfg)
             if mix is not None:
                 tests.append(mix)

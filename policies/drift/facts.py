@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ALL_MODELS = "*"
+ALL_AGENTS = "*"
 
 
 @dataclass(frozen=True, slots=True)

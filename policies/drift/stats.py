@@ -11,7 +11,7 @@ worse (dearer, slower, more failures): drift alarms on regressions.
 - latency p50: the mean of log latency (a change of scale), relative change of the median;
 - latency p95: the share of turns above the baseline's p95 (5 % in the baseline), relative change of the p95;
 - error rate: the share of turns without an answer, absolute change;
-- tool-failure rate: Fisher's exact test on failed and all tool calls, absolute change;
+- tool-failure rate: failed over all tool calls (a ratio estimator in the same z-test), absolute change;
 - model mix of an agent: chi-squared test of homogeneity, and as its effect the relative change of the cost of
   a turn that the move between models alone makes.
 """
@@ -172,9 +172,10 @@ def segment_tests(agent: str, model: str, base: Columns, cur: Columns, cfg: Drif
     calls_b, calls_c = int(base.calls.sum()), int(cur.calls.sum())
     if calls_b >= cfg.min_baseline_turns and calls_c >= cfg.min_current_turns:
         bad_b, bad_c = int(base.tool_failures.sum()), int(cur.tool_failures.sum())
-        table = [[bad_c, calls_c - bad_c], [bad_b, calls_b - bad_b]]
-        p = float(stats.fisher_exact(table, alternative="greater").pvalue)
         rb, rc = bad_b / calls_b, bad_c / calls_c
+        # A ratio of sums: each turn's failures over the mean calls per turn of its window has the rate as mean,
+        # so the same wobble-aware test applies (the calls per turn taken as known).
+        p = _z_p(base.tool_failures / base.calls.mean(), base.day, cur.tool_failures / cur.calls.mean())
         out.append(_test(seg, TOOL_FAILURE_RATE, calls_b, calls_c, rb, rc, rc - rb, cfg.min_rate_effect, p))
     return out
 
