@@ -32,6 +32,7 @@ from api.routes import (
     conversation_list,
     conversations,
     customers,
+    drift,
     events,
     knowledge,
     limits,
@@ -68,6 +69,7 @@ _HTTP = (
     products.router,
     privacy.router,
     router_settings.router,
+    drift.router,
 )
 _SOCKETS = (events.sockets,)
 

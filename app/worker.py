@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from app.drift_schedule import ensure_drift_schedule
 from core.events import EventBus
 from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
@@ -43,6 +44,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
     from activities.approvals import ApprovalActivities
     from activities.conversation import ConversationActivities
+    from activities.drift import DriftActivities
     from activities.model_call import ModelActivities
     from activities.resolve_agent import AgentActivities
     from activities.routing import RoutingActivities
@@ -68,6 +70,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     model = ModelActivities(db, bus, settings, registry, metering=metering, redis=redis)
     lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
     tools = worker_tools(db, redis, bus, settings, metering, registry)
+    drift = DriftActivities(db, bus)
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -87,6 +90,8 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             lifecycle.export_data,
             lifecycle.purge_redis,
             lifecycle.purge_database,
+            drift.list_tenants,
+            drift.analyse_tenant,
             *tools.activities,
             *IngestActivities(db, bus).all(),
         ],
@@ -116,6 +121,7 @@ async def run_worker(settings: Settings) -> None:
             start_http_server(settings.worker_metrics_port, addr=settings.host)
             log.info("worker metrics", url=f"http://{settings.host}:{settings.worker_metrics_port}/metrics")
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+        await ensure_drift_schedule(deps.client, settings.task_queue)
         # Reservations of attempts that died with their worker stop counting once expired; the sweep books them.
         sweep = asyncio.create_task(deps.metering.guard.sweep_forever(60.0))
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workflows.conversation import ConversationWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
+from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
@@ -14,4 +15,5 @@ WORKFLOWS: tuple[type, ...] = (
     PlaceOrderWorkflow,
     RefundWorkflow,
     IngestDocumentWorkflow,
+    NightlyDriftWorkflow,
 )

@@ -15,6 +15,7 @@ from benchmarks import (
     injection,
     knowledge_isolation,
     knowledge_search,
+    drift,
     noisy_neighbour,
     pii_detection,
     routing,
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "routing": (routing.main, "router v2 on MT-Bench against baseline routers; decision overhead; failover replay"),
     "knowledge-isolation": (knowledge_isolation.main, "per-tenant top-10 under RLS: HNSW strategies vs exact"),
     "knowledge-search": (knowledge_search.main, "search quality, latency at 100k chunks, ingestion pages/s"),
+    "drift": (drift.main, "nightly drift detection on 30 simulated days against Evidently's default tests"),
 }
 
 

@@ -36,3 +36,4 @@ class EventType(StrEnum):
     INGEST_PROGRESS = "ingest.progress"
     INGEST_COMPLETED = "ingest.completed"
     INGEST_FAILED = "ingest.failed"
+    DRIFT_DETECTED = "drift.detected"

@@ -14,6 +14,7 @@ WF_PLACE_ORDER = "PlaceOrderWorkflow"
 WF_REFUND = "RefundWorkflow"
 WF_TENANT_LIFECYCLE = "TenantLifecycleWorkflow"
 WF_INGEST_DOCUMENT = "IngestDocumentWorkflow"
+WF_NIGHTLY_DRIFT = "NightlyDriftWorkflow"
 
 # ---- the conversation and its turns -------------------------------------------------------------------
 ACT_RECORD_USER_MESSAGE = "conversation.record_user_message"
@@ -41,3 +42,6 @@ ACT_PURGE_DATABASE = "tenancy.lifecycle.purge_database"
 ACT_KNOWLEDGE_PARSE = "knowledge.parse"
 ACT_KNOWLEDGE_EMBED = "knowledge.embed"
 ACT_KNOWLEDGE_FINISH = "knowledge.finish"
+# ---- nightly drift analysis ---------------------------------------------------------------------------
+ACT_DRIFT_LIST_TENANTS = "drift.list_tenants"
+ACT_DRIFT_ANALYSE_TENANT = "drift.analyse_tenant"

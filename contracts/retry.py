@@ -75,3 +75,12 @@ SAGA_NOTIFY_RETRY = RetryPolicy(
     non_retryable_error_types=type_names(NON_RETRYABLE_SAGA_ERRORS),
 )
 SAGA_NOTIFY_START_TO_CLOSE = timedelta(seconds=15)
+
+# Nightly drift analysis: a tenant's analysis is a read, a computation and one upsert, safe to repeat. A
+# tenant that still fails after these attempts is named in the night's result and the night goes on.
+DRIFT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+)

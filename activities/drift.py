@@ -1,0 +1,78 @@
+"""The side effects of `NightlyDriftWorkflow`: which tenants to analyse, and one tenant's night.
+
+`analyse_tenant` reads the tenant's turn facts under its own row-level security binding, runs the pure
+detector (`policies.drift.detector.analyse`) off the event loop, stores the report (one per tenant and night,
+so a retry rewrites the same row) and, when it found drift, announces `drift.detected` on the tenant's
+operations stream with a dedup key, so a retry announces nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from prometheus_client import Counter
+from temporalio import activity
+
+from contracts.drift import AnalyseTenantInput, AnalyseTenantResult, ListTenantsInput, ListTenantsResult
+from contracts.events import EventType
+from contracts.names import ACT_DRIFT_ANALYSE_TENANT, ACT_DRIFT_LIST_TENANTS
+from core.events import EventBus
+from db.database import Database
+from policies.drift.detector import analyse
+from policies.drift.store import costs_json, night_facts, save_report
+from tenancy.lifecycle import TenantStatus
+from tenancy.tenant_admin import list_tenants
+
+log = structlog.get_logger("aiaas.drift")
+
+# The tenant's stream for events about the tenant as a whole rather than one conversation.
+OPERATIONS_STREAM = "_operations"
+DRIFT_FINDINGS = Counter("aiaas_drift_findings_total", "Drift findings of nightly runs", ["metric"])
+DRIFT_TENANTS = Counter("aiaas_drift_tenants_total", "Tenants analysed by nightly drift runs", ["outcome"])
+
+
+class DriftActivities:
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self._db = db
+        self._bus = bus
+
+    @activity.defn(name=ACT_DRIFT_LIST_TENANTS)
+    async def list_tenants(self, inp: ListTenantsInput) -> ListTenantsResult:
+        page = await list_tenants(self._db, status=TenantStatus.ACTIVE, cursor=inp.cursor, limit=inp.limit)
+        return ListTenantsResult(tenant_ids=[t.id for t in page.items], next_cursor=page.next_cursor)
+
+    @activity.defn(name=ACT_DRIFT_ANALYSE_TENANT)
+    async def analyse_tenant(self, inp: AnalyseTenantInput) -> AnalyseTenantResult:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            baseline, current, days = await night_facts(session, inp.night, inp.baseline_days)
+        # Seconds of numpy and scipy for a large tenant: off the loop, so heartbeats and other work go on.
+        result = await asyncio.to_thread(analyse, baseline, max(days, 1), current)
+        workflow_id = activity.info().workflow_id or ""
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            stored = await save_report(session, inp.tenant_id, inp.night, max(days, 1), result, workflow_id)
+        DRIFT_TENANTS.labels(outcome="drift" if result.detected else "clean").inc()
+        if result.detected:
+            for finding in result.findings:
+                DRIFT_FINDINGS.labels(metric=finding.metric).inc()
+            await self._bus.publish(
+                inp.tenant_id,
+                OPERATIONS_STREAM,
+                EventType.DRIFT_DETECTED,
+                {
+                    "report_id": stored.id,
+                    "night": inp.night.isoformat(),
+                    "findings": [f"{f.metric}:{f.agent}:{f.model}" for f in result.findings],
+                    "costs": costs_json(result),
+                    "advice": len(result.advice),
+                },
+                dedup_key=f"drift:{inp.night.isoformat()}",
+            )
+            log.info("drift detected", tenant_id=inp.tenant_id, night=str(inp.night), findings=len(result.findings))
+        return AnalyseTenantResult(
+            tenant_id=inp.tenant_id,
+            report_id=stored.id,
+            detected=result.detected,
+            findings=len(result.findings),
+            advice=len(result.advice),
+        )
