@@ -14,6 +14,7 @@ from benchmarks import (
     codec_overhead,
     noisy_neighbour,
     saga_times,
+    sse_streams,
     tool_overhead,
     turn_latency,
 )
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "tools": (tool_overhead.main, "the tool runtime's cost per call against a bare activity"),
     "sagas": (saga_times.main, "saga completion and compensation against bare activities"),
     "fairness": (noisy_neighbour.main, "one tenant's latency while another floods the queue"),
+    "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
 }
 
 

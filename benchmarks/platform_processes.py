@@ -27,6 +27,7 @@ from core.stack.process import ManagedProcess
 class Platform:
     base_url: str
     api_key: str
+    tenant_id: str
     workers: list[ManagedProcess]
     gateways: list[ManagedProcess]
 
@@ -38,7 +39,8 @@ class Platform:
         return sizes
 
 
-async def create_tenant(settings: Settings, plan: str = "enterprise") -> str:
+async def create_tenant(settings: Settings, plan: str = "enterprise") -> tuple[str, str]:
+    """A tenant on the largest plan (benchmarks measure turns, not a small plan's limits): its id and key."""
     from db.migrate import migrate
     from tenancy.tenants import create_tenant as create
 
@@ -49,7 +51,7 @@ async def create_tenant(settings: Settings, plan: str = "enterprise") -> str:
         plan=plan,
         pepper=settings.api_key_pepper.get_secret_value(),
     )
-    return created.api_key
+    return created.tenant_id, created.api_key
 
 
 def platform_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -78,7 +80,7 @@ def _serves(process: ManagedProcess, port: int) -> bool:
 
 @contextmanager
 def running_platform(settings: Settings, workers: int, gateways: int, **extra: str) -> Iterator[Platform]:
-    api_key = asyncio.run(create_tenant(settings))
+    tenant_id, api_key = asyncio.run(create_tenant(settings))
     env = platform_env(settings, **extra)
     port = free_port()
     worker_procs = [
@@ -99,7 +101,7 @@ def running_platform(settings: Settings, workers: int, gateways: int, **extra: s
             process.start()
         for process in gateway_procs:
             process.wait_ready(functools.partial(_serves, process, port), timeout=120)
-        yield Platform(f"http://127.0.0.1:{port}", api_key, worker_procs, gateway_procs)
+        yield Platform(f"http://127.0.0.1:{port}", api_key, tenant_id, worker_procs, gateway_procs)
     finally:
         for process in reversed(started):
             process.stop()
