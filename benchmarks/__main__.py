@@ -18,6 +18,7 @@ from benchmarks import (
     tool_overhead,
     turn_latency,
 )
+from benchmarks.load import gate as load_gate
 
 BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "turns": (turn_latency.main, "turn latency through the gateway against a bare Temporal update"),
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "tools": (tool_overhead.main, "the tool runtime's cost per call against a bare activity"),
     "sagas": (saga_times.main, "saga completion and compensation against bare activities"),
     "fairness": (noisy_neighbour.main, "one tenant's latency while another floods the queue"),
+    "load": (load_gate.main, "Locust chat clients, gated on the committed baseline (needs the load extra)"),
     "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
 }
 
