@@ -13,6 +13,7 @@ from benchmarks import (
     auth_overhead,
     codec_overhead,
     noisy_neighbour,
+    open_conversations,
     saga_times,
     sse_streams,
     tool_overhead,
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "sagas": (saga_times.main, "saga completion and compensation against bare activities"),
     "fairness": (noisy_neighbour.main, "one tenant's latency while another floods the queue"),
     "load": (load_gate.main, "Locust chat clients, gated on the committed baseline (needs the load extra)"),
+    "conversations": (open_conversations.main, "open conversations in one worker: memory and sticky-cache hits"),
     "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
 }
 

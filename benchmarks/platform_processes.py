@@ -30,6 +30,8 @@ class Platform:
     tenant_id: str
     workers: list[ManagedProcess]
     gateways: list[ManagedProcess]
+    # What the platform's processes were started with, for a benchmark that starts one of its own.
+    env: dict[str, str]
 
     def rss_mib(self, processes: list[ManagedProcess]) -> list[float]:
         sizes = []
@@ -101,7 +103,7 @@ def running_platform(settings: Settings, workers: int, gateways: int, **extra: s
             process.start()
         for process in gateway_procs:
             process.wait_ready(functools.partial(_serves, process, port), timeout=120)
-        yield Platform(f"http://127.0.0.1:{port}", api_key, tenant_id, worker_procs, gateway_procs)
+        yield Platform(f"http://127.0.0.1:{port}", api_key, tenant_id, worker_procs, gateway_procs, env)
     finally:
         for process in reversed(started):
             process.stop()
