@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -40,10 +41,24 @@ def _percentiles(samples: list[float]) -> str:
     return f"n={len(samples):<6} p50={statistics.median(samples) * 1000:7.1f} ms  p95={q[94] * 1000:7.1f} ms"
 
 
-async def _open(client: httpx.AsyncClient, conversation: str, latencies: list[float] | None, opened: list[int]) -> None:
-    async with client.stream("GET", f"/v1/conversations/{conversation}/events") as stream:
+async def _open(
+    client: httpx.AsyncClient,
+    conversation: str,
+    latencies: list[float] | None,
+    opened: list[int],
+    connecting: asyncio.Semaphore,
+) -> None:
+    await connecting.acquire()
+    try:
+        stream_context = client.stream("GET", f"/v1/conversations/{conversation}/events")
+        stream = await stream_context.__aenter__()
+    finally:
+        connecting.release()
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_exit(stream_context)
         if stream.status_code != 200:
-            raise RuntimeError(f"stream refused: {stream.status_code}")
+            body = (await stream.aread()).decode(errors="replace")[:200]
+            raise RuntimeError(f"stream refused: {stream.status_code} {body}")
         opened.append(1)
         async for line in stream.aiter_lines():
             if latencies is not None and line.startswith("data: ") and '"sent"' in line:
@@ -84,14 +99,19 @@ async def _measure(settings: Settings, platform: Platform, args: argparse.Namesp
         bare: list[float] = []
         opened: list[int] = []
         started = time.perf_counter()
+        # Clients arrive in waves, as after a deploy, not all in the same instant.
+        connecting = asyncio.Semaphore(args.connecting)
         streams = [
-            asyncio.create_task(_open(client, c, ours if i >= args.idle else None, opened))
+            asyncio.create_task(_open(client, c, ours if i >= args.idle else None, opened, connecting))
             for i, c in enumerate(conversations)
         ]
         while len(opened) < total:
             failed = [t for t in streams if t.done() and t.exception() is not None]
             if failed:
-                raise RuntimeError(f"{len(failed)} streams failed: {failed[0].exception()!r}")
+                for task in streams:
+                    task.cancel()
+                await asyncio.gather(*streams, return_exceptions=True)
+                raise SystemExit(f"{len(failed)} streams failed after {len(opened)} opened: {failed[0].exception()}")
             await asyncio.sleep(0.1)
         print(f"  {total} streams open after {time.perf_counter() - started:.1f} s")
         await asyncio.sleep(2)
@@ -135,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--active", type=int, default=50)
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between events of a busy conversation")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connecting", type=int, default=100, help="streams being opened at any one time")
     args = parser.parse_args(argv)
     with throwaway_stack("aiaas-bench-sse-", task_queue=f"bench-{uuid.uuid4().hex[:6]}") as settings:
         print(f"sse: {args.idle} idle + {args.active} active streams on one gateway process")
