@@ -38,12 +38,19 @@ class ChatUser(HttpUser):
 
     def _follow(self) -> None:
         url = f"/v1/conversations/{self.conversation}/events"
-        with self.client.get(url, stream=True, name="/v1/conversations/{id}/events", timeout=None) as stream:
-            for line in stream.iter_lines(decode_unicode=True):
-                if not line or not line.startswith("data: ") or "message.completed" not in line:
-                    continue
-                data: dict[str, Any] = json.loads(line[6:]).get("data", {})
-                self._completion(str(data.get("message_id"))).set()
+        name = "/v1/conversations/{id}/events"
+        with self.client.get(url, stream=True, name=name, timeout=None, catch_response=True) as stream:
+            stream.success()
+            # Chunk by chunk as the gateway sends them: `iter_lines` would wait for 512 bytes at a time.
+            pending = ""
+            for chunk in stream.raw.read_chunked(decode_content=True):
+                pending += chunk.decode()
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    if line.startswith("data: ") and "message.completed" in line:
+                        data: dict[str, Any] = json.loads(line[6:]).get("data", {})
+                        # The completed message is the answer; `reply_to` is the message that was sent.
+                        self._completion(str(data.get("reply_to"))).set()
 
     def _completion(self, message_id: str) -> Event:
         return self.completions.setdefault(message_id, Event())
