@@ -109,7 +109,7 @@ async def _measure(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=32, help="messages in flight while opening")
+    parser.add_argument("--concurrency", type=int, default=8, help="messages in flight while opening")
     args = parser.parse_args(argv)
     with throwaway_stack("aiaas-bench-conv-", task_queue=f"bench-{uuid.uuid4().hex[:6]}") as settings:
         print(f"conversations: {args.conversations} open conversations in one worker process")
