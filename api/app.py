@@ -26,6 +26,7 @@ from api.state import GatewayState
 from api.trace_privacy import redact_request_span
 from api.v1 import http_router, socket_router
 from core.correlation import REQUEST_ID_HEADER, request_id_from
+from core.event_hub import EventHub
 from core.events import EventBus
 from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
@@ -63,6 +64,9 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
         redis = command_client(settings)
         # Event streams block on Redis for up to a keep-alive interval, longer than a command may take.
         stream_reader = blocking_client(settings)
+        # One subscription tells every stream of this process when its conversation has new events.
+        hub = EventHub(stream_reader)
+        hub.start()
         app.state.gateway = GatewayState(
             settings=settings,
             temporal=temporal,
@@ -73,6 +77,7 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
                 reader=stream_reader,
                 maxlen=settings.event_retention,
                 ttl_seconds=settings.event_ttl_seconds,
+                hub=hub,
             ),
             authenticator=ApiKeyAuthenticator(
                 db, settings.api_key_pepper.get_secret_value(), cache_seconds=settings.auth_cache_seconds
@@ -86,6 +91,7 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
                 yield
         finally:
             await app.state.gateway.authenticator.close()
+            await hub.close()
             await db.close()
             await redis.aclose()
             await stream_reader.aclose()

@@ -95,6 +95,17 @@ def _http(url: str, what: str) -> Probe:
     return probe
 
 
+def _http_all(urls: list[str], what: str) -> Probe:
+    """Every worker process must answer: one that is down is a worker that takes no tasks."""
+    probes = [_http(url, what) for url in urls]
+
+    async def probe() -> str:
+        await asyncio.gather(*(each() for each in probes))
+        return what if len(urls) == 1 else f"{what} ({len(urls)} processes)"
+
+    return probe
+
+
 def _missing(part: str, variable: str, settings: Settings) -> Check:
     return Check(part, "down", None, f"{variable} not set and no `aiaas up` running under {settings.data_dir}")
 
@@ -137,7 +148,8 @@ def run_checks(settings: Settings, apps: RunningApps | None, limit: float) -> li
         reason = "not started (aiaas up --no-worker)" if apps is not None else "set AIAAS_WORKER_METRICS_PORT"
         add(Check("worker", "skipped", None, f"no metrics endpoint known: {reason}"))
     else:
-        add(_timed("worker", metrics, _http(metrics, "metrics ok"), limit))
+        urls = apps.worker_metrics_urls if apps is not None and len(apps.worker_metrics_urls) > 1 else [metrics]
+        add(_timed("worker", metrics, _http_all(urls, "metrics ok"), limit))
 
     with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="status") as pool:
         return list(pool.map(lambda check: check(), checks))

@@ -22,8 +22,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from app.up_apps import AppProcess, default_count, gateway_processes, listens_on, worker_processes
 from core.stack.ports import ensure_port_free, free_port
-from core.stack.process import ManagedProcess, StartCancelled
+from core.stack.process import ManagedProcess, ReadyCheck, StartCancelled
 from core.stack.progress import Progress, describe
 from core.stack.running import RunningApps, remove_running_apps, write_running_apps
 
@@ -43,7 +44,23 @@ def add_up_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=None, help="gateway port (default: AIAAS_GATEWAY_PORT)")
     parser.add_argument("--no-gateway", action="store_true", help="do not start the gateway")
     parser.add_argument("--no-worker", action="store_true", help="do not start the worker")
+    parser.add_argument(
+        "--workers", type=_positive, default=None, help="worker processes (default: AIAAS_WORKERS, else one per core)"
+    )
+    parser.add_argument(
+        "--gateway-workers",
+        type=_positive,
+        default=None,
+        help="gateway processes sharing the port (default: AIAAS_GATEWAY_WORKERS, else one per core)",
+    )
     parser.set_defaults(func=run_up)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("must be from 1 to 64")
+    return value
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -60,6 +77,10 @@ def run_up(args: argparse.Namespace) -> int:
         updates["data_dir"] = args.data_dir
     if args.port is not None:
         updates["gateway_port"] = args.port
+    if args.workers is not None:
+        updates["workers"] = args.workers
+    if args.gateway_workers is not None:
+        updates["gateway_workers"] = args.gateway_workers
     return Up(settings.model_copy(update=updates), gateway=not args.no_gateway, worker=not args.no_worker).run()
 
 
@@ -71,6 +92,10 @@ def _answers(url: str) -> bool:
     import httpx
 
     return httpx.get(url, timeout=2.0).status_code == 200
+
+
+def _listening_and_answers(process: ManagedProcess, port: int, url: str) -> bool:
+    return listens_on(process.pid, port) and _answers(url)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -97,6 +122,9 @@ class Up:
         self.children: list[ManagedProcess] = []
         # The worker's own metrics endpoint: the configured port, or one picked for this run.
         self.worker_metrics_port = (settings.worker_metrics_port or free_port(settings.host)) if worker else 0
+        self.worker_count = settings.workers or default_count()
+        self.gateway_count = settings.gateway_workers or default_count()
+        self.worker_metrics_urls: list[str] = []
 
     @property
     def gateway_url(self) -> str:
@@ -172,18 +200,25 @@ class Up:
     def _start_apps(self, endpoints: StackEndpoints) -> None:
         env = self._app_env(endpoints)
         data_dir = self.stack.data_dir
-        waits: list[tuple[ManagedProcess, str, float]] = []
+        host, port = self.settings.host, self.settings.gateway_port
+        waits: list[tuple[ManagedProcess, ReadyCheck, float]] = []
+
+        def add(app: AppProcess, timeout: float, *, own_socket: bool = False) -> None:
+            process = ManagedProcess(app.name, app.argv, data_dir=data_dir, env=app.env)
+            check = functools.partial(_answers, app.ready_url)
+            if own_socket:
+                # The shared port answers as soon as one gateway does: each must be listening itself.
+                check = functools.partial(_listening_and_answers, process, port, app.ready_url)
+            waits.append((process, check, timeout))
+
         if self.with_worker:
-            worker_env = {**env, "AIAAS_WORKER_METRICS_PORT": str(self.worker_metrics_port)}
-            worker = ManagedProcess(
-                "worker", [sys.executable, "-m", "app.cli", "worker"], data_dir=data_dir, env=worker_env
-            )
-            waits.append((worker, self.worker_metrics_url, WORKER_READY_TIMEOUT))
+            workers = worker_processes(self.worker_count, host, self.worker_metrics_port, env)
+            self.worker_metrics_urls = [app.ready_url for app in workers]
+            for app in workers:
+                add(app, WORKER_READY_TIMEOUT)
         if self.with_gateway:
-            argv = [sys.executable, "-m", "app.cli", "gateway"]
-            argv += ["--host", self.settings.host, "--port", str(self.settings.gateway_port)]
-            gateway = ManagedProcess("gateway", argv, data_dir=data_dir, env=env)
-            waits.append((gateway, f"{self.gateway_url}/healthz", GATEWAY_READY_TIMEOUT))
+            for app in gateway_processes(self.gateway_count, host, port, env, data_dir):
+                add(app, GATEWAY_READY_TIMEOUT, own_socket=self.gateway_count > 1)
         if waits:
             _say(f"aiaas: starting {describe([process.name for process, _, _ in waits])}")
             for process, _, _ in waits:
@@ -196,16 +231,18 @@ class Up:
                 launcher_pid=os.getpid(),
                 gateway_url=self.gateway_url if self.with_gateway else None,
                 worker_metrics_url=self.worker_metrics_url if self.with_worker else None,
+                worker_metrics_urls=self.worker_metrics_urls,
+                gateway_processes=self.gateway_count if self.with_gateway else 0,
             ),
         )
 
-    def _wait_ready(self, waits: list[tuple[ManagedProcess, str, float]]) -> None:
+    def _wait_ready(self, waits: list[tuple[ManagedProcess, ReadyCheck, float]]) -> None:
         """Wait for all at once, so each is reported when it is ready; the first failure stops the others."""
         cancel = threading.Event()
 
-        def wait_for(process: ManagedProcess, url: str, timeout: float) -> None:
+        def wait_for(process: ManagedProcess, check: ReadyCheck, timeout: float) -> None:
             with self.progress.timing(process.name):
-                process.wait_ready(functools.partial(_answers, url), timeout=timeout, cancel=cancel)
+                process.wait_ready(check, timeout=timeout, cancel=cancel)
 
         with ThreadPoolExecutor(max_workers=len(waits), thread_name_prefix="up-wait") as pool:
             futures = [pool.submit(wait_for, *wait) for wait in waits]
@@ -230,8 +267,10 @@ class Up:
         ]
         if self.with_gateway:
             lines += [f"gateway: {self.gateway_url}", f"api docs: {self.gateway_url}/docs"]
+            lines.append(f"gateway processes: {self.gateway_count}")
         if self.with_worker:
             lines.append(f"worker metrics: {self.worker_metrics_url}")
+            lines += [f"worker-{i} metrics: {url}" for i, url in enumerate(self.worker_metrics_urls[1:], start=2)]
         models = self._describe_models(endpoints)
         if models:
             lines.append(models)

@@ -19,10 +19,13 @@ from benchmarks import (
     noisy_neighbour,
     pii_detection,
     routing,
+    open_conversations,
     saga_times,
+    sse_streams,
     tool_overhead,
     turn_latency,
 )
+from benchmarks.load import gate as load_gate
 
 BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "turns": (turn_latency.main, "turn latency through the gateway against a bare Temporal update"),
@@ -38,6 +41,9 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "knowledge-isolation": (knowledge_isolation.main, "per-tenant top-10 under RLS: HNSW strategies vs exact"),
     "knowledge-search": (knowledge_search.main, "search quality, latency at 100k chunks, ingestion pages/s"),
     "drift": (drift.main, "nightly drift detection on 30 simulated days against Evidently's default tests"),
+    "load": (load_gate.main, "Locust chat clients, gated on the committed baseline (needs the load extra)"),
+    "conversations": (open_conversations.main, "open conversations in one worker: memory and sticky-cache hits"),
+    "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
 }
 
 

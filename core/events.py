@@ -8,10 +8,13 @@ replayed activity publishes them once.
 Reading blocks on Redis (`XREAD BLOCK`), so it may use a client of its own (`reader`) whose socket timeout
 leaves room for the block (`core.redis_clients.blocking_client`). Whatever client it is given, a read never
 blocks longer than that client's socket timeout allows, so a quiet stream cannot look like a dead Redis.
+With a hub (`core.event_hub`, the gateway's), a read does not block on Redis at all: it reads at once and,
+finding nothing, waits for the hub's notice that the conversation has new events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from contracts.events import EventType
+from core.event_hub import EventHub, notify_channel
 from core.redis_clients import socket_timeout_of
 
 # Publishing and deduplicating happen in one atomic step; both keys share a hash tag (cluster-safe).
@@ -31,6 +35,7 @@ end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[3], 'data', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 if ARGV[5] ~= '' then redis.call('SET', KEYS[2], id, 'EX', ARGV[2]) end
+redis.call('PUBLISH', ARGV[6], id)
 return id
 """
 
@@ -38,6 +43,7 @@ STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 # Of a reader's socket timeout, what a blocked read leaves for its reply to arrive once the block ends.
 _REPLY_ALLOWANCE = 0.2
 _MAX_REPLY_ALLOWANCE_SECONDS = 2.0
+_WOKEN_READS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +76,13 @@ class EventBus:
         reader: Redis | None = None,
         maxlen: int = 10_000,
         ttl_seconds: int = 7 * 24 * 3600,
+        hub: EventHub | None = None,
     ) -> None:
         self._redis = redis
+        self._hub = hub
+        # Woken streams read through the command client's pool, which has a fixed size shared with every other
+        # command of the process: a burst of thousands of streams waking at once takes turns.
+        self._woken_reads = asyncio.Semaphore(_WOKEN_READS)
         self._reader = reader or redis
         self._maxlen = maxlen
         self._ttl = ttl_seconds
@@ -95,6 +106,7 @@ class EventBus:
             str(event_type),
             json.dumps(data, separators=(",", ":")),
             dedup_key or "",
+            notify_channel(tag),
         ]
         event_id = await self._publish(keys=keys, args=args)
         return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
@@ -114,14 +126,31 @@ class EventBus:
         means nothing came yet.
         """
         key = stream_key(tenant_id, conversation_id)
+        if self._hub is not None and block_ms is not None:
+            return await self._read_woken(self._hub, tenant_id, conversation_id, after, block_ms, count)
         if block_ms is not None and self.max_block_ms is not None:
             block_ms = min(block_ms, self.max_block_ms) if block_ms > 0 else self.max_block_ms
         reply: Any = await self._reader.xread({key: after}, count=count, block=block_ms)
-        events: list[Event] = []
-        for _stream, entries in reply or []:
-            for raw_id, fields in entries:
-                events.append(_decode(raw_id, fields))
-        return events
+        return _entries(reply)
+
+    async def _read_woken(
+        self, hub: EventHub, tenant_id: str, conversation_id: str, after: str, block_ms: int, count: int
+    ) -> list[Event]:
+        key = stream_key(tenant_id, conversation_id)
+        with hub.watch(notify_channel(_tag(tenant_id, conversation_id))) as woken:
+            events = await self._read_now(key, after, count)
+            if events:
+                return events
+            try:
+                # 0 means "forever" to Redis; here it means until the next notice.
+                await asyncio.wait_for(woken.wait(), block_ms / 1000 if block_ms > 0 else None)
+            except TimeoutError:
+                return []
+        return await self._read_now(key, after, count)
+
+    async def _read_now(self, key: str, after: str, count: int) -> list[Event]:
+        async with self._woken_reads:
+            return _entries(await self._redis.xread({key: after}, count=count))
 
     async def history(self, tenant_id: str, conversation_id: str, count: int = 1000) -> list[Event]:
         entries: Any = await self._redis.xrange(stream_key(tenant_id, conversation_id), count=count)
@@ -136,6 +165,10 @@ def _max_block_ms(socket_timeout: float | None) -> int | None:
         return None
     allowance = min(socket_timeout * _REPLY_ALLOWANCE, _MAX_REPLY_ALLOWANCE_SECONDS)
     return max(1, int((socket_timeout - allowance) * 1000))
+
+
+def _entries(reply: Any) -> list[Event]:
+    return [_decode(raw_id, fields) for _stream, entries in reply or [] for raw_id, fields in entries]
 
 
 def _text(value: Any) -> str:

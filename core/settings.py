@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     # The worker's Prometheus endpoint (`http://<host>:<port>/metrics`); unset, the worker serves none.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # How many worker and gateway processes `aiaas up` runs; unset, one of each per core. Gateways share
+    # `gateway_port` (SO_REUSEPORT); worker n > 1 serves its metrics on a port of its own.
+    workers: int | None = Field(default=None, ge=1, le=64)
+    gateway_workers: int | None = Field(default=None, ge=1, le=64)
+    # The share of traces recorded (parent-based: a span follows its parent's decision, a new trace is
+    # sampled at this rate). Low by default: recording every span costs a large share of a turn.
+    trace_sample_rate: float = Field(default=0.01, ge=0, le=1)
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     postgres_port: int = 54329

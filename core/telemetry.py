@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from prometheus_client import Counter, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -46,13 +47,25 @@ BUDGET_THRESHOLDS = Counter("aiaas_budget_thresholds_total", "Budget thresholds 
 _configured = False
 
 
-def configure_tracing(service_name: str) -> None:
+def sampler(rate: float) -> Sampler:
+    """Parent-based ratio sampling: a trace is recorded whole or not at all. A span with a parent (a
+    workflow's, an activity's, a request carrying `traceparent`) follows its parent's decision; a new trace
+    is recorded at `rate`. A caller that samples its own trace gets it recorded through every process."""
+    return ParentBased(root=TraceIdRatioBased(rate))
+
+
+def configure_tracing(service_name: str, sample_rate: float | None = None) -> None:
     """Install a tracer provider once per process. Spans go to stdout only when asked for
-    (`AIAAS_TRACE_CONSOLE=1`); a deployment wires its exporter through the standard OTEL_* variables."""
+    (`AIAAS_TRACE_CONSOLE=1`); a deployment wires its exporter through the standard OTEL_* variables.
+    The rate defaults to `AIAAS_TRACE_SAMPLE_RATE` (`Settings.trace_sample_rate`)."""
     global _configured
     if _configured:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if sample_rate is None:
+        from core.settings import get_settings
+
+        sample_rate = get_settings().trace_sample_rate
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=sampler(sample_rate))
     if os.environ.get("AIAAS_TRACE_CONSOLE") == "1":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)

@@ -17,6 +17,8 @@ from sqlalchemy.engine import Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.pool_ping import ping_when_idle
+
 _ASYNC_DRIVER = "postgresql+asyncpg"
 _ACCEPTED_DRIVERS = frozenset({"postgres", "postgresql", _ASYNC_DRIVER})
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tid, true)")
@@ -53,9 +55,11 @@ class Database:
             to_async_url(url),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            # Stale connections are found by `ping_when_idle`, without a round trip on every checkout.
+            pool_pre_ping=False,
             connect_args={"server_settings": {"application_name": "aiaas"}},
         )
+        ping_when_idle(self.engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     async def close(self) -> None:

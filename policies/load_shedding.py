@@ -27,7 +27,12 @@ from temporalio.client import Client
 
 log = structlog.get_logger("aiaas.admission")
 
-SHEDDING_LEVEL = Gauge("admission_shedding_level", "Plans shed from new turns: 0 none, n sheds plans of shed_rank <= n")
+SHEDDING_LEVEL = Gauge(
+    "admission_shedding_level",
+    "Plans shed from new turns: 0 none, n sheds plans of shed_rank <= n",
+    # With gateway processes sharing their metrics (PROMETHEUS_MULTIPROC_DIR): the highest of the live ones.
+    multiprocess_mode="livemax",
+)
 _QUEUE_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from api.deps import StateDep
 
@@ -41,4 +43,10 @@ async def readyz(state: StateDep) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
+    # Gateway processes sharing a port (`aiaas up --gateway-workers N`) write their metrics to files in
+    # PROMETHEUS_MULTIPROC_DIR: whichever process a scrape reaches answers for all of them.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 FILE_NAME = "up.json"
@@ -21,6 +21,10 @@ class RunningApps:
     # None when `up` runs without that part (`--no-gateway`, `--no-worker`).
     gateway_url: str | None
     worker_metrics_url: str | None
+    # Every worker process's metrics endpoint (the first is `worker_metrics_url`), and how many gateway
+    # processes share the gateway's port.
+    worker_metrics_urls: list[str] = field(default_factory=list)
+    gateway_processes: int = 0
 
     @property
     def launcher_alive(self) -> bool:
@@ -50,6 +54,8 @@ def read_running_apps(data_dir: Path) -> RunningApps | None:
             launcher_pid=int(data["launcher_pid"]),
             gateway_url=data.get("gateway_url"),
             worker_metrics_url=data.get("worker_metrics_url"),
+            worker_metrics_urls=[str(url) for url in data.get("worker_metrics_urls", [])],
+            gateway_processes=int(data.get("gateway_processes", 0)),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

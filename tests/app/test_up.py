@@ -49,6 +49,8 @@ def test_up_reports_each_part_prints_the_urls_and_stops_everything_on_ctrl_c(tmp
         "launcher_pid": up.process.pid,
         "gateway_url": None,
         "worker_metrics_url": None,
+        "worker_metrics_urls": [],
+        "gateway_processes": 0,
     }
     children = up.children()
     assert {c.name() for c in children} >= {"temporal", "postgres", "redis-server"}

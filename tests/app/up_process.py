@@ -94,7 +94,11 @@ class UpRun:
         found: list[psutil.Process] = []
         for path in sorted((self.data_dir / "run").glob("*.pid")):
             child = psutil.Process(json.loads(path.read_text())["pid"])
-            found += [child, *child.children(recursive=True)]
+            try:
+                found += [child, *child.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                # A short-lived grandchild (a Postgres backend) ended while the tree was read.
+                found.append(child)
         return found
 
 

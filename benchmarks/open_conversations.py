@@ -1,0 +1,140 @@
+"""Many open conversations in one worker process: its memory and how often the sticky cache serves a turn.
+
+One worker process (with the SDK's metrics, `benchmarks.metered_worker`) and one gateway. Every conversation
+gets one turn, which leaves its workflow open and cached in the worker; then every one gets a second turn,
+and the SDK's sticky-cache hits and misses over that round give the hit rate. Baseline, same run: the same
+worker's memory after a single warm-up conversation, so the growth per open conversation is what it adds.
+
+    python -m benchmarks conversations --conversations 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+
+import httpx
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from benchmarks.platform_processes import running_platform
+from benchmarks.turn_latency import _post_message
+from core.stack.ports import free_port
+from core.stack.process import ManagedProcess
+from core.stack.stack import throwaway_stack
+
+
+def _counters(text: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name = sample.name
+            if "sticky_cache" in name or name.startswith("aiaas_turns_finished"):
+                found[name] = found.get(name, 0.0) + sample.value
+    return found
+
+
+async def _metrics(client: httpx.AsyncClient, *urls: str) -> dict[str, float]:
+    merged: dict[str, float] = {}
+    for url in urls:
+        merged.update(_counters((await client.get(url)).text))
+    return merged
+
+
+def _finished(figures: dict[str, float]) -> float:
+    return sum(v for k, v in figures.items() if k.startswith("aiaas_turns_finished") and k.endswith("_total"))
+
+
+async def _round(
+    client: httpx.AsyncClient, conversations: list[str], urls: tuple[str, str], concurrency: int
+) -> dict[str, float]:
+    """One turn in each conversation; returns the counters once every turn has finished."""
+    target = _finished(await _metrics(client, *urls)) + len(conversations)
+    gate = asyncio.Semaphore(concurrency)
+    retries: list[str] = []
+
+    async def send(conversation: str) -> None:
+        async with gate:
+            await _post_message(client, conversation, "hello", retries)
+
+    await asyncio.gather(*(send(c) for c in conversations))
+    while True:
+        figures = await _metrics(client, *urls)
+        if _finished(figures) >= target:
+            return figures
+        await asyncio.sleep(0.5)
+
+
+async def _measure(
+    base_url: str, api_key: str, worker: psutil.Process, urls: tuple[str, str], args: argparse.Namespace
+) -> None:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
+        create = asyncio.Semaphore(32)
+
+        async def new() -> str:
+            async with create:
+                return str((await client.post("/v1/conversations", json={})).json()["id"])
+
+        warm = [await new()]
+        await _round(client, warm, urls, 1)
+        rss_warm = worker.memory_info().rss / 2**20
+        conversations = await asyncio.gather(*(new() for _ in range(args.conversations)))
+        started = time.perf_counter()
+        first = await _round(client, list(conversations), urls, args.concurrency)
+        opened = time.perf_counter() - started
+        rss_open = worker.memory_info().rss / 2**20
+        second = await _round(client, list(conversations), urls, args.concurrency)
+        rss_after = worker.memory_info().rss / 2**20
+    hits = sum(v for k, v in second.items() if "sticky_cache_hit" in k) - sum(
+        v for k, v in first.items() if "sticky_cache_hit" in k
+    )
+    misses = sum(v for k, v in second.items() if "sticky_cache_miss" in k) - sum(
+        v for k, v in first.items() if "sticky_cache_miss" in k
+    )
+    size = next((v for k, v in second.items() if "sticky_cache_size" in k), float("nan"))
+    n = args.conversations
+    print(f"  opened {n} conversations (one turn each) in {opened:.1f} s")
+    print(f"  baseline  worker RSS with 1 conversation: {rss_warm:.0f} MiB")
+    print(f"  worker RSS with {n} open: {rss_open:.0f} MiB (+{(rss_open - rss_warm) * 1024 / n:.0f} KiB each)")
+    print(f"  worker RSS after a second turn in each: {rss_after:.0f} MiB")
+    rate = hits / (hits + misses) if hits + misses else float("nan")
+    print(f"  sticky cache over the second round: {hits:.0f} hits, {misses:.0f} misses, hit rate {rate:.1%}")
+    print(f"  sticky cache size: {size:.0f} workflows")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8, help="messages in flight while opening")
+    args = parser.parse_args(argv)
+    with throwaway_stack("aiaas-bench-conv-", task_queue=f"bench-{uuid.uuid4().hex[:6]}") as settings:
+        print(f"conversations: {args.conversations} open conversations in one worker process")
+        sdk_port, app_port = free_port(), free_port()
+        with running_platform(settings, 0, 1) as platform:
+            env = {
+                **platform.env,
+                "AIAAS_WORKER_METRICS_PORT": str(app_port),
+            }
+            worker = ManagedProcess(
+                "bench-metered-worker",
+                [sys.executable, "-m", "benchmarks.metered_worker", str(sdk_port)],
+                data_dir=settings.data_dir,
+                env=env,
+            )
+            worker.start()
+            try:
+                urls = (f"http://127.0.0.1:{sdk_port}/metrics", f"http://127.0.0.1:{app_port}/metrics")
+                worker.wait_ready(lambda: httpx.get(urls[1]).status_code == 200, timeout=120)
+                process = psutil.Process(worker.pid)
+                asyncio.run(_measure(platform.base_url, platform.api_key, process, urls, args))
+            finally:
+                worker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
