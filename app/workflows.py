@@ -6,5 +6,8 @@ from workflows.conversation import ConversationWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 WORKFLOWS: tuple[type, ...] = (ConversationWorkflow, TenantLifecycleWorkflow, PlaceOrderWorkflow, RefundWorkflow)
+# Webhooks and billing.
+WORKFLOWS += (WebhookDeliveryWorkflow,)

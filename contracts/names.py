@@ -32,3 +32,9 @@ ACT_STOP_WORKFLOWS = "tenancy.lifecycle.stop_workflows"
 ACT_EXPORT_DATA = "tenancy.lifecycle.export_data"
 ACT_PURGE_REDIS = "tenancy.lifecycle.purge_redis"
 ACT_PURGE_DATABASE = "tenancy.lifecycle.purge_database"
+
+# ---- webhooks and billing -----------------------------------------------------------------------------
+WF_WEBHOOK_DELIVERY = "WebhookDeliveryWorkflow"
+ACT_WEBHOOK_PUBLISH = "webhooks.publish"
+ACT_WEBHOOK_ATTEMPT = "webhooks.attempt"
+ACT_WEBHOOK_FINISH = "webhooks.finish"
