@@ -38,6 +38,7 @@ from api.routes import (
     tenant,
     tools,
     usage,
+    webhooks,
 )
 
 PREFIX = "/v1/"
@@ -60,6 +61,7 @@ _HTTP = (
     connectors.router,
     customers.router,
     products.router,
+    webhooks.router,
 )
 _SOCKETS = (events.sockets,)
 
