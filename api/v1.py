@@ -38,6 +38,7 @@ from api.routes import (
     tenant,
     tools,
     usage,
+    usage_export,
     webhooks,
 )
 
@@ -56,6 +57,7 @@ _HTTP = (
     limits.router,
     agents.router,
     tools.router,
+    usage_export.router,
     usage.router,
     budgets.router,
     connectors.router,

@@ -80,3 +80,12 @@ def test_tenant_b_cannot_touch_tenant_a_webhooks(api: httpx.Client, api_b: httpx
     assert api.get(f"/v1/webhooks/endpoints/{eid}").json()["url"] == PUBLIC_URL
     assert api.get(f"/v1/webhooks/endpoints/{uuid.uuid4()}").status_code == 404
     assert api.get("/v1/webhooks/endpoints/not-a-uuid").status_code in {404, 422}
+
+
+def test_usage_export_is_csv_of_the_callers_tenant_only(api: httpx.Client, api_b: httpx.Client) -> None:
+    response = api.get("/v1/usage/export.csv")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.text.splitlines()[0].startswith("settled_at,kind,model")
+    assert api.get("/v1/usage/export.csv", params={"from": "2026-02-01", "to": "2026-01-01"}).status_code == 422
+    assert api_b.get("/v1/usage/export.csv").status_code == 200
