@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from benchmarks import (
     admission,
     auth_overhead,
+    billing_year,
     codec_overhead,
     noisy_neighbour,
     saga_times,
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "tools": (tool_overhead.main, "the tool runtime's cost per call against a bare activity"),
     "sagas": (saga_times.main, "saga completion and compensation against bare activities"),
     "fairness": (noisy_neighbour.main, "one tenant's latency while another floods the queue"),
+    "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
 }
 
 
