@@ -43,6 +43,8 @@ from api.routes import (
     tenant,
     tools,
     usage,
+    usage_export,
+    webhooks,
 )
 
 PREFIX = "/v1/"
@@ -61,6 +63,7 @@ _HTTP = (
     limits.router,
     agents.router,
     tools.router,
+    usage_export.router,
     usage.router,
     budgets.router,
     connectors.router,
@@ -70,6 +73,7 @@ _HTTP = (
     privacy.router,
     router_settings.router,
     drift.router,
+    webhooks.router,
 )
 _SOCKETS = (events.sockets,)
 

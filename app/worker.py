@@ -51,6 +51,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from activities.tenant_lifecycle import TenantLifecycleActivities
     from activities.turn_cut import TurnCutActivities
     from activities.turn_lease import TurnLeaseActivities
+    from activities.webhooks import WebhookActivities
     from agents.definitions import pinned_agent_names
     from app.tools import platform_registry, worker_tools
     from app.workflows import WORKFLOWS
@@ -71,6 +72,12 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
     tools = worker_tools(db, redis, bus, settings, metering, registry)
     drift = DriftActivities(db, bus)
+    hooks = WebhookActivities(
+        db,
+        client,
+        task_queue=task_queue or settings.task_queue,
+        allow_private_targets=settings.webhook_allow_private_targets,
+    )
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -94,6 +101,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             drift.analyse_tenant,
             *tools.activities,
             *IngestActivities(db, bus).all(),
+            hooks.publish,
+            hooks.attempt,
+            hooks.finish,
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
@@ -106,6 +116,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         yield WorkerDeps(client=client, worker=worker, metering=metering)
     finally:
         await tools.close()
+        await hooks.close()
         await db.close()
         await redis.aclose()
 

@@ -8,6 +8,7 @@ from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 WORKFLOWS: tuple[type, ...] = (
     ConversationWorkflow,
@@ -16,4 +17,5 @@ WORKFLOWS: tuple[type, ...] = (
     RefundWorkflow,
     IngestDocumentWorkflow,
     NightlyDriftWorkflow,
+    WebhookDeliveryWorkflow,
 )

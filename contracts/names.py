@@ -45,3 +45,8 @@ ACT_KNOWLEDGE_FINISH = "knowledge.finish"
 # ---- nightly drift analysis ---------------------------------------------------------------------------
 ACT_DRIFT_LIST_TENANTS = "drift.list_tenants"
 ACT_DRIFT_ANALYSE_TENANT = "drift.analyse_tenant"
+# ---- webhooks and billing -----------------------------------------------------------------------------
+WF_WEBHOOK_DELIVERY = "WebhookDeliveryWorkflow"
+ACT_WEBHOOK_PUBLISH = "webhooks.publish"
+ACT_WEBHOOK_ATTEMPT = "webhooks.attempt"
+ACT_WEBHOOK_FINISH = "webhooks.finish"

@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     shed_recover_samples: int = Field(default=3, ge=1)
     shed_retry_after_seconds: int = Field(default=10, ge=1)
 
+    # Webhooks: whether endpoints may target private, loopback or link-local addresses (SSRF guard off).
+    # Only for a development machine or tests with a receiver on loopback.
+    webhook_allow_private_targets: bool = False
+
     # Payload encryption. The development KMS keeps its key-encryption keys in this file (default
     # `<data_dir>/kms/keys.json`); every process using the same database must use the same file.
     kms_keys_file: Path | None = None
