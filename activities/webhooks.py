@@ -3,9 +3,10 @@
 `publish` is what any workflow calls to emit a tenant-visible event (`ACT_WEBHOOK_PUBLISH` with a
 `PublishWebhookInput`): it stores the message once per idempotency key, creates one delivery per enabled
 endpoint whose filter takes the event type, and starts a `WebhookDeliveryWorkflow` for each. `attempt`
-reads the delivery by id, re-checks the target (SSRF), signs with the endpoint's live secrets at the moment
-of sending and POSTs; it reports the outcome rather than raising, so the delivery schedule, not Temporal's
-activity retries, spaces attempts out.
+reads the delivery by id, re-checks the target (SSRF), opens the endpoint's sealed live secrets and signs
+with them at the moment of sending, and POSTs; it reports the outcome rather than raising, so the delivery
+schedule, not Temporal's activity retries, spaces attempts out. A secret that does not open (the tenant's
+keys shredded, or a row tampered with) abandons the delivery: no retry could sign it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ from contracts.webhooks import (
     PublishWebhookResult,
     WebhookDeliveryInput,
 )
+from core.crypto.keyring import Keyring
+from core.crypto.secretbox import SecretUnavailable
 from db.database import Database
 from webhooks import store
+from webhooks.secrets import EndpointSecrets
 from webhooks.signing import signed_headers
 from webhooks.starter import start_delivery
 from webhooks.targets import TargetRefused, check_target
@@ -73,6 +77,7 @@ class WebhookActivities:
         client: Client,
         *,
         task_queue: str,
+        keyring: Keyring,
         allow_private_targets: bool = False,
         http: httpx.AsyncClient | None = None,
         search_attributes: bool = True,
@@ -80,6 +85,7 @@ class WebhookActivities:
         self._db = db
         self._client = client
         self._queue = task_queue
+        self._secrets = EndpointSecrets(keyring)
         self._allow_private = allow_private_targets
         # Redirects are not followed: a 3xx could point the request inside the network after the check.
         self._http = http or httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_SECONDS, follow_redirects=False)
@@ -136,8 +142,13 @@ class WebhookActivities:
         except TargetRefused as exc:
             return await self._log(inp, AttemptResult(outcome=AttemptOutcome.ABANDONED, error=str(exc)), 0)
         now = datetime.now(UTC)
+        try:
+            live = await self._secrets.live(inp.tenant_id, endpoint, now)
+        except SecretUnavailable as exc:
+            # The tenant's keys are shredded or the row was tampered with: no retry can sign this.
+            return await self._log(inp, AttemptResult(outcome=AttemptOutcome.ABANDONED, error=str(exc)), 0)
         body = message.payload.encode()
-        headers = signed_headers(message.id, now, body, endpoint.secrets_at(now))
+        headers = signed_headers(message.id, now, body, live)
         started = time.monotonic()
         try:
             response = await self._http.post(endpoint.url, content=body, headers=headers)

@@ -55,6 +55,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from agents.definitions import pinned_agent_names
     from app.tools import platform_registry, worker_tools
     from app.workflows import WORKFLOWS
+    from core.crypto.secretbox import build_keyring
     from db.database import Database
     from knowledge.ingest_activities import IngestActivities
     from policies.metering import build_metering
@@ -76,6 +77,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         db,
         client,
         task_queue=task_queue or settings.task_queue,
+        keyring=build_keyring(db, settings),
         allow_private_targets=settings.webhook_allow_private_targets,
     )
     worker = Worker(

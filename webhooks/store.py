@@ -15,13 +15,12 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import run_sql
-from db.ids import new_id
-from webhooks.signing import new_secret
 
 # A rotated-out secret keeps signing beside the new one this long, so receivers can switch at leisure.
 ROTATION_GRACE = timedelta(hours=24)
 _ENDPOINT = (
-    "id, url, description, event_types, secret, previous_secret, previous_secret_expires_at, enabled,"
+    "id, url, description, event_types, secret_ciphertext, previous_secret_ciphertext, previous_secret_expires_at,"
+    " enabled,"
     " disabled_reason, created_at"
 )
 _DELIVERY = "id, endpoint_id, message_id, status, attempts, last_status_code, created_at, finished_at"
@@ -35,18 +34,22 @@ class Endpoint:
     url: str
     description: str
     event_types: list[str]
-    secret: str
-    previous_secret: str | None
+    secret_ciphertext: bytes
+    previous_secret_ciphertext: bytes | None
     previous_secret_expires_at: datetime | None
     enabled: bool
     disabled_reason: str | None
     created_at: datetime
 
-    def secrets_at(self, now: datetime) -> list[str]:
-        """The secrets to sign with now: the current one, and the previous one while its grace lasts."""
-        live = [self.secret]
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
-            live.append(self.previous_secret)
+    def __repr__(self) -> str:
+        return f"Endpoint({self.id!r}, {self.url!r}, enabled={self.enabled})"
+
+    def sealed_secrets_at(self, now: datetime) -> list[bytes]:
+        """The sealed secrets to sign with now: the current one, and the previous one while its grace lasts."""
+        live = [bytes(self.secret_ciphertext)]
+        previous, until = self.previous_secret_ciphertext, self.previous_secret_expires_at
+        if previous is not None and until is not None and until > now:
+            live.append(bytes(previous))
         return live
 
     def wants(self, event_type: str) -> bool:
@@ -82,20 +85,28 @@ def _delivery(row: Any) -> Delivery:
 
 
 async def create_endpoint(
-    session: AsyncSession, tenant_id: str, *, url: str, description: str, event_types: list[str]
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    endpoint_id: str,
+    sealed_secret: bytes,
+    url: str,
+    description: str,
+    event_types: list[str],
 ) -> Endpoint:
+    """Insert an endpoint whose secret `webhooks.secrets.EndpointSecrets.issue` sealed for this id."""
     row = (
         await run_sql(
             session,
-            "INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, secret)"  # noqa: S608
+            "INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, secret_ciphertext)"  # noqa: S608
             f" VALUES (:t, :id, :url, :d, :types, :secret) RETURNING {_ENDPOINT}",
             {
                 "t": tenant_id,
-                "id": new_id(),
+                "id": endpoint_id,
                 "url": url,
                 "d": description,
                 "types": event_types,
-                "secret": new_secret(),
+                "secret": sealed_secret,
             },
         )
     ).one()
@@ -159,13 +170,17 @@ async def delete_endpoint(session: AsyncSession, tenant_id: str, endpoint_id: st
     return bool(getattr(result, "rowcount", 0))
 
 
-async def rotate_secret(session: AsyncSession, tenant_id: str, endpoint_id: str, now: datetime) -> Endpoint | None:
+async def rotate_secret(
+    session: AsyncSession, tenant_id: str, endpoint_id: str, sealed_secret: bytes, now: datetime
+) -> Endpoint | None:
+    """Make `sealed_secret` (sealed for this endpoint) current; the old one keeps signing for the grace."""
     row = (
         await run_sql(
             session,
-            "UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at = :until,"  # noqa: S608
-            f" secret = :secret WHERE tenant_id = :t AND id = :id RETURNING {_ENDPOINT}",
-            {"t": tenant_id, "id": endpoint_id, "secret": new_secret(), "until": now + ROTATION_GRACE},
+            "UPDATE webhook_endpoints SET previous_secret_ciphertext = secret_ciphertext,"  # noqa: S608
+            " previous_secret_expires_at = :until, secret_ciphertext = :secret WHERE tenant_id = :t AND id = :id"
+            f" RETURNING {_ENDPOINT}",
+            {"t": tenant_id, "id": endpoint_id, "secret": sealed_secret, "until": now + ROTATION_GRACE},
         )
     ).first()
     return _endpoint(row) if row is not None else None

@@ -1,7 +1,8 @@
 """`/v1/webhooks`: a tenant's webhook endpoints, their secrets, the delivery log, redelivery and a test ping.
 
-Creating an endpoint (and rotating its secret) is the only time the `whsec_` secret is shown; the old secret
-keeps signing beside the new one for 24 hours after a rotation. The URL is checked against internal addresses
+Creating an endpoint (and rotating its secret) is the only time the `whsec_` secret is shown; it is stored
+sealed under the tenant's data key (`webhooks.secrets`). The old secret keeps signing beside the new one for
+24 hours after a rotation. The URL is checked against internal addresses
 (SSRF) at registration and again at every attempt. Another tenant's ids read as 404: row-level security hides
 them. Writes need `tenant:write` and are audited; reads need `tenant:read`.
 """
@@ -19,11 +20,13 @@ from api.deps import StateDep, requires
 from api.errors import ApiError
 from api.pagination import Page, PageDep
 from contracts.webhooks import WebhookDeliveryInput, WebhookEventType
+from core.crypto.secretbox import build_keyring
 from db.ids import new_id
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
 from webhooks import store
+from webhooks.secrets import EndpointSecrets
 from webhooks.starter import start_delivery
 from webhooks.targets import MAX_URL_CHARS, TargetRefused, check_target
 
@@ -99,6 +102,10 @@ async def _check(state: StateDep, url: str) -> None:
         raise ApiError(422, "invalid_request", str(exc), {"field": "url"}) from exc
 
 
+def _secrets(state: StateDep) -> EndpointSecrets:
+    return EndpointSecrets(build_keyring(state.db, state.settings))
+
+
 def _missing(kind: str) -> ApiError:
     return ApiError(404, "not_found", f"no such {kind}")
 
@@ -112,16 +119,20 @@ async def _audit(session: Any, principal: TenantPrincipal, action: str, target: 
 @router.post("/endpoints", status_code=status.HTTP_201_CREATED, response_model=EndpointWithSecret)
 async def create(body: EndpointIn, principal: Writer, state: StateDep) -> EndpointWithSecret:
     await _check(state, body.url)
+    endpoint_id = new_id()
+    secret, sealed = await _secrets(state).issue(principal.tenant_id, endpoint_id)
     async with state.db.tenant_session(principal.tenant_id) as session:
         e = await store.create_endpoint(
             session,
             principal.tenant_id,
+            endpoint_id=endpoint_id,
+            sealed_secret=sealed,
             url=body.url,
             description=body.description,
             event_types=[str(t) for t in body.event_types],
         )
         await _audit(session, principal, "webhook.endpoint_created", e.id, url=e.url)
-    return EndpointWithSecret(**EndpointOut.of(e).model_dump(), secret=e.secret)
+    return EndpointWithSecret(**EndpointOut.of(e).model_dump(), secret=secret)
 
 
 @router.get("/endpoints", response_model=Page[EndpointOut])
@@ -172,13 +183,14 @@ async def delete(endpoint_id: Id, principal: Writer, state: StateDep) -> None:
 
 @router.post("/endpoints/{endpoint_id}/rotate-secret", response_model=EndpointWithSecret)
 async def rotate(endpoint_id: Id, principal: Writer, state: StateDep) -> EndpointWithSecret:
+    secret, sealed = await _secrets(state).issue(principal.tenant_id, str(endpoint_id))
     async with state.db.tenant_session(principal.tenant_id) as session:
-        e = await store.rotate_secret(session, principal.tenant_id, str(endpoint_id), datetime.now(UTC))
+        e = await store.rotate_secret(session, principal.tenant_id, str(endpoint_id), sealed, datetime.now(UTC))
         if e is not None:
             await _audit(session, principal, "webhook.secret_rotated", e.id)
     if e is None:
         raise _missing("endpoint")
-    return EndpointWithSecret(**EndpointOut.of(e).model_dump(), secret=e.secret)
+    return EndpointWithSecret(**EndpointOut.of(e).model_dump(), secret=secret)
 
 
 @router.post("/endpoints/{endpoint_id}/test", status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryOut)

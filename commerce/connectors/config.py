@@ -10,37 +10,30 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
-
-from cryptography.exceptions import InvalidTag
 
 from commerce.constants import (
     CONNECTOR_SYSTEMS,
     DEFAULT_CONNECTOR_TIMEOUT_SECONDS,
     MAX_CONNECTOR_TIMEOUT_SECONDS,
 )
-from core.crypto.factory import build_kms
 from core.crypto.keyring import Keyring
-from core.crypto.store import PostgresKeyStore
-from core.settings import Settings
+from core.crypto.secretbox import SecretBox as CoreSecretBox
+from core.crypto.secretbox import SecretUnavailable, build_keyring
 from db.database import Database, run_sql
 from tenancy.audit import record_event
+
+__all__ = ["SecretBox", "SecretUnavailable", "build_keyring"]
 
 MAX_URL_CHARS = 500
 MIN_SECRET_CHARS = 16
 MAX_SECRET_CHARS = 256
-_SCHEME_VERSION = b"\x01"
-_NONCE_BYTES = 12
+CONNECTOR_SECRET_PURPOSE = "aiaas-connector-secret/v1"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 _PATH = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
-
-
-class SecretUnavailable(Exception):
-    """A stored secret cannot be opened: its data key is gone or the ciphertext was altered or moved."""
 
 
 @dataclass(frozen=True)
@@ -65,43 +58,11 @@ class HttpTarget:
         return f"HttpTarget({self.base_url!r}, timeout_seconds={self.timeout_seconds})"
 
 
-def build_keyring(db: Database, settings: Settings) -> Keyring:
-    return Keyring(
-        PostgresKeyStore(db),
-        build_kms(settings),
-        ttl_seconds=settings.data_key_cache_seconds,
-        max_entries=settings.data_key_cache_entries,
-    )
+class SecretBox(CoreSecretBox):
+    """The connectors' box: secrets bound to tenant and system."""
 
-
-class SecretBox:
     def __init__(self, keyring: Keyring) -> None:
-        self._keyring = keyring
-
-    async def seal(self, tenant_id: str, system: str, secret: str) -> bytes:
-        key = await self._keyring.active(tenant_id)
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        version = key.version.to_bytes(4, "big")
-        sealed = key.aead.encrypt(nonce, secret.encode(), _aad(tenant_id, system, key.version))
-        return _SCHEME_VERSION + version + nonce + sealed
-
-    async def open(self, tenant_id: str, system: str, blob: bytes) -> str:
-        blob = bytes(blob)
-        if len(blob) < 1 + 4 + _NONCE_BYTES + 16 or blob[:1] != _SCHEME_VERSION:
-            raise SecretUnavailable("the stored secret is not in a known format")
-        version = int.from_bytes(blob[1:5], "big")
-        try:
-            key = await self._keyring.get(tenant_id, version)
-            plain = key.aead.decrypt(
-                blob[5 : 5 + _NONCE_BYTES], blob[5 + _NONCE_BYTES :], _aad(tenant_id, system, version)
-            )
-        except (InvalidTag, LookupError, ValueError) as exc:
-            raise SecretUnavailable(f"the stored secret does not open: {type(exc).__name__}") from exc
-        return plain.decode()
-
-
-def _aad(tenant_id: str, system: str, version: int) -> bytes:
-    return b"aiaas-connector-secret/v1\x00" + f"{tenant_id}\x00{system}\x00{version}".encode()
+        super().__init__(keyring, purpose=CONNECTOR_SECRET_PURPOSE)
 
 
 def validate_base_url(url: str, *, allow_private: bool) -> str:

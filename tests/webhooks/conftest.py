@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from core.crypto.keyring import Keyring
+from core.crypto.secretbox import build_keyring
 from core.settings import Settings
 from core.temporal_plugin import aiaas_plugin
 from db.database import Database
@@ -18,8 +20,7 @@ from tenancy.tenant_admin import create_tenant
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 
 
-@pytest.fixture
-async def tenant_id(db: Database, migrated: Settings) -> str:
+async def _new_tenant(db: Database, migrated: Settings) -> str:
     created = await create_tenant(
         db,
         name=f"Hooks {uuid.uuid4().hex[:8]}",
@@ -29,6 +30,21 @@ async def tenant_id(db: Database, migrated: Settings) -> str:
         actor="test",
     )
     return created.record.id
+
+
+@pytest.fixture
+async def tenant_id(db: Database, migrated: Settings) -> str:
+    return await _new_tenant(db, migrated)
+
+
+@pytest.fixture
+async def other_tenant_id(db: Database, migrated: Settings) -> str:
+    return await _new_tenant(db, migrated)
+
+
+@pytest.fixture
+def keyring(db: Database, migrated: Settings) -> Keyring:
+    return build_keyring(db, migrated)
 
 
 @pytest.fixture

@@ -34,17 +34,14 @@ from contracts.webhooks import (
     WebhookEventType,
     delivery_workflow_id,
 )
+from core.crypto.keyring import Keyring
 from db.database import Database
+from tests.webhooks.endpoints import make_endpoint
 from tests.webhooks.receiver import Receiver
 from webhooks import store
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 MESSAGES = 12
-
-
-async def _endpoint(db: Database, tenant_id: str, url: str, types: list[str] | None = None) -> store.Endpoint:
-    async with db.tenant_session(tenant_id) as session:
-        return await store.create_endpoint(session, tenant_id, url=url, description="test", event_types=types or [])
 
 
 async def _publish(acts: WebhookActivities, tenant_id: str, n: int) -> list[str]:
@@ -96,14 +93,14 @@ def _worker(env: WorkflowEnvironment, acts: WebhookActivities, queue: str) -> Wo
 
 
 async def test_half_failing_receiver_gets_everything_once_and_signed(
-    skipping_env: WorkflowEnvironment, db: Database, tenant_id: str
+    skipping_env: WorkflowEnvironment, db: Database, keyring: Keyring, tenant_id: str
 ) -> None:
     queue = f"hooks-{uuid.uuid4().hex[:6]}"
     acts = WebhookActivities(
-        db, skipping_env.client, task_queue=queue, allow_private_targets=True, search_attributes=False
+        db, skipping_env.client, task_queue=queue, keyring=keyring, allow_private_targets=True, search_attributes=False
     )
     with Receiver() as receiver:
-        endpoint = await _endpoint(db, tenant_id, receiver.url("/hooks"))
+        endpoint, secret = await make_endpoint(db, keyring, tenant_id, receiver.url("/hooks"))
         async with _worker(skipping_env, acts, queue):
             message_ids = await _publish(acts, tenant_id, MESSAGES)
             # A retried publish (same idempotency keys) makes no second message and starts nothing new.
@@ -125,7 +122,7 @@ async def test_half_failing_receiver_gets_everything_once_and_signed(
     assert set(accepted) == set(message_ids), "every message delivered"
     assert max(accepted.values()) == 1, "no message accepted twice"
     assert sum(1 for r in receiver.received if r.status >= 500) >= MESSAGES // 2
-    verifier = Webhook(endpoint.secret)
+    verifier = Webhook(secret)
     for got in receiver.received:
         payload = verifier.verify(got.body, got.headers)
         assert payload["type"] == "invoice.created"
@@ -137,11 +134,11 @@ async def test_half_failing_receiver_gets_everything_once_and_signed(
 
 
 async def test_full_schedule_then_failed_and_retry_after_and_gone(
-    skipping_env: WorkflowEnvironment, db: Database, tenant_id: str
+    skipping_env: WorkflowEnvironment, db: Database, keyring: Keyring, tenant_id: str
 ) -> None:
     queue = f"hooks-{uuid.uuid4().hex[:6]}"
     acts = WebhookActivities(
-        db, skipping_env.client, task_queue=queue, allow_private_targets=True, search_attributes=False
+        db, skipping_env.client, task_queue=queue, keyring=keyring, allow_private_targets=True, search_attributes=False
     )
 
     def plan(path: str, nth: int, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
@@ -152,9 +149,9 @@ async def test_full_schedule_then_failed_and_retry_after_and_gone(
         return 410, {}
 
     with Receiver(plan) as receiver:
-        down = await _endpoint(db, tenant_id, receiver.url("/down"))
-        slow = await _endpoint(db, tenant_id, receiver.url("/slow"), ["trial.ending"])
-        gone = await _endpoint(db, tenant_id, receiver.url("/gone"), ["invoice.created"])
+        down, _ = await make_endpoint(db, keyring, tenant_id, receiver.url("/down"))
+        slow, _ = await make_endpoint(db, keyring, tenant_id, receiver.url("/slow"), ["trial.ending"])
+        gone, _ = await make_endpoint(db, keyring, tenant_id, receiver.url("/gone"), ["invoice.created"])
         async with _worker(skipping_env, acts, queue):
             start = await skipping_env.get_current_time()
             (message_id,) = await _publish(acts, tenant_id, 1)

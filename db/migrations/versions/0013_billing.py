@@ -53,8 +53,9 @@ def _webhooks() -> None:
         sa.Column("url", sa.String(), nullable=False),
         sa.Column("description", sa.String(), nullable=False, server_default=""),
         sa.Column("event_types", postgresql.ARRAY(sa.String()), nullable=False),
-        sa.Column("secret", sa.String(), nullable=False),
-        sa.Column("previous_secret", sa.String(), nullable=True),
+        # Sealed (AES-256-GCM under the tenant's data key, bound to tenant and endpoint), never in clear.
+        sa.Column("secret_ciphertext", sa.LargeBinary(), nullable=False),
+        sa.Column("previous_secret_ciphertext", sa.LargeBinary(), nullable=True),
         sa.Column("previous_secret_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.Column("disabled_reason", sa.String(), nullable=True),
