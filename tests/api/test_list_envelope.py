@@ -15,7 +15,7 @@ import pytest
 from tests.api.helpers import client, error, every_item, fresh_tenant, page, platform_admin
 from tests.e2e.platform import Platform
 
-# Every tenant listing, `{cid}` a conversation of the tenant.
+# Every tenant listing, `{cid}` a conversation of the tenant, `{coll}` one of its knowledge collections.
 LISTINGS = (
     "/v1/api-keys",
     "/v1/agents",
@@ -28,6 +28,11 @@ LISTINGS = (
     "/v1/connectors",
     "/v1/customers",
     "/v1/products",
+    "/v1/knowledge/collections",
+    "/v1/knowledge/collections/{coll}/documents",
+    "/v1/webhooks/endpoints",
+    "/v1/webhooks/deliveries",
+    "/v1/drift/reports",
 )
 
 
@@ -56,14 +61,18 @@ def test_the_schema_has_no_bare_lists_and_every_listing_pages_alike(schema: dict
             params = {p["name"]: p for p in item["get"].get("parameters", [])}
             assert {"limit", "cursor"} <= set(params), path
             assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 200), path
-    templated = {p.replace("{cid}", "{conversation_id}").replace("/support/", "/{name}/") for p in LISTINGS}
+    templated = {
+        p.replace("{cid}", "{conversation_id}").replace("{coll}", "{collection_id}").replace("/support/", "/{name}/")
+        for p in LISTINGS
+    }
     assert sorted(listings) == sorted({*templated, "/v1/admin/tenants"})
 
 
 def test_every_listing_answers_the_envelope_and_refuses_bad_pages(platform: Platform) -> None:
     with fresh_tenant(platform, "Envelope") as (_tenant_id, owner):
         cid = owner.post("/v1/conversations", json={}).json()["id"]
-        for path in (p.replace("{cid}", cid) for p in LISTINGS):
+        coll = owner.post("/v1/knowledge/collections", json={"name": "Envelope"}).json()["id"]
+        for path in (p.replace("{cid}", cid).replace("{coll}", coll) for p in LISTINGS):
             page(owner.get(path))
             page(owner.get(path, params={"limit": 1}))
             for limit in (0, -1, 201, "many"):
