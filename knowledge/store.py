@@ -127,11 +127,12 @@ def search_sql(query: SearchQuery) -> str:
     # Ranking every match of an any-word query is what made full text slow on 100k chunks (p50 563 ms);
     # only the first MAX_TEXT_MATCHES matches are ranked (2000 -> 1000 took the list's p50 from ~30 to ~19 ms
     # at 100k chunks). Below that (most collections) nothing changes.
+    # The best CANDIDATES by a top-N sort first, numbered after: numbering all the matches sorted them all.
     text = (
-        f"SELECT document_id, ord, page, heading, text, row_number() OVER (ORDER BY rank DESC, ord) AS r FROM ("  # noqa: S608
-        f"SELECT {_COLUMNS}, ts_rank_cd(c.tsv, q) AS rank"
+        f"SELECT t.*, row_number() OVER (ORDER BY rank DESC, ord) AS r FROM ("  # noqa: S608
+        f"SELECT * FROM (SELECT {_COLUMNS}, ts_rank_cd(c.tsv, q) AS rank"
         f" FROM knowledge_chunks c CROSS JOIN {tsquery} WHERE {where} AND c.tsv @@ q LIMIT {MAX_TEXT_MATCHES}) m"
-        f" ORDER BY rank DESC, ord LIMIT {CANDIDATES}"
+        f" ORDER BY rank DESC, ord LIMIT {CANDIDATES}) t"
     )
     empty = (
         "SELECT NULL::text AS document_id, NULL::int AS ord, NULL::int AS page, NULL::text AS heading,"
