@@ -68,6 +68,11 @@ STRATEGIES = (
         min_pgvector=(0, 8),
     ),
     Strategy(
+        "hnsw, iterative relaxed, ef=100",
+        (*_HNSW, *_ITERATIVE, "SET LOCAL hnsw.iterative_scan = relaxed_order", "SET LOCAL hnsw.ef_search = 100"),
+        min_pgvector=(0, 8),
+    ),
+    Strategy(
         "hnsw, iterative strict_order",
         (*_HNSW, *_ITERATIVE, "SET LOCAL hnsw.iterative_scan = strict_order"),
         min_pgvector=(0, 8),
