@@ -20,7 +20,7 @@ from router.train import TrainingRow
 
 
 class TableError(ValueError):
-    pass
+    """A line of the table that cannot be trained on; the message names the line and what is wrong."""
 
 
 def _verdict(line: int, row: dict[str, Any], name: str) -> int:
