@@ -66,15 +66,22 @@ class UpRun:
         self._lines.put((name, None))
 
     def wait_until_up(self) -> bool:
-        """True once `up` says it is up; False when it exits first."""
+        """True once `up` says it is up and its summary has been read whole; False when it exits first.
+
+        The summary on stdout is written (and flushed) before the "is up" line on stderr, but the two streams
+        are read by two threads, so either can reach the queue first: wait for both, the summary's last line
+        (`logs: ...`) closing it."""
         ended = 0
+        said_up = summary_read = False
         while ended < 2:
             name, line = self._lines.get(timeout=READY_SECONDS)
             if line is None:
                 ended += 1
                 continue
             getattr(self, name).append(line)
-            if name == "stderr" and line.startswith("aiaas is up after"):
+            said_up = said_up or (name == "stderr" and line.startswith("aiaas is up after"))
+            summary_read = summary_read or (name == "stdout" and line.startswith("logs: "))
+            if said_up and summary_read:
                 return True
         return False
 
