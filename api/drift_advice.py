@@ -5,9 +5,14 @@ The advice a report holds is the detector's (`policies.drift.detector`); what ap
 - `safe_mode`: the tenant's daily soft budget is set to the proposed amount (the baseline's day plus 10 %),
   so today's spending past it puts the tenant in safe mode (cheaper tier, no expensive tools); the other
   limits stay. Needs `tenant:write`, as changing the budget by hand does.
-- `model_pin` and `router_threshold`: change the tenant's router settings, which this deployment does not
-  have yet; applying them is refused (409 `advice_not_applicable`) and nothing is recorded. Their reason says
-  what to change by hand meanwhile. Needs `agents:manage`.
+- `model_pin`: the tenant's router settings pin the model the agent's turns moved off (tenant-wide: the
+  settings have no per-agent pin), and stop forbidding it if they did.
+- `router_threshold`: the router settings forbid the model whose quality got worse, so the router sends its
+  traffic to the tier's other models (and fallbacks skip it); a canary on that model ends. Refused when the
+  tenant pins that very model (the pin is a decision made by hand; change it by hand).
+  Both need `agents:manage`, are checked against the catalog and the tenant's data region like a `PUT
+  /v1/router/settings`, and are undone by one. Advice naming no single model is refused (409
+  `advice_not_applicable`) and nothing is recorded.
 
 The record in `drift_advice_applied`, the change and the audit event commit together or not at all; a second
 apply of the same advice is 409 `advice_already_applied`.
@@ -16,6 +21,7 @@ apply of the same advice is 409 `advice_already_applied`.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,7 +32,11 @@ from api.state import GatewayState
 from policies.budgets import Budget, load_budget, save_budget
 from policies.cost_guard import CostGuard
 from policies.drift.detector import MODEL_PIN, ROUTER_THRESHOLD, SAFE_MODE
+from policies.drift.facts import ALL_MODELS
 from policies.drift.store import applied_advice, mark_applied, read_report
+from router import settings_store
+from router.catalog import ModelNotInRegion, catalog_at
+from router.settings_store import RouterSettings, TenantRouting
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
@@ -75,6 +85,51 @@ async def _safe_mode(session: Any, tenant_id: str, params: dict[str, Any]) -> di
     return {"daily_soft_usd": str(saved.daily_soft_usd), "previous_daily_soft_usd": str(current.daily_soft_usd)}
 
 
+def _not_applicable(reason: str, details: dict[str, Any] | None = None) -> ApiError:
+    return ApiError(409, "advice_not_applicable", reason, details)
+
+
+def advised_router_settings(
+    routing: TenantRouting, kind: str, params: dict[str, Any], catalog_path: str
+) -> RouterSettings:
+    """The router settings that `model_pin` or `router_threshold` advice asks for, validated."""
+    model = str(params.get("model") or "")
+    if not model or model == ALL_MODELS:
+        raise _not_applicable("this advice names no single model", {"kind": kind})
+    current = routing.settings
+    if kind == MODEL_PIN:
+        wanted = replace(
+            current, pinned_model=model, forbidden_models=tuple(m for m in current.forbidden_models if m != model)
+        )
+    else:
+        if current.pinned_model == model:
+            raise _not_applicable("the tenant pins this model; change the pin by hand", {"model": model})
+        if model in current.forbidden_models:
+            raise _not_applicable("the tenant forbids this model already", {"model": model})
+        canary_ends = current.canary_model == model
+        wanted = replace(
+            current,
+            forbidden_models=(*current.forbidden_models, model),
+            canary_model=None if canary_ends else current.canary_model,
+            canary_share=0.0 if canary_ends else current.canary_share,
+        )
+    try:
+        settings_store.validate(wanted, routing.region, catalog_at(catalog_path))
+    except ModelNotInRegion as exc:
+        raise _not_applicable(f"{exc}", {"model": exc.model, "region": exc.region}) from exc
+    except ValueError as exc:
+        raise _not_applicable(str(exc), {"model": model}) from exc
+    return wanted
+
+
+def _describe(settings: RouterSettings) -> dict[str, Any]:
+    return {
+        "pinned_model": settings.pinned_model,
+        "forbidden_models": list(settings.forbidden_models),
+        "canary_model": settings.canary_model,
+    }
+
+
 async def apply_advice(
     state: GatewayState, principal: TenantPrincipal, report_id: str, n: int
 ) -> tuple[dict[str, Any], datetime]:
@@ -94,11 +149,16 @@ async def apply_advice(
         authorize(principal, PERMISSION_TO_APPLY.get(kind, Permission.TENANT_WRITE))
         if not await mark_applied(session, tenant_id, report_id, n, kind, principal.subject, {}):
             raise ApiError(409, "advice_already_applied", "this advice was applied already")
-        if kind != SAFE_MODE:
-            raise ApiError(
-                409, "advice_not_applicable", "this deployment has no router settings to apply it to", {"kind": kind}
-            )
-        change = await _safe_mode(session, tenant_id, dict(item.get("params") or {}))
+        params = dict(item.get("params") or {})
+        if kind == SAFE_MODE:
+            change = await _safe_mode(session, tenant_id, params)
+        elif kind in (MODEL_PIN, ROUTER_THRESHOLD):
+            routing = await settings_store.load(state.db, tenant_id)
+            wanted = advised_router_settings(routing, kind, params, state.settings.router_catalog)
+            await settings_store.write(session, tenant_id, wanted)
+            change = {"router": _describe(wanted), "previous_router": _describe(routing.settings)}
+        else:
+            raise _not_applicable("this kind of advice cannot be applied", {"kind": kind})
         await record_event(
             session,
             tenant_id=tenant_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from contracts.conversation import Tier
@@ -96,3 +97,9 @@ class Catalog:
         window = info.context_window if info else 0
         bigger = [m for m in self.in_region(region) if m.context_window > window]
         return [m.name for m in sorted(bigger, key=lambda m: m.context_window)]
+
+
+@cache
+def catalog_at(path: str) -> Catalog:
+    """The catalog in `path` (empty: the shipped one), read once per process."""
+    return Catalog.load(path or None)

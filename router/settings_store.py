@@ -96,6 +96,29 @@ def validate(settings: RouterSettings, region: str, catalog: Catalog) -> None:
         raise ValueError(f"at most {MAX_FORBIDDEN} forbidden models")
 
 
+async def write(session: AsyncSession, tenant_id: str, settings: RouterSettings) -> None:
+    """Store settings already validated (`validate`) in the caller's transaction."""
+    await run_sql(
+        session,
+        """
+        INSERT INTO tenant_router_settings
+            (tenant_id, pinned_model, forbidden_models, quality_target, canary_model, canary_share, updated_at)
+        VALUES (:t, :pin, :forbidden, :quality, :canary, :share, now())
+        ON CONFLICT (tenant_id) DO UPDATE SET pinned_model = EXCLUDED.pinned_model,
+            forbidden_models = EXCLUDED.forbidden_models, quality_target = EXCLUDED.quality_target,
+            canary_model = EXCLUDED.canary_model, canary_share = EXCLUDED.canary_share, updated_at = now()
+        """,
+        {
+            "t": tenant_id,
+            "pin": settings.pinned_model,
+            "forbidden": list(settings.forbidden_models),
+            "quality": settings.quality_target,
+            "canary": settings.canary_model,
+            "share": settings.canary_share,
+        },
+    )
+
+
 async def save(
     db: Database,
     tenant_id: str,
@@ -108,28 +131,10 @@ async def save(
     current = await load(db, tenant_id)
     validate(settings, current.region, catalog)
     async with db.tenant_session(tenant_id) as session:
-        await run_sql(
-            session,
-            """
-            INSERT INTO tenant_router_settings
-                (tenant_id, pinned_model, forbidden_models, quality_target, canary_model, canary_share, updated_at)
-            VALUES (:t, :pin, :forbidden, :quality, :canary, :share, now())
-            ON CONFLICT (tenant_id) DO UPDATE SET pinned_model = EXCLUDED.pinned_model,
-                forbidden_models = EXCLUDED.forbidden_models, quality_target = EXCLUDED.quality_target,
-                canary_model = EXCLUDED.canary_model, canary_share = EXCLUDED.canary_share, updated_at = now()
-            """,
-            {
-                "t": tenant_id,
-                "pin": settings.pinned_model,
-                "forbidden": list(settings.forbidden_models),
-                "quality": settings.quality_target,
-                "canary": settings.canary_model,
-                "share": settings.canary_share,
-            },
-        )
+        await write(session, tenant_id, settings)
         if also is not None:
             await also(session)
     return TenantRouting(plan=current.plan, region=current.region, settings=settings)
 
 
-__all__ = ["ModelNotInRegion", "RouterSettings", "TenantRouting", "load", "save", "validate"]
+__all__ = ["ModelNotInRegion", "RouterSettings", "TenantRouting", "load", "save", "validate", "write"]

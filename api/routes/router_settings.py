@@ -12,7 +12,6 @@ allows, with their tier.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Annotated
 
 from fastapi import APIRouter
@@ -23,7 +22,7 @@ from api.deps import StateDep, requires
 from api.errors import ApiError
 from contracts.conversation import Tier
 from router import settings_store
-from router.catalog import Catalog, ModelNotInRegion
+from router.catalog import Catalog, ModelNotInRegion, catalog_at
 from router.settings_store import MAX_FORBIDDEN, RouterSettings, TenantRouting
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
@@ -57,11 +56,6 @@ class RouterSettingsOut(RouterSettingsIn):
     allowed_models: list[AllowedModel]
 
 
-@cache
-def _catalog(path: str) -> Catalog:
-    return Catalog.load(path or None)
-
-
 def _out(routing: TenantRouting, catalog: Catalog) -> RouterSettingsOut:
     return RouterSettingsOut(
         pinned_model=routing.settings.pinned_model,
@@ -77,13 +71,13 @@ def _out(routing: TenantRouting, catalog: Catalog) -> RouterSettingsOut:
 
 @router.get("/settings", response_model=RouterSettingsOut)
 async def read_router_settings(principal: Reader, state: StateDep) -> RouterSettingsOut:
-    catalog = _catalog(state.settings.router_catalog)
+    catalog = catalog_at(state.settings.router_catalog)
     return _out(await settings_store.load(state.db, principal.tenant_id), catalog)
 
 
 @router.put("/settings", response_model=RouterSettingsOut)
 async def replace_router_settings(body: RouterSettingsIn, principal: Writer, state: StateDep) -> RouterSettingsOut:
-    catalog = _catalog(state.settings.router_catalog)
+    catalog = catalog_at(state.settings.router_catalog)
     wanted = RouterSettings(
         pinned_model=body.pinned_model,
         forbidden_models=tuple(dict.fromkeys(body.forbidden_models)),

@@ -1,8 +1,9 @@
 """Turns written the way the platform writes them (conversation, question, answer, ledger rows, tool calls),
 dated in the past, so a nightly drift run has a baseline and a night to compare.
 
-The night's turns cost `price_factor` times as much per token (a provider's price change); everything else
-stays as in the baseline.
+The night's turns cost `price_factor` times as much per token (a provider's price change) and their tool calls
+fail at `night_tool_errors` (a model that got worse at calling tools); everything else stays as in the
+baseline, whose tool calls fail at 2 %.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ _TOOL = text(
 )
 
 
-async def seed_turns(db: Database, tenant_id: str, *, price_factor: float = 1.5, seed: int = 1) -> int:
+async def seed_turns(
+    db: Database, tenant_id: str, *, price_factor: float = 1.5, night_tool_errors: float = 0.02, seed: int = 1
+) -> int:
     """Write the baseline's and the night's turns for `tenant_id`; returns how many turns."""
     rng = random.Random(seed)
     rows: dict[str, list[dict[str, object]]] = {"conv": [], "msg": [], "ledger": [], "tool": []}
-    days = [(NIGHT - timedelta(days=d), TURNS_PER_DAY, 1.0) for d in range(BASELINE_DAYS, 0, -1)]
-    for day, turns, factor in [*days, (NIGHT, NIGHT_TURNS, price_factor)]:
+    days = [(NIGHT - timedelta(days=d), TURNS_PER_DAY, 1.0, 0.02) for d in range(BASELINE_DAYS, 0, -1)]
+    for day, turns, factor, tool_errors in [*days, (NIGHT, NIGHT_TURNS, price_factor, night_tool_errors)]:
         cid = str(uuid.uuid4())
         start = datetime.combine(day, time(1), tzinfo=UTC)
         rows["conv"].append({"id": cid, "tid": tenant_id, "agent": AGENT, "at": start})
@@ -89,7 +92,7 @@ async def seed_turns(db: Database, tenant_id: str, *, price_factor: float = 1.5,
                     "mid": qid,
                     "call": f"call-{i}",
                     "cid": cid,
-                    "status": "ok" if rng.random() > 0.02 else "error",
+                    "status": "ok" if rng.random() >= tool_errors else "error",
                     "at": asked,
                 }
             )

@@ -1,8 +1,9 @@
 """One nightly drift run on the real platform: seeded turns in, a stored report, an event and advice out.
 
 Two fresh tenants: A's night costs 1.5 times as much per token as its baseline (a provider's price change),
-B's night is like its baseline. The platform's worker runs `NightlyDriftWorkflow` for that night; then the API
-shows each tenant its own report only, and A's owner applies the safe-mode advice once, audited.
+B's night is like its baseline; C's tool calls fail far more often on its one model. The platform's worker runs
+`NightlyDriftWorkflow` for that night; then the API shows each tenant its own report only, A's owner applies the
+safe-mode advice once, audited, and C's owner applies the advice to route away from the model that got worse.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from core.events import EventBus
 from db.database import Database
 from tenancy.tenants import create_tenant
 from tests.e2e.platform import Platform
-from tests.policies.drift.seed import NIGHT, seed_turns
+from tests.policies.drift.seed import MODEL, NIGHT, seed_turns
 from tests.workflows.tenant_lifecycle.clients import bearer, tenant_token
 
 pytestmark = pytest.mark.timeout(240)
@@ -48,8 +49,10 @@ async def test_a_nightly_run_reports_drift_to_its_tenant_only_and_applies_advice
 ) -> None:
     tenant_a, key_a = await _tenant(platform, "Drifting")
     tenant_b, key_b = await _tenant(platform, "Steady")
+    tenant_c, key_c = await _tenant(platform, "Failing tools")
     await seed_turns(app_database, tenant_a, price_factor=1.5, seed=1)
     await seed_turns(app_database, tenant_b, price_factor=1.0, seed=2)
+    await seed_turns(app_database, tenant_c, price_factor=1.0, night_tool_errors=0.3, seed=3)
 
     result = await temporal.execute_workflow(
         WF_NIGHTLY_DRIFT,
@@ -58,7 +61,7 @@ async def test_a_nightly_run_reports_drift_to_its_tenant_only_and_applies_advice
         task_queue=platform.settings.task_queue,
         result_type=NightlyDriftResult,
     )
-    assert result.night == NIGHT and result.failed == [] and result.tenants >= 2 and result.detected >= 1
+    assert result.night == NIGHT and result.failed == [] and result.tenants >= 3 and result.detected >= 2
 
     with _client(platform, key_a) as api_a, _client(platform, key_b) as api_b:
         listed = api_a.get("/v1/drift/reports", params={"detected": "true"})
@@ -97,8 +100,30 @@ async def test_a_nightly_run_reports_drift_to_its_tenant_only_and_applies_advice
         assert any(e["action"] == "drift.advice_applied" for e in audit)
         assert api_b.get("/v1/budgets").json()["limits"]["daily_soft_usd"] is None
 
+    with _client(platform, key_c) as api_c:
+        _route_away_from_the_failing_model(api_c)
+
     events = await EventBus(redis).history(tenant_a, "_operations")
     assert [e.type for e in events].count(EventType.DRIFT_DETECTED) == 1
+
+
+def _route_away_from_the_failing_model(api: httpx.Client) -> None:
+    [summary] = [r for r in api.get("/v1/drift/reports").json()["items"] if r["night"] == NIGHT.isoformat()]
+    report = api.get(f"/v1/drift/reports/{summary['id']}").json()
+    routing = [a for a in report["advice_details"] if a["kind"] == "router_threshold"]
+    [one_model] = [a for a in routing if a["params"]["model"] == MODEL]
+    # Advice about all of an agent's models at once names no model to route away from: refused, not recorded.
+    for every_model in (a for a in routing if a["params"]["model"] == "*"):
+        refused = api.post(f"/v1/drift/reports/{summary['id']}/advice/{every_model['n']}/apply")
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "advice_not_applicable"
+    before = api.get("/v1/router/settings").json()
+    assert MODEL not in before["forbidden_models"]
+    applied = api.post(f"/v1/drift/reports/{summary['id']}/advice/{one_model['n']}/apply")
+    assert applied.status_code == 200, applied.text
+    assert api.get("/v1/router/settings").json()["forbidden_models"] == [*before["forbidden_models"], MODEL]
+    [audited] = [e for e in api.get("/v1/audit").json()["items"] if e["action"] == "drift.advice_applied"]
+    assert audited["details"]["router"]["forbidden_models"] == [MODEL]
+    assert audited["details"]["previous_router"]["forbidden_models"] == before["forbidden_models"]
 
 
 @pytest.mark.parametrize(
