@@ -33,6 +33,7 @@ from contracts.conversation import ModelCallInput, ModelCallResult, Tier, ToolCa
 from contracts.events import EventType
 from contracts.names import ACT_MODEL_COMPLETE
 from core.events import EventBus
+from core.genai_tracing import chat_span
 from core.settings import Settings
 from core.telemetry import MODEL_CALL_SECONDS
 from db.database import Database
@@ -194,57 +195,61 @@ class ModelActivities:
         calls = _ToolCallAssembler()
         usage = None
         finish_reason = ""
-        try:
-            stream = await litellm.acompletion(
-                model=model,
-                messages=shield.messages,
-                stream=True,
-                stream_options={"include_usage": True},
-                num_retries=0,
-                max_retries=0,
-                timeout=self._settings.model_timeout_seconds,
-                metadata={"attempt": info.attempt, "workflow_id": info.workflow_id},
-                **({"tools": tools} if tools else {}),
-            )
-            async for chunk in stream:
-                usage = getattr(chunk, "usage", None) or usage
-                if not chunk.choices:
-                    continue
-                choice = chunk.choices[0]
-                finish_reason = choice.finish_reason or finish_reason
-                for fragment in getattr(choice.delta, "tool_calls", None) or []:
-                    calls.add(fragment)
+        with chat_span(model, agent=inp.agent, conversation_id=inp.conversation_id) as span:
+            try:
+                stream = await litellm.acompletion(
+                    model=model,
+                    messages=shield.messages,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    num_retries=0,
+                    max_retries=0,
+                    timeout=self._settings.model_timeout_seconds,
+                    metadata={"attempt": info.attempt, "workflow_id": info.workflow_id},
+                    **({"tools": tools} if tools else {}),
+                )
+                async for chunk in stream:
+                    usage = getattr(chunk, "usage", None) or usage
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    finish_reason = choice.finish_reason or finish_reason
+                    for fragment in getattr(choice.delta, "tool_calls", None) or []:
+                        calls.add(fragment)
+                        activity.heartbeat(len(parts))
+                    delta = restorer.feed(choice.delta.content or "")
+                    if not delta:
+                        continue
+                    await self._publish_token(inp, info.attempt, len(parts), delta)
+                    parts.append(delta)
                     activity.heartbeat(len(parts))
-                delta = restorer.feed(choice.delta.content or "")
-                if not delta:
-                    continue
-                await self._publish_token(inp, info.attempt, len(parts), delta)
-                parts.append(delta)
-                activity.heartbeat(len(parts))
-            tail = restorer.flush()
-            if tail:
-                await self._publish_token(inp, info.attempt, len(parts), tail)
-                parts.append(tail)
-        except Exception as exc:  # provider errors of every kind; cancellation is a BaseException and passes
-            MODEL_CALL_SECONDS.labels(outcome="error").observe(time.perf_counter() - started)
-            error = to_application_error(exc, model)
-            if mid_stream and parts:
-                # Part of this answer is out already: no fallback may stream another over it.
-                raise MidStream(error) from exc
-            raise error from exc
-        MODEL_CALL_SECONDS.labels(outcome="ok").observe(time.perf_counter() - started)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        result = ModelCallResult(
-            content="".join(parts),
-            model=model,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            tool_calls=[shield.restore_call(call) for call in calls.requests(inp.step)],
-            # With metering the price comes from its pricing table instead (set by the caller).
-            cost_usd=_cost(model, prompt_tokens, completion_tokens) if self._metering is None else 0.0,
-            finish_reason=finish_reason,
-        )
+                tail = restorer.flush()
+                if tail:
+                    await self._publish_token(inp, info.attempt, len(parts), tail)
+                    parts.append(tail)
+            except Exception as exc:  # provider errors of every kind; cancellation is a BaseException and passes
+                MODEL_CALL_SECONDS.labels(outcome="error").observe(time.perf_counter() - started)
+                error = to_application_error(exc, model)
+                if mid_stream and parts:
+                    # Part of this answer is out already: no fallback may stream another over it.
+                    raise MidStream(error) from exc
+                raise error from exc
+            MODEL_CALL_SECONDS.labels(outcome="ok").observe(time.perf_counter() - started)
+            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            result = ModelCallResult(
+                content="".join(parts),
+                model=model,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                tool_calls=[shield.restore_call(call) for call in calls.requests(inp.step)],
+                # With metering the price comes from its pricing table instead (set by the caller).
+                cost_usd=_cost(model, prompt_tokens, completion_tokens) if self._metering is None else 0.0,
+                finish_reason=finish_reason,
+            )
+            span.answered(
+                model=model, input_tokens=prompt_tokens, output_tokens=completion_tokens, finish_reason=finish_reason
+            )
         return result, usage is not None
 
     async def _publish_token(self, inp: ModelCallInput, attempt: int, index: int, delta: str) -> None:

@@ -39,6 +39,7 @@ from contracts.conversation import (
     conversation_workflow_id,
 )
 from contracts.provenance import ConfirmationReply, ConfirmationStatus
+from core.genai_tracing import current_carrier
 from core.settings import Settings
 from workflows.conversation import ConversationWorkflow
 
@@ -100,7 +101,12 @@ async def submit(
         async with asyncio.timeout(CONFIRM_WITHIN.total_seconds()):
             return await temporal.execute_update_with_start_workflow(
                 ConversationWorkflow.submit_message,  # type: ignore[arg-type]  # async handlers type as coroutines
-                SubmitMessage(message_id=message_id, content=body.content, client_message_id=body.client_message_id),
+                SubmitMessage(
+                    message_id=message_id,
+                    content=body.content,
+                    client_message_id=body.client_message_id,
+                    trace_carrier=current_carrier(),
+                ),
                 start_workflow_operation=start,
                 # Every try is an update of its own: Temporal would answer a repeated update id with the first
                 # try's result, or with nothing once that try was lost. The run decides what repeats a message.

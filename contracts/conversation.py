@@ -7,7 +7,7 @@ defaults only. They import nothing with side effects so the workflow sandbox can
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -43,10 +43,15 @@ class ConversationStatus(StrEnum):
     CLOSED = "closed"
 
 
+# W3C trace-context headers by name; small by construction (two headers), bounded against anything else.
+TraceCarrier = Annotated[dict[str, Annotated[str, Field(max_length=512)]], Field(max_length=4)]
+
+
 class QueuedMessage(Frozen):
     message_id: str
     content: str
     client_message_id: str | None = None
+    trace_carrier: TraceCarrier | None = None
 
 
 class ConversationInput(Frozen):
@@ -79,6 +84,9 @@ class SubmitMessage(Frozen):
     message_id: str = Field(min_length=1, max_length=64)
     content: str
     client_message_id: str | None = Field(default=None, max_length=MAX_CLIENT_MESSAGE_ID)
+    # The W3C trace context of the request that sent the message (`traceparent`, `tracestate`): the turn's
+    # activities join that request's trace, so each turn is one trace. None: the conversation's own trace.
+    trace_carrier: TraceCarrier | None = None
 
 
 class SubmitAccepted(Frozen):

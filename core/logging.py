@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from core.genai_tracing import trace_ids_processor
 from core.redaction import redact_text
 
 __all__ = ["configure_logging", "redact_processor", "redact_text"]
@@ -27,7 +28,8 @@ def _redact(value: Any) -> Any:
     return value
 
 
-_NEVER_REDACTED = frozenset({"timestamp", "level", "logger"})
+# Set by the logging pipeline itself (trace and span ids are hex the detector must not mistake for numbers).
+_NEVER_REDACTED = frozenset({"timestamp", "level", "logger", "trace_id", "span_id"})
 
 
 def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -46,6 +48,7 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        trace_ids_processor,
         redact_processor,
     ]
     renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()

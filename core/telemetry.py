@@ -7,11 +7,12 @@ goes through `core.metric_labels.tenant_label`, which bounds the tenants a proce
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from prometheus_client import Counter, Histogram
 
@@ -55,8 +56,7 @@ def sampler(rate: float) -> Sampler:
 
 
 def configure_tracing(service_name: str, sample_rate: float | None = None) -> None:
-    """Install a tracer provider once per process. Spans go to stdout only when asked for
-    (`AIAAS_TRACE_CONSOLE=1`); a deployment wires its exporter through the standard OTEL_* variables.
+    """Install a tracer provider once per process, exporting to what `span_exporters` finds configured.
     The rate defaults to `AIAAS_TRACE_SAMPLE_RATE` (`Settings.trace_sample_rate`)."""
     global _configured
     if _configured:
@@ -66,7 +66,21 @@ def configure_tracing(service_name: str, sample_rate: float | None = None) -> No
 
         sample_rate = get_settings().trace_sample_rate
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=sampler(sample_rate))
-    if os.environ.get("AIAAS_TRACE_CONSOLE") == "1":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    for exporter in span_exporters(os.environ):
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _configured = True
+
+
+def span_exporters(environ: Mapping[str, str]) -> list[SpanExporter]:
+    """Where finished spans go: OTLP over HTTP when an OTLP endpoint is configured (the exporter reads the
+    standard `OTEL_EXPORTER_OTLP_*` variables itself: endpoint, headers, timeout), stdout when
+    `AIAAS_TRACE_CONSOLE=1`; nowhere otherwise (spans are still made, so trace ids reach the logs)."""
+    exporters: list[SpanExporter] = []
+    if environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporters.append(OTLPSpanExporter())
+    if environ.get("AIAAS_TRACE_CONSOLE") == "1":
+        exporters.append(ConsoleSpanExporter())
+    return exporters

@@ -25,6 +25,7 @@ from workflows.approval_gate import ApprovalGate
 from workflows.confirmation_gate import ConfirmationGate
 from workflows.intake import Intake
 from workflows.turn_io import release_turn_lease, run_local
+from workflows.turn_trace import in_trace
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import ApprovalDecision, ApprovalStatus
@@ -88,7 +89,12 @@ class ConversationWorkflow:
     async def submit_message(self, msg: SubmitMessage) -> SubmitAccepted:
         if not await self._intake.take(msg):
             return SubmitAccepted(message_id=msg.message_id, duplicate=True)
-        queued = QueuedMessage(message_id=msg.message_id, content=msg.content, client_message_id=msg.client_message_id)
+        queued = QueuedMessage(
+            message_id=msg.message_id,
+            content=msg.content,
+            client_message_id=msg.client_message_id,
+            trace_carrier=msg.trace_carrier,
+        )
         if self._input.double_texting == DoubleTexting.INTERRUPT and self._current is not None:
             self._interrupt_current_turn()
             self._superseded.extend(self._pending)
@@ -192,7 +198,7 @@ class ConversationWorkflow:
             gate=self._approvals,
             confirmations=self._confirmations,
         )
-        self._turn_task = asyncio.create_task(turn.run())
+        self._turn_task = asyncio.create_task(in_trace(msg.trace_carrier, turn.run()))
         try:
             await self._turn_task
         finally:

@@ -41,6 +41,7 @@ from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus, idempote
 from contracts.errors import ToolErrorType
 from contracts.events import EventType
 from core.events import EventBus
+from core.genai_tracing import tool_span
 from db.database import Database
 from policies.bulkhead import Bulkhead
 from policies.circuit_breaker import HALF_OPEN, CircuitBreaker
@@ -113,6 +114,10 @@ class ToolRuntime:
         return activity.defn(name=item.activity_name)(run_tool)
 
     async def call(self, item: Tool, inp: ToolCallInput) -> ToolCallResult:
+        with tool_span(item.spec.name, call_id=inp.call_id, conversation_id=inp.conversation_id):
+            return await self._measured(item, inp)
+
+    async def _measured(self, item: Tool, inp: ToolCallInput) -> ToolCallResult:
         started = time.perf_counter()
         outcome = "crashed"
         try:
