@@ -62,6 +62,8 @@ class SubscriptionWorkflow:
 
     @workflow.run
     async def run(self, inp: SubscriptionInput) -> SubscriptionState:
+        if workflow.info().continued_run_id is None:
+            await self._record(("subscription.started", {"plan": self._s.plan}), key="start")
         if self._s.status == Status.TRIALING:
             await self._trial()
         elif self._s.status == Status.SUSPENDED:
@@ -251,8 +253,8 @@ class SubscriptionWorkflow:
             self._s = s.model_copy(update={"plan": req.plan, "changes": changes, "pending_plan": None})
         elif now_change:
             self._s = s.model_copy(update={"plan": req.plan, "period_plan": req.plan, "pending_plan": None})
-        else:
-            self._s = s.model_copy(update={"pending_plan": req.plan})
+        else:  # back to the current plan takes the scheduled change back
+            self._s = s.model_copy(update={"pending_plan": None if req.plan == s.plan else req.plan})
         details = {"from": s.plan, "to": req.plan, "timing": req.timing.value}
         await self._record(("subscription.plan_changed", details), actor=req.actor)
         await self._publish(WebhookEventType.SUBSCRIPTION_UPDATED, f"plan:{self._update_key()}", details)
