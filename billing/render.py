@@ -1,6 +1,5 @@
 """An invoice as a self-contained HTML page (inline styles, no scripts, no external resources), every value
-escaped. PDF is not rendered: no permissive PDF library that needs no system libraries was available offline
-(see docs/billing.md); browsers print this page to PDF.
+escaped. The PDF (`billing.render_pdf`) shows the same content.
 """
 
 from __future__ import annotations

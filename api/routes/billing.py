@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -23,6 +23,7 @@ from api.pagination import Page, PageDep
 from billing import store
 from billing.period import Change, proration_of
 from billing.render import invoice_html
+from billing.render_pdf import invoice_pdf
 from contracts.billing import (
     CancelRequest,
     ChangeTiming,
@@ -138,6 +139,17 @@ async def invoice_page(invoice_id: Id, principal: Reader, state: StateDep) -> HT
             "Content-Disposition": f'inline; filename="invoice-{invoice.number}.html"',
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
         },
+    )
+
+
+@invoices.get("/{invoice_id}/pdf", response_class=Response)
+async def invoice_document(invoice_id: Id, principal: Reader, state: StateDep) -> Response:
+    invoice = await _invoice(principal, state, invoice_id)
+    tenant = await get_tenant(state.db, principal.tenant_id)
+    return Response(
+        invoice_pdf(invoice, tenant_name=tenant.name),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="invoice-{invoice.number}.pdf"'},
     )
 
 

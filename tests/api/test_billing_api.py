@@ -112,12 +112,15 @@ def test_invoices_html_payments_and_tenant_b(
     page = api.get(f"/v1/invoices/{invoice['id']}/html")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "Invoice 000001" in page.text and "$58.31" in page.text
+    pdf = api.get(f"/v1/invoices/{invoice['id']}/pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-") and b"000001" in pdf.content
     payments = api.get(f"/v1/invoices/{invoice['id']}/payments").json()
     assert payments == {"invoice_id": invoice["id"], "status": "open", "paid_at": None, "payments": []}
     assert api.get(f"/v1/invoices/{uuid.uuid4()}").status_code == 404
     assert api.get("/v1/invoices/not-a-uuid").status_code == 422
 
-    for path in ("", "/html", "/payments"):
+    for path in ("", "/html", "/pdf", "/payments"):
         assert api_b.get(f"/v1/invoices/{invoice['id']}{path}").status_code == 404
     assert invoice["id"] not in [i["id"] for i in api_b.get("/v1/invoices").json()["items"]]
     assert api_b.get("/v1/subscription").status_code == 404
