@@ -39,7 +39,7 @@ from webhooks import store
 from webhooks.secrets import EndpointSecrets
 from webhooks.signing import signed_headers
 from webhooks.starter import start_delivery
-from webhooks.targets import TargetRefused, check_target
+from webhooks.targets import TargetRefused, pinned_request
 
 log = structlog.get_logger("aiaas.webhooks")
 ATTEMPTS = Counter("aiaas_webhook_attempts_total", "Webhook delivery attempts by outcome", ["outcome"])
@@ -138,7 +138,7 @@ class WebhookActivities:
         if not endpoint.enabled:
             return await self._log(inp, AttemptResult(outcome=AttemptOutcome.ABANDONED, error="endpoint disabled"), 0)
         try:
-            await check_target(endpoint.url, allow_private=self._allow_private)
+            target, pin_headers, pin_extensions = await pinned_request(endpoint.url, allow_private=self._allow_private)
         except TargetRefused as exc:
             return await self._log(inp, AttemptResult(outcome=AttemptOutcome.ABANDONED, error=str(exc)), 0)
         now = datetime.now(UTC)
@@ -151,7 +151,10 @@ class WebhookActivities:
         headers = signed_headers(message.id, now, body, live)
         started = time.monotonic()
         try:
-            response = await self._http.post(endpoint.url, content=body, headers=headers)
+            # To the address just checked, not to a second resolution of the name (DNS rebinding).
+            response = await self._http.post(
+                target, content=body, headers={**headers, **pin_headers}, extensions=pin_extensions
+            )
         except httpx.HTTPError as exc:
             result = AttemptResult(outcome=AttemptOutcome.RETRY, error=f"{type(exc).__name__}: {exc}"[:300])
         else:

@@ -26,6 +26,7 @@ from api.routes import (
     api_keys,
     approvals,
     audit,
+    billing,
     budgets,
     confirmations,
     connectors,
@@ -74,6 +75,8 @@ _HTTP = (
     router_settings.router,
     drift.router,
     webhooks.router,
+    billing.router,
+    billing.invoices,
 )
 _SOCKETS = (events.sockets,)
 

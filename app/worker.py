@@ -43,6 +43,7 @@ class WorkerDeps:
 async def build_worker(settings: Settings, *, task_queue: str | None = None) -> AsyncIterator[WorkerDeps]:
     """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
     from activities.approvals import ApprovalActivities
+    from activities.billing import BillingActivities
     from activities.conversation import ConversationActivities
     from activities.drift import DriftActivities
     from activities.model_call import ModelActivities
@@ -55,6 +56,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from agents.definitions import pinned_agent_names
     from app.tools import platform_registry, worker_tools
     from app.workflows import WORKFLOWS
+    from billing.payments import build_processor
     from core.crypto.secretbox import build_keyring
     from db.database import Database
     from knowledge.ingest_activities import IngestActivities
@@ -80,6 +82,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         keyring=build_keyring(db, settings),
         allow_private_targets=settings.webhook_allow_private_targets,
     )
+    billing = BillingActivities(db, redis, build_processor(db, settings))
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -106,6 +109,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             hooks.publish,
             hooks.attempt,
             hooks.finish,
+            *billing.all(),
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,

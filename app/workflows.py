@@ -7,6 +7,7 @@ from workflows.ingest_document import IngestDocumentWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.subscription import SubscriptionWorkflow
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
@@ -19,3 +20,4 @@ WORKFLOWS: tuple[type, ...] = (
     NightlyDriftWorkflow,
     WebhookDeliveryWorkflow,
 )
+WORKFLOWS += (SubscriptionWorkflow,)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from benchmarks import (
     admission,
     auth_overhead,
+    billing_close,
     billing_year,
     codec_overhead,
     drift,
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "load": (load_gate.main, "Locust chat clients, gated on the committed baseline (needs the load extra)"),
     "conversations": (open_conversations.main, "open conversations in one worker: memory and sticky-cache hits"),
     "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
+    "billing_year": (billing_close.main, "a year of period closes against an oracle; 1,000-tenant close on Postgres"),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
 }
 

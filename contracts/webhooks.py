@@ -27,8 +27,10 @@ class WebhookEventType(StrEnum):
     INVOICE_CREATED = "invoice.created"
     INVOICE_PAID = "invoice.paid"
     PAYMENT_FAILED = "payment.failed"
+    PAYMENT_SUCCEEDED = "payment.succeeded"
     SUBSCRIPTION_UPDATED = "subscription.updated"
     SUBSCRIPTION_SUSPENDED = "subscription.suspended"
+    SUBSCRIPTION_RESUMED = "subscription.resumed"
     TRIAL_ENDING = "trial.ending"
     TRIAL_ENDED = "trial.ended"
     # The rest of the platform.

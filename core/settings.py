@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     # Webhooks: whether endpoints may target private, loopback or link-local addresses (SSRF guard off).
     # Only for a development machine or tests with a receiver on loopback.
     webhook_allow_private_targets: bool = False
+    # Subscriptions charge through the sandbox processor unless a processor URL is set (docs/billing.md).
+    billing_processor_url: str = ""
+    billing_processor_secret: SecretStr = SecretStr("")
 
     # Payload encryption. The development KMS keeps its key-encryption keys in this file (default
     # `<data_dir>/kms/keys.json`); every process using the same database must use the same file.

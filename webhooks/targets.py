@@ -65,3 +65,27 @@ async def check_target(url: str, *, allow_private: bool) -> None:
     for address in await resolve(host, port):
         if internal(address):
             raise TargetRefused("url resolves to a private, loopback or link-local address")
+
+
+async def pinned_request(url: str, *, allow_private: bool) -> tuple[str, dict[str, str], dict[str, str]]:
+    """Check `url` and return what to send so the connection goes to the very address that was checked:
+    the URL with the host replaced by that address, the `Host` header, and the TLS server name (httpx's
+    `sni_hostname` request extension, so the certificate is still verified against the name). Without this,
+    the HTTP client would resolve the name again and a rebinding DNS server could answer differently.
+    """
+    check_url(url)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if allow_private:
+        return url, {}, {}
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = await resolve(host, port)
+    if not addresses or any(internal(a) for a in addresses):
+        raise TargetRefused("url resolves to a private, loopback or link-local address")
+    address = addresses[0]
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    pinned = parts._replace(netloc=netloc).geturl()
+    host_header = f"{host}:{parts.port}" if parts.port else host
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return pinned, {"Host": host_header}, extensions

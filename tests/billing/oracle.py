@@ -1,0 +1,60 @@
+"""An independent oracle for a period's invoice: exact fractions straight from `billing/data/prices.json`,
+written apart from `billing.invoice`/`billing.period` so that both would have to be wrong the same way.
+Used by the workflow tests and by `python -m benchmarks billing_year`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+
+PRICES = json.loads((Path(__file__).resolve().parents[2] / "billing" / "data" / "prices.json").read_text())
+
+
+def half_up(x: Fraction) -> int:
+    return math.floor(x + Fraction(1, 2)) if x >= 0 else -math.floor(-x + Fraction(1, 2))
+
+
+@dataclass(frozen=True)
+class OracleChange:
+    old: str
+    new: str
+    at: datetime
+
+
+def oracle_total(
+    *,
+    start_plan: str,
+    end_plan: str,
+    start: datetime,
+    end: datetime,
+    tokens: int,
+    changes: list[OracleChange],
+    credit: int,
+    tax: Fraction,
+) -> tuple[int, int]:
+    """(total in cents, credit left) for the period."""
+    subtotal = PRICES[start_plan]["base_fee_cents"]
+    seconds = int((end - start).total_seconds())
+    for change in changes:
+        left = int((end - change.at).total_seconds())
+        diff = PRICES[change.new]["base_fee_cents"] - PRICES[change.old]["base_fee_cents"]
+        amount = half_up(Fraction(diff * left, seconds))
+        if amount > 0:
+            subtotal += amount
+        else:
+            credit -= amount
+    plan = PRICES[end_plan]
+    low = plan["included_tokens"]
+    for tier in plan["tiers"]:
+        high = tokens if tier["up_to_tokens"] is None else min(tokens, tier["up_to_tokens"])
+        if high > low:
+            subtotal += half_up(Fraction((high - low) * tier["cents_per_million"], 1_000_000))
+            low = high
+    used = min(credit, max(subtotal, 0))
+    subtotal -= used
+    return subtotal + half_up(subtotal * tax), credit - used
