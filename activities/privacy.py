@@ -165,36 +165,53 @@ class PrivacyActivities:
     # ---- retention --------------------------------------------------------------------------------------
     @activity.defn(name=ACT_RETENTION_LIST_TENANTS)
     async def retention_tenants(self, inp: RetentionListInput) -> RetentionListResult:
-        page = await list_tenants(self._db, status=TenantStatus.ACTIVE, cursor=inp.cursor)
+        page = await list_tenants(self._db, status=TenantStatus.ACTIVE, cursor=inp.cursor, limit=inp.limit)
         return RetentionListResult(tenant_ids=[t.id for t in page.items], next_cursor=page.next_cursor)
 
     @activity.defn(name=ACT_RETENTION_ENFORCE)
     async def enforce_retention(self, inp: EnforceRetentionInput) -> EnforceRetentionResult:
-        async with self._db.tenant_session(inp.tenant_id) as session:
-            policy = await load_retention(session, inp.tenant_id)
         deleted: dict[str, int] = {}
+        more: list[str] = []
+        failed: list[str] = []
+        for tenant_id in inp.tenant_ids:
+            activity.heartbeat(tenant_id)
+            try:
+                tenant_more = await self._enforce_tenant(tenant_id, inp, deleted)
+            except Exception:  # one tenant's trouble must not cost the page its retention
+                log.exception("retention failed", tenant_id=tenant_id)
+                failed.append(tenant_id)
+                continue
+            if tenant_more:
+                more.append(tenant_id)
+        return EnforceRetentionResult(deleted=deleted, more=more, failed=failed)
+
+    async def _enforce_tenant(self, tenant_id: str, inp: EnforceRetentionInput, deleted: dict[str, int]) -> bool:
+        """Delete what the tenant's policy no longer keeps, adding to `deleted`; True when more is left."""
+        async with self._db.tenant_session(tenant_id) as session:
+            policy = await load_retention(session, tenant_id)
         more = False
         for kind in database_kinds():
             days = policy.days(kind)
             if days is None:
                 continue
+            before = sum(deleted.get(t, 0) for t in tables_of(kind))
             for _ in range(inp.batches_per_call):
                 # Each batch commits on its own: locks are held for one batch, and progress survives a crash.
-                async with self._db.tenant_session(inp.tenant_id) as session:
+                async with self._db.tenant_session(tenant_id) as session:
                     batch = await delete_batch(session, kind, days, inp.batch_size)
                 for table, n in batch.items():
                     deleted[table] = deleted.get(table, 0) + n
-                activity.heartbeat(kind.value)
+                activity.heartbeat(tenant_id, kind.value)
                 if max(batch.values()) < inp.batch_size:
                     break
             else:
                 more = True
-            RETAINED_DELETED.labels(kind=kind.value).inc(sum(deleted.get(t, 0) for t in tables_of(kind)))
+            RETAINED_DELETED.labels(kind=kind.value).inc(sum(deleted.get(t, 0) for t in tables_of(kind)) - before)
         if policy.events_days is not None:
-            trimmed = await self._trim_events(inp.tenant_id, policy.events_days)
-            deleted["redis.events"] = trimmed
+            trimmed = await self._trim_events(tenant_id, policy.events_days)
+            deleted["redis.events"] = deleted.get("redis.events", 0) + trimmed
             RETAINED_DELETED.labels(kind=Kind.EVENTS.value).inc(trimmed)
-        return EnforceRetentionResult(deleted=deleted, more=more)
+        return more
 
     async def _trim_events(self, tenant_id: str, days: int) -> int:
         """Trim every conversation stream of the tenant to the entries of the last `days` days.

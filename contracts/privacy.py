@@ -100,7 +100,7 @@ RETENTION_SCHEDULE_ID = "platform:privacy:retention"
 # Prefixed by `platform`: the payload codec encrypts the run under the platform key, not one tenant's.
 RETENTION_WORKFLOW_ID = "platform:privacy:retention"
 RETENTION_LIST_TIMEOUT = timedelta(seconds=30)
-RETENTION_TENANT_TIMEOUT = timedelta(minutes=5)
+RETENTION_PAGE_TIMEOUT = timedelta(minutes=10)
 RETENTION_HEARTBEAT = timedelta(seconds=30)
 RETENTION_TENANT_PAGE = 200
 DEFAULT_RETENTION_BATCH = 500
@@ -121,6 +121,7 @@ class RetentionInput(Frozen):
 
 class RetentionListInput(Frozen):
     cursor: str | None = None
+    limit: int = Field(default=RETENTION_TENANT_PAGE, ge=1, le=RETENTION_TENANT_PAGE)
 
 
 class RetentionListResult(Frozen):
@@ -129,16 +130,19 @@ class RetentionListResult(Frozen):
 
 
 class EnforceRetentionInput(Frozen):
-    tenant_id: str
+    # A page of tenants: most have no policy, and one activity per tenant would cost a round trip each.
+    tenant_ids: list[str]
     batch_size: int = Field(default=DEFAULT_RETENTION_BATCH, ge=1, le=MAX_RETENTION_BATCH)
     batches_per_call: int = Field(default=DEFAULT_RETENTION_BATCHES_PER_CALL, ge=1, le=1000)
 
 
 class EnforceRetentionResult(Frozen):
-    # Rows (or stream entries, for "events") removed per kind by this call.
+    # Rows per table (and stream entries, as "redis.events") removed by this call.
     deleted: dict[str, int]
-    # True when a kind hit its batch bound and has more to delete.
-    more: bool = False
+    # Tenants with more to delete than one call's batches took; the workflow calls again for them.
+    more: list[str] = Field(default_factory=list)
+    # Tenants whose enforcement failed in this call (named in the run's result, retried the next day).
+    failed: list[str] = Field(default_factory=list)
 
 
 class RetentionResult(Frozen):
