@@ -5,7 +5,8 @@ test_plan.py` reads the catalog and fails when a table is missing, so a table ad
 forgotten. Rules run in the order listed (children before the rows they reference), inside one transaction.
 
 The statements take these parameters, all derived in `store.py` from the customer's row:
-`:cid` the customer's id, `:convs` their conversation ids, `:email` (lower case), `:phone` (may be NULL),
+`:cid` the customer's id, `:convs` their conversation ids, `:email` (lower case, NULL when unknown), `:phone`
+(may be NULL),
 `:sources` (`conversation:<id>` for each conversation, how tools label what a conversation created) and
 `:needles` (the conversation ids and the customer id, looked for inside free-text payloads).
 
@@ -58,8 +59,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "public.leads",
         Action.DELETE,
-        "name, email, phone and notes, captured in their conversations or under their email",
-        "DELETE FROM leads WHERE lower(email) = :email OR source = ANY(CAST(:sources AS text[]))",
+        "name, email, phone and notes, captured in their conversations or under their email or phone",
+        "DELETE FROM leads WHERE lower(email) = :email OR phone = CAST(:phone AS text) "
+        "OR source = ANY(CAST(:sources AS text[]))",
     ),
     Rule(
         "public.sandbox_crm_contacts",

@@ -119,8 +119,8 @@ async def erase_customer(
     params = {
         "cid": erasure.customer_id,
         "convs": conversations,
-        # A customer already gone still has their conversations' traces looked for; an email of "" finds none.
-        "email": (customer.email or "").lower() if customer is not None else "",
+        # A customer already gone still has their conversations' traces looked for; a NULL email matches nothing.
+        "email": customer.email.lower() if customer is not None and customer.email else None,
         "phone": customer.phone if customer is not None else None,
         "sources": [f"conversation:{c}" for c in conversations],
         "needles": [*conversations, erasure.customer_id],
