@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from app.drift_schedule import ensure_drift_schedule
+from app.retention_schedule import ensure_retention_schedule
 from core.events import EventBus
 from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
@@ -47,6 +48,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from activities.conversation import ConversationActivities
     from activities.drift import DriftActivities
     from activities.model_call import ModelActivities
+    from activities.privacy import PrivacyActivities
     from activities.resolve_agent import AgentActivities
     from activities.routing import RoutingActivities
     from activities.tenant_lifecycle import TenantLifecycleActivities
@@ -83,6 +85,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         allow_private_targets=settings.webhook_allow_private_targets,
     )
     billing = BillingActivities(db, redis, build_processor(db, settings))
+    privacy = PrivacyActivities(db, redis, client, build_keyring(db, settings))
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -110,6 +113,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             hooks.attempt,
             hooks.finish,
             *billing.all(),
+            *privacy.all(),
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
@@ -139,6 +143,7 @@ async def run_worker(settings: Settings) -> None:
             log.info("worker metrics", url=f"http://{settings.host}:{settings.worker_metrics_port}/metrics")
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
         await ensure_drift_schedule(deps.client, settings.task_queue)
+        await ensure_retention_schedule(deps.client, settings.task_queue)
         # Reservations of attempts that died with their worker stop counting once expired; the sweep books them.
         sweep = asyncio.create_task(deps.metering.guard.sweep_forever(60.0))
         try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from workflows.conversation import ConversationWorkflow
+from workflows.erasure import ErasureWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -19,5 +21,7 @@ WORKFLOWS: tuple[type, ...] = (
     IngestDocumentWorkflow,
     NightlyDriftWorkflow,
     WebhookDeliveryWorkflow,
+    ErasureWorkflow,
+    RetentionWorkflow,
 )
 WORKFLOWS += (SubscriptionWorkflow,)

@@ -84,3 +84,19 @@ DRIFT_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=3,
 )
+
+# Erasure must finish: attempts are unlimited (a customer's request does not lapse), backing off to a
+# minute; every step is idempotent, so a repeat erases nothing twice.
+ERASURE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=0,
+)
+# Retention runs daily: a tenant that keeps failing is named in the result and retried the next day.
+RETENTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+)
