@@ -57,6 +57,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from app.workflows import WORKFLOWS
     from core.crypto.secretbox import build_keyring
     from db.database import Database
+    from evaluation.activities import EvalActivities
     from knowledge.ingest_activities import IngestActivities
     from policies.metering import build_metering
 
@@ -106,6 +107,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             hooks.publish,
             hooks.attempt,
             hooks.finish,
+            *EvalActivities(db, settings).all(),
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workflows.conversation import ConversationWorkflow
+from workflows.eval_run import EvalRunWorkflow, EvalTaskWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
@@ -18,4 +19,6 @@ WORKFLOWS: tuple[type, ...] = (
     IngestDocumentWorkflow,
     NightlyDriftWorkflow,
     WebhookDeliveryWorkflow,
+    EvalRunWorkflow,
+    EvalTaskWorkflow,
 )

@@ -33,6 +33,7 @@ from db.database import Database
 from db.migrate import migrate
 from tests.e2e.platform import AGENT_MODELS
 from tests.workflows.scenarios import Recording, Scenario, conversations, drift, knowledge, sagas, tenant_lifecycle
+from tests.workflows.scenarios import evals as eval_runs
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -55,6 +56,7 @@ SCENARIOS: dict[str, Scenario] = {
     "ingest_document_ready": knowledge.ready,
     "ingest_document_unreadable": knowledge.unreadable,
     "nightly_drift": drift.nightly,
+    "eval_run": eval_runs.run,
 }
 
 
