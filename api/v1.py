@@ -33,6 +33,7 @@ from api.routes import (
     conversations,
     customers,
     drift,
+    evals,
     events,
     knowledge,
     limits,
@@ -74,6 +75,7 @@ _HTTP = (
     router_settings.router,
     drift.router,
     webhooks.router,
+    evals.router,
 )
 _SOCKETS = (events.sockets,)
 

@@ -4,6 +4,7 @@ tenant's row-level security."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,10 +17,7 @@ _SELECT_RUNS = (
     "SELECT id, suite, model, agent_version, status, total, passed, error, workflow_id, created_at, finished_at"
     " FROM eval_runs"
 )
-_AFTER = (
-    " WHERE (created_at, id) < (SELECT created_at, id FROM eval_runs WHERE id = :before)"
-    " ORDER BY created_at DESC, id DESC LIMIT :limit"
-)
+_AFTER = " WHERE (created_at, id) < (:created_at, :id) ORDER BY created_at DESC, id DESC LIMIT :limit"
 
 
 async def create_run(
@@ -123,20 +121,20 @@ async def finish_run(session: AsyncSession, run_id: str, error: str = "") -> tup
 
 def _run(row: Any) -> dict[str, Any]:
     out = dict(row)
-    for key in ("created_at", "finished_at"):
-        out[key] = out[key].isoformat() if out.get(key) is not None else None
     out["pass_rate"] = round(out["passed"] / out["total"], 4) if out["total"] else 0.0
     return out
 
 
-async def list_runs(session: AsyncSession, *, limit: int, before: str | None = None) -> list[dict[str, Any]]:
-    """Newest first; `before` is the id of the last run of the previous page."""
-    if before is None:
+async def list_runs(
+    session: AsyncSession, *, limit: int, after: tuple[datetime, str] | None = None
+) -> list[dict[str, Any]]:
+    """Newest first; `after` is (created_at, id) of the last run of the previous page."""
+    if after is None:
         sql = _SELECT_RUNS + " ORDER BY created_at DESC, id DESC LIMIT :limit"
         params: dict[str, Any] = {"limit": limit}
     else:
         sql = _SELECT_RUNS + _AFTER
-        params = {"limit": limit, "before": before}
+        params = {"limit": limit, "created_at": after[0], "id": after[1]}
     return [_run(r) for r in (await run_sql(session, sql, params)).mappings().all()]
 
 

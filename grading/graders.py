@@ -125,3 +125,13 @@ def grade(task: GoldenTask, observation: Observation) -> list[Verdict]:
 
 def passed(verdicts: list[Verdict]) -> bool:
     return bool(verdicts) and all(v.passed for v in verdicts)
+
+
+# The deterministic suite on scripted models is exact: every task passes on a sound platform, so the gate asks
+# for all of them. A broken agent (a tool dropped, a threshold flipped) fails at least the tasks that use it.
+GATE_PASS_RATE = 1.0
+
+
+def gate(passed_count: int, total: int, threshold: float = GATE_PASS_RATE) -> bool:
+    """Whether a run clears the gate; a run without tasks never does."""
+    return total > 0 and passed_count / total >= threshold
