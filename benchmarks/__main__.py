@@ -14,6 +14,7 @@ from benchmarks import (
     billing_year,
     codec_overhead,
     drift,
+    evals,
     injection,
     knowledge_isolation,
     knowledge_search,
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "load": (load_gate.main, "Locust chat clients, gated on the committed baseline (needs the load extra)"),
     "conversations": (open_conversations.main, "open conversations in one worker: memory and sticky-cache hits"),
     "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
+    "evals": (evals.main, "the golden suite as eval runs: wall time and pass rate against plain conversations"),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
 }
 
