@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fnmatch
 import json
 import sys
 import time
@@ -33,6 +34,7 @@ def add_eval_parser(subparsers: Any) -> None:
     run.add_argument("--tenant", required=True, help="the tenant that owns the run")
     run.add_argument("--model", default="", help="pin every turn to this model (default: the agents' models)")
     run.add_argument("--agent-version", default="", help="a label of the agents' version, kept with the run")
+    run.add_argument("--tasks", help="only the tasks whose id matches this glob (e.g. 'orders.refund.*')")
     run.add_argument("--concurrency", type=int, default=8, help="tasks at once (1-32, default 8)")
     run.add_argument("--report", type=Path, help="also write the run's HTML report here")
     run.add_argument("--min-pass-rate", type=float, help="exit 1 when the pass rate is below this (0-1)")
@@ -48,7 +50,17 @@ def add_eval_parser(subparsers: Any) -> None:
     report.add_argument("--tenant", required=True)
     report.add_argument("--out", type=Path, required=True)
     report.set_defaults(func=_report)
-    for sub in (run, compare, report):
+    judge = commands.add_parser("judge", help="grade a run's tasks against their rubrics with an LLM judge")
+    judge.add_argument("run")
+    judge.add_argument("--tenant", required=True)
+    judge.add_argument("--model", required=True, help="the judging model (litellm name)")
+    judge.add_argument("--repeats", type=int, default=3, help="calls per task; the verdict is their median")
+    judge.add_argument(
+        "--recordings", type=Path, required=True, help="JSON lines of verdicts: replayed, and with --record extended"
+    )
+    judge.add_argument("--record", action="store_true", help="ask the model for verdicts not yet recorded")
+    judge.set_defaults(func=_judge)
+    for sub in (run, compare, report, judge):
         add_data_dir(sub)
 
 
@@ -125,6 +137,10 @@ def _run(args: argparse.Namespace) -> int:
         tasks = load_suite(args.suite)
     except SuiteError as exc:
         raise RuntimeError(str(exc)) from exc
+    if args.tasks:
+        tasks = [t for t in tasks if fnmatch.fnmatchcase(t.id, args.tasks)]
+        if not tasks:
+            raise RuntimeError(f"no task of suite {args.suite!r} matches {args.tasks!r}")
     settings = load_settings(args.data_dir)
     require_database(settings)
     summary = run_database(_start_and_follow(settings, args, tasks), "run the eval")
@@ -172,4 +188,57 @@ def _report(args: argparse.Namespace) -> int:
     [(run, results)] = run_database(_results(settings, args.tenant, [args.run]), "read the run")
     args.out.write_text(report.render(run, results))
     print(json.dumps({"run_id": args.run, "report": str(args.out), "tasks": len(results)}))
+    return 0
+
+
+def _transcript(observation: dict[str, Any]) -> str:
+    lines = []
+    for turn in observation.get("turns", []):
+        lines.append(f"customer: {turn.get('user', '')}")
+        for call in turn.get("calls", []):
+            lines.append(
+                f"tool {call['tool']} {json.dumps(call.get('arguments', {}), sort_keys=True)} -> {call['status']}"
+            )
+        lines.append(f"agent: {turn.get('answer', '')}")
+    return "\n".join(lines)
+
+
+async def _judge_run(settings: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from db.database import Database
+    from evaluation import store
+    from grading.judge import LitellmJudge, RecordedJudge, judge_rubric
+
+    judge = RecordedJudge(args.recordings, LitellmJudge(args.model), record=args.record)
+    db = Database(settings.resolved_app_database_url(), pool_size=1)
+    try:
+        async with db.tenant_session(args.tenant) as session:
+            results = await store.run_results(session, args.run)
+            rubrics = {r["task_id"]: (await store.run_task(session, args.run, r["task_id"]))[0].rubric for r in results}
+    finally:
+        await db.close()
+    out = []
+    for result in results:
+        rubric = rubrics.get(result["task_id"], "")
+        if not rubric:
+            continue
+        verdict = await judge_rubric(judge, rubric, _transcript(result["observation"]), repeats=args.repeats)
+        out.append(
+            {"task_id": result["task_id"], "score": verdict.score, "spread": verdict.spread, "passed": verdict.passed}
+        )
+    return out
+
+
+def _judge(args: argparse.Namespace) -> int:
+    if not 1 <= args.repeats <= 10:
+        raise RuntimeError("--repeats must be 1 to 10")
+    settings = load_settings(args.data_dir)
+    require_database(settings)
+    from grading.judge import JudgeError
+
+    try:
+        verdicts = run_database(_judge_run(settings, args), "judge the run")
+    except JudgeError as exc:
+        raise RuntimeError(str(exc)) from exc
+    for verdict in verdicts:
+        print(json.dumps(verdict))
     return 0

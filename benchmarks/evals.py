@@ -107,10 +107,11 @@ async def _measure(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
                 settings.database_url or "", name=f"bench evals {uuid.uuid4().hex[:6]}", plan="pro",
                 pepper=settings.api_key_pepper.get_secret_value(),
             )  # fmt: skip
-            print(f"golden suite: {len(tasks)} tasks, concurrency {args.concurrency}, model scripted/agent")
+            print(f"golden suite: {len(tasks)} tasks, concurrency {args.concurrency}, model scripted/agent", flush=True)
             # Warm-up: the first model call of a worker loads litellm's provider, the first turn the agents.
             await _baseline((worker_settings, deps.client, db, queue), tasks[:4], args.concurrency)
             plain = await _baseline((worker_settings, deps.client, db, queue), tasks, args.concurrency)
+            print(f"baseline done in {plain:.1f} s; running the suite", flush=True)
             started = time.perf_counter()
             run_id, handle = await start_run(
                 deps.client, db, tenant_id=owner.tenant_id, suite="golden", tasks=tasks, task_queue=queue,
