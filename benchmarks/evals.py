@@ -4,8 +4,9 @@ Ours: `EvalRunWorkflow` over every task of `evals/suites/golden` (each a child w
 with the demo world, every turn through the platform's agent loop on `scripted/agent`, then grading and
 storage), at `--concurrency` tasks at once. Baseline, same worker, same run: as many plain conversations
 (the gateway's update-with-start of `ConversationWorkflow`, one message each: every task's first turn, in
-one seeded tenant), at the same concurrency, without a tenant per task and without grading. Each baseline
-conversation closes after `IDLE_SECONDS` of idleness, which its time includes.
+one seeded tenant), at the same concurrency, without a tenant per task and without grading. A baseline
+conversation is done when its turn is answered or waits for a person (its `state` query, polled every
+`POLL_SECONDS`), and is then terminated.
 
     python -m benchmarks evals [--concurrency 16] [--every 1]
 """
@@ -22,7 +23,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-IDLE_SECONDS = 0.2
+IDLE_SECONDS = 3600.0
+POLL_SECONDS = 0.05
+WAITING = ("awaiting_approval", "awaiting_confirmation")
 
 
 async def _baseline(env: Any, tasks: list[Any], concurrency: int) -> float:
@@ -77,7 +80,14 @@ async def _baseline(env: Any, tasks: list[Any], concurrency: int) -> float:
                 SubmitMessage(message_id=str(uuid.uuid4()), content=content),
                 start_workflow_operation=start,
             )
-            await (await start.workflow_handle()).result()
+            handle = await start.workflow_handle()
+            # Done when the turn is answered, or waits for a person (a plain conversation has nobody to answer).
+            while True:
+                state = await handle.query("state")
+                if state["turns_completed"] >= 1 or state["status"] in WAITING:
+                    break
+                await asyncio.sleep(POLL_SECONDS)
+            await handle.terminate("benchmark baseline done")
 
     started = time.perf_counter()
     await asyncio.gather(*(one(t) for t in tasks))
