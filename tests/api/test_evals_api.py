@@ -78,5 +78,5 @@ def test_another_tenants_runs_are_invisible(platform: Platform) -> None:
         error(owner_b.get(f"/v1/evals/runs/{theirs}"), 404, "eval_run_not_found")
         for bogus in ("not-a-uuid", str(uuid.uuid4()), theirs.upper()):
             error(owner_b.get(f"/v1/evals/runs/{bogus}"), 404, "eval_run_not_found")
-        # A cursor of A's listing means nothing to B.
+        # A forged cursor is refused, never read.
         error(owner_b.get("/v1/evals/runs", params={"cursor": "eyJ4Ijox.ZmFrZQ"}), 400)
