@@ -65,12 +65,15 @@ class LitellmJudge:
     async def complete(self, messages: Messages, schema: dict[str, Any]) -> str:
         import litellm
 
-        response = await litellm.acompletion(
-            model=self.model,
-            messages=messages,
-            temperature=self.temperature,
-            response_format={"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema}},
-        )
+        try:
+            response = await litellm.acompletion(
+                model=self.model,
+                messages=messages,
+                temperature=self.temperature,
+                response_format={"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema}},
+            )
+        except Exception as exc:  # any provider failure is one kind of error to the caller
+            raise JudgeError(f"the judge model {self.model!r} failed: {type(exc).__name__}: {exc}") from exc
         return str(response.choices[0].message.content or "")
 
 

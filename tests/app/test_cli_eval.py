@@ -41,6 +41,11 @@ def test_run_report_and_compare(
     assert "pass rate" in out and "100.0% -> " in out and out.count("broken ") == 2
     code, out, err = run(capsys, "eval", "report", second["run_id"], "--tenant", tenant, "--out", str(page))
     assert code == 0 and json.loads(out)["tasks"] == 2 and "FAIL" in page.read_text()
+    # The judge replays recorded verdicts only: none recorded, no --record, so no model is asked.
+    verdicts = tmp_path / "verdicts.jsonl"
+    args = ("eval", "judge", first["run_id"], "--tenant", tenant, "--model", "gpt-4o-mini", "--recordings")
+    code, out, err = run(capsys, *args, str(verdicts))
+    assert code != 0 and "no recorded verdict" in err and not verdicts.exists()
 
 
 def test_bad_options_are_one_line_errors(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
