@@ -35,6 +35,7 @@ from api.routes import (
     customers,
     drift,
     erasures,
+    evals,
     events,
     knowledge,
     limits,
@@ -82,6 +83,7 @@ _HTTP = (
     webhooks.router,
     billing.router,
     billing.invoices,
+    evals.router,
 )
 _SOCKETS = (events.sockets,)
 

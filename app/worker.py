@@ -61,6 +61,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from billing.payments import build_processor
     from core.crypto.secretbox import build_keyring
     from db.database import Database
+    from evaluation.activities import EvalActivities
     from knowledge.ingest_activities import IngestActivities
     from policies.metering import build_metering
 
@@ -114,6 +115,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             hooks.finish,
             *billing.all(),
             *privacy.all(),
+            *EvalActivities(db, settings).all(),
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,

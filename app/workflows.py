@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workflows.conversation import ConversationWorkflow
 from workflows.erasure import ErasureWorkflow
+from workflows.eval_run import EvalRunWorkflow, EvalTaskWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
@@ -23,5 +24,7 @@ WORKFLOWS: tuple[type, ...] = (
     WebhookDeliveryWorkflow,
     ErasureWorkflow,
     RetentionWorkflow,
+    EvalRunWorkflow,
+    EvalTaskWorkflow,
 )
 WORKFLOWS += (SubscriptionWorkflow,)

@@ -15,6 +15,7 @@ from benchmarks import (
     billing_year,
     codec_overhead,
     drift,
+    evals,
     injection,
     knowledge_isolation,
     knowledge_search,
@@ -47,6 +48,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "conversations": (open_conversations.main, "open conversations in one worker: memory and sticky-cache hits"),
     "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
     "billing_year": (billing_close.main, "a year of period closes against an oracle; 1,000-tenant close on Postgres"),
+    "evals": (evals.main, "the golden suite as eval runs: wall time and pass rate against plain conversations"),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
 }
 

@@ -33,6 +33,7 @@ LISTINGS = (
     "/v1/webhooks/endpoints",
     "/v1/webhooks/deliveries",
     "/v1/drift/reports",
+    "/v1/evals/runs",
 )
 
 

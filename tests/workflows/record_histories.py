@@ -42,6 +42,7 @@ from tests.workflows.scenarios import (
     sagas,
     tenant_lifecycle,
 )
+from tests.workflows.scenarios import evals as eval_runs
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -66,6 +67,7 @@ SCENARIOS: dict[str, Scenario] = {
     "nightly_drift": drift.nightly,
     "erasure": privacy.erasure,
     "retention": privacy.retention,
+    "eval_run": eval_runs.run,
 }
 
 

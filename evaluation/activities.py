@@ -1,0 +1,156 @@
+"""The activities of an eval run: a task's own tenant and world, its grading, and the run's totals.
+
+Each task runs in a tenant of its own (`plan` pro, named after the run and task) seeded with the demo world,
+so a task that cancels an order never changes the world another task starts from, and the run's owner never
+sees eval traffic in its own usage. Grading reads what the conversation did back from that tenant
+(`evaluation.observe`), applies the pure graders of `grading`, and stores the result under the owner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from prometheus_client import Counter
+from temporalio import activity
+
+from commerce.demo import seed_demo
+from contracts.eval_runs import (
+    EvalRunResult,
+    FinishRunInput,
+    GradeTaskInput,
+    Observation,
+    PreparedTask,
+    PreparedTurn,
+    PrepareTaskInput,
+    TaskGrade,
+    TaskResult,
+)
+from contracts.evals import GoldenTask, resolve
+from contracts.names import ACT_EVAL_FINISH_RUN, ACT_EVAL_GRADE_TASK, ACT_EVAL_PREPARE_TASK
+from core.settings import Settings
+from db.database import Database, run_sql
+from db.ids import new_id
+from evaluation import observe, store
+from grading.graders import grade, passed
+from router import settings_store
+from router.catalog import Catalog
+from router.settings_store import RouterSettings
+from tenancy.tenants import create_tenant
+
+log = structlog.get_logger("aiaas.evals")
+TASKS_GRADED = Counter("aiaas_eval_tasks_total", "Eval tasks graded", ["outcome"])
+
+
+def turn_content(task: GoldenTask, position: int, refs: dict[str, str], model: str) -> str:
+    """What the customer sends: the text, plus the script when the model is a scripted one."""
+    turn = task.turns[position]
+    text = str(resolve(turn.text, refs))
+    if turn.plan is not None and (not model or model.startswith("scripted/")):
+        text += "\nPLAN: " + json.dumps(resolve(turn.plan, refs))
+    return text
+
+
+class EvalActivities:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self._db = db
+        self._settings = settings
+
+    @activity.defn(name=ACT_EVAL_PREPARE_TASK)
+    async def prepare_task(self, inp: PrepareTaskInput) -> PreparedTask:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            task, model = await store.run_task(session, inp.run_id, inp.task_id)
+        created = await create_tenant(
+            self._settings.database_url or "",
+            name=f"eval {inp.run_id[:8]} {task.id}"[:100],
+            plan="pro",
+            pepper=self._settings.api_key_pepper.get_secret_value(),
+        )
+        eval_tenant = created.tenant_id
+        if model:
+            # The run's model answers every turn of the task: the eval tenant's router pins it.
+            catalog = Catalog.load(self._settings.router_catalog or None)
+            await settings_store.save(self._db, eval_tenant, RouterSettings(pinned_model=model), catalog)
+        demo = await seed_demo(self._db, eval_tenant)
+        refs = observe.references(demo)
+        customer_id = refs[f"customer:{task.customer}"] if task.customer else None
+        conversation_id = new_id()
+        async with self._db.tenant_session(eval_tenant) as session:
+            for label, note in task.plant.items():
+                await run_sql(
+                    session,
+                    "UPDATE orders SET note = :note WHERE id = :id",
+                    {"note": resolve(note, refs), "id": refs[f"order:{label}"]},
+                )
+            await run_sql(
+                session,
+                "INSERT INTO conversations (id, tenant_id, agent, channel, metadata, double_texting, status,"
+                " customer_id, created_at, updated_at) VALUES (:id, :tid, :agent, 'api', CAST(:meta AS jsonb),"
+                " 'enqueue', 'open', :customer, now(), now())",
+                {
+                    "id": conversation_id,
+                    "tid": eval_tenant,
+                    "agent": task.agent,
+                    "meta": json.dumps({"eval_run": inp.run_id, "eval_task": task.id, "owner": inp.tenant_id}),
+                    "customer": customer_id,
+                },
+            )
+        return PreparedTask(
+            eval_tenant_id=eval_tenant,
+            conversation_id=conversation_id,
+            agent=task.agent,
+            customer_id=customer_id,
+            turns=[
+                PreparedTurn(content=turn_content(task, i, refs, model), approval=t.approval, confirm=t.confirm)
+                for i, t in enumerate(task.turns)
+            ],
+        )
+
+    @activity.defn(name=ACT_EVAL_GRADE_TASK)
+    async def grade_task(self, inp: GradeTaskInput) -> TaskGrade:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            task, _ = await store.run_task(session, inp.run_id, inp.task_id)
+        observation = Observation(latency_ms=inp.latency_ms, error=inp.error)
+        if inp.eval_tenant_id:
+            # Seeding is idempotent and names the world's ids; it changes nothing here.
+            refs = observe.references(await seed_demo(self._db, inp.eval_tenant_id))
+            async with self._db.tenant_session(inp.eval_tenant_id) as session:
+                turns = await observe.transcript(session, inp.conversation_id)
+                world = await observe.world(session, refs, inp.conversation_id)
+                prompt, completion, cost, model = await observe.usage(session, inp.conversation_id)
+            observation = observation.model_copy(
+                update={
+                    "turns": turns,
+                    "world": world,
+                    "refs": refs,
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "cost_usd": cost,
+                    "model": model,
+                }
+            )
+        verdicts = grade(task, observation)
+        result = TaskResult(task_id=task.id, passed=passed(verdicts), verdicts=verdicts, observation=observation)
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            await store.save_result(
+                session,
+                tenant_id=inp.tenant_id,
+                run_id=inp.run_id,
+                task=task,
+                result=result,
+                eval_tenant_id=inp.eval_tenant_id,
+            )
+        TASKS_GRADED.labels(outcome="passed" if result.passed else "failed").inc()
+        return TaskGrade(task_id=task.id, passed=result.passed)
+
+    @activity.defn(name=ACT_EVAL_FINISH_RUN)
+    async def finish_run(self, inp: FinishRunInput) -> EvalRunResult:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            total, passed_count = await store.finish_run(session, inp.run_id, inp.error)
+        log.info("eval run finished", run_id=inp.run_id, total=total, passed=passed_count)
+        return EvalRunResult(run_id=inp.run_id, total=total, passed=passed_count)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.prepare_task, self.grade_task, self.finish_run]
