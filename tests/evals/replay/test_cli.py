@@ -1,0 +1,55 @@
+"""`python -m evals.replay` end to end on the stored histories: reports and the exit status CI gates on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evals.replay.cli import main
+from tests.evals.replay.conftest import HISTORIES
+
+
+def test_the_recorded_settings_pass_and_a_flipped_router_threshold_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.json"
+    assert main(["--histories", str(HISTORIES), "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "summary" in text and "divergences by kind: route=0  tool=0" in text
+    clean = json.loads(out.read_text())
+    assert clean["summary"]["diverged"] == 0 and clean["summary"]["same"] >= 60
+    assert any(p.endswith("refund_completed.json") for p in clean["not_conversations"])
+
+    approval = str(HISTORIES / "conversation_approval.json")
+    assert main(["--histories", approval, "--router-threshold", "0.99", "--json"]) == 1
+    flipped = json.loads(capsys.readouterr().out)
+    assert flipped["summary"]["kinds"]["route"] >= 1
+    step = flipped["histories"][0]["steps"][0]
+    assert step["status"] == "diverged" and step["details"]["route"] == {
+        "recorded": "small",
+        "candidate": "large",
+        "p": step["details"]["route"]["p"],
+    }
+
+
+def test_a_prompt_file_and_another_model_show_text_and_tool_diffs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("You answer in one word.")
+    argv = ["--histories", str(HISTORIES / "conversation_tool_turn.json"), "--prompt-file", str(prompt)]
+    assert main([*argv, "--model", "scripted/echo"]) == 1
+    text = capsys.readouterr().out
+    assert "turn 0 step 0 (support): diverged tool" in text
+    assert "tools ['agents.handoff'] -> ['(answered)']" in text
+    assert "turn 0 step 1 (orders): not_compared" in text
+
+
+def test_unusable_input_is_exit_status_two(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--histories", str(tmp_path / "missing")]) == 2
+    (tmp_path / "empty.txt").write_text("")
+    assert main(["--histories", str(HISTORIES), "--prompt-file", str(tmp_path / "empty.txt")]) == 2
+    assert main(["--histories", str(HISTORIES), "--router-threshold", "1.5"]) == 2
+    assert "must be between 0 and 1" in capsys.readouterr().err
