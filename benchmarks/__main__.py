@@ -20,6 +20,7 @@ from benchmarks import (
     noisy_neighbour,
     open_conversations,
     pii_detection,
+    replay_regression,
     routing,
     saga_times,
     sse_streams,
@@ -45,6 +46,10 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "load": (load_gate.main, "Locust chat clients, gated on the committed baseline (needs the load extra)"),
     "conversations": (open_conversations.main, "open conversations in one worker: memory and sticky-cache hits"),
     "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
+    "replay_regression": (
+        replay_regression.main,
+        "replay regression: planted regressions caught, against Temporal's Replayer",
+    ),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
 }
 
