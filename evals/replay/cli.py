@@ -2,7 +2,7 @@
 
     python -m evals.replay --histories tests/workflows/histories [--model M] [--prompt-file F]
         [--agent-file F ...] [--router-threshold X] [--tier-model TIER=MODEL ...] [--stop turn|conversation]
-        [--json] [--output FILE]
+        [--decode] [--json] [--output FILE]
 
 Exit status: 0 when no decision diverged, 1 when any did (so CI can gate on it), 2 when the input is unusable.
 Histories of other workflows (sagas, ingestion) are skipped and listed. `evals` sits above `app` in the
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
+from temporalio.converter import PayloadCodec
 
 from contracts.agents import AgentDefinition
 from evals.replay import report
@@ -37,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--router-threshold", type=float, help="the router's threshold, 0..1")
     parser.add_argument("--tier-model", action="append", default=[], metavar="TIER=MODEL")
     parser.add_argument("--stop", choices=("turn", "conversation"), default="turn")
+    parser.add_argument(
+        "--decode",
+        action="store_true",
+        help="open encrypted payloads with the platform's codec (reads data keys through DATABASE_URL)",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON report")
     parser.add_argument("--output", type=Path, help="also write the JSON report to this file")
     return parser
@@ -69,10 +75,12 @@ def candidate_from(args: argparse.Namespace) -> Candidate:
     )
 
 
-async def load_conversations(paths: Sequence[str]) -> tuple[list[Conversation], list[str]]:
+async def load_conversations(
+    paths: Sequence[str], codec: PayloadCodec | None = None
+) -> tuple[list[Conversation], list[str]]:
     conversations, others = [], []
     for path in history_files(paths):
-        loaded = await load_history(path)
+        loaded = await load_history(path, codec)
         if is_conversation(loaded):
             conversations.append(extract(loaded))
         else:
@@ -83,8 +91,8 @@ async def load_conversations(paths: Sequence[str]) -> tuple[list[Conversation], 
 async def run(args: argparse.Namespace) -> int:
     try:
         candidate = candidate_from(args)
-        conversations, others = await load_conversations(args.histories)
-    except (HistoryError, ValidationError, ValueError, OSError) as err:
+        conversations, others = await load_conversations(args.histories, _codec() if args.decode else None)
+    except (HistoryError, ValidationError, ValueError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not conversations:
@@ -97,6 +105,13 @@ async def run(args: argparse.Namespace) -> int:
         args.output.write_text(json.dumps(document, indent=1, default=str) + "\n")
     print(json.dumps(document, indent=1, default=str) if args.json else report.as_text(verdicts, candidate.describe()))
     return 1 if any(v.diverged for v in verdicts) else 0
+
+
+def _codec() -> PayloadCodec:
+    from core.settings import Settings
+    from db.codec import build_codec
+
+    return build_codec(Settings())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

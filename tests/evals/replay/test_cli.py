@@ -53,3 +53,12 @@ def test_unusable_input_is_exit_status_two(tmp_path: Path, capsys: pytest.Captur
     assert main(["--histories", str(HISTORIES), "--prompt-file", str(tmp_path / "empty.txt")]) == 2
     assert main(["--histories", str(HISTORIES), "--router-threshold", "1.5"]) == 2
     assert "must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_decoding_without_a_database_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("DATABASE_URL", "AIAAS_DATABASE_URL", "AIAAS_APP_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["--histories", str(HISTORIES / "conversation_tool_turn.json"), "--decode"]) == 2
+    assert "DATABASE_URL is not set" in capsys.readouterr().err

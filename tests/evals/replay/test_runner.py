@@ -90,3 +90,23 @@ async def test_stopping_at_the_conversation_leaves_later_turns_uncompared(
     whole = await replay_conversation(injection, Candidate(model="planted/skip-tool"), stop="conversation")
     assert next(s.status for s in per_turn.steps if s.turn == 1) == DIVERGED
     assert [s.status for s in whole.steps] == [DIVERGED] + [NOT_COMPARED] * (len(whole.steps) - 1)
+
+
+async def test_an_external_model_reads_the_recording_through_the_privacy_boundary(
+    offline: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evals.replay import planted
+    from evals.replay.model import ask
+
+    seen: list[str] = []
+    original = planted.decide
+
+    def spy(fault: str, messages: list[dict[str, Any]], tools: Any) -> Any:
+        seen.append(str(messages[-1]["content"]))
+        return original(fault, messages, tools)
+
+    monkeypatch.setattr(planted, "decide", spy)
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "write to jane.doe@example.com"}]
+    decision = await ask("planted/agent", messages, [])
+    assert "jane.doe@example.com" not in seen[0] and "<EMAIL_1>" in seen[0]
+    assert decision.content == "echo: write to jane.doe@example.com"
