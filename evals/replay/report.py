@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from evals.replay.runner import DIVERGED, NOT_COMPARED, SAME, SKIPPED, HistoryVerdict
@@ -75,6 +76,12 @@ def as_text(verdicts: list[HistoryVerdict], candidate: str) -> str:
                 lines += _detail_lines(s.details)
             elif s.note:
                 lines.append(f"      {s.note}")
+    lines += ["", "per history", f"{'history':<60} {'steps':>5} {'same':>5} {'diverged':>8}  kinds"]
+    for v in verdicts:
+        statuses = Counter(s.status for s in v.steps)
+        kinds = ",".join(sorted({k for s in v.steps for k in s.kinds})) or "-"
+        name = Path(v.source).name
+        lines.append(f"{name:<60} {len(v.steps):>5} {statuses[SAME]:>5} {statuses[DIVERGED]:>8}  {kinds}")
     t = totals(verdicts)
     header = f"{'histories':>10} {'diverged':>9} {'steps':>6} {'same':>5} {'diverged':>9} {'not cmp':>8} {'skipped':>8}"
     row = (

@@ -9,9 +9,11 @@ exactly what the recorded model saw, with the candidate's prompt, agent and tool
     gate       the same calls, but the platform would treat them differently under the candidate
                (tool no longer listed, arguments invalid for its schema, provenance, approval now (not) asked)
 
-After a divergence the recorded results no longer answer what the candidate would have done, so the rest of
-that turn is `not_compared`. Later turns start again from the recorded transcript (the customer's next
-message was written to the recorded answer), unless `stop="conversation"` marks the remainder too.
+After a divergence of the path (tool, arguments, gate, error) the recorded results no longer answer what the
+candidate would have done, so the rest of that turn is `not_compared`; a route divergence alone (another
+tier, the same decision) leaves the path as recorded and the turn goes on being compared. Later turns start
+again from the recorded transcript (the customer's next message was written to the recorded answer), unless
+`stop="conversation"` marks the remainder too.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from workflows.provenance import TurnProvenance
 
 Stop = Literal["turn", "conversation"]
 SAME, DIVERGED, NOT_COMPARED, SKIPPED = "same", "diverged", "not_compared", "skipped"
+# Divergences after which the recorded results no longer answer what the candidate would do. A route alone
+# (another tier, the same decision) leaves the path as recorded, so the turn is still compared.
+PATH_KINDS = frozenset({"tool", "arguments", "gate", "error"})
 
 
 @dataclass
@@ -156,7 +161,7 @@ async def replay_conversation(conv: Conversation, candidate: Candidate, *, stop:
                 continue
             verdict = await _step(conv, t, k, state)
             result.steps.append(verdict)
-            stopped = verdict.status == DIVERGED
+            stopped = bool(PATH_KINDS.intersection(verdict.kinds))
         stopped = stopped and stop == "conversation"
     return result
 

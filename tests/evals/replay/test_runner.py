@@ -110,3 +110,8 @@ async def test_an_external_model_reads_the_recording_through_the_privacy_boundar
     decision = await ask("planted/agent", messages, [])
     assert "jane.doe@example.com" not in seen[0] and "<EMAIL_1>" in seen[0]
     assert decision.content == "echo: write to jane.doe@example.com"
+
+
+async def test_a_route_alone_leaves_the_path_as_recorded(offline: None, tool_turn: Conversation) -> None:
+    verdict = await replay_conversation(tool_turn, Candidate(router_threshold=0.99))
+    assert [(s.status, s.kinds) for s in verdict.steps] == [(DIVERGED, ["route"])] * 3
