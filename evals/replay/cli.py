@@ -1,8 +1,8 @@
 """`python -m evals.replay`: replay recorded conversations against a candidate setting.
 
     python -m evals.replay --histories tests/workflows/histories [--model M] [--prompt-file F]
-        [--agent-file F ...] [--router-threshold X] [--tier-model TIER=MODEL ...] [--stop turn|conversation]
-        [--decode] [--json] [--output FILE]
+        [--agent-file F ...] [--tool-file F ...] [--drop-tool NAME ...] [--router-threshold X]
+        [--tier-model TIER=MODEL ...] [--stop turn|conversation] [--decode] [--json] [--output FILE]
 
 Exit status: 0 when no decision diverged, 1 when any did (so CI can gate on it), 2 when the input is unusable.
 Histories of other workflows (sagas, ingestion) are skipped and listed. `evals` sits above `app` in the
@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from temporalio.converter import PayloadCodec
 
-from contracts.agents import AgentDefinition
+from contracts.agents import AgentDefinition, ToolSpec
 from evals.replay import report
 from evals.replay.candidate import Candidate
 from evals.replay.extract import Conversation, extract, is_conversation
@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="the model every step asks (default: the one that answered)")
     parser.add_argument("--prompt-file", type=Path, help="a system prompt replacing every agent's own")
     parser.add_argument("--agent-file", type=Path, action="append", default=[], help="an agent definition (JSON)")
+    parser.add_argument("--tool-file", type=Path, action="append", default=[], help="a tool spec (JSON)")
+    parser.add_argument("--drop-tool", action="append", default=[], metavar="NAME", help="a tool no longer there")
     parser.add_argument("--router-threshold", type=float, help="the router's threshold, 0..1")
     parser.add_argument("--tier-model", action="append", default=[], metavar="TIER=MODEL")
     parser.add_argument("--stop", choices=("turn", "conversation"), default="turn")
@@ -53,6 +55,10 @@ def candidate_from(args: argparse.Namespace) -> Candidate:
     for path in args.agent_file:
         definition = AgentDefinition.model_validate_json(path.read_text())
         agents[definition.name] = definition
+    tools: dict[str, ToolSpec | None] = {name: None for name in args.drop_tool}
+    for path in args.tool_file:
+        spec = ToolSpec.model_validate_json(path.read_text())
+        tools[spec.name] = spec
     tiers = {}
     for pair in args.tier_model:
         tier, sep, model = pair.partition("=")
@@ -70,6 +76,7 @@ def candidate_from(args: argparse.Namespace) -> Candidate:
         model=args.model,
         system_prompt=prompt,
         agents=agents,
+        tools=tools,
         router_threshold=threshold,
         tier_models=tiers,
     )

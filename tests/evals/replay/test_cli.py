@@ -62,3 +62,22 @@ def test_decoding_without_a_database_is_a_clear_error(
         monkeypatch.delenv(name, raising=False)
     assert main(["--histories", str(HISTORIES / "conversation_tool_turn.json"), "--decode"]) == 2
     assert "DATABASE_URL is not set" in capsys.readouterr().err
+
+
+def test_a_changed_tool_spec_from_a_file_is_a_gate_divergence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.evals.replay.conftest import conversation
+
+    resolved = conversation("conversation_tool_turn").turns[0].steps[1].resolved
+    assert resolved is not None
+    spec = resolved.tool("orders.lookup")
+    assert spec is not None
+    schema = {**spec.input_schema, "properties": {"order_id": {"type": "integer"}}}
+    changed = tmp_path / "lookup.json"
+    changed.write_text(spec.model_copy(update={"input_schema": schema}).model_dump_json())
+    history = str(HISTORIES / "conversation_tool_turn.json")
+    assert main(["--histories", history, "--tool-file", str(changed)]) == 1
+    assert "orders.lookup: run -> refused:ToolInputInvalid" in capsys.readouterr().out
+    assert main(["--histories", history, "--drop-tool", "orders.lookup"]) == 1
+    assert "orders.lookup: run -> refused:ToolNotAllowed" in capsys.readouterr().out
