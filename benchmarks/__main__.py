@@ -22,6 +22,7 @@ from benchmarks import (
     noisy_neighbour,
     open_conversations,
     pii_detection,
+    replay_regression,
     routing,
     saga_times,
     sse_streams,
@@ -49,6 +50,10 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
     "billing_year": (billing_close.main, "a year of period closes against an oracle; 1,000-tenant close on Postgres"),
     "evals": (evals.main, "the golden suite as eval runs: wall time and pass rate against plain conversations"),
+    "replay_regression": (
+        replay_regression.main,
+        "replay regression: planted regressions caught, against Temporal's Replayer",
+    ),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
 }
 

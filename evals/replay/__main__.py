@@ -1,0 +1,5 @@
+import sys
+
+from evals.replay.cli import main
+
+sys.exit(main())
