@@ -12,6 +12,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -75,13 +76,15 @@ def console_gateway(platform: Platform) -> Iterator[ConsoleGateway]:
 
 
 def new_tenant(platform: Platform, label: str) -> tuple[str, str]:
+    """A tenant and its owner's key. Run in a thread of its own: Playwright's sync API keeps an event loop
+    running in the test's thread while a browser is open, where `asyncio.run` is refused."""
     settings = platform.settings
-    created = asyncio.run(
-        create_tenant(
-            settings.database_url or "",
-            name=f"{label} {uuid.uuid4().hex[:6]}",
-            plan="pro",
-            pepper=settings.api_key_pepper.get_secret_value(),
-        )
+    work = create_tenant(
+        settings.database_url or "",
+        name=f"{label} {uuid.uuid4().hex[:6]}",
+        plan="pro",
+        pepper=settings.api_key_pepper.get_secret_value(),
     )
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        created = thread.submit(asyncio.run, work).result()
     return created.tenant_id, created.api_key
