@@ -13,6 +13,7 @@ from benchmarks import (
     auth_overhead,
     billing_year,
     codec_overhead,
+    console_pages,
     drift,
     injection,
     knowledge_isolation,
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "load": (load_gate.main, "Locust chat clients, gated on the committed baseline (needs the load extra)"),
     "conversations": (open_conversations.main, "open conversations in one worker: memory and sticky-cache hits"),
     "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
+    "console": (console_pages.main, "the console's conversations page with 10k conversations against the JSON list"),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
 }
 
