@@ -69,7 +69,7 @@ def console_gateway(platform: Platform) -> Iterator[ConsoleGateway]:
     url = f"http://127.0.0.1:{port}"
     process.start()
     try:
-        process.wait_ready(lambda: httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200, timeout=60)
+        process.wait_ready(lambda: httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200, timeout=180)
         yield ConsoleGateway(url=url, temporal_ui_url=ui_url)
     finally:
         process.stop()
