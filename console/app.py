@@ -10,11 +10,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from console.pages import conversations, inbox, keys, operator, signin
+from console.pages import audit, conversations, inbox, keys, operator, signin
 from console.web import PREFIX
 
 STATIC = Path(__file__).parent / "static"
-ROUTERS = (signin.router, conversations.router, inbox.router, keys.router, operator.router)
+ROUTERS = (signin.router, conversations.router, inbox.router, keys.router, audit.router, operator.router)
 
 
 def install_console(app: FastAPI) -> None:

@@ -159,6 +159,18 @@ def test_revoking_a_key_in_the_console_stops_the_api_and_its_sessions(
             assert ended.status_code == 303 and ended.headers["location"].startswith("/console/sign-in")
 
 
+def test_the_audit_log_shows_the_console_s_own_changes_and_a_verified_chain(
+    console_gateway: ConsoleGateway, platform: Platform
+) -> None:
+    _tenant, key = new_tenant(platform, "Console audit")
+    with signed_in(console_gateway.url, key) as console:
+        assert console.post("/console/api-keys", {"name": "audited"}).status_code == 201
+        page = console.get("/console/audit")
+        assert page.status_code == 200 and 'data-ok="true"' in page.text
+        assert "api_key" in page.text and "audited" in page.text
+        assert console.get("/console/audit", params={"action": "DROP TABLE"}).status_code == 422
+
+
 def test_sign_out_ends_the_session_on_the_server(console_gateway: ConsoleGateway, tenant_a: tuple[str, str]) -> None:
     with signed_in(console_gateway.url, tenant_a[1]) as console:
         cookie = console.http.cookies["aiaas_session"]
