@@ -34,7 +34,8 @@ async def test_redis_holds_neither_the_id_nor_the_credential_in_clear(sessions: 
     assert names and not any(session_id.encode() in name for name in names)
     stored = [await sessions.redis.get(name) for name in names]
     assert not any(CREDENTIAL.encode() in value for value in stored if value)
-    assert 0 < await sessions.redis.ttl(names[0]) <= 60
+    assert _name(session_id) in [name.decode() for name in names]
+    assert 0 < await sessions.redis.ttl(_name(session_id)) <= 60
 
 
 async def test_an_altered_entry_opens_nothing_and_closing_ends_it(sessions: WebSessions) -> None:

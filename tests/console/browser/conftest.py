@@ -1,6 +1,6 @@
 """Playwright on Debian's Chromium (`/usr/bin/chromium`): never a browser of Playwright's own download.
 
-One browser for the session, a fresh context (cookies, storage) per test; each test saves screenshots under
+One browser per test module, a fresh context (cookies, storage) per test; each test saves screenshots under
 `build/screenshots/` (kept as CI artefacts). Without `/usr/bin/chromium` the tests skip, unless
 `AIAAS_REQUIRE_TOOLS` is set (as in `.ci/run`, which installs it), where they fail.
 """
@@ -22,7 +22,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"
 TIMEOUT_MS = 30_000
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open it keeps an event loop running in the main
+# thread, and every async test collected after the browser tests would then fail to start its own.
+@pytest.fixture(scope="module")
 def browser(console_gateway: ConsoleGateway) -> Iterator[Browser]:
     # After the platform: its fixtures call `asyncio.run`, refused while Playwright's loop runs here.
     if not CHROMIUM.exists() and not os.environ.get("AIAAS_REQUIRE_TOOLS"):
