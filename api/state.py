@@ -18,6 +18,7 @@ from core.events import EventBus
 from core.settings import Settings
 from db.database import Database
 from tenancy.auth import ApiKeyAuthenticator
+from tenancy.web_sessions import WebSessions
 
 
 @dataclass
@@ -32,6 +33,9 @@ class GatewayState:
     # Which tools each tenant has switched on; one per gateway, its cache checked against the tenant's
     # version key in Redis on every read.
     tool_enablement: ToolEnablement = field(init=False)
+    # The console's browser sessions (`tenancy.web_sessions`), in the same Redis.
+    web_sessions: WebSessions = field(init=False)
 
     def __post_init__(self) -> None:
         self.tool_enablement = ToolEnablement(self.db, redis=self.redis, registry=self.tools)
+        self.web_sessions = WebSessions(self.redis, ttl_seconds=int(self.settings.console_session_seconds))

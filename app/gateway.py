@@ -25,8 +25,11 @@ def gateway_app() -> FastAPI:
     """uvicorn's app factory: imports the gateway and every tool module only in the serving process."""
     from api.app import create_app
     from app.tools import platform_registry
+    from console import install_console
 
-    return create_app(registry=platform_registry())
+    app = create_app(registry=platform_registry())
+    install_console(app)
+    return app
 
 
 def shared_socket(host: str, port: int) -> socket.socket:

@@ -14,6 +14,7 @@ from benchmarks import (
     billing_close,
     billing_year,
     codec_overhead,
+    console_pages,
     drift,
     evals,
     injection,
@@ -54,6 +55,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
         replay_regression.main,
         "replay regression: planted regressions caught, against Temporal's Replayer",
     ),
+    "console": (console_pages.main, "the console's conversations page with 10k conversations against the JSON list"),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
 }
 

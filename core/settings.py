@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     # The codec endpoint as Temporal UI's browser reaches it; default `http://<host>:<gateway_port>/codec`.
     ui_codec_endpoint: str | None = None
 
+    # The console (`/console`): how long a browser session lasts unused, and whether its cookie is `Secure`
+    # (None: when the request came over HTTPS, or always in prod; false only for plain-http development).
+    console_session_seconds: float = Field(default=8 * 3600.0, ge=60, le=30 * 86400)
+    console_cookie_secure: bool | None = None
+
     # Bearer JWTs from an identity provider. HS* verify with `jwt_secret` (in dev and test, when unset, with
     # a random secret kept in `data_dir`, which `aiaas admin token` signs with); the asymmetric algorithms
     # with keys from `jwt_jwks_url` or `jwt_public_keys`, a JSON object of key id -> PEM public key. Lists

@@ -8,11 +8,14 @@ operator and the tenants whose payloads it opened.
 How an operator authenticates:
 - `temporal` CLI: `--codec-endpoint <gateway>/codec --codec-auth "Bearer <operator JWT>"` (in development,
   `aiaas admin token --platform-role platform_operator` prints one).
-- Temporal UI sends `Authorization: Bearer <the UI user's access token>` only when the UI itself has login
-  (OIDC) enabled, the codec endpoint is HTTPS and "pass access token" is on (`TEMPORAL_CODEC_PASS_ACCESS_TOKEN`
-  or the UI's codec settings). The gateway must then accept that identity provider's tokens as operator JWTs.
-  The development UI (`temporal server start-dev`) has no login, so it sends no credentials, gets 401, and
-  keeps showing payloads encrypted; use the CLI there. The UI cannot be given an arbitrary header.
+- Temporal UI, signed in to the console: with "include cross-origin credentials" on (the UI's codec
+  setting), the browser sends the console's session cookie with each codec call, and an operator's session
+  is accepted, from an allowed origin only (`temporal_ui_url`, `codec_cors_origins`). The UI and the gateway
+  run on the same host, so the cookie (SameSite=Lax) travels with these same-site requests. A tenant user's
+  session is refused (403): tenant roles never open payloads.
+- Temporal UI with its own login (OIDC): it sends `Authorization: Bearer <the UI user's access token>` when
+  "pass access token" is on and the endpoint is HTTPS; the gateway must then accept that identity
+  provider's tokens as operator JWTs. The UI cannot be given an arbitrary header.
 
 Refusals reach the `temporal` CLI as an answer, not a 10-second hang. The CLI (like every user of the Go SDK's
 remote codec) treats any status but 200 as an error its gRPC layer retries until its deadline, then prints only
@@ -32,17 +35,20 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
-from api.deps import PlatformOperatorDep, StateDep
+from api.deps import StateDep, authenticate_any
 from api.errors import ApiError, error_body
+from api.session_auth import session_id, session_principal
 from api.state import GatewayState
 from core.crypto import PayloadDecryptionError, TenantPayloadCodec, recorded_scope
+from tenancy.permissions import PlatformRole, acts_as
+from tenancy.principal import Principal
 
 log = structlog.get_logger("aiaas.codec")
 
@@ -126,6 +132,23 @@ class _CorsRoute(APIRoute):
 
 
 router = APIRouter(prefix="/codec", tags=["codec"], route_class=_CorsRoute)
+
+
+async def _operator(request: Request, state: StateDep) -> Principal:
+    """A platform operator, by `Authorization` header or, from an allowed origin, by console session."""
+    header = request.headers.get("authorization")
+    if header is None and session_id(request) is not None and _cors_headers(request):
+        principal = await session_principal(state, request)
+    else:
+        principal = await authenticate_any(state, header)
+    if not acts_as(principal.platform_role, PlatformRole.PLATFORM_OPERATOR):
+        raise ApiError(
+            403, "forbidden", "requires the `platform_operator` platform role", {"platform_role": "platform_operator"}
+        )
+    return principal
+
+
+PlatformOperatorDep = Annotated[Principal, Depends(_operator)]
 NamespaceHeader = Annotated[str | None, Header(alias="X-Namespace")]
 
 

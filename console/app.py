@@ -1,0 +1,23 @@
+"""Mount the console on the gateway: its pages under `/console`, its static files (htmx, the live view's
+script, the stylesheet) under `/console/static`, served from the package itself, so nothing is fetched from
+elsewhere at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from console.pages import audit, conversations, inbox, keys, operator, signin
+from console.web import PREFIX
+
+STATIC = Path(__file__).parent / "static"
+ROUTERS = (signin.router, conversations.router, inbox.router, keys.router, audit.router, operator.router)
+
+
+def install_console(app: FastAPI) -> None:
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")

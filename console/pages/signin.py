@@ -1,0 +1,83 @@
+"""`/console/sign-in` and `/console/sign-out`: a credential the API accepts becomes a browser session.
+
+The form takes an API key (what `aiaas tenant create` prints, so `aiaas up` needs nothing more) or a JWT
+from the identity provider the API trusts (`aiaas admin token` prints one in development). The credential
+is checked by the gateway's authenticator exactly as a `Bearer` header would be, then kept sealed in the
+session (`tenancy.web_sessions`); the cookie is HttpOnly, SameSite=Lax, and Secure whenever the request came
+over HTTPS or the gateway runs in prod (`AIAAS_CONSOLE_COOKIE_SECURE` overrides).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
+
+from api.deps import authenticate_any
+from api.errors import ApiError
+from api.session_auth import COOKIE_NAME, session_id
+from api.state import GatewayState
+from console.web import PREFIX, SECURITY_HEADERS, ConsoleRoute, CsrfViewerDep, render, same_origin
+
+router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+MAX_CREDENTIAL_CHARS = 8192
+
+
+def _secure(request: Request, state: GatewayState) -> bool:
+    configured = state.settings.console_cookie_secure
+    if configured is not None:
+        return configured
+    return request.url.scheme == "https" or state.settings.env == "prod"
+
+
+def _next(target: str | None) -> str:
+    # Back to a console page only: never an absolute or scheme-relative URL (an open redirect).
+    if target and target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return PREFIX + "/"
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request, next: str | None = None) -> Response:
+    return render(None, request, "sign_in.html", next=_next(next))
+
+
+@router.post("/sign-in")
+async def sign_in(
+    request: Request,
+    credential: Annotated[str, Form(min_length=1, max_length=MAX_CREDENTIAL_CHARS)],
+    next: Annotated[str | None, Form(max_length=512)] = None,
+) -> Response:
+    # No session yet, so no CSRF token: a form posted from another site is refused by its Origin instead
+    # (login CSRF would sign the victim in as the attacker).
+    if not same_origin(request):
+        raise ApiError(403, "csrf_failed", "sign in from the console's own page")
+    state: GatewayState = request.app.state.gateway
+    token = credential.strip()
+    try:
+        await authenticate_any(state, f"Bearer {token}")
+    except ApiError as exc:
+        return render(None, request, "sign_in.html", exc.status, next=_next(next), error=exc.message)
+    await state.web_sessions.close(session_id(request))
+    opened = await state.web_sessions.open(token)
+    response = RedirectResponse(_next(next), status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        opened,
+        max_age=int(state.settings.console_session_seconds),
+        path="/",
+        secure=_secure(request, state),
+        httponly=True,
+        samesite="lax",
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(viewer: CsrfViewerDep) -> Response:
+    await viewer.state.web_sessions.close(viewer.session_id)
+    response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response

@@ -1,0 +1,112 @@
+"""Journeys through the console in a real browser: what a tenant user and an operator actually click."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.console.browser.conftest import shot
+from tests.console.conftest import ConsoleGateway, new_tenant
+from tests.e2e.platform import Platform
+
+
+@pytest.fixture(scope="module")
+def tenant(platform: Platform) -> tuple[str, str]:
+    return new_tenant(platform, "Browser")
+
+
+def _api(gateway: ConsoleGateway, key: str) -> httpx.Client:
+    return httpx.Client(base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def sign_in(page: Page, gateway: ConsoleGateway, credential: str, start: str = "/console/") -> None:
+    page.goto(gateway.url + start)
+    expect(page).to_have_url(f"{gateway.url}/console/sign-in?next={start}")
+    page.fill("#credential", credential)
+    page.click("#sign-in")
+    expect(page.locator("#who")).to_be_visible()
+
+
+def test_sign_in_and_out(page: Page, console_gateway: ConsoleGateway, tenant: tuple[str, str]) -> None:
+    page.goto(console_gateway.url + "/console/sign-in")
+    page.fill("#credential", "ak_not_a_key")
+    page.click("#sign-in")
+    expect(page.locator("#sign-in-error")).to_contain_text("invalid")
+    sign_in(page, console_gateway, tenant[1])
+    expect(page).to_have_url(f"{console_gateway.url}/console/conversations")
+    shot(page, "signed-in")
+    # The session cookie is out of reach of the page's scripts.
+    assert page.evaluate("document.cookie") == ""
+    page.click("text=Sign out")
+    expect(page).to_have_url(f"{console_gateway.url}/console/sign-in")
+
+
+def test_the_live_view_shows_a_streamed_token(
+    page: Page, console_gateway: ConsoleGateway, tenant: tuple[str, str]
+) -> None:
+    api = _api(console_gateway, tenant[1])
+    cid = api.post("/v1/conversations", json={"agent": "support", "channel": "web"}).json()["id"]
+    sign_in(page, console_gateway, tenant[1])
+    page.click(f"a.conversation[href='/console/conversations/{cid}']")
+    expect(page.locator("#live")).to_have_attribute("data-state", "open")
+    text = f"hello {uuid.uuid4().hex[:6]}"
+    sent = api.post(f"/v1/conversations/{cid}/messages", json={"content": text})
+    assert sent.status_code == 202, sent.text
+    expect(page.locator("#live-answer")).to_have_text(f"echo: {text}")
+    expect(page.locator("#live-events li[data-type='message.completed']")).to_have_count(1)
+    shot(page, "live-view")
+    page.reload()
+    expect(page.locator("#transcript")).to_contain_text(f"echo: {text}")
+
+
+def test_revoking_a_key_makes_the_next_api_request_fail(
+    page: Page, console_gateway: ConsoleGateway, tenant: tuple[str, str]
+) -> None:
+    sign_in(page, console_gateway, tenant[1], "/console/api-keys")
+    name = f"ci-{uuid.uuid4().hex[:6]}"
+    page.fill("#key-name", name)
+    page.click("#create-key")
+    key = page.locator("#new-key").inner_text()
+    assert _api(console_gateway, key).get("/v1/conversations").status_code == 200
+    row = page.locator(f"tr[data-name='{name}']")
+    row.locator("button.revoke").click()
+    expect(page.locator(f"tr[data-name='{name}'] .key-state")).to_have_text("revoked")
+    shot(page, "key-revoked")
+    refused = _api(console_gateway, key).get("/v1/conversations")
+    assert refused.status_code == 401
+
+
+def test_a_tenant_user_reaches_neither_another_tenant_nor_operator_pages(
+    page: Page, console_gateway: ConsoleGateway, platform: Platform, tenant: tuple[str, str]
+) -> None:
+    other_id, other_key = new_tenant(platform, "Browser other")
+    other_cid = _api(console_gateway, other_key).post("/v1/conversations", json={"agent": "support"}).json()["id"]
+    sign_in(page, console_gateway, tenant[1])
+    page.goto(f"{console_gateway.url}/console/conversations/{other_cid}")
+    expect(page.locator("#error-code")).to_have_attribute("data-code", "conversation_not_found")
+    shot(page, "other-tenant-404")
+    for path in ("/console/tenants", "/console/health"):
+        page.goto(console_gateway.url + path)
+        expect(page.locator("#error-code")).to_have_attribute("data-code", "forbidden")
+    assert other_id not in page.content()
+    # No operator link is even offered.
+    expect(page.locator("header nav a[href='/console/tenants']")).to_have_count(0)
+
+
+def test_an_operator_creates_and_suspends_a_tenant(
+    page: Page, console_gateway: ConsoleGateway, platform: Platform
+) -> None:
+    sign_in(page, console_gateway, console_gateway.operator_token(platform), "/console/tenants")
+    name = f"Browser made {uuid.uuid4().hex[:6]}"
+    page.fill("#tenant-name", name)
+    page.click("#create-tenant")
+    owner_key = page.locator("#owner-key").inner_text()
+    assert _api(console_gateway, owner_key).get("/v1/conversations").status_code == 200
+    page.locator(f"tr[data-name='{name}'] button.suspend").click()
+    expect(page.locator(f"tr[data-name='{name}'] .tenant-status")).to_have_text("suspended")
+    shot(page, "tenant-suspended")
+    refused = _api(console_gateway, owner_key).get("/v1/conversations")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_suspended"

