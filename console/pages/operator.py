@@ -14,8 +14,10 @@ from pydantic import ValidationError
 
 from api.deps import PlatformAdminDep, PlatformOperatorDep
 from api.errors import ApiError
-from api.routes.admin_tenants import Plan, StatusChange, TenantCreate, create, list_all, resume, suspend
+from api.pagination import Page
+from api.routes.admin_tenants import Plan, StatusChange, TenantCreate, create, list_all, read, resume, suspend
 from api.routes.health import readyz
+from api.routes.tenant import TenantOut
 from console.pages.conversations import Cursor, page_request
 from console.web import PREFIX, ConsoleRoute, CsrfViewerDep, ViewerDep, render
 from tenancy.lifecycle import TenantStatus
@@ -28,9 +30,15 @@ async def tenants(
     viewer: ViewerDep,
     status: Annotated[TenantStatus | Literal[""] | None, Query()] = None,
     cursor: Cursor = None,
+    tenant: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Response:
     principal = await viewer.check(PlatformAdminDep)
     wanted = status or None
+    if tenant is not None:
+        # One tenant by id: where a status change lands, whatever page of the list the tenant is on.
+        found = await read(tenant, principal, viewer.state)
+        one: Page[TenantOut] = Page(items=[found], next_cursor=None)
+        return render(viewer, viewer.request, "tenants.html", page=one, status="", created=None)
     page = await list_all(principal, viewer.state, page_request(viewer, cursor), status_filter=wanted)
     return render(viewer, viewer.request, "tenants.html", page=page, status=wanted or "", created=None)
 
@@ -48,7 +56,10 @@ async def create_tenant(
     except ValidationError as exc:
         raise ApiError(422, "invalid_request", "invalid tenant name or plan") from exc
     created = await create(body, principal, viewer.state)
-    page = await list_all(principal, viewer.state, page_request(viewer, None), status_filter=None)
+    listed = await list_all(principal, viewer.state, page_request(viewer, None), status_filter=None)
+    # The new tenant heads the table: the list is oldest first, so it is rarely on the first page.
+    others = [t for t in listed.items if t.id != created.tenant.id]
+    page = Page(items=[created.tenant, *others], next_cursor=listed.next_cursor)
     return render(viewer, viewer.request, "tenants.html", 201, page=page, status="", created=created)
 
 
@@ -62,7 +73,7 @@ async def change(
     principal = await viewer.check(PlatformAdminDep)
     move = suspend if action == "suspend" else resume
     await move(tenant_id, principal, viewer.state, StatusChange(reason=reason or None))
-    return RedirectResponse(f"{PREFIX}/tenants", status_code=303)
+    return RedirectResponse(f"{PREFIX}/tenants?tenant={tenant_id}", status_code=303)
 
 
 @router.get("/health")

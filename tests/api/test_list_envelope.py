@@ -34,6 +34,7 @@ LISTINGS = (
     "/v1/webhooks/deliveries",
     "/v1/drift/reports",
     "/v1/evals/runs",
+    "/v1/invoices",
 )
 
 
