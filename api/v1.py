@@ -27,6 +27,7 @@ from api.routes import (
     approvals,
     audit,
     budgets,
+    channels,
     confirmations,
     connectors,
     conversation_list,
@@ -74,6 +75,7 @@ _HTTP = (
     router_settings.router,
     drift.router,
     webhooks.router,
+    channels.router,
 )
 _SOCKETS = (events.sockets,)
 

@@ -43,6 +43,7 @@ class WorkerDeps:
 async def build_worker(settings: Settings, *, task_queue: str | None = None) -> AsyncIterator[WorkerDeps]:
     """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
     from activities.approvals import ApprovalActivities
+    from activities.channels import ChannelActivities
     from activities.conversation import ConversationActivities
     from activities.drift import DriftActivities
     from activities.model_call import ModelActivities
@@ -80,6 +81,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         keyring=build_keyring(db, settings),
         allow_private_targets=settings.webhook_allow_private_targets,
     )
+    channel_replies = ChannelActivities(
+        db, keyring=build_keyring(db, settings), allow_private_targets=settings.channel_allow_private_targets
+    )
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -106,6 +110,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             hooks.publish,
             hooks.attempt,
             hooks.finish,
+            channel_replies.send_reply,
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
@@ -119,6 +124,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     finally:
         await tools.close()
         await hooks.close()
+        await channel_replies.close()
         await db.close()
         await redis.aclose()
 

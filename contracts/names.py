@@ -50,3 +50,5 @@ WF_WEBHOOK_DELIVERY = "WebhookDeliveryWorkflow"
 ACT_WEBHOOK_PUBLISH = "webhooks.publish"
 ACT_WEBHOOK_ATTEMPT = "webhooks.attempt"
 ACT_WEBHOOK_FINISH = "webhooks.finish"
+# ---- channels -----------------------------------------------------------------------------------------
+ACT_CHANNEL_SEND_REPLY = "channels.send_reply"
