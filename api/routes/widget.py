@@ -20,7 +20,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.channel_inbound import identity_for
 from api.conversation_runs import NotConfirmed, submit
@@ -47,7 +47,7 @@ class WidgetMessage(BaseModel):
 
 
 def _tenant_of(key: str) -> str:
-    parts = key.split("_")
+    parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != "wk":
         raise ApiError(401, "widget_key_invalid", "X-Widget-Key is not a widget key")
     try:
@@ -124,12 +124,23 @@ async def start_session(state: StateDep, key: Key = None, origin: Origin = None)
     return _cors(JSONResponse(body, status_code=201), origin or "")
 
 
-@router.post("/widget/v1/messages", status_code=status.HTTP_202_ACCEPTED)
+_MESSAGE_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": WidgetMessage.model_json_schema()}}}
+}
+
+
+@router.post("/widget/v1/messages", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_MESSAGE_BODY)
 async def post_message(
-    body: WidgetMessage, state: StateDep, key: Key = None, origin: Origin = None, authorization: Authorization = None
+    request: Request, state: StateDep, key: Key = None, origin: Origin = None, authorization: Authorization = None
 ) -> Response:
+    # Who is asking is settled before the body is read: a stranger learns nothing about what the route takes.
     tenant_id, channel = await _channel(state, key, origin)
     conversation_id = await _conversation(state, tenant_id, channel, authorization)
+    try:
+        body = WidgetMessage.model_validate_json(await request.body())
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "type": e["type"], "msg": e["msg"]} for e in exc.errors()]
+        raise ApiError(422, "invalid_request", "the request is not valid", details) from None
     if not body.content.strip():
         raise ApiError(422, "message_empty", "message content is blank")
     conversation = await load_conversation(state.db, tenant_id, conversation_id)
