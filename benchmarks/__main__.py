@@ -12,6 +12,7 @@ from benchmarks import (
     admission,
     auth_overhead,
     billing_year,
+    channel_dedupe,
     codec_overhead,
     drift,
     injection,
@@ -46,6 +47,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "conversations": (open_conversations.main, "open conversations in one worker: memory and sticky-cache hits"),
     "sse": (sse_streams.main, "open SSE streams per gateway process against bare Redis readers"),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
+    "channels": (channel_dedupe.main, "10k replayed channel deliveries, 1,000 forgeries; verify+dedupe vs signature"),
 }
 
 

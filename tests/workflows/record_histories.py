@@ -32,7 +32,16 @@ from core.stack.stack import throwaway_stack
 from db.database import Database
 from db.migrate import migrate
 from tests.e2e.platform import AGENT_MODELS
-from tests.workflows.scenarios import Recording, Scenario, conversations, drift, knowledge, sagas, tenant_lifecycle
+from tests.workflows.scenarios import (
+    Recording,
+    Scenario,
+    channels,
+    conversations,
+    drift,
+    knowledge,
+    sagas,
+    tenant_lifecycle,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -55,6 +64,7 @@ SCENARIOS: dict[str, Scenario] = {
     "ingest_document_ready": knowledge.ready,
     "ingest_document_unreadable": knowledge.unreadable,
     "nightly_drift": drift.nightly,
+    "conversation_channel_reply": channels.sms_reply,
 }
 
 
@@ -74,7 +84,13 @@ async def record(settings: Settings, names: list[str]) -> list[Path]:
     await migrate(settings.database_url or "", settings.app_db_password.get_secret_value())
     queue = f"record-{uuid.uuid4().hex[:6]}"
     worker_settings = settings.model_copy(
-        update={"agent_models": json.dumps(AGENT_MODELS), "task_queue": queue, "model_small": "scripted/echo"}
+        update={
+            "agent_models": json.dumps(AGENT_MODELS),
+            "task_queue": queue,
+            "model_small": "scripted/echo",
+            # The channel scenario's provider is a receiver on loopback.
+            "channel_allow_private_targets": True,
+        }
     )
     db = Database(worker_settings.resolved_app_database_url())
     redis = Redis.from_url(worker_settings.redis_url or "", decode_responses=False)
