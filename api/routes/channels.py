@@ -102,6 +102,9 @@ class ChannelOut(BaseModel):
     has_token: bool
     inbound_url: str = Field(description="the path to give the provider as its webhook URL, on this gateway")
     public_key: str | None = Field(default=None, description="widget: the key the script tag carries")
+    smtp_address: str | None = Field(
+        default=None, description="email: the local part `aiaas smtp` (development) delivers to this channel"
+    )
     created_at: datetime
 
     @classmethod
@@ -118,6 +121,7 @@ class ChannelOut(BaseModel):
             has_token=c.token_ciphertext is not None,
             inbound_url=f"/hooks/channels/{tenant_id}/{c.id}/{c.kind}",
             public_key=c.public_key,
+            smtp_address=f"{uuid.UUID(tenant_id).hex}.{uuid.UUID(c.id).hex}" if c.kind == ChannelKind.EMAIL else None,
             created_at=c.created_at,
         )
 

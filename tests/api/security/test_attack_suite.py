@@ -98,9 +98,13 @@ def victim(platform: Platform, tenant_a: tuple[str, str]) -> TenantA:
     with httpx.Client(base_url=platform.base_url, headers=headers, timeout=30) as client:
         conversation = client.post("/v1/conversations", json={"agent": "support"}).json()["id"]
         secret_text = f"tenant-a-secret-{uuid.uuid4().hex}"
-        assert (
-            client.post(f"/v1/conversations/{conversation}/messages", json={"content": secret_text}).status_code == 202
-        )
+        message = {"content": secret_text, "client_message_id": f"victim-{uuid.uuid4().hex}"}
+        posted = client.post(f"/v1/conversations/{conversation}/messages", json=message)
+        for _ in range(3):  # a cold worker may not confirm the first turn in time: retried as the API advises
+            if posted.status_code != 503:
+                break
+            posted = client.post(f"/v1/conversations/{conversation}/messages", json=message)
+        assert posted.status_code == 202, posted.text
         key = client.post("/v1/api-keys", json={"name": "attack-suite"})
         assert key.status_code == 201, key.text
         collection = client.post("/v1/knowledge/collections", json={"name": f"attack-suite {uuid.uuid4().hex[:6]}"})
