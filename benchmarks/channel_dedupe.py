@@ -1,13 +1,14 @@
 """Channel deliveries: replays produce one message each, forgeries start nothing, and what verification and
 deduplication cost per delivery against the signature check alone, in the same run.
 
-    python -m benchmarks channels [--distinct 100] [--repeats 100] [--forged 1000] [--concurrency 32]
+    python -m benchmarks channels [--distinct 20] [--repeats 500] [--forged 1000] [--concurrency 32]
 
 On a throwaway stack (Temporal, Postgres, Redis) with the platform's worker in process and the scripted echo
 model answering, an SMS channel receives `distinct` messages, each delivered `repeats` times (10,000
-deliveries by default), shuffled and `concurrency` at a time, the way a provider's retries and a replaying
-attacker would arrive. Each delivery goes the inbound route's way: open the channel's sealed auth token,
-check the Twilio signature over URL and form, parse, claim the MessageSid in Postgres, map the sender and
+deliveries by default; few distinct messages, because each is a whole conversation turn on the in-process
+worker, while the deliveries under test are the repeats), shuffled and `concurrency` at a time, the way a
+provider's retries and a replaying attacker would arrive. Each delivery goes the inbound route's way: open the
+channel's sealed auth token, check the Twilio signature over URL and form, parse, claim the MessageSid in Postgres, map the sender and
 submit to the conversation's run (`api.conversation_runs.submit`, update-with-start). Counted afterwards from
 Postgres: the user messages in the transcripts, and the deliveries that were taken. Then `forged` requests
 signed with the wrong token must leave no claim, conversation or message behind.
@@ -35,6 +36,7 @@ from app.worker import build_worker
 from channels import parsing, signatures, store
 from channels.secrets import ChannelSecrets
 from core.crypto.secretbox import build_keyring
+from core.logging import configure_logging
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
 from db.database import Database, run_sql
@@ -185,12 +187,13 @@ async def _select_one(db: Database, tid: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--distinct", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--distinct", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=500)
     parser.add_argument("--forged", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--throughput", type=int, default=2000, help="calls per throughput figure")
     args = parser.parse_args(argv)
+    configure_logging("WARNING", json_output=False)
     with throwaway_stack("aiaas-bench-channels-") as settings:
         result = asyncio.run(_measure(settings, args))
     print(json.dumps(result, indent=1))
