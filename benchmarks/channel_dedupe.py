@@ -3,15 +3,16 @@ deduplication cost per delivery against the signature check alone, in the same r
 
     python -m benchmarks channels [--distinct 20] [--repeats 500] [--forged 1000] [--concurrency 32]
 
-On a throwaway stack (Temporal, Postgres, Redis) with the platform's worker in process and the scripted echo
-model answering, an SMS channel receives `distinct` messages, each delivered `repeats` times (10,000
-deliveries by default; few distinct messages, because each is a whole conversation turn on the in-process
-worker, while the deliveries under test are the repeats), shuffled and `concurrency` at a time, the way a
-provider's retries and a replaying attacker would arrive. Each delivery goes the inbound route's way: open the
-channel's sealed auth token, check the Twilio signature over URL and form, parse, claim the MessageSid in Postgres, map the sender and
-submit to the conversation's run (`api.conversation_runs.submit`, update-with-start). Counted afterwards from
-Postgres: the user messages in the transcripts, and the deliveries that were taken. Then `forged` requests
-signed with the wrong token must leave no claim, conversation or message behind.
+On a throwaway stack (Temporal, Postgres, Redis) with the platform's worker in process and the scripted
+echo model answering, an SMS channel receives `distinct` messages, each delivered `repeats` times (10,000
+deliveries by default). Few distinct messages: each is a whole conversation turn on the in-process worker,
+while the deliveries under test are the repeats. They arrive shuffled, `concurrency` at a time, as a
+provider's retries and a replaying attacker would. Each delivery goes the inbound route's way: open the
+channel's sealed auth token, check the Twilio signature over URL and form, parse, claim the MessageSid in
+Postgres, map the sender and submit to the conversation's run (`api.conversation_runs.submit`,
+update-with-start). Counted afterwards from Postgres: the user messages in the transcripts, and the
+deliveries that were taken. Then `forged` requests signed with the wrong token must leave no claim,
+conversation or message behind.
 
 Throughput is the duplicate path (every delivery after the first of its message: signature check and one
 INSERT ... ON CONFLICT) against two baselines of the same run: the signature check alone, and the same
