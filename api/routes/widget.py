@@ -21,11 +21,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from api.channel_inbound import identity_for
 from api.conversation_runs import NotConfirmed, submit
 from api.deps import StateDep
-from api.errors import ApiError
+from api.errors import ApiError, error_body
 from api.routes.conversations import load_conversation, message_id_for
 from api.schemas import MessageCreate
 from api.state import GatewayState
@@ -135,6 +137,18 @@ async def post_message(
 ) -> Response:
     # Who is asking is settled before the body is read: a stranger learns nothing about what the route takes.
     tenant_id, channel = await _channel(state, key, origin)
+    try:
+        answer = await _take(request, state, tenant_id, channel, authorization)
+    except ApiError as exc:
+        # The origin is the widget's own: the page's script may read why, and retry a 503.
+        body = error_body(exc.code, exc.message, exc.details)
+        return _cors(JSONResponse(body, status_code=exc.status, headers=exc.headers), origin or "")
+    return _cors(JSONResponse(answer, status_code=202), origin or "")
+
+
+async def _take(
+    request: Request, state: GatewayState, tenant_id: str, channel: store.Channel, authorization: str | None
+) -> dict[str, object]:
     conversation_id = await _conversation(state, tenant_id, channel, authorization)
     try:
         body = WidgetMessage.model_validate_json(await request.body())
@@ -154,8 +168,11 @@ async def post_message(
         raise ApiError(
             503, "not_confirmed", "send it again with the same client_message_id", headers={"Retry-After": "3"}
         ) from exc
-    answer = {"message_id": accepted.message_id, "duplicate": accepted.duplicate}
-    return _cors(JSONResponse(answer, status_code=202), origin or "")
+    except WorkflowUpdateFailedError as exc:
+        raise ApiError(422, "message_rejected", "the conversation refused the message") from exc
+    except RPCError as exc:
+        raise ApiError(503, "conversation_unavailable", "the conversation cannot take messages now") from exc
+    return {"message_id": accepted.message_id, "duplicate": accepted.duplicate}
 
 
 @router.get("/widget/v1/events")

@@ -117,9 +117,9 @@
           method: "POST",
           headers: headers({ "Content-Type": "application/json" }),
           body: JSON.stringify({ content: text, client_message_id: cid })
-        }).then(function (r) {
+        }).then(function (r) { return r.status >= 500; }, function () { return true; }).then(function (retry) {
           // The same client_message_id makes a retry safe: the conversation answers it once.
-          if (r.status >= 500 && attempt < 5) return new Promise(function (ok) { setTimeout(ok, 1000 * attempt); })
+          if (retry && attempt < 5) return new Promise(function (ok) { setTimeout(ok, 1000 * attempt); })
             .then(function () { return send(attempt + 1); });
         });
       };

@@ -62,6 +62,9 @@ def test_widget_chats_over_sse_and_resumes(platform: Platform, api: httpx.Client
         assert session.headers["access-control-allow-origin"] == ORIGIN
         headers = {"X-Widget-Key": key, "Origin": ORIGIN, "Authorization": f"Bearer {session.json()['visitor_token']}"}
 
+        blank = browser.post("/widget/v1/messages", headers=headers, json={"content": "   "})
+        # An error to the widget's own page is readable by its script (CORS), so it can tell a retry from a refusal.
+        assert blank.status_code == 422 and blank.headers["access-control-allow-origin"] == ORIGIN
         stranger = {**headers, "Authorization": "Bearer not-a-visitor"}
         assert browser.post("/widget/v1/messages", headers=stranger, json={"content": "hi"}).status_code == 401
         cid = f"w-{uuid.uuid4().hex[:8]}"
