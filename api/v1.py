@@ -28,6 +28,7 @@ from api.routes import (
     audit,
     billing,
     budgets,
+    channels,
     confirmations,
     connectors,
     conversation_list,
@@ -84,6 +85,7 @@ _HTTP = (
     billing.router,
     billing.invoices,
     evals.router,
+    channels.router,
 )
 _SOCKETS = (events.sockets,)
 

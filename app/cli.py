@@ -22,6 +22,7 @@ _SUBCOMMANDS: tuple[AddParser | tuple[str, str, str], ...] = (
     cli_chat.add_chat_parser,
     ("worker", "app.worker", "run a worker for the platform's task queue"),
     ("gateway", "app.gateway", "run the HTTP gateway"),
+    ("smtp", "app.smtp", "run the development SMTP receiver for email channels"),
     cli_admin.add_admin_parser,
     cli_migrate.add_migrate_parser,
     cli_router.add_router_parser,

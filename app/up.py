@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -44,6 +45,9 @@ def add_up_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=None, help="gateway port (default: AIAAS_GATEWAY_PORT)")
     parser.add_argument("--no-gateway", action="store_true", help="do not start the gateway")
     parser.add_argument("--no-worker", action="store_true", help="do not start the worker")
+    parser.add_argument(
+        "--smtp", action="store_true", help="also run the development SMTP receiver for email channels (`aiaas smtp`)"
+    )
     parser.add_argument(
         "--workers", type=_positive, default=None, help="worker processes (default: AIAAS_WORKERS, else one per core)"
     )
@@ -81,7 +85,9 @@ def run_up(args: argparse.Namespace) -> int:
         updates["workers"] = args.workers
     if args.gateway_workers is not None:
         updates["gateway_workers"] = args.gateway_workers
-    return Up(settings.model_copy(update=updates), gateway=not args.no_gateway, worker=not args.no_worker).run()
+    up = Up(settings.model_copy(update=updates), gateway=not args.no_gateway, worker=not args.no_worker)
+    up.smtp_port = (settings.smtp_port or free_port(settings.host)) if args.smtp else 0
+    return up.run()
 
 
 def _say(text: str) -> None:
@@ -96,6 +102,15 @@ def _answers(url: str) -> bool:
 
 def _listening_and_answers(process: ManagedProcess, port: int, url: str) -> bool:
     return listens_on(process.pid, port) and _answers(url)
+
+
+def _smtp_answers(host: str, port: int) -> bool:
+    """The SMTP receiver is ready once it greets."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as conn:
+            return conn.recv(3) == b"220"
+    except OSError:
+        return False
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -125,6 +140,8 @@ class Up:
         self.worker_count = settings.workers or default_count()
         self.gateway_count = settings.gateway_workers or default_count()
         self.worker_metrics_urls: list[str] = []
+        # The development SMTP receiver's port; 0: not started.
+        self.smtp_port = 0
 
     @property
     def gateway_url(self) -> str:
@@ -219,6 +236,10 @@ class Up:
         if self.with_gateway:
             for app in gateway_processes(self.gateway_count, host, port, env, data_dir):
                 add(app, GATEWAY_READY_TIMEOUT, own_socket=self.gateway_count > 1)
+        if self.smtp_port:
+            argv = [sys.executable, "-m", "app.cli", "smtp", "--host", host, "--port", str(self.smtp_port)]
+            smtp = ManagedProcess("smtp", argv, data_dir=data_dir, env=env)
+            waits.append((smtp, functools.partial(_smtp_answers, host, self.smtp_port), GATEWAY_READY_TIMEOUT))
         if waits:
             _say(f"aiaas: starting {describe([process.name for process, _, _ in waits])}")
             for process, _, _ in waits:
@@ -271,6 +292,8 @@ class Up:
         if self.with_worker:
             lines.append(f"worker metrics: {self.worker_metrics_url}")
             lines += [f"worker-{i} metrics: {url}" for i, url in enumerate(self.worker_metrics_urls[1:], start=2)]
+        if self.smtp_port:
+            lines.append(f"smtp (email channels, development): {self.settings.host}:{self.smtp_port}")
         models = self._describe_models(endpoints)
         if models:
             lines.append(models)

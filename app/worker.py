@@ -45,6 +45,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
     from activities.approvals import ApprovalActivities
     from activities.billing import BillingActivities
+    from activities.channels import ChannelActivities
     from activities.conversation import ConversationActivities
     from activities.drift import DriftActivities
     from activities.model_call import ModelActivities
@@ -87,6 +88,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     )
     billing = BillingActivities(db, redis, build_processor(db, settings))
     privacy = PrivacyActivities(db, redis, client, build_keyring(db, settings))
+    channel_replies = ChannelActivities(
+        db, keyring=build_keyring(db, settings), allow_private_targets=settings.channel_allow_private_targets
+    )
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -116,6 +120,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             *billing.all(),
             *privacy.all(),
             *EvalActivities(db, settings).all(),
+            channel_replies.send_reply,
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
@@ -129,6 +134,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     finally:
         await tools.close()
         await hooks.close()
+        await channel_replies.close()
         await db.close()
         await redis.aclose()
 

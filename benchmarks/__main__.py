@@ -13,6 +13,7 @@ from benchmarks import (
     auth_overhead,
     billing_close,
     billing_year,
+    channel_dedupe,
     codec_overhead,
     console_pages,
     drift,
@@ -57,6 +58,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     ),
     "console": (console_pages.main, "the console's conversations page with 10k conversations against the JSON list"),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
+    "channels": (channel_dedupe.main, "10k replayed channel deliveries, 1,000 forgeries; verify+dedupe vs signature"),
 }
 
 

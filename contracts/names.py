@@ -71,3 +71,5 @@ WF_EVAL_TASK = "EvalTaskWorkflow"
 ACT_EVAL_PREPARE_TASK = "evals.prepare_task"
 ACT_EVAL_GRADE_TASK = "evals.grade_task"
 ACT_EVAL_FINISH_RUN = "evals.finish_run"
+# ---- channels -----------------------------------------------------------------------------------------
+ACT_CHANNEL_SEND_REPLY = "channels.send_reply"

@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     # Subscriptions charge through the sandbox processor unless a processor URL is set (docs/billing.md).
     billing_processor_url: str = ""
     billing_processor_secret: SecretStr = SecretStr("")
+    # Channels: whether a channel's provider URL may be a private or loopback address (a local provider
+    # simulator, a test receiver). Off in production, like the webhook guard.
+    channel_allow_private_targets: bool = False
+    # `aiaas up --smtp`: the development SMTP receiver's port (0: a free one), delivering to email channels.
+    smtp_port: int = Field(default=0, ge=0, le=65535)
 
     # Payload encryption. The development KMS keeps its key-encryption keys in this file (default
     # `<data_dir>/kms/keys.json`); every process using the same database must use the same file.

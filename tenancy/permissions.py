@@ -22,6 +22,8 @@ class Permission(StrEnum):
     APPROVALS_DECIDE = "approvals:decide"
     # Agent definitions and which tools a tenant enables.
     AGENTS_MANAGE = "agents:manage"
+    # Channels customers write from (SMS, Slack, WhatsApp, email, the widget) and their provider credentials.
+    CHANNELS_MANAGE = "channels:manage"
 
 
 class TenantRole(StrEnum):

@@ -29,6 +29,14 @@ from workflows.turn_trace import in_trace
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import ApprovalDecision, ApprovalStatus
+    from contracts.channels import (
+        CHANNEL_REPLY_RETRY,
+        CHANNEL_REPLY_SCHEDULE_TO_CLOSE,
+        CHANNEL_REPLY_START_TO_CLOSE,
+        REPLY_CHANNELS,
+        ChannelReplyInput,
+        ChannelReplyResult,
+    )
     from contracts.conversation import (
         ConversationInput,
         ConversationResult,
@@ -41,8 +49,11 @@ with workflow.unsafe.imports_passed_through():
         TurnFailedInput,
     )
     from contracts.errors import InvalidConversationInput
-    from contracts.names import ACT_TURN_FAILED, WF_CONVERSATION
+    from contracts.names import ACT_CHANNEL_SEND_REPLY, ACT_TURN_FAILED, WF_CONVERSATION
     from contracts.provenance import ConfirmationReply, ConfirmationStatus
+
+# Answers of conversations on a provider channel (SMS, Slack, WhatsApp, email) are sent back through it.
+CHANNEL_REPLY_PATCH = "channel-replies"
 
 
 @workflow.defn(name=WF_CONVERSATION)
@@ -169,8 +180,10 @@ class ConversationWorkflow:
         self._current = msg
         self._interrupted = False
         cancelled: BaseException | None = None
+        answered = False
         try:
             await self._agent_turn(msg)
+            answered = True
             self._turns += 1
             self._turns_this_run += 1
         except (ActivityError, ChildWorkflowError, asyncio.CancelledError) as err:
@@ -187,6 +200,30 @@ class ConversationWorkflow:
         await release_turn_lease(self._input.tenant_id, msg.message_id)
         if cancelled is not None:
             raise cancelled
+        if answered:
+            await self._send_reply(msg)
+
+    async def _send_reply(self, msg: QueuedMessage) -> None:
+        """Send the answer back through the customer's channel; a reply that cannot be sent ends no turn."""
+        if self._input.channel not in REPLY_CHANNELS or not workflow.patched(CHANNEL_REPLY_PATCH):
+            return
+        try:
+            await workflow.execute_activity(
+                ACT_CHANNEL_SEND_REPLY,
+                ChannelReplyInput(
+                    tenant_id=self._input.tenant_id,
+                    conversation_id=self._input.conversation_id,
+                    reply_to_message_id=msg.message_id,
+                ),
+                result_type=ChannelReplyResult,
+                start_to_close_timeout=CHANNEL_REPLY_START_TO_CLOSE,
+                schedule_to_close_timeout=CHANNEL_REPLY_SCHEDULE_TO_CLOSE,
+                retry_policy=CHANNEL_REPLY_RETRY,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise asyncio.CancelledError from err
+            workflow.logger.warning("channel reply not sent", extra={"message_id": msg.message_id})
 
     async def _agent_turn(self, msg: QueuedMessage) -> None:
         """The agent loop, as a task of its own so an interrupt cancels whatever it waits on."""

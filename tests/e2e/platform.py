@@ -107,6 +107,8 @@ def platform_env(settings: Settings, data_dir: Path) -> dict[str, str]:
             "AIAAS_LOG_LEVEL": "WARNING",
             # Every test tenant gets series of its own, whatever order the tests run in.
             "AIAAS_METRICS_TENANT_LABELS": "10000",
+            # Channel tests reply to a provider simulator on loopback.
+            "AIAAS_CHANNEL_ALLOW_PRIVATE_TARGETS": "1",
         }
     )
     if settings.kms_keys_file is not None:

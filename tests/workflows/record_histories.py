@@ -35,6 +35,7 @@ from tests.e2e.platform import AGENT_MODELS
 from tests.workflows.scenarios import (
     Recording,
     Scenario,
+    channels,
     conversations,
     drift,
     knowledge,
@@ -68,6 +69,7 @@ SCENARIOS: dict[str, Scenario] = {
     "erasure": privacy.erasure,
     "retention": privacy.retention,
     "eval_run": eval_runs.run,
+    "conversation_channel_reply": channels.sms_reply,
 }
 
 
@@ -87,7 +89,13 @@ async def record(settings: Settings, names: list[str]) -> list[Path]:
     await migrate(settings.database_url or "", settings.app_db_password.get_secret_value())
     queue = f"record-{uuid.uuid4().hex[:6]}"
     worker_settings = settings.model_copy(
-        update={"agent_models": json.dumps(AGENT_MODELS), "task_queue": queue, "model_small": "scripted/echo"}
+        update={
+            "agent_models": json.dumps(AGENT_MODELS),
+            "task_queue": queue,
+            "model_small": "scripted/echo",
+            # The channel scenario's provider is a receiver on loopback.
+            "channel_allow_private_targets": True,
+        }
     )
     db = Database(worker_settings.resolved_app_database_url())
     redis = Redis.from_url(worker_settings.redis_url or "", decode_responses=False)
