@@ -129,6 +129,25 @@ RULES: tuple[Rule, ...] = (
         "UPDATE orders SET note = '' WHERE customer_id = :cid AND note <> ''",
     ),
     Rule(
+        "public.channel_identities",
+        Action.DELETE,
+        "the customer's phone number, email address or chat-app id on a channel",
+        f"DELETE FROM channel_identities WHERE customer_id = :cid OR {_CONVS}",
+    ),
+    Rule(
+        "public.channel_replies",
+        Action.DELETE,
+        "which answers went out through a channel",
+        f"DELETE FROM channel_replies WHERE {_CONVS}",
+    ),
+    Rule(
+        "public.channel_inbound",
+        Action.ANONYMISE,
+        "the provider's message ids stay (a late provider retry must not bring an erased message back); the "
+        "link to the conversation goes",
+        f"UPDATE channel_inbound SET conversation_id = NULL WHERE {_CONVS}",
+    ),
+    Rule(
         "public.conversations",
         Action.DELETE,
         "channel metadata",
@@ -149,6 +168,7 @@ RULES: tuple[Rule, ...] = (
     Rule("public.usage_ledger", Action.KEEP, "costs and token counts; conversation ids point at deleted rows"),
     Rule("public.drift_reports", Action.KEEP, "aggregates over every conversation of a night"),
     Rule("public.drift_advice_applied", Action.KEEP, "configuration changes"),
+    Rule("public.channels", Action.KEEP, "tenant configuration: providers, sealed credentials"),
     Rule("public.subscriptions", Action.KEEP, "the tenant's plan and billing state; no end customer"),
     Rule("public.billing_sandbox_charges", Action.KEEP, "charges to the tenant: amounts and idempotency keys"),
     Rule("public.eval_runs", Action.KEEP, "eval runs over golden tasks: synthetic customers in eval tenants"),

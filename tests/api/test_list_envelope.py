@@ -35,6 +35,7 @@ LISTINGS = (
     "/v1/drift/reports",
     "/v1/evals/runs",
     "/v1/invoices",
+    "/v1/channels",
 )
 
 
