@@ -98,12 +98,11 @@ class BillingActivities:
             paid = await store.paid_payment(session, inp.tenant_id, inp.invoice_id)
         if paid is not None:
             return ChargeResult(succeeded=True, reference=paid, already_paid=True)
+        # Without a payment method the try is recorded as declined for that reason, as a processor's decline is.
         reference: str | None = None
         error: str | None = "no_payment_method"
         outcome_ok = False
-        if not inp.payment_method:
-            pass
-        else:
+        if inp.payment_method:
             try:
                 outcome = await self._processor.charge(
                     tenant_id=inp.tenant_id,

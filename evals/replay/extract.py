@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,11 +253,11 @@ def _failed(inp: ToolCallInput, failure: Failure | None, how: str) -> ToolCallRe
     info = inner.application_failure_info
     details = list(info.details.payloads)
     if details:
-        reported = value(details[0])
-        try:
-            return ToolCallResult.model_validate(reported).model_copy(update={"call_id": inp.call_id})
-        except ValidationError:
-            pass
+        # A failure whose details are a tool result (the runtime's refusals) is that result; any other
+        # failure is read from its type below.
+        with suppress(ValidationError):
+            reported = ToolCallResult.model_validate(value(details[0]))
+            return reported.model_copy(update={"call_id": inp.call_id})
     error_type = info.type or ToolErrorType.ERROR
     status = ToolStatus.ERROR
     if error_type in TOOL_DENIALS:
