@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from app.dr_schedule import ensure_dr_schedule
 from app.drift_schedule import ensure_drift_schedule
 from core.events import EventBus
 from core.logging import configure_logging
@@ -44,6 +45,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
     from activities.approvals import ApprovalActivities
     from activities.conversation import ConversationActivities
+    from activities.dr_drill import DrDrillActivities
     from activities.drift import DriftActivities
     from activities.model_call import ModelActivities
     from activities.resolve_agent import AgentActivities
@@ -73,6 +75,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
     tools = worker_tools(db, redis, bus, settings, metering, registry)
     drift = DriftActivities(db, bus)
+    dr = DrDrillActivities(settings, WORKFLOWS, client.data_converter.payload_codec)
     hooks = WebhookActivities(
         db,
         client,
@@ -101,6 +104,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             lifecycle.purge_database,
             drift.list_tenants,
             drift.analyse_tenant,
+            dr.backup,
+            dr.restore_verify,
+            dr.record,
             *tools.activities,
             *IngestActivities(db, bus).all(),
             hooks.publish,
@@ -135,6 +141,7 @@ async def run_worker(settings: Settings) -> None:
             log.info("worker metrics", url=f"http://{settings.host}:{settings.worker_metrics_port}/metrics")
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
         await ensure_drift_schedule(deps.client, settings.task_queue)
+        await ensure_dr_schedule(deps.client, settings)
         # Reservations of attempts that died with their worker stop counting once expired; the sweep books them.
         sweep = asyncio.create_task(deps.metering.guard.sweep_forever(60.0))
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workflows.conversation import ConversationWorkflow
+from workflows.dr_drill import DrDrillWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
@@ -18,4 +19,5 @@ WORKFLOWS: tuple[type, ...] = (
     IngestDocumentWorkflow,
     NightlyDriftWorkflow,
     WebhookDeliveryWorkflow,
+    DrDrillWorkflow,
 )

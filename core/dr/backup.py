@@ -1,0 +1,145 @@
+"""Backups of the running stack's stores, each consistent on its own.
+
+- Postgres: `pg_basebackup -X stream` over the replication protocol, so the copy carries the WAL written
+  while it ran and starts as a consistent cluster. The binary ships with the embedded Postgres wheel and,
+  like the server, refuses to run as root: as root it runs as the stack's Postgres system user.
+- Redis: `BGSAVE` (a forked, point-in-time RDB snapshot) and a copy of the finished file. The append-only
+  file the stack writes is not copied: a copy taken while Redis appends to it can end mid-command.
+- Temporal dev server: SQLite's online backup API, which copies a consistent snapshot while the server writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+
+from core.stack.postgres import SYSTEM_USER, _pgserver, asyncpg_dsn
+
+Beat = Callable[[str], None]
+REDIS_MARKER_KEY = "aiaas:dr:marker"
+BGSAVE_TIMEOUT = 600.0
+
+
+def _run_as() -> str | None:
+    return SYSTEM_USER if os.geteuid() == 0 else None
+
+
+async def _wait(proc: asyncio.subprocess.Process, beat: Beat, what: str, every: float = 5.0) -> int:
+    while True:
+        try:
+            return await asyncio.wait_for(proc.wait(), every)
+        except TimeoutError:
+            beat(what)
+
+
+async def pg_basebackup(database_url: str, target: Path, beat: Beat, log: Path) -> None:
+    """A plain-format base backup of the cluster behind `database_url` into `target` (which must not exist)."""
+    parts = urlsplit(asyncpg_dsn(database_url))
+    binary = _pgserver()[0] / "pg_basebackup"
+    if not binary.is_file():
+        raise RuntimeError(f"pg_basebackup not found at {binary}")
+    user = _run_as()
+    target.mkdir(mode=0o700, parents=True)
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(target, entry.pw_uid, entry.pw_gid)
+    argv = [
+        str(binary),
+        "-h", parts.hostname or "127.0.0.1",
+        "-p", str(parts.port or 5432),
+        "-U", unquote(parts.username or "postgres"),
+        "-D", str(target),
+        "-X", "stream",
+        # An immediate checkpoint: the drill should not wait up to checkpoint_timeout for the next one.
+        "-c", "fast",
+        "--no-password",
+    ]  # fmt: skip
+    env = {"PATH": os.environ.get("PATH", ""), "PGPASSWORD": unquote(parts.password or ""), "PGCONNECT_TIMEOUT": "10"}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, env=env, cwd="/",
+            user=user, group=(pwd.getpwnam(user).pw_gid if user else None), extra_groups=([] if user else None),
+        )  # fmt: skip
+        try:
+            code = await _wait(proc, beat, "pg_basebackup")
+        except BaseException:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            raise
+    if code != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"pg_basebackup failed with code {code}: {' | '.join(tail)}")
+
+
+async def redis_snapshot(redis_url: str, target: Path, marker: str, beat: Beat) -> int:
+    """Write `marker` to Redis, BGSAVE, and copy the finished RDB file to `target`; returns the key count."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await client.set(REDIS_MARKER_KEY, marker)
+        before = (await client.lastsave()).timestamp()
+        # LASTSAVE counts whole seconds: a save in the same second as the last one would not show.
+        if time.time() - before < 1.5:
+            await asyncio.sleep(1.5)
+        keys = int(await client.dbsize())
+        # SCHEDULE: when an AOF rewrite runs, the snapshot follows it instead of failing.
+        await client.execute_command("BGSAVE", "SCHEDULE")
+        deadline = time.monotonic() + BGSAVE_TIMEOUT
+        while True:
+            info = await client.info("persistence")
+            if not info.get("rdb_bgsave_in_progress") and (await client.lastsave()).timestamp() > before:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("Redis BGSAVE did not finish in time")
+            beat("redis bgsave")
+            await asyncio.sleep(0.2)
+        if str(info.get("rdb_last_bgsave_status")) != "ok":
+            raise RuntimeError("Redis BGSAVE failed; see the Redis log")
+        folder = (await client.config_get("dir"))["dir"]
+        name = (await client.config_get("dbfilename"))["dbfilename"]
+    finally:
+        await client.aclose()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(shutil.copy2, Path(folder) / name, target)
+    return keys
+
+
+def sqlite_backup(source: Path, target: Path) -> None:
+    """A consistent copy of the SQLite database `source`, taken while another process writes to it."""
+    if not source.is_file():
+        raise RuntimeError(f"the Temporal dev server's database {source} does not exist")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30.0)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            # One step: the copy holds a read transaction for its whole length, so it is one snapshot;
+            # copied in several steps, every write by the server in between would restart it.
+            src.backup(dst, pages=-1)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+async def heartbeat_while(work: Awaitable[None], beat: Beat, what: str, every: float = 5.0) -> None:
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        await asyncio.wait({task}, timeout=every)
+        if not task.done():
+            beat(what)
+    task.result()
