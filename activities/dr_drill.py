@@ -125,7 +125,7 @@ class DrDrillActivities:
             mismatches = compare(source, restored)
             chains, chain_failures = await verify_audit_chains(scratch.database_url, _beat)
             redis_marker, redis_keys = await _redis_marker(scratch.redis.url)
-            replayed, skipped, replay_failures, started = await replay_restored(
+            replayed, skipped, unreadable, replay_failures, started = await replay_restored(
                 scratch.temporal.address, scratch.namespace, self._workflows, self._codec, inp.max_histories, _beat
             )
             rto = time.monotonic() - began
@@ -162,6 +162,7 @@ class DrDrillActivities:
             audit_failures=chain_failures,
             histories_replayed=replayed,
             histories_skipped=skipped,
+            histories_unreadable=unreadable,
             replay_failures=replay_failures,
             redis_keys=redis_keys,
             covered_at=covered,
@@ -201,7 +202,8 @@ async def _redis_marker(url: str) -> tuple[str | None, int]:
 
     client = aioredis.Redis.from_url(url, decode_responses=True)
     try:
-        return await client.get(REDIS_MARKER_KEY), int(await client.dbsize())
+        marker = await client.get(REDIS_MARKER_KEY)
+        return (str(marker) if marker is not None else None), int(await client.dbsize())
     finally:
         await client.aclose()
 

@@ -97,6 +97,8 @@ class DrDrillReport(Frozen):
     audit_failures: list[str] = Field(default_factory=list)
     histories_replayed: int = 0
     histories_skipped: int = 0
+    # Histories whose payloads no key opens any more (a tenant's shredded keys).
+    histories_unreadable: int = 0
     replay_failures: list[str] = Field(default_factory=list)
     redis_keys: int = 0
     # Per store, the newest moment the restore provably holds (postgres, redis, temporal).

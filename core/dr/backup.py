@@ -48,10 +48,7 @@ async def pg_basebackup(database_url: str, target: Path, beat: Beat, log: Path) 
     if not binary.is_file():
         raise RuntimeError(f"pg_basebackup not found at {binary}")
     user = _run_as()
-    target.mkdir(mode=0o700, parents=True)
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        os.chown(target, entry.pw_uid, entry.pw_gid)
+    await asyncio.to_thread(_prepare_target, target, user)
     argv = [
         str(binary),
         "-h", parts.hostname or "127.0.0.1",
@@ -78,8 +75,15 @@ async def pg_basebackup(database_url: str, target: Path, beat: Beat, log: Path) 
                 await proc.wait()
             raise
     if code != 0:
-        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        tail = (await asyncio.to_thread(log.read_text, errors="replace")).strip().splitlines()[-5:]
         raise RuntimeError(f"pg_basebackup failed with code {code}: {' | '.join(tail)}")
+
+
+def _prepare_target(target: Path, user: str | None) -> None:
+    target.mkdir(mode=0o700, parents=True)
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(target, entry.pw_uid, entry.pw_gid)
 
 
 async def redis_snapshot(redis_url: str, target: Path, marker: str, beat: Beat) -> int:
@@ -105,13 +109,17 @@ async def redis_snapshot(redis_url: str, target: Path, marker: str, beat: Beat) 
             await asyncio.sleep(0.2)
         if str(info.get("rdb_last_bgsave_status")) != "ok":
             raise RuntimeError("Redis BGSAVE failed; see the Redis log")
-        folder = (await client.config_get("dir"))["dir"]
-        name = (await client.config_get("dbfilename"))["dbfilename"]
+        folder = _text((await client.config_get("dir"))["dir"])
+        name = _text((await client.config_get("dbfilename"))["dbfilename"])
     finally:
         await client.aclose()
     target.parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(shutil.copy2, Path(folder) / name, target)
     return keys
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def sqlite_backup(source: Path, target: Path) -> None:

@@ -32,7 +32,7 @@ from core.stack.stack import throwaway_stack
 from db.database import Database
 from db.migrate import migrate
 from tests.e2e.platform import AGENT_MODELS
-from tests.workflows.scenarios import Recording, Scenario, conversations, drift, knowledge, sagas, tenant_lifecycle
+from tests.workflows.scenarios import Recording, Scenario, conversations, dr, drift, knowledge, sagas, tenant_lifecycle
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -55,6 +55,7 @@ SCENARIOS: dict[str, Scenario] = {
     "ingest_document_ready": knowledge.ready,
     "ingest_document_unreadable": knowledge.unreadable,
     "nightly_drift": drift.nightly,
+    "dr_drill": dr.drill,
 }
 
 
