@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from app.dr_schedule import ensure_dr_schedule
 from app.drift_schedule import ensure_drift_schedule
 from app.retention_schedule import ensure_retention_schedule
 from core.events import EventBus
@@ -47,6 +48,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from activities.billing import BillingActivities
     from activities.channels import ChannelActivities
     from activities.conversation import ConversationActivities
+    from activities.dr_drill import DrDrillActivities
     from activities.drift import DriftActivities
     from activities.model_call import ModelActivities
     from activities.privacy import PrivacyActivities
@@ -79,6 +81,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
     tools = worker_tools(db, redis, bus, settings, metering, registry)
     drift = DriftActivities(db, bus)
+    dr = DrDrillActivities(settings, WORKFLOWS, client.data_converter.payload_codec, bus)
     hooks = WebhookActivities(
         db,
         client,
@@ -112,6 +115,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             lifecycle.purge_database,
             drift.list_tenants,
             drift.analyse_tenant,
+            dr.backup,
+            dr.restore_verify,
+            dr.record,
             *tools.activities,
             *IngestActivities(db, bus).all(),
             hooks.publish,
@@ -152,6 +158,7 @@ async def run_worker(settings: Settings) -> None:
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
         await ensure_drift_schedule(deps.client, settings.task_queue)
         await ensure_retention_schedule(deps.client, settings.task_queue)
+        await ensure_dr_schedule(deps.client, settings)
         # Reservations of attempts that died with their worker stop counting once expired; the sweep books them.
         sweep = asyncio.create_task(deps.metering.guard.sweep_forever(60.0))
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workflows.conversation import ConversationWorkflow
+from workflows.dr_drill import DrDrillWorkflow
 from workflows.erasure import ErasureWorkflow
 from workflows.eval_run import EvalRunWorkflow, EvalTaskWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
@@ -26,5 +27,6 @@ WORKFLOWS: tuple[type, ...] = (
     RetentionWorkflow,
     EvalRunWorkflow,
     EvalTaskWorkflow,
+    DrDrillWorkflow,
 )
 WORKFLOWS += (SubscriptionWorkflow,)

@@ -28,6 +28,7 @@ from benchmarks import (
     routing,
     saga_times,
     sse_streams,
+    standby_failover,
     tool_overhead,
     turn_latency,
 )
@@ -46,6 +47,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "routing": (routing.main, "router v2 on MT-Bench against baseline routers; decision overhead; failover replay"),
     "knowledge-isolation": (knowledge_isolation.main, "per-tenant top-10 under RLS: HNSW strategies vs exact"),
     "knowledge-search": (knowledge_search.main, "search quality, latency at 100k chunks, ingestion pages/s"),
+    "standby": (standby_failover.main, "a tenant's refused conversations while a streaming standby is promoted"),
     "drift": (drift.main, "nightly drift detection on 30 simulated days against Evidently's default tests"),
     "load": (load_gate.main, "Locust chat clients, gated on the committed baseline (needs the load extra)"),
     "conversations": (open_conversations.main, "open conversations in one worker: memory and sticky-cache hits"),

@@ -37,3 +37,6 @@ class EventType(StrEnum):
     INGEST_COMPLETED = "ingest.completed"
     INGEST_FAILED = "ingest.failed"
     DRIFT_DETECTED = "drift.detected"
+    # Disaster-recovery drills, on the platform's `_operations` stream (tenant `platform`).
+    DR_DRILL_FINISHED = "dr.drill.finished"
+    DR_DRILL_FAILED = "dr.drill.failed"

@@ -15,6 +15,7 @@ WF_REFUND = "RefundWorkflow"
 WF_TENANT_LIFECYCLE = "TenantLifecycleWorkflow"
 WF_INGEST_DOCUMENT = "IngestDocumentWorkflow"
 WF_NIGHTLY_DRIFT = "NightlyDriftWorkflow"
+WF_DR_DRILL = "DrDrillWorkflow"
 
 # ---- the conversation and its turns -------------------------------------------------------------------
 ACT_RECORD_USER_MESSAGE = "conversation.record_user_message"
@@ -45,6 +46,10 @@ ACT_KNOWLEDGE_FINISH = "knowledge.finish"
 # ---- nightly drift analysis ---------------------------------------------------------------------------
 ACT_DRIFT_LIST_TENANTS = "drift.list_tenants"
 ACT_DRIFT_ANALYSE_TENANT = "drift.analyse_tenant"
+# ---- disaster-recovery drills -------------------------------------------------------------------------
+ACT_DR_BACKUP = "dr.backup"
+ACT_DR_RESTORE_VERIFY = "dr.restore_verify"
+ACT_DR_RECORD = "dr.record"
 # ---- webhooks and billing -----------------------------------------------------------------------------
 WF_WEBHOOK_DELIVERY = "WebhookDeliveryWorkflow"
 ACT_WEBHOOK_PUBLISH = "webhooks.publish"

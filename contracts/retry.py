@@ -100,3 +100,11 @@ RETENTION_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=3,
 )
+# Disaster-recovery drills: a backup or a restore that failed is not retried blindly (each attempt starts
+# from scratch and costs minutes); two attempts, then the drill fails and alerts.
+DR_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=10),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=2,
+)

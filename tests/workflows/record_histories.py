@@ -37,6 +37,7 @@ from tests.workflows.scenarios import (
     Scenario,
     channels,
     conversations,
+    dr,
     drift,
     knowledge,
     privacy,
@@ -70,6 +71,7 @@ SCENARIOS: dict[str, Scenario] = {
     "retention": privacy.retention,
     "eval_run": eval_runs.run,
     "conversation_channel_reply": channels.sms_reply,
+    "dr_drill": dr.drill,
 }
 
 

@@ -1,0 +1,123 @@
+"""Input, result and activity contracts of `DrDrillWorkflow` (the mechanics: `core.dr`, `activities.dr_drill`).
+
+These types cross the Temporal boundary, so they change by adding fields with defaults only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from contracts.base import Frozen
+
+DR_SCHEDULE_ID = "platform:dr:drill"
+# Prefixed by `platform`: the payload codec encrypts the run under the platform key, not one tenant's.
+DR_WORKFLOW_ID_PREFIX = "platform:dr:drill"
+# Every Sunday at 03:00 UTC unless `AIAAS_DR_DRILL_CRON` says otherwise.
+DEFAULT_DR_CRON = "0 3 * * 0"
+# Histories replayed from the restored Temporal at most; a drill names how many it left out.
+DEFAULT_MAX_HISTORIES = 2000
+
+# pg_basebackup with WAL, BGSAVE and the SQLite copy: minutes for a large cluster, heartbeats every few seconds.
+BACKUP_TIMEOUT = timedelta(minutes=60)
+# A scratch stack started on the copies, every check, and the stack stopped again.
+RESTORE_VERIFY_TIMEOUT = timedelta(minutes=60)
+DR_HEARTBEAT = timedelta(seconds=60)
+RECORD_TIMEOUT = timedelta(seconds=30)
+
+
+class DrDrillInput(Frozen):
+    max_histories: int = Field(default=DEFAULT_MAX_HISTORIES, ge=0, le=100_000)
+    # Keep the backup copies after the drill (for a look by hand); by default they are deleted.
+    keep_backup: bool = False
+
+
+class BackupInput(Frozen):
+    drill_id: str
+    started_at: datetime
+
+
+class TableStat(Frozen):
+    """One table's rows of one tenant: how many, and an md5 over their text in a fixed order."""
+
+    table: str
+    tenant_id: str
+    rows: int
+    checksum: str
+
+
+class BackupResult(Frozen):
+    drill_id: str
+    # The copies: `<dir>/postgres` (a base backup with its WAL), `<dir>/redis/dump.rdb`, `<dir>/temporal.db`;
+    # the source's numbers at the marker in `<dir>/source-stats.json` (big data by reference).
+    backup_dir: str
+    marker_at: datetime
+    # The restore point (named in the WAL) and its position: the cut the restore recovers to.
+    start_lsn: str
+    backup_seconds: float
+    backup_bytes: int
+    restore_point: str = ""
+    # Seconds the WAL archive took to hold the cut (pg_receivewal's lag).
+    archive_lag_seconds: float = 0.0
+    # How far the oldest of the three copies trails the moment the backup set was complete.
+    rpo_seconds: float = 0.0
+
+
+class RestoreVerifyInput(Frozen):
+    drill_id: str
+    started_at: datetime
+    workflow_id: str
+    backup: BackupResult
+    max_histories: int = DEFAULT_MAX_HISTORIES
+
+
+class Mismatch(Frozen):
+    table: str
+    tenant_id: str
+    source_rows: int
+    restored_rows: int
+    source_checksum: str
+    restored_checksum: str
+
+
+class DrDrillReport(Frozen):
+    drill_id: str
+    started_at: datetime
+    finished_at: datetime
+    verified: bool
+    # Seconds from the start of the restore to the end of its verification.
+    rto_seconds: float
+    # Seconds of writes before the drill's start that the restore lacks (0 when it holds everything up to the
+    # start); None when a store showed no sign of the drill's markers.
+    rpo_seconds: float | None
+    backup_seconds: float
+    backup_bytes: int
+    tables: int = 0
+    tenants: int = 0
+    rows: int = 0
+    mismatches: list[Mismatch] = Field(default_factory=list)
+    audit_chains: int = 0
+    audit_failures: list[str] = Field(default_factory=list)
+    histories_replayed: int = 0
+    histories_skipped: int = 0
+    # Histories whose payloads no key opens any more (a tenant's shredded keys).
+    histories_unreadable: int = 0
+    replay_failures: list[str] = Field(default_factory=list)
+    redis_keys: int = 0
+    # Per store, the newest moment the restore provably holds (postgres, redis, temporal).
+    covered_at: dict[str, datetime | None] = Field(default_factory=dict)
+    problems: list[str] = Field(default_factory=list)
+    # The scratch stack's processes and ports, all stopped and released when the report is made.
+    scratch_pids: list[int] = Field(default_factory=list)
+    scratch_ports: list[int] = Field(default_factory=list)
+
+
+class RecordReportInput(Frozen):
+    report: DrDrillReport
+    backup_dir: str
+    keep_backup: bool = False
+
+
+class RecordReportResult(Frozen):
+    path: str

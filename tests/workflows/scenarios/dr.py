@@ -1,0 +1,25 @@
+"""`DrDrillWorkflow` scenario: a conversation on the platform, then a drill that backs it all up and restores it."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.client import WorkflowHandle
+
+from contracts.dr import DR_WORKFLOW_ID_PREFIX, DrDrillInput, DrDrillReport
+from contracts.names import WF_DR_DRILL
+from tests.workflows.scenarios import Recording, conversations
+
+
+async def drill(rec: Recording) -> list[WorkflowHandle]:
+    await conversations.enqueue_and_close(rec)
+    handle = await rec.client.start_workflow(
+        WF_DR_DRILL,
+        DrDrillInput(),
+        id=f"{DR_WORKFLOW_ID_PREFIX}-record-{uuid.uuid4().hex[:8]}",
+        task_queue=rec.queue,
+        result_type=DrDrillReport,
+    )
+    report = await handle.result()
+    assert report.verified, report
+    return [handle]
