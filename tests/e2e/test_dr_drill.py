@@ -17,10 +17,14 @@ from pathlib import Path
 
 import httpx
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 
+from activities.dr_drill import OPERATIONS_STREAM, PLATFORM
 from app.worker import build_worker
 from contracts.dr import DR_WORKFLOW_ID_PREFIX, DrDrillInput, DrDrillReport
+from contracts.events import EventType
 from contracts.names import WF_DR_DRILL
+from core.events import Event, EventBus
 from tests.e2e.platform import Platform
 
 CONVERSATIONS = 4
@@ -70,6 +74,14 @@ async def _drill(platform: Platform, stack_dir: Path, data_dir: Path) -> tuple[D
     return report, data_dir / "dr"
 
 
+async def _operations(platform: Platform) -> list[Event]:
+    redis = Redis.from_url(platform.settings.redis_url or "")
+    try:
+        return await EventBus(redis).history(PLATFORM, OPERATIONS_STREAM)
+    finally:
+        await redis.aclose()
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
@@ -109,6 +121,8 @@ def test_drill_during_conversations_verifies_and_loses_none(
     assert (folder / "reports" / f"{report.drill_id}.json").is_file()
     assert REGISTRY.get_sample_value("aiaas_dr_drill_verified") == 1
     assert REGISTRY.get_sample_value("aiaas_dr_drill_rpo_seconds") == report.rpo_seconds
+    announced = [e.type for e in asyncio.run(_operations(platform)) if e.data.get("drill_id") == report.drill_id]
+    assert announced == [EventType.DR_DRILL_FINISHED]
 
     deadline = time.monotonic() + 60
     while any(len(_answered(api, c)) != 2 * sent[c] for c in ids) and time.monotonic() < deadline:
