@@ -20,7 +20,7 @@ WAIT_SECONDS = 3 * 3600
 
 
 def add_dr_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("dr", help="disaster-recovery drills (docs/dr-drills.md)")
+    parser = subparsers.add_parser("dr", help="disaster-recovery drills (docs/operations.md)")
     sub = parser.add_subparsers(dest="dr_command", required=True)
     drill = sub.add_parser("drill", help="back up, restore into a scratch stack, verify, and print RTO and RPO")
     drill.add_argument("--json", action="store_true", help="print the report as JSON")

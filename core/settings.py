@@ -152,7 +152,7 @@ class Settings(BaseSettings):
     # Payload encryption. The development KMS keeps its key-encryption keys in this file (default
     # `<data_dir>/kms/keys.json`); every process using the same database must use the same file.
     kms_keys_file: Path | None = None
-    # Disaster-recovery drills (docs/dr-drills.md): the schedule's cron (UTC; weekly by default), and the
+    # Disaster-recovery drills (docs/operations.md): the schedule's cron (UTC; weekly by default), and the
     # Temporal dev server's SQLite file when not `<data_dir>/temporal/temporal.db`.
     dr_drill_cron: str = "0 3 * * 0"
     dr_temporal_db: Path | None = None

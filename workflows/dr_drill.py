@@ -71,7 +71,6 @@ class DrDrillWorkflow:
             retry_policy=DR_RETRY,
         )
         verdict = "verified" if report.verified else "FAILED"
-        workflow.set_current_details(
-            f"**DR drill** {verdict}: RTO {report.rto_seconds:.1f} s, RPO {report.rpo_seconds} s"
-        )
+        rpo = "unknown" if report.rpo_seconds is None else f"{report.rpo_seconds:.1f} s"
+        workflow.set_current_details(f"**DR drill** {verdict}: RTO {report.rto_seconds:.1f} s, RPO {rpo}")
         return report
