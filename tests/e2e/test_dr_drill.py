@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -89,8 +90,15 @@ def _port_open(port: int) -> bool:
 
 
 def test_drill_during_conversations_verifies_and_loses_none(
-    platform: Platform, api: httpx.Client, stack_dir: Path, tmp_path: Path
+    platform: Platform, api: httpx.Client, stack_dir: Path
 ) -> None:
+    # Not under pytest's tmp root: every pytest session on the machine sets it back to 0700, and the Postgres
+    # user must traverse the path whenever one of its tools starts.
+    with tempfile.TemporaryDirectory(prefix="aiaas-dr-test-") as root:
+        _drill_and_check(platform, api, stack_dir, Path(root))
+
+
+def _drill_and_check(platform: Platform, api: httpx.Client, stack_dir: Path, tmp_path: Path) -> None:
     ids = [api.post("/v1/conversations", json={}).json()["id"] for _ in range(CONVERSATIONS)]
     sent = dict.fromkeys(ids, 0)
     stop = threading.Event()

@@ -4,6 +4,7 @@ takes writes of its own (the primary is left running; `python -m benchmarks stan
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -16,10 +17,17 @@ from core.settings import Settings
 from core.stack.postgres import asyncpg_dsn
 
 
-async def test_a_standby_streams_then_promotes(migrated: Settings, tmp_path: Path) -> None:
+async def test_a_standby_streams_then_promotes(migrated: Settings) -> None:
     primary_url = asyncpg_dsn(migrated.database_url or "")
     password = unquote(urlsplit(primary_url).password or "")
-    standby = await start_standby(primary_url, password, tmp_path / "standby")
+    # Not under pytest's tmp root: every pytest session on the machine sets it back to 0700, and the Postgres
+    # user must traverse the path whenever one of its tools starts.
+    with tempfile.TemporaryDirectory(prefix="aiaas-standby-test-") as root:
+        await _drill(primary_url, password, Path(root))
+
+
+async def _drill(primary_url: str, password: str, root: Path) -> None:
+    standby = await start_standby(primary_url, password, root / "standby")
     try:
         standby_url = standby.url(password)
         table = f"standby_probe_{uuid.uuid4().hex[:8]}"
