@@ -27,7 +27,8 @@ TOKEN = re.compile(r"v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 def _mail(platform: Platform, email: str, kind: str) -> str:
     mail = Path(platform.data_dir) / "mail"
-    deadline = time.monotonic() + 30
+    # The worker may still be starting on a busy machine (it counts as ready once alive, before it polls).
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         for path in mail.glob("*.eml") if mail.is_dir() else []:
             parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
