@@ -21,7 +21,7 @@ from api.admission.lifespan import admission_lifespan
 from api.deps import auth_lifespan
 from api.docs import install_docs
 from api.errors import install_error_handlers
-from api.routes import channel_hooks, codec, health, widget
+from api.routes import channel_hooks, codec, health, signup, widget
 from api.state import GatewayState
 from api.trace_privacy import redact_request_span
 from api.v1 import http_router, socket_router
@@ -116,6 +116,8 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
     app.include_router(channel_hooks.router)
     # The embeddable web chat: its script and the routes it calls, keyed by the widget's public key.
     app.include_router(widget.router)
+    # Self-serve signup: no credentials yet, so outside the authenticated /v1 router; limits of its own.
+    app.include_router(signup.router)
 
     @app.middleware("http")
     async def guard_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -8,7 +8,19 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app import cli_admin, cli_chat, cli_dr, cli_eval, cli_keys, cli_migrate, cli_router, cli_status, cli_tenant, up
+from app import (
+    cli_admin,
+    cli_chat,
+    cli_dr,
+    cli_eval,
+    cli_keys,
+    cli_mail,
+    cli_migrate,
+    cli_router,
+    cli_status,
+    cli_tenant,
+    up,
+)
 
 AddParser = Callable[[Any], None]
 # Each subcommand's module keeps its heavy imports inside the command, so `aiaas --help` stays fast. The
@@ -28,6 +40,7 @@ _SUBCOMMANDS: tuple[AddParser | tuple[str, str, str], ...] = (
     cli_router.add_router_parser,
     cli_eval.add_eval_parser,
     cli_dr.add_dr_parser,
+    cli_mail.add_mail_parser,
 )
 
 

@@ -1,4 +1,5 @@
-"""`aiaas admin token`: print a short-lived JWT for local development, signed with the dev secret.
+"""`aiaas admin token`: print a short-lived JWT for local development, signed with the dev secret
+(`aiaas admin subscribe`, starting existing tenants' subscriptions, lives in `cli_subscribe.py`).
 
 Dev only: outside dev, tokens come from the identity provider, and a command that mints platform
 administrator tokens from a secret on disk would be a way around it.
@@ -10,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+
+from app.cli_subscribe import add_subscribe_parser
 
 EXIT_BAD_INPUT = 2
 DEFAULT_TTL_SECONDS = 3600
@@ -28,6 +31,7 @@ def add_admin_parser(subparsers: Any) -> None:
     token.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds (default: 3600)")
     token.add_argument("--data-dir", type=Path, default=None, help="where `aiaas up` keeps its state")
     token.set_defaults(func=_token)
+    add_subscribe_parser(actions)
 
 
 def _problem(args: argparse.Namespace) -> str | None:

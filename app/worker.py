@@ -54,6 +54,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from activities.privacy import PrivacyActivities
     from activities.resolve_agent import AgentActivities
     from activities.routing import RoutingActivities
+    from activities.signup import SignupActivities
     from activities.tenant_lifecycle import TenantLifecycleActivities
     from activities.turn_cut import TurnCutActivities
     from activities.turn_lease import TurnLeaseActivities
@@ -67,6 +68,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from evaluation.activities import EvalActivities
     from knowledge.ingest_activities import IngestActivities
     from policies.metering import build_metering
+    from tenancy.mail_delivery import build_sender
 
     db = Database(settings.resolved_app_database_url())
     # The codec reads data keys through the worker's own pool and is closed with it.
@@ -93,6 +95,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     privacy = PrivacyActivities(db, redis, client, build_keyring(db, settings))
     channel_replies = ChannelActivities(
         db, keyring=build_keyring(db, settings), allow_private_targets=settings.channel_allow_private_targets
+    )
+    signup = SignupActivities(
+        db, redis, client, settings, task_queue=task_queue or settings.task_queue, sender=build_sender(settings)
     )
     worker = Worker(
         client,
@@ -127,6 +132,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             *privacy.all(),
             *EvalActivities(db, settings).all(),
             channel_replies.send_reply,
+            *signup.all(),
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,

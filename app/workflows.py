@@ -11,6 +11,7 @@ from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.signup import SignupWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -30,3 +31,4 @@ WORKFLOWS: tuple[type, ...] = (
     DrDrillWorkflow,
 )
 WORKFLOWS += (SubscriptionWorkflow,)
+WORKFLOWS += (SignupWorkflow,)

@@ -39,7 +39,7 @@ from contracts.billing import DEFAULT_DUNNING_DAYS, ClosePeriodInput, add_month
 from db.database import Database, run_sql
 from db.migrate import migrate
 from tenancy.tenants import create_tenant
-from tests.billing.oracle import OracleChange, oracle_total
+from tests.billing.oracle import OracleChange, oracle_period_ends, oracle_total
 
 PLANS = ("free", "pro", "enterprise")
 FEES = {"free": 0, "pro": 4900, "enterprise": 99900}
@@ -51,13 +51,18 @@ CONCURRENCY = 16
 
 def simulate_year(tenants: int, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
-    stats = dict.fromkeys(("invoices", "mismatches", "changes", "failed_tries", "double_charges", "kills"), 0)
+    stats = dict.fromkeys(
+        ("invoices", "mismatches", "period_mismatches", "changes", "failed_tries", "double_charges", "kills"), 0
+    )
     for t in range(tenants):
         plan, tax, credit = rng.choice(PLANS), rng.choice(TAX), rng.choice([0, 0, 2500])
-        start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(86400 * 28))
+        # Any day of January, the 29th to 31st included: their anchors are clamped in shorter months.
+        start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(86400 * 31))
+        anchor, want_ends = start.day, oracle_period_ends(start, 12)
         processor: dict[str, bool] = {}  # idempotency key -> succeeded, as a processor keeps it
         for month in range(12):
-            end = add_month(start)
+            end = add_month(start, anchor)
+            stats["period_mismatches"] += end != want_ends[month]
             period_plan, changes, pending = plan, [], None
             for _ in range(rng.choice([0, 0, 0, 1, 2])):
                 new = rng.choice([p for p in PLANS if p != plan])
@@ -195,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(close_month(url, args.close_tenants))
             finally:
                 server.stop()
-    bad = stats["mismatches"] + stats["double_charges"]
+    bad = stats["mismatches"] + stats["period_mismatches"] + stats["double_charges"]
     return 0 if bad == 0 else 1
 
 

@@ -54,6 +54,8 @@ def initial_state(
         credit_cents=credit_cents,
         dunning_days=dunning_days,
         plan_fees={name: price.base_fee_cents for name, price in prices.items()},
+        # A trial's anchor is set when its first period starts (at the trial's end).
+        anchor_day=0 if trial_end else now.day,
     )
 
 

@@ -85,6 +85,9 @@ class SubscriptionState(Frozen):
     dunning_days: tuple[int, ...] = DEFAULT_DUNNING_DAYS
     # Events already published are keyed by these, so a continued run announces nothing twice.
     periods_closed: int = 0
+    # The billing anchor: the day of the month periods end on (the first paid period's start day; clamped to
+    # shorter months and restored after them). 0, as in runs started before anchors: each end's own day.
+    anchor_day: int = Field(default=0, ge=0, le=31)
 
     @field_validator("dunning_days")
     @classmethod
@@ -175,8 +178,11 @@ def subscription_workflow_id(tenant_id: str) -> str:
     return f"{tenant_id}:subscription"
 
 
-def add_month(moment: datetime) -> datetime:
-    """The same day and time next month, on the month's last day when it is shorter (Jan 31 -> Feb 28)."""
+def add_month(moment: datetime, anchor_day: int | None = None) -> datetime:
+    """The same day and time next month, on the month's last day when it is shorter (Jan 31 -> Feb 28).
+
+    With `anchor_day` (the subscription's billing anchor) the day is the anchor's wherever the month has it,
+    so a clamped date comes back: Jan 31 -> Feb 28 (29 in a leap year) -> Mar 31 -> Apr 30 -> May 31."""
     year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
     days = [
         31,
@@ -192,4 +198,4 @@ def add_month(moment: datetime) -> datetime:
         30,
         31,
     ]
-    return moment.replace(year=year, month=month, day=min(moment.day, days[month - 1]))
+    return moment.replace(year=year, month=month, day=min(anchor_day or moment.day, days[month - 1]))

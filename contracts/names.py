@@ -78,3 +78,10 @@ ACT_EVAL_GRADE_TASK = "evals.grade_task"
 ACT_EVAL_FINISH_RUN = "evals.finish_run"
 # ---- channels -----------------------------------------------------------------------------------------
 ACT_CHANNEL_SEND_REPLY = "channels.send_reply"
+# ---- self-serve signup and the mail outbox ------------------------------------------------------------
+WF_SIGNUP = "SignupWorkflow"
+ACT_SIGNUP_PREPARE = "signup.prepare"
+ACT_SIGNUP_CREATE_TENANT = "signup.create_tenant"
+ACT_SIGNUP_START_SUBSCRIPTION = "signup.start_subscription"
+ACT_SIGNUP_FINISH = "signup.finish"
+ACT_MAIL_SEND = "mail.send"

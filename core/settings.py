@@ -148,6 +148,24 @@ class Settings(BaseSettings):
     channel_allow_private_targets: bool = False
     # `aiaas up --smtp`: the development SMTP receiver's port (0: a free one), delivering to email channels.
     smtp_port: int = Field(default=0, ge=0, le=65535)
+    # Outgoing mail (the outbox, docs/billing.md#signup): through this SMTP server when a host is set,
+    # otherwise written under `<data_dir>/mail/` and listed by `aiaas mail list` (development).
+    mail_smtp_host: str = ""
+    mail_smtp_port: int = Field(default=587, ge=1, le=65535)
+    mail_smtp_username: str = ""
+    mail_smtp_password: SecretStr = SecretStr("")
+    mail_smtp_starttls: bool = True
+    mail_from: str = "aiaas <no-reply@aiaas.local>"
+    # Self-serve signup: the key of its verification tokens (unset: derived from the API key pepper), how
+    # long a link is valid, the plan and length of the trial, where the link points, and abuse limits per
+    # client address and per email domain (signups per hour, as a burst refilled over the hour).
+    signup_secret: SecretStr = SecretStr("")
+    signup_ttl_seconds: int = Field(default=86400, ge=60, le=7 * 86400)
+    signup_trial_plan: str = "pro"
+    signup_trial_days: int = Field(default=14, ge=0, le=90)
+    signup_verify_url: str = "http://127.0.0.1:8000/v1/signup/verify"
+    signup_per_ip_per_hour: int = Field(default=10, ge=1)
+    signup_per_domain_per_hour: int = Field(default=20, ge=1)
 
     # Payload encryption. The development KMS keeps its key-encryption keys in this file (default
     # `<data_dir>/kms/keys.json`); every process using the same database must use the same file.
@@ -186,6 +204,10 @@ class Settings(BaseSettings):
     # A token naming an unknown key id refetches the key set, at most this often, so a flood of made-up
     # key ids cannot turn the gateway into a load generator against the identity provider.
     jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
+
+    def signup_key(self) -> str:
+        """The signup token secret: `signup_secret`, else the API key pepper (required outside dev)."""
+        return self.signup_secret.get_secret_value() or self.api_key_pepper.get_secret_value()
 
     @model_validator(mode="after")
     def _refuse_dev_secrets(self) -> Settings:

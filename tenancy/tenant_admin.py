@@ -101,16 +101,27 @@ async def get_tenant(db: Database, tenant_id: str) -> TenantRecord:
 
 
 async def create_tenant(
-    db: Database, *, name: str, plan: str, data_region: str, pepper: str, actor: str
+    db: Database,
+    *,
+    name: str,
+    plan: str,
+    data_region: str,
+    pepper: str,
+    actor: str,
+    tenant_id: str | None = None,
+    slug: str | None = None,
 ) -> CreatedTenant:
-    """A new active tenant with an owner key, in one transaction; raises ValueError on bad input."""
+    """A new active tenant with an owner key, in one transaction; raises ValueError on bad input.
+
+    A caller that must not create two tenants on a retry (the signup run) chooses the id itself, and a slug
+    that no other tenant of the same name can hold."""
     name, plan, data_region = validate_name(name), validate_plan(plan), validate_region(data_region)
-    tenant_id = new_id()
+    tenant_id = tenant_id or new_id()
     async with db.tenant_session(tenant_id) as session:
         await run_sql(
             session,
             "SELECT lifecycle_create_tenant(:id, :name, :slug, :plan, :region)",
-            {"id": tenant_id, "name": name, "slug": slugify(name), "plan": plan, "region": data_region},
+            {"id": tenant_id, "name": name, "slug": slug or slugify(name), "plan": plan, "region": data_region},
         )
         issued = await issue_key(
             session, tenant_id=tenant_id, name="default", role=TenantRole.OWNER, pepper=pepper, actor=actor

@@ -104,7 +104,7 @@ class SubscriptionWorkflow:
                 "plan": CANCELED_PLAN if canceled else plan,
                 "period_plan": plan,
                 "period_start": s.period_end,
-                "period_end": add_month(s.period_end),
+                "period_end": add_month(s.period_end, s.anchor_day or None),
                 "changes": [],
                 "pending_plan": None,
                 "credit_cents": invoice.credit_left_cents,
@@ -217,7 +217,8 @@ class SubscriptionWorkflow:
             self._s = self._new_period(s, now, Status.ACTIVE)
         else:  # the suspended stretch belongs to the period that was running
             end = s.period_end if s.period_end > now else add_month(now)
-            self._s = s.model_copy(update={"status": Status.ACTIVE, "period_end": end})
+            anchor = s.anchor_day if s.period_end > now or not s.anchor_day else end.day
+            self._s = s.model_copy(update={"status": Status.ACTIVE, "period_end": end, "anchor_day": anchor})
         await self._record(("subscription.resumed", {"plan": s.plan}), key=f"resume:{s.payment_method_changes}")
         await self._publish(
             WebhookEventType.SUBSCRIPTION_RESUMED, f"subscription.resumed:{s.payment_method_changes}", {"plan": s.plan}
@@ -300,7 +301,13 @@ class SubscriptionWorkflow:
 
     def _new_period(self, s: SubscriptionState, start: datetime, status: SubscriptionStatus) -> SubscriptionState:
         return s.model_copy(
-            update={"status": status, "period_start": start, "period_end": add_month(start), "period_plan": s.plan}
+            update={
+                "status": status,
+                "period_start": start,
+                "period_end": add_month(start),
+                "period_plan": s.plan,
+                "anchor_day": start.day,
+            }
         )
 
     async def _payment_method_before(self, due: datetime) -> bool:

@@ -5,6 +5,7 @@ Used by the workflow tests and by `python -m benchmarks billing_year`.
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 from dataclasses import dataclass
@@ -58,3 +59,16 @@ def oracle_total(
     used = min(credit, max(subtotal, 0))
     subtotal -= used
     return subtotal + half_up(subtotal * tax), credit - used
+
+
+def oracle_period_ends(first_start: datetime, periods: int) -> list[datetime]:
+    """The ends of a subscription's first `periods` periods, counted in months from its anchor (the first
+    period's start), each on the anchor's day or its month's last day: by month arithmetic from the start,
+    never from the previous end, so a clamped month leaves no trace on the next."""
+    ends = []
+    for k in range(1, periods + 1):
+        index = first_start.month - 1 + k
+        year, month = first_start.year + index // 12, index % 12 + 1
+        day = min(first_start.day, calendar.monthrange(year, month)[1])
+        ends.append(first_start.replace(year=year, month=month, day=day))
+    return ends

@@ -109,6 +109,8 @@ def platform_env(settings: Settings, data_dir: Path) -> dict[str, str]:
             "AIAAS_METRICS_TENANT_LABELS": "10000",
             # Channel tests reply to a provider simulator on loopback.
             "AIAAS_CHANNEL_ALLOW_PRIVATE_TARGETS": "1",
+            # Every test signs up from loopback: the per-address signup limit is not what they test.
+            "AIAAS_SIGNUP_PER_IP_PER_HOUR": "1000",
         }
     )
     if settings.kms_keys_file is not None:

@@ -26,6 +26,9 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 # 401 (no signature, no key), 403 (WhatsApp's handshake without its token) or 404 (no such channel), never
 # with a `WWW-Authenticate: Bearer` challenge, which would tell a provider to send something it never sends.
 SIGNED = ("/hooks/channels/", "/widget/")
+# Self-serve signup needs no credential (there is no tenant yet): whatever a caller sends, the answer is a
+# clean 4xx about the body or the token (tests/api/test_signup_api.py covers the tokens themselves).
+OPEN = ("/v1/signup",)
 INJECTIONS = ["' OR '1'='1", "../../../../etc/passwd", "%00", "<script>alert(1)</script>", "a" * 5000, "${jndi:x}"]
 
 
@@ -194,6 +197,10 @@ def test_no_credentials_and_broken_credentials_are_401(
                 response = _call(client, op, op.url(victim.ids()), headers=headers)
                 if op.path.startswith(SIGNED):
                     _assert_error(response, {401, 403, 404}, f"{label}: {op.method} {op.path}")
+                    cases += 1
+                    continue
+                if op.path.startswith(OPEN):
+                    _assert_error(response, {400, 409, 410, 422, 429}, f"{label}: {op.method} {op.path}")
                     cases += 1
                     continue
                 _assert_error(response, {401}, f"{label}: {op.method} {op.path}")
