@@ -60,6 +60,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from app.tools import platform_registry, worker_tools
     from app.workflows import WORKFLOWS
     from billing.payments import build_processor
+    from core.crypto import fields
     from core.crypto.secretbox import build_keyring
     from db.database import Database
     from evaluation.activities import EvalActivities
@@ -67,6 +68,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from policies.metering import build_metering
 
     db = Database(settings.resolved_app_database_url())
+    fields.configure(settings)  # transcripts and tool calls sealed with this process's KMS
     # The codec reads data keys through the worker's own pool and is closed with it.
     client = await connect(settings, db=db)
     # Nothing in a worker blocks on Redis, so every call gets the short command timeout.
