@@ -48,6 +48,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from activities.channels import ChannelActivities
     from activities.conversation import ConversationActivities
     from activities.drift import DriftActivities
+    from activities.key_rotation import KeyRotationActivities
     from activities.model_call import ModelActivities
     from activities.privacy import PrivacyActivities
     from activities.resolve_agent import AgentActivities
@@ -121,6 +122,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             hooks.finish,
             *billing.all(),
             *privacy.all(),
+            *KeyRotationActivities(db).all(),
             *EvalActivities(db, settings).all(),
             channel_replies.send_reply,
         ],

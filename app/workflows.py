@@ -6,6 +6,7 @@ from workflows.conversation import ConversationWorkflow
 from workflows.erasure import ErasureWorkflow
 from workflows.eval_run import EvalRunWorkflow, EvalTaskWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
+from workflows.key_rotation import KeyRotationWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
@@ -28,3 +29,4 @@ WORKFLOWS: tuple[type, ...] = (
     EvalTaskWorkflow,
 )
 WORKFLOWS += (SubscriptionWorkflow,)
+WORKFLOWS += (KeyRotationWorkflow,)

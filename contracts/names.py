@@ -73,3 +73,8 @@ ACT_EVAL_GRADE_TASK = "evals.grade_task"
 ACT_EVAL_FINISH_RUN = "evals.finish_run"
 # ---- channels -----------------------------------------------------------------------------------------
 ACT_CHANNEL_SEND_REPLY = "channels.send_reply"
+WF_KEY_ROTATION = "KeyRotationWorkflow"
+ACT_KEYS_ACTIVE = "privacy.keys.active"
+ACT_KEYS_ROTATE = "privacy.keys.rotate"
+ACT_KEYS_RESEAL = "privacy.keys.reseal"
+ACT_KEYS_RETIRE = "privacy.keys.retire"

@@ -179,3 +179,22 @@ class FieldSealer:
         """A new active key version for this tenant (the old one stays readable); its number."""
         async with _bound(self._session) as ring:
             return (await ring.rotate(self._tenant)).version
+
+
+_RETIRE_BELOW = text(
+    "UPDATE tenant_data_keys SET fields_retired_at = now()"
+    " WHERE tenant_id = :tid AND version < :target AND fields_retired_at IS NULL RETURNING version"
+)
+
+
+async def retire_versions_below(session: AsyncSession, tenant_id: str, target: int) -> list[int]:
+    """Mark the versions below `target` retired for fields (workflow payloads may still use them).
+
+    This process forgets its cached keys at once; other processes stop opening the retired versions within
+    their cache TTL (`data_key_cache_seconds`).
+    """
+    conn = await session.connection()
+    rows = (await conn.execute(_RETIRE_BELOW, {"tid": check_scope(tenant_id), "target": target})).all()
+    if rows:
+        keyring().forget()
+    return sorted(int(r.version) for r in rows)
