@@ -63,7 +63,9 @@ class KeyRotationActivities:
     @activity.defn(name=ACT_KEYS_RESEAL)
     async def reseal(self, inp: ResealInput) -> ResealResult:
         deadline = time.monotonic() + self._slice
-        messages = calls = 0
+        # A retried attempt goes on counting from the last heartbeat of the one that died.
+        details = activity.info().heartbeat_details
+        messages, calls = (int(details[0]), int(details[1])) if len(details) >= 2 else (0, 0)
         while True:
             async with self._db.tenant_session(inp.tenant_id) as session:
                 batch_messages = await reseal_messages(

@@ -27,6 +27,7 @@ from benchmarks import (
     replay_regression,
     routing,
     saga_times,
+    sealed_fields,
     sse_streams,
     tool_overhead,
     turn_latency,
@@ -59,6 +60,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "console": (console_pages.main, "the console's conversations page with 10k conversations against the JSON list"),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
     "channels": (channel_dedupe.main, "10k replayed channel deliveries, 1,000 forgeries; verify+dedupe vs signature"),
+    "sealed-fields": (sealed_fields.main, "transcript write+read sealed against clear; rotation rows/s"),
 }
 
 

@@ -181,9 +181,8 @@ def world(platform: Platform) -> Iterator[World]:
         _attach_records(shop, target, platform)
         _attach_records(shop, neighbour, platform)
         before = postgres_hits(platform.settings, target.values)
-        assert {"public.messages", "public.tool_calls", "public.leads", "public.tickets"} <= set(
-            before[target.values[3]]
-        )
+        # Transcripts and tool calls are sealed at rest, so the scan finds the value only where tools copied it.
+        assert {"public.leads", "public.tickets"} <= set(before[target.values[3]])
         assert redis_hits(platform.settings, target.values), "the conversations left no events to erase"
         erasure, attempts = asyncio.run(_erase_with_a_kill(platform, shop, target.customer_id))
         yield World(shop, other_shop, target, neighbour, stranger, erasure, attempts)

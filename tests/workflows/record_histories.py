@@ -38,6 +38,7 @@ from tests.workflows.scenarios import (
     channels,
     conversations,
     drift,
+    key_rotation,
     knowledge,
     privacy,
     sagas,
@@ -71,6 +72,7 @@ SCENARIOS: dict[str, Scenario] = {
     "eval_run": eval_runs.run,
     "conversation_channel_reply": channels.sms_reply,
 }
+SCENARIOS["key_rotation"] = key_rotation.rotation
 
 
 async def store_history(name: str, handle: WorkflowHandle[Any, Any], codec: PayloadCodec | None) -> Path:
