@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents import steps, transcripts
+from core.crypto.fields import email_hash
 from db.database import run_sql
 
 _STALE = "(key_version IS NULL OR key_version < :target)"
@@ -32,7 +33,11 @@ _CALL_UPDATE = (
     " arguments_sealed = :arguments_sealed, output_sealed = :output_sealed, key_version = :key_version"
     " WHERE tenant_id = :tenant_id AND message_id = :message_id AND call_id = :call_id"
 )
-_REMAINING = f"SELECT (SELECT count(*) FROM messages WHERE {_STALE}) + (SELECT count(*) FROM tool_calls WHERE {_STALE})"
+_UNHASHED = "SELECT id, email FROM customers WHERE email_hash IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+_REMAINING = (
+    f"SELECT (SELECT count(*) FROM messages WHERE {_STALE}) + (SELECT count(*) FROM tool_calls WHERE {_STALE})"
+    " + (SELECT count(*) FROM customers WHERE email_hash IS NULL)"
+)
 
 
 async def reseal_messages(session: AsyncSession, tenant_id: str, *, target: int, limit: int) -> int:
@@ -57,6 +62,15 @@ async def reseal_tool_calls(session: AsyncSession, tenant_id: str, *, target: in
             _CALL_UPDATE,
             {"tenant_id": tenant_id, "message_id": row.message_id, "call_id": row.call_id, **sealed},
         )
+    return len(rows)
+
+
+async def hash_customer_emails(session: AsyncSession, tenant_id: str, *, limit: int) -> int:
+    """Give up to `limit` customers from before keyed email hashes theirs; how many were."""
+    rows = (await run_sql(session, _UNHASHED, {"limit": limit})).all()
+    for row in rows:
+        hashed = await email_hash(session, tenant_id, str(row.email))
+        await run_sql(session, "UPDATE customers SET email_hash = :h WHERE id = :id", {"h": hashed, "id": row.id})
     return len(rows)
 
 

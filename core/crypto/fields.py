@@ -14,6 +14,8 @@ from the process's settings (`configure`), read from the environment when nobody
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -22,6 +24,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -198,3 +202,35 @@ async def retire_versions_below(session: AsyncSession, tenant_id: str, target: i
     if rows:
         keyring().forget()
     return sorted(int(r.version) for r in rows)
+
+
+# The index key derives from the tenant's first data key version, which no rotation replaces, so a hash taken
+# before a rotation still matches after it; only crypto-shredding the tenant's keys makes them unfindable.
+_FIRST = text(
+    "SELECT version, kek_id, wrapped_key FROM tenant_data_keys WHERE tenant_id = :tid ORDER BY version LIMIT 1"
+)
+_index_keys: dict[str, bytes] = {}
+
+
+async def blind_index(session: AsyncSession, tenant_id: str, purpose: str, value: str) -> bytes:
+    """A keyed hash (HMAC-SHA256 under a per-tenant index key) of `value`, for equality lookups without clear text.
+
+    `purpose` separates kinds (`customers.email`), so equal values of different kinds do not match. Callers
+    normalise `value` first (an email lowercased).
+    """
+    tid = check_scope(tenant_id)
+    key = _index_keys.get(tid)
+    if key is None:
+        await FieldSealer(session, tid).active_version()  # creates the tenant's first key when it has none
+        row = (await (await session.connection()).execute(_FIRST, {"tid": tid})).one()
+        raw = await keyring().kms.unwrap(WrappedKey(row.kek_id, bytes(row.wrapped_key)))
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"aiaas-blind-index/v1").derive(raw)
+        if len(_index_keys) >= 4096:
+            _index_keys.clear()
+        _index_keys[tid] = key
+    return hmac.new(key, f"{purpose}\x00{value}".encode(), hashlib.sha256).digest()
+
+
+async def email_hash(session: AsyncSession, tenant_id: str, email: str) -> bytes:
+    """What lookups by email compare (customers, erasure): the keyed hash of the lowercased email."""
+    return await blind_index(session, tenant_id, "email", email.strip().lower())

@@ -104,8 +104,9 @@ def test_the_rotation_survives_a_worker_killed_mid_batch_and_leaves_nothing_in_c
     assert stats["clear"] == 0 and stats["versions"] == 1 and stats["version"] == world.progress.target_version
     assert world.progress.phase == "completed"
     assert world.progress.retired_versions == list(range(1, world.progress.target_version))
-    # Counted across the killed attempt (heartbeat details), each row once.
-    assert world.progress.messages == stats["total"] >= LEGACY_ROWS + 2
+    # Counted across the killed attempt from its heartbeat details (a server that drops them on a timeout
+    # leaves the rows the dead attempt did uncounted, never counted twice).
+    assert 0 < world.progress.messages <= stats["total"] and stats["total"] >= LEGACY_ROWS + 2
 
 
 def test_the_conversation_reads_whole_after_rotation(world: World) -> None:
