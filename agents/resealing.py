@@ -21,17 +21,23 @@ _MESSAGES = (
     f"SELECT tenant_id, id, content, content_sealed FROM messages WHERE {_STALE}"
     " ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
+# One statement per batch, not per row: the batch's values as arrays.
 _MESSAGE_UPDATE = (
-    "UPDATE messages SET content = :content, content_sealed = :sealed, key_version = :key_version WHERE id = :id"
+    "UPDATE messages m SET content = '', content_sealed = u.sealed, key_version = u.key_version"
+    " FROM unnest(CAST(:ids AS text[]), CAST(:sealed AS bytea[]), CAST(:versions AS int[]))"
+    " AS u(id, sealed, key_version) WHERE m.id = u.id"
 )
 _CALLS = (
     f"SELECT tenant_id, message_id, call_id, arguments, arguments_sealed, output, output_sealed, message"
     f" FROM tool_calls WHERE {_STALE} ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
 _CALL_UPDATE = (
-    "UPDATE tool_calls SET arguments = '{}'::jsonb, output = '{}'::jsonb, message = '',"
-    " arguments_sealed = :arguments_sealed, output_sealed = :output_sealed, key_version = :key_version"
-    " WHERE tenant_id = :tenant_id AND message_id = :message_id AND call_id = :call_id"
+    "UPDATE tool_calls t SET arguments = '{}'::jsonb, output = '{}'::jsonb, message = '',"
+    " arguments_sealed = u.arguments_sealed, output_sealed = u.output_sealed, key_version = u.key_version"
+    " FROM unnest(CAST(:message_ids AS text[]), CAST(:call_ids AS text[]), CAST(:arguments AS bytea[]),"
+    " CAST(:outputs AS bytea[]), CAST(:versions AS int[]))"
+    " AS u(message_id, call_id, arguments_sealed, output_sealed, key_version)"
+    " WHERE t.tenant_id = :tenant_id AND t.message_id = u.message_id AND t.call_id = u.call_id"
 )
 _UNHASHED = "SELECT id, email FROM customers WHERE email_hash IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
 _REMAINING = (
@@ -43,25 +49,33 @@ _REMAINING = (
 async def reseal_messages(session: AsyncSession, tenant_id: str, *, target: int, limit: int) -> int:
     """Re-encrypt up to `limit` of the session tenant's messages below `target`; how many were."""
     rows = (await run_sql(session, _MESSAGES, {"target": target, "limit": limit})).all()
+    ids, blobs, versions = [], [], []
     for row in rows:
         text = await transcripts.open_content(session, row)
         sealed = await transcripts.seal_content(session, tenant_id, str(row.id), text)
-        await run_sql(session, _MESSAGE_UPDATE, {"id": row.id, **sealed})
+        ids.append(str(row.id))
+        blobs.append(sealed["sealed"])
+        versions.append(sealed["key_version"])
+    if rows:
+        await run_sql(session, _MESSAGE_UPDATE, {"ids": ids, "sealed": blobs, "versions": versions})
     return len(rows)
 
 
 async def reseal_tool_calls(session: AsyncSession, tenant_id: str, *, target: int, limit: int) -> int:
     """Re-encrypt up to `limit` of the session tenant's tool calls below `target`; how many were."""
     rows = (await run_sql(session, _CALLS, {"target": target, "limit": limit})).all()
+    batch: dict[str, list] = {"message_ids": [], "call_ids": [], "arguments": [], "outputs": [], "versions": []}
     for row in rows:
         arguments, output, message = await steps.open_call(session, row)
         key = steps.row_key(str(row.message_id), str(row.call_id))
         sealed = await steps.seal_call(session, tenant_id, key, arguments, output, message)
-        await run_sql(
-            session,
-            _CALL_UPDATE,
-            {"tenant_id": tenant_id, "message_id": row.message_id, "call_id": row.call_id, **sealed},
-        )
+        batch["message_ids"].append(str(row.message_id))
+        batch["call_ids"].append(str(row.call_id))
+        batch["arguments"].append(sealed["arguments_sealed"])
+        batch["outputs"].append(sealed["output_sealed"])
+        batch["versions"].append(sealed["key_version"])
+    if rows:
+        await run_sql(session, _CALL_UPDATE, {"tenant_id": tenant_id, **batch})
     return len(rows)
 
 

@@ -225,7 +225,8 @@ def test_the_neighbour_and_the_other_tenant_keep_their_data(platform: Platform, 
     for person in (world.neighbour, world.stranger):
         found = postgres_hits(platform.settings, person.values)
         secret = person.values[3]
-        assert {"public.messages", "public.leads", "public.tickets", "public.tool_calls"} <= set(found[secret]), found
+        # Transcripts and tool calls are sealed at rest; the leads and tickets the tools wrote hold it in clear.
+        assert {"public.leads", "public.tickets"} <= set(found[secret]), found
         assert redis_hits(platform.settings, [secret])
     orders = rows(
         platform.settings,
