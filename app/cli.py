@@ -8,7 +8,18 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app import cli_admin, cli_chat, cli_eval, cli_keys, cli_migrate, cli_router, cli_status, cli_tenant, up
+from app import (
+    cli_admin,
+    cli_chat,
+    cli_data_keys,
+    cli_eval,
+    cli_keys,
+    cli_migrate,
+    cli_router,
+    cli_status,
+    cli_tenant,
+    up,
+)
 
 AddParser = Callable[[Any], None]
 # Each subcommand's module keeps its heavy imports inside the command, so `aiaas --help` stays fast. The
@@ -19,6 +30,7 @@ _SUBCOMMANDS: tuple[AddParser | tuple[str, str, str], ...] = (
     cli_status.add_status_parser,
     cli_tenant.add_tenant_parser,
     cli_keys.add_keys_parser,
+    cli_data_keys.add_data_key_parser,
     cli_chat.add_chat_parser,
     ("worker", "app.worker", "run a worker for the platform's task queue"),
     ("gateway", "app.gateway", "run the HTTP gateway"),
