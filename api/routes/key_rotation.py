@@ -8,11 +8,12 @@ caller only ever sees its own tenant's rotation (there is no id to name another'
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -48,10 +49,14 @@ class RotationOut(BaseModel):
 async def _describe(handle: WorkflowHandle[object, object]) -> RotationOut:
     description = await handle.describe()
     state = description.status or WorkflowExecutionStatus.RUNNING
-    if state == WorkflowExecutionStatus.COMPLETED:
-        progress = await handle.result()
-    else:
-        progress = await handle.query("progress", result_type=KeyRotationProgress)
+    progress: object = KeyRotationProgress()
+    # A failed or terminated run with no worker to answer its query: its status says enough.
+    with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+        if state == WorkflowExecutionStatus.COMPLETED:
+            progress = await handle.result()
+        else:
+            progress = await handle.query("progress", result_type=KeyRotationProgress)
+
     return RotationOut(
         workflow_id=handle.id, status=state.name.lower(), progress=KeyRotationProgress.model_validate(progress)
     )
