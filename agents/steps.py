@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.crypto.fields import FieldSealer
+from core.crypto.fields import FieldSealer, key_version_of
 from db.database import run_sql
 
 ARGUMENTS = "tool_calls.arguments"
@@ -98,7 +98,7 @@ async def seal_call(
     return {
         "arguments_sealed": sealed_arguments,
         "output_sealed": sealed_output,
-        "key_version": int.from_bytes(sealed_arguments[1:5], "big"),
+        "key_version": key_version_of(sealed_arguments),
     }
 
 

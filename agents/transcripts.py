@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.crypto.fields import FieldSealer
+from core.crypto.fields import FieldSealer, key_version_of
 from db.database import run_sql
 
 FIELD = "messages.content"
@@ -31,7 +31,7 @@ def assistant_message_id(reply_to: str) -> str:
 async def seal_content(session: AsyncSession, tenant_id: str, message_id: str, content: str) -> dict[str, Any]:
     """The bound parameters `content`, `sealed` and `key_version` of a row holding `content`."""
     sealed = await FieldSealer(session, tenant_id).seal(FIELD, message_id, content)
-    return {"content": "", "sealed": sealed, "key_version": int.from_bytes(sealed[1:5], "big")}
+    return {"content": "", "sealed": sealed, "key_version": key_version_of(sealed)}
 
 
 async def open_content(session: AsyncSession, row: Any) -> str:
