@@ -19,6 +19,7 @@ from prometheus_client import Counter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agents import transcripts
 from channels import store
 from channels.outbound import build_reply
 from channels.secrets import ChannelSecrets
@@ -26,7 +27,7 @@ from contracts.channels import ChannelReplyInput, ChannelReplyResult
 from contracts.names import ACT_CHANNEL_SEND_REPLY
 from core.crypto.keyring import Keyring
 from core.crypto.secretbox import SecretUnavailable
-from db.database import Database, run_sql
+from db.database import Database
 from webhooks.targets import TargetRefused, check_target
 
 log = structlog.get_logger("aiaas.channels")
@@ -64,17 +65,10 @@ class ChannelActivities:
                 return ChannelReplyResult(outcome="already_sent")
             bound = await store.identity_for_conversation(session, inp.conversation_id)
             channel = await store.get_channel(session, bound[0]) if bound else None
-            answer = (
-                await run_sql(
-                    session,
-                    "SELECT content FROM messages WHERE conversation_id = :c AND reply_to = :r AND role = 'assistant'"
-                    " ORDER BY created_at LIMIT 1",
-                    {"c": inp.conversation_id, "r": key},
-                )
-            ).first()
+            answer = await transcripts.answer_text(session, conversation_id=inp.conversation_id, reply_to=key)
         if bound is None or channel is None or not channel.enabled or channel.token_ciphertext is None:
             return ChannelReplyResult(outcome="no_channel")
-        if answer is None or not str(answer[0]).strip():
+        if answer is None or not answer.strip():
             return ChannelReplyResult(outcome="no_answer")
         identity = bound[1]
         try:
@@ -89,7 +83,7 @@ class ChannelActivities:
             token=token,
             to=identity.external_id,
             reply_to=identity.reply_to,
-            text=str(answer[0]),
+            text=answer,
             idempotency_key=key,
         )
         try:

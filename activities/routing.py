@@ -17,6 +17,7 @@ from prometheus_client import Counter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agents import transcripts
 from agents.models.registry import agent_models, model_for
 from contracts.conversation import Tier
 from contracts.errors import ModelErrorType
@@ -25,7 +26,7 @@ from contracts.names import ACT_ROUTE_DECIDE
 from contracts.routing import RouteDecision, RouteInput
 from core.events import EventBus
 from core.settings import Settings
-from db.database import Database, run_sql
+from db.database import Database
 from policies.budgets import LimitKind, load_budget, load_spend
 from policies.metering import Metering
 from router import settings_store
@@ -38,11 +39,6 @@ from router.versions import RouterCache
 log = structlog.get_logger("aiaas.router")
 
 ROUTE_DECISIONS = Counter("aiaas_route_decisions_total", "Routing decisions, by tier and reason", ["tier", "reason"])
-_LAST_USER_MESSAGES = """
-SELECT content FROM messages
-WHERE conversation_id = :cid AND role = 'user' AND seq <= (SELECT seq FROM messages WHERE id = :mid)
-ORDER BY seq DESC LIMIT 2
-"""
 
 
 def parse_fallbacks(raw: str) -> dict[Tier, tuple[str, ...]]:
@@ -77,10 +73,9 @@ class RoutingActivities:
 
     async def _messages(self, inp: RouteInput) -> tuple[str, str]:
         async with self._db.tenant_session(inp.tenant_id) as session:
-            rows = (
-                await run_sql(session, _LAST_USER_MESSAGES, {"cid": inp.conversation_id, "mid": inp.message_id})
-            ).all()
-        texts = [str(r.content) for r in rows]
+            texts = await transcripts.last_user_texts(
+                session, conversation_id=inp.conversation_id, up_to_message_id=inp.message_id, count=2
+            )
         return (texts[0] if texts else ""), (texts[1] if len(texts) > 1 else "")
 
     async def _budget(self, tenant_id: str, large_model: str, prompt_tokens: int) -> tuple[str, float | None, bool]:

@@ -1,14 +1,24 @@
-"""Transcript rows in Postgres, written idempotently by message id, read for model history and the API."""
+"""Transcript rows in Postgres, written idempotently by message id, read for model history and the API.
 
+Every reader and writer of `messages.content` goes through this module: the text is sealed under the tenant's
+data key (`core.crypto.fields`, bound to the tenant and the message id) and `content` stays empty. A row
+written before sealing existed (`content_sealed` NULL) is read in clear until key rotation seals it.
+"""
+
+# ruff: noqa: S608  # statements assembled from this module's constants; every value is a bound parameter
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.crypto.fields import FieldSealer, key_version_of
 from db.database import run_sql
+
+FIELD = "messages.content"
 
 # Assistant message ids derive from the message they answer, so every retry writes the same row.
 _ASSISTANT_NS = uuid.UUID("6f1c3f0e-8f2a-4c1e-9b7a-2d4e5f6a7b8c")
@@ -16,6 +26,19 @@ _ASSISTANT_NS = uuid.UUID("6f1c3f0e-8f2a-4c1e-9b7a-2d4e5f6a7b8c")
 
 def assistant_message_id(reply_to: str) -> str:
     return str(uuid.uuid5(_ASSISTANT_NS, reply_to))
+
+
+async def seal_content(session: AsyncSession, tenant_id: str, message_id: str, content: str) -> dict[str, Any]:
+    """The bound parameters `content`, `sealed` and `key_version` of a row holding `content`."""
+    sealed = await FieldSealer(session, tenant_id).seal(FIELD, message_id, content)
+    return {"content": "", "sealed": sealed, "key_version": key_version_of(sealed)}
+
+
+async def open_content(session: AsyncSession, row: Any) -> str:
+    """The text of a row read with `tenant_id, id, content, content_sealed`."""
+    if row.content_sealed is None:
+        return str(row.content)
+    return await FieldSealer(session, str(row.tenant_id)).open(FIELD, str(row.id), row.content_sealed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +65,18 @@ async def insert_user_message(
     result = await run_sql(
         session,
         (
-            "INSERT INTO messages (id, tenant_id, conversation_id, role, content, client_message_id, created_at)"
-            " VALUES (:id, :tenant_id, :conversation_id, 'user', :content, :client_message_id, now())"
+            "INSERT INTO messages (id, tenant_id, conversation_id, role, content, content_sealed, key_version,"
+            " client_message_id, created_at)"
+            " VALUES (:id, :tenant_id, :conversation_id, 'user', :content, :sealed, :key_version,"
+            " :client_message_id, now())"
             " ON CONFLICT DO NOTHING"
         ),
         {
             "id": message_id,
             "tenant_id": tenant_id,
             "conversation_id": conversation_id,
-            "content": content,
             "client_message_id": client_message_id,
+            **await seal_content(session, tenant_id, message_id, content),
         },
     )
     return bool(getattr(result, "rowcount", 0))
@@ -88,12 +113,13 @@ async def record_user_message(
     await run_sql(
         session,
         (
-            "UPDATE messages SET content = :content, created_at = now(),"
+            "UPDATE messages SET content = :content, content_sealed = :sealed, key_version = :key_version,"
+            " created_at = now(),"
             " seq = nextval(pg_get_serial_sequence('messages', 'seq'))"
             " WHERE id = :id AND role = 'user'"
             " AND NOT EXISTS (SELECT 1 FROM messages answer WHERE answer.reply_to = messages.id)"
         ),
-        {"id": message_id, "content": content},
+        {"id": message_id, **await seal_content(session, tenant_id, message_id, content)},
     )
     return False
 
@@ -124,8 +150,10 @@ async def insert_assistant_message(
         session,
         (
             "WITH written AS ("
-            "  INSERT INTO messages (id, tenant_id, conversation_id, role, content, reply_to, model, created_at)"
-            "  VALUES (:id, :tenant_id, :conversation_id, 'assistant', :content, :reply_to, :model, now())"
+            "  INSERT INTO messages (id, tenant_id, conversation_id, role, content, content_sealed, key_version,"
+            "   reply_to, model, created_at)"
+            "  VALUES (:id, :tenant_id, :conversation_id, 'assistant', :content, :sealed, :key_version,"
+            "   :reply_to, :model, now())"
             "  ON CONFLICT DO NOTHING RETURNING created_at"
             ")"
             " SELECT EXTRACT(EPOCH FROM (written.created_at - asked.created_at)) AS seconds"
@@ -135,13 +163,16 @@ async def insert_assistant_message(
             "id": message_id,
             "tenant_id": tenant_id,
             "conversation_id": conversation_id,
-            "content": content,
             "reply_to": reply_to,
             "model": model,
+            **await seal_content(session, tenant_id, message_id, content),
         },
     )
     seconds = next((float(row.seconds) for row in rows), None)
     return message_id, seconds
+
+
+_COLUMNS = "tenant_id, id, role, content, content_sealed"
 
 
 async def history_for(
@@ -151,24 +182,64 @@ async def history_for(
     rows = await run_sql(
         session,
         (
-            "SELECT role, content FROM ("
-            "  SELECT role, content, seq FROM messages WHERE conversation_id = :cid"
+            f"SELECT {_COLUMNS} FROM ("
+            f"  SELECT {_COLUMNS}, seq FROM messages WHERE conversation_id = :cid"
             "  AND seq <= (SELECT seq FROM messages WHERE id = :mid)"
             "  ORDER BY seq DESC LIMIT :limit"
             ") recent ORDER BY seq ASC"
         ),
         {"cid": conversation_id, "mid": up_to_message_id, "limit": limit},
     )
-    return [{"role": str(m["role"]), "content": str(m["content"])} for m in rows.mappings().all()]
+    return [{"role": str(m.role), "content": await open_content(session, m)} for m in rows.all()]
+
+
+async def last_user_texts(
+    session: AsyncSession, *, conversation_id: str, up_to_message_id: str, count: int
+) -> list[str]:
+    """The texts of the last `count` user messages up to `up_to_message_id`, newest first (routing reads them)."""
+    rows = await run_sql(
+        session,
+        (
+            f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = :cid AND role = 'user'"
+            " AND seq <= (SELECT seq FROM messages WHERE id = :mid) ORDER BY seq DESC LIMIT :count"
+        ),
+        {"cid": conversation_id, "mid": up_to_message_id, "count": count},
+    )
+    return [await open_content(session, m) for m in rows.all()]
+
+
+async def answer_text(session: AsyncSession, *, conversation_id: str, reply_to: str) -> str | None:
+    """The text of the assistant's answer to `reply_to`, None when there is none."""
+    rows = await run_sql(
+        session,
+        (
+            f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = :c AND reply_to = :r AND role = 'assistant'"
+            " ORDER BY created_at LIMIT 1"
+        ),
+        {"c": conversation_id, "r": reply_to},
+    )
+    row = rows.first()
+    return None if row is None else await open_content(session, row)
 
 
 async def transcript(session: AsyncSession, *, conversation_id: str, limit: int = 500) -> list[TranscriptRow]:
     rows = await run_sql(
         session,
         (
-            "SELECT id, role, content, reply_to, client_message_id, model, created_at FROM messages"
-            " WHERE conversation_id = :cid ORDER BY seq ASC LIMIT :limit"
+            "SELECT tenant_id, id, role, content, content_sealed, reply_to, client_message_id, model, created_at"
+            " FROM messages WHERE conversation_id = :cid ORDER BY seq ASC LIMIT :limit"
         ),
         {"cid": conversation_id, "limit": limit},
     )
-    return [TranscriptRow(**m) for m in rows.mappings().all()]
+    return [
+        TranscriptRow(
+            id=m.id,
+            role=m.role,
+            content=await open_content(session, m),
+            reply_to=m.reply_to,
+            client_message_id=m.client_message_id,
+            model=m.model,
+            created_at=m.created_at,
+        )
+        for m in rows.all()
+    ]

@@ -26,6 +26,7 @@ from api.state import GatewayState
 from api.trace_privacy import redact_request_span
 from api.v1 import http_router, socket_router
 from core.correlation import REQUEST_ID_HEADER, request_id_from
+from core.crypto import fields
 from core.event_hub import EventHub
 from core.events import EventBus
 from core.logging import configure_logging
@@ -53,6 +54,7 @@ def _body_limit(request: Request) -> int:
 
 def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> FastAPI:
     settings = (settings or get_settings()).require()
+    fields.configure(settings)  # transcripts and tool calls sealed with this process's KMS
     configure_logging(settings.log_level, json_output=settings.log_json)
     configure_tracing("aiaas-gateway")
     configure_tenant_labels(settings.metrics_tenant_labels, settings.metrics_tenants)

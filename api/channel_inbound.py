@@ -27,6 +27,7 @@ from api.schemas import ConversationOut, MessageCreate
 from channels import store
 from contracts.channels import ChannelKind, InboundMessage
 from contracts.conversation import DoubleTexting
+from core.crypto.fields import email_hash
 from db.database import Database, run_sql
 
 _MESSAGE_NS = uuid.UUID("3d3f8a52-1f0e-4f55-9d3c-6a1c9e0b7a21")
@@ -67,9 +68,17 @@ async def _customer(session: AsyncSession, tenant_id: str, kind: str, sender: st
     row = (
         await run_sql(
             session,
-            "INSERT INTO customers (id, tenant_id, email, name, phone) VALUES (:id, :tid, :email, :name, :phone)"
+            "INSERT INTO customers (id, tenant_id, email, name, phone, email_hash)"
+            " VALUES (:id, :tid, :email, :name, :phone, :email_hash)"
             " ON CONFLICT (tenant_id, email) DO UPDATE SET email = customers.email RETURNING id",
-            {"id": str(uuid.uuid4()), "tid": tenant_id, "email": email, "name": sender[:200], "phone": phone},
+            {
+                "id": str(uuid.uuid4()),
+                "tid": tenant_id,
+                "email": email,
+                "name": sender[:200],
+                "phone": phone,
+                "email_hash": await email_hash(session, tenant_id, email),
+            },
         )
     ).one()
     return str(row[0])

@@ -11,6 +11,7 @@ from typing import Any
 from app import (
     cli_admin,
     cli_chat,
+    cli_data_keys,
     cli_dr,
     cli_eval,
     cli_keys,
@@ -31,6 +32,7 @@ _SUBCOMMANDS: tuple[AddParser | tuple[str, str, str], ...] = (
     cli_status.add_status_parser,
     cli_tenant.add_tenant_parser,
     cli_keys.add_keys_parser,
+    cli_data_keys.add_data_key_parser,
     cli_chat.add_chat_parser,
     ("worker", "app.worker", "run a worker for the platform's task queue"),
     ("gateway", "app.gateway", "run the HTTP gateway"),

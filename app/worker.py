@@ -50,6 +50,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from activities.conversation import ConversationActivities
     from activities.dr_drill import DrDrillActivities
     from activities.drift import DriftActivities
+    from activities.key_rotation import KeyRotationActivities
     from activities.model_call import ModelActivities
     from activities.privacy import PrivacyActivities
     from activities.resolve_agent import AgentActivities
@@ -63,6 +64,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from app.tools import platform_registry, worker_tools
     from app.workflows import WORKFLOWS
     from billing.payments import build_processor
+    from core.crypto import fields
     from core.crypto.secretbox import build_keyring
     from db.database import Database
     from evaluation.activities import EvalActivities
@@ -71,6 +73,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from tenancy.mail_delivery import build_sender
 
     db = Database(settings.resolved_app_database_url())
+    fields.configure(settings)  # transcripts and tool calls sealed with this process's KMS
     # The codec reads data keys through the worker's own pool and is closed with it.
     client = await connect(settings, db=db)
     # Nothing in a worker blocks on Redis, so every call gets the short command timeout.
@@ -130,6 +133,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             hooks.finish,
             *billing.all(),
             *privacy.all(),
+            *KeyRotationActivities(db).all(),
             *EvalActivities(db, settings).all(),
             channel_replies.send_reply,
             *signup.all(),

@@ -7,6 +7,7 @@ from workflows.dr_drill import DrDrillWorkflow
 from workflows.erasure import ErasureWorkflow
 from workflows.eval_run import EvalRunWorkflow, EvalTaskWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
+from workflows.key_rotation import KeyRotationWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
@@ -32,3 +33,4 @@ WORKFLOWS: tuple[type, ...] = (
 )
 WORKFLOWS += (SubscriptionWorkflow,)
 WORKFLOWS += (SignupWorkflow,)
+WORKFLOWS += (KeyRotationWorkflow,)

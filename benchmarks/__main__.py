@@ -27,6 +27,7 @@ from benchmarks import (
     replay_regression,
     routing,
     saga_times,
+    sealed_fields,
     signup_latency,
     sse_streams,
     standby_failover,
@@ -63,6 +64,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
     "channels": (channel_dedupe.main, "10k replayed channel deliveries, 1,000 forgeries; verify+dedupe vs signature"),
     "signup": (signup_latency.main, "self-serve signup end to end against create_tenant + start_subscription"),
+    "sealed-fields": (sealed_fields.main, "transcript write+read sealed against clear; rotation rows/s"),
 }
 
 

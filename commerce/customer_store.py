@@ -17,15 +17,17 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.crypto.fields import email_hash
 from db.database import run_sql
 
 _COLUMNS = "id, email, name, phone, created_at"
 # The ON CONFLICT clause cannot see a per-row flag, so rows that keep their phone go in a statement of their own.
 _INSERT = (
-    "INSERT INTO customers (id, tenant_id, email, name, phone)"
-    " SELECT u.id, :tid, u.email, u.name, u.phone FROM unnest("
-    "CAST(:ids AS text[]), CAST(:emails AS text[]), CAST(:names AS text[]), CAST(:phones AS text[])"
-    ") AS u(id, email, name, phone) ON CONFLICT (tenant_id, email) DO UPDATE SET name = EXCLUDED.name"
+    "INSERT INTO customers (id, tenant_id, email, name, phone, email_hash)"
+    " SELECT u.id, :tid, u.email, u.name, u.phone, u.email_hash FROM unnest("
+    "CAST(:ids AS text[]), CAST(:emails AS text[]), CAST(:names AS text[]), CAST(:phones AS text[]),"
+    " CAST(:hashes AS bytea[])) AS u(id, email, name, phone, email_hash)"
+    " ON CONFLICT (tenant_id, email) DO UPDATE SET name = EXCLUDED.name, email_hash = EXCLUDED.email_hash"
 )
 _RETURNING = " RETURNING id, email, name, phone, created_at, (xmax = 0) AS inserted"
 _UPSERTS = {
@@ -69,18 +71,24 @@ async def find_customer(session: AsyncSession, customer_id: str) -> CustomerReco
 
 
 async def list_customers(
-    session: AsyncSession, *, email: str | None, after: tuple[datetime, str] | None, limit: int
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    email: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
 ) -> list[CustomerRecord]:
     """Newest first (ties broken by id), after the position `after` (created_at, id) when given."""
+    hashed = await email_hash(session, tenant_id, email) if email is not None else None
     rows = await run_sql(
         session,
         f"SELECT {_COLUMNS} FROM customers"  # noqa: S608
-        " WHERE (CAST(:email AS text) IS NULL OR email = :email)"
+        " WHERE (CAST(:email_hash AS bytea) IS NULL OR email_hash = :email_hash)"
         " AND (CAST(:after_at AS timestamptz) IS NULL"
         " OR (created_at, id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS text)))"
         " ORDER BY created_at DESC, id DESC LIMIT :limit",
         {
-            "email": email,
+            "email_hash": hashed,
             "after_at": after[0] if after else None,
             "after_id": after[1] if after else None,
             "limit": limit,
@@ -107,6 +115,7 @@ async def upsert_customers(session: AsyncSession, tenant_id: str, upserts: Seque
                 "tid": tenant_id,
                 "ids": [str(uuid.uuid4()) for _ in part],
                 "emails": [email for _, email in part],
+                "hashes": [await email_hash(session, tenant_id, email) for _, email in part],
                 "names": [upsert.name for upsert, _ in part],
                 "phones": [None if keep else upsert.phone for upsert, _ in part],
             },

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.crypto.fields import email_hash
 from db.database import Database, run_sql
 
 _NAMESPACE = uuid.UUID("6f0d3c1e-5a7b-4c2d-9e8f-1a2b3c4d5e6f")
@@ -109,8 +110,10 @@ async def _seed_catalog(session: AsyncSession, tid: str) -> None:
     for email, (name, phone) in CUSTOMERS.items():
         await _insert(
             session,
-            "INSERT INTO customers (id, tenant_id, email, name, phone) VALUES (:id, :tid, :email, :name, :phone)",
+            "INSERT INTO customers (id, tenant_id, email, name, phone, email_hash)"
+            " VALUES (:id, :tid, :email, :name, :phone, :email_hash)",
             id=_id(tid, f"customer:{email}"),
+            email_hash=await email_hash(session, tid, email),
             tid=tid,
             email=email,
             name=name,

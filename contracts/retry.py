@@ -108,3 +108,10 @@ DR_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=2,
 )
+# Key rotation must finish (an old key version stays usable until it does); every step is idempotent.
+KEY_ROTATION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=0,
+)

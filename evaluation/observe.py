@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from agents import steps, transcripts
 from commerce.demo import DemoData
 from contracts.eval_runs import ObservedCall, ObservedOrder, ObservedTurn, ObservedWorld
 from db.database import run_sql
@@ -30,32 +31,21 @@ async def _rows(session: AsyncSession, sql: str, **params: Any) -> list[dict[str
 
 
 async def transcript(session: AsyncSession, conversation_id: str) -> list[ObservedTurn]:
-    messages = await _rows(
-        session,
-        "SELECT id, role, content, reply_to FROM messages WHERE conversation_id = :c ORDER BY created_at, id",
-        c=conversation_id,
-    )
-    calls = await _rows(
-        session,
-        "SELECT message_id, tool, arguments, status, error_type FROM tool_calls WHERE conversation_id = :c"
-        " ORDER BY created_at, step, call_index",
-        c=conversation_id,
-    )
-    answers = {m["reply_to"]: str(m["content"]) for m in messages if m["role"] == "assistant"}
+    messages = await transcripts.transcript(session, conversation_id=conversation_id)
+    calls = await steps.conversation_steps(session, conversation_id)
+    answers = {m.reply_to: m.content for m in messages if m.role == "assistant"}
     turns = []
     for message in messages:
-        if message["role"] != "user":
+        if message.role != "user":
             continue
         turns.append(
             ObservedTurn(
-                user=str(message["content"]),
-                answer=answers.get(message["id"], ""),
+                user=message.content,
+                answer=answers.get(message.id, ""),
                 calls=[
-                    ObservedCall(
-                        tool=c["tool"], arguments=c["arguments"] or {}, status=c["status"], error_type=c["error_type"]
-                    )
-                    for c in calls
-                    if c["message_id"] == message["id"]
+                    ObservedCall(tool=c.tool, arguments=c.arguments, status=c.status, error_type=c.error_type)
+                    for message_id, c in calls
+                    if message_id == message.id
                 ],
             )
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from core.crypto import fields
 from core.settings import Settings
 from core.stack import Stack, StackEndpoints, free_port
 from db.database import Database
@@ -91,7 +92,7 @@ def stack(stack_dir: Path) -> Iterator[StackEndpoints]:
 
 @pytest.fixture(scope="session")
 def settings(stack: StackEndpoints, stack_dir: Path) -> Settings:
-    return Settings().model_copy(
+    configured = Settings().model_copy(
         update={
             "env": "test",
             "data_dir": stack_dir,
@@ -104,6 +105,8 @@ def settings(stack: StackEndpoints, stack_dir: Path) -> Settings:
             "kms_keys_file": stack_dir / "kms" / "keys.json",
         }
     )
+    fields.configure(configured)  # transcripts written by tests themselves are sealed with the same KMS
+    return configured
 
 
 @pytest.fixture(scope="session")

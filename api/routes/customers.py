@@ -76,7 +76,9 @@ async def get_customers(
     scope = page.scope("customers", principal.tenant_id, email=email)
     after = page.after(scope, datetime, str)
     async with db.tenant_session(principal.tenant_id) as session:
-        records = await list_customers(session, email=email, after=after, limit=page.limit + 1)
+        records = await list_customers(
+            session, tenant_id=principal.tenant_id, email=email, after=after, limit=page.limit + 1
+        )
     return page.of([CustomerOut.of(r) for r in records], scope, key=lambda c: (c.created_at, c.id))
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from agents import steps
 from api.deps import ConversationsReadDep
 from api.pagination import MAX_LIMIT, PageRequest, cursor_key
 from api.routes.approvals import ApprovalDecisionIn, ApprovalsDecideDep, decide, list_approvals
@@ -22,17 +23,12 @@ from api.routes.conversations import get_conversation
 from api.routes.stream_tickets import create_stream_ticket
 from console.web import PREFIX, ConsoleRoute, CsrfViewerDep, Viewer, ViewerDep, render
 from contracts.agents import ApprovalDecisionKind
-from db.database import run_sql
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
 Name = Annotated[str | None, Query(max_length=64, pattern=_NAME)]
 Cursor = Annotated[str | None, Query(max_length=1024)]
-_TOOL_CALLS = (
-    "SELECT call_id, tool, version, arguments, status, error_type, message, attempts, step"
-    " FROM tool_calls WHERE conversation_id = :cid ORDER BY step, call_index LIMIT 500"
-)
 
 
 def page_request(viewer: Viewer, cursor: str | None, limit: int = PAGE_SIZE) -> PageRequest:
@@ -84,8 +80,21 @@ ConversationPath = Annotated[uuid.UUID, "the conversation's id"]
 
 async def _tool_calls(viewer: Viewer, tenant_id: str, conversation_id: str) -> list[dict[str, Any]]:
     async with viewer.state.db.tenant_session(tenant_id) as session:
-        rows = (await run_sql(session, _TOOL_CALLS, {"cid": conversation_id})).mappings().all()
-    return [{**dict(row), "arguments": json.dumps(row["arguments"], sort_keys=True)} for row in rows]
+        calls = await steps.conversation_steps(session, conversation_id)
+    return [
+        {
+            "call_id": c.call_id,
+            "tool": c.tool,
+            "version": c.version,
+            "arguments": json.dumps(c.arguments, sort_keys=True),
+            "status": c.status,
+            "error_type": c.error_type,
+            "message": c.message,
+            "attempts": c.attempts,
+            "step": c.step,
+        }
+        for _, c in sorted(calls, key=lambda pair: (pair[1].step, pair[1].call_index))
+    ]
 
 
 @router.get("/conversations/{conversation_id}")

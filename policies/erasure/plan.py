@@ -157,7 +157,7 @@ RULES: tuple[Rule, ...] = (
         "public.customers",
         Action.ANONYMISE,
         "kept as a tombstone that orders point at, with nothing of the person",
-        "UPDATE customers SET email = 'erased-' || id || '@erased.invalid', name = '', phone = NULL "
+        "UPDATE customers SET email = 'erased-' || id || '@erased.invalid', name = '', phone = NULL, email_hash = NULL "
         "WHERE id = :cid AND name <> ''",
     ),
     # ---- nothing of theirs ---------------------------------------------------------------------------------

@@ -12,8 +12,23 @@ from collections.abc import Iterator
 
 import pytest
 
+from agents.steps import turn_steps
 from commerce.demo import DemoData
-from tests.e2e.agent_world import Shop, answer, call, conversation, execute, fresh_shop, of, plan, rows, seed, turn
+from db.database import Database
+from tests.e2e.agent_world import (
+    Shop,
+    answer,
+    call,
+    conversation,
+    execute,
+    fresh_shop,
+    of,
+    plan,
+    rows,
+    run_db,
+    seed,
+    turn,
+)
 from tests.e2e.platform import Platform
 from workflows.agent_turn import CUT_ANSWER
 
@@ -88,14 +103,18 @@ def _order_state(platform: Platform, tenant_id: str, order_id: str) -> list[dict
 def _run_injection(platform: Platform, shop: Shop) -> tuple[str, list]:
     cid = conversation(shop.api, "orders", shop.demo.ada_id)
     mid, frames = turn(shop.api, cid, plan(call("orders.lookup", order_id=shop.demo.ada_placed_order_id)))
+
     # The model took the bait: it asked for the refund the note dictated...
-    steps = rows(
-        platform.settings,
-        shop.tenant_id,
-        "SELECT call_id, tool, status, arguments FROM tool_calls WHERE message_id = :m AND call_id NOT LIKE '%/%'"
-        " ORDER BY step, call_index",
-        m=mid,
-    )
+    async def read(db: Database) -> list[dict]:
+        async with db.tenant_session(shop.tenant_id) as session:  # through the module: arguments are sealed
+            calls = await turn_steps(session, mid)
+        return [
+            {"call_id": c.call_id, "tool": c.tool, "status": c.status, "arguments": c.arguments}
+            for c in calls
+            if "/" not in c.call_id
+        ]
+
+    steps = run_db(platform.settings, read)
     assert (steps[0]["tool"], steps[0]["status"]) == ("orders.lookup", "ok")
     injected = [s for s in steps if s["tool"] == "orders.refund"]
     assert len(injected) == 1 and injected[0]["call_id"].startswith("call_inj_")

@@ -181,9 +181,8 @@ def world(platform: Platform) -> Iterator[World]:
         _attach_records(shop, target, platform)
         _attach_records(shop, neighbour, platform)
         before = postgres_hits(platform.settings, target.values)
-        assert {"public.messages", "public.tool_calls", "public.leads", "public.tickets"} <= set(
-            before[target.values[3]]
-        )
+        # Transcripts and tool calls are sealed at rest, so the scan finds the value only where tools copied it.
+        assert {"public.leads", "public.tickets"} <= set(before[target.values[3]])
         assert redis_hits(platform.settings, target.values), "the conversations left no events to erase"
         erasure, attempts = asyncio.run(_erase_with_a_kill(platform, shop, target.customer_id))
         yield World(shop, other_shop, target, neighbour, stranger, erasure, attempts)
@@ -226,7 +225,8 @@ def test_the_neighbour_and_the_other_tenant_keep_their_data(platform: Platform, 
     for person in (world.neighbour, world.stranger):
         found = postgres_hits(platform.settings, person.values)
         secret = person.values[3]
-        assert {"public.messages", "public.leads", "public.tickets", "public.tool_calls"} <= set(found[secret]), found
+        # Transcripts and tool calls are sealed at rest; the leads and tickets the tools wrote hold it in clear.
+        assert {"public.leads", "public.tickets"} <= set(found[secret]), found
         assert redis_hits(platform.settings, [secret])
     orders = rows(
         platform.settings,

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.agent_world import Shop, answer, call, conversation, fresh_shop, plan, rows, turn
+from agents.steps import turn_steps
+from db.database import Database
+from tests.e2e.agent_world import Shop, answer, call, conversation, fresh_shop, plan, rows, run_db, turn
 from tests.e2e.platform import Platform
 from tests.knowledge.test_api import _collection, _settled, _upload
 
@@ -36,12 +38,12 @@ def foreign_collection(platform: Platform, tenant_b: tuple[str, str]) -> Iterato
 
 
 def _tool_calls(platform: Platform, shop: Shop, message_id: str) -> list[dict]:
-    return rows(
-        platform.settings,
-        shop.tenant_id,
-        "SELECT call_id, tool, status, output FROM tool_calls WHERE message_id = :m ORDER BY step, call_index",
-        m=message_id,
-    )
+    async def read(db: Database) -> list[dict]:
+        async with db.tenant_session(shop.tenant_id) as session:  # through the module: the output is sealed
+            calls = await turn_steps(session, message_id)
+        return [{"call_id": c.call_id, "tool": c.tool, "status": c.status, "output": c.output} for c in calls]
+
+    return run_db(platform.settings, read)
 
 
 def _poisoned_turn(platform: Platform, shop: Shop, line: str) -> tuple[list[dict], str]:

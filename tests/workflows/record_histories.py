@@ -39,6 +39,7 @@ from tests.workflows.scenarios import (
     conversations,
     dr,
     drift,
+    key_rotation,
     knowledge,
     privacy,
     sagas,
@@ -73,6 +74,7 @@ SCENARIOS: dict[str, Scenario] = {
     "conversation_channel_reply": channels.sms_reply,
     "dr_drill": dr.drill,
 }
+SCENARIOS["key_rotation"] = key_rotation.rotation
 
 
 async def store_history(name: str, handle: WorkflowHandle[Any, Any], codec: PayloadCodec | None) -> Path:

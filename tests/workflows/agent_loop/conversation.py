@@ -11,6 +11,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from agents import transcripts
 from contracts.agents import ApprovalDecision, ApprovalDecisionKind
 from contracts.conversation import (
     ConversationInput,
@@ -131,6 +132,14 @@ async def turns_done(handle: WorkflowHandle, turns: int) -> ConversationState:
 
 
 async def answer(loop: Loop, message_id: str) -> str:
-    found = await rows(loop.db, loop.tenant_id, "SELECT content FROM messages WHERE reply_to = :m", m=message_id)
-    assert len(found) == 1, found
-    return str(found[0]["content"])
+    # Read through the transcript module: the text is sealed at rest.
+    async with loop.db.tenant_session(loop.tenant_id) as session:
+        found = (
+            await run_sql(
+                session,
+                "SELECT tenant_id, id, content, content_sealed FROM messages WHERE reply_to = :m",
+                {"m": message_id},
+            )
+        ).all()
+        assert len(found) == 1, found
+        return await transcripts.open_content(session, found[0])

@@ -18,6 +18,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.approvals import ApprovalActivities
 from activities.conversation import ConversationActivities
+from agents.steps import turn_steps
 from commerce.connectors.faults import inject_fault
 from contracts.agents import ApprovalRecordInput, ApprovalStatus
 from contracts.conversation import CompleteTurnInput, RecordUserMessageInput
@@ -28,7 +29,7 @@ from core.settings import Settings
 from db.database import run_sql
 from policies.concurrency import ConcurrencyLeases, lease_key
 from tests.workflows.agent_loop.conftest import Loop
-from tests.workflows.agent_loop.conversation import answer, call, plan, rows, send, start, turns_done, until
+from tests.workflows.agent_loop.conversation import answer, call, plan, send, start, turns_done, until
 
 ADMITTED_TTL_SECONDS = 30.0
 
@@ -119,12 +120,9 @@ async def test_a_turn_waiting_for_approval_gives_its_slot_back(loop: Loop, redis
     handle = await start(loop, "orders", loop.demo.ada_id)
     placed = await send(handle, plan(call("orders.place", items=[{"sku": "SKU-HOODIE", "quantity": 2}])))
     await turns_done(handle, 1)
-    order = await rows(
-        loop.db,
-        loop.tenant_id,
-        "SELECT DISTINCT output->>'order_id' AS id FROM tool_calls WHERE message_id = :m AND tool = 'orders.place'",
-        m=placed,
-    )
+    async with loop.db.tenant_session(loop.tenant_id) as session:
+        placed_calls = await turn_steps(session, placed)
+    order = [{"id": c.output["order_id"]} for c in placed_calls if c.tool == "orders.place"][:1]
     message_id = await _admit(redis, loop.tenant_id)
     refund = call("orders.refund", order_id=order[0]["id"], amount_cents=10_500, reason="late")
     await send(handle, plan(refund), message_id)

@@ -14,6 +14,7 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
+from agents import steps
 from commerce.demo import DemoData, seed_demo
 from contracts.agents import ApprovalDecision, ApprovalDecisionKind
 from contracts.conversation import ConversationInput, DoubleTexting, SubmitMessage, conversation_workflow_id
@@ -150,12 +151,8 @@ async def approval(rec: Recording) -> list[WorkflowHandle]:
     await _send(handle, _plan({"tool": "orders.place", "args": {"items": [{"sku": "SKU-HOODIE", "quantity": 2}]}}))
     await _idle(handle)
     async with rec.db.tenant_session(demo.tenant_id) as session:
-        placed = await run_sql(
-            session,
-            "SELECT DISTINCT output->>'order_id' FROM tool_calls WHERE tool = 'orders.place' AND conversation_id = :c",
-            {"c": handle.id.rsplit(":", 1)[-1]},
-        )
-        order_id = placed.scalar_one()
+        calls = await steps.conversation_steps(session, handle.id.rsplit(":", 1)[-1])
+        [order_id] = {str(c.output["order_id"]) for _, c in calls if c.tool == "orders.place"}
     refund = {"tool": "orders.refund", "args": {"order_id": order_id, "amount_cents": 10_500, "reason": "damaged"}}
     await _send(handle, _plan(refund))
     for _ in range(300):
