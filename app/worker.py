@@ -61,12 +61,12 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from app.workflows import WORKFLOWS
     from billing.payments import build_processor
     from core.crypto.secretbox import build_keyring
-    from db.database import Database
+    from db.regions import open_database
     from evaluation.activities import EvalActivities
     from knowledge.ingest_activities import IngestActivities
     from policies.metering import build_metering
 
-    db = Database(settings.resolved_app_database_url())
+    db = open_database(settings)
     # The codec reads data keys through the worker's own pool and is closed with it.
     client = await connect(settings, db=db)
     # Nothing in a worker blocks on Redis, so every call gets the short command timeout.
