@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.crypto.store import PLATFORM_TENANT
 from core.settings import Settings
 from db.database import Database, to_async_url
 
@@ -123,6 +124,11 @@ class RegionalDatabase(Database):
 
     @asynccontextmanager
     async def tenant_session(self, tenant_id: str) -> AsyncIterator[AsyncSession]:
+        if tenant_id == PLATFORM_TENANT:
+            # The platform's own scope (its data key) is no tenant's data: it lives in the control plane.
+            async with super().tenant_session(tenant_id) as session:
+                yield session
+            return
         region = await self.home_region(tenant_id)
         async with self._regional(region, tenant_id) as session:
             yield session

@@ -5,9 +5,11 @@ do. Dropped at the end of the session."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import pool, text
@@ -18,6 +20,7 @@ from db.database import Database, to_async_url
 from db.migrate_regions import migrate_all
 from db.regions import RegionalDatabase, open_database, region_admin_urls
 from tenancy.tenant_admin import create_tenant
+from tests.e2e.platform import Platform, pick_port, platform_env
 
 REGIONS = ("eu-west", "us-east")
 
@@ -97,3 +100,38 @@ async def rows_by_table(admin_url: str, tenant_id: str) -> dict[str, int]:
     finally:
         await engine.dispose()
     return counts
+
+
+@pytest.fixture(scope="session")
+def regional_platform(regional: Regional, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    data_dir: Path = tmp_path_factory.mktemp("regional-platform")
+    settings = regional.settings.model_copy(
+        update={"task_queue": f"residency-{uuid.uuid4().hex[:8]}", "data_dir": data_dir}
+    )
+    env = platform_env(settings, data_dir)
+    env["AIAAS_REGION_DATABASE_URLS"] = json.dumps(settings.region_database_urls)
+    running = Platform(settings=settings, data_dir=data_dir, env=env, gateway_port=pick_port())
+    running.start()
+    asyncio.run(_wait_for_pollers(settings))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+async def _wait_for_pollers(settings: Settings, timeout: float = 240.0) -> None:
+    """Until the worker polls its queue: on a loaded machine its start outlasts a message's confirmation wait."""
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    from db.codec import connect
+
+    client = await connect(settings)
+    request = DescribeTaskQueueRequest(
+        namespace=settings.temporal_namespace, task_queue=TaskQueue(name=settings.task_queue)
+    )
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (await client.workflow_service.describe_task_queue(request)).pollers:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no worker polled {settings.task_queue} within {timeout} s")
+        await asyncio.sleep(0.5)

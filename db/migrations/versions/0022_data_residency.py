@@ -44,14 +44,14 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION residency_database_region() RETURNS text
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+        LANGUAGE sql STABLE SET search_path = public, pg_temp
         AS $$ SELECT region FROM public.database_region $$
         """
     )
     op.execute(
         """
         CREATE FUNCTION residency_guard_tenant() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+        LANGUAGE plpgsql SET search_path = public, pg_temp
         AS $$
         DECLARE served text := public.residency_database_region();
         BEGIN
