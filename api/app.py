@@ -35,7 +35,7 @@ from core.redis_clients import blocking_client, command_client
 from core.settings import Settings, get_settings
 from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing
 from db.codec import connect
-from db.database import Database
+from db.regions import open_database
 from knowledge.limits import UPLOAD_ENVELOPE_BYTES
 from tenancy.auth import ApiKeyAuthenticator
 
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.resolved_app_database_url())
+        db = open_database(settings)
         temporal = await connect(settings, db=db)
         redis = command_client(settings)
         # Event streams block on Redis for up to a keep-alive interval, longer than a command may take.

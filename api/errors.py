@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from db.regions import ResidencyError
+
 log = structlog.get_logger("aiaas.api")
 
 _STATUS_CODES = {
@@ -77,6 +79,12 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "no such route: paths take no trailing slash"
             details = {"path": path.rstrip("/")}
         return JSONResponse(error_body(code, message, details), exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ResidencyError)
+    async def _residency(_request: Request, exc: ResidencyError) -> JSONResponse:
+        # Never served from the wrong region's database: the data lives elsewhere or is not reachable here.
+        details = {"region": exc.region}
+        return JSONResponse(error_body(exc.code, "this tenant's data is not served here", details), 503)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

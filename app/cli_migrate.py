@@ -25,13 +25,18 @@ def add_migrate_parser(subparsers: Any) -> None:
 def _migrate(args: argparse.Namespace) -> int:
     import asyncio
 
-    from db.migrate import migrate
+    from db.migrate_regions import migrate_all
 
     settings = load_settings(args.data_dir)
     url = require_database(settings)
-    asyncio.run(migrate(url, settings.app_db_password.get_secret_value()))
+    # The control plane, then each region's data plane when AIAAS_REGION_DATABASE_URLS names them.
+    migrated = asyncio.run(migrate_all(settings.model_copy(update={"database_url": url})))
     revision = asyncio.run(_revision(url))
-    print(json.dumps({"revision": revision}) if args.json else f"database at revision {revision}")
+    if args.json:
+        print(json.dumps({"revision": revision, "databases": migrated}))
+    else:
+        for database, region in migrated.items():
+            print(f"database {database} ({region or 'control plane'}) at revision {revision}")
     return 0
 
 

@@ -81,6 +81,7 @@ def _create(args: argparse.Namespace) -> int:
         # The first line of a driver error names the cause; the rest is SQL and a documentation link.
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise RuntimeError(f"could not create the tenant: {reason}") from exc
+    run_database(_register(args.data_dir, created.tenant_id), "copy the tenant to its region's database")
 
     demo = run_database(_seed_demo(args.data_dir, created.tenant_id), "seed the demo world") if args.demo else None
     if args.json:
@@ -98,12 +99,25 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _register(data_dir: Path | None, tenant_id: str) -> None:
+    """With regional databases, copy the tenant's row to its region's (`db/regions.py`); else nothing to do."""
+    from db.regions import ResidencyError, open_database
+
+    db = open_database(load_settings(data_dir), pool_size=1)
+    try:
+        await db.register_tenant(tenant_id)
+    except ResidencyError as exc:
+        raise RuntimeError(f"the tenant was created, but {exc}; configure that region's database") from exc
+    finally:
+        await db.close()
+
+
 async def _seed_demo(data_dir: Path | None, tenant_id: str) -> dict[str, Any]:
     """The demo world for the new tenant, written through the app role under the tenant's row-level security."""
     from commerce.demo import seed_demo
-    from db.database import Database
+    from db.regions import open_database
 
-    db = Database(load_settings(data_dir).resolved_app_database_url(), pool_size=1)
+    db = open_database(load_settings(data_dir), pool_size=1)
     try:
         return (await seed_demo(db, tenant_id)).summary()
     finally:

@@ -32,6 +32,7 @@ from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from db.codec import connect
 from db.database import Database
+from db.regions import open_database
 
 log = structlog.get_logger("aiaas.smtp")
 MAX_MESSAGE_BYTES = 1_048_576
@@ -120,7 +121,7 @@ async def start_server(handler: ChannelMailHandler, host: str, port: int) -> asy
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:
-    db = Database(settings.resolved_app_database_url())
+    db = open_database(settings)
     temporal = await connect(settings, db=db)
     server = await start_server(ChannelMailHandler(db, build_pipeline(db, temporal, settings)), host, port)
     stop = asyncio.Event()

@@ -190,10 +190,11 @@ class Up:
     def _migrate(self, endpoints: StackEndpoints) -> None:
         import asyncio
 
-        from db.migrate import migrate
+        from db.migrate_regions import migrate_all
 
         try:
-            asyncio.run(migrate(endpoints.database_url, self.settings.app_db_password.get_secret_value()))
+            # One database per configured region in the same embedded server, each migrated (db/regions.py).
+            asyncio.run(migrate_all(self.settings.model_copy(update={"database_url": endpoints.database_url})))
         except RuntimeError:
             raise
         except Exception as exc:

@@ -66,13 +66,13 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from billing.payments import build_processor
     from core.crypto import fields
     from core.crypto.secretbox import build_keyring
-    from db.database import Database
+    from db.regions import open_database
     from evaluation.activities import EvalActivities
     from knowledge.ingest_activities import IngestActivities
     from policies.metering import build_metering
     from tenancy.mail_delivery import build_sender
 
-    db = Database(settings.resolved_app_database_url())
+    db = open_database(settings)
     fields.configure(settings)  # transcripts and tool calls sealed with this process's KMS
     # The codec reads data keys through the worker's own pool and is closed with it.
     client = await connect(settings, db=db)

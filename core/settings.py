@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # DATABASE_URL (same host and database, role `aiaas_app`) when unset.
     app_database_url: str | None = None
     app_db_password: SecretStr = SecretStr(DEV_APP_DB_PASSWORD)
+    # Data residency (`db/regions.py`): region -> its data-plane database, as an owner-role URL or a bare
+    # database name on DATABASE_URL's server. Empty: the one database serves every region.
+    region_database_urls: dict[str, str] = Field(default_factory=dict)
 
     temporal_namespace: str = "default"
     task_queue: str = "aiaas-conversations"

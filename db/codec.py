@@ -14,6 +14,7 @@ from core.crypto.store import PostgresKeyStore
 from core.settings import Settings
 from core.temporal_plugin import connect_with
 from db.database import Database
+from db.regions import open_database
 
 # Key loads are rare (one per tenant and key version per cache TTL); a pool the codec owns needs no more.
 _OWNED_POOL_SIZE = 1
@@ -27,7 +28,7 @@ def build_codec(settings: Settings, db: Database | None = None) -> TenantPayload
     """
     if db is not None:
         return factory.build_codec(settings, PostgresKeyStore(db))
-    owned = Database(settings.resolved_app_database_url(), pool_size=_OWNED_POOL_SIZE)
+    owned = open_database(settings, pool_size=_OWNED_POOL_SIZE)
     return factory.build_codec(settings, PostgresKeyStore(owned), on_idle=owned.close)
 
 

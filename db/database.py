@@ -9,10 +9,10 @@ connection with no tenant sees no rows.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -50,7 +50,9 @@ def _check_tenant_id(tenant_id: str) -> str:
 class Database:
     """One async engine (asyncpg) and the sessions made from it."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, bind: TextClause = _SET_TENANT) -> None:
+        # How a transaction is bound to its tenant; a regional data plane binds through a checking function.
+        self._bind = bind
         self.engine: AsyncEngine = create_async_engine(
             to_async_url(url),
             pool_size=pool_size,
@@ -76,8 +78,24 @@ class Database:
         # Inside `session.begin()` SQLAlchemy refuses any work after a commit or rollback, so the session
         # can never drift into a second transaction that lacks the tenant.
         async with self._sessions() as session, session.begin():
-            await (await session.connection()).execute(_SET_TENANT, {"tid": tid})
+            await (await session.connection()).execute(self._bind, {"tid": tid})
             yield session
+
+    def control_session(self, tenant_id: str) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session for the tenant's control-plane rows (keys, members, its tenant row); see `db.regions`.
+        One database holds both planes here."""
+        return self.tenant_session(tenant_id)
+
+    def region_session(self, region: str, tenant_id: str) -> AbstractAsyncContextManager[AsyncSession]:
+        """The tenant's session on `region`'s database; one database serves every region here."""
+        return self.tenant_session(tenant_id)
+
+    def serves(self, region: str) -> bool:
+        """Whether this deployment holds data of `region`; one database serves every region."""
+        return True
+
+    async def register_tenant(self, tenant_id: str) -> None:
+        """Copy a new or changed tenant row to its region's database; nothing to copy with one database."""
 
     @asynccontextmanager
     async def admin_session(self) -> AsyncIterator[AsyncSession]:

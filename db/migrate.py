@@ -28,7 +28,13 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x61696161_73_6D6967  # "aiaas" "mig"
 _SCRAM_ITERATIONS = 4096
 _READ_ONLY_TABLES = frozenset({"tenants"})
-_AUTH_FUNCTIONS = ("auth_lookup_api_key(text)", "auth_touch_api_key(text)", "auth_lookup_identity(text, text)")
+_AUTH_FUNCTIONS = (
+    "auth_lookup_api_key(text)",
+    "auth_touch_api_key(text)",
+    "auth_lookup_identity(text, text)",
+    "residency_bind_tenant(text)",
+    "residency_register_tenant(text, text, text, text, text, text, timestamptz)",
+)
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -150,8 +156,21 @@ async def _check_app_role_owns_nothing(conn: AsyncConnection) -> None:
         raise RuntimeError(f"role {APP_ROLE} owns {owned} relations; reassign them to the admin role")
 
 
-async def migrate(admin_url: str, app_password: str) -> None:
-    """Create or update the schema and the app role; safe to call concurrently and repeatedly."""
+async def _claim_region(conn: AsyncConnection, region: str) -> None:
+    # A database holds one region for life: moving it would move tenants' data without moving the tenants.
+    held = await conn.scalar(text("SELECT region FROM database_region"))
+    if held is None:
+        await conn.execute(text("INSERT INTO database_region (region) VALUES (:r)"), {"r": region})
+    elif held != region:
+        raise RuntimeError(f"this database holds region {held!r}; it cannot become {region!r}")
+
+
+async def migrate(admin_url: str, app_password: str, *, region: str | None = None) -> None:
+    """Create or update the schema and the app role; safe to call concurrently and repeatedly.
+
+    With `region`, the database becomes that region's data plane (`db.regions`): it then refuses the rows
+    of any tenant whose home is elsewhere.
+    """
     engine = create_async_engine(to_async_url(admin_url), poolclass=pool.NullPool)
     try:
         async with engine.begin() as conn:
@@ -159,6 +178,8 @@ async def migrate(admin_url: str, app_password: str) -> None:
             await _ensure_app_role(conn, app_password)
             await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
             await conn.run_sync(_upgrade_to_head)
+            if region is not None:
+                await _claim_region(conn, region)
             await _grant_app_role(conn)
             await _check_app_role_owns_nothing(conn)
     finally:

@@ -96,7 +96,7 @@ async def read_tenant(session: AsyncSession, tenant_id: str) -> TenantRecord:
 
 
 async def get_tenant(db: Database, tenant_id: str) -> TenantRecord:
-    async with db.tenant_session(tenant_id) as session:
+    async with db.control_session(tenant_id) as session:
         return await read_tenant(session, tenant_id)
 
 
@@ -116,8 +116,10 @@ async def create_tenant(
     A caller that must not create two tenants on a retry (the signup run) chooses the id itself, and a slug
     that no other tenant of the same name can hold."""
     name, plan, data_region = validate_name(name), validate_plan(plan), validate_region(data_region)
+    if not db.serves(data_region):
+        raise ValueError(f"data_region {data_region} has no database in this deployment")
     tenant_id = tenant_id or new_id()
-    async with db.tenant_session(tenant_id) as session:
+    async with db.control_session(tenant_id) as session:
         await run_sql(
             session,
             "SELECT lifecycle_create_tenant(:id, :name, :slug, :plan, :region)",
@@ -130,6 +132,7 @@ async def create_tenant(
             session, tenant_id, actor, "tenant.created", {"name": name, "plan": plan, "data_region": data_region}
         )
         record = await read_tenant(session, tenant_id)
+    await db.register_tenant(tenant_id)
     return CreatedTenant(record=record, api_key=issued.key)
 
 
@@ -170,7 +173,7 @@ async def update_tenant(
 ) -> TenantRecord:
     name = validate_name(name) if name is not None else None
     plan = validate_plan(plan) if plan is not None else None
-    async with db.tenant_session(tenant_id) as session:
+    async with db.control_session(tenant_id) as session:
         before = await read_tenant(session, tenant_id)
         changes = {k: v for k, v in (("name", name), ("plan", plan)) if v is not None and v != getattr(before, k)}
         if not changes:
@@ -182,7 +185,9 @@ async def update_tenant(
         )
         details = {field: {"from": getattr(before, field), "to": value} for field, value in changes.items()}
         await _audit(session, tenant_id, actor, "tenant.updated", details)
-        return await read_tenant(session, tenant_id)
+        after = await read_tenant(session, tenant_id)
+    await db.register_tenant(tenant_id)
+    return after
 
 
 async def _audit(session: AsyncSession, tenant_id: str, actor: str, action: str, details: dict[str, Any]) -> None:
@@ -239,11 +244,12 @@ async def change_status(
     if target == TenantStatus.OFFBOARDING and retention is None:
         raise ValueError("offboarding needs a retention period")
     for _ in range(_CAS_ATTEMPTS):
-        async with db.tenant_session(tenant_id) as session:
+        async with db.control_session(tenant_id) as session:
             outcome = await _transition(session, tenant_id, target, actor=actor, reason=reason, retention=retention)
         if outcome is None:
             continue  # another admin moved it meanwhile: decide again on what it is now
         after, changed = outcome
+        await db.register_tenant(tenant_id)
         # Also for a tenant that was there already: cheap, and it repairs an earlier call that committed but
         # failed to publish (the activity that marks offboarding is retried exactly then).
         if changed or after.status != TenantStatus.ACTIVE:

@@ -112,7 +112,7 @@ def _pepper(state: GatewayState) -> str:
 async def create_key(body: ApiKeyCreate, principal: KeysManageDep, state: StateDep) -> ApiKeyCreated:
     scopes = [scope.value for scope in body.scopes]
     _check_may_manage(principal, body.role.value, scopes)
-    async with state.db.tenant_session(principal.tenant_id) as session:
+    async with state.db.control_session(principal.tenant_id) as session:
         issued = await api_keys.issue_key(
             session,
             tenant_id=principal.tenant_id,
@@ -134,7 +134,7 @@ async def list_keys(
     include_inactive: Annotated[bool, Query(description="also list revoked and expired keys")] = False,
 ) -> Page[ApiKeyOut]:
     """The tenant's keys, oldest first; never their secrets."""
-    async with state.db.tenant_session(principal.tenant_id) as session:
+    async with state.db.control_session(principal.tenant_id) as session:
         rows = await api_keys.list_keys(session, include_inactive=include_inactive)
     scope = page.scope("api-keys", principal.tenant_id, include_inactive=include_inactive)
     return page.slice(
@@ -144,7 +144,7 @@ async def list_keys(
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def revoke_key(key_id: KeyId, principal: KeysManageDep, state: StateDep) -> Response:
-    async with state.db.tenant_session(principal.tenant_id) as session:
+    async with state.db.control_session(principal.tenant_id) as session:
         row = await api_keys.find_key(session, str(key_id), for_update=True)
         if row is None:
             raise _not_found()
@@ -157,7 +157,7 @@ async def revoke_key(key_id: KeyId, principal: KeysManageDep, state: StateDep) -
 
 @router.post("/{key_id}/rotate", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
 async def rotate_key(key_id: KeyId, body: ApiKeyRotate, principal: KeysManageDep, state: StateDep) -> ApiKeyCreated:
-    async with state.db.tenant_session(principal.tenant_id) as session:
+    async with state.db.control_session(principal.tenant_id) as session:
         row = await api_keys.find_key(session, str(key_id), for_update=True)
         if row is None:
             raise _not_found()

@@ -107,7 +107,7 @@ async def list_members(principal: MembersManager, state: StateDep, page: PageDep
     """The tenant's members, longest-standing first."""
     scope = page.scope("members", principal.tenant_id)
     after = page.after(scope, datetime, str)
-    async with state.db.tenant_session(principal.tenant_id) as session:
+    async with state.db.control_session(principal.tenant_id) as session:
         rows = await run_sql(
             session,
             "SELECT user_id, role, created_at, updated_at FROM memberships"
@@ -156,7 +156,7 @@ async def set_role(user_id: UserId, body: MemberRole, principal: MembersManager,
     if not may_grant(principal.permissions, body.role.value):
         raise ApiError(403, "forbidden", "the role grants more than your own credentials")
     member = str(user_id)
-    async with state.db.tenant_session(principal.tenant_id) as session:
+    async with state.db.control_session(principal.tenant_id) as session:
         current, owners = await _lock_member(session, principal, member)
         _keep_an_owner(current, body.role, owners)
         await set_member_role(
@@ -177,7 +177,7 @@ async def set_role(user_id: UserId, body: MemberRole, principal: MembersManager,
 @router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_member(user_id: UserId, principal: MembersManager, state: StateDep) -> Response:
     member = str(user_id)
-    async with state.db.tenant_session(principal.tenant_id) as session:
+    async with state.db.control_session(principal.tenant_id) as session:
         current, owners = await _lock_member(session, principal, member)
         _keep_an_owner(current, None, owners)
         await remove_member(session, tenant_id=principal.tenant_id, user_id=member, actor=principal.subject)

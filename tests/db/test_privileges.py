@@ -26,6 +26,8 @@ APP_FUNCTIONS = {
     "public.lifecycle_list_tenants",
     "public.usage_expire_reservations",
     "audit.purge_tenant",
+    "public.residency_bind_tenant",
+    "public.residency_register_tenant",
 }
 _OUR_FUNCTIONS = text(
     """

@@ -12,7 +12,7 @@
   refuse to open under a retired version (a stale copy restored from elsewhere stays closed).
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0019
 """
 
 from __future__ import annotations
