@@ -104,6 +104,11 @@ def _drill_and_check(platform: Platform, api: httpx.Client, stack_dir: Path, tmp
     stop = threading.Event()
     chatter = threading.Thread(target=_chatter, args=(api, ids, stop, sent), daemon=True)
     chatter.start()
+    # Under way before the drill starts: every conversation has a message in flight or answered.
+    deadline = time.monotonic() + 60
+    while min(sent.values()) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert min(sent.values()) >= 1, sent
     try:
         report, folder = asyncio.run(_drill(platform, stack_dir, tmp_path))
     finally:
@@ -118,8 +123,6 @@ def _drill_and_check(platform: Platform, api: httpx.Client, stack_dir: Path, tmp
     assert report.rpo_seconds is not None and 0 <= report.rpo_seconds <= 60
     assert report.tenants >= 1 and report.rows > 0 and report.audit_chains >= 1
     assert report.histories_replayed > 0 and report.redis_keys > 0
-    # Written while the drill ran, and answered: the platform never stopped.
-    assert sum(sent.values()) >= CONVERSATIONS
     # Torn down: no scratch process alive, no scratch port answering, no copies left behind.
     assert report.scratch_pids and report.scratch_ports
     for pid in report.scratch_pids:
