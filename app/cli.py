@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app import cli_admin, cli_chat, cli_eval, cli_keys, cli_migrate, cli_router, cli_status, cli_tenant, up
+from app import cli_admin, cli_chat, cli_deploy, cli_eval, cli_keys, cli_migrate, cli_router, cli_status, cli_tenant, up
 
 AddParser = Callable[[Any], None]
 # Each subcommand's module keeps its heavy imports inside the command, so `aiaas --help` stays fast. The
@@ -27,6 +27,7 @@ _SUBCOMMANDS: tuple[AddParser | tuple[str, str, str], ...] = (
     cli_migrate.add_migrate_parser,
     cli_router.add_router_parser,
     cli_eval.add_eval_parser,
+    cli_deploy.add_deploy_parser,
 )
 
 

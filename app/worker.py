@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from app.drift_schedule import ensure_drift_schedule
 from app.retention_schedule import ensure_retention_schedule
+from app.worker_versioning import worker_deployment_config
 from core.events import EventBus
 from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
@@ -128,6 +129,8 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         # Heartbeats carry cancellation back to a streaming model call; an interrupted turn must stop
         # within about a second, not after the default throttle of up to a minute.
         max_heartbeat_throttle_interval=timedelta(seconds=1),
+        # A build id makes this worker one version of a worker deployment (safe deploys, docs/operations.md).
+        deployment_config=worker_deployment_config(settings),
     )
     try:
         yield WorkerDeps(client=client, worker=worker, metering=metering)

@@ -14,6 +14,7 @@ import asyncio
 from datetime import date, timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -31,7 +32,8 @@ with workflow.unsafe.imports_passed_through():
     from contracts.retry import DRIFT_RETRY
 
 
-@workflow.defn(name=WF_NIGHTLY_DRIFT)
+# Pinned: a nightly run finishes on the code it started with (docs/operations.md, safe deploys).
+@workflow.defn(name=WF_NIGHTLY_DRIFT, versioning_behavior=VersioningBehavior.PINNED)
 class NightlyDriftWorkflow:
     @workflow.run
     async def run(self, inp: NightlyDriftInput) -> NightlyDriftResult:
