@@ -16,6 +16,7 @@ from benchmarks import (
     channel_dedupe,
     codec_overhead,
     console_pages,
+    deploy_drill,
     drift,
     evals,
     injection,
@@ -59,6 +60,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "console": (console_pages.main, "the console's conversations page with 10k conversations against the JSON list"),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
     "channels": (channel_dedupe.main, "10k replayed channel deliveries, 1,000 forgeries; verify+dedupe vs signature"),
+    "deploy_drill": (deploy_drill.main, "an incompatible ConversationWorkflow released while conversations are open"),
 }
 
 

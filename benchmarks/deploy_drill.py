@@ -223,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=50, help="conversations open during the deploy")
     args = parser.parse_args(argv)
-    models: dict[str, Any] = {"agent_models": json.dumps({"support": "scripted/echo"}), "model_small": "scripted/echo"}
-    models["model_large"] = None
-    with throwaway_stack("aiaas-bench-deploy-", task_queue="unused", **models) as settings:
+    models = {"agent_models": json.dumps({"support": "scripted/echo"}), "model_small": "scripted/echo"}
+    with throwaway_stack("aiaas-bench-deploy-", task_queue="unused", **models) as stack_settings:
+        settings = stack_settings.model_copy(update={"model_large": None})  # every turn on the scripted model
 
         async def go() -> DrillResult:
             await migrate(settings.database_url or "", settings.app_db_password.get_secret_value())
