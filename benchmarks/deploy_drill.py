@@ -216,6 +216,7 @@ def _report(result: DrillResult) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from core.logging import configure_logging
     from core.stack.stack import throwaway_stack
     from db.migrate import migrate
     from tenancy.tenants import create_tenant
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=50, help="conversations open during the deploy")
     args = parser.parse_args(argv)
+    configure_logging("WARNING", json_output=False)  # a line per activity would bury the figures
     models = {"agent_models": json.dumps({"support": "scripted/echo"}), "model_small": "scripted/echo"}
     with throwaway_stack("aiaas-bench-deploy-", task_queue="unused", **models) as stack_settings:
         settings = stack_settings.model_copy(update={"model_large": None})  # every turn on the scripted model
