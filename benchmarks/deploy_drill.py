@@ -31,13 +31,15 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkerDeploymentVersion
-from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker import Replayer, Worker, WorkerDeploymentConfig
 
 from app.deployments import rollback, set_current
 from app.worker import build_worker
 from benchmarks.deploy_change import ChangedConversationWorkflow, MarkLog
 from contracts.conversation import ConversationInput, SubmitMessage, conversation_workflow_id
+from core.crypto import decode_history
 from core.settings import Settings
+from core.temporal_plugin import aiaas_plugin
 from db.database import Database, run_sql
 from workflows.conversation import ConversationWorkflow
 
@@ -193,6 +195,9 @@ async def run_drill(
                 c["B conversations answered after rollback"] = await drill.answered(ids)
                 c["B conversations moved back to A"] = (await drill.build_ids(new, "a")).count("a")
                 c["failed runs"] = await _failed_runs(deps.client, queue)
+                replays = [await _replays(deps.client, handle) for handle in open_[:3]]
+                c["A's first runs replaying on A's code"] = sum(on_a for on_a, _ in replays)
+                c["A's first runs replaying on B's code"] = sum(on_b for _, on_b in replays)
     finally:
         await db.close()
     return result
@@ -203,6 +208,21 @@ async def _failed_runs(client: Client, queue: str) -> int:
     query = f"TaskQueue = '{queue}' AND ExecutionStatus IN ('Failed', 'Terminated', 'TimedOut')"
     count = await client.count_workflows(query)
     return count.count
+
+
+async def _replays(client: Client, handle: WorkflowHandle[Any, Any]) -> tuple[bool, bool]:
+    """Whether the conversation's first run (A's, ended by the move to B) replays on A's code and on B's.
+
+    The second must not: it is what makes the change incompatible, and why pinning is needed."""
+    first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    history = await decode_history(await first.fetch_history(), client.data_converter.payload_codec)
+    assert history.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+    outcomes = []
+    for workflow_class in (ConversationWorkflow, ChangedConversationWorkflow):
+        replayer = Replayer(workflows=[workflow_class], plugins=[aiaas_plugin()])
+        replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        outcomes.append(replayed.replay_failure is None)
+    return outcomes[0], outcomes[1]
 
 
 def _report(result: DrillResult) -> None:

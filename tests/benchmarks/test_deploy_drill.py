@@ -44,3 +44,6 @@ async def test_incompatible_release_fails_no_open_conversation(migrated: Setting
     assert counts["B conversations answered after rollback"] == 5
     assert counts["B conversations moved back to A"] == 5
     assert counts["failed runs"] == 0
+    # The change is really incompatible: the history A wrote does not replay on B's code.
+    assert counts["A's first runs replaying on A's code"] == 3
+    assert counts["A's first runs replaying on B's code"] == 0
