@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 
 from app.drift_schedule import ensure_drift_schedule
 from app.retention_schedule import ensure_retention_schedule
-from app.worker_versioning import worker_deployment_config
+from app.worker_versioning import worker_deployment_config, worker_workflows
 from core.events import EventBus
 from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
@@ -95,7 +95,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=list(WORKFLOWS),
+        workflows=worker_workflows(settings, WORKFLOWS),
         activities=[
             conversation.record_user_message,
             conversation.complete_turn,

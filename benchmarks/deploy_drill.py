@@ -145,7 +145,8 @@ def _changed_worker(worker: Worker, deployment: str, marks: MarkLog) -> Worker:
     """Version B: the same worker, with the changed conversation workflow and its extra activity."""
     config = worker.config()
     config["workflows"] = [
-        ChangedConversationWorkflow if wf is ConversationWorkflow else wf for wf in config.get("workflows", [])
+        ChangedConversationWorkflow if issubclass(wf, ConversationWorkflow) else wf
+        for wf in config.get("workflows", [])
     ]
     config["activities"] = [*config.get("activities", []), marks.mark]
     config["deployment_config"] = WorkerDeploymentConfig(

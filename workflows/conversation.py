@@ -18,7 +18,6 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 from workflows.agent_turn import AgentTurn
@@ -57,9 +56,7 @@ with workflow.unsafe.imports_passed_through():
 CHANNEL_REPLY_PATCH = "channel-replies"
 
 
-# Pinned, upgraded at continue-as-new: a run keeps the code it started with, and moves to the current
-# version between turns once a new one is current (`_should_continue_as_new`). See docs/operations.md.
-@workflow.defn(name=WF_CONVERSATION, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WF_CONVERSATION)
 class ConversationWorkflow:
     @workflow.init
     def __init__(self, inp: ConversationInput) -> None:

@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from contracts.names import (
@@ -49,8 +48,7 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 
 
-# Pinned: a short run finishes on the code it started with (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_ERASURE, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WF_ERASURE)
 class ErasureWorkflow:
     @workflow.run
     async def run(self, inp: ErasureInput) -> ErasureResult:

@@ -19,7 +19,6 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from workflows.agent_turn import AgentTurn
@@ -69,8 +68,7 @@ async def _activity(name: str, arg: object, result_type: type | None = None) -> 
     )
 
 
-# Pinned: a task finishes on the code it started with (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_EVAL_TASK, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WF_EVAL_TASK)
 class EvalTaskWorkflow:
     @workflow.run
     async def run(self, inp: EvalTaskInput) -> TaskGrade:
@@ -154,8 +152,7 @@ class EvalTaskWorkflow:
             await confirmations.answer(ConfirmationReply(confirmation_id=confirmation_id, confirmed=turn.confirm))
 
 
-# Pinned: a run and its tasks finish on the code they started with (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_EVAL_RUN, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WF_EVAL_RUN)
 class EvalRunWorkflow:
     def __init__(self) -> None:
         self._done = 0

@@ -10,7 +10,6 @@ run quietly. Progress shows in Temporal UI through the `progress` query and on t
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -39,8 +38,7 @@ def _error_type(exc: ActivityError) -> tuple[str | None, str]:
     return None, str(cause or exc)
 
 
-# Pinned: a short run finishes on the code it started with (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_INGEST_DOCUMENT, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WF_INGEST_DOCUMENT)
 class IngestDocumentWorkflow:
     @workflow.init
     def __init__(self, inp: IngestDocumentInput) -> None:

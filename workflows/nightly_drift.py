@@ -14,7 +14,6 @@ import asyncio
 from datetime import date, timedelta
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -32,8 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.retry import DRIFT_RETRY
 
 
-# Pinned: a nightly run finishes on the code it started with (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_NIGHTLY_DRIFT, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WF_NIGHTLY_DRIFT)
 class NightlyDriftWorkflow:
     @workflow.run
     async def run(self, inp: NightlyDriftInput) -> NightlyDriftResult:

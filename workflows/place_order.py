@@ -10,7 +10,6 @@ failed); a compensation that still fails opens a ticket for a human and the answ
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -47,8 +46,7 @@ with workflow.unsafe.imports_passed_through():
 TOOL_NAME = "orders.place"
 
 
-# Pinned: a saga's compensations run on the code that took its steps (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_PLACE_ORDER, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WF_PLACE_ORDER)
 class PlaceOrderWorkflow:
     @workflow.run
     async def run(self, inp: ToolCallInput) -> ToolCallResult:

@@ -10,7 +10,6 @@ the customer has one); the order stays refund_pending and a ticket asks a person
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -41,8 +40,7 @@ with workflow.unsafe.imports_passed_through():
 TOOL_NAME = "orders.refund"
 
 
-# Pinned: a saga's compensations run on the code that took its steps (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_REFUND, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WF_REFUND)
 class RefundWorkflow:
     @workflow.run
     async def run(self, inp: ToolCallInput) -> ToolCallResult:

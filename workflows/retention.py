@@ -11,7 +11,6 @@ A tenant whose enforcement fails is named in the result and the others go on. Lo
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -33,8 +32,7 @@ with workflow.unsafe.imports_passed_through():
 _MAX_CALLS_PER_PAGE = 20
 
 
-# Pinned: a daily run finishes on the code it started with (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_RETENTION, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WF_RETENTION)
 class RetentionWorkflow:
     @workflow.run
     async def run(self, inp: RetentionInput) -> RetentionResult:

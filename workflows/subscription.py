@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from contracts.billing import (
@@ -52,9 +51,7 @@ Status = SubscriptionStatus
 CANCELED_PLAN = "free"
 
 
-# Auto-upgrade: a run waits a whole billing period on timers and pinning would keep an old version up for
-# a month; a change that breaks replay ships behind `workflow.patched` (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_SUBSCRIPTION, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=WF_SUBSCRIPTION)
 class SubscriptionWorkflow:
     @workflow.init
     def __init__(self, inp: SubscriptionInput) -> None:

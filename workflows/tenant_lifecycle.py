@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -53,9 +52,7 @@ _STOP_REASON = "tenant offboarding"
 T = TypeVar("T")
 
 
-# Auto-upgrade: offboarding sleeps through the retention period and pinning would keep an old version up
-# that long; a change that breaks replay ships behind `workflow.patched` (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_TENANT_LIFECYCLE, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=WF_TENANT_LIFECYCLE)
 class TenantLifecycleWorkflow:
     @workflow.init
     def __init__(self, inp: TenantLifecycleInput) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -42,9 +41,7 @@ _FINAL = {
 }
 
 
-# Auto-upgrade: retries wait up to days on timers and pinning would keep an old version up that long; a
-# change that breaks replay ships behind `workflow.patched` (docs/operations.md, safe deploys).
-@workflow.defn(name=WF_WEBHOOK_DELIVERY, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=WF_WEBHOOK_DELIVERY)
 class WebhookDeliveryWorkflow:
     def __init__(self) -> None:
         self._attempts = 0

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from temporalio import workflow
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.workflow import _Definition
 
-from app.worker_versioning import deployment_version, worker_deployment_config
+from app.worker_versioning import deployment_version, worker_deployment_config, worker_workflows
 from app.workflows import WORKFLOWS
 from contracts.names import WF_CONVERSATION, WF_SUBSCRIPTION, WF_TENANT_LIFECYCLE, WF_WEBHOOK_DELIVERY
 from core.settings import Settings
@@ -37,12 +38,39 @@ def test_names_temporal_cannot_route_are_refused(fields: dict[str, str]) -> None
         Settings(**fields)  # type: ignore[arg-type]
 
 
-def test_every_workflow_type_declares_its_behaviour() -> None:
-    behaviours = {}
-    for cls in WORKFLOWS:
+def _behaviours(classes: tuple[type, ...] | list[type]) -> dict[str, VersioningBehavior | None]:
+    found = {}
+    for cls in classes:
         defn = _Definition.must_from_class(cls)
         assert defn.name is not None
-        behaviours[defn.name] = defn.versioning_behavior
+        found[defn.name] = defn.versioning_behavior
+    return found
+
+
+def test_an_unversioned_worker_registers_the_plain_classes() -> None:
+    # The server refuses a behaviour from a worker without deployment options: the workflow task fails.
+    assert worker_workflows(Settings(build_id=None), WORKFLOWS) == list(WORKFLOWS)
+    assert set(_behaviours(WORKFLOWS).values()) == {VersioningBehavior.UNSPECIFIED}
+
+
+def test_a_versioned_worker_registers_every_type_with_its_behaviour() -> None:
+    registered = worker_workflows(Settings(build_id="v1"), WORKFLOWS)
+    behaviours = _behaviours(registered)
+    assert set(behaviours) == set(_behaviours(WORKFLOWS))
+    for plain, versioned in zip(WORKFLOWS, registered, strict=True):
+        assert issubclass(versioned, plain)
     assert VersioningBehavior.UNSPECIFIED not in behaviours.values()
     assert {name for name, b in behaviours.items() if b == VersioningBehavior.AUTO_UPGRADE} == AUTO_UPGRADE
     assert behaviours[WF_CONVERSATION] == VersioningBehavior.PINNED
+
+
+@workflow.defn(name="unlisted")
+class Unlisted:
+    @workflow.run
+    async def run(self) -> None:
+        return None
+
+
+def test_a_type_without_a_behaviour_stops_a_versioned_worker() -> None:
+    with pytest.raises(RuntimeError, match="no versioning behaviour for unlisted"):
+        worker_workflows(Settings(build_id="v1"), [*WORKFLOWS, Unlisted])
