@@ -166,7 +166,13 @@ class DrDrillActivities:
             chains, chain_failures = await verify_audit_chains(scratch.database_url, _beat)
             redis_marker, redis_keys = await _redis_marker(scratch.redis.url)
             replayed, skipped, unreadable, replay_failures, started = await replay_restored(
-                scratch.temporal.address, scratch.namespace, self._workflows, self._codec, inp.max_histories, _beat
+                scratch.temporal.address,
+                scratch.namespace,
+                self._workflows,
+                self._codec,
+                inp.max_histories,
+                _beat,
+                build_id=self._settings.build_id,
             )
             rto = time.monotonic() - began
         finally:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import structlog
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecution
 from temporalio.converter import PayloadCodec
 from temporalio.worker import Replayer
 
@@ -68,6 +68,14 @@ async def verify_audit_chains(database_url: str, beat: Beat) -> tuple[int, list[
     return len(tenant_ids), failures
 
 
+def _version_of(execution: WorkflowExecution) -> str | None:
+    """The build id of the worker deployment version a run is pinned to or last ran on; None: unversioned."""
+    info = execution.raw_info.versioning_info
+    if info.HasField("deployment_version") and info.deployment_version.build_id:
+        return info.deployment_version.build_id
+    return None
+
+
 async def replay_restored(
     address: str,
     namespace: str,
@@ -75,10 +83,16 @@ async def replay_restored(
     codec: PayloadCodec | None,
     limit: int,
     beat: Beat,
+    *,
+    build_id: str | None = None,
 ) -> tuple[int, int, int, list[str], dict[str, datetime]]:
-    """Replay every restored run of `workflows` (at most `limit`).
+    """Replay every restored run of `workflows` (at most `limit`) that this worker's code is responsible for.
 
-    Returns (replayed, left out over the limit, unreadable, failures, start time by workflow id)."""
+    A run pinned to another worker deployment version (`build_id` is the drilling worker's, None when it is
+    unversioned) is that version's to replay: with versioning, an older version's histories are expected not
+    to replay on newer code, so they are left out and counted with the runs over the limit.
+
+    Returns (replayed, left out, unreadable, failures, start time by workflow id)."""
     names = {getattr(w, "__temporal_workflow_definition").name for w in workflows}
     client = await Client.connect(address, namespace=namespace)
     replayer = Replayer(workflows=list(workflows), plugins=[aiaas_plugin()])
@@ -89,7 +103,7 @@ async def replay_restored(
         started[execution.id] = execution.start_time
         if execution.workflow_type not in names:
             continue
-        if replayed >= limit:
+        if replayed >= limit or _version_of(execution) not in (None, build_id):
             skipped += 1
             continue
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)

@@ -12,6 +12,7 @@ from app import (
     cli_admin,
     cli_chat,
     cli_data_keys,
+    cli_deploy,
     cli_dr,
     cli_eval,
     cli_keys,
@@ -43,6 +44,7 @@ _SUBCOMMANDS: tuple[AddParser | tuple[str, str, str], ...] = (
     cli_eval.add_eval_parser,
     cli_dr.add_dr_parser,
     cli_mail.add_mail_parser,
+    cli_deploy.add_deploy_parser,
 )
 
 

@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from app.dr_schedule import ensure_dr_schedule
 from app.drift_schedule import ensure_drift_schedule
 from app.retention_schedule import ensure_retention_schedule
+from app.worker_versioning import worker_deployment_config, worker_workflows
 from core.events import EventBus
 from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
@@ -105,7 +106,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     worker = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=list(WORKFLOWS),
+        workflows=worker_workflows(settings, WORKFLOWS),
         activities=[
             conversation.record_user_message,
             conversation.complete_turn,
@@ -144,6 +145,8 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         # Heartbeats carry cancellation back to a streaming model call; an interrupted turn must stop
         # within about a second, not after the default throttle of up to a minute.
         max_heartbeat_throttle_interval=timedelta(seconds=1),
+        # A build id makes this worker one version of a worker deployment (safe deploys, docs/operations.md).
+        deployment_config=worker_deployment_config(settings),
     )
     try:
         yield WorkerDeps(client=client, worker=worker, metering=metering)

@@ -16,6 +16,7 @@ from benchmarks import (
     channel_dedupe,
     codec_overhead,
     console_pages,
+    deploy_drill,
     drift,
     evals,
     injection,
@@ -67,6 +68,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "channels": (channel_dedupe.main, "10k replayed channel deliveries, 1,000 forgeries; verify+dedupe vs signature"),
     "signup": (signup_latency.main, "self-serve signup end to end against create_tenant + start_subscription"),
     "sealed-fields": (sealed_fields.main, "transcript write+read sealed against clear; rotation rows/s"),
+    "deploy_drill": (deploy_drill.main, "an incompatible ConversationWorkflow released while conversations are open"),
 }
 
 

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
 
     temporal_namespace: str = "default"
     task_queue: str = "aiaas-conversations"
+    # Worker Versioning: with a build id, a worker joins the worker deployment `deployment_name` as version
+    # `<deployment_name>.<build_id>` and runs only the workflows routed to that version (docs/operations.md,
+    # "Safe deploys"). Unset, workers are unversioned, as before.
+    deployment_name: str = Field(default="aiaas", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+    build_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
     temporal_ui_url: str | None = None
 
     # Ports of the embedded stack.

@@ -92,7 +92,8 @@ class ConversationWorkflow:
                 await self._run_turn(self._pending.pop(0))
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self._next_run_input())
+                upgrade = self._next_run_versioning()
+                workflow.continue_as_new(self._next_run_input(), initial_versioning_behavior=upgrade)
 
     # ---- update and query handlers --------------------------------------------------------------------
 
@@ -281,7 +282,19 @@ class ConversationWorkflow:
         if self._current is not None:
             return False
         limit = self._input.max_turns_per_run
-        return workflow.info().is_continue_as_new_suggested() or (0 < limit <= self._turns_this_run)
+        info = workflow.info()
+        # A new deployment version became current while this run was pinned to the old one: move onto it
+        # between turns, where the run's whole state is its input.
+        upgrade = info.is_target_worker_deployment_version_changed()
+        return upgrade or info.is_continue_as_new_suggested() or (0 < limit <= self._turns_this_run)
+
+    @staticmethod
+    def _next_run_versioning() -> workflow.ContinueAsNewVersioningBehavior | None:
+        # The next run starts on the deployment's current version rather than inheriting the pin; from its
+        # first task on it is pinned to that version again. Unversioned workers never see the flag.
+        if workflow.info().is_target_worker_deployment_version_changed():
+            return workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE
+        return None
 
     def _next_run_input(self) -> ConversationInput:
         return self._input.model_copy(

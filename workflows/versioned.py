@@ -1,0 +1,161 @@
+"""Every workflow type with its Worker Versioning behaviour, for workers that run as a deployment version.
+
+The server refuses a behaviour from an unversioned worker ("versioning behavior cannot be specified without
+deployment options"), so the workflow classes themselves declare none and unversioned workers (`aiaas up`,
+the tests) run them as before. A worker with a build id registers these subclasses instead
+(`app/worker_versioning.py`): same names, same code, each with the behaviour chosen for its type:
+
+- pinned: a run finishes on the code it started with, so a deploy never replays it on new code. Conversations
+  are pinned and move to a new current version at continue-as-new (`ConversationWorkflow._should_continue_as_new`);
+  sagas' compensations run on the code that took their steps; the jobs finish within hours.
+- auto-upgrade: the types that wait days to a month on timers (webhook retries, a retention period, a billing
+  period), where pinning would keep an old version's workers up that long; their changes ship behind
+  `workflow.patched`, which the replay tests check.
+
+Details: docs/operations.md, "Safe deploys".
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.common import VersioningBehavior
+
+from workflows.conversation import ConversationWorkflow
+from workflows.erasure import ErasureWorkflow
+from workflows.eval_run import EvalRunWorkflow, EvalTaskWorkflow
+from workflows.ingest_document import IngestDocumentWorkflow
+from workflows.nightly_drift import NightlyDriftWorkflow
+from workflows.place_order import PlaceOrderWorkflow
+from workflows.refund import RefundWorkflow
+from workflows.retention import RetentionWorkflow
+from workflows.subscription import SubscriptionWorkflow
+from workflows.tenant_lifecycle import TenantLifecycleWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.agents import ToolCallInput, ToolCallResult
+    from contracts.billing import SubscriptionInput, SubscriptionState
+    from contracts.conversation import ConversationInput, ConversationResult
+    from contracts.drift import NightlyDriftInput, NightlyDriftResult
+    from contracts.eval_runs import EvalRunInput, EvalRunResult, EvalTaskInput, TaskGrade
+    from contracts.knowledge import IngestDocumentInput, IngestDocumentResult
+    from contracts.lifecycle import TenantLifecycleInput, TenantLifecycleResult
+    from contracts.names import (
+        WF_CONVERSATION,
+        WF_ERASURE,
+        WF_EVAL_RUN,
+        WF_EVAL_TASK,
+        WF_INGEST_DOCUMENT,
+        WF_NIGHTLY_DRIFT,
+        WF_PLACE_ORDER,
+        WF_REFUND,
+        WF_RETENTION,
+        WF_SUBSCRIPTION,
+        WF_TENANT_LIFECYCLE,
+        WF_WEBHOOK_DELIVERY,
+    )
+    from contracts.privacy import ErasureInput, ErasureResult, RetentionInput, RetentionResult
+    from contracts.webhooks import WebhookDeliveryInput, WebhookDeliveryResult
+
+PINNED = VersioningBehavior.PINNED
+AUTO_UPGRADE = VersioningBehavior.AUTO_UPGRADE
+
+
+@workflow.defn(name=WF_CONVERSATION, versioning_behavior=PINNED)
+class PinnedConversationWorkflow(ConversationWorkflow):
+    @workflow.run
+    async def run(self, inp: ConversationInput) -> ConversationResult:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_PLACE_ORDER, versioning_behavior=PINNED)
+class PinnedPlaceOrderWorkflow(PlaceOrderWorkflow):
+    @workflow.run
+    async def run(self, inp: ToolCallInput) -> ToolCallResult:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_REFUND, versioning_behavior=PINNED)
+class PinnedRefundWorkflow(RefundWorkflow):
+    @workflow.run
+    async def run(self, inp: ToolCallInput) -> ToolCallResult:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_ERASURE, versioning_behavior=PINNED)
+class PinnedErasureWorkflow(ErasureWorkflow):
+    @workflow.run
+    async def run(self, inp: ErasureInput) -> ErasureResult:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_INGEST_DOCUMENT, versioning_behavior=PINNED)
+class PinnedIngestDocumentWorkflow(IngestDocumentWorkflow):
+    @workflow.run
+    async def run(self, inp: IngestDocumentInput) -> IngestDocumentResult:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_NIGHTLY_DRIFT, versioning_behavior=PINNED)
+class PinnedNightlyDriftWorkflow(NightlyDriftWorkflow):
+    @workflow.run
+    async def run(self, inp: NightlyDriftInput) -> NightlyDriftResult:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_RETENTION, versioning_behavior=PINNED)
+class PinnedRetentionWorkflow(RetentionWorkflow):
+    @workflow.run
+    async def run(self, inp: RetentionInput) -> RetentionResult:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_EVAL_RUN, versioning_behavior=PINNED)
+class PinnedEvalRunWorkflow(EvalRunWorkflow):
+    @workflow.run
+    async def run(self, inp: EvalRunInput) -> EvalRunResult:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_EVAL_TASK, versioning_behavior=PINNED)
+class PinnedEvalTaskWorkflow(EvalTaskWorkflow):
+    @workflow.run
+    async def run(self, inp: EvalTaskInput) -> TaskGrade:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_SUBSCRIPTION, versioning_behavior=AUTO_UPGRADE)
+class UpgradingSubscriptionWorkflow(SubscriptionWorkflow):
+    @workflow.run
+    async def run(self, inp: SubscriptionInput) -> SubscriptionState:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_TENANT_LIFECYCLE, versioning_behavior=AUTO_UPGRADE)
+class UpgradingTenantLifecycleWorkflow(TenantLifecycleWorkflow):
+    @workflow.run
+    async def run(self, inp: TenantLifecycleInput) -> TenantLifecycleResult:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_WEBHOOK_DELIVERY, versioning_behavior=AUTO_UPGRADE)
+class UpgradingWebhookDeliveryWorkflow(WebhookDeliveryWorkflow):
+    @workflow.run
+    async def run(self, inp: WebhookDeliveryInput) -> WebhookDeliveryResult:
+        return await super().run(inp)
+
+
+VERSIONED: tuple[type, ...] = (
+    PinnedConversationWorkflow,
+    PinnedPlaceOrderWorkflow,
+    PinnedRefundWorkflow,
+    PinnedErasureWorkflow,
+    PinnedIngestDocumentWorkflow,
+    PinnedNightlyDriftWorkflow,
+    PinnedRetentionWorkflow,
+    PinnedEvalRunWorkflow,
+    PinnedEvalTaskWorkflow,
+    UpgradingSubscriptionWorkflow,
+    UpgradingTenantLifecycleWorkflow,
+    UpgradingWebhookDeliveryWorkflow,
+)
