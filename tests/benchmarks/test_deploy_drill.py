@@ -1,5 +1,6 @@
 """The deploy drill on the session's real Temporal dev server: an incompatible `ConversationWorkflow` made
-current while 50 conversations are open fails none of them, and a rollback strands none (`deploy_drill.py`)."""
+current while 20 conversations are open (50 in the benchmark) fails none of them, and a rollback strands
+none (`deploy_drill.py`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from benchmarks.deploy_drill import run_drill
 from core.settings import Settings
 from tenancy.tenants import create_tenant
 
-OPEN = 50
+# The benchmark (`python -m benchmarks deploy_drill`) runs the full 50; the suite keeps its own time down.
+OPEN = 20
 
 
 async def test_incompatible_release_fails_no_open_conversation(migrated: Settings) -> None:
