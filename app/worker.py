@@ -64,14 +64,18 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from db.database import Database
     from evaluation.activities import EvalActivities
     from knowledge.ingest_activities import IngestActivities
+    from policies.event_privacy import EventRedaction
     from policies.metering import build_metering
+    from policies.privacy import PrivacyPolicies
 
     db = Database(settings.resolved_app_database_url())
     # The codec reads data keys through the worker's own pool and is closed with it.
     client = await connect(settings, db=db)
     # Nothing in a worker blocks on Redis, so every call gets the short command timeout.
     redis = command_client(settings)
-    bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds)
+    # Events other than the answer carry no value the tenant's privacy policy hides.
+    redactor = EventRedaction(PrivacyPolicies(db))
+    bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds, redactor=redactor)
     conversation = ConversationActivities(db, bus)
     metering = build_metering(db, redis, bus, settings)
     registry = platform_registry()
