@@ -16,6 +16,7 @@ the console, integrations holding a stream ticket). Two kinds of event carry tex
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from contracts.events import EventType
@@ -33,14 +34,27 @@ _KEPT_FIELDS = frozenset(
 
 
 class EventRedaction:
+    """Without a detector of its own it loads the process's name model in the background, from the first
+    event with text: until that is done (a second or two) events are scanned for every structured entity, and
+    names and places are looked for once the model is there. An event never waits for the model: events
+    announce a turn's progress as it happens, and a message is confirmed to its sender by one."""
+
     def __init__(self, policies: PrivacyPolicies, detector: PiiDetector | None = None) -> None:
         self._policies = policies
         self._detector = detector
+        self._structured = PiiDetector()
+        self._loading = detector is not None
+
+    def _load(self) -> None:
+        self._detector = PiiDetector(shared_names())
 
     def _get_detector(self) -> PiiDetector:
-        if self._detector is None:
-            self._detector = PiiDetector(shared_names())
-        return self._detector
+        if not self._loading:
+            # On the first event that needs it, not at worker start: loading holds the interpreter for a
+            # moment, and a starting worker has its first messages to confirm.
+            self._loading = True
+            threading.Thread(target=self._load, name="event-privacy-names", daemon=True).start()
+        return self._detector or self._structured
 
     async def __call__(self, tenant_id: str, event_type: EventType, data: dict[str, Any]) -> dict[str, Any]:
         if event_type in ANSWER_EVENTS:
@@ -52,6 +66,5 @@ class EventRedaction:
         config = PiiConfig(entities=hidden)
         if not config.entities:
             return data
-        detector = await asyncio.to_thread(self._get_detector)
-        redacted = await asyncio.to_thread(Scrubber(detector, config).value, scanned)
+        redacted = await asyncio.to_thread(Scrubber(self._get_detector(), config).value, scanned)
         return {**data, **redacted}

@@ -32,10 +32,19 @@ _AFTER_NAME = re.compile(r"\s(?:Suite|Apt|Unit|Flat|Box|PSC)\b|\n")
 
 
 def find_cued_names(text: str) -> Iterator[Finding]:
-    for match in _CUE.finditer(text):
+    position = 0
+    while (match := _CUE.search(text, position)) is not None:
         start, end = match.span("name")
-        if match.group("name").split()[0].rstrip(".,") in _NOT_NAMES:
+        words = match.group("name").split()
+        if words[0].rstrip(".,") in _NOT_NAMES:
+            position = start  # `this is Dr. Frank`: the title is a cue of its own
             continue
+        position = end
+        # A sentence ends the name: `Rolando. Please ...`.
+        for i, word in enumerate(words[1:], 1):
+            if words[i - 1].endswith(".") and len(words[i - 1]) > 2 and word.rstrip(".,") in _NOT_NAMES:
+                end = start + match.group("name").index(word, len(" ".join(words[:i]))) - 1
+                break
         cut = _AFTER_NAME.search(text, start, end)
         end = cut.start() if cut else end
         while end > start and text[end - 1] in ".,":

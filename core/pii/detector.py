@@ -112,12 +112,10 @@ class PiiDetector:
     def find_many(self, texts: Sequence[str], config: PiiConfig) -> list[list[Finding]]:
         """Findings of each text, in order, never overlapping; model calls are batched across texts."""
         found = [self._cheap(text, config) for text in texts]
-        if self._names is None or not config.needs_ner:
+        if self._names is not None and config.needs_ner:
+            _add_names(self._names, texts, found, config)
+        if not config.wants(Entity.PERSON):
             return [_resolve(f) for f in found]
-        pending = [i for i, text in enumerate(texts) if _worth_a_model(text, found[i])]
-        if pending:
-            for i, named in zip(pending, self._names.find_many([texts[i] for i in pending]), strict=True):
-                found[i].extend(f for f in named if config.wants(f.entity))
         return [_resolve(_with_repeats(text, f)) for text, f in zip(texts, found, strict=True)]
 
     def _cheap(self, text: str, config: PiiConfig) -> list[Finding]:
@@ -132,6 +130,14 @@ class PiiDetector:
 
     def redact(self, text: str, config: PiiConfig, placeholder: Callable[[Finding], str] | None = None) -> str:
         return replace(text, self.find(text, config), placeholder or (lambda f: f"[{f.entity.value}]"))
+
+
+def _add_names(names: NameModel, texts: Sequence[str], found: list[list[Finding]], config: PiiConfig) -> None:
+    """The model's people and places, for the texts the cheaper detectors left a capitalised word in."""
+    pending = [i for i, text in enumerate(texts) if _worth_a_model(text, found[i])]
+    if pending:
+        for i, named in zip(pending, names.find_many([texts[i] for i in pending]), strict=True):
+            found[i].extend(f for f in named if config.wants(f.entity))
 
 
 def replace(text: str, findings: Sequence[Finding], placeholder: Callable[[Finding], str]) -> str:
