@@ -16,7 +16,6 @@ the console, integrations holding a stream ticket). Two kinds of event carry tex
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
 from contracts.events import EventType
@@ -34,26 +33,19 @@ _KEPT_FIELDS = frozenset(
 
 
 class EventRedaction:
-    """Without a detector of its own it loads the process's name model in the background, from the first
-    event with text: until that is done (a second or two) events are scanned for every structured entity, and
-    names and places are looked for once the model is there. An event never waits for the model: events
-    announce a turn's progress as it happens, and a message is confirmed to its sender by one."""
+    """Without a detector of its own it uses the process's name model once the provider boundary has loaded
+    it (the first external model call does), and structured entities alone until then: it never loads the
+    model itself, because an event must not wait for it and a second concurrent load would slow the turn
+    that is loading it."""
 
     def __init__(self, policies: PrivacyPolicies, detector: PiiDetector | None = None) -> None:
         self._policies = policies
         self._detector = detector
         self._structured = PiiDetector()
-        self._loading = detector is not None
-
-    def _load(self) -> None:
-        self._detector = PiiDetector(shared_names())
 
     def _get_detector(self) -> PiiDetector:
-        if not self._loading:
-            # On the first event that needs it, not at worker start: loading holds the interpreter for a
-            # moment, and a starting worker has its first messages to confirm.
-            self._loading = True
-            threading.Thread(target=self._load, name="event-privacy-names", daemon=True).start()
+        if self._detector is None and shared_names.cache_info().currsize:
+            self._detector = PiiDetector(shared_names())
         return self._detector or self._structured
 
     async def __call__(self, tenant_id: str, event_type: EventType, data: dict[str, Any]) -> dict[str, Any]:
