@@ -21,7 +21,7 @@ from api.admission.lifespan import admission_lifespan
 from api.deps import auth_lifespan
 from api.docs import install_docs
 from api.errors import install_error_handlers
-from api.routes import channel_hooks, codec, health, signup, widget
+from api.routes import channel_hooks, codec, codec_export, health, signup, widget
 from api.state import GatewayState
 from api.trace_privacy import redact_request_span
 from api.v1 import http_router, socket_router
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
     app.include_router(http_router())
     app.include_router(socket_router())
     app.include_router(codec.router)
+    app.include_router(codec_export.router)
     # Providers' webhooks: outside /v1, authenticated by each provider's signature instead of an API key.
     app.include_router(channel_hooks.router)
     # The embeddable web chat: its script and the routes it calls, keyed by the widget's public key.

@@ -70,7 +70,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from db.regions import open_database
     from evaluation.activities import EvalActivities
     from knowledge.ingest_activities import IngestActivities
+    from policies.event_privacy import EventRedaction
     from policies.metering import build_metering
+    from policies.privacy import PrivacyPolicies
     from tenancy.mail_delivery import build_sender
 
     db = open_database(settings)
@@ -79,7 +81,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     client = await connect(settings, db=db)
     # Nothing in a worker blocks on Redis, so every call gets the short command timeout.
     redis = command_client(settings)
-    bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds)
+    # Events other than the answer carry no value the tenant's privacy policy hides.
+    redactor = EventRedaction(PrivacyPolicies(db))
+    bus = EventBus(redis, maxlen=settings.event_retention, ttl_seconds=settings.event_ttl_seconds, redactor=redactor)
     conversation = ConversationActivities(db, bus)
     metering = build_metering(db, redis, bus, settings)
     registry = platform_registry()

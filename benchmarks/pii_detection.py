@@ -54,7 +54,9 @@ _PRESIDIO = {
 }
 # The entities whose recall must reach 0.98.
 STRICT = (Entity.EMAIL, Entity.PHONE, Entity.CARD, Entity.NATIONAL_ID, Entity.IBAN, Entity.IP)
-_TOKEN = re.compile(r"\S+")
+# Tokens are split at whitespace and at a literal `\n`: presidio-evaluator's templates write line breaks
+# that way (`{{name}}\n{{address}}`), so `75094\n06-91776738` is a postcode and a phone number, two tokens.
+_TOKEN = re.compile(r"(?:(?<!\\)n|\\(?!n)|[^\s\\n])+")
 Spans = list[tuple[Entity, int, int]]
 
 
@@ -64,14 +66,50 @@ class Sample:
     spans: Spans
 
 
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)")
+
+
+def template_entities(template: str, mapping: dict[str, str]) -> frozenset[Entity]:
+    """The scored entities a template's placeholders (`{{phone_number}}`) produce."""
+    kinds = (mapping.get(name) for name in _PLACEHOLDER.findall(template))
+    return frozenset(_GOLD[kind] for kind in kinds if kind in _GOLD)
+
+
+def split_templates(
+    templates: Sequence[str], mapping: dict[str, str], seed: int = _SEED
+) -> tuple[list[int], list[int]]:
+    """Development and held-out template indices: disjoint, seeded, and stratified by entity type, so that
+    every entity with two templates or more has templates in both halves. The rarest entities are placed
+    first; each template goes to the half holding the smaller share of its entities so far (then the smaller
+    half, then a seeded coin)."""
+    rng = random.Random(seed)
+    kinds = [template_entities(t, mapping) for t in templates]
+    totals = Counter(e for k in kinds for e in k)
+    order = list(range(len(templates)))
+    rng.shuffle(order)
+    order.sort(key=lambda i: min((totals[e] for e in kinds[i]), default=len(templates) + 1))
+    halves: tuple[list[int], list[int]] = ([], [])
+    held: tuple[Counter[Entity], Counter[Entity]] = (Counter(), Counter())
+
+    def share(side: int, i: int) -> float:
+        return sum(held[side][e] / totals[e] for e in kinds[i])
+
+    for i in order:
+        key = [(share(side, i), len(halves[side]), rng.random()) for side in (0, 1)]
+        side = 0 if key[0] < key[1] else 1
+        halves[side].append(i)
+        held[side].update(kinds[i])
+    return halves
+
+
 def generate(count: int, split: str) -> list[Sample]:
     from presidio_evaluator.data_generator import PresidioSentenceFaker
     from presidio_evaluator.data_generator.presidio_sentence_faker import presidio_templates_file_path
 
     templates = [line.strip() for line in presidio_templates_file_path.read_text().splitlines() if line.strip()]
-    order = list(range(len(templates)))
-    random.Random(_SEED).shuffle(order)
-    half = order[: len(order) // 2] if split == "dev" else order[len(order) // 2 :]
+    mapping = dict(PresidioSentenceFaker.ENTITY_TYPE_MAPPING)
+    dev, heldout = split_templates(templates, mapping)
+    half = dev if split == "dev" else heldout
     random.seed(_SEED)
     faker = PresidioSentenceFaker(
         "en_US", lower_case_ratio=0.05, sentence_templates=[templates[i] for i in half], random_seed=_SEED
@@ -102,13 +140,16 @@ class Score:
     tp: Counter[Entity]
     fp: Counter[Entity]
     fn: Counter[Entity]
+    # Tokens by (gold, predicted) label, None for "not personal data".
+    confusion: Counter[tuple[Entity | None, Entity | None]]
 
     @classmethod
     def of(cls, samples: Sequence[Sample], predicted: Sequence[Spans]) -> Score:
-        score = cls(Counter(), Counter(), Counter())
+        score = cls(Counter(), Counter(), Counter(), Counter())
         for sample, spans in zip(samples, predicted, strict=True):
             gold, pred = token_labels(sample.text, sample.spans), token_labels(sample.text, spans)
             for g, p in zip(gold, pred, strict=True):
+                score.confusion[(g, p)] += 1
                 if g is not None and g == p:
                     score.tp[g] += 1
                     continue
@@ -207,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", choices=("heldout", "dev"), default="heldout")
     parser.add_argument("--no-presidio", action="store_true", help="tuning only: skip the anchor")
     parser.add_argument("--show-errors", type=int, default=0, help="print up to N sentences we got wrong")
+    parser.add_argument("--confusion", action="store_true", help="print our confusion matrix per entity type")
     args = parser.parse_args(argv)
     samples = generate(args.sentences, args.split)
     texts = [s.text for s in samples]
@@ -221,7 +263,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     mine_score = Score.of(samples, mine)
     _report("aiaas detector (one at a time)", mine_score, len(texts) / timings.single)
     print(f"  batched: {len(texts) / timings.batched:,.0f} sentences/s")
+    if args.confusion:
+        _print_confusion(mine_score)
     if args.show_errors:
+        if args.split != "dev":
+            raise SystemExit("errors are read on the development half only: --split dev")
         _show_errors(samples, mine, args.show_errors)
     if presidio is None:
         return 0
@@ -233,6 +279,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     strict = {e.value: round(mine_score.prf(e)[1], 3) for e in STRICT}
     print(f"goal F2 >= 0.80: {mine_score.prf()[2]:.3f}; recall >= 0.98 on {strict}")
     return 0
+
+
+def _print_confusion(score: Score) -> None:
+    """Tokens by gold label (rows) and predicted label (columns); `-` is "not personal data"."""
+    labels: list[Entity | None] = [*Entity, None]
+    names = [e.value[:6] if e else "-" for e in labels]
+    print("\nconfusion (tokens; rows gold, columns predicted)")
+    print(f"  {'':<12}" + "".join(f"{n:>7}" for n in names))
+    for gold in labels:
+        row = [score.confusion[(gold, pred)] for pred in labels]
+        if (any(row) and gold is not None) or gold is None:
+            print(f"  {gold.value if gold else '-':<12}" + "".join(f"{n:>7}" for n in row))
 
 
 def _show_errors(samples: Sequence[Sample], predicted: Sequence[Spans], limit: int) -> None:

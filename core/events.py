@@ -18,7 +18,7 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
@@ -68,6 +68,13 @@ def is_stream_id(value: str) -> bool:
     return bool(STREAM_ID.match(value))
 
 
+class EventRedactor(Protocol):
+    """What an event's data may hold in the stream, decided per tenant before it is published
+    (`policies.event_privacy`)."""
+
+    async def __call__(self, tenant_id: str, event_type: EventType, data: dict[str, Any]) -> dict[str, Any]: ...
+
+
 class EventBus:
     def __init__(
         self,
@@ -77,8 +84,10 @@ class EventBus:
         maxlen: int = 10_000,
         ttl_seconds: int = 7 * 24 * 3600,
         hub: EventHub | None = None,
+        redactor: EventRedactor | None = None,
     ) -> None:
         self._redis = redis
+        self._redactor = redactor
         self._hub = hub
         # Woken streams read through the command client's pool, which has a fixed size shared with every other
         # command of the process: a burst of thousands of streams waking at once takes turns.
@@ -98,6 +107,8 @@ class EventBus:
         *,
         dedup_key: str | None = None,
     ) -> str:
+        if self._redactor is not None:
+            data = await self._redactor(tenant_id, event_type, data)
         tag = _tag(tenant_id, conversation_id)
         keys = [stream_key(tenant_id, conversation_id), f"aiaas:evdedup:{tag}:{dedup_key or ''}"]
         args: list[str | int] = [

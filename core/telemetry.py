@@ -16,6 +16,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from prometheus_client import Counter, Histogram
 
+from core.trace_redaction import RedactingSpanProcessor
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 HTTP_REQUESTS = Counter("aiaas_http_requests_total", "Gateway requests", ["route", "method", "status"])
@@ -66,6 +68,8 @@ def configure_tracing(service_name: str, sample_rate: float | None = None) -> No
 
         sample_rate = get_settings().trace_sample_rate
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=sampler(sample_rate))
+    # First, so that every processor and exporter added after it reads spans without personal values.
+    provider.add_span_processor(RedactingSpanProcessor())
     for exporter in span_exporters(os.environ):
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)

@@ -37,6 +37,13 @@ class PrivacyPolicy:
     def provider_config(self) -> PiiConfig:
         return PiiConfig(entities=self.provider_entities)
 
+    def outbound_config(self) -> PiiConfig:
+        """What leaves the platform other than to a provider (exports, datasets): the same entities, unless
+        the tenant turned its boundary off."""
+        if self.provider_mode == ProviderMode.OFF:
+            return PiiConfig(entities=frozenset())
+        return self.provider_config()
+
 
 def is_external(model: str) -> bool:
     return not model.startswith(_INTERNAL_PROVIDERS)

@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 
 from core.pii.addresses import SCORE as ADDRESS_SCORE
 from core.pii.addresses import find_addresses
-from core.pii.cues import find_cued_names
+from core.pii.cues import find_cued_names, find_cued_places
 from core.pii.ner import NameModel
+from core.pii.places import find_countries
 from core.pii.structured import find_structured
 from core.pii.types import Entity, Finding, PiiConfig
 
@@ -65,6 +66,31 @@ def _resolve(candidates: list[Finding]) -> list[Finding]:
     return sorted(chosen, key=lambda f: f.start)
 
 
+_WORD = re.compile(r"[^\W\d_][\w'\u2019-]*")
+_REPEAT_SCORE = 0.7
+
+
+def _with_repeats(text: str, found: list[Finding]) -> list[Finding]:
+    """A name found once is the same name where it appears again (`Rolando had given Rolando his address`):
+    each capitalised word of a found person, at least three letters long, is a person wherever else it
+    stands outside every other finding."""
+    names = {
+        m.group()
+        for f in found
+        if f.entity == Entity.PERSON
+        for m in _WORD.finditer(text, f.start, f.end)
+        if len(m.group()) >= 3 and m.group()[0].isupper() and m.group() not in _ORDINARY
+    }
+    if not names:
+        return found
+    repeats = [
+        Finding(Entity.PERSON, m.start(), m.end(), _REPEAT_SCORE)
+        for m in _WORD.finditer(text)
+        if m.group() in names and all(m.end() <= f.start or f.end <= m.start() for f in found)
+    ]
+    return found + repeats
+
+
 def _worth_a_model(text: str, taken: list[Finding]) -> bool:
     return any(
         m.group() not in _ORDINARY and all(not f.start <= m.start() < f.end for f in taken)
@@ -86,24 +112,32 @@ class PiiDetector:
     def find_many(self, texts: Sequence[str], config: PiiConfig) -> list[list[Finding]]:
         """Findings of each text, in order, never overlapping; model calls are batched across texts."""
         found = [self._cheap(text, config) for text in texts]
-        if self._names is None or not config.needs_ner:
+        if self._names is not None and config.needs_ner:
+            _add_names(self._names, texts, found, config)
+        if not config.wants(Entity.PERSON):
             return [_resolve(f) for f in found]
-        pending = [i for i, text in enumerate(texts) if _worth_a_model(text, found[i])]
-        if pending:
-            for i, named in zip(pending, self._names.find_many([texts[i] for i in pending]), strict=True):
-                found[i].extend(f for f in named if config.wants(f.entity))
-        return [_resolve(f) for f in found]
+        return [_resolve(_with_repeats(text, f)) for text, f in zip(texts, found, strict=True)]
 
     def _cheap(self, text: str, config: PiiConfig) -> list[Finding]:
         found = list(find_structured(text, config))
         if config.wants(Entity.LOCATION):
             found.extend(find_addresses(text))
+            found.extend(find_countries(text))
+            found.extend(find_cued_places(text))
         if config.wants(Entity.PERSON):
             found.extend(find_cued_names(text))
         return found
 
     def redact(self, text: str, config: PiiConfig, placeholder: Callable[[Finding], str] | None = None) -> str:
         return replace(text, self.find(text, config), placeholder or (lambda f: f"[{f.entity.value}]"))
+
+
+def _add_names(names: NameModel, texts: Sequence[str], found: list[list[Finding]], config: PiiConfig) -> None:
+    """The model's people and places, for the texts the cheaper detectors left a capitalised word in."""
+    pending = [i for i, text in enumerate(texts) if _worth_a_model(text, found[i])]
+    if pending:
+        for i, named in zip(pending, names.find_many([texts[i] for i in pending]), strict=True):
+            found[i].extend(f for f in named if config.wants(f.entity))
 
 
 def replace(text: str, findings: Sequence[Finding], placeholder: Callable[[Finding], str]) -> str:

@@ -69,8 +69,17 @@ def _title(word: str) -> str:
     return titled if len(titled) == len(word) else word
 
 
+_LINE_BREAK = re.compile(r"\n|\\n")
+
+
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    """Without a possessive `'s`, trailing punctuation or whitespace: `Weronika Martinsen's` is the name."""
+    """Without a possessive `'s`, trailing punctuation or whitespace: `Weronika Martinsen's` is the name. A
+    name or a place ends at a line break (`Jamie Nickel\\nETFS` is a name, then a company's line)."""
+    while start < end and text[start].isspace():
+        start += 1
+    cut = _LINE_BREAK.search(text, start, end)
+    if cut is not None and cut.start() > start:
+        end = cut.start()
     while end > start and (text[end - 1].isspace() or text[end - 1] in ".,;:\\"):
         end -= 1
     if text[start:end].endswith(("'s", "\u2019s")):

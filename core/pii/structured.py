@@ -156,7 +156,9 @@ def find_structured(text: str, config: PiiConfig) -> Iterator[Finding]:
     wants = config.wants
     if wants(Entity.EMAIL) and "@" in text:
         for m in _EMAIL.finditer(text):
-            yield Finding(Entity.EMAIL, *m.span())
+            # After a literal `\n` (text escaped into JSON) the `n` is the line break's, not the address's.
+            start = m.start() + 1 if text[m.start()] == "n" and text[m.start() - 1 : m.start()] == "\\" else m.start()
+            yield Finding(Entity.EMAIL, start, m.end())
     if wants(Entity.URL) and ("://" in text or "www." in text.lower()):
         for m in _URL.finditer(text):
             end = m.end()

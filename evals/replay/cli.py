@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--decode",
         action="store_true",
-        help="open encrypted payloads with the platform's codec (reads data keys through DATABASE_URL)",
+        help="open encrypted payloads with the platform's codec (reads data keys and each tenant's privacy"
+        " policy through DATABASE_URL); personal data the policy hides comes out redacted",
     )
     parser.add_argument("--json", action="store_true", help="print the JSON report")
     parser.add_argument("--output", type=Path, help="also write the JSON report to this file")
@@ -115,10 +116,17 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def _codec() -> PayloadCodec:
+    """The platform's codec, redacting what it opens per each tenant's privacy policy: a replay set built
+    from production histories is a dataset of real conversations (`policies.export_privacy`)."""
     from core.settings import Settings
     from db.codec import build_codec
+    from db.database import Database
+    from policies.export_privacy import ExportCodec, ExportRedaction
+    from policies.privacy import PrivacyPolicies
 
-    return build_codec(Settings())
+    settings = Settings()
+    policies = PrivacyPolicies(Database(settings.resolved_app_database_url(), pool_size=1))
+    return ExportCodec(build_codec(settings), ExportRedaction(policies))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -117,3 +117,40 @@ def test_a_validated_structure_outranks_a_model_guess() -> None:
 
     text = "Mail jane@example.com"
     assert [f.entity for f in PiiDetector(Greedy()).find(text, CONFIG)] == [Entity.EMAIL]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I will be travelling to Cyprus next week", [("location", "Cyprus")]),
+        ("Rua Augusta 12\nLISBON\nPORTUGAL", [("location", "PORTUGAL")]),
+        ("We moved here from Kooigem", [("location", "Kooigem")]),
+        ("Mr. Costa flew to Sandnes on Monday", [("person", "Costa"), ("location", "Sandnes"), ("date", "Monday")]),
+        ("Hi Edda, my card was refused", [("person", "Edda")]),
+        ("Hello, this is Dr. Frank Hoover.", [("person", "Frank Hoover")]),
+        ("Hi there, I'm Looking for my order", []),
+        ("Can you check my turkey order from Jordan?", []),
+    ],
+)
+def test_places_and_names_found_without_the_model(text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(text) == expected
+
+
+def test_a_name_found_once_is_a_name_where_it_repeats() -> None:
+    text = "My name is Rolando. Please tell Rolando when the parcel ships."
+    assert found(text) == [("person", "Rolando"), ("person", "Rolando")]
+    # An ordinary word is never carried over, even inside a found name.
+    assert found("Dear Please, Please hold") == []
+
+
+def test_a_name_from_the_model_ends_at_a_line_break() -> None:
+    class Across:
+        def find_many(self, texts: list[str]) -> list[list[Finding]]:
+            return [[Finding(Entity.PERSON, 0, t.index("Corp") + 4, 0.8)] for t in texts]
+
+    # What a model returns is trimmed by the model wrapper; a finding given whole stays whole here.
+    from core.pii.ner import _trim
+
+    text = "Jamie Nickel\\nAcme Corp\\n12 Main Street"
+    assert _trim(text, 0, text.index("Corp") + 4) == (0, len("Jamie Nickel"))
+    assert [f.entity for f in PiiDetector(Across()).find(text, CONFIG)][:1] == [Entity.PERSON]

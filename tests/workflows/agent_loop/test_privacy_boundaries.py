@@ -1,0 +1,147 @@
+"""1,000 known personal values through whole conversations on the worker's real activities: tool calls that
+take them as arguments, a model fallback (the routed tier is rate limited, echo answers), and a turn whose
+model fails. Under the default policy none of them is in a span the process exports, in an event of the
+streams other than the answer itself, or in the export of the runs' histories (what replay datasets are
+built from)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from redis.asyncio import Redis
+from temporalio.api.common.v1 import Payload
+from temporalio.client import WorkflowHandle
+
+from core.events import EventBus
+from core.settings import Settings
+from core.telemetry import configure_tracing
+from db.codec import build_codec
+from policies.circuit_breaker import CircuitBreaker
+from policies.event_privacy import ANSWER_EVENTS
+from policies.export_privacy import ExportCodec, ExportRedaction
+from policies.privacy import PrivacyPolicies
+from router.health import PROVIDERS
+from tests.core.pii.values import known_values
+from tests.core.test_trace_redaction import dump
+from tests.e2e.platform import apply_migrations
+from tests.workflows.agent_loop.conftest import Loop
+from tests.workflows.agent_loop.conversation import call, plan, send, start, until
+
+VALUES = known_values(1000, seed=1818)
+PER_MESSAGE = 50
+
+
+@pytest.fixture(scope="module")
+def migrated(settings: Settings) -> Iterator[Settings]:
+    """`orders` plans tool calls, `broken` always fails, every other agent is routed to a rate-limited tier
+    that falls back to echo."""
+    apply_migrations(settings)
+    yield settings.model_copy(
+        update={
+            "agent_models": json.dumps({"orders": "scripted/agent", "broken": "scripted/error-400"}),
+            "model_small": "scripted/error-429",
+            "model_large": None,
+            "router_fallbacks": json.dumps({"small": ["scripted/echo"], "large": ["scripted/echo"]}),
+        }
+    )
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    configure_tracing("aiaas-worker", sample_rate=1.0)
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    caught = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(caught))
+    yield caught
+    caught.shutdown()
+
+
+def _messages(values: list[str], tool: bool) -> Iterator[str]:
+    for start_at in range(0, len(values), PER_MESSAGE):
+        chunk = values[start_at : start_at + PER_MESSAGE]
+        text = "My details: " + "; ".join(chunk)
+        yield text + "\n" + plan(call("inventory.check", sku=chunk[0]), {"say": "checked"}) if tool else text
+
+
+async def _finished(handle: WorkflowHandle, turns: int) -> None:
+    """Every message taken and answered (`turns` answered), or, for a failing model, no turn left running."""
+    await until(
+        handle,
+        lambda s: s.turns_completed >= turns and s.current_message_id is None and not s.pending_message_ids,
+    )
+
+
+async def _exported(migrated: Settings, loop: Loop, handles: list[WorkflowHandle]) -> str:
+    codec = ExportCodec(build_codec(migrated, loop.db), ExportRedaction(PrivacyPolicies(loop.db, cache_seconds=0)))
+    payloads: list[Payload] = []
+    for handle in handles:
+        history = await handle.fetch_history()
+        for event in history.events:
+            for field in (
+                "workflow_execution_started_event_attributes",
+                "activity_task_scheduled_event_attributes",
+                "activity_task_completed_event_attributes",
+                "workflow_execution_update_accepted_event_attributes",
+            ):
+                if event.HasField(field):
+                    payloads.extend(_payloads_of(getattr(event, field)))
+    decoded = await codec.decode(payloads)
+    return " ".join(p.data.decode(errors="replace") for p in decoded)
+
+
+def _payloads_of(attributes: object) -> list[Payload]:
+    found: list[Payload] = []
+    for name in ("input", "result"):
+        holder = getattr(attributes, name, None)
+        if holder is not None and hasattr(holder, "payloads"):
+            found.extend(holder.payloads)
+    accepted = getattr(attributes, "accepted_request", None)
+    if accepted is not None:
+        found.extend(accepted.input.args.payloads)
+    return found
+
+
+async def test_values_stay_out_of_traces_events_and_exports(
+    loop: Loop, migrated: Settings, exporter: InMemorySpanExporter
+) -> None:
+    redis = Redis.from_url(migrated.redis_url or "")
+    try:
+        await CircuitBreaker(redis).reset(PROVIDERS, "scripted/error-429")
+        values = [v for _k, v in VALUES]
+        tools = await start(loop, "orders", loop.demo.ada_id)
+        for text in _messages(values[:500], tool=True):
+            await send(tools, text)
+        fallback = await start(loop, "leads", None)
+        for text in _messages(values[500:950], tool=False):
+            await send(fallback, text)
+        failing = await start(loop, "broken", None)
+        await send(failing, "My details: " + "; ".join(values[950:]))
+        await _finished(tools, 10)
+        await _finished(fallback, 9)
+        await _finished(failing, 0)
+
+        spans = dump(exporter.get_finished_spans())
+        assert "execute_tool inventory.check" in spans
+        assert [v for v in values if v in spans] == []
+
+        bus = EventBus(redis)
+        events = []
+        for handle in (tools, fallback, failing):
+            events.extend(await bus.history(loop.tenant_id, handle.id.split(":conv:")[1]))
+        kinds = {e.type for e in events}
+        assert {"tool.completed", "model.fallback", "turn.failed"} <= kinds, kinds
+        stored = " ".join(json.dumps(e.data) for e in events if e.type not in ANSWER_EVENTS)
+        assert [v for v in values if v in stored] == []
+
+        exported = await _exported(migrated, loop, [tools, fallback, failing])
+        assert "My details:" in exported
+        assert [v for v in values if v in exported] == []
+    finally:
+        await redis.aclose()
