@@ -36,7 +36,7 @@ _PHONE = re.compile(
     re.IGNORECASE,
 )
 _PHONE_CONTEXT = re.compile(
-    r"(?:\b|(?<=\\n))(?:phone|call|tel|mobile|cell|fax|number|reach|text|contact|dial|ring|messages?|sms|whatsapp|registered"
+    r"(?:\b|(?<=\\n))(?:phone|call|tel|mobile|cell|fax|number|reach|text|contact|dial|ring|messages?|sms|whatsapp|registered|answer"
     r"|office|home|work)",
     re.I,
 )
@@ -57,6 +57,8 @@ _WEEKDAY = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.IGNO
 _YEAR = re.compile(r"\b(?:in|since|until|from|year|born|of)\s+((?:19|20)\d{2})\b(?![.:/-]\d)", re.IGNORECASE)
 _CARD_CONTEXT = re.compile(r"\b(?:card|credit|debit|visa|mastercard|maestro|amex|number)", re.I)
 _PHONE_DIGITS = (7, 15)
+# Three pairs (`61 60 34`): a six-digit local number, counted only where a word says it is one.
+_SIX_DIGITS = re.compile(r"\d{2}([\s.-])\d{2}\1\d{2}")
 _LAST_GROUP = re.compile(r"[\s.-]\d+$")
 _NUMERIC_DATE = re.compile(r"(\d{1,4})[/.-](\d{1,2})[/.-](\d{1,4})")
 
@@ -83,7 +85,8 @@ def _context(text: str, start: int, pattern: re.Pattern[str], width: int = 40, e
 
 def _phone_valid(candidate: str, *, has_context: bool, regions: tuple[str, ...]) -> bool:
     number = validators.digits(candidate.split("x")[0].split("X")[0].split("ext")[0])
-    if not _PHONE_DIGITS[0] <= len(number) <= _PHONE_DIGITS[1]:
+    local_six = has_context and _SIX_DIGITS.fullmatch(candidate.strip()) is not None
+    if not (_PHONE_DIGITS[0] <= len(number) <= _PHONE_DIGITS[1] or local_six):
         return False
     shaped = candidate.lstrip().startswith(("+", "00", "(")) or bool(re.search(r"\d[\s.-]\d", candidate))
     if not (shaped or has_context):

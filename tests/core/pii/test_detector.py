@@ -154,3 +154,11 @@ def test_a_name_from_the_model_ends_at_a_line_break() -> None:
     text = "Jamie Nickel\\nAcme Corp\\n12 Main Street"
     assert _trim(text, 0, text.index("Corp") + 4) == (0, len("Jamie Nickel"))
     assert [f.entity for f in PiiDetector(Across()).find(text, CONFIG)][:1] == [Entity.PERSON]
+
+
+def test_local_numbers_count_where_a_word_says_they_are_phones() -> None:
+    assert found("They're not answering at 771 8769") == [("phone", "771 8769")]
+    assert found("Can someone call me on 61 60 34? Thanks") == [("phone", "61 60 34")]
+    # Six digits without a word, or not three pairs, stay numbers: a quantity, part of a date.
+    assert found("we shipped 61 60 34 units") == []
+    assert [kind for kind, _ in found("call on 2026-03-05", PiiConfig(entities=ALL - {Entity.DATE}))] == []
