@@ -21,13 +21,16 @@ from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
 from workflows.conversation import ConversationWorkflow
+from workflows.dr_drill import DrDrillWorkflow
 from workflows.erasure import ErasureWorkflow
 from workflows.eval_run import EvalRunWorkflow, EvalTaskWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
+from workflows.key_rotation import KeyRotationWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.signup import SignupWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -36,25 +39,31 @@ with workflow.unsafe.imports_passed_through():
     from contracts.agents import ToolCallInput, ToolCallResult
     from contracts.billing import SubscriptionInput, SubscriptionState
     from contracts.conversation import ConversationInput, ConversationResult
+    from contracts.dr import DrDrillInput, DrDrillReport
     from contracts.drift import NightlyDriftInput, NightlyDriftResult
     from contracts.eval_runs import EvalRunInput, EvalRunResult, EvalTaskInput, TaskGrade
+    from contracts.key_rotation import KeyRotationInput, KeyRotationProgress
     from contracts.knowledge import IngestDocumentInput, IngestDocumentResult
     from contracts.lifecycle import TenantLifecycleInput, TenantLifecycleResult
     from contracts.names import (
         WF_CONVERSATION,
+        WF_DR_DRILL,
         WF_ERASURE,
         WF_EVAL_RUN,
         WF_EVAL_TASK,
         WF_INGEST_DOCUMENT,
+        WF_KEY_ROTATION,
         WF_NIGHTLY_DRIFT,
         WF_PLACE_ORDER,
         WF_REFUND,
         WF_RETENTION,
+        WF_SIGNUP,
         WF_SUBSCRIPTION,
         WF_TENANT_LIFECYCLE,
         WF_WEBHOOK_DELIVERY,
     )
     from contracts.privacy import ErasureInput, ErasureResult, RetentionInput, RetentionResult
+    from contracts.signup import SignupInput, SignupResult
     from contracts.webhooks import WebhookDeliveryInput, WebhookDeliveryResult
 
 PINNED = VersioningBehavior.PINNED
@@ -124,6 +133,28 @@ class PinnedEvalTaskWorkflow(EvalTaskWorkflow):
         return await super().run(inp)
 
 
+@workflow.defn(name=WF_DR_DRILL, versioning_behavior=PINNED)
+class PinnedDrDrillWorkflow(DrDrillWorkflow):
+    @workflow.run
+    async def run(self, inp: DrDrillInput) -> DrDrillReport:
+        return await super().run(inp)
+
+
+@workflow.defn(name=WF_KEY_ROTATION, versioning_behavior=PINNED)
+class PinnedKeyRotationWorkflow(KeyRotationWorkflow):
+    @workflow.run
+    async def run(self, inp: KeyRotationInput) -> KeyRotationProgress:
+        return await super().run(inp)
+
+
+# A signup waits at most its link's lifetime (a day) for the verification, so it finishes on its own code.
+@workflow.defn(name=WF_SIGNUP, versioning_behavior=PINNED)
+class PinnedSignupWorkflow(SignupWorkflow):
+    @workflow.run
+    async def run(self, inp: SignupInput) -> SignupResult:
+        return await super().run(inp)
+
+
 @workflow.defn(name=WF_SUBSCRIPTION, versioning_behavior=AUTO_UPGRADE)
 class UpgradingSubscriptionWorkflow(SubscriptionWorkflow):
     @workflow.run
@@ -155,6 +186,9 @@ VERSIONED: tuple[type, ...] = (
     PinnedRetentionWorkflow,
     PinnedEvalRunWorkflow,
     PinnedEvalTaskWorkflow,
+    PinnedDrDrillWorkflow,
+    PinnedKeyRotationWorkflow,
+    PinnedSignupWorkflow,
     UpgradingSubscriptionWorkflow,
     UpgradingTenantLifecycleWorkflow,
     UpgradingWebhookDeliveryWorkflow,
