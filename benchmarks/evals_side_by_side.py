@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SCRIPTED, PLANTED = "", "scripted/echo"
@@ -56,14 +57,14 @@ def _theirs(tasks: list[Any]) -> Any:
         return json.loads(json.dumps(value).casefold())
 
     @dataclass
-    class ToolCalls(Evaluator[str, dict[str, Any], Any]):
+    class ToolCalls(Evaluator[str, str, Any]):
         calls: list[dict[str, Any]]
         ordered: bool = False
         exact: bool = False
         forbidden: list[str] = field(default_factory=list)
 
-        def evaluate(self, ctx: EvaluatorContext[str, dict[str, Any], Any]) -> EvaluationReason:
-            seen = [c for turn in ctx.output["turns"] for c in turn["calls"]]
+        def evaluate(self, ctx: EvaluatorContext[str, str, Any]) -> EvaluationReason:
+            seen = [c for turn in ctx.attributes["turns"] for c in turn["calls"]]
             used: set[int] = set()
             last = -1
             for want in self.calls:
@@ -85,11 +86,11 @@ def _theirs(tasks: list[Any]) -> Any:
             return EvaluationReason(not bad, f"forbidden ran: {bad}" if bad else None)
 
     @dataclass
-    class World(Evaluator[str, dict[str, Any], Any]):
+    class World(Evaluator[str, str, Any]):
         expected: dict[str, Any]
 
-        def evaluate(self, ctx: EvaluatorContext[str, dict[str, Any], Any]) -> bool:
-            world = ctx.output["world"]
+        def evaluate(self, ctx: EvaluatorContext[str, str, Any]) -> bool:
+            world = ctx.attributes["world"]
             for label, state in self.expected.get("orders", {}).items():
                 order = world["orders"].get(label)
                 if order is None or any(v is not None and order.get(k) != v for k, v in state.items()):
@@ -97,14 +98,14 @@ def _theirs(tasks: list[Any]) -> Any:
             return all(world.get(k) == v for k, v in self.expected.items() if k != "orders" and v is not None)
 
     @dataclass
-    class Answer(Evaluator[str, dict[str, Any], Any]):
+    class Answer(Evaluator[str, str, Any]):
         kind: str
         value: Any
 
-        def evaluate(self, ctx: EvaluatorContext[str, dict[str, Any], Any]) -> bool:
+        def evaluate(self, ctx: EvaluatorContext[str, str, Any]) -> bool:
             import jsonschema
 
-            text = ctx.output["turns"][-1]["answer"] if ctx.output["turns"] else ""
+            text = ctx.output
             if self.kind == "not_contains":
                 return self.value not in text
             if self.kind == "regex":
@@ -116,9 +117,9 @@ def _theirs(tasks: list[Any]) -> Any:
             return True
 
     @dataclass
-    class Ran(Evaluator[str, dict[str, Any], Any]):
-        def evaluate(self, ctx: EvaluatorContext[str, dict[str, Any], Any]) -> bool:
-            return not ctx.output["error"]
+    class Ran(Evaluator[str, str, Any]):
+        def evaluate(self, ctx: EvaluatorContext[str, str, Any]) -> bool:
+            return not ctx.attributes["error"]
 
     cases = []
     for task in tasks:
@@ -189,6 +190,8 @@ def choose(count: int) -> list[Any]:
 
 
 async def _compare(tasks: list[Any], runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    from pydantic_evals.dataset import set_eval_attribute
+
     from contracts.eval_runs import Observation
     from grading.graders import grade, passed
 
@@ -201,9 +204,13 @@ async def _compare(tasks: list[Any], runs: dict[str, list[dict[str, Any]]]) -> d
         ours = {tid: passed(grade(by_id[tid], obs)) for tid, obs in observations.items()}
         ours_seconds += time.perf_counter() - started
 
-        async def task(task_id: str, observations: dict[str, Observation] = observations) -> dict[str, Any]:
+        async def task(task_id: str, observations: dict[str, Observation] = observations) -> str:
+            # The output is the final answer (what `Contains` reads); the rest is recorded as attributes.
             observation = observations[task_id]
-            return _unreference(observation.model_dump(mode="json"), observation.refs)
+            data = _unreference(observation.model_dump(mode="json"), observation.refs)
+            for name in ("turns", "world", "error"):
+                set_eval_attribute(name, data[name])
+            return str(data["turns"][-1]["answer"]) if data["turns"] else ""
 
         started = time.perf_counter()
         report = await dataset.evaluate(task, progress=False)
@@ -227,16 +234,21 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks evals_side_by_side", description=__doc__)
     parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--results", type=Path, help="keep the runs' stored results here; grade them again if there")
     args = parser.parse_args(argv)
     configure_logging("WARNING", json_output=True)
     logging.getLogger("temporalio").setLevel(logging.ERROR)
     tasks = choose(args.tasks)
     base = Settings()
-    if base.temporal_address and base.database_url and base.redis_url:
+    if args.results and args.results.exists():
+        runs = json.loads(args.results.read_text())
+    elif base.temporal_address and base.database_url and base.redis_url:
         runs = asyncio.run(_runs(base, tasks))
     else:
         with throwaway_stack("aiaas-bench-side-", env="test", log_level="WARNING") as settings:
             runs = asyncio.run(_runs(settings, tasks))
+    if args.results and not args.results.exists():
+        args.results.write_text(json.dumps(runs, default=str))
     result = asyncio.run(_compare(tasks, runs))
     print(f"{'model':<16} {'task':<40} {'ours':<6} {'pydantic-evals':<6}")
     for row in result["rows"]:
