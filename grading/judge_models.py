@@ -9,6 +9,7 @@ recording verdicts offline and for measuring what agreement a weak judge reaches
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,9 @@ from grading.judge import Judge, JudgeError, LitellmJudge, Messages, RecordedJud
 
 LOCAL_JUDGE = "local/smollm2"
 _CONTEXT = 2048
-_MAX_TOKENS = 96
+_MAX_TOKENS = 128
+# A tiny model rambles: the grammar allows a short reason only, so the verdict closes within the token budget.
+_REASON_CHARS = 100
 
 
 def local_weights() -> Path | None:
@@ -52,6 +55,14 @@ class LocalJudge:
         return self._llama
 
     def _complete(self, messages: Messages, schema: dict[str, Any]) -> str:
+        properties = dict(schema.get("properties") or {})
+        if "reason" in properties:
+            properties["reason"] = {**properties["reason"], "maxLength": _REASON_CHARS}
+            schema = {**schema, "properties": properties, "required": sorted(properties)}
+        score = properties.get("score") or {}
+        if "minimum" in score and "maximum" in score:  # the grammar keeps enums, not bounds
+            properties["score"] = {"enum": list(range(int(score["minimum"]), int(score["maximum"]) + 1))}
+            schema = {**schema, "properties": properties}
         with self._lock:  # llama.cpp is not re-entrant
             self.seed += 1
             out = self._load().create_chat_completion(
@@ -61,7 +72,11 @@ class LocalJudge:
                 max_tokens=_MAX_TOKENS,
                 response_format={"type": "json_object", "schema": schema},
             )
-        return str(out["choices"][0]["message"]["content"] or "")
+        raw = str(out["choices"][0]["message"]["content"] or "")
+        try:  # llama.cpp's grammar lets raw newlines into strings; JSON proper escapes them
+            return json.dumps(json.loads(raw, strict=False))
+        except ValueError:
+            return raw
 
     async def complete(self, messages: Messages, schema: dict[str, Any]) -> str:
         try:
