@@ -38,6 +38,13 @@ def add_eval_parser(subparsers: Any) -> None:
     run.add_argument("--concurrency", type=int, default=8, help="tasks at once (1-32, default 8)")
     run.add_argument("--report", type=Path, help="also write the run's HTML report here")
     run.add_argument("--min-pass-rate", type=float, help="exit 1 when the pass rate is below this (0-1)")
+    run.add_argument("--judge-model", help="judge rubrics with this model (litellm name or local/smollm2)")
+    run.add_argument(
+        "--judge-recordings", type=Path, help="the judge's verdicts (JSON lines; default: the suite's verdicts.jsonl)"
+    )
+    run.add_argument("--judge-record", action="store_true", help="ask the judge model for verdicts not recorded")
+    run.add_argument("--judge-repeats", type=int, default=3, help="judge calls per task, their median counts (1-10)")
+    run.add_argument("--judge-gates", action="store_true", help="a rubric task passes only if the judge passes it")
     run.set_defaults(func=_run)
     compare = commands.add_parser("compare", help="per-task diff and pass-rate change of two runs")
     compare.add_argument("run_a", help="the baseline run's id")
@@ -95,6 +102,7 @@ async def _start_and_follow(settings: Any, args: argparse.Namespace, tasks: list
             model=args.model,
             agent_version=args.agent_version,
             concurrency=args.concurrency,
+            judge=_judge_settings(args),
         )
         started = time.monotonic()
         sys.stderr.write(f"eval run {run_id}: {len(tasks)} tasks of suite {args.suite!r}\n")
@@ -126,6 +134,22 @@ async def _start_and_follow(settings: Any, args: argparse.Namespace, tasks: list
         await db.close()
 
 
+def _judge_settings(args: argparse.Namespace) -> Any:
+    from contracts.eval_runs import JudgeSettings
+    from evaluation.suites import verdicts_path
+
+    if not args.judge_model:
+        return None
+    recordings = (args.judge_recordings or verdicts_path(args.suite)).resolve()
+    return JudgeSettings(
+        model=args.judge_model,
+        recordings=str(recordings),
+        repeats=args.judge_repeats,
+        record=args.judge_record,
+        gating=args.judge_gates,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     from evaluation.suites import SuiteError, load_suite
 
@@ -133,6 +157,10 @@ def _run(args: argparse.Namespace) -> int:
         raise RuntimeError("--concurrency must be 1 to 32")
     if args.min_pass_rate is not None and not 0 <= args.min_pass_rate <= 1:
         raise RuntimeError("--min-pass-rate must be between 0 and 1")
+    if not 1 <= args.judge_repeats <= 10:
+        raise RuntimeError("--judge-repeats must be 1 to 10")
+    if not args.judge_model and (args.judge_record or args.judge_gates or args.judge_recordings):
+        raise RuntimeError("--judge-record, --judge-gates and --judge-recordings need --judge-model")
     try:
         tasks = load_suite(args.suite)
     except SuiteError as exc:
@@ -191,24 +219,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _transcript(observation: dict[str, Any]) -> str:
-    lines = []
-    for turn in observation.get("turns", []):
-        lines.append(f"customer: {turn.get('user', '')}")
-        for call in turn.get("calls", []):
-            lines.append(
-                f"tool {call['tool']} {json.dumps(call.get('arguments', {}), sort_keys=True)} -> {call['status']}"
-            )
-        lines.append(f"agent: {turn.get('answer', '')}")
-    return "\n".join(lines)
-
-
 async def _judge_run(settings: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from contracts.eval_runs import Observation
     from db.database import Database
     from evaluation import store
-    from grading.judge import LitellmJudge, RecordedJudge, judge_rubric
+    from grading.judge import judge_rubric
+    from grading.judge_models import recorded_judge
+    from grading.rubric import judge_transcript
 
-    judge = RecordedJudge(args.recordings, LitellmJudge(args.model), record=args.record)
+    judge = recorded_judge(args.model, args.recordings, record=args.record)
     db = Database(settings.resolved_app_database_url(), pool_size=1)
     try:
         async with db.tenant_session(args.tenant) as session:
@@ -221,7 +240,8 @@ async def _judge_run(settings: Any, args: argparse.Namespace) -> list[dict[str, 
         rubric = rubrics.get(result["task_id"], "")
         if not rubric:
             continue
-        verdict = await judge_rubric(judge, rubric, _transcript(result["observation"]), repeats=args.repeats)
+        transcript = judge_transcript(Observation.model_validate(result["observation"]))
+        verdict = await judge_rubric(judge, rubric, transcript, repeats=args.repeats)
         out.append(
             {"task_id": result["task_id"], "score": verdict.score, "spread": verdict.spread, "passed": verdict.passed}
         )

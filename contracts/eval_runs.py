@@ -21,6 +21,19 @@ def eval_task_workflow_id(tenant_id: str, run_id: str, task_id: str) -> str:
     return f"{tenant_id}:eval:{run_id}:{task_id}"
 
 
+class JudgeSettings(Frozen):
+    """The LLM judge of a run's rubrics. Verdicts come from `recordings` (JSON lines on the worker, keyed by
+    model and prompt); with `record` the judge model is asked for the missing ones and they are appended,
+    without it a missing verdict is a failed `judge` verdict and nothing is asked (CI: never a network)."""
+
+    model: str = Field(min_length=1, max_length=200)
+    recordings: str = Field(min_length=1, max_length=1000)
+    repeats: int = Field(default=3, ge=1, le=10)
+    record: bool = False
+    # True: a task with a rubric passes only when the judge's median score passes too.
+    gating: bool = False
+
+
 class EvalRunInput(Frozen):
     """The tasks themselves are in the run's row (`eval_runs.tasks`); history holds only their ids."""
 
@@ -28,6 +41,7 @@ class EvalRunInput(Frozen):
     run_id: str
     task_ids: list[str] = Field(min_length=1)
     concurrency: int = Field(default=8, ge=1, le=MAX_CONCURRENCY)
+    judge: JudgeSettings | None = None
 
 
 class EvalRunResult(Frozen):
@@ -40,6 +54,7 @@ class EvalTaskInput(Frozen):
     tenant_id: str
     run_id: str
     task_id: str
+    judge: JudgeSettings | None = None
 
 
 class PrepareTaskInput(Frozen):
@@ -74,6 +89,7 @@ class GradeTaskInput(Frozen):
     conversation_id: str
     latency_ms: int = 0
     error: str = ""
+    judge: JudgeSettings | None = None
 
 
 class TaskGrade(Frozen):
@@ -145,3 +161,5 @@ class TaskResult(Frozen):
 # Preparing a task creates a tenant and seeds its world; grading reads it back: seconds at most.
 EVAL_ACTIVITY_START_TO_CLOSE_SECONDS = 60.0
 EVAL_ACTIVITY_SCHEDULE_TO_CLOSE_SECONDS = 600.0
+# Grading that asks a live judge model: up to 10 repeats of a model call, on a local model several seconds each.
+EVAL_JUDGED_START_TO_CLOSE_SECONDS = 600.0

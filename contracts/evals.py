@@ -154,3 +154,8 @@ class Verdict(Frozen):
     grader: str
     passed: bool
     detail: str = ""
+    # A judge's verdict: the median score of its repeats and their spread (max - min); none for the others.
+    score: float | None = None
+    spread: float | None = None
+    # False: reported with the task but not part of its pass (a judge's verdict on a run that asked so).
+    gating: bool = True

@@ -3,13 +3,16 @@
 Each task runs in a tenant of its own (`plan` pro, named after the run and task) seeded with the demo world,
 so a task that cancels an order never changes the world another task starts from, and the run's owner never
 sees eval traffic in its own usage. Grading reads what the conversation did back from that tenant
-(`evaluation.observe`), applies the pure graders of `grading`, and stores the result under the owner.
+(`evaluation.observe`), applies the pure graders of `grading`, and stores the result under the owner. When the
+run has a judge (`JudgeSettings`), a task with a rubric also gets the judge's verdict (`grading.rubric`): from
+the recordings, or asked live and recorded when the run records.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -21,6 +24,7 @@ from contracts.eval_runs import (
     EvalRunResult,
     FinishRunInput,
     GradeTaskInput,
+    JudgeSettings,
     Observation,
     PreparedTask,
     PreparedTurn,
@@ -28,13 +32,15 @@ from contracts.eval_runs import (
     TaskGrade,
     TaskResult,
 )
-from contracts.evals import GoldenTask, resolve
+from contracts.evals import GoldenTask, Verdict, resolve
 from contracts.names import ACT_EVAL_FINISH_RUN, ACT_EVAL_GRADE_TASK, ACT_EVAL_PREPARE_TASK
 from core.settings import Settings
 from db.database import Database, run_sql
 from db.ids import new_id
 from evaluation import observe, store
 from grading.graders import grade, passed
+from grading.judge_models import recorded_judge
+from grading.rubric import rubric_verdict
 from router import settings_store
 from router.catalog import Catalog
 from router.settings_store import RouterSettings
@@ -42,6 +48,7 @@ from tenancy.tenants import create_tenant
 
 log = structlog.get_logger("aiaas.evals")
 TASKS_GRADED = Counter("aiaas_eval_tasks_total", "Eval tasks graded", ["outcome"])
+JUDGE_VERDICTS = Counter("aiaas_eval_judge_verdicts_total", "Rubric verdicts of the eval judge", ["outcome"])
 
 
 def turn_content(task: GoldenTask, position: int, refs: dict[str, str], model: str) -> str:
@@ -132,6 +139,8 @@ class EvalActivities:
                 }
             )
         verdicts = grade(task, observation)
+        if inp.judge is not None and task.rubric and not observation.error:
+            verdicts.append(await self._judge(inp.judge, task.rubric, observation))
         result = TaskResult(task_id=task.id, passed=passed(verdicts), verdicts=verdicts, observation=observation)
         async with self._db.tenant_session(inp.tenant_id) as session:
             await store.save_result(
@@ -144,6 +153,13 @@ class EvalActivities:
             )
         TASKS_GRADED.labels(outcome="passed" if result.passed else "failed").inc()
         return TaskGrade(task_id=task.id, passed=result.passed)
+
+    @staticmethod
+    async def _judge(settings: JudgeSettings, rubric: str, observation: Observation) -> Verdict:
+        judge = recorded_judge(settings.model, Path(settings.recordings), record=settings.record)
+        verdict = await rubric_verdict(judge, rubric, observation, repeats=settings.repeats, gating=settings.gating)
+        JUDGE_VERDICTS.labels(outcome="passed" if verdict.passed else "failed").inc()
+        return verdict
 
     @activity.defn(name=ACT_EVAL_FINISH_RUN)
     async def finish_run(self, inp: FinishRunInput) -> EvalRunResult:

@@ -11,7 +11,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from contracts.eval_runs import EvalRunInput, EvalRunResult, eval_run_workflow_id
+from contracts.eval_runs import EvalRunInput, EvalRunResult, JudgeSettings, eval_run_workflow_id
 from contracts.evals import GoldenTask
 from contracts.names import WF_EVAL_RUN
 from db.database import Database
@@ -34,6 +34,7 @@ async def start_run(
     model: str = DEFAULT_MODEL,
     agent_version: str = "",
     concurrency: int = 8,
+    judge: JudgeSettings | None = None,
 ) -> tuple[str, WorkflowHandle[Any, EvalRunResult]]:
     run_id = new_id()
     workflow_id = eval_run_workflow_id(tenant_id, run_id)
@@ -50,7 +51,9 @@ async def start_run(
         )
     handle = await client.start_workflow(
         WF_EVAL_RUN,
-        EvalRunInput(tenant_id=tenant_id, run_id=run_id, task_ids=[t.id for t in tasks], concurrency=concurrency),
+        EvalRunInput(
+            tenant_id=tenant_id, run_id=run_id, task_ids=[t.id for t in tasks], concurrency=concurrency, judge=judge
+        ),
         id=workflow_id,
         task_queue=task_queue,
         result_type=EvalRunResult,

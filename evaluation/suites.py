@@ -32,6 +32,11 @@ def _where(error: Any) -> str:
     return ".".join(str(part) for part in error["loc"]) or "(task)"
 
 
+def verdicts_path(name: str, root: Path = SUITES_DIR) -> Path:
+    """The suite's recorded judge verdicts (JSON lines keyed by judging model and prompt), beside its tasks."""
+    return root / name / "verdicts.jsonl"
+
+
 def load_file(path: Path) -> list[GoldenTask]:
     try:
         document = yaml.safe_load(path.read_text())

@@ -124,7 +124,9 @@ def grade(task: GoldenTask, observation: Observation) -> list[Verdict]:
 
 
 def passed(verdicts: list[Verdict]) -> bool:
-    return bool(verdicts) and all(v.passed for v in verdicts)
+    """Every verdict that counts passed (a judge's may be reported only, `gating=False`)."""
+    counted = [v for v in verdicts if v.gating]
+    return bool(counted) and all(v.passed for v in counted)
 
 
 # The deterministic suite on scripted models is exact: every task passes on a sound platform, so the gate asks

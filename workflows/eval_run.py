@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.eval_runs import (
         EVAL_ACTIVITY_SCHEDULE_TO_CLOSE_SECONDS,
         EVAL_ACTIVITY_START_TO_CLOSE_SECONDS,
+        EVAL_JUDGED_START_TO_CLOSE_SECONDS,
         EvalRunInput,
         EvalRunResult,
         EvalTaskInput,
@@ -57,12 +58,17 @@ with workflow.unsafe.imports_passed_through():
 EVAL_DECIDER = "eval-run"
 
 
-async def _activity(name: str, arg: object, result_type: type | None = None) -> object:
+async def _activity(
+    name: str,
+    arg: object,
+    result_type: type | None = None,
+    start_to_close: float = EVAL_ACTIVITY_START_TO_CLOSE_SECONDS,
+) -> object:
     return await workflow.execute_activity(
         name,
         arg,
         result_type=result_type,
-        start_to_close_timeout=timedelta(seconds=EVAL_ACTIVITY_START_TO_CLOSE_SECONDS),
+        start_to_close_timeout=timedelta(seconds=start_to_close),
         schedule_to_close_timeout=timedelta(seconds=EVAL_ACTIVITY_SCHEDULE_TO_CLOSE_SECONDS),
         retry_policy=PERSISTENCE_RETRY,
     )
@@ -95,8 +101,13 @@ class EvalTaskWorkflow:
                 conversation_id=prepared.conversation_id,
                 latency_ms=int(latency.total_seconds() * 1000),
                 error=error,
+                judge=inp.judge,
             ),
             TaskGrade,
+            # A judge asked live may take minutes; recorded verdicts are read in milliseconds.
+            EVAL_JUDGED_START_TO_CLOSE_SECONDS
+            if inp.judge is not None and inp.judge.record
+            else EVAL_ACTIVITY_START_TO_CLOSE_SECONDS,
         )
         assert isinstance(grade, TaskGrade)
         return grade
@@ -174,7 +185,7 @@ class EvalRunWorkflow:
                 try:
                     grade: TaskGrade = await workflow.execute_child_workflow(
                         WF_EVAL_TASK,
-                        EvalTaskInput(tenant_id=inp.tenant_id, run_id=inp.run_id, task_id=task_id),
+                        EvalTaskInput(tenant_id=inp.tenant_id, run_id=inp.run_id, task_id=task_id, judge=inp.judge),
                         id=eval_task_workflow_id(inp.tenant_id, inp.run_id, task_id),
                         result_type=TaskGrade,
                     )

@@ -44,7 +44,9 @@ class TaskResultOut(BaseModel):
     agent: str
     category: str
     passed: bool
-    verdicts: list[dict[str, Any]] = Field(description="each grader's verdict: grader, passed, detail")
+    verdicts: list[dict[str, Any]] = Field(
+        description="each grader's verdict: grader, passed, detail; a judge's also score, spread and gating"
+    )
     latency_ms: int
     prompt_tokens: int
     completion_tokens: int
