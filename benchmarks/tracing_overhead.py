@@ -109,12 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         variants: dict[str, dict[str, str]] = {"off": {"OTEL_SDK_DISABLED": "true"}}
         for rate in args.rates:
             variants[f"rate {rate:g}"] = {"AIAAS_TRACE_SAMPLE_RATE": str(rate), "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
-        platforms = {
-            name: stack.enter_context(
-                running_platform(settings, 1, 1, AIAAS_TASK_QUEUE=f"bench-trace-{uuid.uuid4().hex[:6]}", **env)
-            )
-            for name, env in variants.items()
-        }
+        platforms = {}
+        for i, (name, env) in enumerate(variants.items()):
+            # A data directory each: process names (and their pid files) repeat from one platform to the next.
+            own = settings.model_copy(update={"data_dir": settings.data_dir / f"variant-{i}"})
+            own.data_dir.mkdir(parents=True, exist_ok=True)
+            queue = f"bench-trace-{uuid.uuid4().hex[:6]}"
+            platforms[name] = stack.enter_context(running_platform(own, 1, 1, AIAAS_TASK_QUEUE=queue, **env))
         rounds = asyncio.run(_measure(platforms, args))
     off = _summary([x for batch in rounds["off"] for x in batch])
     total = args.rounds * args.turns_per_round
