@@ -143,6 +143,10 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
     app.add_middleware(RateLimitHeaders)
     if tracing_enabled():
         FastAPIInstrumentor.instrument_app(
-            app, excluded_urls="healthz,readyz,metrics", server_request_hook=redact_request_span
+            app,
+            excluded_urls="healthz,readyz,metrics",
+            server_request_hook=redact_request_span,
+            # No span per ASGI message: an event stream would add one per event to a sampled trace.
+            exclude_spans=["receive", "send"],
         )
     return app
