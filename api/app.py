@@ -33,7 +33,7 @@ from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
 from core.redis_clients import blocking_client, command_client
 from core.settings import Settings, get_settings
-from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing
+from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing, tracing_enabled
 from db.codec import connect
 from db.regions import open_database
 from knowledge.limits import UPLOAD_ENVELOPE_BYTES
@@ -146,7 +146,12 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
         return response
 
     app.add_middleware(RateLimitHeaders)
-    FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="healthz,readyz,metrics", server_request_hook=redact_request_span
-    )
+    if tracing_enabled():
+        FastAPIInstrumentor.instrument_app(
+            app,
+            excluded_urls="healthz,readyz,metrics",
+            server_request_hook=redact_request_span,
+            # No span per ASGI message: an event stream would add one per event to a sampled trace.
+            exclude_spans=["receive", "send"],
+        )
     return app

@@ -36,12 +36,14 @@ from benchmarks import (
     sse_streams,
     standby_failover,
     tool_overhead,
+    tracing_overhead,
     turn_latency,
 )
 from benchmarks.load import gate as load_gate
 
 BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "turns": (turn_latency.main, "turn latency through the gateway against a bare Temporal update"),
+    "tracing": (tracing_overhead.main, "turn latency with tracing off against sampled tracing, alternating"),
     "auth": (auth_overhead.main, "authentication per request: API keys, JWT, cached and uncached"),
     "codec": (codec_overhead.main, "payload encryption per payload against a no-op codec"),
     "admission": (admission.main, "admission decisions against a bare Redis round trip"),

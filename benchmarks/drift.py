@@ -30,7 +30,14 @@ from typing import Any
 from benchmarks.drift_sim import Shift, Tenant, day_of, day_rng, make_tenants
 from policies.drift.detector import analyse
 from policies.drift.facts import TurnFact
-from policies.drift.stats import COST_PER_TURN, LATENCY_P50, LATENCY_P95, MODEL_MIX, PRICE_PER_1K_TOKENS
+from policies.drift.stats import (
+    COST_PER_TURN,
+    LATENCY_P50,
+    LATENCY_P95,
+    MODEL_MIX,
+    PRICE_PER_1K_TOKENS,
+    MetricTest,
+)
 
 BASELINE_DAYS = 14
 # The metrics a shift of each kind moves: a finding in one of them counts as catching it.
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     anchor_tenants = set(sorted(anchor_tenants)[: args.evidently_tenants])
     night_seconds: dict[int, float] = defaultdict(float)
     caught: list[tuple[Shift, bool, bool | None]] = []
+    misses: list[str] = []
     clean_nights = false_alarms = 0
     ev_clean = ev_false = 0
     alarms_after_shift = nights_after_shift = 0
@@ -112,6 +120,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if starting:
                 ev = bool(_evidently_alarm(baseline, current)) if anchor else None
                 caught.extend((s, bool(flagged & MOVES[s.kind]), ev) for s in starting)
+                misses.extend(_miss(s, len(current), result.tests) for s in starting if not flagged & MOVES[s.kind])
             elif active:
                 nights_after_shift += 1
                 alarms_after_shift += bool(flagged)
@@ -136,6 +145,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "false_alarms": false_alarms,
         "false_alarms_per_30_tenant_days": 30 * false_alarms / max(clean_nights, 1),
         "alarms_on_nights_after_a_shift": f"{alarms_after_shift}/{nights_after_shift}",
+        "misses": misses,
         "night_seconds_max": max(seconds),
         "night_seconds_median": statistics.median(seconds),
         "evidently": None
@@ -147,6 +157,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "false_alarms_per_30_tenant_days": 30 * ev_false / max(ev_clean, 1),
         },
     }
+
+
+def _miss(shift: Shift, turns: int, tests: Sequence[MetricTest]) -> str:
+    """A missed shift and its closest test: how far from a finding it was."""
+    best = min((t for t in tests if t.metric in MOVES[shift.kind]), key=lambda t: t.q_value, default=None)
+    if best is None:
+        return f"{shift.kind} on tenant {shift.tenant} ({turns} turns): not tested"
+    return (
+        f"{shift.kind} on tenant {shift.tenant} ({turns} turns): closest {best.metric} of {best.agent}/{best.model},"
+        f" effect {best.effect:+.1%}, p {best.p_value:.1e}, q {best.q_value:.1e}"
+    )
 
 
 def _active(tenant: Tenant, night: int) -> bool:
@@ -171,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         f" = {out['false_alarms_per_30_tenant_days']:.3f} per 30 tenant-days"
     )
     print(f"ours:      alarms on nights after a shift began (still drifted) {out['alarms_on_nights_after_a_shift']}")
+    for miss in out["misses"]:
+        print(f"ours:      missed {miss}")
     print(
         f"ours:      nightly analysis of {out['tenants']} tenants: max {out['night_seconds_max']:.2f} s,"
         f" median {out['night_seconds_median']:.2f} s"

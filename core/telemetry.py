@@ -57,11 +57,17 @@ def sampler(rate: float) -> Sampler:
     return ParentBased(root=TraceIdRatioBased(rate))
 
 
+def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """False under OpenTelemetry's own switch `OTEL_SDK_DISABLED=true`: then no provider is installed and
+    neither requests nor Temporal calls are instrumented (what `python -m benchmarks tracing` compares with)."""
+    return environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
+
+
 def configure_tracing(service_name: str, sample_rate: float | None = None) -> None:
     """Install a tracer provider once per process, exporting to what `span_exporters` finds configured.
     The rate defaults to `AIAAS_TRACE_SAMPLE_RATE` (`Settings.trace_sample_rate`)."""
     global _configured
-    if _configured:
+    if _configured or not tracing_enabled():
         return
     if sample_rate is None:
         from core.settings import get_settings

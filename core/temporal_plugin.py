@@ -22,6 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from contracts.errors import WORKFLOW_FAILURE_TYPES
 from core.correlation import CorrelationInterceptor
 from core.settings import Settings
+from core.telemetry import tracing_enabled
 
 PLUGIN_NAME = "aiaas.core"
 
@@ -69,7 +70,9 @@ def aiaas_plugin(codec: PayloadCodec | None = None) -> SimplePlugin:
     return SimplePlugin(
         PLUGIN_NAME,
         data_converter=_converter(codec),
-        interceptors=[TracingInterceptor(), CorrelationInterceptor()],
+        interceptors=[TracingInterceptor(), CorrelationInterceptor()]
+        if tracing_enabled()
+        else [CorrelationInterceptor()],
         workflow_runner=_runner,
         workflow_failure_exception_types=list(WORKFLOW_FAILURE_TYPES),
     )

@@ -25,7 +25,7 @@ from workflows.approval_gate import ApprovalGate
 from workflows.confirmation_gate import ConfirmationGate
 from workflows.intake import Intake
 from workflows.turn_io import release_turn_lease, run_local
-from workflows.turn_trace import in_trace
+from workflows.turn_trace import agent_id, in_trace
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import ApprovalDecision, ApprovalStatus
@@ -236,7 +236,14 @@ class ConversationWorkflow:
             gate=self._approvals,
             confirmations=self._confirmations,
         )
-        self._turn_task = asyncio.create_task(in_trace(msg.trace_carrier, turn.run()))
+        traced = in_trace(
+            msg.trace_carrier,
+            turn.run(),
+            agent=self._agent,
+            agent_key=agent_id(self._input.tenant_id, self._agent),
+            conversation_id=self._input.conversation_id,
+        )
+        self._turn_task = asyncio.create_task(traced)
         try:
             await self._turn_task
         finally:

@@ -14,6 +14,8 @@ from typing import Any
 
 from policies.drift.decompose import CostDecomposition, decompose
 from policies.drift.facts import ALL_AGENTS, ALL_MODELS, DriftConfig, TurnFact
+from policies.drift.fdr import control_false_alarms
+from policies.drift.latency import latency_tests
 from policies.drift.stats import (
     COST_PER_TURN,
     ERROR_RATE,
@@ -24,7 +26,6 @@ from policies.drift.stats import (
     TOOL_FAILURE_RATE,
     Columns,
     MetricTest,
-    control_false_alarms,
     mix_test,
     segment_tests,
 )
@@ -122,10 +123,12 @@ def analyse(
     """Compare last night (`current`) with the trailing baseline of `baseline_days` days with turns."""
     cfg = cfg or DriftConfig()
     base, cur = _group(baseline), _group(current)
+    base_columns, cur_columns = Columns(baseline), Columns(current)
     tests: list[MetricTest] = []
     for agent, model in sorted(base.keys() & cur.keys()):
-        b, c = Columns(base[(agent, model)]), Columns(cur[(agent, model)])
+        b, c = base_columns.segment(agent, model), cur_columns.segment(agent, model)
         tests.extend(segment_tests(agent, model, b, c, cfg))
+        tests.extend(latency_tests(agent, model, b, c, cfg))
         if model == ALL_MODELS and agent != ALL_AGENTS:
             mix = mix_test(agent, b, c, cfg)
             if mix is not None:

@@ -8,24 +8,25 @@ such wobble significant (the noise Evidently's users report on large data). Test
 worse (dearer, slower, more failures): drift alarms on regressions.
 
 - cost and tokens per turn, cost per 1k tokens: the mean, relative change;
-- latency p50: the mean of log latency (a change of scale), relative change of the median;
-- latency p95: the share of turns above the baseline's p95 (5 % in the baseline), relative change of the p95;
+- latency p50 and p95: `policies.drift.latency` (like for like: each turn against its own agent and model);
 - error rate: the share of turns without an answer, absolute change;
 - tool-failure rate: failed over all tool calls (a ratio estimator in the same z-test), absolute change;
-- model mix of an agent: chi-squared test of homogeneity, and as its effect the relative change of the cost of
-  a turn that the move between models alone makes.
+- model mix of an agent: the mean over turns of the baseline cost of a turn on the turn's model (what a turn
+  would cost if only the mix had moved), one-sided, and as its effect the relative change of that mean.
+
+Weighted Benjamini-Hochberg over the night's tests is in `policies.drift.fdr`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-from policies.drift.facts import ALL_MODELS, DriftConfig, TurnFact
+from policies.drift.facts import ALL_AGENTS, ALL_MODELS, DriftConfig, TurnFact
 
 COST_PER_TURN = "cost_per_turn"
 TOKENS_PER_TURN = "tokens_per_turn"
@@ -72,12 +73,15 @@ class MetricTest:
 
 
 class Columns:
-    """A segment's turns as arrays, built once so every test is vectorised."""
+    """A window's turns as arrays, built once so every test is vectorised; a segment is a `take` of them."""
 
     def __init__(self, facts: Sequence[TurnFact]) -> None:
         n = len(facts)
         self.n = n
-        self.models = [f.model for f in facts]
+        self.agents = np.array([f.agent for f in facts], dtype=str)
+        self.models = np.array([f.model for f in facts], dtype=str)
+        # The (agent, model) cell of each turn: like-for-like comparisons across models stratify by it.
+        self.cells = np.char.add(np.char.add(self.agents, "\x00"), self.models) if n else np.array([], dtype=str)
         self.cost = np.fromiter((f.cost_usd for f in facts), float, n)
         self.tokens = np.fromiter((f.tokens for f in facts), float, n)
         self.latency = np.fromiter((math.nan if f.latency_ms is None else f.latency_ms for f in facts), float, n)
@@ -86,8 +90,25 @@ class Columns:
         self.tool_failures = np.fromiter((f.tool_failures for f in facts), float, n)
         _, self.day = np.unique(np.fromiter((f.day for f in facts), np.int64, n), return_inverse=True)
 
+    def take(self, rows: np.ndarray) -> Columns:
+        """The turns at `rows` (a boolean mask), as a window of their own; day numbers stay comparable."""
+        part = object.__new__(Columns)
+        part.n = int(rows.sum())
+        for name in ("agents", "models", "cells", "cost", "tokens", "latency", "failed", "calls", "tool_failures"):
+            setattr(part, name, getattr(self, name)[rows])
+        part.day = self.day[rows]
+        return part
 
-def _relative(current: float, baseline: float) -> float:
+    def segment(self, agent: str, model: str) -> Columns:
+        rows = np.ones(self.n, bool)
+        if agent != ALL_AGENTS:
+            rows &= self.agents == agent
+        if model != ALL_MODELS:
+            rows &= self.models == model
+        return self.take(rows)
+
+
+def relative(current: float, baseline: float) -> float:
     if baseline == 0:
         return 0.0 if current == 0 else math.inf
     return current / baseline - 1.0
@@ -105,22 +126,24 @@ def _wobble(values: np.ndarray, day: np.ndarray) -> float:
     return max(0.0, float(np.var(means, ddof=1) - within.mean()))
 
 
-def _z_p(base: np.ndarray, day: np.ndarray, cur: np.ndarray, floor_sd: float = 0.0) -> float:
+def z_p(base: np.ndarray, day: np.ndarray, cur: np.ndarray, floor_sd: float = 0.0, *, wobble: bool = True) -> float:
     """One-sided p that the current mean is above the baseline's, the variance widened by the day-to-day wobble.
 
     The wobble is the baseline's own, but never below `floor_sd`: fourteen quiet days are no proof that the
     fifteenth cannot differ, and a tenant whose baseline happened to be calm must not alarm on its first
-    ordinary day.
+    ordinary day. The wobble enters twice: whole for the night (one day), and divided by the number of days
+    for the baseline's mean.
     """
     diff = float(cur.mean() - base.mean())
-    wobble = max(_wobble(base, day), floor_sd**2)
-    var = float(cur.var(ddof=1) / len(cur) + base.var(ddof=1) / len(base)) + wobble
+    between = max(_wobble(base, day) if wobble else 0.0, floor_sd**2)
+    days = max(int(np.count_nonzero(np.bincount(day))), 1) if len(day) else 1
+    var = float(cur.var(ddof=1) / len(cur) + base.var(ddof=1) / len(base)) + between * (1 + 1 / days)
     if var <= 0:
         return 0.0 if diff > 0 else 1.0
     return float(stats.norm.sf(diff / math.sqrt(var)))
 
 
-def _test(
+def make_test(
     seg: tuple[str, str], metric: str, nb: int, nc: int, b: float, c: float, eff: float, min_eff: float, p: float
 ) -> MetricTest:
     return MetricTest(seg[0], seg[1], metric, nb, nc, b, c, eff, min_eff, p)
@@ -134,30 +157,21 @@ def segment_tests(agent: str, model: str, base: Columns, cur: Columns, cfg: Drif
     out = []
     for metric, b, c in ((COST_PER_TURN, base.cost, cur.cost), (TOKENS_PER_TURN, base.tokens, cur.tokens)):
         mb, mc = float(b.mean()), float(c.mean())
-        p = _z_p(b, base.day, c, cfg.wobble_floor * abs(mb))
-        out.append(_test(seg, metric, base.n, cur.n, mb, mc, _relative(mc, mb), rel, p))
+        p = z_p(b, base.day, c, cfg.wobble_floor * abs(mb))
+        out.append(make_test(seg, metric, base.n, cur.n, mb, mc, relative(mc, mb), rel, p))
     if model != ALL_MODELS:
         # Per model only: across models the cost of a token moves with the mix, which has its own test.
         kb, kc = base.tokens > 0, cur.tokens > 0
         if kb.sum() >= cfg.min_baseline_turns and kc.sum() >= cfg.min_current_turns:
             ub, uc = base.cost[kb] * 1000 / base.tokens[kb], cur.cost[kc] * 1000 / cur.tokens[kc]
             pb, pc = float(base.cost.sum() * 1000 / base.tokens.sum()), float(cur.cost.sum() * 1000 / cur.tokens.sum())
-            p = _z_p(ub, base.day[kb], uc, cfg.wobble_floor * pb / 1000)
+            p = z_p(ub, base.day[kb], uc, cfg.wobble_floor * pb / 1000)
             out.append(
-                _test(seg, PRICE_PER_1K_TOKENS, base.n, cur.n, pb, pc, _relative(pc, pb), cfg.min_price_effect, p)
+                make_test(seg, PRICE_PER_1K_TOKENS, base.n, cur.n, pb, pc, relative(pc, pb), cfg.min_price_effect, p)
             )
-    ab, ac = ~np.isnan(base.latency), ~np.isnan(cur.latency)
-    if ab.sum() >= cfg.min_baseline_turns and ac.sum() >= cfg.min_current_turns:
-        lb, lc, day = base.latency[ab], cur.latency[ac], base.day[ab]
-        b50, c50 = float(np.median(lb)), float(np.median(lc))
-        p = _z_p(np.log(lb), day, np.log(lc), cfg.wobble_floor)
-        out.append(_test(seg, LATENCY_P50, len(lb), len(lc), b50, c50, _relative(c50, b50), rel, p))
-        b95, c95 = float(np.quantile(lb, 0.95)), float(np.quantile(lc, 0.95))
-        p = _z_p((lb > b95).astype(float), day, (lc > b95).astype(float))
-        out.append(_test(seg, LATENCY_P95, len(lb), len(lc), b95, c95, _relative(c95, b95), rel, p))
     eb, ec = float(base.failed.mean()), float(cur.failed.mean())
     out.append(
-        _test(
+        make_test(
             seg,
             ERROR_RATE,
             base.n,
@@ -166,7 +180,7 @@ def segment_tests(agent: str, model: str, base: Columns, cur: Columns, cfg: Drif
             ec,
             ec - eb,
             cfg.min_rate_effect,
-            _z_p(base.failed, base.day, cur.failed),
+            z_p(base.failed, base.day, cur.failed),
         )
     )
     calls_b, calls_c = int(base.calls.sum()), int(cur.calls.sum())
@@ -175,8 +189,8 @@ def segment_tests(agent: str, model: str, base: Columns, cur: Columns, cfg: Drif
         rb, rc = bad_b / calls_b, bad_c / calls_c
         # A ratio of sums: each turn's failures over the mean calls per turn of its window has the rate as mean,
         # so the same wobble-aware test applies (the calls per turn taken as known).
-        p = _z_p(base.tool_failures / base.calls.mean(), base.day, cur.tool_failures / cur.calls.mean())
-        out.append(_test(seg, TOOL_FAILURE_RATE, calls_b, calls_c, rb, rc, rc - rb, cfg.min_rate_effect, p))
+        p = z_p(base.tool_failures / base.calls.mean(), base.day, cur.tool_failures / cur.calls.mean())
+        out.append(make_test(seg, TOOL_FAILURE_RATE, calls_b, calls_c, rb, rc, rc - rb, cfg.min_rate_effect, p))
     return out
 
 
@@ -188,7 +202,7 @@ def mix_test(agent: str, base: Columns, cur: Columns, cfg: DriftConfig) -> Metri
     """
     if base.n < cfg.min_baseline_turns or cur.n < cfg.min_current_turns:
         return None
-    models = sorted(set(base.models) | set(cur.models))
+    models = [str(m) for m in np.unique(np.concatenate([base.models, cur.models]))]
     if len(models) < 2:
         return None
     mb, mc = np.array(base.models), np.array(cur.models)
@@ -202,28 +216,23 @@ def mix_test(agent: str, base: Columns, cur: Columns, cfg: DriftConfig) -> Metri
     )
     before = float((shares[1] * unit).sum())
     moved = float(((shares[0] - shares[1]) * unit).sum())
-    p = float(stats.chi2_contingency(counts).pvalue)
+    # Each turn valued at its model's baseline cost: the mean moves with the mix and nothing else, and a move
+    # towards a dearer model is the direction that matters (one-sided, where chi-squared is not).
+    names = np.array(models, dtype=str)
+    vb, vc = unit[np.searchsorted(names, base.models)], unit[np.searchsorted(names, cur.models)]
+    # Sampling error only, as a test of shares: a mix that wobbles by itself day to day is a router whose
+    # choices a report should show.
+    p = z_p(vb, base.day, vc, wobble=False)
     # The share of the agent's most used baseline model, then and now: what the report shows.
     top = int(np.argmax(shares[1]))
-    return _test(
+    return make_test(
         (agent, ALL_MODELS),
         MODEL_MIX,
         base.n,
         cur.n,
         float(shares[1][top]),
         float(shares[0][top]),
-        _relative(before + moved, before),
+        relative(before + moved, before),
         cfg.min_relative_effect,
         p,
     )
-
-
-def control_false_alarms(tests: Sequence[MetricTest], cfg: DriftConfig) -> list[MetricTest]:
-    """Benjamini-Hochberg over the whole family, then the effect-size gate: what is left is flagged."""
-    if not tests:
-        return []
-    q = stats.false_discovery_control(np.array([t.p_value for t in tests]), method="bh")
-    return [
-        replace(t, q_value=float(qv), flagged=bool(qv <= cfg.fdr) and t.large_enough)
-        for t, qv in zip(tests, q, strict=True)
-    ]

@@ -1,6 +1,7 @@
-"""One trace per turn: a message sent under a sampled trace gets its turn's activities, model calls (`chat`)
-and tool calls (`execute_tool`) in that trace, with the GenAI attributes; the next turn of the same
-conversation is a trace of its own. Spans are caught by an in-memory exporter on the worker's own provider."""
+"""One trace per turn: a message sent under a sampled trace gets its turn's `invoke_agent` span, and under it
+the turn's activities, model calls (`chat`) and tool calls (`execute_tool`), with the GenAI attributes; the
+next turn of the same conversation is a trace of its own. Spans are caught by an in-memory exporter on the
+worker's own provider."""
 
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ def _ancestors(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:
 
 async def test_each_turn_is_one_trace_with_its_model_and_tool_spans(loop: Loop, exporter: InMemorySpanExporter) -> None:
     handle = await start(loop, "orders", loop.demo.ada_id)
+    conversation_id = handle.id.rsplit(":", 1)[-1]
     first_trace, _ = await _send_in_sampled_trace(handle, plan(call("inventory.check", sku="SKU-MUG")))
     await turns_done(handle, 1)
     second_trace, _ = await _send_in_sampled_trace(handle, "thanks")
@@ -71,6 +73,16 @@ async def test_each_turn_is_one_trace_with_its_model_and_tool_spans(loop: Loop, 
     spans = exporter.get_finished_spans()
     by_id = {s.context.span_id: s for s in spans}
     in_trace = {t: [s for s in spans if s.context.trace_id == t] for t in (first_trace, second_trace)}
+
+    # The turn: one `invoke_agent` span, the child of the request's span.
+    [agent] = [s for s in in_trace[first_trace] if s.name == "invoke_agent orders"]
+    attributes = dict(agent.attributes or {})
+    assert attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert attributes["gen_ai.agent.name"] == "orders"
+    assert attributes["gen_ai.agent.id"] == f"{loop.demo.tenant_id}/orders"
+    assert attributes["gen_ai.conversation.id"] == conversation_id
+    assert agent.end_time is not None and agent.start_time is not None and agent.end_time >= agent.start_time
+    assert _ancestors(agent, by_id)[-1] == "POST /v1/conversations/{id}/messages"
 
     chats = [s for s in in_trace[first_trace] if s.name == f"chat {MODEL}"]
     # The planning step that asks for the tool, then the answer after its result.
@@ -84,9 +96,10 @@ async def test_each_turn_is_one_trace_with_its_model_and_tool_spans(loop: Loop, 
         assert isinstance(attributes["gen_ai.usage.input_tokens"], int)
         assert isinstance(attributes["gen_ai.usage.output_tokens"], int)
         assert chat.kind == trace.SpanKind.CLIENT
-        # Model call, its activity, the workflow's scheduling of it, the gateway's request: one tree.
+        # Model call, its activity, the workflow's scheduling of it, the turn, the gateway's request: one tree.
         chain = _ancestors(chat, by_id)
-        assert chain[:2] == [f"RunActivity:{ACT_MODEL_COMPLETE}", f"StartActivity:{ACT_MODEL_COMPLETE}"], chain
+        expected = [f"RunActivity:{ACT_MODEL_COMPLETE}", f"StartActivity:{ACT_MODEL_COMPLETE}", "invoke_agent orders"]
+        assert chain[:3] == expected, chain
         assert chain[-1] == "POST /v1/conversations/{id}/messages"
 
     [tool] = [s for s in in_trace[first_trace] if s.name == "execute_tool inventory.check"]
@@ -94,11 +107,13 @@ async def test_each_turn_is_one_trace_with_its_model_and_tool_spans(loop: Loop, 
     assert attributes["gen_ai.operation.name"] == "execute_tool"
     assert attributes["gen_ai.tool.name"] == "inventory.check" and attributes["gen_ai.tool.type"] == "function"
     assert attributes["gen_ai.tool.call.id"]
-    assert _ancestors(tool, by_id)[-1] == "POST /v1/conversations/{id}/messages"
+    tool_chain = _ancestors(tool, by_id)
+    assert "invoke_agent orders" in tool_chain and tool_chain[-1] == "POST /v1/conversations/{id}/messages"
     # No span carries what the customer wrote or what the tool was given.
     for span in in_trace[first_trace]:
         assert "SKU-MUG" not in repr(dict(span.attributes or {}))
 
     # The second turn is a trace of its own: its model call is there, not in the first turn's trace.
     assert [s.name for s in in_trace[second_trace] if s.name.startswith("chat ")] == [f"chat {MODEL}"]
+    assert [s.name for s in in_trace[second_trace] if s.name.startswith("invoke_agent ")] == ["invoke_agent orders"]
     assert not {s.context.span_id for s in in_trace[second_trace]} & {s.context.span_id for s in in_trace[first_trace]}
