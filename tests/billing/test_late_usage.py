@@ -137,3 +137,40 @@ def test_the_late_line_telescopes_over_any_split() -> None:
         total += line.amount_cents
         billed += tokens
     assert total == overage_cents("pro", billed) == oracle_overage("pro", billed)
+
+
+async def test_a_settle_committing_after_the_close_is_billed_by_the_next_close(
+    db: Database, redis: Redis, tenant_id: str
+) -> None:
+    """The real interleaving: a settle's transaction starts (dating the row) before the close and commits after."""
+    acts = BillingActivities(db, redis, SandboxProcessor(db))
+    now = datetime.now(UTC).replace(microsecond=0)
+    start, end = now - timedelta(days=30), now + timedelta(hours=1)
+    await seed_usage(db, tenant_id, start + timedelta(days=1), 6_000_000)
+    key = f"slow-{uuid.uuid4()}"
+    async with db.tenant_session(tenant_id) as session:
+        await run_sql(
+            session,
+            "INSERT INTO usage_ledger (tenant_id, key, kind, status, workflow_id, prompt_tokens, completion_tokens,"
+            " expires_at) VALUES (:t, :k, 'model', 'reserved', 'wf', 0, 0, :e)",
+            {"t": tenant_id, "k": key, "e": end},
+        )
+    async with db.tenant_session(tenant_id) as settling:
+        # The settle as `policies.cost_guard` writes it: dated by its transaction's start, not yet committed.
+        await run_sql(
+            settling,
+            "UPDATE usage_ledger SET status = 'settled', prompt_tokens = 2000000, completion_tokens = 500000,"
+            " settled_at = now() WHERE tenant_id = :t AND key = :k",
+            {"t": tenant_id, "k": key},
+        )
+        closed = await _close(acts, tenant_id, start, end)
+    assert await _billed_by(db, tenant_id, key) is None
+    assert (await _close(acts, tenant_id, start, end)).invoice_id == closed.invoice_id
+    assert await _billed_by(db, tenant_id, key) is None
+
+    following = await _close(acts, tenant_id, end, end + timedelta(days=30))
+    lines, _ = await _invoice(db, tenant_id, following.invoice_id)
+    late = [x for x in lines if x["description"].startswith(LATE)]
+    assert [x["quantity"] for x in late] == [2_500_000]
+    assert late[0]["amount_cents"] == oracle_overage("pro", 8_500_000) - oracle_overage("pro", 6_000_000)
+    assert await _billed_by(db, tenant_id, key) == following.invoice_id
