@@ -33,6 +33,7 @@ from contracts.names import (
     ACT_BILLING_SET_TENANT_STATUS,
 )
 from db.database import Database
+from db.ids import new_id
 from tenancy.audit import record_event_once
 from tenancy.lifecycle import TenantStatus
 from tenancy.tenant_admin import TenantNotFound, TransitionRefused, change_status, update_tenant
@@ -40,6 +41,7 @@ from tenancy.tenant_admin import TenantNotFound, TransitionRefused, change_statu
 log = structlog.get_logger("aiaas.billing")
 CHARGES = Counter("aiaas_billing_charges_total", "Charges sent to the payment processor", ["outcome"])
 INVOICES = Counter("aiaas_billing_invoices_total", "Invoices issued at period close")
+LATE_TOKENS = Counter("aiaas_billing_late_tokens_total", "Tokens settled after their period's close, billed late")
 
 
 def _invalid(message: str) -> ApplicationError:
@@ -63,7 +65,10 @@ class BillingActivities:
             existing = await store.invoice_for_period(session, inp.tenant_id, inp.period_start)
             if existing is not None:
                 return _summary(existing, created=False, credit_in=_credit_in(inp))
-            tokens = await store.period_tokens(session, inp.tenant_id, inp.period_start, inp.period_end)
+            # The rows this invoice bills are marked in its own transaction: a retry that finds the invoice above
+            # marks nothing, and a row whose settle commits after this point is billed by the next close.
+            invoice_id = new_id()
+            tokens, late = await store.claim_usage(session, inp.tenant_id, invoice_id, inp.period_start, inp.period_end)
             try:
                 bill = bill_period(
                     start_plan=inp.start_plan,
@@ -75,6 +80,7 @@ class BillingActivities:
                     credit_cents=inp.credit_cents,
                     tax_rate=Decimal(inp.tax_rate),
                     base_fee=inp.base_fee,
+                    late=late,
                 )
             except ValueError as exc:
                 raise _invalid(str(exc)) from exc
@@ -88,8 +94,11 @@ class BillingActivities:
                 draft=bill.draft,
                 credit_used_cents=bill.credit_used_cents,
                 tokens=tokens,
+                invoice_id=invoice_id,
             )
         INVOICES.inc()
+        if late:
+            LATE_TOKENS.inc(sum(x.tokens for x in late))
         return _summary(invoice, created=True, credit_in=_credit_in(inp))
 
     @activity.defn(name=ACT_BILLING_CHARGE)

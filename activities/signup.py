@@ -31,6 +31,7 @@ from contracts.names import (
     ACT_SIGNUP_CREATE_TENANT,
     ACT_SIGNUP_FINISH,
     ACT_SIGNUP_PREPARE,
+    ACT_SIGNUP_RETENTION,
     ACT_SIGNUP_START_SUBSCRIPTION,
 )
 from contracts.signup import (
@@ -40,6 +41,8 @@ from contracts.signup import (
     PrepareSignupInput,
     PrepareSignupResult,
     SendMailInput,
+    SignupRetentionInput,
+    SignupRetentionResult,
     StartSignupSubscriptionInput,
     first_key_redis_key,
 )
@@ -51,6 +54,7 @@ from tenancy.audit import record_event
 from tenancy.lifecycle import DEFAULT_DATA_REGION
 from tenancy.mail_delivery import MailSender
 from tenancy.permissions import TenantRole
+from tenancy.signup_retention import purge_signup_data
 from tenancy.signup_tokens import SignupToken, issue
 from tenancy.tenant_admin import TenantNotFound, create_tenant, get_tenant
 from tenancy.tenants import MAX_SLUG_CHARS, slugify
@@ -86,7 +90,15 @@ class SignupActivities:
         self._task_queue, self._sender = task_queue, sender
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.prepare, self.send_mail, self.create_tenant, self.start_subscription, self.finish]
+        return [self.prepare, self.send_mail, self.create_tenant, self.start_subscription, self.finish, self.retention]
+
+    @activity.defn(name=ACT_SIGNUP_RETENTION)
+    async def retention(self, inp: SignupRetentionInput) -> SignupRetentionResult:
+        """Delete sent mail and finished signups past `signup_retention_days` (`tenancy.signup_retention`)."""
+        deleted, more = await purge_signup_data(
+            self._db, days=self._settings.signup_retention_days, batch=inp.batch_size
+        )
+        return SignupRetentionResult(deleted=deleted, more=more)
 
     @activity.defn(name=ACT_SIGNUP_PREPARE)
     async def prepare(self, inp: PrepareSignupInput) -> PrepareSignupResult:

@@ -6,13 +6,16 @@ close of many tenants through the close activity on a real Postgres, each agains
    rate, and payments that fail at random and are retried on the dunning schedule, with "worker kills" that
    repeat a charge with the same idempotency key. Each invoice comes from `billing.period.bill_period` (what
    `billing.close_period` runs) and must equal `tests.billing.oracle` to the cent; the processor model must
-   never move money twice for an invoice. The time-skipping workflow
+   never move money twice for an invoice. Some periods have usage settled after their close: it must come on the
+   next invoice as its own line, equal to the oracle's, and each period's own overage plus its late line must
+   be exactly the overage of all its tokens (no usage lost, none billed twice). The time-skipping workflow
    tests (tests/billing/) cover the same path through Temporal, with a real worker restart.
 2. Month-end close: `--close-tenants` tenants with ledger rows, each period closed by
    `BillingActivities.close_period` (counter lock, ledger sum, invoice insert), 16 at a time; then the same
    again to show a retried close is idempotent, and every tenant's counter must equal its invoice count (no
-   gap, no number taken twice). Baseline: the bare ledger sum per tenant in its own
-   transaction, same concurrency, same run.
+   gap, no number taken twice). Then a row settled late in the closed period for every tenant, and the next
+   period's close, which must bill each late row once, on its invoice's late line. Baseline: the bare ledger sum
+   per tenant in its own transaction, same concurrency, same run.
 
     python -m benchmarks billing_year [--tenants 200] [--close-tenants 1000]
 """
@@ -33,13 +36,14 @@ from pathlib import Path
 
 from activities.billing import BillingActivities
 from benchmarks.knowledge_isolation import start_server
+from billing.late import LateUsage
 from billing.payments import SandboxProcessor
 from billing.period import Change, bill_period
 from contracts.billing import DEFAULT_DUNNING_DAYS, ClosePeriodInput, add_month
 from db.database import Database, run_sql
 from db.migrate import migrate
 from tenancy.tenants import create_tenant
-from tests.billing.oracle import OracleChange, oracle_period_ends, oracle_total
+from tests.billing.oracle import OracleChange, OracleLate, oracle_overage, oracle_period_ends, oracle_total
 
 PLANS = ("free", "pro", "enterprise")
 FEES = {"free": 0, "pro": 4900, "enterprise": 99900}
@@ -47,19 +51,21 @@ TAX = ("0", "0.07", "0.19", "0.2")
 APP_PASSWORD = "bench-app-password"
 PEPPER = "bench-pepper"
 CONCURRENCY = 16
+LATE_LINE = "usage settled after the close of period"
 
 
 def simulate_year(tenants: int, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     stats = dict.fromkeys(
         ("invoices", "mismatches", "period_mismatches", "changes", "failed_tries", "double_charges", "kills"), 0
-    )
+    ) | {"late_periods": 0, "late_tokens": 0, "usage_lost_or_twice": 0}
     for t in range(tenants):
         plan, tax, credit = rng.choice(PLANS), rng.choice(TAX), rng.choice([0, 0, 2500])
         # Any day of January, the 29th to 31st included: their anchors are clamped in shorter months.
         start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(86400 * 31))
         anchor, want_ends = start.day, oracle_period_ends(start, 12)
         processor: dict[str, bool] = {}  # idempotency key -> succeeded, as a processor keeps it
+        late: LateUsage | None = None  # the previous period's usage settled after its close
         for month in range(12):
             end = add_month(start, anchor)
             stats["period_mismatches"] += end != want_ends[month]
@@ -77,13 +83,27 @@ def simulate_year(tenants: int, seed: int) -> dict[str, int]:
             tokens = rng.choice([0, rng.randrange(0, 6 * 10**6), rng.randrange(0, 3 * 10**9)])
             bill = bill_period(
                 start_plan=period_plan, end_plan=plan, start=start, end=end, tokens=tokens,
-                changes=changes, credit_cents=credit, tax_rate=Decimal(tax),
+                changes=changes, credit_cents=credit, tax_rate=Decimal(tax), late=[late] if late else [],
             )  # fmt: skip
             want, left = oracle_total(
                 start_plan=period_plan, end_plan=plan, start=start, end=end, tokens=tokens,
                 changes=[OracleChange(c.from_plan, c.to_plan, c.at) for c in changes], credit=credit, tax=Fraction(tax),
+                late=(OracleLate(late.plan, late.billed_tokens, late.tokens),) if late else (),
             )  # fmt: skip
             stats["mismatches"] += bill.draft.total_cents != want or bill.credit_left_cents != left
+            if late:
+                # The late line and the period's own overage must add up to all its tokens billed on time.
+                late_cents = sum(x.amount_cents for x in bill.draft.lines if x.description.startswith(LATE_LINE))
+                on_time = oracle_overage(late.plan, late.billed_tokens)
+                stats["usage_lost_or_twice"] += on_time + late_cents != oracle_overage(
+                    late.plan, late.billed_tokens + late.tokens
+                )
+            late = None
+            if month < 11 and rng.random() < 0.25:  # settled after this close, dated before its end
+                extra = rng.choice([rng.randrange(1, 10**5), rng.randrange(1, 6 * 10**6), rng.randrange(1, 10**9)])
+                late = LateUsage(start, end, plan, tokens, extra)
+                stats["late_periods"] += 1
+                stats["late_tokens"] += extra
             stats["invoices"] += 1
             invoice = f"t{t}:m{month}"
             for i, _day in enumerate((0, *DEFAULT_DUNNING_DAYS)):
@@ -149,9 +169,9 @@ async def close_month(admin_url: str, tenants: int) -> None:
 
             return job
 
-        def close(t: str):  # type: ignore[no-untyped-def]
+        def close(t: str, s: datetime = start, e: datetime = end):  # type: ignore[no-untyped-def]
             inp = ClosePeriodInput(
-                tenant_id=t, start_plan="pro", plan="pro", period_start=start, period_end=end, tax_rate="0.19",
+                tenant_id=t, start_plan="pro", plan="pro", period_start=s, period_end=e, tax_rate="0.19",
                 credit_cents=0,
             )  # fmt: skip
             return lambda: acts.close_period(inp)
@@ -162,6 +182,27 @@ async def close_month(admin_url: str, tenants: int) -> None:
         admin = Database(admin_url, pool_size=1)
         async with admin.admin_session() as session:
             count = (await run_sql(session, "SELECT count(*) FROM invoices")).scalar_one()
+            await run_sql(
+                session,
+                "INSERT INTO usage_ledger (tenant_id, key, kind, status, workflow_id, prompt_tokens, completion_tokens,"
+                " settled_at, expires_at) SELECT id, 'late', 'model', 'settled', 'wf', 5000000, 0,"
+                " CAST(:at AS timestamptz), now() FROM tenants WHERE id = ANY(:ids)",
+                {"at": end - timedelta(seconds=1), "ids": ids},
+            )
+        late_close = await _timed([close(t, end, add_month(end)) for t in ids])
+        await _timed([close(t, end, add_month(end)) for t in ids])
+        async with admin.admin_session() as session:
+            unbilled = (
+                await run_sql(session, "SELECT count(*) FROM usage_ledger WHERE billed_invoice_id IS NULL")
+            ).scalar_one()
+            late_lines = (
+                await run_sql(
+                    session,
+                    "SELECT count(*) FROM invoices, jsonb_array_elements(lines) x"
+                    " WHERE x->>'description' LIKE :p AND (x->>'quantity')::bigint = 5000000",
+                    {"p": LATE_LINE + "%"},
+                )
+            ).scalar_one()
             gaps = (
                 await run_sql(
                     session,
@@ -176,6 +217,10 @@ async def close_month(admin_url: str, tenants: int) -> None:
         print(
             f"  the same closes retried (find the invoice)         {again:7.2f} s"
             f"   invoices: {count}, counters out of step: {gaps}"
+        )
+        print(
+            f"  next period with one late row each, closed twice   {late_close:7.2f} s"
+            f"   late lines: {late_lines} (of {tenants}), rows left unbilled: {unbilled}"
         )
     finally:
         await db.close()
@@ -200,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(close_month(url, args.close_tenants))
             finally:
                 server.stop()
-    bad = stats["mismatches"] + stats["period_mismatches"] + stats["double_charges"]
+    bad = stats["mismatches"] + stats["period_mismatches"] + stats["double_charges"] + stats["usage_lost_or_twice"]
     return 0 if bad == 0 else 1
 
 

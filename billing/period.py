@@ -4,16 +4,19 @@ it, the period's tokens, the credit balance and the tax rate.
 The rules (docs/billing.md): the base fee is the one of the plan in force when the period began; each change
 made "now" prorates the fee difference per second for what is left of the period, a positive amount as a line
 on this invoice, a negative one (a downgrade) as credit; credit pays lines up to the subtotal and what is left
-carries to the next period; usage beyond the included tokens is priced by the plan in force at the close.
+carries to the next period; usage beyond the included tokens is priced by the plan in force at the close; usage
+of an earlier period settled after that period's close comes as one line per period (`billing.late`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from billing.invoice import InvoiceDraft, Line, draft_invoice
+from billing.late import LateUsage, late_line
 from billing.prices import price_of
 from billing.proration import prorate_cents
 
@@ -49,6 +52,7 @@ def bill_period(
     credit_cents: int,
     tax_rate: Decimal,
     base_fee: bool = True,
+    late: Sequence[LateUsage] = (),
 ) -> PeriodBill:
     extra: list[Line] = []
     credit = credit_cents
@@ -66,7 +70,7 @@ def bill_period(
         tokens=tokens,
         tax_rate=tax_rate,
         credit_cents=credit,
-        extra_lines=base + extra,
+        extra_lines=base + extra + [late_line(x) for x in late],
         include_base_fee=False,
     )
     used = -sum(line.amount_cents for line in draft.lines if line.description == "credit applied")

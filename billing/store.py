@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from billing.invoice import InvoiceDraft
+from billing.late import LateUsage
 from db.database import run_sql
 from db.ids import new_id
 
@@ -84,18 +85,40 @@ def _invoice(row: Any) -> StoredInvoice:
     return StoredInvoice(*row)
 
 
-async def period_tokens(session: AsyncSession, tenant_id: str, start: datetime, end: datetime) -> int:
-    """Settled tokens of the period from the ledger (each metered step once, by its ledger key)."""
-    return int(
-        (
-            await run_sql(
-                session,
-                "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage_ledger"
-                " WHERE tenant_id = :t AND status = 'settled' AND settled_at >= :s AND settled_at < :e",
-                {"t": tenant_id, "s": start, "e": end},
-            )
-        ).scalar_one()
-    )
+_CLAIM_PERIOD = (
+    "WITH billed AS (UPDATE usage_ledger SET billed_invoice_id = :i WHERE tenant_id = :t AND status = 'settled'"
+    " AND billed_invoice_id IS NULL AND settled_at >= :s AND settled_at < :e"
+    " RETURNING prompt_tokens + completion_tokens AS n) SELECT COALESCE(SUM(n), 0) FROM billed"
+)
+# Rows dated in a period that already has an invoice (never before the first one: usage before a subscription
+# began, or in a period closed without an invoice, is not billed), grouped by that invoice.
+_CLAIM_LATE = (
+    "WITH billed AS (UPDATE usage_ledger u SET billed_invoice_id = :i FROM invoices v"
+    " WHERE u.tenant_id = :t AND v.tenant_id = :t AND u.status = 'settled' AND u.billed_invoice_id IS NULL"
+    " AND u.settled_at < :s AND u.settled_at >= v.period_start AND u.settled_at < v.period_end"
+    " RETURNING v.id AS period_invoice, u.prompt_tokens + u.completion_tokens AS n)"
+    " SELECT v.period_start, v.period_end, v.plan, SUM(b.n) AS tokens,"
+    " (SELECT COALESCE(SUM(l.prompt_tokens + l.completion_tokens), 0) FROM usage_ledger l"
+    "  WHERE l.tenant_id = :t AND l.status = 'settled' AND l.billed_invoice_id IS NOT NULL"
+    "  AND l.billed_invoice_id <> :i AND l.settled_at >= v.period_start AND l.settled_at < v.period_end) AS before"
+    " FROM billed b JOIN invoices v ON v.tenant_id = :t AND v.id = b.period_invoice"
+    " GROUP BY v.id, v.period_start, v.period_end, v.plan HAVING SUM(b.n) > 0 ORDER BY v.period_start"
+)
+
+
+async def claim_usage(
+    session: AsyncSession, tenant_id: str, invoice_id: str, start: datetime, end: datetime
+) -> tuple[int, list[LateUsage]]:
+    """Mark the rows the invoice `invoice_id` bills, in its transaction: the period's settled tokens, and the
+    late ones of earlier invoiced periods (each with what its period had billed before)."""
+    params = {"t": tenant_id, "i": invoice_id, "s": start, "e": end}
+    tokens = int((await run_sql(session, _CLAIM_PERIOD, params)).scalar_one())
+    late = [
+        LateUsage(period_start=r.period_start, period_end=r.period_end, plan=r.plan, billed_tokens=int(r.before),
+                  tokens=int(r.tokens))
+        for r in await run_sql(session, _CLAIM_LATE, params)
+    ]  # fmt: skip
+    return tokens, late
 
 
 async def lock_counter(session: AsyncSession, tenant_id: str) -> int:
@@ -132,6 +155,7 @@ async def insert_invoice(
     draft: InvoiceDraft,
     credit_used_cents: int,
     tokens: int,
+    invoice_id: str | None = None,
 ) -> StoredInvoice:
     """Insert the invoice numbered `number` and move the counter to it; the caller holds the counter lock."""
     lines = [
@@ -144,7 +168,7 @@ async def insert_invoice(
             _INSERT_INVOICE,
             {
                 "t": tenant_id,
-                "id": new_id(),
+                "id": invoice_id or new_id(),
                 "number": str(number).zfill(NUMBER_DIGITS),
                 "s": start,
                 "e": end,

@@ -112,3 +112,15 @@ class FinishSignupInput(Frozen):
 class SignupResult(Frozen):
     outcome: SignupOutcome
     tenant_id: str | None = None
+
+
+class SignupRetentionInput(Frozen):
+    # Rows per batch (each its own transaction); the days come from the worker's settings.
+    batch_size: int = Field(default=500, ge=1, le=5000)
+
+
+class SignupRetentionResult(Frozen):
+    # Rows deleted per table, and "signups.redacted": signups of created tenants whose address was blanked.
+    deleted: dict[str, int]
+    # More was due than one call's batches took; the next daily run continues.
+    more: bool = False

@@ -174,6 +174,8 @@ class Settings(BaseSettings):
     signup_verify_url: str = "http://127.0.0.1:8000/v1/signup/verify"
     signup_per_ip_per_hour: int = Field(default=10, ge=1)
     signup_per_domain_per_hour: int = Field(default=20, ge=1)
+    # Days the daily retention run keeps sent mail and finished signups (docs/privacy.md); longer than any TTL.
+    signup_retention_days: int = Field(default=30, ge=8, le=3650)
 
     # Payload encryption. The development KMS keeps its key-encryption keys in this file (default
     # `<data_dir>/kms/keys.json`); every process using the same database must use the same file.

@@ -6,6 +6,8 @@ tenant with a policy, at most `batches_per_call` batches of `batch_size` rows pe
 transaction, and it names the tenants with more left; the workflow calls again for those (at most
 `_MAX_CALLS_PER_PAGE` times, so one tenant's backlog cannot hold a run for long; the next day continues).
 A tenant whose enforcement fails is named in the result and the others go on. Long runs continue as new.
+The last run then applies the platform's own rule to the signup tables (`signup.retention`, no tenant's data;
+behind the patch `signup-retention`, so runs recorded before it replay unchanged).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.names import ACT_RETENTION_ENFORCE, ACT_RETENTION_LIST_TENANTS, WF_RETENTION
+    from contracts.names import ACT_RETENTION_ENFORCE, ACT_RETENTION_LIST_TENANTS, ACT_SIGNUP_RETENTION, WF_RETENTION
     from contracts.privacy import (
         RETENTION_HEARTBEAT,
         RETENTION_LIST_TIMEOUT,
@@ -27,9 +29,12 @@ with workflow.unsafe.imports_passed_through():
         RetentionResult,
     )
     from contracts.retry import RETENTION_RETRY
+    from contracts.signup import SignupRetentionInput, SignupRetentionResult
 
 # A backlog larger than this many calls' batches is left for the next day, so one tenant cannot hold a run.
 _MAX_CALLS_PER_PAGE = 20
+# Named in `failed` when the signup tables' retention failed (retried the next day).
+SIGNUP_DATA = "platform:signups"
 
 
 @workflow.defn(name=WF_RETENTION)
@@ -60,6 +65,20 @@ class RetentionWorkflow:
                 workflow.continue_as_new(
                     inp.model_copy(update={"cursor": cursor, "tenants": tenants, "deleted": deleted, "failed": failed})
                 )
+        if workflow.patched("signup-retention"):
+            try:
+                platform = await workflow.execute_activity(
+                    ACT_SIGNUP_RETENTION,
+                    SignupRetentionInput(batch_size=inp.batch_size),
+                    result_type=SignupRetentionResult,
+                    start_to_close_timeout=RETENTION_PAGE_TIMEOUT,
+                    retry_policy=RETENTION_RETRY,
+                )
+            except ActivityError:
+                failed.append(SIGNUP_DATA)
+            else:
+                for table, n in platform.deleted.items():
+                    deleted[table] = deleted.get(table, 0) + n
         return RetentionResult(tenants=tenants, deleted=deleted, failed=failed)
 
     async def _page(self, tenant_ids: list[str], inp: RetentionInput) -> tuple[dict[str, int], list[str]]:

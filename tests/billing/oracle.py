@@ -20,6 +20,27 @@ def half_up(x: Fraction) -> int:
     return math.floor(x + Fraction(1, 2)) if x >= 0 else -math.floor(-x + Fraction(1, 2))
 
 
+def oracle_overage(plan_name: str, tokens: int) -> int:
+    """Cents for `tokens` beyond the plan's included ones, tier by tier, each tier rounded half-up."""
+    plan = PRICES[plan_name]
+    cents, low = 0, plan["included_tokens"]
+    for tier in plan["tiers"]:
+        high = tokens if tier["up_to_tokens"] is None else min(tokens, tier["up_to_tokens"])
+        if high > low:
+            cents += half_up(Fraction((high - low) * tier["cents_per_million"], 1_000_000))
+            low = high
+    return cents
+
+
+@dataclass(frozen=True)
+class OracleLate:
+    """Tokens of an earlier period settled after its close: its invoice's plan and what it had billed."""
+
+    plan: str
+    billed: int
+    tokens: int
+
+
 @dataclass(frozen=True)
 class OracleChange:
     old: str
@@ -37,6 +58,7 @@ def oracle_total(
     changes: list[OracleChange],
     credit: int,
     tax: Fraction,
+    late: tuple[OracleLate, ...] = (),
 ) -> tuple[int, int]:
     """(total in cents, credit left) for the period."""
     subtotal = PRICES[start_plan]["base_fee_cents"]
@@ -49,13 +71,9 @@ def oracle_total(
             subtotal += amount
         else:
             credit -= amount
-    plan = PRICES[end_plan]
-    low = plan["included_tokens"]
-    for tier in plan["tiers"]:
-        high = tokens if tier["up_to_tokens"] is None else min(tokens, tier["up_to_tokens"])
-        if high > low:
-            subtotal += half_up(Fraction((high - low) * tier["cents_per_million"], 1_000_000))
-            low = high
+    subtotal += oracle_overage(end_plan, tokens)
+    for x in late:
+        subtotal += oracle_overage(x.plan, x.billed + x.tokens) - oracle_overage(x.plan, x.billed)
     used = min(credit, max(subtotal, 0))
     subtotal -= used
     return subtotal + half_up(subtotal * tax), credit - used

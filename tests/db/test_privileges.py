@@ -60,9 +60,9 @@ async def _granted(db: Database, table: str) -> dict[str, bool]:
         ("public.tenants", {"SELECT"}),
         # An audit record, once written, stays as written.
         ("audit.events", {"SELECT", "INSERT"}),
-        # Signup's platform rows: written and read by the worker's activities, never deleted by the app.
-        ("public.signups", {"SELECT", "INSERT", "UPDATE"}),
-        ("public.mail_outbox", {"SELECT", "INSERT", "UPDATE"}),
+        # Signup's platform rows: written and read by the worker's activities, deleted only by their retention rule.
+        ("public.signups", {"SELECT", "INSERT", "UPDATE", "DELETE"}),
+        ("public.mail_outbox", {"SELECT", "INSERT", "UPDATE", "DELETE"}),
     ],
 )
 async def test_the_app_role_holds_only_these_privileges(admin_db: Database, table: str, allowed: set[str]) -> None:
