@@ -66,6 +66,8 @@ def platform_env(settings: Settings, **extra: str) -> dict[str, str]:
         "AIAAS_MODEL_SMALL": "scripted/echo",
         "AIAAS_LOG_LEVEL": "WARNING",
         "AIAAS_DATA_DIR": str(settings.data_dir),
+        # Processes of one database share its key-encryption keys, whatever their data directories.
+        **({"AIAAS_KMS_KEYS_FILE": str(settings.kms_keys_file)} if settings.kms_keys_file else {}),
         **extra,
     }
 

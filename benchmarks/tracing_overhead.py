@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         platforms = {}
         for i, (name, env) in enumerate(variants.items()):
             # A data directory each: process names (and their pid files) repeat from one platform to the next.
-            own = settings.model_copy(update={"data_dir": settings.data_dir / f"variant-{i}"})
+            # One key-encryption key file for all of them: they share the database and its wrapped data keys.
+            kms = settings.kms_keys_file or settings.data_dir / "kms" / "keys.json"
+            own = settings.model_copy(update={"data_dir": settings.data_dir / f"variant-{i}", "kms_keys_file": kms})
             own.data_dir.mkdir(parents=True, exist_ok=True)
             queue = f"bench-trace-{uuid.uuid4().hex[:6]}"
             platforms[name] = stack.enter_context(
