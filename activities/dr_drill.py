@@ -191,6 +191,11 @@ class DrDrillActivities:
             if at is None:
                 problems.append(f"{store}: the restore holds no sign of this drill's cut")
         rpo = None if problems else inp.backup.rpo_seconds
+        # A chain that fails on rows equal to the source's was already broken there: the restore is faithful,
+        # and the break is reported apart (an integrity alarm of its own, not a failed recovery).
+        faithful = {s.tenant_id for s in source} - {m.tenant_id for m in mismatches}
+        at_source = [f for f in chain_failures if f.split(":", 1)[0] in faithful]
+        chain_failures = [f for f in chain_failures if f not in at_source]
         verified = not (problems or mismatches or chain_failures or replay_failures)
         return DrDrillReport(
             drill_id=inp.drill_id,
@@ -207,6 +212,7 @@ class DrDrillActivities:
             mismatches=mismatches,
             audit_chains=chains,
             audit_failures=chain_failures,
+            audit_broken_at_source=at_source,
             histories_replayed=replayed,
             histories_skipped=skipped,
             histories_unreadable=unreadable,

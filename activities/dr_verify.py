@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import structlog
+from temporalio.api.workflow.v1 import WorkflowExecutionVersioningInfo
 from temporalio.client import Client, WorkflowExecution
 from temporalio.converter import PayloadCodec
 from temporalio.worker import Replayer
@@ -68,12 +69,26 @@ async def verify_audit_chains(database_url: str, beat: Beat) -> tuple[int, list[
     return len(tenant_ids), failures
 
 
-def _version_of(execution: WorkflowExecution) -> str | None:
-    """The build id of the worker deployment version a run is pinned to or last ran on; None: unversioned."""
-    info = execution.raw_info.versioning_info
+def _build_id(info: WorkflowExecutionVersioningInfo) -> str | None:
     if info.HasField("deployment_version") and info.deployment_version.build_id:
         return info.deployment_version.build_id
+    if info.HasField("deployment") and info.deployment.build_id:
+        return info.deployment.build_id
+    # The older string form, `<deployment>.<build id>`, or `__unversioned__`.
+    if info.version and info.version != "__unversioned__":
+        return info.version.split(".", 1)[-1]
     return None
+
+
+async def _version_of(client: Client, execution: WorkflowExecution) -> str | None:
+    """The build id of the worker deployment version a run is pinned to or last ran on; None: unversioned.
+
+    Visibility records may leave the versioning info out, so a run without it in the listing is described."""
+    found = _build_id(execution.raw_info.versioning_info)
+    if found is not None:
+        return found
+    described = await client.get_workflow_handle(execution.id, run_id=execution.run_id).describe()
+    return _build_id(described.raw_description.workflow_execution_info.versioning_info)
 
 
 async def replay_restored(
@@ -103,7 +118,7 @@ async def replay_restored(
         started[execution.id] = execution.start_time
         if execution.workflow_type not in names:
             continue
-        if replayed >= limit or _version_of(execution) not in (None, build_id):
+        if replayed >= limit or await _version_of(client, execution) not in (None, build_id):
             skipped += 1
             continue
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)

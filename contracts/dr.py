@@ -99,6 +99,8 @@ class DrDrillReport(Frozen):
     mismatches: list[Mismatch] = Field(default_factory=list)
     audit_chains: int = 0
     audit_failures: list[str] = Field(default_factory=list)
+    # Chains that fail on rows identical to the source's: broken before the backup, not by the restore.
+    audit_broken_at_source: list[str] = Field(default_factory=list)
     histories_replayed: int = 0
     histories_skipped: int = 0
     # Histories whose payloads no key opens any more (a tenant's shredded keys).

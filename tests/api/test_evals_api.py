@@ -64,7 +64,16 @@ def test_a_tenant_lists_and_reads_its_runs(platform: Platform) -> None:
         assert (body["status"], body["total"], body["passed"], body["pass_rate"]) == ("completed", 1, 0, 0.0)
         [result] = body["results"]
         assert result["task_id"] == TASK.id and not result["passed"] and result["observation"] is None
-        assert result["verdicts"] == [{"grader": "tools", "passed": False, "detail": "missing orders.cancel"}]
+        assert result["verdicts"] == [
+            {
+                "grader": "tools",
+                "passed": False,
+                "detail": "missing orders.cancel",
+                "score": None,
+                "spread": None,
+                "gating": True,
+            }
+        ]
         detailed = owner.get(f"/v1/evals/runs/{first}", params={"include": "observations"}).json()
         assert detailed["pass_rate"] == 1.0
         assert detailed["results"][0]["observation"]["turns"][0]["calls"][0]["tool"] == "orders.cancel"

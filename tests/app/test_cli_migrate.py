@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from alembic.script import ScriptDirectory
 
@@ -31,7 +32,9 @@ def test_migrate_brings_the_database_to_head_and_a_second_run_changes_nothing(
     for _ in range(2):
         done = _migrate(migrated, tmp_path, "--json")
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout) == {"revision": head}
+        # One database, the control plane serving every region (no region of its own: None).
+        database = urlsplit(migrated.database_url or "").path.lstrip("/")
+        assert json.loads(done.stdout) == {"revision": head, "databases": {database: None}}
 
 
 def test_migrate_without_a_database_says_so_in_one_line(tmp_path: Path) -> None:

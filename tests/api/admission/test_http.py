@@ -265,7 +265,9 @@ def test_every_v1_route_answers_with_rate_limit_headers(client: httpx.Client, ma
     schema = client.get("/openapi.json").json()
     unlimited = []
     for path, operations in schema["paths"].items():
-        if not path.startswith("/v1/"):
+        # Signup has no tenant to admit yet: its own limits per address and email domain answer 429 with
+        # Retry-After (tests/api/test_signup_api.py).
+        if not path.startswith("/v1/") or path.startswith("/v1/signup"):
             continue
         for method in operations:
             url = path
