@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from agents import steps, transcripts
 from contracts.errors import InvalidLifecycleInput, LifecycleErrorType
 from contracts.lifecycle import (
     ExportInput,
@@ -45,6 +46,9 @@ from tenancy.tenant_admin import TenantNotFound, bind, change_status, read_tenan
 from tenancy.tenant_data import export_tenant, purge_tenant_rows
 
 _SCAN_BATCH = 500
+# The tables with fields sealed under the tenant's data key, opened by the modules that own them: the tenant
+# leaving gets its data in clear (its keys are deleted with the rest).
+EXPORT_OPENERS = {"public.messages": transcripts.export_row, "public.tool_calls": steps.export_row}
 # What may appear inside a quoted visibility query literal: the platform's own ids, nothing that ends it.
 _WORKFLOW_ID = re.compile(r"[A-Za-z0-9:_.-]{1,200}")
 # A folder name under the tenant's exports: no separators, not hidden (drafts are).
@@ -140,7 +144,7 @@ class TenantLifecycleActivities:
         if not _EXPORT_ID.fullmatch(inp.export_id):
             raise ApplicationError("bad export id", type="InvalidExport", non_retryable=True)
         target = self._exports_dir / tenant_id / inp.export_id
-        done = await export_tenant(self._db, tenant_id, target, heartbeat=activity.heartbeat)
+        done = await export_tenant(self._db, tenant_id, target, heartbeat=activity.heartbeat, openers=EXPORT_OPENERS)
         return ExportSummary(path=done.path, rows=done.rows, bytes=done.bytes)
 
     @activity.defn(name=ACT_PURGE_REDIS)

@@ -116,6 +116,15 @@ async def open_call(session: AsyncSession, row: Any) -> tuple[dict[str, Any], di
     return arguments, output, message
 
 
+async def export_row(session: AsyncSession, row: Any) -> dict[str, Any]:
+    """A whole `tool_calls` row as a tenant's data export holds it: arguments, output and message in clear."""
+    exported = dict(row._mapping)
+    exported["arguments"], exported["output"], exported["message"] = await open_call(session, row)
+    exported.pop("arguments_sealed", None)
+    exported.pop("output_sealed", None)
+    return exported
+
+
 async def _steps(session: AsyncSession, rows: Any) -> list[ToolStepRow]:
     steps = []
     for row in rows:

@@ -41,6 +41,14 @@ async def open_content(session: AsyncSession, row: Any) -> str:
     return await FieldSealer(session, str(row.tenant_id)).open(FIELD, str(row.id), row.content_sealed)
 
 
+async def export_row(session: AsyncSession, row: Any) -> dict[str, Any]:
+    """A whole `messages` row as a tenant's data export holds it: `content` in clear, no sealed bytes."""
+    exported = dict(row._mapping)
+    exported["content"] = await open_content(session, row)
+    exported.pop("content_sealed", None)
+    return exported
+
+
 @dataclass(frozen=True, slots=True)
 class TranscriptRow:
     id: str

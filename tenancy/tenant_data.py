@@ -3,6 +3,10 @@
 The tables are read from the catalog rather than listed: every table with a `tenant_id` that the app role can
 read, plus the tenant's own row in `tenants`. A table added later is then exported and purged without anyone
 remembering this module. Deletion follows the foreign keys (children first), so no table needs a cascade.
+
+Columns sealed at rest under the tenant's data key are not this module's to open (the modules that own those
+tables do it, a layer above): the caller passes an opener per table, which turns a row into what the archive
+holds, and the archive carries the clear values, since the tenant leaving gets no keys to open them with.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ import gzip
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import Database
 
@@ -48,6 +53,8 @@ _FOREIGN_KEYS = """
 """
 
 Heartbeat = Callable[..., None]
+# What a table's row becomes in the archive, read in the export's own tenant-bound session and snapshot.
+RowOpener = Callable[[AsyncSession, Row[Any]], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -135,8 +142,18 @@ def _write_lines(handle: gzip.GzipFile, lines: list[str]) -> None:
     handle.write("".join(lines).encode())
 
 
+async def _as_is(_session: AsyncSession, row: Row[Any]) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
 async def _export_table(
-    conn: AsyncConnection, table: TenantTable, tenant_id: str, path: Path, heartbeat: Heartbeat
+    session: AsyncSession,
+    conn: AsyncConnection,
+    table: TenantTable,
+    tenant_id: str,
+    path: Path,
+    heartbeat: Heartbeat,
+    opener: RowOpener,
 ) -> int:
     count = 0
     handle = await asyncio.to_thread(gzip.open, path, "wb")
@@ -144,7 +161,9 @@ async def _export_table(
         select = text(f"SELECT * FROM {table.sql} WHERE {table.tenant_column} = :tid")  # noqa: S608
         result = await conn.stream(select, {"tid": tenant_id})
         async for batch in result.partitions(_BATCH_ROWS):
-            lines = [json.dumps(dict(row._mapping), default=_jsonable, ensure_ascii=False) + "\n" for row in batch]
+            lines = [
+                json.dumps(await opener(session, row), default=_jsonable, ensure_ascii=False) + "\n" for row in batch
+            ]
             await asyncio.to_thread(_write_lines, handle, lines)
             count += len(lines)
             heartbeat(table.key, count)
@@ -165,8 +184,18 @@ def _publish(draft: Path, folder: Path, tenant_id: str, rows: dict[str, int]) ->
     return ExportResult(path=str(folder), rows=rows, bytes=size)
 
 
-async def export_tenant(db: Database, tenant_id: str, folder: Path, *, heartbeat: Heartbeat) -> ExportResult:
+async def export_tenant(
+    db: Database,
+    tenant_id: str,
+    folder: Path,
+    *,
+    heartbeat: Heartbeat,
+    openers: Mapping[str, RowOpener] | None = None,
+) -> ExportResult:
     """Write the tenant's rows to `folder` as gzipped JSON lines, one file per table, and a manifest.
+
+    `openers` (by table key, `public.messages`) turn a table's rows into their archived form, sealed fields
+    opened; a table without one is written as it is stored.
 
     The folder appears complete or not at all (written beside it, then renamed into place), so a retry finds
     either a finished export to return or nothing, never half an archive.
@@ -182,11 +211,13 @@ async def export_tenant(db: Database, tenant_id: str, folder: Path, *, heartbeat
     async with db.engine.connect() as raw:
         # One snapshot for every table, so the archive is consistent across them.
         conn = await raw.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
+        async with conn.begin(), AsyncSession(bind=conn) as session:
+            # The openers' session joins this transaction: the same snapshot, and the tenant's keys through
+            # the same row-level security.
             await conn.execute(_SET_TENANT, {"tid": tenant_id})
             for table in await tenant_tables(conn):
                 if table.key not in NOT_EXPORTED:
-                    rows[table.key] = await _export_table(
-                        conn, table, tenant_id, draft / f"{table.key}.jsonl.gz", heartbeat
-                    )
+                    path = draft / f"{table.key}.jsonl.gz"
+                    opener = (openers or {}).get(table.key, _as_is)
+                    rows[table.key] = await _export_table(session, conn, table, tenant_id, path, heartbeat, opener)
     return await asyncio.to_thread(_publish, draft, folder, tenant_id, rows)

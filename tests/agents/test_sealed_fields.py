@@ -4,16 +4,22 @@ until their version is retired."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.key_rotation import KeyRotationActivities
+from activities.tenant_lifecycle import EXPORT_OPENERS
 from agents import steps, transcripts
 from contracts.key_rotation import ResealInput, RetireInput, RotateKeyInput
-from core.crypto.fields import FieldSealer, FieldUnavailable
+from core.crypto.fields import FieldSealer, FieldUnavailable, keyring
 from db.database import Database, run_sql
+from tenancy.tenant_data import export_tenant
 
 SECRET = "my card is 4111 1111 1111 1111 and I live at 12 Secret Lane"
 ARGUMENT = "ada.secret@example.com"
@@ -160,3 +166,25 @@ async def test_rows_in_clear_are_sealed_and_old_versions_retired_by_rotation(db:
         # A stale copy under the retired version does not open any more.
         with pytest.raises(FieldUnavailable):
             await FieldSealer(session, tenant).open(transcripts.FIELD, message_id, bytes(old_blob))
+
+
+async def test_a_tenant_export_holds_the_sealed_fields_opened(db: Database, tenant: str, tmp_path: Path) -> None:
+    conversation_id, message_id = await _conversation(db, tenant)
+    keyring().forget()  # the export loads the tenant's keys itself, mid-stream, in its own snapshot
+    done = await export_tenant(db, tenant, tmp_path / "export", heartbeat=lambda *_: None, openers=EXPORT_OPENERS)
+    messages = _archived(Path(done.path) / "public.messages.jsonl.gz")
+    assert {m["content"] for m in messages} == {SECRET, "Noted, Ada."}
+    assert all("content_sealed" not in m for m in messages)
+    [call] = _archived(Path(done.path) / "public.tool_calls.jsonl.gz")
+    assert (call["arguments"], call["output"], call["message"]) == (
+        {"email": ARGUMENT},
+        {"found": ARGUMENT},
+        f"no contact {ARGUMENT}",
+    )
+    assert "arguments_sealed" not in call and "output_sealed" not in call
+    assert call["conversation_id"] == conversation_id and call["message_id"] == message_id
+
+
+def _archived(path: Path) -> list[dict[str, Any]]:
+    with gzip.open(path, "rt") as handle:
+        return [json.loads(line) for line in handle]
