@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from agents.steps import turn_steps
 from commerce.sagas import REFUND_ORDER
 from contracts.agents import ApprovalDecisionKind
 from contracts.conversation import ConversationStatus, DoubleTexting
@@ -41,13 +42,13 @@ async def test_an_approval_nobody_decides_expires_and_nothing_is_refunded(loop: 
     placed = await send(handle, plan(call("orders.place", items=[{"sku": "SKU-HOODIE", "quantity": 2}])))
     await turns_done(handle, 1)
     assert await answer(loop, placed) == "done: orders.place=ok"
-    order = await rows(
-        loop.db,
-        loop.tenant_id,
-        "SELECT DISTINCT o.id FROM orders o JOIN tool_calls t ON t.output->>'order_id' = o.id WHERE t.message_id = :m",
-        m=placed,
-    )
-    order_id = str(order[0]["id"])
+    # A call's output is sealed at rest: read through the module that opens it, not its clear column.
+    async with loop.db.tenant_session(loop.tenant_id) as session:
+        placed_steps = await turn_steps(session, placed)
+    order_ids = {str(s.output["order_id"]) for s in placed_steps if s.tool == "orders.place" and s.status == "ok"}
+    assert len(order_ids) == 1, placed_steps
+    order_id = order_ids.pop()
+    assert await rows(loop.db, loop.tenant_id, "SELECT id FROM orders WHERE id = :o", o=order_id)
 
     asked = await send(handle, plan(call("orders.refund", order_id=order_id, amount_cents=REFUND_CENTS, reason="late")))
     waiting = await until(handle, lambda s: bool(s.pending_approvals))

@@ -7,13 +7,17 @@ built from)."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from redis.asyncio import Redis
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHandle
@@ -54,13 +58,28 @@ def migrated(settings: Settings) -> Iterator[Settings]:
 
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
-    configure_tracing("aiaas-worker", sample_rate=1.0)
+    """The process's provider, as a worker configures it. It is installed once per process, so an earlier test
+    may have set its sampling rate (the default); the conversations run in `_sampled_trace` to be recorded."""
+    configure_tracing("aiaas-worker")
     provider = trace.get_tracer_provider()
     assert isinstance(provider, TracerProvider)
     caught = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(caught))
     yield caught
     caught.shutdown()
+
+
+@contextmanager
+def _sampled_trace() -> Iterator[None]:
+    """Within a trace a caller sampled (as a gateway request under a sampled `traceparent`): the runs started
+    here and everything they do follow that decision, so every span is recorded whatever the provider's rate."""
+    rng = random.Random()
+    caller = SpanContext(rng.getrandbits(128), rng.getrandbits(64), True, TraceFlags(TraceFlags.SAMPLED))
+    token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(caller)))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def _messages(values: list[str], tool: bool) -> Iterator[str]:
@@ -115,14 +134,15 @@ async def test_values_stay_out_of_traces_events_and_exports(
     try:
         await CircuitBreaker(redis).reset(PROVIDERS, "scripted/error-429")
         values = [v for _k, v in VALUES]
-        tools = await start(loop, "orders", loop.demo.ada_id)
-        for text in _messages(values[:500], tool=True):
-            await send(tools, text)
-        fallback = await start(loop, "leads", None)
-        for text in _messages(values[500:950], tool=False):
-            await send(fallback, text)
-        failing = await start(loop, "broken", None)
-        await send(failing, "My details: " + "; ".join(values[950:]))
+        with _sampled_trace():
+            tools = await start(loop, "orders", loop.demo.ada_id)
+            for text in _messages(values[:500], tool=True):
+                await send(tools, text)
+            fallback = await start(loop, "leads", None)
+            for text in _messages(values[500:950], tool=False):
+                await send(fallback, text)
+            failing = await start(loop, "broken", None)
+            await send(failing, "My details: " + "; ".join(values[950:]))
         await _finished(tools, 10)
         await _finished(fallback, 9)
         await _finished(failing, 0)
