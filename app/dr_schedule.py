@@ -6,34 +6,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
+from temporalio.client import Client, Schedule
 
-from app.schedules import ensure_schedule
+from app.schedules import ensure_schedule, job_schedule
 from contracts.dr import DR_SCHEDULE_ID, DR_WORKFLOW_ID_PREFIX, DrDrillInput
 from contracts.names import WF_DR_DRILL
 from core.settings import Settings
 
 
 def dr_schedule(task_queue: str, cron: str) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            WF_DR_DRILL,
-            DrDrillInput(),
-            id=DR_WORKFLOW_ID_PREFIX,
-            task_queue=task_queue,
-            execution_timeout=timedelta(hours=3),
-        ),
-        spec=ScheduleSpec(cron_expressions=[cron]),
-        # One drill at a time (two would fight over disk and CPU); a drill missed while the cluster was down
-        # runs when it is back, within a day.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    # One drill at a time: two would fight over disk and CPU.
+    return job_schedule(
+        WF_DR_DRILL,
+        DrDrillInput(),
+        workflow_id=DR_WORKFLOW_ID_PREFIX,
+        task_queue=task_queue,
+        cron=cron,
+        timeout=timedelta(hours=3),
     )
 
 

@@ -5,16 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
+from temporalio.client import Client, Schedule
 
-from app.schedules import ensure_schedule
+from app.schedules import ensure_schedule, job_schedule
 from contracts.drift import DRIFT_SCHEDULE_ID, DRIFT_WORKFLOW_ID, NightlyDriftInput
 from contracts.names import WF_NIGHTLY_DRIFT
 
@@ -23,18 +16,13 @@ NIGHTLY_CRON = "30 0 * * *"
 
 
 def drift_schedule(task_queue: str) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            WF_NIGHTLY_DRIFT,
-            NightlyDriftInput(),
-            id=DRIFT_WORKFLOW_ID,
-            task_queue=task_queue,
-            execution_timeout=timedelta(hours=6),
-        ),
-        spec=ScheduleSpec(cron_expressions=[NIGHTLY_CRON]),
-        # A night still running when the next is due is left to finish; a missed night (the cluster was
-        # down) is caught up within a day, not skipped.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    return job_schedule(
+        WF_NIGHTLY_DRIFT,
+        NightlyDriftInput(),
+        workflow_id=DRIFT_WORKFLOW_ID,
+        task_queue=task_queue,
+        cron=NIGHTLY_CRON,
+        timeout=timedelta(hours=6),
     )
 
 

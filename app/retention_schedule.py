@@ -5,16 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
+from temporalio.client import Client, Schedule
 
-from app.schedules import ensure_schedule
+from app.schedules import ensure_schedule, job_schedule
 from contracts.names import WF_RETENTION
 from contracts.privacy import RETENTION_SCHEDULE_ID, RETENTION_WORKFLOW_ID, RetentionInput
 
@@ -23,17 +16,13 @@ DAILY_CRON = "15 2 * * *"
 
 
 def retention_schedule(task_queue: str) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            WF_RETENTION,
-            RetentionInput(),
-            id=RETENTION_WORKFLOW_ID,
-            task_queue=task_queue,
-            execution_timeout=timedelta(hours=12),
-        ),
-        spec=ScheduleSpec(cron_expressions=[DAILY_CRON]),
-        # A day still running when the next is due is left to finish; a missed day is caught up within a day.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    return job_schedule(
+        WF_RETENTION,
+        RetentionInput(),
+        workflow_id=RETENTION_WORKFLOW_ID,
+        task_queue=task_queue,
+        cron=DAILY_CRON,
+        timeout=timedelta(hours=12),
     )
 
 

@@ -1,5 +1,5 @@
-"""Platform Temporal Schedules created when a worker starts: the one mechanism both the nightly drift run and
-the daily retention run use.
+"""Platform Temporal Schedules created when a worker starts: the one mechanism the nightly drift run, the daily
+retention run and the weekly DR drill use.
 
 Why at worker start, not a separate command: every deployment runs workers (`aiaas up` too), a worker is
 what can run the workflow anyway, and there is then nothing extra to deploy or forget. Creating is
@@ -13,12 +13,35 @@ the worker.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import structlog
-from temporalio.client import Client, Schedule, ScheduleAlreadyRunningError
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
 from temporalio.service import RPCError
 
 log = structlog.get_logger("aiaas.schedules")
+
+
+def job_schedule(
+    workflow: str, arg: object, *, workflow_id: str, task_queue: str, cron: str, timeout: timedelta
+) -> Schedule:
+    """A platform job on `cron` (UTC): a run still going when the next is due is left to finish (the next is
+    skipped), and a run missed while the cluster was down is caught up within a day."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            workflow, arg, id=workflow_id, task_queue=task_queue, execution_timeout=timeout
+        ),
+        spec=ScheduleSpec(cron_expressions=[cron]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
 
 
 def schedule_wanted(variable: str) -> bool:
