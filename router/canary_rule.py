@@ -24,7 +24,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist, fmean, variance
+from statistics import NormalDist
+
+import numpy as np
 
 from contracts.canary import CanaryDecision, CanaryRule, CanaryVerdict, MetricCheck
 
@@ -71,12 +73,16 @@ def _check(metric: str, canary: float, control: float, harm: float, se: float, m
 
 
 def _se_mean(values: Sequence[float]) -> float:
-    return math.sqrt(variance(values) / len(values)) if len(values) > 1 else math.inf
+    return float(np.sqrt(np.var(values, ddof=1) / len(values))) if len(values) > 1 else math.inf
+
+
+def fmean(values: Sequence[float]) -> float:
+    return float(np.mean(values))
 
 
 def _latency(c: Arm, o: Arm, rule: CanaryRule, z: float) -> MetricCheck:
-    lc = [math.log(max(v, 1.0)) for v in c.latencies_ms]
-    lo = [math.log(max(v, 1.0)) for v in o.latencies_ms]
+    lc = np.log(np.maximum(np.asarray(c.latencies_ms, dtype=float), 1.0))
+    lo = np.log(np.maximum(np.asarray(o.latencies_ms, dtype=float), 1.0))
     if len(lc) < 2 or len(lo) < 2:
         return _check("latency", 0, 0, 0, math.inf, math.log1p(rule.max_latency_increase), z)
     harm = fmean(lc) - fmean(lo)

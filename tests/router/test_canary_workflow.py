@@ -1,4 +1,4 @@
-"""`CanaryWorkflow` on the running platform's worker, over turns seeded in both arms of a canary.
+"""`CanaryWorkflow` on the platform's own worker (`app.worker.build_worker`), over turns seeded in both arms.
 
 A canary no worse than its control is promoted (its model becomes the tenant's small-tier model, the router's
 canary ends, audited, `canary.promoted` announced); one that fails more often is rolled back; one whose tenant
@@ -11,25 +11,25 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
+from app.worker import build_worker
 from contracts.canary import CanaryAbort, CanaryApproval, CanaryInput, CanaryResult, CanaryRule, CanaryStatus
 from contracts.events import EventType
 from contracts.names import WF_ROUTER_CANARY
 from core.events import EventBus
-from db.codec import connect
+from core.settings import Settings
 from db.database import Database
 from router import canary_store, settings_store
 from router.canary_store import StoredCanary
 from tenancy.tenants import create_tenant
-from tests.e2e.platform import Platform
 from tests.router.canary_seed import open_canary, seed_arms
-from tests.workflows.tenant_lifecycle.clients import worker_settings
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -39,27 +39,38 @@ LENIENT = CanaryRule(min_turns=150, max_error_increase=0.1, max_latency_increase
 EVERY = timedelta(seconds=1)
 
 
-@pytest.fixture
-async def temporal(platform: Platform) -> Client:
-    return await connect(worker_settings(platform))
+@dataclass(frozen=True)
+class Running:
+    """The platform's worker (every workflow and activity, `app.worker.build_worker`) on a queue of its own."""
+
+    settings: Settings
+    temporal: Client
+    queue: str
 
 
 @pytest.fixture
-async def app_database(platform: Platform) -> AsyncIterator[Database]:
-    db = Database(platform.settings.resolved_app_database_url(), pool_size=2)
+async def running(migrated: Settings) -> AsyncIterator[Running]:
+    queue = f"canary-{uuid.uuid4().hex[:8]}"
+    async with build_worker(migrated, task_queue=queue) as deps, deps.worker:
+        yield Running(migrated, deps.client, queue)
+
+
+@pytest.fixture
+async def app_database(migrated: Settings) -> AsyncIterator[Database]:
+    db = Database(migrated.resolved_app_database_url(), pool_size=2)
     yield db
     await db.close()
 
 
 @pytest.fixture
-async def events(platform: Platform) -> AsyncIterator[EventBus]:
-    redis = Redis.from_url(platform.settings.redis_url or "", decode_responses=False)
+async def events(migrated: Settings) -> AsyncIterator[EventBus]:
+    redis = Redis.from_url(migrated.redis_url or "", decode_responses=False)
     yield EventBus(redis)
     await redis.aclose()
 
 
-async def _tenant(platform: Platform) -> str:
-    settings = platform.settings
+async def _tenant(running: Running) -> str:
+    settings = running.settings
     created = await create_tenant(
         settings.database_url or "",
         name=f"Canary {uuid.uuid4().hex[:6]}",
@@ -69,10 +80,10 @@ async def _tenant(platform: Platform) -> str:
     return created.tenant_id
 
 
-async def _start(temporal: Client, platform: Platform, canary: StoredCanary, **kw: object) -> WorkflowHandle:
+async def _start(running: Running, canary: StoredCanary, **kw: object) -> WorkflowHandle:
     inp = CanaryInput(tenant_id=canary.tenant_id, canary_id=canary.id, check_every=EVERY, **kw)  # type: ignore[arg-type]
-    return await temporal.start_workflow(
-        WF_ROUTER_CANARY, inp, id=canary.workflow_id, task_queue=platform.settings.task_queue, result_type=CanaryResult
+    return await running.temporal.start_workflow(
+        WF_ROUTER_CANARY, inp, id=canary.workflow_id, task_queue=running.queue, result_type=CanaryResult
     )
 
 
@@ -93,12 +104,12 @@ async def _audit(db: Database, tenant_id: str) -> list[str]:
 
 
 async def test_a_canary_no_worse_than_its_control_is_promoted(
-    platform: Platform, temporal: Client, app_database: Database, events: EventBus
+    running: Running, app_database: Database, events: EventBus
 ) -> None:
-    tenant, other = await _tenant(platform), await _tenant(platform)
+    tenant, other = await _tenant(running), await _tenant(running)
     canary = await open_canary(app_database, tenant, rule=LENIENT)
     await seed_arms(app_database, tenant, canary.assignment, per_arm=200)
-    handle = await _start(temporal, platform, canary)
+    handle = await _start(running, canary)
     result = await handle.result()
     assert result.status == CanaryStatus.PROMOTED and result.checks == 1, result
 
@@ -118,14 +129,14 @@ async def test_a_canary_no_worse_than_its_control_is_promoted(
 
 
 async def test_a_canary_that_fails_more_is_rolled_back(
-    platform: Platform, temporal: Client, app_database: Database, events: EventBus
+    running: Running, app_database: Database, events: EventBus
 ) -> None:
-    tenant = await _tenant(platform)
+    tenant = await _tenant(running)
     canary = await open_canary(app_database, tenant, rule=LENIENT)
     async with app_database.tenant_session(tenant) as session:
         await settings_store.set_canary(session, tenant, canary.model, canary.share)
     await seed_arms(app_database, tenant, canary.assignment, per_arm=200, canary_failures=0.4)
-    result = await (await _start(temporal, platform, canary, begun=True)).result()
+    result = await (await _start(running, canary, begun=True)).result()
     assert result.status == CanaryStatus.ROLLED_BACK and "error_rate" in result.reason, result
     routing = await settings_store.load(app_database, tenant)
     assert routing.settings.canary_model is None and routing.settings.tier_models == ()
@@ -133,11 +144,11 @@ async def test_a_canary_that_fails_more_is_rolled_back(
     assert await _audit(app_database, tenant) == ["router.canary_rolled_back"]
 
 
-async def test_a_promotion_waits_for_its_approval(platform: Platform, temporal: Client, app_database: Database) -> None:
-    tenant = await _tenant(platform)
+async def test_a_promotion_waits_for_its_approval(running: Running, app_database: Database) -> None:
+    tenant = await _tenant(running)
     canary = await open_canary(app_database, tenant, rule=LENIENT, require_approval=True)
     await seed_arms(app_database, tenant, canary.assignment, per_arm=200)
-    handle = await _start(temporal, platform, canary, require_approval=True)
+    handle = await _start(running, canary, require_approval=True)
     async with asyncio.timeout(60):
         while (await _stored(app_database, canary)).status != CanaryStatus.AWAITING_APPROVAL:
             await asyncio.sleep(0.2)
@@ -152,18 +163,17 @@ async def test_a_promotion_waits_for_its_approval(platform: Platform, temporal: 
     assert (await settings_store.load(app_database, tenant)).settings.tier_model("small") == "scripted/agent"
 
 
-async def test_abort_rolls_back_a_canary_still_collecting(
-    platform: Platform, temporal: Client, app_database: Database
-) -> None:
-    tenant = await _tenant(platform)
+async def test_abort_rolls_back_a_canary_still_collecting(running: Running, app_database: Database) -> None:
+    tenant = await _tenant(running)
     canary = await open_canary(app_database, tenant, rule=LENIENT)
-    handle = await _start(temporal, platform, canary)
+    handle = await _start(running, canary)
     async with asyncio.timeout(60):
         while (await _stored(app_database, canary)).checks < 1:
             await asyncio.sleep(0.2)
     assert (await settings_store.load(app_database, tenant)).settings.canary_model == "scripted/agent"
-    with pytest.raises(Exception, match="not awaiting approval"):
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update("approve", CanaryApproval(), result_type=str)
+    assert "not awaiting approval" in str(refused.value.cause)
     reason = f"owner changed their mind {uuid.uuid4().hex[:4]}"
     assert await handle.execute_update("abort", CanaryAbort(actor="owner-2", reason=reason), result_type=str) == (
         "rolled_back"
