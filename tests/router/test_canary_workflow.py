@@ -184,3 +184,17 @@ async def test_abort_rolls_back_a_canary_still_collecting(running: Running, app_
     assert stored.decided_by == "owner-2" and stored.last_check is not None
     assert stored.last_check["decision"] == "continue"
     assert (await settings_store.load(app_database, tenant)).settings.canary_model is None
+
+
+async def test_an_unapproved_promotion_rolls_back_when_its_wait_runs_out(
+    running: Running, app_database: Database, events: EventBus
+) -> None:
+    tenant = await _tenant(running)
+    canary = await open_canary(app_database, tenant, rule=LENIENT, require_approval=True)
+    await seed_arms(app_database, tenant, canary.assignment, per_arm=200)
+    # A test about the approval's timeout: two seconds instead of days.
+    handle = await _start(running, canary, require_approval=True, approval_timeout=timedelta(seconds=2))
+    result = await handle.result()
+    assert result.status == CanaryStatus.ROLLED_BACK and result.reason == "promotion not approved in time"
+    assert (await settings_store.load(app_database, tenant)).settings.tier_models == ()
+    assert [e.type for e in await events.history(tenant, "_operations")] == [EventType.CANARY_ROLLED_BACK]
