@@ -107,7 +107,14 @@ class RoutingActivities:
     async def decide(self, inp: RouteInput) -> RouteDecision:
         text, previous = await self._messages(inp)
         tenant = await settings_store.load(self._db, inp.tenant_id)
-        tier_models = {tier: model_for(self._settings, inp.agent, tier) for tier in Tier}
+        agent_pinned = inp.agent in agent_models(self._settings)
+        # The tenant's own model for a tier (a promoted canary's) replaces the operator's, unless the operator
+        # pinned the agent.
+        tier_models = {
+            tier: (None if agent_pinned else tenant.settings.tier_model(tier.value))
+            or model_for(self._settings, inp.agent, tier)
+            for tier in Tier
+        }
         mode, left, large_ok = await self._budget(inp.tenant_id, tier_models[Tier.LARGE], len(text) // 4 + 1)
         ctx = RoutingContext(
             region=tenant.region,
@@ -119,7 +126,7 @@ class RoutingActivities:
             forbidden_models=frozenset(tenant.settings.forbidden_models),
             quality_target=tenant.settings.quality_target,
             tier_models=tier_models,
-            agent_pinned=inp.agent in agent_models(self._settings),
+            agent_pinned=agent_pinned,
             fallbacks=self._fallbacks,
             canary=tenant.settings.canary(inp.tenant_id),
         )

@@ -44,6 +44,7 @@ from api.routes import (
     privacy,
     products,
     retention,
+    router_canaries,
     router_settings,
     stream_tickets,
     tenant,
@@ -55,7 +56,7 @@ from api.routes import (
 
 PREFIX = "/v1/"
 # In the order they match.
-_HTTP = (
+_HTTP: tuple[APIRouter, ...] = (
     conversations.router,
     conversation_list.router,
     approvals.router,
@@ -89,6 +90,7 @@ _HTTP = (
     evals.router,
     channels.router,
 )
+_HTTP += (router_canaries.router,)
 _SOCKETS = (events.sockets,)
 
 

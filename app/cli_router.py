@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.cli_canary import add_canary_parser
 from app.cli_context import add_data_dir, load_settings, require_database, run_database
 
 
@@ -34,6 +35,7 @@ def add_router_parser(subparsers: Any) -> None:
     )
     add_data_dir(train)
     train.set_defaults(func=_train)
+    add_canary_parser(commands)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -47,6 +47,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
     from activities.approvals import ApprovalActivities
     from activities.billing import BillingActivities
+    from activities.canary import CanaryActivities
     from activities.channels import ChannelActivities
     from activities.conversation import ConversationActivities
     from activities.dr_drill import DrDrillActivities
@@ -142,6 +143,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             *EvalActivities(db, settings).all(),
             channel_replies.send_reply,
             *signup.all(),
+            *CanaryActivities(db, bus).all(),
         ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workflows.canary import CanaryWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.dr_drill import DrDrillWorkflow
 from workflows.erasure import ErasureWorkflow
@@ -34,3 +35,4 @@ WORKFLOWS: tuple[type, ...] = (
 WORKFLOWS += (SubscriptionWorkflow,)
 WORKFLOWS += (SignupWorkflow,)
 WORKFLOWS += (KeyRotationWorkflow,)
+WORKFLOWS += (CanaryWorkflow,)

@@ -13,6 +13,7 @@ from benchmarks import (
     auth_overhead,
     billing_close,
     billing_year,
+    canary_rule,
     channel_dedupe,
     codec_overhead,
     console_pages,
@@ -74,6 +75,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "channels": (channel_dedupe.main, "10k replayed channel deliveries, 1,000 forgeries; verify+dedupe vs signature"),
     "signup": (signup_latency.main, "self-serve signup end to end against create_tenant + start_subscription"),
     "sealed-fields": (sealed_fields.main, "transcript write+read sealed against clear; rotation rows/s"),
+    "canary_rule": (canary_rule.main, "the router canary's rule on simulated canaries against a naive rule"),
     "deploy_drill": (deploy_drill.main, "an incompatible ConversationWorkflow released while conversations are open"),
 }
 

@@ -37,6 +37,9 @@ class EventType(StrEnum):
     INGEST_COMPLETED = "ingest.completed"
     INGEST_FAILED = "ingest.failed"
     DRIFT_DETECTED = "drift.detected"
+    # A router canary's end, on the tenant's `_operations` stream.
+    CANARY_PROMOTED = "canary.promoted"
+    CANARY_ROLLED_BACK = "canary.rolled_back"
     # Disaster-recovery drills, on the platform's `_operations` stream (tenant `platform`).
     DR_DRILL_FINISHED = "dr.drill.finished"
     DR_DRILL_FAILED = "dr.drill.failed"

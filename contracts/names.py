@@ -91,3 +91,8 @@ ACT_KEYS_ROTATE = "privacy.keys.rotate"
 ACT_KEYS_RESEAL = "privacy.keys.reseal"
 ACT_KEYS_RETIRE = "privacy.keys.retire"
 ACT_SIGNUP_RETENTION = "signup.retention"
+# ---- router canaries ----------------------------------------------------------------------------------
+WF_ROUTER_CANARY = "CanaryWorkflow"
+ACT_CANARY_BEGIN = "router.canary.begin"
+ACT_CANARY_EVALUATE = "router.canary.evaluate"
+ACT_CANARY_FINISH = "router.canary.finish"

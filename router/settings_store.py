@@ -7,7 +7,7 @@ model that may not see the tenant's data is refused when it is configured, not d
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +25,11 @@ class RouterSettings:
     quality_target: float | None = None
     canary_model: str | None = None
     canary_share: float = 0.0
+    # The tenant's own model per tier (a promoted canary's), over the operator's; {"small": "model", ...}.
+    tier_models: tuple[tuple[str, str], ...] = ()
+
+    def tier_model(self, tier: str) -> str | None:
+        return dict(self.tier_models).get(tier)
 
     def canary(self, tenant_id: str) -> Canary | None:
         """The canary's id names the tenant and the model, so a new canary model reshuffles who is in it."""
@@ -50,7 +55,7 @@ async def load(db: Database, tenant_id: str) -> TenantRouting:
         row = (
             await run_sql(
                 session,
-                "SELECT pinned_model, forbidden_models, quality_target, canary_model, canary_share"
+                "SELECT pinned_model, forbidden_models, quality_target, canary_model, canary_share, tier_models"
                 " FROM tenant_router_settings WHERE tenant_id = :t",
                 {"t": tenant_id},
             )
@@ -71,6 +76,7 @@ async def load(db: Database, tenant_id: str) -> TenantRouting:
             row.quality_target,
             row.canary_model,
             float(row.canary_share),
+            tuple(sorted((str(k), str(v)) for k, v in (row.tier_models or {}).items())),
         )
         if row is not None
         else RouterSettings()
@@ -119,6 +125,45 @@ async def write(session: AsyncSession, tenant_id: str, settings: RouterSettings)
     )
 
 
+async def set_canary(session: AsyncSession, tenant_id: str, model: str | None, share: float) -> None:
+    """Start or end the router's canary, leaving every other setting as it is."""
+    await run_sql(
+        session,
+        """
+        INSERT INTO tenant_router_settings (tenant_id, canary_model, canary_share, updated_at)
+        VALUES (:t, :model, :share, now())
+        ON CONFLICT (tenant_id) DO UPDATE SET canary_model = EXCLUDED.canary_model,
+            canary_share = EXCLUDED.canary_share, updated_at = now()
+        """,
+        {"t": tenant_id, "model": model, "share": share},
+    )
+
+
+async def end_canary(session: AsyncSession, tenant_id: str, model: str) -> None:
+    """End the router's canary of `model`; a canary set by hand since (another model) is the tenant's."""
+    await run_sql(
+        session,
+        "UPDATE tenant_router_settings SET canary_model = NULL, canary_share = 0, updated_at = now()"
+        " WHERE tenant_id = :t AND canary_model = :model",
+        {"t": tenant_id, "model": model},
+    )
+
+
+async def promote_canary(session: AsyncSession, tenant_id: str, tier: str, model: str) -> None:
+    """The canary's model becomes the tenant's model for its tier, and the canary ends."""
+    await run_sql(
+        session,
+        """
+        INSERT INTO tenant_router_settings (tenant_id, tier_models, updated_at)
+        VALUES (:t, jsonb_build_object(CAST(:tier AS text), CAST(:model AS text)), now())
+        ON CONFLICT (tenant_id) DO UPDATE SET
+            tier_models = tenant_router_settings.tier_models || EXCLUDED.tier_models,
+            canary_model = NULL, canary_share = 0, updated_at = now()
+        """,
+        {"t": tenant_id, "tier": tier, "model": model},
+    )
+
+
 async def save(
     db: Database,
     tenant_id: str,
@@ -134,7 +179,20 @@ async def save(
         await write(session, tenant_id, settings)
         if also is not None:
             await also(session)
-    return TenantRouting(plan=current.plan, region=current.region, settings=settings)
+    # `write` leaves the tenant's own tier models (a promoted canary's) as they are.
+    kept = replace(settings, tier_models=current.settings.tier_models)
+    return TenantRouting(plan=current.plan, region=current.region, settings=kept)
 
 
-__all__ = ["ModelNotInRegion", "RouterSettings", "TenantRouting", "load", "save", "validate", "write"]
+__all__ = [
+    "ModelNotInRegion",
+    "RouterSettings",
+    "TenantRouting",
+    "end_canary",
+    "load",
+    "promote_canary",
+    "save",
+    "set_canary",
+    "validate",
+    "write",
+]

@@ -20,6 +20,7 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
+from workflows.canary import CanaryWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.dr_drill import DrDrillWorkflow
 from workflows.erasure import ErasureWorkflow
@@ -38,6 +39,7 @@ from workflows.webhook_delivery import WebhookDeliveryWorkflow
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import ToolCallInput, ToolCallResult
     from contracts.billing import SubscriptionInput, SubscriptionState
+    from contracts.canary import CanaryInput, CanaryResult
     from contracts.conversation import ConversationInput, ConversationResult
     from contracts.dr import DrDrillInput, DrDrillReport
     from contracts.drift import NightlyDriftInput, NightlyDriftResult
@@ -57,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         WF_PLACE_ORDER,
         WF_REFUND,
         WF_RETENTION,
+        WF_ROUTER_CANARY,
         WF_SIGNUP,
         WF_SUBSCRIPTION,
         WF_TENANT_LIFECYCLE,
@@ -176,6 +179,14 @@ class UpgradingWebhookDeliveryWorkflow(WebhookDeliveryWorkflow):
         return await super().run(inp)
 
 
+# A canary looks every few minutes for up to weeks: it follows new code, its changes behind `workflow.patched`.
+@workflow.defn(name=WF_ROUTER_CANARY, versioning_behavior=AUTO_UPGRADE)
+class UpgradingCanaryWorkflow(CanaryWorkflow):
+    @workflow.run
+    async def run(self, inp: CanaryInput) -> CanaryResult:
+        return await super().run(inp)
+
+
 VERSIONED: tuple[type, ...] = (
     PinnedConversationWorkflow,
     PinnedPlaceOrderWorkflow,
@@ -192,4 +203,5 @@ VERSIONED: tuple[type, ...] = (
     UpgradingSubscriptionWorkflow,
     UpgradingTenantLifecycleWorkflow,
     UpgradingWebhookDeliveryWorkflow,
+    UpgradingCanaryWorkflow,
 )

@@ -54,6 +54,9 @@ class RouterSettingsOut(RouterSettingsIn):
     region: str
     plan: str
     allowed_models: list[AllowedModel]
+    tier_models: dict[str, str] = Field(
+        default_factory=dict, description="the tenant's own model per tier (a promoted canary's); PUT leaves it"
+    )
 
 
 def _out(routing: TenantRouting, catalog: Catalog) -> RouterSettingsOut:
@@ -66,6 +69,7 @@ def _out(routing: TenantRouting, catalog: Catalog) -> RouterSettingsOut:
         region=routing.region,
         plan=routing.plan,
         allowed_models=[AllowedModel(name=m.name, tier=m.tier) for m in catalog.in_region(routing.region)],
+        tier_models=dict(routing.settings.tier_models),
     )
 
 

@@ -195,6 +195,7 @@ RULES: tuple[Rule, ...] = (
     Rule("public.billing_payments", Action.KEEP, "the tenant's payments to the platform"),
     Rule("public.tenant_router_settings", Action.KEEP, "tenant configuration"),
     Rule("public.tenant_routers", Action.KEEP, "the tenant's trained routing classifier"),
+    Rule("public.router_canaries", Action.KEEP, "router canaries: models, shares and aggregate comparisons"),
 )
 
 BY_TABLE: dict[str, Rule] = {rule.table: rule for rule in RULES}

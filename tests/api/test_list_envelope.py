@@ -36,6 +36,7 @@ LISTINGS = (
     "/v1/evals/runs",
     "/v1/invoices",
     "/v1/channels",
+    "/v1/router/canaries",
 )
 
 

@@ -10,11 +10,19 @@ from temporalio.workflow import _Definition
 
 from app.worker_versioning import deployment_version, worker_deployment_config, worker_workflows
 from app.workflows import WORKFLOWS
-from contracts.names import WF_CONVERSATION, WF_SUBSCRIPTION, WF_TENANT_LIFECYCLE, WF_WEBHOOK_DELIVERY
+from contracts.names import (
+    WF_CONVERSATION,
+    WF_ROUTER_CANARY,
+    WF_SUBSCRIPTION,
+    WF_TENANT_LIFECYCLE,
+    WF_WEBHOOK_DELIVERY,
+)
 from core.settings import Settings
 
 # Long waits on timers: pinning would keep an old version's workers up for days to a month.
 AUTO_UPGRADE = {WF_SUBSCRIPTION, WF_TENANT_LIFECYCLE, WF_WEBHOOK_DELIVERY}
+# A router canary looks for up to weeks: it follows new code, its changes behind `workflow.patched`.
+AUTO_UPGRADE.add(WF_ROUTER_CANARY)
 
 
 def test_unversioned_without_a_build_id() -> None:

@@ -170,3 +170,22 @@ async def test_a_failing_model_falls_back_and_the_answering_model_is_billed(
             await run_sql(session, "SELECT model, cost_usd FROM usage_ledger WHERE tenant_id = :t", {"t": tenant})
         ).one()
     assert row.model == "scripted/echo" and row.cost_usd == expected
+
+
+async def test_a_promoted_canary_model_routes_its_tier_unless_the_agent_is_pinned(
+    db: Database, bus: EventBus, migrated: Settings, tenant: str
+) -> None:
+    routing = RoutingActivities(db, bus, _settings(migrated), classifier=_classifier(0.9))
+    conversation_id, message_id = await _turn(db, tenant, "Where is my order?")
+    async with db.tenant_session(tenant) as session:
+        await settings_store.promote_canary(session, tenant, "small", "azure/gpt-4o-mini-eu")
+    decision = await ActivityEnvironment().run(routing.decide, _route(tenant, conversation_id, message_id))
+    assert decision.model == "azure/gpt-4o-mini-eu" and decision.reason == RouteReason.CLASSIFIER
+    # A PUT of the settings leaves the tenant's own tier model as it is.
+    saved = await settings_store.save(db, tenant, RouterSettings(quality_target=0.9), routing.catalog)
+    assert saved.settings.tier_model("small") == "azure/gpt-4o-mini-eu"
+    assert (await settings_store.load(db, tenant)).settings.tier_model("small") == "azure/gpt-4o-mini-eu"
+    operator_pin = _settings(migrated, agent_models=json.dumps({"support": "scripted/agent"}))
+    pinned = RoutingActivities(db, bus, operator_pin, classifier=_classifier(0.9))
+    decision = await ActivityEnvironment().run(pinned.decide, _route(tenant, conversation_id, message_id))
+    assert decision.model == "scripted/agent"

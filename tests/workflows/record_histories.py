@@ -35,6 +35,7 @@ from tests.e2e.platform import AGENT_MODELS
 from tests.workflows.scenarios import (
     Recording,
     Scenario,
+    canary,
     channels,
     conversations,
     dr,
@@ -75,6 +76,7 @@ SCENARIOS: dict[str, Scenario] = {
     "dr_drill": dr.drill,
 }
 SCENARIOS["key_rotation"] = key_rotation.rotation
+SCENARIOS["router_canary"] = canary.router_canary
 
 
 async def store_history(name: str, handle: WorkflowHandle[Any, Any], codec: PayloadCodec | None) -> Path:

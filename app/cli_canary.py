@@ -1,0 +1,123 @@
+"""`aiaas router canary start|list|show|approve|abort`: a tenant's router canaries from the command line.
+
+The same steps as `/v1/router/canaries` (`router.canary_start`): start checks the model against the tenant's
+region and settings, stores and audits the canary (actor `cli`) and starts its `CanaryWorkflow`; approve and
+abort are updates of that workflow. Every command prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from app.cli_context import add_data_dir, load_settings, require_database, run_database
+
+
+def add_canary_parser(commands: Any) -> None:
+    parser = commands.add_parser("canary", help="try a model on a share of a tenant's conversations")
+    canary = parser.add_subparsers(dest="canary_command", required=True)
+    start = canary.add_parser("start", help="start a canary: compare, then promote or roll back")
+    start.add_argument("--tenant", required=True)
+    start.add_argument("--model", required=True, help="the model on trial (in the tenant's region)")
+    start.add_argument("--share", type=float, required=True, help="share of conversations, between 0 and 1")
+    start.add_argument("--control-model", help="compared on eval pass rate (default: the tier's model)")
+    start.add_argument("--require-approval", action="store_true", help="a promotion waits for `approve`")
+    start.add_argument("--check-every-minutes", type=int, default=15)
+    start.add_argument("--max-duration-hours", type=int, default=168)
+    start.add_argument("--min-turns", type=int, default=200, help="turns per arm before any decision")
+    for name, help_text in (("list", "the tenant's canaries, newest first"), ("show", "one canary")):
+        sub = canary.add_parser(name, help=help_text)
+        sub.add_argument("--tenant", required=True)
+        if name == "show":
+            sub.add_argument("canary_id")
+    for name in ("approve", "abort"):
+        sub = canary.add_parser(name, help=f"{name} a canary")
+        sub.add_argument("canary_id")
+        sub.add_argument("--tenant", required=True)
+        if name == "abort":
+            sub.add_argument("--reason", default="aborted")
+    for sub in canary.choices.values():
+        add_data_dir(sub)
+        sub.set_defaults(func=_canary)
+
+
+def _json(canary: Any) -> dict[str, Any]:
+    return {
+        "id": canary.id,
+        "model": canary.model,
+        "tier": canary.tier,
+        "share": canary.share,
+        "status": canary.status.value,
+        "reason": canary.reason,
+        "checks": canary.checks,
+        "last_check": canary.last_check,
+        "created_at": canary.created_at.isoformat(),
+    }
+
+
+async def _work(settings: Any, args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from contracts.canary import CanaryAbort, CanaryApproval, CanaryRequest, CanaryRule
+    from db.codec import connect
+    from db.database import Database
+    from router import canary_start, canary_store
+    from router.catalog import catalog_at
+
+    db = Database(settings.resolved_app_database_url(), pool_size=2)
+    try:
+        if args.canary_command == "list":
+            async with db.tenant_session(args.tenant) as session:
+                return [_json(c) for c in await canary_store.list_page(session, args.tenant, before=None, limit=200)]
+        if args.canary_command == "show":
+            found = await canary_start.read(db, args.tenant, args.canary_id)
+            if found is None:
+                raise RuntimeError(f"no canary {args.canary_id} for tenant {args.tenant}")
+            return _json(found)
+        client = await connect(settings, db=db)
+        if args.canary_command == "start":
+            try:
+                request = CanaryRequest(
+                    model=args.model,
+                    share=args.share,
+                    control_model=args.control_model,
+                    require_approval=args.require_approval,
+                    check_every_minutes=args.check_every_minutes,
+                    max_duration_hours=args.max_duration_hours,
+                    rule=CanaryRule(min_turns=args.min_turns),
+                )
+            except ValidationError as exc:
+                raise RuntimeError(str(exc)) from exc
+            try:
+                started = await canary_start.start(
+                    db,
+                    client,
+                    catalog_at(settings.router_catalog),
+                    tenant_id=args.tenant,
+                    actor="cli",
+                    request=request,
+                    operator_models={"small": settings.model_small or "", "large": settings.model_large or ""},
+                    task_queue=settings.task_queue,
+                )
+            except (ValueError, canary_store.CanaryConflict) as exc:
+                raise RuntimeError(str(exc)) from exc
+            return _json(started)
+        arg = (
+            CanaryApproval(actor="cli")
+            if args.canary_command == "approve"
+            else CanaryAbort(actor="cli", reason=args.reason)
+        )
+        try:
+            return _json(await canary_start.steer(db, client, args.tenant, args.canary_id, args.canary_command, arg))
+        except LookupError as exc:
+            raise RuntimeError(f"no canary {args.canary_id} for tenant {args.tenant}") from exc
+    finally:
+        await db.close()
+
+
+def _canary(args: argparse.Namespace) -> int:
+    settings = load_settings(args.data_dir)
+    require_database(settings)
+    print(json.dumps(run_database(_work(settings, args), f"{args.canary_command} the canary"), indent=2))
+    return 0

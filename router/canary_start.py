@@ -1,0 +1,137 @@
+"""Starting a router canary and steering it, for the API and the CLI alike.
+
+`start` checks the request against the tenant (the model in the catalog and in its data region, not
+forbidden, not already the tier's model, no pinned model that would starve it), then in one transaction
+stores the canary, audits it and starts its `CanaryWorkflow`: a failed start leaves no canary behind, and a
+second canary while one is open is refused (`CanaryConflict`). `steer` sends `approve` or `abort` as a
+workflow update and answers with the canary as it is afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from contracts.canary import CanaryInput, CanaryRequest, CanaryStatus
+from contracts.names import WF_ROUTER_CANARY
+from db.database import Database
+from router import canary_store, settings_store
+from router.canary_store import StoredCanary
+from router.catalog import Catalog
+from tenancy.audit import record_event
+
+TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
+
+
+class CanaryRefused(ValueError):
+    """The request is valid in form but not for this tenant (422)."""
+
+
+class CanaryBlocked(RuntimeError):
+    """The tenant's state forbids a canary now (409)."""
+
+
+async def start(
+    db: Database,
+    temporal: Client,
+    catalog: Catalog,
+    *,
+    tenant_id: str,
+    actor: str,
+    request: CanaryRequest,
+    operator_models: dict[str, str],
+    task_queue: str,
+) -> StoredCanary:
+    """`operator_models`: the platform's model per tier, the control when the tenant has none of its own."""
+    routing = await settings_store.load(db, tenant_id)
+    info = catalog.require_in_region(request.model, routing.region)
+    if request.control_model is not None:
+        catalog.require_in_region(request.control_model, routing.region)
+    if request.model in routing.settings.forbidden_models:
+        raise CanaryRefused("the canary model is forbidden by the tenant's router settings")
+    if routing.settings.pinned_model is not None:
+        raise CanaryBlocked("the tenant pins a model, so no turn would be routed to a canary")
+    tier = info.tier.value
+    control = request.control_model or routing.settings.tier_model(tier) or operator_models.get(tier, "")
+    if control == request.model:
+        raise CanaryRefused("the canary model is already the tier's model")
+    canary_id = canary_store.new_id()
+    stored = StoredCanary(
+        tenant_id=tenant_id,
+        id=canary_id,
+        model=request.model,
+        tier=tier,
+        share=request.share,
+        control_model=control,
+        require_approval=request.require_approval,
+        rule=request.rule,
+        status=CanaryStatus.RUNNING,
+        reason="",
+        last_check=None,
+        checks=0,
+        created_by=actor,
+        decided_by="",
+        workflow_id=canary_store.workflow_id(tenant_id, canary_id),
+        created_at=datetime.now(UTC),
+        finished_at=None,
+    )
+    async with db.tenant_session(tenant_id) as session:
+        await canary_store.create(session, stored)
+        await record_event(
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="router.canary_started",
+            target=f"router_canary:{canary_id}",
+            details={
+                "model": request.model,
+                "tier": tier,
+                "share": request.share,
+                "approval": request.require_approval,
+            },
+        )
+        await temporal.start_workflow(
+            WF_ROUTER_CANARY,
+            CanaryInput(
+                tenant_id=tenant_id,
+                canary_id=canary_id,
+                require_approval=request.require_approval,
+                check_every=timedelta(minutes=request.check_every_minutes),
+                max_duration=timedelta(hours=request.max_duration_hours),
+                approval_timeout=timedelta(hours=request.approval_timeout_hours),
+            ),
+            id=stored.workflow_id,
+            task_queue=task_queue,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT_ID, tenant_id)]),
+        )
+    return stored
+
+
+async def read(db: Database, tenant_id: str, canary_id: str) -> StoredCanary | None:
+    async with db.tenant_session(tenant_id) as session:
+        return await canary_store.get(session, tenant_id, canary_id)
+
+
+async def steer(db: Database, temporal: Client, tenant_id: str, canary_id: str, update: str, arg: Any) -> StoredCanary:
+    """`approve` or `abort`; `LookupError` for no such canary (of this tenant), `CanaryBlocked` when it cannot."""
+    current = await read(db, tenant_id, canary_id)
+    if current is None:
+        raise LookupError(canary_id)
+    if current.status not in (CanaryStatus.RUNNING, CanaryStatus.AWAITING_APPROVAL):
+        raise CanaryBlocked(f"the canary is {current.status.value}")
+    handle = temporal.get_workflow_handle(current.workflow_id)
+    try:
+        await handle.execute_update(update, arg, result_type=str)
+    except WorkflowUpdateFailedError as exc:
+        raise CanaryBlocked(getattr(exc.cause, "message", None) or str(exc.cause)) from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CanaryBlocked("the canary has ended") from exc
+        raise
+    after = await read(db, tenant_id, canary_id)
+    assert after is not None
+    return after
