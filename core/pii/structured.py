@@ -112,7 +112,11 @@ def _unclaimed(text: str, start: int, end: int) -> bool:
 
 def _phone_valid(candidate: str, *, has_context: bool, regions: tuple[str, ...], unclaimed: bool = False) -> bool:
     number = validators.digits(candidate.split("x")[0].split("X")[0].split("ext")[0])
-    local_six = has_context and _SIX_DIGITS.fullmatch(candidate.strip()) is not None
+    # Three pairs split by spaces (`61 60 34`) are a local number unless a word claims them; split by dots or
+    # hyphens they are as often a date or a code, so only a cue word makes them one.
+    local_six = _SIX_DIGITS.fullmatch(candidate.strip()) is not None and (
+        has_context or (unclaimed and " " in candidate.strip())
+    )
     if not (_PHONE_DIGITS[0] <= len(number) <= _PHONE_DIGITS[1] or local_six):
         return False
     shaped = candidate.lstrip().startswith(("+", "00", "(")) or bool(re.search(r"\d[\s.-]\d", candidate))

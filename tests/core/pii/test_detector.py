@@ -172,6 +172,7 @@ def test_local_numbers_count_where_a_word_says_they_are_phones() -> None:
         ("See 9147 0918, then.", "9147 0918"),
         ("Ask about 2869904137 today", "2869904137"),
         ("it is 07700960940", "07700960940"),
+        ("or 61 60 34 after six", "61 60 34"),
     ],
 )
 def test_local_numbers_count_unless_a_word_claims_them(text: str, number: str) -> None:
@@ -189,6 +190,7 @@ def test_local_numbers_count_unless_a_word_claims_them(text: str, number: str) -
         "at 1733500000 the job ended",
         "My driver's license number is 071518203",
         "Invoice number: 329 3803",
+        "room 61 60 34 and code 12-05-19",
     ],
 )
 def test_numbers_claimed_by_a_word_are_not_phones(text: str) -> None:
