@@ -15,6 +15,7 @@ Needs the `privacy-bench` extra:  pip install -e '.[privacy-bench]'
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import time
@@ -258,8 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     detector.find_many(texts[:8], config)
     if presidio is not None:
         presidio(texts[0])
+    load_before = os.getloadavg()[0]
     mine, theirs, timings = _run(texts, detector, config, presidio)
     print(f"{len(samples)} sentences, {args.split} templates, seed {_SEED}, timed in chunks of {_CHUNK}")
+    print(f"load average (1 min) {load_before:.1f} before the timed runs, {os.getloadavg()[0]:.1f} after")
     mine_score = Score.of(samples, mine)
     _report("aiaas detector (one at a time)", mine_score, len(texts) / timings.single)
     print(f"  batched: {len(texts) / timings.batched:,.0f} sentences/s")

@@ -52,6 +52,14 @@ class LifecycleErrorType(StrEnum):
     TENANT_NOT_OFFBOARDING = "TenantNotOffboarding"
 
 
+class ResidencyErrorType(StrEnum):
+    """A tenant's data asked for where it does not live (`db.regions`): the deployment, not the moment, decides."""
+
+    REGION_MISMATCH = "CrossRegionSession"
+    REGION_UNAVAILABLE = "RegionNotServed"
+    TENANT_NOT_PROVISIONED = "TenantNotProvisioned"
+
+
 # ---- retry classification ------------------------------------------------------------------------------
 
 # Domain refusals of the tool runtime: the request itself is refused, so a retry cannot change the answer.
@@ -80,6 +88,11 @@ NON_RETRYABLE_MODEL_ERRORS: tuple[ModelErrorType, ...] = (
     ModelErrorType.CONTENT_REJECTED,
 )
 NON_RETRYABLE_LIFECYCLE_ERRORS: tuple[LifecycleErrorType, ...] = tuple(LifecycleErrorType)
+# Residency refusals fail an activity at its first attempt whatever its retry policy says: the activity
+# interceptor `core.failure_types.FailFastInterceptor` raises them as non-retryable application errors.
+NON_RETRYABLE_RESIDENCY_ERRORS: tuple[ResidencyErrorType, ...] = tuple(ResidencyErrorType)
+# Every failure type an exception may declare (`failure_type`) to fail its activity at once.
+FAIL_FAST_ERRORS: frozenset[str] = frozenset(NON_RETRYABLE_RESIDENCY_ERRORS)
 
 
 def type_names(types: tuple[StrEnum, ...]) -> list[str]:

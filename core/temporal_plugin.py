@@ -1,7 +1,8 @@
 """The one Temporal plugin: every client, worker and replayer of the platform is configured by it.
 
 It carries the pydantic data converter, the payload codec that encrypts every payload per tenant, the
-OpenTelemetry tracing interceptor, the modules workflows may pass through the sandbox, and the domain errors
+OpenTelemetry tracing interceptor, the interceptor that fails registered refusals at once (`core.failure_types`),
+the modules workflows may pass through the sandbox, and the domain errors
 that fail a workflow instead of retrying its task. Passing it to `Client.connect` also applies it to workers
 built on that client.
 """
@@ -21,6 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from contracts.errors import WORKFLOW_FAILURE_TYPES
 from core.correlation import CorrelationInterceptor
+from core.failure_types import FailFastInterceptor
 from core.settings import Settings
 from core.telemetry import tracing_enabled
 
@@ -70,9 +72,9 @@ def aiaas_plugin(codec: PayloadCodec | None = None) -> SimplePlugin:
     return SimplePlugin(
         PLUGIN_NAME,
         data_converter=_converter(codec),
-        interceptors=[TracingInterceptor(), CorrelationInterceptor()]
+        interceptors=[TracingInterceptor(), CorrelationInterceptor(), FailFastInterceptor()]
         if tracing_enabled()
-        else [CorrelationInterceptor()],
+        else [CorrelationInterceptor(), FailFastInterceptor()],
         workflow_runner=_runner,
         workflow_failure_exception_types=list(WORKFLOW_FAILURE_TYPES),
     )

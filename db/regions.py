@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from contracts.errors import ResidencyErrorType
 from core.crypto.store import PLATFORM_TENANT
 from core.settings import Settings
 from db.database import Database, to_async_url
@@ -53,6 +54,8 @@ class ResidencyError(Exception):
     """A tenant's data was asked for where it does not live; the API answers 503 with `code`."""
 
     code = "region_unavailable"
+    # Raised out of an activity, a non-retryable failure of this type (`core.failure_types`).
+    failure_type = ResidencyErrorType.REGION_UNAVAILABLE
 
     def __init__(self, message: str, *, tenant_id: str, region: str | None) -> None:
         super().__init__(message)
@@ -64,18 +67,21 @@ class RegionNotServed(ResidencyError):
     """The tenant's home region has no database in this deployment."""
 
     code = "region_unavailable"
+    failure_type = ResidencyErrorType.REGION_UNAVAILABLE
 
 
 class CrossRegionSession(ResidencyError):
     """Code asked for a tenant's session on another region's database; refused before connecting."""
 
     code = "region_mismatch"
+    failure_type = ResidencyErrorType.REGION_MISMATCH
 
 
 class TenantNotProvisioned(ResidencyError):
     """The control plane has no such tenant, or its region's database has not received its row."""
 
     code = "tenant_not_provisioned"
+    failure_type = ResidencyErrorType.TENANT_NOT_PROVISIONED
 
 
 def _foreign(exc: DBAPIError) -> bool:

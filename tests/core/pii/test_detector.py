@@ -162,3 +162,36 @@ def test_local_numbers_count_where_a_word_says_they_are_phones() -> None:
     # Six digits without a word, or not three pairs, stay numbers: a quantity, part of a date.
     assert found("we shipped 61 60 34 units") == []
     assert [kind for kind, _ in found("call on 2026-03-05", PiiConfig(entities=ALL - {Entity.DATE}))] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("The value was 329 3803 yesterday.", "329 3803"),
+        ("22 829038", "22 829038"),
+        ("See 9147 0918, then.", "9147 0918"),
+        ("Ask about 2869904137 today", "2869904137"),
+        ("it is 07700960940", "07700960940"),
+        ("or 61 60 34 after six", "61 60 34"),
+    ],
+)
+def test_local_numbers_count_unless_a_word_claims_them(text: str, number: str) -> None:
+    assert found(text) == [("phone", number)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 329 3803 shipped",
+        "apt 9147 0918 is empty",
+        "it cost $2869904137 in total",
+        "sold between 2019 2020",
+        "took 1234 5678 ms",
+        "at 1733500000 the job ended",
+        "My driver's license number is 071518203",
+        "Invoice number: 329 3803",
+        "room 61 60 34 and code 12-05-19",
+    ],
+)
+def test_numbers_claimed_by_a_word_are_not_phones(text: str) -> None:
+    assert "phone" not in [kind for kind, _ in found(text)]
