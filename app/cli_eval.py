@@ -1,6 +1,6 @@
 """`aiaas eval`: run a golden suite on the platform, compare two runs, write a run's HTML report.
 
-    aiaas eval run --suite golden --tenant ID [--model M] [--agent-version V] [--report run.html]
+    aiaas eval run --suite golden --tenant ID [--model M] [--agent-version NAME@N] [--report run.html]
     aiaas eval compare RUN_A RUN_B --tenant ID
     aiaas eval report RUN --tenant ID --out run.html
 
