@@ -1,12 +1,14 @@
 """`aiaas eval`: run a golden suite on the platform, compare two runs, write a run's HTML report.
 
-    aiaas eval run --suite golden --tenant ID [--model M] [--agent-version V] [--report run.html]
+    aiaas eval run --suite golden --tenant ID [--model M] [--agent-version NAME@N] [--report run.html]
     aiaas eval compare RUN_A RUN_B --tenant ID
     aiaas eval report RUN --tenant ID --out run.html
 
 `run` stores the run under the tenant, starts `EvalRunWorkflow` on the worker's task queue, shows progress
 on stderr and prints the totals as JSON; with `--min-pass-rate` it exits 1 below it (for CI). Each task runs
-in an eval tenant of its own; `--model` pins every task's turns to that model.
+in an eval tenant of its own; `--model` pins every task's turns to that model, `--agent-version orders@3` runs the
+tenant's saved version 3 of `orders` in every eval tenant. Each eval tenant is offboarded once its task is graded
+(export, `--eval-tenant-retention` hours, purge; `--keep-eval-tenants` keeps them); the results stay.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import fnmatch
 import json
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,18 @@ def add_eval_parser(subparsers: Any) -> None:
     run.add_argument("--suite", required=True, help="a folder of evals/suites (e.g. golden)")
     run.add_argument("--tenant", required=True, help="the tenant that owns the run")
     run.add_argument("--model", default="", help="pin every turn to this model (default: the agents' models)")
-    run.add_argument("--agent-version", default="", help="a label of the agents' version, kept with the run")
+    run.add_argument(
+        "--agent-version",
+        default="",
+        help="evaluate the tenant's saved agent versions, NAME@N[,NAME@N] (e.g. orders@3); others: the defaults",
+    )
+    run.add_argument(
+        "--eval-tenant-retention",
+        type=float,
+        default=24.0,
+        help="offboard each task's eval tenant when graded, purging it after this many hours (0-720, default 24)",
+    )
+    run.add_argument("--keep-eval-tenants", action="store_true", help="keep the eval tenants (no offboarding)")
     run.add_argument("--tasks", help="only the tasks whose id matches this glob (e.g. 'orders.refund.*')")
     run.add_argument("--concurrency", type=int, default=8, help="tasks at once (1-32, default 8)")
     run.add_argument("--report", type=Path, help="also write the run's HTML report here")
@@ -84,26 +98,33 @@ async def _start_and_follow(settings: Any, args: argparse.Namespace, tasks: list
     from temporalio.client import WorkflowQueryFailedError
     from temporalio.service import RPCError
 
+    from agents.definitions import pinned_agent_names
     from db.codec import connect
     from db.database import Database
     from evaluation import report, store
+    from evaluation.agent_versions import AgentVersionNotFound
     from evaluation.starter import start_run
 
     db = Database(settings.resolved_app_database_url(), pool_size=2)
     try:
         client = await connect(settings, db=db)
-        run_id, handle = await start_run(
-            client,
-            db,
-            tenant_id=args.tenant,
-            suite=args.suite,
-            tasks=tasks,
-            task_queue=settings.task_queue,
-            model=args.model,
-            agent_version=args.agent_version,
-            concurrency=args.concurrency,
-            judge=_judge_settings(args),
-        )
+        try:
+            run_id, handle = await start_run(
+                client,
+                db,
+                tenant_id=args.tenant,
+                suite=args.suite,
+                tasks=tasks,
+                task_queue=settings.task_queue,
+                model=args.model,
+                agent_version=args.agent_version,
+                concurrency=args.concurrency,
+                judge=_judge_settings(args),
+                pinned_agents=pinned_agent_names(settings),
+                eval_tenant_retention=None if args.keep_eval_tenants else timedelta(hours=args.eval_tenant_retention),
+            )
+        except AgentVersionNotFound as exc:
+            raise RuntimeError(f"--agent-version: {exc} in tenant {args.tenant}") from exc
         started = time.monotonic()
         sys.stderr.write(f"eval run {run_id}: {len(tasks)} tasks of suite {args.suite!r}\n")
         result_task = asyncio.ensure_future(handle.result())
@@ -151,16 +172,24 @@ def _judge_settings(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from evaluation.agent_versions import AgentVersionInvalid
+    from evaluation.agent_versions import parse as parse_agent_versions
     from evaluation.suites import SuiteError, load_suite
 
     if not 1 <= args.concurrency <= 32:
         raise RuntimeError("--concurrency must be 1 to 32")
     if args.min_pass_rate is not None and not 0 <= args.min_pass_rate <= 1:
         raise RuntimeError("--min-pass-rate must be between 0 and 1")
+    if not 0 <= args.eval_tenant_retention <= 720:
+        raise RuntimeError("--eval-tenant-retention must be 0 to 720 hours")
     if not 1 <= args.judge_repeats <= 10:
         raise RuntimeError("--judge-repeats must be 1 to 10")
     if not args.judge_model and (args.judge_record or args.judge_gates or args.judge_recordings):
         raise RuntimeError("--judge-record, --judge-gates and --judge-recordings need --judge-model")
+    try:
+        parse_agent_versions(args.agent_version)
+    except AgentVersionInvalid as exc:
+        raise RuntimeError(f"--agent-version: {exc}") from exc
     try:
         tasks = load_suite(args.suite)
     except SuiteError as exc:

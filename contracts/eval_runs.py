@@ -3,6 +3,7 @@ task's conversation left behind for the graders (`Observation`)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import Field
@@ -11,6 +12,7 @@ from contracts.base import Frozen
 from contracts.evals import ApprovalAnswer, Verdict
 
 MAX_CONCURRENCY = 32
+MAX_EVAL_TENANT_RETENTION = timedelta(days=30)
 
 
 def eval_run_workflow_id(tenant_id: str, run_id: str) -> str:
@@ -42,6 +44,9 @@ class EvalRunInput(Frozen):
     task_ids: list[str] = Field(min_length=1)
     concurrency: int = Field(default=8, ge=1, le=MAX_CONCURRENCY)
     judge: JudgeSettings | None = None
+    # Offboard each task's eval tenant once the task is graded, purging it after this long (the platform's
+    # `TenantLifecycleWorkflow`); None keeps the eval tenants. The results stay with the run's owner.
+    eval_tenant_retention: timedelta | None = Field(default=None, ge=timedelta(0), le=MAX_EVAL_TENANT_RETENTION)
 
 
 class EvalRunResult(Frozen):
@@ -55,6 +60,7 @@ class EvalTaskInput(Frozen):
     run_id: str
     task_id: str
     judge: JudgeSettings | None = None
+    eval_tenant_retention: timedelta | None = None
 
 
 class PrepareTaskInput(Frozen):

@@ -19,6 +19,7 @@ import structlog
 from prometheus_client import Counter
 from temporalio import activity
 
+from agents.definitions import pinned_agent_names
 from commerce.demo import seed_demo
 from contracts.eval_runs import (
     EvalRunResult,
@@ -37,7 +38,7 @@ from contracts.names import ACT_EVAL_FINISH_RUN, ACT_EVAL_GRADE_TASK, ACT_EVAL_P
 from core.settings import Settings
 from db.database import Database, run_sql
 from db.ids import new_id
-from evaluation import observe, store
+from evaluation import agent_versions, observe, store
 from grading.graders import grade, passed
 from grading.judge_models import recorded_judge
 from grading.rubric import rubric_verdict
@@ -51,11 +52,15 @@ TASKS_GRADED = Counter("aiaas_eval_tasks_total", "Eval tasks graded", ["outcome"
 JUDGE_VERDICTS = Counter("aiaas_eval_judge_verdicts_total", "Rubric verdicts of the eval judge", ["outcome"])
 
 
+SCRIPTED_PREFIXES = ("scripted/", "planted/")
+
+
 def turn_content(task: GoldenTask, position: int, refs: dict[str, str], model: str) -> str:
-    """What the customer sends: the text, plus the script when the model is a scripted one."""
+    """What the customer sends: the text, plus the script when the model is a scripted one (`planted/*`: the
+    scripted model with a known fault, which measures the suite itself)."""
     turn = task.turns[position]
     text = str(resolve(turn.text, refs))
-    if turn.plan is not None and (not model or model.startswith("scripted/")):
+    if turn.plan is not None and (not model or model.startswith(SCRIPTED_PREFIXES)):
         text += "\nPLAN: " + json.dumps(resolve(turn.plan, refs))
     return text
 
@@ -69,6 +74,11 @@ class EvalActivities:
     async def prepare_task(self, inp: PrepareTaskInput) -> PreparedTask:
         async with self._db.tenant_session(inp.tenant_id) as session:
             task, model = await store.run_task(session, inp.run_id, inp.task_id)
+            versions = await agent_versions.load(
+                session,
+                await store.run_agent_version(session, inp.run_id),
+                pinned=pinned_agent_names(self._settings),
+            )
         created = await create_tenant(
             self._settings.database_url or "",
             name=f"eval {inp.run_id[:8]} {task.id}"[:100],
@@ -85,6 +95,8 @@ class EvalActivities:
         customer_id = refs[f"customer:{task.customer}"] if task.customer else None
         conversation_id = new_id()
         async with self._db.tenant_session(eval_tenant) as session:
+            # The owner's saved versions the run names become the eval tenant's own: its agents resolve to them.
+            await agent_versions.install(session, eval_tenant, versions)
             for label, note in task.plant.items():
                 await run_sql(
                     session,

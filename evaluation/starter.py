@@ -6,6 +6,8 @@ only task ids however large the suite.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -16,7 +18,7 @@ from contracts.evals import GoldenTask
 from contracts.names import WF_EVAL_RUN
 from db.database import Database
 from db.ids import new_id
-from evaluation import store
+from evaluation import agent_versions, store
 
 TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 # Empty: the agents answer on the models the platform is configured with.
@@ -35,10 +37,16 @@ async def start_run(
     agent_version: str = "",
     concurrency: int = 8,
     judge: JudgeSettings | None = None,
+    pinned_agents: Collection[str] = (),
+    eval_tenant_retention: timedelta | None = None,
 ) -> tuple[str, WorkflowHandle[Any, EvalRunResult]]:
+    """Raises `AgentVersionInvalid` / `AgentVersionNotFound` (nothing stored, nothing started) for an
+    `agent_version` that is malformed or names a version the tenant does not have."""
     run_id = new_id()
     workflow_id = eval_run_workflow_id(tenant_id, run_id)
+    agent_version = agent_versions.canonical(agent_versions.parse(agent_version))
     async with db.tenant_session(tenant_id) as session:
+        await agent_versions.load(session, agent_version, pinned=pinned_agents)
         await store.create_run(
             session,
             tenant_id=tenant_id,
@@ -52,7 +60,12 @@ async def start_run(
     handle = await client.start_workflow(
         WF_EVAL_RUN,
         EvalRunInput(
-            tenant_id=tenant_id, run_id=run_id, task_ids=[t.id for t in tasks], concurrency=concurrency, judge=judge
+            tenant_id=tenant_id,
+            run_id=run_id,
+            task_ids=[t.id for t in tasks],
+            concurrency=concurrency,
+            judge=judge,
+            eval_tenant_retention=eval_tenant_retention,
         ),
         id=workflow_id,
         task_queue=task_queue,

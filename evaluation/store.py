@@ -67,6 +67,12 @@ async def run_task(session: AsyncSession, run_id: str, task_id: str) -> tuple[Go
     return GoldenTask.model_validate(row["task"]), str(row["model"])
 
 
+async def run_agent_version(session: AsyncSession, run_id: str) -> str:
+    """The agent versions a run evaluates (`evaluation.agent_versions`); empty: the defaults."""
+    found = await run_sql(session, "SELECT agent_version FROM eval_runs WHERE id = :id", {"id": run_id})
+    return str(found.scalar_one_or_none() or "")
+
+
 async def save_result(
     session: AsyncSession, *, tenant_id: str, run_id: str, task: GoldenTask, result: TaskResult, eval_tenant_id: str
 ) -> None:

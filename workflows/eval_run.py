@@ -6,6 +6,8 @@ at most `concurrency` at once, lanes pulling from one queue. A task:
     prepare (its own tenant, seeded world, open conversation) -> for each turn: record the customer's message,
     run the platform's agent loop (`AgentTurn`: model calls, tool calls, sagas, provenance checks, approvals)
     -> grade (read back what happened, deterministic graders, store the result)
+    -> offboard the eval tenant when the run says so (`eval_tenant_retention`): `TenantLifecycleWorkflow` as an
+       abandoned child, which exports, waits out the retention and purges it; the owner's results stay
 
 The human of an approval and the customer of a confirmation are played by the task's data (`approval`,
 `confirm` per turn), answered through the same gates the updates reach. The tasks themselves are in the
@@ -19,6 +21,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from workflows.agent_turn import AgentTurn
@@ -44,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         eval_task_workflow_id,
     )
     from contracts.evals import ApprovalAnswer
+    from contracts.lifecycle import TenantLifecycleInput, lifecycle_workflow_id
     from contracts.names import (
         ACT_EVAL_FINISH_RUN,
         ACT_EVAL_GRADE_TASK,
@@ -51,11 +55,13 @@ with workflow.unsafe.imports_passed_through():
         ACT_RECORD_USER_MESSAGE,
         WF_EVAL_RUN,
         WF_EVAL_TASK,
+        WF_TENANT_LIFECYCLE,
     )
     from contracts.provenance import ConfirmationReply
     from contracts.retry import PERSISTENCE_RETRY
 
 EVAL_DECIDER = "eval-run"
+TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 
 
 async def _activity(
@@ -110,7 +116,27 @@ class EvalTaskWorkflow:
             else EVAL_ACTIVITY_START_TO_CLOSE_SECONDS,
         )
         assert isinstance(grade, TaskGrade)
+        if inp.eval_tenant_retention is not None:
+            await self._offboard(inp, prepared.eval_tenant_id, inp.eval_tenant_retention)
         return grade
+
+    @staticmethod
+    async def _offboard(inp: EvalTaskInput, eval_tenant_id: str, retention: timedelta) -> None:
+        """The eval tenant leaves through the platform's offboarding (export, retention, purge), started and
+        left to run on its own: the run does not wait out the retention period."""
+        await workflow.start_child_workflow(
+            WF_TENANT_LIFECYCLE,
+            TenantLifecycleInput(
+                tenant_id=eval_tenant_id,
+                retention=retention,
+                actor=EVAL_DECIDER,
+                reason=f"eval run {inp.run_id} task {inp.task_id} graded",
+            ),
+            id=lifecycle_workflow_id(eval_tenant_id),
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT_ID, eval_tenant_id)]),
+            static_summary=f"Offboard eval tenant {eval_tenant_id}",
+        )
 
     async def _converse(self, prepared: PreparedTask) -> None:
         conversation = ConversationInput(
@@ -185,7 +211,13 @@ class EvalRunWorkflow:
                 try:
                     grade: TaskGrade = await workflow.execute_child_workflow(
                         WF_EVAL_TASK,
-                        EvalTaskInput(tenant_id=inp.tenant_id, run_id=inp.run_id, task_id=task_id, judge=inp.judge),
+                        EvalTaskInput(
+                            tenant_id=inp.tenant_id,
+                            run_id=inp.run_id,
+                            task_id=task_id,
+                            judge=inp.judge,
+                            eval_tenant_retention=inp.eval_tenant_retention,
+                        ),
                         id=eval_task_workflow_id(inp.tenant_id, inp.run_id, task_id),
                         result_type=TaskGrade,
                     )

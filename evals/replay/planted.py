@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import litellm
 from litellm.llms.custom_llm import CustomLLM
-from litellm.types.utils import ModelResponse
+from litellm.types.utils import GenericStreamingChunk, ModelResponse
 
 from agents.models import scripted_agent
 from agents.models.registry import register_builtin_providers
@@ -127,13 +128,66 @@ def decide(fault: str, messages: list[dict[str, Any]], tools: list[dict[str, Any
     return "", calls
 
 
+def _usage(messages: list[dict[str, Any]], text: str, calls: list[Any]) -> dict[str, int]:
+    prompt = sum(len(str(m.get("content") or "").split()) for m in messages)
+    completion = len(text.split()) + sum(len(json.dumps(arguments).split()) + 1 for _tool, arguments in calls)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def stream_chunks(
+    messages: list[dict[str, Any]], text: str, calls: list[tuple[str, dict[str, Any]]]
+) -> list[GenericStreamingChunk]:
+    """The answer as a provider streams it (the platform's model calls stream): text deltas, or each call's
+    id and name with its first fragment and its arguments in two pieces."""
+    tokens = _usage(messages, text, calls)
+    if not calls:
+        return scripted_agent.chunks(scripted_agent.Reply(text=text), tokens)
+    out: list[GenericStreamingChunk] = []
+    for index, (tool, arguments) in enumerate(calls):
+        raw = json.dumps(arguments, sort_keys=True)
+        for position, piece in enumerate((raw[: len(raw) // 2], raw[len(raw) // 2 :])):
+            out.append(
+                GenericStreamingChunk(
+                    text="",
+                    tool_use={
+                        # Unique within a turn: its messages grow with every step.
+                        "id": f"call_p{len(messages)}_{index}" if position == 0 else None,
+                        "type": "function",
+                        "function": {"name": function_name(tool) if position == 0 else None, "arguments": piece},
+                        "index": index,
+                    },
+                    is_finished=False,
+                    finish_reason="",
+                    usage=None,
+                )
+            )
+    out.append(
+        GenericStreamingChunk(text="", tool_use=None, is_finished=True, finish_reason="tool_calls", usage=tokens)  # type: ignore[typeddict-item]
+    )
+    return out
+
+
 class PlantedLLM(CustomLLM):
-    def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+    @staticmethod
+    def _fault(model: str) -> str:
         fault = model.split("/", 1)[-1]
         if fault not in FAULTS:
             raise litellm.NotFoundError(f"unknown planted model {model!r}", model=model, llm_provider="planted")
+        return fault
+
+    def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Iterator[GenericStreamingChunk]:
         tools = (kwargs.get("optional_params") or {}).get("tools")
-        text, calls = decide(fault, messages, tools)
+        yield from stream_chunks(messages, *decide(self._fault(model), messages, tools))
+
+    async def astreaming(  # type: ignore[override]
+        self, model: str, messages: list, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[GenericStreamingChunk]:
+        for chunk in self.streaming(model, messages, *args, **kwargs):
+            yield chunk
+
+    def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+        tools = (kwargs.get("optional_params") or {}).get("tools")
+        text, calls = decide(self._fault(model), messages, tools)
         tool_calls = [
             {
                 "id": f"call_p{i}",

@@ -89,3 +89,62 @@ def test_another_tenants_runs_are_invisible(platform: Platform) -> None:
             error(owner_b.get(f"/v1/evals/runs/{bogus}"), 404, "eval_run_not_found")
         # A forged cursor is refused, never read.
         error(owner_b.get("/v1/evals/runs", params={"cursor": "eyJ4Ijox.ZmFrZQ"}), 400)
+
+
+def _save_orders(api: object, drop: str | None = None) -> int:
+    from agents.definitions import shipped_agents
+
+    shipped = shipped_agents()["orders"]
+    body = shipped.model_dump(
+        mode="json", include={"description", "system_prompt", "tools", "default_tier", "handoff_targets", "limits"}
+    )
+    body["tools"] = [t for t in body["tools"] if t != drop]
+    saved = api.put("/v1/agents/orders", json=body)  # type: ignore[attr-defined]
+    assert saved.status_code == 201, saved.text
+    return int(saved.json()["version"])
+
+
+def _finished(api: object, run_id: str) -> dict:
+    import time
+
+    for _ in range(600):
+        run = api.get(f"/v1/evals/runs/{run_id}", params={"include": "observations"}).json()  # type: ignore[attr-defined]
+        if run["status"] != "running":
+            return dict(run)
+        time.sleep(0.1)
+    raise AssertionError("the eval run never finished")
+
+
+def test_a_tenant_starts_a_run_of_its_own_agent_versions(platform: Platform) -> None:
+    with fresh_tenant(platform, "Eval versions") as (_tenant, owner):
+        good, broken = _save_orders(owner), _save_orders(owner, drop="orders.cancel")
+        verdicts = {}
+        for version in (good, broken):
+            started = owner.post(
+                "/v1/evals/runs",
+                json={"suite": "golden", "tasks": "orders.cancel.ada.placed.0", "agent_version": f"orders@{version}"},
+            )
+            assert started.status_code == 202, started.text
+            assert started.json()["tasks"] == 1
+            run = _finished(owner, started.json()["id"])
+            assert run["agent_version"] == f"orders@{version}" and run["status"] == "completed"
+            verdicts[version] = run["results"][0]["passed"]
+        # The version without orders.cancel cannot cancel: the two versions earn different verdicts.
+        assert verdicts == {good: True, broken: False}
+
+
+def test_a_run_of_another_tenants_agent_version_is_refused(platform: Platform) -> None:
+    with fresh_tenant(platform, "Eval A") as (_a, a), fresh_tenant(platform, "Eval B") as (_b, b):
+        theirs = [_save_orders(b) for _ in range(2)][-1]
+        before = len(every_item(a, "/v1/evals/runs"))
+        refused = a.post("/v1/evals/runs", json={"suite": "golden", "agent_version": f"orders@{theirs}"})
+        error(refused, 404, "agent_version_not_found")
+        for bad in ("orders", "orders@1;drop", "orders@1,orders@2", "x" * 1001):
+            error(a.post("/v1/evals/runs", json={"suite": "golden", "agent_version": bad}), 422)
+        error(a.post("/v1/evals/runs", json={"suite": "nosuchsuite"}), 404, "eval_suite_not_found")
+        error(a.post("/v1/evals/runs", json={"suite": "../golden"}), 422)
+        error(a.post("/v1/evals/runs", json={"suite": "golden", "tasks": "nothing.*"}), 422, "eval_tasks_empty")
+        error(a.post("/v1/evals/runs", json={"suite": "golden", "model": "no/such-model"}), 422, "model_unknown")
+        error(a.post("/v1/evals/runs", json={"suite": "golden", "tenant_id": _b}), 422)
+        error(a.post("/v1/evals/runs", json={"suite": "golden", "concurrency": 0}), 422)
+        assert len(every_item(a, "/v1/evals/runs")) == before

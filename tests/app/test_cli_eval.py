@@ -55,3 +55,7 @@ def test_bad_options_are_one_line_errors(cli_env: Settings, capsys: pytest.Captu
     assert code != 0 and "no task of suite 'golden' matches 'zzz*'" in err
     code, _out, err = run(capsys, "eval", "run", "--suite", "golden", "--tenant", "t", "--concurrency", "99")
     assert code != 0 and "--concurrency" in err
+    code, _out, err = run(capsys, "eval", "run", "--suite", "golden", "--tenant", "t", "--agent-version", "orders")
+    assert code != 0 and "--agent-version" in err and "NAME@VERSION" in err
+    code, _out, err = run(capsys, "eval", "run", "--suite", "golden", "--tenant", "t", "--eval-tenant-retention", "-1")
+    assert code != 0 and "--eval-tenant-retention" in err
