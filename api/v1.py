@@ -34,6 +34,7 @@ from api.routes import (
     conversation_list,
     conversations,
     customers,
+    dr_reports,
     drift,
     erasures,
     evals,
@@ -88,6 +89,7 @@ _HTTP = (
     billing.invoices,
     evals.router,
     channels.router,
+    dr_reports.router,
 )
 _SOCKETS = (events.sockets,)
 
