@@ -38,7 +38,7 @@ class DriftConfig:
     difference significant.
     """
 
-    fdr: float = 0.02
+    fdr: float = 0.01
     min_current_turns: int = 30
     min_baseline_turns: int = 100
     # Relative changes of a mean or quantile.
@@ -52,4 +52,4 @@ class DriftConfig:
     # The tenant-wide model-mix test over every agent's turns (`policies.drift.pooled`).
     pooled_mix: bool = True
     # The part of each metric's share of `fdr` its widest segment gets first (`policies.drift.fdr.weights`).
-    widest_share: float = 0.5
+    widest_share: float = 0.0
