@@ -36,6 +36,7 @@ from contracts.events import EventType
 from contracts.names import ACT_DR_BACKUP, ACT_DR_RECORD, ACT_DR_RESTORE_VERIFY
 from core.dr.backup import REDIS_MARKER_KEY, WalStream, pg_basebackup, redis_snapshot, sqlite_backup, tree_bytes
 from core.dr.pgstats import restored_numbers, source_snapshot
+from core.dr.reports import latest_reports as stored_reports
 from core.dr.scratch import ScratchStack
 from core.events import EventBus
 from core.settings import Settings
@@ -265,12 +266,8 @@ def _set_gauges(report: DrDrillReport) -> None:
 
 
 def latest_reports(root: Path, limit: int) -> list[DrDrillReport]:
-    """The newest stored reports under `root` (`<data_dir>/dr`), newest first."""
-    folder = root / "reports"
-    if not folder.is_dir():
-        return []
-    reports = [DrDrillReport.model_validate_json(p.read_text()) for p in folder.glob("*.json")]
-    return sorted(reports, key=lambda r: r.finished_at, reverse=True)[:limit]
+    """The newest stored reports under `root` (`<data_dir>/dr`), newest first (`core.dr.reports`)."""
+    return stored_reports(root, limit)
 
 
 async def _redis_marker(url: str) -> tuple[str | None, int]:

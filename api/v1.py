@@ -34,6 +34,7 @@ from api.routes import (
     conversation_list,
     conversations,
     customers,
+    dr_reports,
     drift,
     erasures,
     evals,
@@ -89,6 +90,7 @@ _HTTP: tuple[APIRouter, ...] = (
     billing.invoices,
     evals.router,
     channels.router,
+    dr_reports.router,
 )
 _HTTP += (router_canaries.router,)
 _SOCKETS = (events.sockets,)

@@ -21,15 +21,18 @@ column; it runs on the shifted nights and on `--evidently-tenants` tenants' ever
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from benchmarks.drift_sim import Shift, Tenant, day_of, day_rng, make_tenants
-from policies.drift.detector import analyse
-from policies.drift.facts import TurnFact
+from policies.drift.detector import DriftAnalysis, analyse
+from policies.drift.facts import ALL_AGENTS, DriftConfig, TurnFact
+from policies.drift.fdr import control_false_alarms
 from policies.drift.stats import (
     COST_PER_TURN,
     LATENCY_P50,
@@ -40,6 +43,10 @@ from policies.drift.stats import (
 )
 
 BASELINE_DAYS = 14
+# The detector as it was before the pooled mix test and the widest segment's first share, on the same nights.
+BEFORE = DriftConfig(pooled_mix=False, widest_share=0.0, fdr=0.01)
+# The detector before is timed in full on every this many nights (on the same tenant-nights as the one after).
+TIMED_EVERY = 5
 # The metrics a shift of each kind moves: a finding in one of them counts as catching it.
 MOVES = {
     "latency": {LATENCY_P50, LATENCY_P95},
@@ -84,6 +91,65 @@ def _has_evidently() -> bool:
     return True
 
 
+class _Tally:
+    """One detector configuration's outcome over the run."""
+
+    def __init__(self) -> None:
+        self.night_seconds: dict[int, float] = defaultdict(float)
+        self.caught: list[tuple[Shift, bool]] = []
+        self.misses: list[str] = []
+        self.clean_nights = self.false_alarms = 0
+        self.alarms_after_shift = self.nights_after_shift = 0
+
+    def add(self, tenant: Tenant, night: int, turns: int, tests: list[MetricTest]) -> None:
+        flagged = {t.metric for t in tests if t.flagged}
+        starting = [s for s in tenant.shifts if s.day == night]
+        if starting:
+            self.caught.extend((s, bool(flagged & MOVES[s.kind])) for s in starting)
+            self.misses.extend(_miss(s, turns, tests) for s in starting if not flagged & MOVES[s.kind])
+        elif _active(tenant, night):
+            self.nights_after_shift += 1
+            self.alarms_after_shift += bool(flagged)
+        else:
+            self.clean_nights += 1
+            self.false_alarms += bool(flagged)
+
+    def summary(self) -> dict[str, Any]:
+        seconds = list(self.night_seconds.values()) or [math.nan]
+        return {
+            "shifts": len(self.caught),
+            "caught": sum(c for _s, c in self.caught),
+            "caught_by_kind": {
+                k: f"{sum(c for s, c in self.caught if s.kind == k)}/{sum(s.kind == k for s, _c in self.caught)}"
+                for k in MOVES
+            },
+            "clean_tenant_nights": self.clean_nights,
+            "false_alarms": self.false_alarms,
+            "false_alarms_per_30_tenant_days": 30 * self.false_alarms / max(self.clean_nights, 1),
+            "alarms_on_nights_after_a_shift": f"{self.alarms_after_shift}/{self.nights_after_shift}",
+            "misses": self.misses,
+            "night_seconds_max": max(seconds),
+            "night_seconds_median": statistics.median(seconds),
+        }
+
+
+def _sweep(after: DriftConfig) -> dict[str, DriftConfig]:
+    """The level and the widest segment's share around the chosen ones: what each costs in false alarms."""
+    out = {}
+    for fdr in (0.01, 0.02, 0.03):
+        for widest in (0.0, 0.5, 0.75):
+            for pooled in (False, True):
+                out[f"q={fdr} widest={widest} pooled={'on' if pooled else 'off'}"] = replace(
+                    after, fdr=fdr, widest_share=widest, pooled_mix=pooled
+                )
+    return out
+
+
+def _variant(result: DriftAnalysis, cfg: DriftConfig) -> list[MetricTest]:
+    tests = [t for t in result.tests if cfg.pooled_mix or not (t.metric == MODEL_MIX and t.agent == ALL_AGENTS)]
+    return control_false_alarms(tests, cfg)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = day_rng(args.seed, 1_000_000, 0)
     first, last = BASELINE_DAYS, BASELINE_DAYS + args.nights - 1
@@ -99,59 +165,50 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     anchor = _has_evidently()
     anchor_tenants = {t.index for t in tenants if not t.shifts}
     anchor_tenants = set(sorted(anchor_tenants)[: args.evidently_tenants])
-    night_seconds: dict[int, float] = defaultdict(float)
-    caught: list[tuple[Shift, bool, bool | None]] = []
-    misses: list[str] = []
-    clean_nights = false_alarms = 0
+    after = DriftConfig(fdr=args.fdr)
+    variants = {"before": BEFORE, "after": after, **_sweep(after)}
+    tallies = {name: _Tally() for name in variants}
+    ev_caught: list[bool] = []
     ev_clean = ev_false = 0
-    alarms_after_shift = nights_after_shift = 0
     for tenant in tenants:
         days = [day_of(day_rng(args.seed, tenant.index, d), tenant, d) for d in range(first)]
         for night in range(first, last + 1):
             days.append(day_of(day_rng(args.seed, tenant.index, night), tenant, night))
+            starting = [s for s in tenant.shifts if s.day == night]
+            if not starting and night % args.every:
+                days.pop(0)  # a quicker run: only every `--every`th night without a starting shift is analysed
+                continue
             baseline = [f for day in days[-BASELINE_DAYS - 1 : -1] for f in day]
             current = days[-1]
+            # One analysis with every test; each variant is its own false-alarm step over the same p-values,
+            # which is exactly what `analyse` with that configuration computes (the pooled test aside).
             started = time.perf_counter()
-            result = analyse(baseline, BASELINE_DAYS, current)
-            night_seconds[night] += time.perf_counter() - started
-            flagged = {f.metric for f in result.findings}
-            starting = [s for s in tenant.shifts if s.day == night]
-            active = _active(tenant, night)
-            if starting:
-                ev = bool(_evidently_alarm(baseline, current)) if anchor else None
-                caught.extend((s, bool(flagged & MOVES[s.kind]), ev) for s in starting)
-                misses.extend(_miss(s, len(current), result.tests) for s in starting if not flagged & MOVES[s.kind])
-            elif active:
-                nights_after_shift += 1
-                alarms_after_shift += bool(flagged)
-            else:
-                clean_nights += 1
-                false_alarms += bool(flagged)
-                if anchor and tenant.index in anchor_tenants:
-                    ev_clean += 1
-                    ev_false += bool(_evidently_alarm(baseline, current))
+            result = analyse(baseline, BASELINE_DAYS, current, after)
+            whole_night = night % args.every == 0  # every tenant analysed that night: its time is the run's
+            if whole_night:
+                tallies["after"].night_seconds[night] += time.perf_counter() - started
+            if whole_night and night % TIMED_EVERY == 0:
+                started = time.perf_counter()
+                analyse(baseline, BASELINE_DAYS, current, BEFORE)
+                tallies["before"].night_seconds[night] += time.perf_counter() - started
+            for name, cfg in variants.items():
+                tallies[name].add(tenant, night, len(current), _variant(result, cfg))
+            if starting and anchor:
+                ev = bool(_evidently_alarm(baseline, current))
+                ev_caught.extend(ev for _s in starting)
+            elif anchor and not _active(tenant, night) and tenant.index in anchor_tenants:
+                ev_clean += 1
+                ev_false += bool(_evidently_alarm(baseline, current))
             days.pop(0)
-    seconds = list(night_seconds.values())
     return {
         "tenants": args.tenants,
         "nights": args.nights,
-        "shifts": len(caught),
-        "caught": sum(c for _s, c, _e in caught),
-        "caught_by_kind": {
-            k: f"{sum(c for s, c, _e in caught if s.kind == k)}/{sum(s.kind == k for s, _c, _e in caught)}"
-            for k in MOVES
-        },
-        "clean_tenant_nights": clean_nights,
-        "false_alarms": false_alarms,
-        "false_alarms_per_30_tenant_days": 30 * false_alarms / max(clean_nights, 1),
-        "alarms_on_nights_after_a_shift": f"{alarms_after_shift}/{nights_after_shift}",
-        "misses": misses,
-        "night_seconds_max": max(seconds),
-        "night_seconds_median": statistics.median(seconds),
+        **{name: tally.summary() for name, tally in tallies.items()},
+        "sweep": [name for name in variants if name not in ("before", "after")],
         "evidently": None
         if not anchor
         else {
-            "caught": sum(bool(e) for _s, _c, e in caught),
+            "caught": sum(ev_caught),
             "clean_tenant_nights": ev_clean,
             "false_alarms": ev_false,
             "false_alarms_per_30_tenant_days": 30 * ev_false / max(ev_clean, 1),
@@ -183,25 +240,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-turns", type=int, default=2500)
     parser.add_argument("--evidently-tenants", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--every", type=int, default=1, help="analyse every shift night but only every Nth other night (quicker)"
+    )
+    parser.add_argument("--fdr", type=float, default=DriftConfig().fdr, help="the level of the detector after")
     out = run(parser.parse_args(argv))
     ev = out["evidently"]
-    print(f"tenants {out['tenants']}, nightly runs {out['nights']}, shifts injected {out['shifts']}")
-    print(f"ours:      caught by the next nightly run {out['caught']}/{out['shifts']} {out['caught_by_kind']}")
-    print(
-        f"ours:      false alarms {out['false_alarms']} in {out['clean_tenant_nights']} clean tenant-nights"
-        f" = {out['false_alarms_per_30_tenant_days']:.3f} per 30 tenant-days"
-    )
-    print(f"ours:      alarms on nights after a shift began (still drifted) {out['alarms_on_nights_after_a_shift']}")
-    for miss in out["misses"]:
-        print(f"ours:      missed {miss}")
-    print(
-        f"ours:      nightly analysis of {out['tenants']} tenants: max {out['night_seconds_max']:.2f} s,"
-        f" median {out['night_seconds_median']:.2f} s"
-    )
+    print(f"tenants {out['tenants']}, nightly runs {out['nights']}, shifts injected {out['after']['shifts']}")
+    for name in ("before", "after"):
+        res = out[name]
+        tag = f"{name}:".ljust(10)
+        print(f"{tag} caught by the next nightly run {res['caught']}/{res['shifts']} {res['caught_by_kind']}")
+        print(
+            f"{tag} false alarms {res['false_alarms']} in {res['clean_tenant_nights']} clean tenant-nights"
+            f" = {res['false_alarms_per_30_tenant_days']:.3f} per 30 tenant-days"
+        )
+        print(f"{tag} alarms on nights after a shift began (still drifted) {res['alarms_on_nights_after_a_shift']}")
+        for miss in res["misses"]:
+            print(f"{tag} missed {miss}")
+        print(
+            f"{tag} nightly analysis of {out['tenants']} tenants: max {res['night_seconds_max']:.2f} s,"
+            f" median {res['night_seconds_median']:.2f} s"
+        )
+    print("sweep (same tests, the false-alarm step only):")
+    for name in out["sweep"]:
+        res = out[name]
+        print(
+            f"  {name.ljust(34)} caught {res['caught']}/{res['shifts']} {res['caught_by_kind']},"
+            f" false alarms {res['false_alarms']}/{res['clean_tenant_nights']}"
+            f" = {res['false_alarms_per_30_tenant_days']:.3f} per 30 tenant-days"
+        )
     if ev is None:
         print("evidently: not installed (pip install -e '.[drift-bench]'); anchor skipped")
     else:
-        print(f"evidently: caught {ev['caught']}/{out['shifts']} (any column drifted on the shift's first night)")
+        shifts = out["after"]["shifts"]
+        print(f"evidently: caught {ev['caught']}/{shifts} (any column drifted on the shift's first night)")
         print(
             f"evidently: false alarms {ev['false_alarms']} in {ev['clean_tenant_nights']} clean tenant-nights"
             f" = {ev['false_alarms_per_30_tenant_days']:.2f} per 30 tenant-days"

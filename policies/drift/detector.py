@@ -16,6 +16,7 @@ from policies.drift.decompose import CostDecomposition, decompose
 from policies.drift.facts import ALL_AGENTS, ALL_MODELS, DriftConfig, TurnFact
 from policies.drift.fdr import control_false_alarms
 from policies.drift.latency import latency_tests
+from policies.drift.pooled import pooled_mix_test
 from policies.drift.stats import (
     COST_PER_TURN,
     ERROR_RATE,
@@ -133,6 +134,9 @@ def analyse(
             mix = mix_test(agent, b, c, cfg)
             if mix is not None:
                 tests.append(mix)
+    pooled = pooled_mix_test(base_columns, cur_columns, cfg) if cfg.pooled_mix else None
+    if pooled is not None:
+        tests.append(pooled)
     tests = control_false_alarms(tests, cfg)
     findings = [t for t in tests if t.flagged]
     agents = sorted({f.agent for f in baseline} | {f.agent for f in current})

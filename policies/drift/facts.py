@@ -49,3 +49,7 @@ class DriftConfig:
     min_rate_effect: float = 0.02
     # The least day-to-day variation assumed (relative; in log units for latency), however calm the baseline.
     wobble_floor: float = 0.02
+    # The tenant-wide model-mix test over every agent's turns (`policies.drift.pooled`).
+    pooled_mix: bool = True
+    # The part of each metric's share of `fdr` its widest segment gets first (`policies.drift.fdr.weights`).
+    widest_share: float = 0.0

@@ -29,13 +29,24 @@ if TYPE_CHECKING:
     from policies.drift.stats import MetricTest
 
 
-def weights(tests: Sequence[MetricTest]) -> np.ndarray:
-    """Each metric the same total weight, split within it by last night's turns; the mean weight is one."""
+def weights(tests: Sequence[MetricTest], widest_share: float = 0.0) -> np.ndarray:
+    """Each metric the same total weight, split within it by last night's turns; the mean weight is one.
+
+    With `widest_share` > 0 that part of a metric's weight goes to its widest segment (the most turns last
+    night: the tenant, or its one agent on all models) before the rest is split by turns: the pooled test is
+    the metric's primary test, and the narrower ones are there to say where a change is.
+    """
     per_metric: dict[str, float] = defaultdict(float)
-    for t in tests:
+    widest: dict[str, int] = {}
+    for i, t in enumerate(tests):
         per_metric[t.metric] += max(t.n_current, 1)
+        if t.metric not in widest or t.n_current > tests[widest[t.metric]].n_current:
+            widest[t.metric] = i
     share = len(tests) / len(per_metric)
-    return np.array([share * max(t.n_current, 1) / per_metric[t.metric] for t in tests])
+    out = np.array([(1 - widest_share) * max(t.n_current, 1) / per_metric[t.metric] for t in tests])
+    for i in widest.values():
+        out[i] += widest_share
+    return share * out
 
 
 def adjusted(p: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -54,7 +65,7 @@ def control_false_alarms(tests: Sequence[MetricTest], cfg: DriftConfig) -> list[
     """Weighted Benjamini-Hochberg over the night's family, then the effect-size gate: what is left is flagged."""
     if not tests:
         return []
-    q = adjusted(np.array([t.p_value for t in tests]), weights(tests))
+    q = adjusted(np.array([t.p_value for t in tests]), weights(tests, cfg.widest_share))
     return [
         replace(t, q_value=float(qv), flagged=bool(qv <= cfg.fdr) and t.large_enough)
         for t, qv in zip(tests, q, strict=True)
