@@ -43,17 +43,22 @@ class JobResult:
     latency: float
     first_task_wait: float = 0.0
     after_activity_wait: float = 0.0
+    start_accepted: float = 0.0
 
 
 async def _job(client: Client, queue: str, tenant: str, priority: Priority) -> JobResult:
     started = time.perf_counter()
-    first_task, wait, after_activity = await client.execute_workflow(
+    submitted = time.time()
+    handle = await client.start_workflow(
         FairJob.run,
-        args=[tenant, time.time()],
+        args=[tenant, submitted],
         id=f"bench-fair-{uuid.uuid4()}",
         task_queue=queue,
         priority=priority,
     )
+    # How long the server took to accept the start; the rest of the first task's wait is the task queue's.
+    accepted = time.time() - submitted
+    first_task, wait, after_activity = await handle.result()
     done = time.perf_counter()
     return JobResult(
         tenant=tenant,
@@ -62,6 +67,7 @@ async def _job(client: Client, queue: str, tenant: str, priority: Priority) -> J
         latency=done - started,
         first_task_wait=first_task,
         after_activity_wait=after_activity,
+        start_accepted=accepted,
     )
 
 
@@ -111,6 +117,7 @@ async def _run(
         "b_wait_p95_ms": _p(b_waits, 95),
         "b_latency_p95_ms": _p([r.latency for r in b_results], 95),
         "b_first_task_p95_ms": _p([r.first_task_wait for r in b_results], 95),
+        "b_start_accepted_p95_ms": _p([r.start_accepted for r in b_results], 95),
         "b_after_activity_p95_ms": _p([r.after_activity_wait for r in b_results], 95),
         "jain": jain([float(a_served), float(len(b_results))]) if a_jobs else 1.0,
         "a_served_while_b_waited": float(a_served),
@@ -119,7 +126,8 @@ async def _run(
         f"{name:<13} B wait p50={figures['b_wait_p50_ms']:8.1f} ms  p95={figures['b_wait_p95_ms']:8.1f} ms  "
         f"B end-to-end p95={figures['b_latency_p95_ms']:8.1f} ms  "
         f"A served meanwhile={a_served:4d}  Jain={figures['jain']:.2f}\n"
-        f"{'':<13} B p95 waits: first workflow task {figures['b_first_task_p95_ms']:8.1f} ms, "
+        f"{'':<13} B p95 waits: start accepted {figures['b_start_accepted_p95_ms']:8.1f} ms, "
+        f"first workflow task {figures['b_first_task_p95_ms']:8.1f} ms, "
         f"activity {figures['b_wait_p95_ms']:8.1f} ms, workflow task after the activity "
         f"{figures['b_after_activity_p95_ms']:8.1f} ms"
     )
