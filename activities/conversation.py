@@ -13,6 +13,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from agents import transcripts
+from agents.stamp import agent_stamp
 from contracts.conversation import (
     CompleteTurnInput,
     CompleteTurnResult,
@@ -44,6 +45,8 @@ class ConversationActivities:
                 content=inp.content,
                 client_message_id=inp.client_message_id,
             )
+            # Read in the same transaction: the run reuses its agent while this does not move (`agents.stamp`).
+            stamp = await agent_stamp(session, inp.agent) if inp.agent and not answered else ""
         if answered:
             # A repeat of a message answered long ago: announcing it again would tell clients it is new.
             return RecordedMessage(answered=True)
@@ -54,7 +57,7 @@ class ConversationActivities:
             {"message_id": inp.message_id, "client_message_id": inp.client_message_id},
             dedup_key=f"{inp.message_id}:accepted",
         )
-        return RecordedMessage()
+        return RecordedMessage(agent_stamp=stamp)
 
     @activity.defn(name=ACT_COMPLETE_TURN)
     async def complete_turn(self, inp: CompleteTurnInput) -> CompleteTurnResult:

@@ -27,13 +27,14 @@ from contracts.routing import RouteDecision, RouteInput
 from core.events import EventBus
 from core.settings import Settings
 from db.database import Database
-from policies.budgets import LimitKind, load_budget, load_spend
+from policies.budgets import Budget, BudgetMode, LimitKind, Spend, load_budget, load_spend, mode_for
 from policies.metering import Metering
 from router import settings_store
 from router.catalog import Catalog
 from router.classifier import PassClassifier
 from router.features import TurnContext, extract
 from router.policy import NoModelInRegion, RoutingContext, decide
+from router.settings_store import TenantRouting
 from router.versions import RouterCache
 
 log = structlog.get_logger("aiaas.router")
@@ -71,23 +72,29 @@ class RoutingActivities:
         self.catalog = catalog or Catalog.load(settings.router_catalog or None)
         self._fallbacks = parse_fallbacks(settings.router_fallbacks)
 
-    async def _messages(self, inp: RouteInput) -> tuple[str, str]:
+    async def _reads(self, inp: RouteInput) -> tuple[list[str], TenantRouting, Budget | None, Spend | None]:
+        """Everything the decision reads from Postgres, in one transaction: the customer's last two messages,
+        the tenant's routing settings and, with metering, its budget and spend."""
         async with self._db.tenant_session(inp.tenant_id) as session:
             texts = await transcripts.last_user_texts(
                 session, conversation_id=inp.conversation_id, up_to_message_id=inp.message_id, count=2
             )
-        return (texts[0] if texts else ""), (texts[1] if len(texts) > 1 else "")
+            tenant = await settings_store.read(session, inp.tenant_id)
+            budget = await load_budget(session, inp.tenant_id) if self._metering is not None else None
+            spend = None
+            if budget is not None and not budget.empty:
+                spend = await load_spend(session, inp.tenant_id, datetime.now(UTC))
+        return texts, tenant, budget, spend
 
-    async def _budget(self, tenant_id: str, large_model: str, prompt_tokens: int) -> tuple[str, float | None, bool]:
-        """The budget mode, the share of the tightest hard limit left, and whether a large call still fits."""
-        if self._metering is None:
-            return "normal", None, True
-        mode = (await self._metering.mode(tenant_id)).value
-        async with self._db.tenant_session(tenant_id) as session:
-            budget = await load_budget(session, tenant_id)
-            if budget is None or budget.empty:
-                return mode, None, True
-            spend = await load_spend(session, tenant_id, datetime.now(UTC))
+    def _budget(
+        self, budget: Budget | None, spend: Spend | None, large_model: str, prompt_tokens: int
+    ) -> tuple[str, float | None, bool]:
+        """The budget mode, the share of the tightest hard limit left, and whether a large call still fits.
+
+        The mode is the one the cost guard computes (`CostGuard.mode`), from the budget and spend just read."""
+        if self._metering is None or budget is None or spend is None:
+            return BudgetMode.NORMAL.value, None, True
+        mode = mode_for(budget, spend).value
         left: Decimal | None = None
         fraction: float | None = None
         for period, kind, limit in budget.limits():
@@ -105,8 +112,8 @@ class RoutingActivities:
 
     @activity.defn(name=ACT_ROUTE_DECIDE)
     async def decide(self, inp: RouteInput) -> RouteDecision:
-        text, previous = await self._messages(inp)
-        tenant = await settings_store.load(self._db, inp.tenant_id)
+        texts, tenant, budget, spend = await self._reads(inp)
+        text, previous = (texts[0] if texts else ""), (texts[1] if len(texts) > 1 else "")
         agent_pinned = inp.agent in agent_models(self._settings)
         # The tenant's own model for a tier (a promoted canary's) replaces the operator's, unless the operator
         # pinned the agent.
@@ -115,7 +122,7 @@ class RoutingActivities:
             or model_for(self._settings, inp.agent, tier)
             for tier in Tier
         }
-        mode, left, large_ok = await self._budget(inp.tenant_id, tier_models[Tier.LARGE], len(text) // 4 + 1)
+        mode, left, large_ok = self._budget(budget, spend, tier_models[Tier.LARGE], len(text) // 4 + 1)
         ctx = RoutingContext(
             region=tenant.region,
             plan=tenant.plan,

@@ -40,11 +40,13 @@ from benchmarks import (
     tool_overhead,
     tracing_overhead,
     turn_latency,
+    turn_round_trips,
 )
 from benchmarks.load import gate as load_gate
 
 BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "turns": (turn_latency.main, "turn latency through the gateway against a bare Temporal update"),
+    "round-trips": (turn_round_trips.main, "database statements and transactions per turn in the worker"),
     "tracing": (tracing_overhead.main, "turn latency with tracing off against sampled tracing, alternating"),
     "auth": (auth_overhead.main, "authentication per request: API keys, JWT, cached and uncached"),
     "codec": (codec_overhead.main, "payload encryption per payload against a no-op codec"),

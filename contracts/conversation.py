@@ -52,6 +52,8 @@ class QueuedMessage(Frozen):
     content: str
     client_message_id: str | None = None
     trace_carrier: TraceCarrier | None = None
+    # The agent's stamp when the message was recorded (`agents.stamp`); empty: resolve the agent for its turn.
+    agent_stamp: str = ""
 
 
 class ConversationInput(Frozen):
@@ -121,6 +123,8 @@ class RecordUserMessageInput(Frozen):
     message_id: str
     content: str
     client_message_id: str | None = None
+    # The agent whose stamp to read in the same transaction (`agents.stamp`); empty: none is read.
+    agent: str = ""
 
 
 class RecordedMessage(Frozen):
@@ -128,6 +132,8 @@ class RecordedMessage(Frozen):
     is a repeat of one a closed run took in and answered: it is not queued again."""
 
     answered: bool = False
+    # The stamp of `RecordUserMessageInput.agent` read with the row; empty when none was asked for.
+    agent_stamp: str = ""
 
 
 class ModelCallInput(Frozen):

@@ -49,25 +49,21 @@ class TenantRouting:
 
 async def load(db: Database, tenant_id: str) -> TenantRouting:
     async with db.tenant_session(tenant_id) as session:
-        tenant = (
-            await run_sql(session, "SELECT plan, data_region FROM tenants WHERE id = :t", {"t": tenant_id})
-        ).first()
-        row = (
-            await run_sql(
-                session,
-                "SELECT pinned_model, forbidden_models, quality_target, canary_model, canary_share, tier_models"
-                " FROM tenant_router_settings WHERE tenant_id = :t",
-                {"t": tenant_id},
-            )
-        ).first()
-        version = (
-            await run_sql(
-                session,
-                "SELECT version FROM tenant_routers WHERE tenant_id = :t ORDER BY created_at DESC LIMIT 1",
-                {"t": tenant_id},
-            )
-        ).scalar()
-    if tenant is None:
+        return await read(session, tenant_id)
+
+
+_READ = (
+    "SELECT t.plan, t.data_region, s.tenant_id IS NOT NULL AS configured, s.pinned_model, s.forbidden_models,"
+    " s.quality_target, s.canary_model, s.canary_share, s.tier_models,"
+    " (SELECT version FROM tenant_routers WHERE tenant_id = :t ORDER BY created_at DESC LIMIT 1) AS router_version"
+    " FROM tenants t LEFT JOIN tenant_router_settings s ON s.tenant_id = t.id WHERE t.id = :t"
+)
+
+
+async def read(session: AsyncSession, tenant_id: str) -> TenantRouting:
+    """What the router reads of the tenant, in one statement inside a transaction the caller holds."""
+    row = (await run_sql(session, _READ, {"t": tenant_id})).first()
+    if row is None:
         raise LookupError(f"tenant {tenant_id} not found")
     settings = (
         RouterSettings(
@@ -78,11 +74,11 @@ async def load(db: Database, tenant_id: str) -> TenantRouting:
             float(row.canary_share),
             tuple(sorted((str(k), str(v)) for k, v in (row.tier_models or {}).items())),
         )
-        if row is not None
+        if row.configured
         else RouterSettings()
     )
     return TenantRouting(
-        plan=str(tenant.plan), region=str(tenant.data_region), settings=settings, router_version=version
+        plan=str(row.plan), region=str(row.data_region), settings=settings, router_version=row.router_version
     )
 
 

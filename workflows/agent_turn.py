@@ -26,6 +26,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
+from workflows.agent_cache import AgentCache
 from workflows.approval_gate import ApprovalGate
 from workflows.confirmation_gate import ConfirmationGate
 from workflows.provenance import PROVENANCE_PATCH, TurnProvenance
@@ -101,6 +102,7 @@ class AgentTurn:
         steps_total: int,
         gate: ApprovalGate,
         confirmations: ConfirmationGate | None = None,
+        agents: AgentCache | None = None,
     ) -> None:
         self.agent = agent
         self.steps_total = steps_total
@@ -114,9 +116,10 @@ class AgentTurn:
         self._confirmations = confirmations or ConfirmationGate()
         self._protection: Protection | None = None
         self._spotlight = ""
+        self._agents = agents or AgentCache()
 
     async def run(self) -> None:
-        resolved = await self._resolve(self.agent)
+        resolved = await self._turn_agent()
         if workflow.patched(PROVENANCE_PATCH):
             # What the customer wrote and the agent's definition are the turn's trusted origins; the marker
             # around untrusted text is drawn now, after every tool output it will wrap was written.
@@ -237,6 +240,16 @@ class AgentTurn:
         return switched, ok
 
     # ---- activities -----------------------------------------------------------------------------------
+
+    async def _turn_agent(self) -> ResolvedAgent:
+        """The run's kept resolution while the message's agent stamp matches it (`workflows.agent_cache`)."""
+        stamp = self._msg.agent_stamp
+        kept = self._agents.get(self.agent, stamp)
+        if kept is not None:
+            return kept
+        resolved = await self._resolve(self.agent)
+        self._agents.put(self.agent, stamp, resolved)
+        return resolved
 
     async def _resolve(self, agent: str) -> ResolvedAgent:
         resolved: ResolvedAgent = await run_local(

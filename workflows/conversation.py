@@ -20,6 +20,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
+from workflows.agent_cache import AgentCache
 from workflows.agent_turn import AgentTurn
 from workflows.approval_gate import ApprovalGate
 from workflows.confirmation_gate import ConfirmationGate
@@ -74,6 +75,7 @@ class ConversationWorkflow:
         self._confirmations = ConfirmationGate()
         self._turn: AgentTurn | None = None
         self._turn_task: asyncio.Task[None] | None = None
+        self._agents = AgentCache()
 
     @workflow.run
     async def run(self, inp: ConversationInput) -> ConversationResult:
@@ -99,13 +101,14 @@ class ConversationWorkflow:
 
     @workflow.update(name="submit_message")
     async def submit_message(self, msg: SubmitMessage) -> SubmitAccepted:
-        if not await self._intake.take(msg):
+        if not await self._intake.take(msg, self._agent):
             return SubmitAccepted(message_id=msg.message_id, duplicate=True)
         queued = QueuedMessage(
             message_id=msg.message_id,
             content=msg.content,
             client_message_id=msg.client_message_id,
             trace_carrier=msg.trace_carrier,
+            agent_stamp=self._intake.pop_stamp(msg.message_id),
         )
         if self._input.double_texting == DoubleTexting.INTERRUPT and self._current is not None:
             self._interrupt_current_turn()
@@ -235,6 +238,7 @@ class ConversationWorkflow:
             steps_total=self._steps_total,
             gate=self._approvals,
             confirmations=self._confirmations,
+            agents=self._agents,
         )
         traced = in_trace(
             msg.trace_carrier,

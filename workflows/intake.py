@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.agent_cache import AGENT_ONCE_PATCH
 from workflows.turn_io import PERSISTENCE_SCHEDULE_TO_CLOSE, run_local
 
 with workflow.unsafe.imports_passed_through():
@@ -43,6 +44,8 @@ class Intake:
         self._seen: OrderedDict[str, None] = OrderedDict((mid, None) for mid in seen)
         # Messages taken in whose recording has not finished; a repeat waits for it.
         self._recording: set[str] = set()
+        # The agent stamp read with each message taken in and not yet queued (`workflows.agent_cache`).
+        self._stamps: dict[str, str] = {}
 
     @property
     def seen_ids(self) -> list[str]:
@@ -51,10 +54,14 @@ class Intake:
     def is_repeat(self, message_id: str) -> bool:
         return message_id in self._seen
 
-    async def take(self, msg: SubmitMessage) -> bool:
+    def pop_stamp(self, message_id: str) -> str:
+        """The agent stamp read when `message_id` was recorded; empty when none was."""
+        return self._stamps.pop(message_id, "")
+
+    async def take(self, msg: SubmitMessage, agent: str = "") -> bool:
         """Record `msg`: True when it is new and goes into the queue, False when it repeats one already taken
         in. Raises `MessageNotRecorded` when it could not be recorded; it is then forgotten, so a retry counts
-        as new."""
+        as new. From the `agent-def-once` patch on, `agent`'s stamp is read with the row (`pop_stamp`)."""
         if not workflow.patched(RECORD_AFTER_ACCEPT):
             return await self._take_recorded_first(msg)
         message_id = msg.message_id
@@ -67,10 +74,11 @@ class Intake:
         # Remembered before awaiting, so a concurrent repeat is answered as one.
         self._remember(message_id)
         self._recording.add(message_id)
+        stamped = agent if agent and workflow.patched(AGENT_ONCE_PATCH) else ""
         try:
             recorded: RecordedMessage = await workflow.execute_activity(
                 ACT_RECORD_USER_MESSAGE,
-                self._record_input(msg),
+                self._record_input(msg, stamped),
                 result_type=RecordedMessage,
                 start_to_close_timeout=PERSISTENCE_START_TO_CLOSE,
                 schedule_to_close_timeout=PERSISTENCE_SCHEDULE_TO_CLOSE,
@@ -81,6 +89,8 @@ class Intake:
             raise not_recorded() from err
         finally:
             self._recording.discard(message_id)
+        if recorded.agent_stamp and not recorded.answered:
+            self._stamps[message_id] = recorded.agent_stamp
         return not recorded.answered
 
     async def _take_recorded_first(self, msg: SubmitMessage) -> bool:
@@ -95,13 +105,14 @@ class Intake:
             raise not_recorded() from err
         return True
 
-    def _record_input(self, msg: SubmitMessage) -> RecordUserMessageInput:
+    def _record_input(self, msg: SubmitMessage, agent: str = "") -> RecordUserMessageInput:
         return RecordUserMessageInput(
             tenant_id=self._tenant_id,
             conversation_id=self._conversation_id,
             message_id=msg.message_id,
             content=msg.content,
             client_message_id=msg.client_message_id,
+            agent=agent,
         )
 
     def _remember(self, message_id: str) -> None:
