@@ -68,6 +68,9 @@ def victim(console_gateway: ConsoleGateway, platform: Platform) -> Iterator[dict
     api.close()
 
 
+AGENT_PROMPT = "Only tenant A may read this prompt."
+
+
 def _agent_body() -> dict[str, object]:
     limits = {
         "max_steps_per_turn": 8,
@@ -78,8 +81,8 @@ def _agent_body() -> dict[str, object]:
         "max_cost_usd_per_turn": 1.0,
     }
     return {
-        "description": "the victim's own agent",
-        "system_prompt": "You help the victim's customers.",
+        "description": "agent of tenant A",
+        "system_prompt": AGENT_PROMPT,
         "tools": [],
         "default_tier": "small",
         "handoff_targets": [],
@@ -107,7 +110,8 @@ def _path(template: str, victim: dict[str, str]) -> str:
 
 
 def _fingerprints(victim: dict[str, str]) -> list[str]:
-    return [victim["tenant_id"], victim["key"][:15], victim["key_id"], victim["name"], victim["endpoint_id"]]
+    # Not the agent's name: a 404 names the agent asked for, the same for A's agent as for a name nobody used.
+    return [victim["tenant_id"], victim["key"][:15], victim["key_id"], victim["endpoint_id"], AGENT_PROMPT]
 
 
 def test_every_console_route_is_covered() -> None:
