@@ -89,7 +89,9 @@ async def test_ping(endpoint_id: uuid.UUID, viewer: CsrfViewerDep) -> Response:
 async def delivery(delivery_id: uuid.UUID, viewer: ViewerDep) -> Response:
     principal = await viewer.check(Reader)
     found = await read_delivery(delivery_id, principal, viewer.state)
-    return render(viewer, viewer.request, "webhook_delivery.html", delivery=found)
+    # The attempts as JSON for display: their times are datetimes, which the template's `tojson` cannot take.
+    attempts = found.model_dump(mode="json")["log"] or []
+    return render(viewer, viewer.request, "webhook_delivery.html", delivery=found, attempts=attempts)
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/redeliver")
