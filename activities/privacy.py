@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from channels.store import prune_inbound
 from contracts.conversation import conversation_workflow_id
 from contracts.names import (
     ACT_ERASURE_DATABASE,
@@ -52,6 +53,7 @@ log = structlog.get_logger("aiaas.privacy")
 ERASURES = Counter("aiaas_erasures_total", "Customer erasures completed", [])
 RETAINED_DELETED = Counter("aiaas_retention_deleted_total", "Rows and stream entries past retention", ["kind"])
 _SCAN_BATCH = 500
+INBOUND_TABLE = "public.channel_inbound"
 REPORT_VERSION = 1
 
 
@@ -211,7 +213,19 @@ class PrivacyActivities:
             trimmed = await self._trim_events(tenant_id, policy.events_days)
             deleted["redis.events"] = deleted.get("redis.events", 0) + trimmed
             RETAINED_DELETED.labels(kind=Kind.EVENTS.value).inc(trimmed)
-        return more
+        return await self._prune_inbound(tenant_id, inp, deleted) or more
+
+    async def _prune_inbound(self, tenant_id: str, inp: EnforceRetentionInput, deleted: dict[str, int]) -> bool:
+        """The platform's own rule, whatever the tenant's policy: channel deduplication rows past the providers'
+        longest retry window (`channels.store.INBOUND_KEEP_DAYS`). True when more is left."""
+        for _ in range(inp.batches_per_call):
+            async with self._db.tenant_session(tenant_id) as session:
+                n = await prune_inbound(session, inp.batch_size)
+            deleted[INBOUND_TABLE] = deleted.get(INBOUND_TABLE, 0) + n
+            RETAINED_DELETED.labels(kind="channel_dedup").inc(n)
+            if n < inp.batch_size:
+                return False
+        return True
 
     async def _trim_events(self, tenant_id: str, days: int) -> int:
         """Trim every conversation stream of the tenant to the entries of the last `days` days.

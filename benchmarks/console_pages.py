@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args(argv)
-    with throwaway_stack("aiaas-bench-console-") as settings, running_platform(settings, 0, 1) as platform:
+    with (
+        throwaway_stack("aiaas-bench-console-") as settings,
+        running_platform(settings, 0, 1, AIAAS_CONSOLE_PER_MINUTE_PER_ADDRESS="1000000") as platform,
+    ):
         asyncio.run(seed(settings, platform.tenant_id, args.conversations))
         samples = measure(platform.base_url, platform.api_key, args.rounds)
     print(f"console conversations page, {args.conversations} conversations in the tenant, {args.rounds} rounds")

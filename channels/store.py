@@ -244,6 +244,22 @@ async def release_claim(session: AsyncSession, channel_id: str, provider_message
     )
 
 
+# Meta retries a webhook for up to 7 days, the longest window of the providers here (Twilio, Slack and
+# Mailgun give up within hours): a deduplication row older than this is never looked up by a retry again.
+INBOUND_KEEP_DAYS = 8
+
+
+async def prune_inbound(session: AsyncSession, limit: int, days: int = INBOUND_KEEP_DAYS) -> int:
+    """Delete up to `limit` deduplication rows older than `days` (of the session's tenant); how many."""
+    result = await run_sql(
+        session,
+        "DELETE FROM channel_inbound WHERE ctid = ANY(ARRAY(SELECT ctid FROM channel_inbound"
+        " WHERE created_at < now() - make_interval(days => :days) LIMIT :n))",
+        {"days": days, "n": limit},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # ---- replies -------------------------------------------------------------------------------------------
 
 

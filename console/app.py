@@ -10,14 +10,27 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from console.pages import audit, conversations, inbox, keys, operator, signin
+from api.edge_limits import ConsoleLimit
+from console.pages import agents, audit, conversations, inbox, keys, operator, reports, signin, usage, webhooks
 from console.web import PREFIX
 
 STATIC = Path(__file__).parent / "static"
-ROUTERS = (signin.router, conversations.router, inbox.router, keys.router, audit.router, operator.router)
+ROUTERS = (
+    signin.router,
+    conversations.router,
+    inbox.router,
+    agents.router,
+    usage.router,
+    webhooks.router,
+    reports.router,
+    keys.router,
+    audit.router,
+    operator.router,
+)
 
 
 def install_console(app: FastAPI) -> None:
     for router in ROUTERS:
-        app.include_router(router)
+        # Per client address, before the session is resolved (policies/edge_limits.py).
+        app.include_router(router, dependencies=[ConsoleLimit])
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")

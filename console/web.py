@@ -138,7 +138,10 @@ def error_page(request: Request, exc: ApiError) -> Response:
         response.headers.update(SECURITY_HEADERS)
         return response
     viewer = getattr(request.state, "console_viewer", None)
-    return render(viewer, request, "error.html", exc.status, error=exc)
+    page = render(viewer, request, "error.html", exc.status, error=exc)
+    if "Retry-After" in (exc.headers or {}):
+        page.headers["Retry-After"] = (exc.headers or {})["Retry-After"]
+    return page
 
 
 class ConsoleRoute(APIRoute):

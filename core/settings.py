@@ -174,6 +174,11 @@ class Settings(BaseSettings):
     signup_verify_url: str = "http://127.0.0.1:8000/v1/signup/verify"
     signup_per_ip_per_hour: int = Field(default=10, ge=1)
     signup_per_domain_per_hour: int = Field(default=20, ge=1)
+    # Requests per minute per client address at the edge (policies/edge_limits.py): console pages, channel
+    # webhooks, the web widget; a burst of that many, refilled over the minute.
+    console_per_minute_per_address: int = Field(default=600, ge=1)
+    hooks_per_minute_per_address: int = Field(default=1200, ge=1)
+    widget_per_minute_per_address: int = Field(default=240, ge=1)
     # Days the daily retention run keeps sent mail and finished signups (docs/privacy.md); longer than any TTL.
     signup_retention_days: int = Field(default=30, ge=8, le=3650)
 

@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from api.channel_inbound import InboundPipeline
 from api.conversation_runs import NotConfirmed, submit
 from api.deps import StateDep
+from api.edge_limits import HooksLimit
 from api.errors import ApiError
 from api.schemas import ConversationOut, MessageCreate
 from api.state import GatewayState
@@ -30,7 +31,7 @@ from channels.secrets import ChannelSecrets
 from contracts.channels import ChannelKind, InboundMessage
 from core.crypto.secretbox import SecretUnavailable, build_keyring
 
-router = APIRouter(prefix="/hooks/channels", tags=["channel hooks"])
+router = APIRouter(prefix="/hooks/channels", tags=["channel hooks"], dependencies=[HooksLimit])
 
 TenantId = Annotated[uuid.UUID, Path()]
 ChannelId = Annotated[uuid.UUID, Path()]

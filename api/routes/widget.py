@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 from api.channel_inbound import identity_for
 from api.conversation_runs import NotConfirmed, submit
 from api.deps import StateDep
+from api.edge_limits import WidgetLimit
 from api.errors import ApiError, error_body
 from api.routes.conversations import load_conversation, message_id_for
 from api.schemas import MessageCreate
@@ -36,7 +37,7 @@ from channels import store
 from contracts.channels import ChannelKind
 from core.events import is_stream_id
 
-router = APIRouter(tags=["widget"])
+router = APIRouter(tags=["widget"], dependencies=[WidgetLimit])
 _SCRIPT = files("api").joinpath("static/widget.js").read_bytes()
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ALLOW_HEADERS = "Authorization, Content-Type, X-Widget-Key, Last-Event-ID"

@@ -88,7 +88,11 @@
               else if (l.indexOf("data:") === 0) data += l.slice(5).trim();
             });
             if (id) lastEventId = id;
-            if (data) { try { onEvent(log, type, JSON.parse(data)); } catch (e) { /* not JSON: ignore */ } }
+            // Each frame's data is the event's envelope; what the event says is in its `data`.
+            if (data) {
+              try { var event = JSON.parse(data); onEvent(log, type, (event && event.data) || {}); }
+              catch (e) { /* not JSON: ignore */ }
+            }
           });
           return pump();
         });

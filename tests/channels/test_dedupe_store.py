@@ -84,3 +84,45 @@ async def test_sealed_secrets_are_bound_to_tenant_channel_and_field(db: Database
     async with db.tenant_session(tid) as session:
         raw = (await run_sql(session, "SELECT secret_ciphertext::text FROM channels WHERE id = :id", {"id": cid})).one()
     assert "twilio" not in str(raw[0])
+
+
+async def test_the_retention_run_prunes_dedup_rows_past_the_providers_retry_window(
+    db: Database, migrated: Settings
+) -> None:
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.privacy import INBOUND_TABLE, PrivacyActivities
+    from contracts.privacy import EnforceRetentionInput
+    from core.redis_clients import command_client
+
+    tid, other = await _tenant(db, migrated), await _tenant(db, migrated)
+    cid, other_cid = await _channel(db, tid), await _channel(db, other)
+    for pmid in ("old-1", "old-2", "old-3", "week-old", "new"):
+        assert await _claim(db, tid, cid, pmid)
+    assert await _claim(db, other, other_cid, "old-1")
+    age = "UPDATE channel_inbound SET created_at = now() - make_interval(days => :days) WHERE provider_message_id"
+    for tenant in (tid, other):
+        async with db.tenant_session(tenant) as session:
+            await run_sql(session, f"{age} LIKE 'old-%'", {"days": 9})
+            await run_sql(session, f"{age} = 'week-old'", {"days": 7})
+
+    redis = command_client(migrated)
+    try:
+        privacy = PrivacyActivities(db, redis, None, build_keyring(db, migrated))  # type: ignore[arg-type]
+        env = ActivityEnvironment()
+        # Batches of 2 with one batch per call: more is left after the first call, none after the second.
+        one_batch = EnforceRetentionInput(tenant_ids=[tid], batch_size=2, batches_per_call=1)
+        first = await env.run(privacy.enforce_retention, one_batch)
+        assert first.deleted[INBOUND_TABLE] == 2 and first.more == [tid]
+        second = await env.run(privacy.enforce_retention, one_batch)
+        assert second.deleted[INBOUND_TABLE] == 1 and second.more == [] and second.failed == []
+    finally:
+        await redis.aclose()
+
+    async with db.tenant_session(tid) as session:
+        left = (await run_sql(session, "SELECT provider_message_id FROM channel_inbound")).scalars().all()
+    # Inside Meta's 7-day retry window a repeat still finds its row.
+    assert sorted(left) == ["new", "week-old"]
+    assert await _claim(db, tid, cid, "week-old") is False
+    async with db.tenant_session(other) as session:
+        assert (await run_sql(session, "SELECT count(*) FROM channel_inbound")).scalar_one() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -55,3 +56,13 @@ def signed_in(base_url: str, credential: str) -> Iterator[Console]:
         yield console
     finally:
         console.close()
+
+
+def post_until(api: httpx.Client, conversation: str, status: int) -> httpx.Response:
+    """A gateway caches the budget mode for a moment: wait (briefly) for a change to show."""
+    deadline = time.monotonic() + 15
+    while True:
+        response = api.post(f"/v1/conversations/{conversation}/messages", json={"content": "again"})
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)

@@ -24,7 +24,9 @@ from tests.e2e.platform import Platform
 
 SIGN_IN = "/console/sign-in"
 OPEN = {("GET", SIGN_IN), ("POST", SIGN_IN)}
-VALUES = {"action": "suspend"}
+VALUES = {"action": "suspend", "version": "1"}
+# A public address literal: passes the SSRF check without DNS (deliveries to it just fail and retry).
+PUBLIC_URL = "https://93.184.215.14/hooks"
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -45,14 +47,47 @@ def victim(console_gateway: ConsoleGateway, platform: Platform) -> Iterator[dict
     api = httpx.Client(base_url=console_gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
     conversation = api.post("/v1/conversations", json={"agent": "support"}).json()["id"]
     key_id = api.get("/v1/api-keys").json()["items"][0]["id"]
+    name = f"victim{uuid.uuid4().hex[:8]}"
+    saved = api.put(f"/v1/agents/{name}", json=_agent_body())
+    assert saved.status_code == 201, saved.text
+    endpoint = api.post("/v1/webhooks/endpoints", json={"url": PUBLIC_URL}).json()["id"]
+    delivery = api.post(f"/v1/webhooks/endpoints/{endpoint}/test").json()["id"]
     yield {
         "tenant_id": tenant_id,
         "key": key,
         "conversation_id": conversation,
         "key_id": key_id,
         "approval_id": str(uuid.uuid4()),
+        "name": name,
+        "endpoint_id": endpoint,
+        "delivery_id": delivery,
+        # No report or run exists in a fresh tenant: an id of nobody's answers as another tenant's would.
+        "report_id": str(uuid.uuid4()),
+        "run_id": str(uuid.uuid4()),
     }
     api.close()
+
+
+AGENT_PROMPT = "Only tenant A may read this prompt."
+
+
+def _agent_body() -> dict[str, object]:
+    limits = {
+        "max_steps_per_turn": 8,
+        "max_steps_per_conversation": 200,
+        "no_progress_repeats": 3,
+        "oscillation_window": 6,
+        "max_tokens_per_turn": 20000,
+        "max_cost_usd_per_turn": 1.0,
+    }
+    return {
+        "description": "agent of tenant A",
+        "system_prompt": AGENT_PROMPT,
+        "tools": [],
+        "default_tier": "small",
+        "handoff_targets": [],
+        "limits": limits,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +110,19 @@ def _path(template: str, victim: dict[str, str]) -> str:
 
 
 def _fingerprints(victim: dict[str, str]) -> list[str]:
-    return [victim["tenant_id"], victim["key"][:15], victim["key_id"]]
+    # Not the agent's name: a 404 names the agent asked for, the same for A's agent as for a name nobody used.
+    return [victim["tenant_id"], victim["key"][:15], victim["key_id"], victim["endpoint_id"], AGENT_PROMPT]
 
 
 def test_every_console_route_is_covered() -> None:
     paths = {path for _method, path in ROUTES}
     assert {"/console/conversations", "/console/api-keys", "/console/tenants", "/console/approvals"} <= paths
+    assert {"/console/agents/{name}", "/console/budgets", "/console/usage", "/console/webhooks"} <= paths
+    assert {
+        "/console/drift/{report_id}",
+        "/console/evals/{run_id}",
+        "/console/webhooks/deliveries/{delivery_id}",
+    } <= paths
 
 
 @pytest.mark.parametrize(("method", "template"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])

@@ -76,7 +76,8 @@ class Platform:
     def start(self) -> None:
         self.start_worker()
         self.gateway.start()
-        self.gateway.wait_ready(self._gateway_healthy, timeout=60)
+        # Generous: on a busy 2-core machine importing the gateway alone can take over a minute.
+        self.gateway.wait_ready(self._gateway_healthy, timeout=180)
 
     def stop(self) -> None:
         self.gateway.stop()
@@ -111,6 +112,10 @@ def platform_env(settings: Settings, data_dir: Path) -> dict[str, str]:
             "AIAAS_CHANNEL_ALLOW_PRIVATE_TARGETS": "1",
             # Every test signs up from loopback: the per-address signup limit is not what they test.
             "AIAAS_SIGNUP_PER_IP_PER_HOUR": "1000",
+            # Likewise the edge limits per address (tests/console/test_edge_limits.py fills a bucket instead).
+            "AIAAS_CONSOLE_PER_MINUTE_PER_ADDRESS": "100000",
+            "AIAAS_HOOKS_PER_MINUTE_PER_ADDRESS": "100000",
+            "AIAAS_WIDGET_PER_MINUTE_PER_ADDRESS": "100000",
         }
     )
     if settings.kms_keys_file is not None:

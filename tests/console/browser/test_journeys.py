@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.console.browser.conftest import shot
 from tests.console.conftest import ConsoleGateway, new_tenant
+from tests.console.console_client import post_until
 from tests.e2e.platform import Platform
 
 
@@ -110,3 +111,63 @@ def test_an_operator_creates_and_suspends_a_tenant(
     shot(page, "tenant-suspended")
     refused = _api(console_gateway, owner_key).get("/v1/conversations")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_suspended"
+
+
+def test_edit_an_agent_and_roll_it_back(page: Page, console_gateway: ConsoleGateway, platform: Platform) -> None:
+    # A tenant of its own: the other journeys talk to the shipped `support` agent.
+    _tenant_id, key = new_tenant(platform, "Browser agents")
+    sign_in(page, console_gateway, key, "/console/agents")
+    page.click("tr[data-agent='support'] a")
+    shipped = page.locator("#agent-prompt").input_value()
+    page.fill("#agent-prompt", "Answer only in haiku.")
+    page.click("#save-agent")
+    expect(page.locator("#agent-version")).to_have_attribute("data-current", "1")
+    expect(page.locator("#agent-prompt")).to_have_value("Answer only in haiku.")
+    shot(page, "agent-edited")
+    page.locator("#versions tr[data-version='0'] button.restore").click()
+    expect(page.locator("#agent-version")).to_have_attribute("data-current", "2")
+    expect(page.locator("#agent-prompt")).to_have_value(shipped)
+    shot(page, "agent-rolled-back")
+    assert _api(console_gateway, key).get("/v1/agents/support").json()["version"] == 2
+
+
+def test_usage_charts_and_a_budget_that_stops_new_work(
+    page: Page, console_gateway: ConsoleGateway, platform: Platform
+) -> None:
+    _tenant_id, key = new_tenant(platform, "Browser budget")
+    api = _api(console_gateway, key)
+    cid = api.post("/v1/conversations", json={"agent": "support"}).json()["id"]
+    sign_in(page, console_gateway, key, "/console/usage")
+    expect(page.locator("#chart-spend svg rect")).to_have_count(30)
+    expect(page.locator("#chart-tokens svg rect")).to_have_count(30)
+    shot(page, "usage")
+    page.click("header nav a[href='/console/budgets']")
+    page.fill("#daily_hard", "0")
+    page.click("#save-budget")
+    expect(page.locator("#budget-mode")).to_have_attribute("data-mode", "blocked")
+    shot(page, "budget-blocked")
+    refused = post_until(api, cid, 402)
+    assert refused.status_code == 402 and refused.json()["error"]["code"] == "budget_exceeded"
+    page.fill("#daily_hard", "")
+    page.click("#save-budget")
+    expect(page.locator("#budget-mode")).to_have_attribute("data-mode", "normal")
+    assert post_until(api, cid, 202).status_code == 202
+
+
+def test_register_a_webhook_and_see_its_delivery(
+    page: Page, console_gateway: ConsoleGateway, tenant: tuple[str, str]
+) -> None:
+    sign_in(page, console_gateway, tenant[1], "/console/webhooks")
+    # A public address literal: passes the SSRF check without DNS (its deliveries fail and retry).
+    page.fill("#endpoint-url", "https://93.184.215.14/hooks")
+    page.click("#register")
+    expect(page.locator("#new-secret")).to_contain_text("whsec_")
+    page.locator("#endpoints tr button.ping").first.click()
+    delivery = page.locator("#deliveries tr[data-delivery]").first
+    expect(delivery).to_be_visible()
+    shot(page, "webhook-delivery")
+    delivery.locator("a").click()
+    expect(page.locator("#delivery-status")).to_be_visible()
+    page.click("#redeliver")
+    expect(page.locator("#delivery-status")).to_be_visible()
+    assert len(_api(console_gateway, tenant[1]).get("/v1/webhooks/deliveries").json()["items"]) == 2

@@ -1,0 +1,123 @@
+"""The web widget on a shop's page in a real browser: a visitor chats, the gateway restarts, and the widget
+carries on in the same conversation, its stream resumed with `Last-Event-ID` (no answer lost or repeated).
+
+The gateway here is one of the test's own (the suite's others must not restart), on the platform's stack;
+the shop's page is served from another origin by a small HTTP server, as a customer's site would be.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, Request, expect
+
+from core.stack.ports import free_port
+from core.stack.process import ManagedProcess
+from tests.console.browser.conftest import TIMEOUT_MS, shot
+from tests.console.conftest import new_tenant
+from tests.e2e.platform import Platform, platform_env
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Shop</title></head>
+<body><h1>A shop</h1><script src="{gateway}/widget.js" data-key="{key}" async></script></body></html>"""
+
+
+@pytest.fixture
+def gateway(platform: Platform) -> Iterator[tuple[ManagedProcess, str]]:
+    port = free_port()
+    process = ManagedProcess(
+        "widget-gateway",
+        [sys.executable, "-m", "app.cli", "gateway", "--host", "127.0.0.1", "--port", str(port)],
+        data_dir=platform.data_dir,
+        env=platform_env(platform.settings, platform.data_dir),
+    )
+    url = f"http://127.0.0.1:{port}"
+    process.start()
+    try:
+        _ready(process, url)
+        yield process, url
+    finally:
+        process.stop()
+
+
+def _ready(process: ManagedProcess, url: str) -> None:
+    process.wait_ready(lambda: httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200, timeout=180)
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A site of another origin (another port) serving the shop's page."""
+    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _say(page: Page, text: str) -> None:
+    page.fill("#aiaas-widget input[name=q]", text)
+    page.press("#aiaas-widget input[name=q]", "Enter")
+
+
+def test_the_widget_keeps_its_conversation_across_a_gateway_restart(
+    gateway: tuple[ManagedProcess, str], page: Page, platform: Platform, shop: tuple[Path, str]
+) -> None:
+    # `gateway` first: set up before the page and stopped after it, so no open stream holds its shutdown.
+    process, url = gateway
+    site, origin = shop
+    _tenant_id, key = new_tenant(platform, "Widget shop")
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    channel = api.post(
+        "/v1/channels", json={"kind": "widget", "name": "shop", "agent": "support", "allowed_origins": [origin]}
+    )
+    assert channel.status_code == 201, channel.text
+    (site / "index.html").write_text(PAGE.format(gateway=url, key=channel.json()["public_key"]))
+    resumes: list[str] = []
+
+    def seen(request: Request) -> None:
+        if request.url.endswith("/widget/v1/events") and "last-event-id" in request.headers:
+            resumes.append(request.headers["last-event-id"])
+
+    page.on("request", seen)
+    page.goto(f"{origin}/index.html")
+    answers = page.locator("#aiaas-widget p.agent")
+    _say(page, "is the blue one in stock")
+    # A whole turn on a busy machine: more than `expect`'s default five seconds.
+    expect(answers.first).to_have_text("echo: is the blue one in stock", timeout=2 * TIMEOUT_MS)
+    expect(answers).to_have_count(1)
+    visitor = page.evaluate("JSON.stringify(window.sessionStorage)")
+
+    # A crash rather than a graceful stop (which would wait for the open stream): the harder case, and fast.
+    assert process.pid is not None
+    os.killpg(process.pid, signal.SIGKILL)
+    process.stop()
+    process.start()
+    _ready(process, url)
+    # The widget reopens its stream by itself (every 2 s while the gateway is away), resuming after the last
+    # event it showed; a message sent once it has is answered in the same conversation.
+    for _ in range(120):  # up to 30 s; the page's events are delivered while it waits
+        if resumes:
+            break
+        page.wait_for_timeout(250)
+    assert resumes, "the widget never reopened its stream with Last-Event-ID"
+    _say(page, "and the red one")
+    expect(answers.nth(1)).to_have_text("echo: and the red one", timeout=2 * TIMEOUT_MS)
+    expect(answers).to_have_count(2)
+    # Nothing was repeated: the first answer is still whole and alone.
+    expect(answers.first).to_have_text("echo: is the blue one in stock")
+    assert page.evaluate("JSON.stringify(window.sessionStorage)") == visitor
+    shot(page, "widget-after-restart")
+    conversations = api.get("/v1/conversations", params={"channel": "widget"}).json()["items"]
+    assert len(conversations) == 1
