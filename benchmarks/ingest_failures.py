@@ -81,9 +81,9 @@ def _group(process: ManagedProcess, sig: signal.Signals) -> None:
     os.killpg(process.pid, sig)
 
 
-def _fresh_worker(platform: Platform, name: str) -> ManagedProcess:
-    data_dir = platform.workers[0].log_path.parent.parent
-    worker = ManagedProcess(name, platform.workers[0].argv, data_dir=data_dir, env=platform.env)
+def _fresh_worker(platform: Platform, template: ManagedProcess, name: str) -> ManagedProcess:
+    """Another worker like the platform's first (whose process may be gone by now)."""
+    worker = ManagedProcess(name, template.argv, data_dir=template.log_path.parent.parent, env=platform.env)
     worker.start()
     platform.workers.append(worker)
     return worker
@@ -171,17 +171,18 @@ async def scenario(settings: Settings, platform: Platform, files: list[File]) ->
         baseline = await _wait_for(api, collection_id, warm, "baseline (no failure)")
         by_id |= await _upload(api, collection_id, files[warm:])
         total = len(files)
+        template = platform.workers[0]
         for n, at in enumerate((total // 4, total // 2), start=1):
             await _wait_for(api, collection_id, at, f"before SIGKILL {n}")
             worker = platform.workers[-1]
             _group(worker, signal.SIGKILL)
             worker.stop()
             platform.workers.remove(worker)
-            _fresh_worker(platform, f"bench-worker-after-kill-{n}")
+            _fresh_worker(platform, template, f"bench-worker-after-kill-{n}")
         await _wait_for(api, collection_id, 3 * total // 4, "before SIGSTOP")
         frozen = platform.workers[-1]
         _group(frozen, signal.SIGSTOP)
-        _fresh_worker(platform, "bench-worker-takeover")
+        _fresh_worker(platform, template, "bench-worker-takeover")
         pause = EMBED_HEARTBEAT.total_seconds() + 15
         print(f"  worker frozen for {pause:.0f} s (heartbeat timeout {EMBED_HEARTBEAT.total_seconds():.0f} s)")
         await asyncio.sleep(pause)
