@@ -41,7 +41,7 @@ from knowledge import catalog
 from knowledge.chunking import chunk_sections
 from knowledge.embeddings import OFFLINE_DIM, OFFLINE_MODEL, OfflineEmbedder
 from knowledge.parsers import parse
-from knowledge.store import ChunkRow, PgVectorStore, SearchQuery
+from knowledge.store import BM25, BM25_INDEX, TSVECTOR, ChunkRow, PgVectorStore, SearchQuery
 from tenancy.tenants import create_tenant
 
 MODULES = (
@@ -54,6 +54,7 @@ MODULES = (
 )  # fmt: skip
 APP_PASSWORD = "bench-app-password"
 PEPPER = "bench-pepper"
+TEXT_INDEXES = (TSVECTOR, BM25)
 
 
 def labelled_pairs(limit: int) -> list[tuple[str, str, str]]:
@@ -122,12 +123,17 @@ async def quality(bench: Bench, pairs: int, weights: list[float]) -> None:
     queries = [q for q, _h, _p in labelled]
     query_vectors = bench.embedder.embed_sync(queries)
     print(f"\nquality: {len(labelled)} stdlib docstring pairs, embedded at {len(texts) / embed_s:.0f} passages/s")
-    print(f"  {'mode':<16} {'recall@10':>10} {'MRR@10':>8}")
-    runs = [("text", 1.0), ("vector", 1.0)] + [("hybrid", w) for w in weights]
-    for mode, weight in runs:
+    print(f"  {'mode':<26} {'recall@10':>10} {'MRR@10':>8}")
+    runs = [("vector", 1.0, TSVECTOR)] + [
+        (mode, weight, index)
+        for index in TEXT_INDEXES
+        for mode, weight in [("text", 1.0)] + [("hybrid", w) for w in weights]
+    ]
+    for mode, weight, index in runs:
+        store = PgVectorStore(bench.db.tenant_session, text_index=index)
         recall, rr = [], []
         for i, (query, vector) in enumerate(zip(queries, query_vectors, strict=True)):
-            hits = await bench.store.search(
+            hits = await store.search(
                 tenant_id,
                 SearchQuery(collection_ids=[collection_id], text=query, vector=list(vector), dimension=OFFLINE_DIM,
                             top_k=10, mode=mode, text_weight=weight),
@@ -136,7 +142,8 @@ async def quality(bench: Bench, pairs: int, weights: list[float]) -> None:
             recall.append(1.0 if rank else 0.0)
             rr.append(1.0 / rank if rank else 0.0)
         label = f"hybrid w={weight}" if mode == "hybrid" else mode
-        print(f"  {label:<16} {statistics.mean(recall):>10.3f} {statistics.mean(rr):>8.3f}")
+        label += f" ({index})" if mode != "vector" else ""
+        print(f"  {label:<26} {statistics.mean(recall):>10.3f} {statistics.mean(rr):>8.3f}")
 
 
 # Topics shared by every synthetic chunk and query, as real embeddings cluster by topic: queries drawn near
@@ -198,6 +205,9 @@ async def latency(bench: Bench, chunks: int, others: int, queries: int) -> None:
     # A bulk load builds the HNSW index once at the end, much faster than inserting into it row by row.
     async with admin.admin_session() as session:
         await run_sql(session, f"DROP INDEX ix_knowledge_chunks_hnsw_{OFFLINE_DIM}")
+        bm25 = (await run_sql(session, f"SELECT pg_get_indexdef(to_regclass('{BM25_INDEX}'))")).scalar()
+        if bm25:
+            await run_sql(session, f"DROP INDEX {BM25_INDEX}")
     tenant_id, collection_id = await bench.tenant_with_collection("big")
     await _load_synthetic(bench, tenant_id, collection_id, chunks, rng, vocabulary)
     for n in range(10):
@@ -211,34 +221,45 @@ async def latency(bench: Bench, chunks: int, others: int, queries: int) -> None:
             f"CREATE INDEX ix_knowledge_chunks_hnsw_{OFFLINE_DIM} ON knowledge_chunks USING hnsw"
             f" ((embedding::vector({OFFLINE_DIM})) vector_cosine_ops) WHERE embedding_dim = {OFFLINE_DIM}",
         )
+        if bm25:
+            await run_sql(session, bm25)
         await run_sql(session, "ANALYZE knowledge_chunks")
     await admin.close()
     print(f"\nlatency: {chunks} chunks in one tenant, {others} in 10 others; loaded in {loaded:.0f} s, HNSW built"
           f" in {time.perf_counter() - started - loaded:.0f} s")  # fmt: skip
     words = [" ".join(rng.choice(vocabulary, size=4)) for _ in range(queries)]
     _texts, query_vectors = _synthetic(rng, queries, vocabulary)
+    # The same queries through both full-text lists, alternating query by query so that the machine's load
+    # falls on both alike: `tsvector` (GIN, ts_rank_cd; the baseline) and BM25 from its top-k index.
+    stores = {index: PgVectorStore(bench.db.tenant_session, text_index=index) for index in TEXT_INDEXES}
     for mode in ("text", "vector", "hybrid"):
-        samples: list[float] = []
+        samples: dict[str, list[float]] = {index: [] for index in stores}
         for text, vector in zip(words, query_vectors, strict=True):
-            t0 = time.perf_counter()
-            hits = await bench.store.search(
-                tenant_id,
-                SearchQuery(collection_ids=[collection_id], text=text, vector=list(vector), dimension=OFFLINE_DIM,
-                            top_k=10, mode=mode),
-            )  # fmt: skip
-            samples.append((time.perf_counter() - t0) * 1000)
-            assert len(hits) == 10, (mode, len(hits))
-        print(f"  {mode:<8} store only        {_percentiles(samples)}")
-    samples = []
+            for index, store in stores.items() if mode != "vector" else list(stores.items())[:1]:
+                t0 = time.perf_counter()
+                hits = await store.search(
+                    tenant_id,
+                    SearchQuery(collection_ids=[collection_id], text=text, vector=list(vector),
+                                dimension=OFFLINE_DIM, top_k=10, mode=mode),
+                )  # fmt: skip
+                samples[index].append((time.perf_counter() - t0) * 1000)
+                assert len(hits) == 10, (mode, index, len(hits))
+        for index, measured in samples.items():
+            if measured:
+                label = f"{mode} ({index})" if mode != "vector" else mode
+                print(f"  {label:<18} store only        {_percentiles(measured)}")
+    samples = {index: [] for index in stores}
     for text in words:
-        t0 = time.perf_counter()
-        vector = bench.embedder.embed_sync([text])[0]
-        await bench.store.search(
-            tenant_id,
-            SearchQuery(collection_ids=[collection_id], text=text, vector=list(vector), dimension=OFFLINE_DIM),
-        )
-        samples.append((time.perf_counter() - t0) * 1000)
-    print(f"  {'hybrid':<8} + query embedded  {_percentiles(samples)}")
+        for index, store in stores.items():
+            t0 = time.perf_counter()
+            vector = bench.embedder.embed_sync([text])[0]
+            await store.search(
+                tenant_id,
+                SearchQuery(collection_ids=[collection_id], text=text, vector=list(vector), dimension=OFFLINE_DIM),
+            )
+            samples[index].append((time.perf_counter() - t0) * 1000)
+    for index, measured in samples.items():
+        print(f"  {'hybrid (' + index + ')':<18} + query embedded  {_percentiles(measured)}")
 
 
 def ingestion(pages: int) -> None:

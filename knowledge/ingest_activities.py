@@ -11,6 +11,8 @@ A document deleted meanwhile ends the ingestion (`DocumentGone`); a file that ca
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import Any
 
 import structlog
@@ -40,6 +42,26 @@ from knowledge.parsers import DocumentUnreadable, parse
 from knowledge.store import ChunkRow, PgVectorStore
 
 log = structlog.get_logger(__name__)
+
+# Embedding batches one worker process runs at once. A worker takes up to 200 activities; 200 ingestions
+# embedding at once on two cores made every batch wait minutes for the thread pool, every attempt miss its
+# heartbeat timeout and be retried while its abandoned batch still ran: no document advanced
+# (`benchmarks/ingest_failures.py` found it). Waiting for a turn heartbeats, so a queue is not a death; a
+# frozen or killed worker sends nothing and is still detected.
+EMBED_CONCURRENCY = 2
+_WAIT_BEAT_SECONDS = 10.0
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+async def _embedding_turn(details: dict[str, int]) -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    turns = _turns.setdefault(loop, asyncio.Semaphore(EMBED_CONCURRENCY))
+    while True:
+        try:
+            await asyncio.wait_for(turns.acquire(), timeout=_WAIT_BEAT_SECONDS)
+            return turns
+        except TimeoutError:
+            activity.heartbeat(details)
 
 
 def _gone(ref: DocumentRef) -> ApplicationError:
@@ -91,10 +113,13 @@ class IngestActivities:
             batch = await self._pending(ref, EMBED_BATCH)
             if not batch:
                 break
+            turns = await _embedding_turn({"embedded": embedded, "waiting": 1})
             try:
                 vectors = await embedder.embed([text for _ord, text in batch])
             except EmbedderUnavailable as exc:
                 raise ApplicationError(str(exc), type="EmbedderUnavailable") from exc
+            finally:
+                turns.release()
             await self._store.set_embeddings(
                 ref.tenant_id, ref.document_id, {o: v for (o, _t), v in zip(batch, vectors, strict=True)},
                 collection.embedding_dim,

@@ -6,11 +6,18 @@ lists (vector distance, full text) are fused by reciprocal rank. The planner pic
 collection of a few thousand chunks is read through its btree and sorted exactly (complete by
 construction); a large one goes through the HNSW index with pgvector's iterative scan, which keeps scanning
 until the filters have yielded enough rows (`benchmarks/knowledge_isolation.py` measures both).
+
+The full-text list is BM25 read in score order from `pg_textsearch`'s index where the server has it
+(migration 0025; the embedded server does), and otherwise `tsvector` matches ranked by `ts_rank_cd`. The index
+returns a ranked top-k and, like the iterative HNSW scan, keeps going until the filters let enough rows
+through; GIN can only find matches, every one of which then had to be ranked (`benchmarks/knowledge_search.py`
+measures both lists in one run).
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,6 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.database import run_sql
 
 RRF_K = 60
+BM25 = "bm25"
+TSVECTOR = "tsvector"
+BM25_INDEX = "ix_knowledge_chunks_bm25"
 TEXT_WEIGHT = 0.15
 CANDIDATES = 50
 MAX_TEXT_MATCHES = 1000
@@ -108,8 +118,43 @@ def _filters(query: SearchQuery) -> str:
 _COLUMNS = "c.document_id, c.ord, c.page, c.heading, c.text"
 
 
-def search_sql(query: SearchQuery) -> str:
+def _tsvector_list(where: str) -> str:
+    """Any of the question's words, ranked by cover density: a question rarely contains every word of its answer.
+
+    GIN finds the matches but cannot rank them: ranking every match of an any-word query is what made full
+    text slow on 100k chunks (p50 563 ms), so only the first MAX_TEXT_MATCHES matches are ranked (2000 -> 1000
+    took the list's p50 from ~30 to ~19 ms at 100k chunks); below that (most collections) nothing changes.
+    The best CANDIDATES by a top-N sort first, numbered after: numbering all the matches sorted them all.
+    """
+    tsquery = "(SELECT CAST(replace(CAST(plainto_tsquery('english', :text) AS text), '&', '|') AS tsquery) AS q) query"
+    return (
+        f"SELECT t.*, row_number() OVER (ORDER BY rank DESC, ord) AS r FROM ("  # noqa: S608
+        f"SELECT * FROM (SELECT {_COLUMNS}, ts_rank_cd(c.tsv, q) AS rank"
+        f" FROM knowledge_chunks c CROSS JOIN {tsquery} WHERE {where} AND c.tsv @@ q LIMIT {MAX_TEXT_MATCHES}) m"
+        f" ORDER BY rank DESC, ord LIMIT {CANDIDATES}) t"
+    )
+
+
+def _bm25_list(where: str) -> str:
+    """The best CANDIDATES by BM25, read in score order from `ix_knowledge_chunks_bm25` (migration 0025).
+
+    The index scan keeps going until the filters (tenant, collection, groups, metadata) have let CANDIDATES
+    rows through, so the list is complete under them; a small collection is read through its btree and its
+    rows scored one by one instead (the planner's choice, as for vectors). `<@>` is the negated BM25 score
+    (lower is better); rows without any of the words score 0 and are dropped.
+    """
+    bm25 = f"c.search_text <@> to_bm25query(:text, '{BM25_INDEX}')"
+    return (
+        f"SELECT m.*, row_number() OVER (ORDER BY rank, ord) AS r FROM ("  # noqa: S608
+        f"SELECT {_COLUMNS}, {bm25} AS rank FROM knowledge_chunks c WHERE {where}"
+        f" ORDER BY {bm25} LIMIT {CANDIDATES}) m WHERE m.rank < 0"
+    )
+
+
+def search_sql(query: SearchQuery, text_index: str = TSVECTOR) -> str:
     """The hybrid query; only integers are formatted in, every value is a bound parameter.
+
+    `text_index` picks the full-text list: BM25 from its top-k index (`BM25`) or `tsvector` (`TSVECTOR`).
 
     Each candidate list carries its chunks' columns, so nothing joins back to the chunk table afterwards.
     """
@@ -122,18 +167,7 @@ def search_sql(query: SearchQuery) -> str:
         f"SELECT {_COLUMNS}, {distance} AS d FROM knowledge_chunks c"
         f" WHERE {where} AND c.embedding_dim = {dim} ORDER BY {distance} LIMIT {CANDIDATES}) v"
     )
-    # Any of the question's words, ranked by cover density: a question rarely contains every word of its answer.
-    tsquery = "(SELECT CAST(replace(CAST(plainto_tsquery('english', :text) AS text), '&', '|') AS tsquery) AS q) query"
-    # Ranking every match of an any-word query is what made full text slow on 100k chunks (p50 563 ms);
-    # only the first MAX_TEXT_MATCHES matches are ranked (2000 -> 1000 took the list's p50 from ~30 to ~19 ms
-    # at 100k chunks). Below that (most collections) nothing changes.
-    # The best CANDIDATES by a top-N sort first, numbered after: numbering all the matches sorted them all.
-    text = (
-        f"SELECT t.*, row_number() OVER (ORDER BY rank DESC, ord) AS r FROM ("  # noqa: S608
-        f"SELECT * FROM (SELECT {_COLUMNS}, ts_rank_cd(c.tsv, q) AS rank"
-        f" FROM knowledge_chunks c CROSS JOIN {tsquery} WHERE {where} AND c.tsv @@ q LIMIT {MAX_TEXT_MATCHES}) m"
-        f" ORDER BY rank DESC, ord LIMIT {CANDIDATES}) t"
-    )
+    text = _bm25_list(where) if text_index == BM25 else _tsvector_list(where)
     empty = (
         "SELECT NULL::text AS document_id, NULL::int AS ord, NULL::int AS page, NULL::text AS heading,"
         " NULL::text AS text, NULL::float8 AS d, NULL::bigint AS r WHERE false"
@@ -152,13 +186,43 @@ def search_sql(query: SearchQuery) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What the server offers search, read once per database: pgvector's iterative scan and the BM25 index."""
+
+    iterative: bool
+    bm25: bool
+
+
+_CAPABILITIES: weakref.WeakKeyDictionary[Any, Capabilities] = weakref.WeakKeyDictionary()
+_CAPABILITIES_SQL = (
+    "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS vector,"  # noqa: S608
+    f" to_regclass('{BM25_INDEX}') IS NOT NULL AS bm25"
+)
+
+
+async def capabilities(sessions: Any, session: AsyncSession) -> Capabilities:
+    """Read once per database object behind `sessions` (a bound `Database.tenant_session`), so a store made per
+    search does not ask again; a migration that adds the index is seen by the next process."""
+    owner = getattr(sessions, "__self__", sessions)
+    found = _CAPABILITIES.get(owner)
+    if found is None:
+        row = (await run_sql(session, _CAPABILITIES_SQL)).one()
+        # A managed Postgres with pgvector < 0.8 lacks the iterative scan; the planner's exact path still applies.
+        major, minor = (int(p) for p in str(row.vector or "0.0").split(".")[:2])
+        found = Capabilities(iterative=(major, minor) >= (0, 8), bm25=bool(row.bm25))
+        _CAPABILITIES[owner] = found
+    return found
+
+
 class PgVectorStore:
     """The default store: Postgres with pgvector, under the tenant's row-level security."""
 
-    def __init__(self, sessions: Any) -> None:
+    def __init__(self, sessions: Any, *, text_index: str | None = None) -> None:
         # `sessions(tenant_id)` opens a tenant-bound transaction (db.database.Database.tenant_session).
         self._sessions = sessions
-        self._iterative: bool | None = None
+        # None: BM25 where migration 0025 could create its index, else `tsvector`; a benchmark may force either.
+        self._text_index = text_index
 
     async def replace_chunks(
         self, tenant_id: str, document_id: str, collection_id: str, chunks: Sequence[ChunkRow], *,
@@ -192,11 +256,12 @@ class PgVectorStore:
 
     async def search(self, tenant_id: str, query: SearchQuery) -> list[Passage]:
         async with self._sessions(tenant_id) as session:
-            iterative = _ITERATIVE if await self._supports_iterative(session) else ()
-            await run_sql(session, _set_local((*_PLANNER, *iterative)))
+            found = await capabilities(self._sessions, session)
+            await run_sql(session, _set_local((*_PLANNER, *(_ITERATIVE if found.iterative else ()))))
+            text_index = self._text_index or (BM25 if found.bm25 else TSVECTOR)
             rows = await run_sql(
                 session,
-                search_sql(query),
+                search_sql(query, text_index),
                 {
                     "tenant": tenant_id,
                     "collections": list(query.collection_ids),
@@ -214,11 +279,3 @@ class PgVectorStore:
                 )
                 for r in rows
             ]  # fmt: skip
-
-    async def _supports_iterative(self, session: AsyncSession) -> bool:
-        # A managed Postgres with pgvector < 0.8 lacks the setting; the planner's exact path still applies.
-        if self._iterative is None:
-            version = (await run_sql(session, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")).scalar()
-            major, minor = (int(p) for p in str(version or "0.0").split(".")[:2])
-            self._iterative = (major, minor) >= (0, 8)
-        return self._iterative

@@ -89,6 +89,18 @@ async def _bootstrap(server_url: str, database_url: str) -> None:
         await conn.close()
 
 
+# Libraries the server must load at start when its build has them: `pg_textsearch` (the BM25 index of
+# knowledge search, migration 0025) cannot be created otherwise. Another build (a benchmark's PG16 anchor)
+# simply lacks it, and search keeps its `tsvector` path there.
+PRELOAD = ("pg_textsearch",)
+
+
+def preload_arguments(bin_dir: Path) -> list[str]:
+    lib = bin_dir.parent / "lib" / "postgresql"
+    present = [name for name in PRELOAD if (lib / f"{name}.so").is_file()]
+    return ["-c", f"shared_preload_libraries={','.join(present)}"] if present else []
+
+
 class EmbeddedPostgres:
     """A cluster in `<data_dir>/postgres`, its superuser password in `<data_dir>/postgres.password`."""
 
@@ -135,6 +147,7 @@ class EmbeddedPostgres:
             "-p", str(self.port),
             "-k", str(self.socket_dir),
         ]  # fmt: skip
+        argv += preload_arguments(self._bin)
         # SIGINT is Postgres's fast shutdown; SIGTERM would wait for every client to disconnect.
         self.process = ManagedProcess(
             "postgres", argv, data_dir=self.data_dir, user=self.run_as, cwd=self.data_dir, stop_signal=signal.SIGINT
