@@ -14,6 +14,7 @@ is a miss, a store that cannot is dropped.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,12 @@ from router.early_exit import DEFAULT_TTL_SECONDS, AnswerCache, cache_key, keepa
 
 log = structlog.get_logger("aiaas.router")
 
+# A tenant found opted out is not read again for this long in this process, so the tenants that never opt
+# in (most) pay no transaction per turn. Only the off state is remembered: turning early exit off takes effect
+# at once, turning it on within this delay (a few more model calls, nothing wrong served).
+OFF_MEMO_SECONDS = 30.0
+_OFF_MEMO_MAX = 10_000
+
 # outcome: hit, miss, stored, unavailable (Redis could not be reached).
 EARLY_EXITS = Counter("aiaas_early_exit_total", "Early-exit cache lookups and stores, by outcome", ["outcome"])
 
@@ -46,12 +53,23 @@ class EarlyExitActivities:
         self._db = db
         self._bus = bus
         self._cache = AnswerCache(redis, ttl_seconds)
+        self._off_until: dict[str, float] = {}
+
+    def _known_off(self, tenant_id: str) -> bool:
+        until = self._off_until.get(tenant_id)
+        return until is not None and time.monotonic() < until
+
+    def _remember_off(self, tenant_id: str) -> None:
+        if len(self._off_until) >= _OFF_MEMO_MAX:
+            self._off_until.clear()
+        self._off_until[tenant_id] = time.monotonic() + OFF_MEMO_SECONDS
 
     async def _key(self, inp: EarlyExitInput) -> str | None:
         """The question's key when the tenant opted in and the question qualifies; None otherwise."""
         async with self._db.tenant_session(inp.tenant_id) as session:
             routing = await settings_store.read(session, inp.tenant_id)
             if not routing.settings.early_exit:
+                self._remember_off(inp.tenant_id)
                 return None
             texts = await transcripts.last_user_texts(
                 session, conversation_id=inp.conversation_id, up_to_message_id=inp.message_id, count=2
@@ -65,6 +83,8 @@ class EarlyExitActivities:
 
     @activity.defn(name=ACT_EARLY_EXIT_LOOKUP)
     async def lookup(self, inp: EarlyExitInput) -> EarlyExitResult:
+        if self._known_off(inp.tenant_id):
+            return EarlyExitResult()
         key = await self._key(inp)
         if key is None:
             return EarlyExitResult()

@@ -65,6 +65,11 @@ async def test_off_by_default_nothing_is_looked_up_or_kept(
     first = await _ask(cache, db, tenant, "What are your opening hours?")
     assert first == EarlyExitResult(enabled=False, key="", answer=None)
     assert (await settings_store.load(db, tenant)).settings.early_exit is False
+    # The off state is remembered a while (no transaction per turn for tenants that never opt in); a worker
+    # that has not seen the tenant off reads the opt-in at once.
+    await _opt_in(db, migrated, tenant)
+    assert not (await _ask(cache, db, tenant, "What are your opening hours?")).enabled
+    assert (await _ask(EarlyExitActivities(db, redis, bus), db, tenant, "What are your opening hours?")).enabled
 
 
 async def test_a_repeat_hits_and_is_announced(
