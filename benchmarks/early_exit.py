@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("hit", "off, read", "off"):
         row = result[name]
         print(
-            f"{name}: p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms;"
+            f"{name}: p50 {row['p50_ms']:.3f} ms, p99 {row['p99_ms']:.3f} ms;"
             f" against miss (baseline, same run) p50 {miss['p50_ms']:.2f} ms, p99 {miss['p99_ms']:.2f} ms:"
             f" {row['p50_ms'] / miss['p50_ms']:.2f}x p50"
         )
