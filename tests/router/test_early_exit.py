@@ -6,13 +6,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from temporalio.testing import ActivityEnvironment
 
 from activities.early_exit import EARLY_EXITS, EarlyExitActivities
+from activities.tenant_lifecycle import TenantLifecycleActivities
 from agents import transcripts
 from contracts.early_exit import EarlyExitInput, EarlyExitResult, EarlyExitStoreInput
+from contracts.lifecycle import PurgeRedisInput
 from core.events import EventBus
 from core.settings import Settings
 from db.database import Database, run_sql
@@ -168,3 +172,16 @@ async def test_another_tenant_never_gets_the_answer(
     other = await _ask(cache, db, other_tenant, "Who are you?")
     await cache.store(EarlyExitStoreInput(tenant_id=tenant, key=other.key, answer="forged", model="x"))
     assert await redis.get(other.key) is None
+
+
+async def test_tenant_erasure_removes_its_kept_answers(
+    db: Database, redis: Redis, bus: EventBus, migrated: Settings, tenant: str, tmp_path: Path
+) -> None:
+    await _opt_in(db, migrated, tenant)
+    cache = EarlyExitActivities(db, redis, bus)
+    first = await _ask(cache, db, tenant, "What is your address?")
+    await _answered(cache, tenant, first, "1 Main Street.")
+    assert await redis.exists(first.key)
+    lifecycle = TenantLifecycleActivities(db, redis, None, tmp_path)  # type: ignore[arg-type]
+    await ActivityEnvironment().run(lifecycle.purge_redis, PurgeRedisInput(tenant_id=tenant))
+    assert not await redis.exists(first.key)
