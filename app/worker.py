@@ -52,6 +52,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from activities.conversation import ConversationActivities
     from activities.dr_drill import DrDrillActivities
     from activities.drift import DriftActivities
+    from activities.early_exit import EarlyExitActivities
     from activities.key_rotation import KeyRotationActivities
     from activities.model_call import ModelActivities
     from activities.privacy import PrivacyActivities
@@ -122,6 +123,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             model.complete,
             AgentActivities(db, registry, pinned_agents=pinned_agent_names(settings)).resolve,
             RoutingActivities(db, bus, settings, metering=metering).decide,
+            *EarlyExitActivities(db, redis, bus, ttl_seconds=settings.router_early_exit_ttl_seconds).all(),
             lifecycle.mark_offboarding,
             lifecycle.stop_workflows,
             lifecycle.export_data,

@@ -31,6 +31,8 @@ ACT_PUBLISH_EVENT = "events.publish"
 ACT_RECORD_POLICY_DECISION = "tools.record_policy_decision"
 # Model routing: which model answers a model call, decided in history before the call.
 ACT_ROUTE_DECIDE = "router.decide"
+ACT_EARLY_EXIT_LOOKUP = "router.early_exit_lookup"
+ACT_EARLY_EXIT_STORE = "router.early_exit_store"
 
 # ---- tenant offboarding -------------------------------------------------------------------------------
 ACT_MARK_OFFBOARDING = "tenancy.lifecycle.mark_offboarding"

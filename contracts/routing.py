@@ -29,6 +29,7 @@ class RouteReason(StrEnum):
     BUDGET = "budget"  # what is left of the budget does not pay for the large tier
     CANARY = "canary"  # the conversation is in the canary's share
     NO_LARGE = "no_large"  # no large model is allowed in the tenant's region
+    EARLY_EXIT = "early_exit"  # an exact repeat of a recent question answered from the cache, no model call
 
 
 class RouteInput(Frozen):

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     router_fallbacks: str = ""
     router_catalog: str = ""
     router_artefact: str = ""
+    # Early exit (router/early_exit.py): how long a repeatable answer is kept in Redis, for tenants that opt in.
+    router_early_exit_ttl_seconds: int = Field(default=600, ge=1, le=86_400)
 
     # Costs (policies.pricing, policies.cost_guard). Per-model prices in USD per million tokens, as JSON:
     # {"my-model": {"input_usd_per_mtok": 0.5, "output_usd_per_mtok": 1.5}}; wins over the bundled table

@@ -53,9 +53,12 @@ with workflow.unsafe.imports_passed_through():
         QueuedMessage,
         ToolCallRequest,
     )
+    from contracts.early_exit import EARLY_EXIT_MODEL, EarlyExitInput, EarlyExitResult, EarlyExitStoreInput
     from contracts.events import EventType
     from contracts.names import (
         ACT_COMPLETE_TURN,
+        ACT_EARLY_EXIT_LOOKUP,
+        ACT_EARLY_EXIT_STORE,
         ACT_MODEL_COMPLETE,
         ACT_PUBLISH_EVENT,
         ACT_RESOLVE_AGENT,
@@ -83,6 +86,9 @@ MODEL_CALL_CANCELLATION = workflow.ActivityCancellationType.TRY_CANCEL
 # Runs recorded before model routing call the tier's model directly; from this patch on each model call is
 # routed first (`router.decide`, a local activity) and the call carries the decision.
 ROUTER_PATCH = "router-v2"
+# From this patch on a turn first asks the early-exit cache (`router.early_exit_lookup`, a local activity):
+# an exact repeat of a recent first question, agent and knowledge unchanged, is answered without a model call.
+EARLY_EXIT_PATCH = "early-exit"
 
 
 # The `Agent` search attribute the gateway sets when it starts a conversation's run.
@@ -126,6 +132,9 @@ class AgentTurn:
             provenance = TurnProvenance(self._msg.content, resolved.definition.system_prompt)
             self._protection = Protection(provenance=provenance, confirmations=self._confirmations)
             self._spotlight = workflow.uuid4().hex
+        early = await self._early_exit(resolved) if workflow.patched(EARLY_EXIT_PATCH) else EarlyExitResult()
+        if early.answer is not None:
+            return await self._complete(early.answer, model=EARLY_EXIT_MODEL)
         guard = LoopGuard(resolved.definition.limits, steps_total=self.steps_total)
         step = 0
         while True:
@@ -137,6 +146,10 @@ class AgentTurn:
             cut = guard.add_usage(answer.prompt_tokens + answer.completion_tokens, answer.cost_usd)
             if not answer.tool_calls:
                 # The answer is already paid for: a ceiling crossed by the final answer does not withhold it.
+                if early.key and step == 0:
+                    # Answered without any tool call: a repeat of the question may have this answer, from the
+                    # moment this one is announced.
+                    await self._keep_answer(early.key, answer)
                 return await self._complete(answer.content)
             if cut is not None:
                 return await self._cut(cut, guard)
@@ -303,6 +316,26 @@ class AgentTurn:
             RouteDecision,
         )
         return decision
+
+    async def _early_exit(self, resolved: ResolvedAgent) -> EarlyExitResult:
+        result: EarlyExitResult = await run_local(
+            ACT_EARLY_EXIT_LOOKUP,
+            EarlyExitInput(
+                tenant_id=self._inp.tenant_id,
+                conversation_id=self._inp.conversation_id,
+                message_id=self._msg.message_id,
+                agent=self.agent,
+                agent_version=resolved.agent_version,
+            ),
+            EarlyExitResult,
+        )
+        return result
+
+    async def _keep_answer(self, key: str, answer: ModelCallResult) -> None:
+        await run_local(
+            ACT_EARLY_EXIT_STORE,
+            EarlyExitStoreInput(tenant_id=self._inp.tenant_id, key=key, answer=answer.content, model=answer.model),
+        )
 
     async def _cut(self, reason: CutReason, guard: LoopGuard) -> None:
         await run_local(

@@ -6,7 +6,9 @@ router must keep; empty: its plan's). Every model named must be in the model cat
 tenant's data region: anything else is refused with 422 `model_not_in_region`, so a configuration can never
 send a tenant's data out of its region. `PUT` replaces all three and is audited; only owners may change it
 (`tenant:write`). A canary model answers `canary_share` of the tenant's conversations (the same ones on every
-turn) when they are routed to its tier; it too must be in the region. The answer lists the models the region
+turn) when they are routed to its tier; it too must be in the region. `early_exit` (off by default) answers an
+exact repeat of a recent first question, with the agent and the knowledge unchanged, from a short-lived cache
+without a model call (`router.early_exit`). The answer lists the models the region
 allows, with their tier.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import StateDep, requires
@@ -43,6 +45,9 @@ class RouterSettingsIn(BaseModel):
     quality_target: float | None = Field(default=None, gt=0, le=1)
     canary_model: ModelName | None = None
     canary_share: float = Field(default=0.0, ge=0, le=1, description="share of conversations, sticky per conversation")
+    early_exit: StrictBool = Field(
+        default=False, description="answer an exact repeat of a recent first question from the cache, no model call"
+    )
 
 
 class AllowedModel(BaseModel):
@@ -66,6 +71,7 @@ def _out(routing: TenantRouting, catalog: Catalog) -> RouterSettingsOut:
         quality_target=routing.settings.quality_target,
         canary_model=routing.settings.canary_model,
         canary_share=routing.settings.canary_share,
+        early_exit=routing.settings.early_exit,
         region=routing.region,
         plan=routing.plan,
         allowed_models=[AllowedModel(name=m.name, tier=m.tier) for m in catalog.in_region(routing.region)],
@@ -88,6 +94,7 @@ async def replace_router_settings(body: RouterSettingsIn, principal: Writer, sta
         quality_target=body.quality_target,
         canary_model=body.canary_model,
         canary_share=body.canary_share,
+        early_exit=body.early_exit,
     )
 
     async def audit(session: AsyncSession) -> None:
@@ -103,6 +110,7 @@ async def replace_router_settings(body: RouterSettingsIn, principal: Writer, sta
                 "quality_target": wanted.quality_target,
                 "canary_model": wanted.canary_model,
                 "canary_share": wanted.canary_share,
+                "early_exit": wanted.early_exit,
             },
         )
 

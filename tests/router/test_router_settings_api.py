@@ -111,6 +111,9 @@ def test_the_region_decides_what_may_be_pinned_or_tried_as_a_canary(us: tuple[st
         {"canary_model": "scripted/echo", "canary_share": 1.5},
         {"canary_model": "scripted/echo", "canary_share": -0.1},
         {"canary_model": "scripted/echo", "forbidden_models": ["scripted/echo"]},
+        {"early_exit": "yes"},
+        {"early_exit": 1},
+        {"early_exit": None},
     ],
 )
 def test_invalid_settings_are_422(eu: tuple[str, httpx.Client], body: dict[str, Any]) -> None:
@@ -140,3 +143,16 @@ def test_another_tenant_neither_reads_nor_changes_these_settings(
     # No credentials, no settings.
     with httpx.Client(base_url=platform.base_url, timeout=30.0) as anonymous:
         assert anonymous.get(SETTINGS).status_code == 401
+
+
+def test_early_exit_is_off_by_default_and_per_tenant(
+    eu: tuple[str, httpx.Client], us: tuple[str, httpx.Client]
+) -> None:
+    _eu_id, api_eu = eu
+    _us_id, api_us = us
+    assert api_eu.get(SETTINGS).json()["early_exit"] is False
+    assert api_eu.put(SETTINGS, json={"early_exit": True}).json()["early_exit"] is True
+    # Another tenant's opt-in is its own: B stays off, and B's PUT leaves A's on.
+    assert api_us.get(SETTINGS).json()["early_exit"] is False
+    assert api_us.put(SETTINGS, json={"early_exit": False}).status_code == 200
+    assert api_eu.get(SETTINGS).json()["early_exit"] is True

@@ -46,6 +46,7 @@ from tests.workflows.scenarios import (
     sagas,
     tenant_lifecycle,
 )
+from tests.workflows.scenarios import early_exit as early_exit_scenario
 from tests.workflows.scenarios import evals as eval_runs
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -77,6 +78,7 @@ SCENARIOS: dict[str, Scenario] = {
 }
 SCENARIOS["key_rotation"] = key_rotation.rotation
 SCENARIOS["router_canary"] = canary.router_canary
+SCENARIOS["conversation_early_exit"] = early_exit_scenario.repeat
 
 
 async def store_history(name: str, handle: WorkflowHandle[Any, Any], codec: PayloadCodec | None) -> Path:

@@ -1,0 +1,34 @@
+"""Early exit's scenario: a tenant that opted in asks one question in two conversations; the second run is
+answered from the cache (`router.early_exit_lookup` recorded, no model call)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from temporalio.client import WorkflowHandle
+
+from contracts.conversation import ConversationInput
+from router import settings_store
+from router.catalog import catalog_at
+from tests.workflows.scenarios import Recording
+from tests.workflows.scenarios.conversations import IDLE_SECONDS, _conversation, _send, _start
+
+
+async def repeat(rec: Recording) -> list[WorkflowHandle]:
+    tenant_id = await rec.new_tenant("replay early exit")
+    routing = await settings_store.load(rec.db, tenant_id)
+    opted = dataclasses.replace(routing.settings, early_exit=True)
+    await settings_store.save(rec.db, tenant_id, opted, catalog_at(rec.settings.router_catalog))
+    handles = []
+    for text in ("What are your opening hours?", "what are your OPENING hours"):
+        cid = await _conversation(rec, tenant_id, "support")
+        handle = await _start(
+            rec,
+            ConversationInput(
+                tenant_id=tenant_id, conversation_id=cid, agent="support", idle_timeout_seconds=IDLE_SECONDS
+            ),
+        )
+        await _send(handle, text)
+        await handle.result()
+        handles.append(handle)
+    return handles
