@@ -67,7 +67,12 @@ def subset(tasks: list[GoldenTask]) -> list[GoldenTask]:
         if task.category in REFUSAL_CATEGORIES:
             continue
         keys = {(task.agent, f"category:{task.category}")}
-        keys |= {(task.agent, f"tool:{step.get('tool')}") for turn in task.turns for step in turn.plan or []}
+        keys |= {
+            (task.agent, f"tool:{step.get('tool')}")
+            for turn in task.turns
+            for step in turn.plan or []
+            if "tool" in step
+        }
         if keys - seen:
             seen |= keys
             chosen.append(task)

@@ -48,6 +48,8 @@ class ToolCallExpectation(Frozen):
     tool: str = Field(min_length=1, max_length=100)
     # Only the named arguments are compared; others the call carries are ignored.
     args: dict[str, Any] = Field(default_factory=dict)
+    # Words a string argument must contain (case-insensitive, any order): a search query's key terms.
+    args_contain: dict[str, list[str]] = Field(default_factory=dict)
     # ok | error | denied | pending ... as in `tool_calls.status`; empty: any status.
     status: str = ""
 
@@ -114,6 +116,9 @@ class GoldenTask(Frozen):
     # Text written into an order's note before the conversation (order label -> note): what a third party
     # could have written there, e.g. an injected instruction.
     plant: dict[str, str] = Field(default_factory=dict)
+    # Documents under `evals/knowledge/` ingested into the task's tenant before the conversation, searchable
+    # through `knowledge.search` (file names only: `returns-policy.md`).
+    knowledge: list[str] = Field(default_factory=list, max_length=20)
 
     @field_validator("agent")
     @classmethod

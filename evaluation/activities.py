@@ -39,6 +39,7 @@ from core.settings import Settings
 from db.database import Database, run_sql
 from db.ids import new_id
 from evaluation import agent_versions, observe, store
+from evaluation.knowledge_seed import seed_knowledge
 from grading.graders import grade, passed
 from grading.judge_models import recorded_judge
 from grading.rubric import rubric_verdict
@@ -92,6 +93,9 @@ class EvalActivities:
             await settings_store.save(self._db, eval_tenant, RouterSettings(pinned_model=model), catalog)
         demo = await seed_demo(self._db, eval_tenant)
         refs = observe.references(demo)
+        if task.knowledge:
+            # The shop's documents, searchable before the first turn (idempotent: a retry ingests nothing).
+            await seed_knowledge(self._db, eval_tenant, list(task.knowledge))
         customer_id = refs[f"customer:{task.customer}"] if task.customer else None
         conversation_id = new_id()
         async with self._db.tenant_session(eval_tenant) as session:

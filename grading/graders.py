@@ -36,12 +36,18 @@ def call_matches(expected: ToolCallExpectation, call: ObservedCall, refs: dict[s
     if expected.status and expected.status != call.status:
         return False
     wanted = resolve_refs(expected.args, refs)
-    return all(key in call.arguments and _norm(call.arguments[key]) == _norm(v) for key, v in wanted.items())
+    if not all(key in call.arguments and _norm(call.arguments[key]) == _norm(v) for key, v in wanted.items()):
+        return False
+    return all(
+        isinstance(call.arguments.get(key), str) and all(t.casefold() in call.arguments[key].casefold() for t in terms)
+        for key, terms in expected.args_contain.items()
+    )
 
 
 def _describe(expected: ToolCallExpectation) -> str:
     status = f" [{expected.status}]" if expected.status else ""
-    return f"{expected.tool}({json.dumps(expected.args, sort_keys=True)}){status}"
+    contain = f" containing {json.dumps(expected.args_contain, sort_keys=True)}" if expected.args_contain else ""
+    return f"{expected.tool}({json.dumps(expected.args, sort_keys=True)}){contain}{status}"
 
 
 def grade_tools(expect: ToolExpectations, observation: Observation) -> Verdict:

@@ -4,6 +4,8 @@ The last user message may carry a plan, `PLAN: <json list>`, whose items are
 
     {"tool": "orders.lookup", "args": {...}}   call this tool (one call per step)
     {"say": "text"}                            answer with this text and stop
+    {"cite": "term"}                           answer with the sentence of the newest tool result's passages
+                                               that contains `term`, citing its document, and stop
     {"loop": [item, item, ...]}                repeat these items forever (loop-safety tests)
 
 At every call the model counts the plan steps already taken after the last user message (k) and emits plan
@@ -129,6 +131,35 @@ def injected_calls(result: str) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+def _passages(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        if isinstance(value.get("text"), str) and isinstance(value.get("document"), str):
+            yield value
+        for item in value.values():
+            yield from _passages(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _passages(item)
+
+
+def cite(result: str, term: str) -> str:
+    """The first sentence of a search result's passages that contains `term`, with its document; what a model
+    grounded in its search answers. Nothing is made up: a term no passage holds is said to be missing."""
+    match = _RESULT.match(result.strip())
+    body = match.group(3) if match else result
+    marked = _SPOTLIGHT.match(body)
+    body = marked.group(1) if marked else body
+    try:
+        found = list(_passages(json.loads(body)))
+    except ValueError:
+        found = []
+    for passage in found:
+        for sentence in re.split(r"(?<=[.;!?])\s+", passage["text"]):
+            if term.casefold() in sentence.casefold():
+                return f"{sentence.strip()} [source: {passage['document']}]"
+    return f"the documents say nothing about {term}"
+
+
 def _plan(text: str) -> list[Any] | str | None:
     """The plan's items, an error message, or None when the message has no plan."""
     marker = _PLAN.search(text)
@@ -180,6 +211,8 @@ def decide(messages: list[dict[str, Any]]) -> Reply:
     if isinstance(item, dict) and isinstance(item.get("tool"), str):
         planned_args = item.get("args")
         return Reply(call=Call(f"call_{planned}", item["tool"], planned_args if isinstance(planned_args, dict) else {}))
+    if isinstance(item, dict) and isinstance(item.get("cite"), str):
+        return Reply(text=cite(newest, item["cite"]))
     if isinstance(item, dict) and "say" in item:
         return Reply(text=str(item["say"]))
     if item is not None:

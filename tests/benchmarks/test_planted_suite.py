@@ -12,7 +12,7 @@ from evaluation.suites import load_suite
 def test_the_subset_walks_over_every_tool_the_regressions_touch() -> None:
     tasks = subset(load_suite("golden"))
     assert 15 <= len(tasks) <= 30 and not {t.category for t in tasks} & REFUSAL_CATEGORIES
-    planned = {(t.agent, step["tool"]) for t in tasks for turn in t.turns for step in turn.plan or []}
+    planned = {(t.agent, step["tool"]) for t in tasks for turn in t.turns for step in turn.plan or [] if "tool" in step}
     for agent, tool in [
         ("orders", "orders.lookup"),
         ("orders", "orders.cancel"),
