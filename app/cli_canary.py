@@ -18,25 +18,25 @@ def add_canary_parser(commands: Any) -> None:
     parser = commands.add_parser("canary", help="try a model on a share of a tenant's conversations")
     canary = parser.add_subparsers(dest="canary_command", required=True)
     start = canary.add_parser("start", help="start a canary: compare, then promote or roll back")
-    start.add_argument("--tenant", required=True)
+    start.add_argument("--tenant", required=True, help="the tenant's id")
     start.add_argument("--model", required=True, help="the model on trial (in the tenant's region)")
     start.add_argument("--share", type=float, required=True, help="share of conversations, between 0 and 1")
     start.add_argument("--control-model", help="compared on eval pass rate (default: the tier's model)")
     start.add_argument("--require-approval", action="store_true", help="a promotion waits for `approve`")
-    start.add_argument("--check-every-minutes", type=int, default=15)
-    start.add_argument("--max-duration-hours", type=int, default=168)
+    start.add_argument("--check-every-minutes", type=int, default=15, help="minutes between two checks")
+    start.add_argument("--max-duration-hours", type=int, default=168, help="roll back if undecided by then")
     start.add_argument("--min-turns", type=int, default=200, help="turns per arm before any decision")
     for name, help_text in (("list", "the tenant's canaries, newest first"), ("show", "one canary")):
         sub = canary.add_parser(name, help=help_text)
-        sub.add_argument("--tenant", required=True)
+        sub.add_argument("--tenant", required=True, help="the tenant's id")
         if name == "show":
-            sub.add_argument("canary_id")
+            sub.add_argument("canary_id", help="the canary's id")
     for name in ("approve", "abort"):
         sub = canary.add_parser(name, help=f"{name} a canary")
-        sub.add_argument("canary_id")
-        sub.add_argument("--tenant", required=True)
+        sub.add_argument("canary_id", help="the canary's id")
+        sub.add_argument("--tenant", required=True, help="the tenant's id")
         if name == "abort":
-            sub.add_argument("--reason", default="aborted")
+            sub.add_argument("--reason", default="aborted", help="recorded with the roll back")
     for sub in canary.choices.values():
         add_data_dir(sub)
         sub.set_defaults(func=_canary)
