@@ -48,8 +48,11 @@ def _literal(column: catalog.Column) -> str:
     base = column.base_type
     if base in {"varchar", "text", "bpchar", "citext"}:
         return uuid.uuid4().hex + uuid.uuid4().hex
-    if base in {"int2", "int4", "int8", "numeric", "float4", "float8"}:
+    if base in {"int2", "int4", "int8", "numeric"}:
         return "1"
+    if base in {"float4", "float8"}:
+        # Floats are shares and rates more often than counts: a value inside (0, 1) meets their range checks.
+        return "0.5"
     if base == "bool":
         return "true"
     if base in {"timestamptz", "timestamp", "date"}:
