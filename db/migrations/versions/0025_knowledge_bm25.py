@@ -8,7 +8,8 @@ what the vector list costs. Its rows are scored by BM25, which is also a better 
 
 The index needs the library in `shared_preload_libraries` (the embedded server loads it when its build has
 it; see `core/stack/postgres.py`). Where it is not loaded (a managed Postgres without the extension), this
-revision changes nothing and search keeps the `tsvector` path; `knowledge.store` picks the path by whether
+revision changes nothing and search keeps the `tsvector` path, as it does for a role that may not create the
+extension where nobody has (a managed database's non-superuser owner); `knowledge.store` picks the path by whether
 `ix_knowledge_chunks_bm25` exists. `pg_textsearch` 1.0 indexes columns only, not expressions, so the text it
 ranks (heading and body, as the `tsvector` has) is a generated column.
 
@@ -33,14 +34,22 @@ _AVAILABLE = (
 
 
 def upgrade() -> None:
+    # A role that may not create extensions (a managed database's non-superuser owner, where an administrator
+    # enables them) keeps the `tsvector` path unless the extension is already there.
     op.execute(
         f"""DO $$ BEGIN IF {_AVAILABLE} THEN
-            CREATE EXTENSION IF NOT EXISTS pg_textsearch;
-            ALTER TABLE knowledge_chunks ADD COLUMN IF NOT EXISTS search_text text
-                GENERATED ALWAYS AS (heading || ' ' || text) STORED;
-            CREATE INDEX IF NOT EXISTS {INDEX} ON knowledge_chunks USING bm25 (search_text)
-                WITH (text_config = 'english');
-        END IF; END $$"""
+            BEGIN
+                CREATE EXTENSION IF NOT EXISTS pg_textsearch;
+            EXCEPTION WHEN insufficient_privilege THEN
+                RAISE NOTICE 'pg_textsearch may not be installed by this role: full text stays on tsvector';
+            END;
+            IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_textsearch') THEN
+                ALTER TABLE knowledge_chunks ADD COLUMN IF NOT EXISTS search_text text
+                    GENERATED ALWAYS AS (heading || ' ' || text) STORED;
+                CREATE INDEX IF NOT EXISTS {INDEX} ON knowledge_chunks USING bm25 (search_text)
+                    WITH (text_config = 'english');
+            END IF;
+        END IF; END $$"""  # noqa: S608 - built from this module's constants only
     )
 
 
