@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import StateDep, TemporalDep, requires
 from api.errors import ApiError
 from api.pagination import Page, PageDep
+from api.routes.router_settings import not_in_region
 from contracts.canary import CanaryAbort, CanaryApproval, CanaryRequest, CanaryRule, CanaryStatus
 from router import canary_start, canary_store
 from router.canary_start import CanaryBlocked, CanaryRefused
@@ -85,12 +86,7 @@ async def start_canary(body: CanaryRequest, principal: Writer, state: StateDep, 
             task_queue=settings.task_queue,
         )
     except ModelNotInRegion as exc:
-        raise ApiError(
-            422,
-            "model_not_in_region",
-            f"{exc}; GET /v1/router/settings lists the models this tenant may use",
-            {"model": exc.model, "region": exc.region},
-        ) from exc
+        raise not_in_region(exc) from exc
     except CanaryRefused as exc:
         raise ApiError(422, "invalid_request", str(exc)) from exc
     except CanaryConflict as exc:

@@ -64,6 +64,16 @@ class RouterSettingsOut(RouterSettingsIn):
     )
 
 
+def not_in_region(exc: ModelNotInRegion) -> ApiError:
+    """The 422 for a model the tenant's data region forbids, wherever a route names a model."""
+    return ApiError(
+        422,
+        "model_not_in_region",
+        f"{exc}; GET /v1/router/settings lists the models this tenant may use",
+        {"model": exc.model, "region": exc.region},
+    )
+
+
 def _out(routing: TenantRouting, catalog: Catalog) -> RouterSettingsOut:
     return RouterSettingsOut(
         pinned_model=routing.settings.pinned_model,
@@ -117,12 +127,7 @@ async def replace_router_settings(body: RouterSettingsIn, principal: Writer, sta
     try:
         saved = await settings_store.save(state.db, principal.tenant_id, wanted, catalog, also=audit)
     except ModelNotInRegion as exc:
-        raise ApiError(
-            422,
-            "model_not_in_region",
-            f"{exc}; GET /v1/router/settings lists the models this tenant may use",
-            {"model": exc.model, "region": exc.region},
-        ) from exc
+        raise not_in_region(exc) from exc
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from exc
     return _out(saved, catalog)
