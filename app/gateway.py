@@ -15,10 +15,12 @@ import argparse
 import socket
 from typing import TYPE_CHECKING
 
-from core.settings import get_settings
+from core.proxies import uvicorn_proxy_options
+from core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from uvicorn import Config
 
 
 def gateway_app() -> FastAPI:
@@ -44,21 +46,28 @@ def shared_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def gateway_config(settings: Settings, host: str, port: int, app: object = "app.gateway:gateway_app") -> Config:
+    """uvicorn's configuration of a gateway process; `app` is replaceable so tests can see what a request's
+    scope looks like after uvicorn's middleware under exactly these options."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        factory=isinstance(app, str),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        **uvicorn_proxy_options(settings.trusted_proxies),  # type: ignore[arg-type]
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings().require()
     host, port = args.host or settings.host, args.port or settings.gateway_port
-    config = uvicorn.Config(
-        "app.gateway:gateway_app",
-        factory=True,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        proxy_headers=False,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(gateway_config(settings, host, port))
     if args.reuse_port:
         server.run(sockets=[shared_socket(host, port)])
     else:

@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.proxies import TrustedProxies
+
 DEV_PEPPER = "dev-only-api-key-pepper-change-me"  # refused outside dev
 DEV_APP_DB_PASSWORD = "aiaas-app-dev-password"  # refused outside dev
 JWT_ALGORITHMS = frozenset(
@@ -181,6 +183,9 @@ class Settings(BaseSettings):
     console_per_minute_per_address: int = Field(default=600, ge=1)
     hooks_per_minute_per_address: int = Field(default=1200, ge=1)
     widget_per_minute_per_address: int = Field(default=240, ge=1)
+    # Reverse proxies whose X-Forwarded-For names the client (core/proxies.py), as a JSON list of addresses
+    # or CIDR networks; empty: the connecting peer is the client.
+    trusted_proxies: TrustedProxies = Field(default_factory=list)
     # Days the daily retention run keeps sent mail and finished signups (docs/privacy.md); longer than any TTL.
     signup_retention_days: int = Field(default=30, ge=8, le=3650)
 
