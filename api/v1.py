@@ -22,6 +22,7 @@ from api.admission.deps import AdmitRequest
 from api.media_types import RequireMediaType
 from api.routes import (
     admin_tenants,
+    agent_diff,
     agents,
     api_keys,
     approvals,
@@ -71,6 +72,7 @@ _HTTP: tuple[APIRouter, ...] = (
     audit.router,
     limits.router,
     agents.router,
+    agent_diff.router,
     tools.router,
     usage_export.router,
     usage.router,

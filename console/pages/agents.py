@@ -1,5 +1,6 @@
-"""`/console/agents`: the tenant's agents, one agent with its saved versions, editing (a new version) and
-rolling back (saving an older version's definition as the newest), through the `/v1/agents` functions.
+"""`/console/agents`: the tenant's agents, one agent with its saved versions, editing (a new version),
+comparing two versions and rolling back (saving an older version's definition as the newest), through the
+`/v1/agents` functions.
 
 Editing is the API's `PATCH` of the fields the form shows (so loop limits and handoffs stay as they are);
 rolling back is its `PUT` of the chosen version's whole definition: a roll back is a new version, so the
@@ -15,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from api.errors import ApiError
+from api.routes.agent_diff import get_agent_diff
 from api.routes.agents import (
     AgentsManageDep,
     AgentsReadDep,
@@ -61,6 +63,21 @@ async def agent(
     name: Name, viewer: ViewerDep, version: Annotated[int | None, Query(ge=0, le=2_147_483_647)] = None
 ) -> Response:
     return await _agent_page(viewer, name, version)
+
+
+@router.get("/agents/{name}/diff")
+async def compare(
+    name: Name,
+    viewer: ViewerDep,
+    from_version: Annotated[int | None, Query(alias="from", ge=0, le=2_147_483_647)] = None,
+    to_version: Annotated[int | None, Query(alias="to", ge=0, le=2_147_483_647)] = None,
+) -> Response:
+    """Two versions side by side; without `from`/`to`, what the last save changed."""
+    principal = await viewer.check(AgentsReadDep)
+    state = viewer.state
+    diff = await get_agent_diff(name, principal, state.db, state.settings, from_version, to_version)
+    versions = await get_agent_versions(name, principal, state.db, state.settings, page_request(viewer, None, 200))
+    return render(viewer, viewer.request, "agent_diff.html", diff=diff, versions=versions.items)
 
 
 @router.post("/agents/{name}")

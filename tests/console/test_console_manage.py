@@ -72,6 +72,15 @@ def test_edit_an_agent_and_roll_it_back(
     audit = api.get("/v1/audit", params={"action": "agent.saved"}).json()["items"]
     assert [e["details"]["version"] for e in audit][:2] == [2, 1]
 
+    # Comparing: the roll back's change by default (1 -> 2), and any two versions on request.
+    last = owner.get("/console/agents/support/diff")
+    assert last.status_code == 200 and "version 1 to version 2" in last.text
+    assert 'data-kind="removed">- Answer in French.' in last.text and 'data-field="description"' in last.text
+    same = owner.get("/console/agents/support/diff", params={"from": 0, "to": 2})
+    assert 'id="no-differences"' in same.text
+    assert owner.get("/console/agents/support/diff", params={"to": 7}).status_code == 404
+    assert "/console/agents/support/diff?from=1&amp;to=2" in owner.get("/console/agents/support").text
+
     bad = owner.post("/console/agents/support", {"system_prompt": "x", "tools": "no_such_tool"})
     assert bad.status_code == 422 and "agent_invalid" in bad.text
     assert owner.get("/console/agents/nobody").status_code == 404

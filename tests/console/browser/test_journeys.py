@@ -131,6 +131,24 @@ def test_edit_an_agent_and_roll_it_back(page: Page, console_gateway: ConsoleGate
     assert _api(console_gateway, key).get("/v1/agents/support").json()["version"] == 2
 
 
+def test_compare_two_versions_of_an_agent(page: Page, console_gateway: ConsoleGateway, platform: Platform) -> None:
+    _tenant_id, key = new_tenant(platform, "Browser diffs")
+    api = _api(console_gateway, key)
+    assert api.patch("/v1/agents/support", json={"system_prompt": "Greet.\nAnswer briefly."}).status_code == 201
+    edited = api.patch("/v1/agents/support", json={"system_prompt": "Greet.\nAnswer in detail.", "tools": []})
+    assert edited.status_code == 201 and edited.json()["version"] == 2
+    sign_in(page, console_gateway, key, "/console/agents/support")
+    page.click("#last-change")
+    expect(page.locator("h1")).to_have_text("Agent support: version 1 to version 2")
+    expect(page.locator("#prompt-diff .removed")).to_have_text(["- Answer briefly."])
+    expect(page.locator("#prompt-diff .added")).to_have_text(["+ Answer in detail."])
+    expect(page.locator("#field-changes tr[data-field='tools']")).to_be_visible()
+    shot(page, "agent-diff")
+    page.select_option("#compare select[name='from']", "2")
+    page.click("#compare button")
+    expect(page.locator("#no-differences")).to_be_visible()
+
+
 def test_usage_charts_and_a_budget_that_stops_new_work(
     page: Page, console_gateway: ConsoleGateway, platform: Platform
 ) -> None:
