@@ -11,7 +11,19 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.edge_limits import ConsoleLimit
-from console.pages import agents, audit, conversations, inbox, keys, operator, reports, signin, usage, webhooks
+from console.pages import (
+    agents,
+    audit,
+    conversations,
+    inbox,
+    keys,
+    operator,
+    reports,
+    signin,
+    tools,
+    usage,
+    webhooks,
+)
 from console.web import PREFIX
 
 STATIC = Path(__file__).parent / "static"
@@ -20,6 +32,7 @@ ROUTERS = (
     conversations.router,
     inbox.router,
     agents.router,
+    tools.router,
     usage.router,
     webhooks.router,
     reports.router,

@@ -177,6 +177,14 @@ class CircuitBreaker:
         state_key, _ = breaker_keys(tenant_id, tool)
         return _text(await self._state(keys=[state_key], args=[]))
 
+    async def states(self, tenant_id: str, tools: list[str]) -> dict[str, str]:
+        """Each tool's state in one round trip (a pipeline of the same script `state` runs)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for tool in tools:
+                await self._state(keys=[breaker_keys(tenant_id, tool)[0]], args=[], client=pipe)
+            replies = await pipe.execute()
+        return {tool: _text(reply) for tool, reply in zip(tools, replies, strict=True)}
+
     async def reset(self, tenant_id: str, tool: str) -> None:
         """Close the circuit and forget its failures (operators, tests)."""
         await self._redis.delete(*breaker_keys(tenant_id, tool))

@@ -1,4 +1,6 @@
-"""`/v1/tools`: the tools a tenant's agents may be given, and switching them on or off for the tenant.
+"""`/v1/tools`: the tools a tenant's agents may be given, switching them on or off for the tenant, and the
+state of each tool's circuit breaker for the tenant (`policies/circuit_breaker.py`), which an admin may close
+once the dependency behind it is back (`DELETE /v1/tools/{name}/breaker`, audited).
 
 The catalogue is the registry the gateway was built with (agent-visible tools and saga tools; the steps only
 sagas call stay hidden); whether each is enabled is the tenant's own `tenant_tools` row, or the default. A
@@ -8,18 +10,19 @@ Redis version key.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.enablement import set_enabled
 from agents.sdk import Tool, ToolRegistry
-from api.deps import DatabaseDep, ToolEnablementDep, ToolsDep, requires
+from api.deps import DatabaseDep, StateDep, ToolEnablementDep, ToolsDep, requires
 from api.errors import ApiError
 from api.pagination import Page, PageDep
 from contracts.agents import TOOL_NAME, ApprovalRule, Effect
+from policies.circuit_breaker import CircuitBreaker
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
@@ -45,6 +48,9 @@ class ToolOut(BaseModel):
     approval: ApprovalRule | None
     saga: bool
     enabled: bool
+    breaker: Literal["closed", "open", "half_open"] = Field(
+        description="the tenant's circuit for this tool: open fails calls fast; half_open lets one probe through"
+    )
 
 
 class ToolToggle(BaseModel):
@@ -62,7 +68,15 @@ def _catalogue(registry: ToolRegistry) -> dict[str, list[Tool]]:
     return listed
 
 
-def _out(versions: list[Tool], enabled: bool) -> ToolOut:
+def known_tool(tools: ToolRegistry, name: str) -> list[Tool]:
+    """The listed tool's versions, ascending; 404 for a name that is not listed (hidden saga steps included)."""
+    versions = _catalogue(tools).get(name)
+    if versions is None:
+        raise ApiError(404, "tool_not_found", "no such tool", {"name": name})
+    return versions
+
+
+def _out(versions: list[Tool], enabled: bool, breaker: str) -> ToolOut:
     latest = versions[-1].spec
     return ToolOut(
         name=latest.name,
@@ -74,17 +88,21 @@ def _out(versions: list[Tool], enabled: bool) -> ToolOut:
         approval=latest.approval,
         saga=latest.saga is not None,
         enabled=enabled,
+        breaker=breaker,  # type: ignore[arg-type]
     )
 
 
 @router.get("", response_model=Page[ToolOut])
 async def list_tools(
-    principal: TenantReadDep, tools: ToolsDep, enablement: ToolEnablementDep, page: PageDep
+    principal: TenantReadDep, tools: ToolsDep, enablement: ToolEnablementDep, state: StateDep, page: PageDep
 ) -> Page[ToolOut]:
-    """The tool catalogue by name, with each tool's argument schema and whether the tenant has it enabled."""
+    """The tool catalogue by name, with each tool's argument schema, whether the tenant has it enabled and the
+    state of its circuit breaker."""
     catalogue = _catalogue(tools)
-    enabled = await enablement.enabled_map(principal.tenant_id, sorted(catalogue))
-    listed = [_out(catalogue[name], enabled[name]) for name in sorted(catalogue)]
+    names = sorted(catalogue)
+    enabled = await enablement.enabled_map(principal.tenant_id, names)
+    breakers = await CircuitBreaker(state.redis).states(principal.tenant_id, names)
+    listed = [_out(catalogue[name], enabled[name], breakers[name]) for name in names]
     return page.slice(listed, page.scope("tools", principal.tenant_id), key=lambda t: (t.name,), kinds=(str,))
 
 
@@ -96,10 +114,9 @@ async def set_tool(
     db: DatabaseDep,
     tools: ToolsDep,
     enablement: ToolEnablementDep,
+    state: StateDep,
 ) -> ToolOut:
-    versions = _catalogue(tools).get(name)
-    if versions is None:
-        raise ApiError(404, "tool_not_found", "no such tool", {"name": name})
+    versions = known_tool(tools, name)
     async with db.tenant_session(principal.tenant_id) as session:
         before = await set_enabled(session, principal.tenant_id, name, body.enabled)
         if before != body.enabled:
@@ -116,4 +133,25 @@ async def set_tool(
     except Exception:
         # Committed all the same; other processes then notice within their cache lifetime.
         log.warning("could not publish a tool enablement change", exc_info=True)
-    return _out(versions, body.enabled)
+    return _out(versions, body.enabled, await CircuitBreaker(state.redis).state(principal.tenant_id, name))
+
+
+@router.delete("/{name}/breaker", status_code=status.HTTP_204_NO_CONTENT)
+async def reset_breaker(
+    name: ToolName, principal: AgentsManageDep, db: DatabaseDep, tools: ToolsDep, state: StateDep
+) -> Response:
+    """Close the tenant's circuit for this tool and forget its recent failures: the next call goes through."""
+    known_tool(tools, name)
+    breaker = CircuitBreaker(state.redis)
+    before = await breaker.state(principal.tenant_id, name)
+    await breaker.reset(principal.tenant_id, name)
+    async with db.tenant_session(principal.tenant_id) as session:
+        await record_event(
+            session,
+            tenant_id=principal.tenant_id,
+            actor=principal.subject,
+            action="tool.breaker_reset",
+            target=name,
+            details={"previous": before},
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,13 +5,16 @@ and eval runs. Each page does what its `/v1` route does, with that route's permi
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from policies.circuit_breaker import CircuitBreaker
 from tests.console.conftest import ConsoleGateway, new_tenant
 from tests.console.console_client import Console, post_until, signed_in
 from tests.e2e.platform import Platform
@@ -86,6 +89,34 @@ def test_edit_an_agent_and_roll_it_back(
     assert owner.get("/console/agents/nobody").status_code == 404
 
 
+def test_switch_a_tool_and_close_its_open_circuit(
+    console_gateway: ConsoleGateway, platform: Platform, tenant: tuple[str, str], owner: Console
+) -> None:
+    tool = "leads.score"
+    row = re.compile(rf'<tr data-tool="{re.escape(tool)}" data-enabled="(on|off)" data-breaker="(\w+)">')
+    page = owner.get("/console/tools")
+    assert page.status_code == 200 and row.findall(page.text) == [("on", "closed")]
+    assert owner.post(f"/console/tools/{tool}", {"enabled": "off"}).status_code == 303
+    listed = _api(console_gateway, tenant[1]).get("/v1/tools", params={"limit": 200}).json()["items"]
+    assert [t["enabled"] for t in listed if t["name"] == tool] == [False]
+    assert owner.post(f"/console/tools/{tool}", {"enabled": "on"}).status_code == 303
+    assert owner.post(f"/console/tools/{tool}", {}).status_code == 422
+    assert owner.post("/console/tools/orders.teleport", {"enabled": "off"}).status_code == 404
+
+    async def fail_until_open() -> None:
+        redis = Redis.from_url(platform.settings.redis_url or "")
+        breaker = CircuitBreaker(redis)
+        for _ in range(breaker.failure_threshold):
+            await breaker.record_failure(tenant[0], tool)
+        await redis.aclose()
+
+    asyncio.run(fail_until_open())
+    opened = owner.get("/console/tools")
+    assert row.findall(opened.text) == [("on", "open")] and "Close circuit" in opened.text
+    assert owner.post(f"/console/tools/{tool}/breaker/reset").status_code == 303
+    assert row.findall(owner.get("/console/tools").text) == [("on", "closed")]
+
+
 def test_a_viewer_reads_agents_and_budgets_but_changes_neither(
     console_gateway: ConsoleGateway, tenant: tuple[str, str]
 ) -> None:
@@ -97,6 +128,9 @@ def test_a_viewer_reads_agents_and_budgets_but_changes_neither(
         assert refused.status_code == 403 and "agents:manage" in refused.text
         assert viewer.post("/console/budgets", {"daily_hard_usd": "0"}).status_code == 403
         assert viewer.post("/console/webhooks", {"url": PUBLIC_URL}).status_code == 403
+        assert viewer.get("/console/tools").status_code == 200
+        assert viewer.post("/console/tools/leads.score", {"enabled": "off"}).status_code == 403
+        assert viewer.post("/console/tools/leads.score/breaker/reset").status_code == 403
 
 
 def _wait_for_usage(api: httpx.Client) -> dict:

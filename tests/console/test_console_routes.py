@@ -118,6 +118,7 @@ def test_every_console_route_is_covered() -> None:
     paths = {path for _method, path in ROUTES}
     assert {"/console/conversations", "/console/api-keys", "/console/tenants", "/console/approvals"} <= paths
     assert {"/console/agents/{name}", "/console/budgets", "/console/usage", "/console/webhooks"} <= paths
+    assert {"/console/agents/{name}/diff", "/console/tools", "/console/tools/{name}/breaker/reset"} <= paths
     assert {
         "/console/drift/{report_id}",
         "/console/evals/{run_id}",

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from agents.enablement import ToolEnablement
 from db.database import Database
+from policies.circuit_breaker import CircuitBreaker
 from tests.e2e.platform import Platform
 
 TOOL = "leads.score"
@@ -107,3 +108,41 @@ async def test_every_process_sees_a_switch_at_once(
     finally:
         await redis.aclose()
         await db.close()
+
+
+async def test_breaker_state_is_per_tenant_and_an_admin_closes_it(
+    platform: Platform, api: httpx.Client, restore_b: httpx.Client, tenant_b: tuple[str, str]
+) -> None:
+    redis = Redis.from_url(platform.settings.redis_url or "", decode_responses=False)
+    # The breaker the workers use, failing as a tool whose dependency is down would.
+    breaker = CircuitBreaker(redis)
+    try:
+        for _ in range(breaker.failure_threshold):
+            await breaker.record_failure(tenant_b[0], TOOL)
+        assert _listed(restore_b)[TOOL]["breaker"] == "open"
+        assert _listed(api)[TOOL]["breaker"] == "closed"
+        assert restore_b.put(f"/v1/tools/{TOOL}", json={"enabled": True}).json()["breaker"] == "open"
+
+        # Another tenant's key, a viewer, an unknown or hidden tool: refused, the circuit stays open.
+        assert api.delete(f"/v1/tools/{TOOL}/breaker").status_code == 204  # closes A's own (already closed)
+        assert await breaker.state(tenant_b[0], TOOL) == "open"
+        issued = restore_b.post("/v1/api-keys", json={"name": f"viewer-{uuid.uuid4().hex[:6]}", "role": "viewer"})
+        headers = {"Authorization": f"Bearer {issued.json()['api_key']}"}
+        with httpx.Client(base_url=platform.base_url, headers=headers, timeout=30.0) as viewer:
+            assert _listed(viewer)[TOOL]["breaker"] == "open"
+            _error(viewer.delete(f"/v1/tools/{TOOL}/breaker"), 403, "forbidden")
+        _error(restore_b.delete("/v1/tools/payments.charge/breaker"), 404, "tool_not_found")
+        _error(restore_b.delete("/v1/tools/Orders.Lookup/breaker"), 422, "invalid_request")
+        assert await breaker.state(tenant_b[0], TOOL) == "open"
+
+        assert restore_b.delete(f"/v1/tools/{TOOL}/breaker").status_code == 204
+        assert _listed(restore_b)[TOOL]["breaker"] == "closed"
+        assert (await breaker.before_call(tenant_b[0], TOOL)).allowed
+        audit = restore_b.get("/v1/audit", params={"action": "tool.breaker_reset"}).json()["items"]
+        assert [(e["target"], e["details"]) for e in audit] == [(TOOL, {"previous": "open"})]
+        assert api.get("/v1/audit", params={"action": "tool.breaker_reset"}).json()["items"][0]["details"] == {
+            "previous": "closed"
+        }
+    finally:
+        await breaker.reset(tenant_b[0], TOOL)
+        await redis.aclose()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from redis.asyncio import Redis
 
+from policies.circuit_breaker import CircuitBreaker
 from tests.console.browser.conftest import shot
 from tests.console.conftest import ConsoleGateway, new_tenant
 from tests.console.console_client import post_until
@@ -147,6 +151,34 @@ def test_compare_two_versions_of_an_agent(page: Page, console_gateway: ConsoleGa
     page.select_option("#compare select[name='from']", "2")
     page.click("#compare button")
     expect(page.locator("#no-differences")).to_be_visible()
+
+
+def test_switch_off_a_tool_and_close_its_open_circuit(
+    page: Page, console_gateway: ConsoleGateway, platform: Platform
+) -> None:
+    tenant_id, key = new_tenant(platform, "Browser tools")
+    tool = "orders.lookup"
+
+    async def fail_until_open() -> None:
+        redis = Redis.from_url(platform.settings.redis_url or "")
+        breaker = CircuitBreaker(redis)
+        for _ in range(breaker.failure_threshold):
+            await breaker.record_failure(tenant_id, tool)
+        await redis.aclose()
+
+    # In a thread of its own: this thread's event loop belongs to the browser driver.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, fail_until_open()).result()
+    sign_in(page, console_gateway, key, "/console/tools")
+    row = page.locator(f"tr[data-tool='{tool}']")
+    expect(row.locator(".tool-breaker")).to_have_text("open")
+    shot(page, "tools-circuit-open")
+    row.locator("button.close-breaker").click()
+    expect(page.locator(f"tr[data-tool='{tool}'] .tool-breaker")).to_have_text("closed")
+    page.locator(f"tr[data-tool='{tool}'] button.toggle").click()
+    expect(page.locator(f"tr[data-tool='{tool}'] .tool-enabled")).to_have_text("off")
+    listed = _api(console_gateway, key).get("/v1/tools", params={"limit": 200}).json()["items"]
+    assert [(t["enabled"], t["breaker"]) for t in listed if t["name"] == tool] == [(False, "closed")]
 
 
 def test_usage_charts_and_a_budget_that_stops_new_work(
