@@ -9,6 +9,7 @@ import asyncio
 import re
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from redis.asyncio import Redis
 from policies.circuit_breaker import CircuitBreaker
 from tests.console.conftest import ConsoleGateway, new_tenant
 from tests.console.console_client import Console, post_until, signed_in
+from tests.console.drift_seed import SAFE_MODE_ADVICE, seed_drift_report
 from tests.e2e.platform import Platform
 
 # A public address literal: passes the SSRF check without DNS (deliveries to it just fail and retry).
@@ -204,6 +206,28 @@ def test_register_a_webhook_ping_it_and_redeliver(
     assert len({d["message_id"] for d in listed}) == 1 and len(listed) == 2
     # The secret is never shown again.
     assert "whsec_" not in owner.get("/console/webhooks").text
+
+
+def test_apply_drift_advice_with_one_click(console_gateway: ConsoleGateway, platform: Platform) -> None:
+    # A tenant of its own: the module's tenant must have no drift report (see the next test).
+    tenant_id, key = new_tenant(platform, "Console drift advice")
+    rid = seed_drift_report(platform, tenant_id, [SAFE_MODE_ADVICE])
+    api = _api(console_gateway, key)
+    created = api.post("/v1/api-keys", json={"name": "ro", "role": "viewer"})
+    with signed_in(console_gateway.url, created.json()["api_key"]) as viewer:
+        assert 'class="apply-advice"' in viewer.get(f"/console/drift/{rid}").text
+        refused = viewer.post(f"/console/drift/{rid}/advice/0/apply")
+        assert refused.status_code == 403 and "tenant:write" in refused.text
+    with signed_in(console_gateway.url, key) as owner:
+        assert owner.post(f"/console/drift/{rid}/advice/0/apply").status_code == 303
+        assert Decimal(str(api.get("/v1/budgets").json()["limits"]["daily_soft_usd"])) == Decimal("12.50")
+        applied = owner.get(f"/console/drift/{rid}")
+        assert 'class="apply-advice"' not in applied.text and "by " in applied.text
+        again = owner.post(f"/console/drift/{rid}/advice/0/apply")
+        assert again.status_code == 409 and "advice_already_applied" in again.text
+        assert owner.post(f"/console/drift/{rid}/advice/5/apply").status_code == 404
+    audit = api.get("/v1/audit", params={"action": "drift.advice_applied"}).json()["items"]
+    assert [e["target"] for e in audit] == [f"drift_reports/{rid}/advice/0"]
 
 
 def test_drift_and_eval_pages(owner: Console) -> None:

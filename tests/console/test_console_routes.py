@@ -24,7 +24,7 @@ from tests.e2e.platform import Platform
 
 SIGN_IN = "/console/sign-in"
 OPEN = {("GET", SIGN_IN), ("POST", SIGN_IN)}
-VALUES = {"action": "suspend", "version": "1"}
+VALUES = {"action": "suspend", "version": "1", "n": "0"}
 # A public address literal: passes the SSRF check without DNS (deliveries to it just fail and retry).
 PUBLIC_URL = "https://93.184.215.14/hooks"
 
