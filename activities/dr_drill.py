@@ -78,7 +78,8 @@ class DrDrillActivities:
 
     @property
     def _root(self) -> Path:
-        return location(self._settings, GLOBAL_SCOPE)
+        """Where the reports live (`<data_dir>/dr/reports`, which the gateway and the CLI read)."""
+        return Path(self._settings.data_dir).expanduser().resolve() / "dr"
 
     def _scopes(self) -> set[str]:
         return {GLOBAL_SCOPE, *self._settings.region_database_urls}
@@ -97,7 +98,7 @@ class DrDrillActivities:
 
     def _legacy(self) -> DrServer:
         """The server of a drill started before per-region drills: the control plane's, with every store."""
-        return DrServer(name=GLOBAL_SCOPE, scopes=[GLOBAL_SCOPE], location=str(self._root))
+        return DrServer(name=GLOBAL_SCOPE, scopes=[GLOBAL_SCOPE], location=str(location(self._settings, GLOBAL_SCOPE)))
 
     @activity.defn(name=ACT_DR_PLAN)
     async def plan(self, inp: DrPlanInput) -> DrPlan:
