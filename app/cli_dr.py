@@ -95,6 +95,13 @@ def format_report(report: Any) -> str:
         f"{report.histories_skipped} left out",
         f"  redis: {report.redis_keys} keys restored",
     ]
+    for d in report.databases:
+        d_rpo = "unknown" if d.rpo_seconds is None else f"{d.rpo_seconds:.1f} s"
+        lines.append(
+            f"  database {d.scope}: {'verified' if d.verified else 'FAILED'}, RTO {d.rto_seconds:.1f} s, RPO {d_rpo}, "
+            f"{d.rows} rows of {d.tenants} tenants, backup in {d.backup_location or '(none)'}"
+        )
+    lines += [f"  note: {n}" for n in report.notes]
     for mismatch in report.mismatches[:20]:
         lines.append(f"  mismatch {json.dumps(mismatch.model_dump())}")
     lines += [f"  problem: {p}" for p in report.problems + report.audit_failures + report.replay_failures[:20]]

@@ -134,6 +134,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             dr.backup,
             dr.restore_verify,
             dr.record,
+            dr.plan,
             *tools.activities,
             *IngestActivities(db, bus).all(),
             hooks.publish,

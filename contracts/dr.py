@@ -25,6 +25,9 @@ BACKUP_TIMEOUT = timedelta(minutes=60)
 RESTORE_VERIFY_TIMEOUT = timedelta(minutes=60)
 DR_HEARTBEAT = timedelta(seconds=60)
 RECORD_TIMEOUT = timedelta(seconds=30)
+PLAN_TIMEOUT = timedelta(seconds=30)
+# The scope of the control plane (`DATABASE_URL`) among the regions' databases.
+GLOBAL_SCOPE = "global"
 
 
 class DrDrillInput(Frozen):
@@ -33,9 +36,36 @@ class DrDrillInput(Frozen):
     keep_backup: bool = False
 
 
+class DrServer(Frozen):
+    """One Postgres server a drill backs up with one base backup, and the databases on it.
+
+    `scopes` are `global` (the control plane) and/or region names; the first names the server. The backup
+    goes under `location`, the backup location of the server's first scope (`AIAAS_DR_BACKUP_DIRS`).
+    The global server also carries Redis and the Temporal dev server's file."""
+
+    name: str
+    scopes: list[str]
+    location: str
+    # Residency remarks, e.g. a region whose database shares another scope's server (and so its backup).
+    notes: list[str] = Field(default_factory=list)
+    # Residency violations that fail the drill: a region with a backup location of its own whose database
+    # shares a server, so its data would be copied elsewhere (nothing is backed up then).
+    refusals: list[str] = Field(default_factory=list)
+
+
+class DrPlanInput(Frozen):
+    drill_id: str
+
+
+class DrPlan(Frozen):
+    servers: list[DrServer]
+
+
 class BackupInput(Frozen):
     drill_id: str
     started_at: datetime
+    # None: the global server with every store, as drills before per-region drills did.
+    server: DrServer | None = None
 
 
 class TableStat(Frozen):
@@ -62,6 +92,7 @@ class BackupResult(Frozen):
     archive_lag_seconds: float = 0.0
     # How far the oldest of the three copies trails the moment the backup set was complete.
     rpo_seconds: float = 0.0
+    server: DrServer | None = None
 
 
 class RestoreVerifyInput(Frozen):
@@ -79,6 +110,30 @@ class Mismatch(Frozen):
     restored_rows: int
     source_checksum: str
     restored_checksum: str
+
+
+class DatabaseReport(Frozen):
+    """One database's part of a drill: `scope` is `global` (the control plane) or a region."""
+
+    scope: str
+    # The server (its first scope) whose base backup holds this database, and where that backup lived.
+    server: str
+    backup_location: str
+    verified: bool
+    # Seconds from the start of its server's restore to the end of this database's checks.
+    rto_seconds: float
+    rpo_seconds: float | None
+    backup_seconds: float
+    backup_bytes: int
+    tables: int = 0
+    tenants: int = 0
+    rows: int = 0
+    mismatches: list[Mismatch] = Field(default_factory=list)
+    audit_chains: int = 0
+    audit_failures: list[str] = Field(default_factory=list)
+    audit_broken_at_source: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
 
 
 class DrDrillReport(Frozen):
@@ -113,12 +168,19 @@ class DrDrillReport(Frozen):
     # The scratch stack's processes and ports, all stopped and released when the report is made.
     scratch_pids: list[int] = Field(default_factory=list)
     scratch_ports: list[int] = Field(default_factory=list)
+    # Per database (the control plane and every region's), with the overall numbers above; empty in
+    # reports of drills before per-region drills.
+    databases: list[DatabaseReport] = Field(default_factory=list)
+    # Residency remarks that do not fail the drill (see `DrServer.notes`).
+    notes: list[str] = Field(default_factory=list)
 
 
 class RecordReportInput(Frozen):
     report: DrDrillReport
     backup_dir: str
     keep_backup: bool = False
+    # Every server's backup folder (the regions' in their own locations); `backup_dir` is the global one.
+    backup_dirs: list[str] = Field(default_factory=list)
 
 
 class RecordReportResult(Frozen):

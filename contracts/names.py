@@ -52,6 +52,7 @@ ACT_DRIFT_ANALYSE_TENANT = "drift.analyse_tenant"
 ACT_DR_BACKUP = "dr.backup"
 ACT_DR_RESTORE_VERIFY = "dr.restore_verify"
 ACT_DR_RECORD = "dr.record"
+ACT_DR_PLAN = "dr.plan"
 # ---- webhooks and billing -----------------------------------------------------------------------------
 WF_WEBHOOK_DELIVERY = "WebhookDeliveryWorkflow"
 ACT_WEBHOOK_PUBLISH = "webhooks.publish"

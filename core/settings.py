@@ -196,6 +196,9 @@ class Settings(BaseSettings):
     # Temporal dev server's SQLite file when not `<data_dir>/temporal/temporal.db`.
     dr_drill_cron: str = "0 3 * * 0"
     dr_temporal_db: Path | None = None
+    # Where each database's drill backups live (`global` or a region -> directory, as JSON): a region's
+    # backups stay in its own location. Unset: `<data_dir>/dr` for global, `<data_dir>/dr/regions/<region>`.
+    dr_backup_dirs: dict[str, Path] = Field(default_factory=dict)
     # How long an unwrapped data key stays in a process: the delay before a rotation or a shredded key
     # is seen everywhere, and how long the codec rides out a database or KMS outage.
     data_key_cache_seconds: float = 300.0

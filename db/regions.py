@@ -37,6 +37,9 @@ from db.database import Database, to_async_url
 
 FOREIGN_TENANT_SQLSTATE = "RG001"
 MAX_CACHED_TENANTS = 100_000
+# Scopes of the platform itself, no tenant's data, so they live in the control plane: the platform's data key,
+# and `platform`, under which DR drills announce themselves on the operations stream (`activities.dr_drill`).
+PLATFORM_SCOPES = frozenset({PLATFORM_TENANT, "platform"})
 _REGION_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 _BIND_REGIONAL = text("SELECT residency_bind_tenant(:tid)")
 _HOME_REGION = text("SELECT data_region FROM tenants WHERE id = :t")
@@ -130,8 +133,8 @@ class RegionalDatabase(Database):
 
     @asynccontextmanager
     async def tenant_session(self, tenant_id: str) -> AsyncIterator[AsyncSession]:
-        if tenant_id == PLATFORM_TENANT:
-            # The platform's own scope (its data key) is no tenant's data: it lives in the control plane.
+        if tenant_id in PLATFORM_SCOPES:
+            # The platform's own scopes are no tenant's data: they live in the control plane.
             async with super().tenant_session(tenant_id) as session:
                 yield session
             return

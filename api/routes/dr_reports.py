@@ -28,6 +28,19 @@ router = APIRouter(prefix="/v1/ops/dr", tags=["operations"])
 DrillId = Annotated[uuid.UUID, Path(description="the drill's id (its workflow run id)")]
 
 
+class DrDatabaseSummary(BaseModel):
+    """One database of a drill: `global` (the control plane) or a region."""
+
+    scope: str
+    verified: bool
+    rto_seconds: float
+    rpo_seconds: float | None
+    tenants: int
+    rows: int
+    mismatches: int
+    audit_failures: int
+
+
 class DrReportSummary(BaseModel):
     drill_id: str
     started_at: datetime
@@ -41,6 +54,8 @@ class DrReportSummary(BaseModel):
     audit_failures: int
     replay_failures: int
     problems: list[str]
+    # Per database (empty for drills before per-region drills); the numbers above are the overall ones.
+    databases: list[DrDatabaseSummary] = []
 
     @classmethod
     def of(cls, r: DrDrillReport) -> DrReportSummary:
@@ -57,6 +72,19 @@ class DrReportSummary(BaseModel):
             audit_failures=len(r.audit_failures),
             replay_failures=len(r.replay_failures),
             problems=r.problems[:20],
+            databases=[
+                DrDatabaseSummary(
+                    scope=d.scope,
+                    verified=d.verified,
+                    rto_seconds=d.rto_seconds,
+                    rpo_seconds=d.rpo_seconds,
+                    tenants=d.tenants,
+                    rows=d.rows,
+                    mismatches=len(d.mismatches),
+                    audit_failures=len(d.audit_failures),
+                )
+                for d in r.databases
+            ],
         )
 
 

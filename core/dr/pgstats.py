@@ -11,6 +11,7 @@ or deleted after the cut does not count as a difference.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 import asyncpg
@@ -79,6 +80,45 @@ async def source_snapshot(database_url: str, restore_point: str) -> tuple[dateti
     finally:
         await reader.close()
         await freezer.close()
+
+
+async def server_snapshot(
+    database_urls: dict[str, str], restore_point: str
+) -> tuple[datetime, str, dict[str, list[TableStat]]]:
+    """`source_snapshot` across every database of one server (`database_urls`: scope -> URL; the first writes
+    the restore point): every database's tenant tables are locked, each database gets its REPEATABLE READ
+    snapshot, then the one restore point is written, so all of them hold the same cut of the server's WAL."""
+    async with contextlib.AsyncExitStack() as conns:
+        freezers: dict[str, asyncpg.Connection] = {}
+        readers: dict[str, asyncpg.Connection] = {}
+        for scope, url in database_urls.items():
+            freezers[scope] = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+            conns.push_async_callback(freezers[scope].close)
+            readers[scope] = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+            conns.push_async_callback(readers[scope].close)
+        reads = {
+            scope: reader.transaction(isolation="repeatable_read", readonly=True) for scope, reader in readers.items()
+        }
+        async with contextlib.AsyncExitStack() as locks:
+            for freezer in freezers.values():
+                await locks.enter_async_context(freezer.transaction())
+                # Waits for the writes in flight, then holds new ones; a stuck writer fails the drill, not the app.
+                await freezer.execute("SET LOCAL lock_timeout = '10s'")
+                tables = await _tenant_tables(freezer)
+                if tables:
+                    await freezer.execute(f"LOCK TABLE {', '.join(tables)} IN EXCLUSIVE MODE")
+            marker: datetime | None = None
+            for scope, reader in readers.items():
+                await reads[scope].start()
+                # A REPEATABLE READ snapshot is taken by the transaction's first query.
+                marker = await reader.fetchval("SELECT clock_timestamp()")
+            first = freezers[next(iter(database_urls))]
+            lsn = str(await first.fetchval("SELECT pg_create_restore_point($1)::text", restore_point))
+        assert marker is not None
+        stats = {scope: await table_stats(reader) for scope, reader in readers.items()}
+        for read in reads.values():
+            await read.rollback()
+        return marker, lsn, stats
 
 
 async def restored_numbers(database_url: str) -> tuple[str, list[TableStat]]:

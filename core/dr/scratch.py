@@ -60,6 +60,8 @@ class ScratchStack:
     password: str
     namespace: str
     host: str = "127.0.0.1"
+    # A regional server's restore: its Postgres only (Redis and Temporal are the global server's).
+    postgres_only: bool = False
     postgres: RestoredPostgres = field(init=False)
     redis: RdbRedis = field(init=False)
     temporal: EmbeddedTemporal = field(init=False)
@@ -76,18 +78,24 @@ class ScratchStack:
         )
 
     @property
+    def _parts(self) -> tuple[EmbeddedTemporal | RestoredPostgres | RdbRedis, ...]:
+        return (self.postgres,) if self.postgres_only else (self.temporal, self.postgres, self.redis)
+
+    @property
     def processes(self) -> list[ManagedProcess]:
-        return [*self.temporal.processes, *self.postgres.processes, *self.redis.processes]
+        return [process for part in self._parts for process in part.processes]
 
     @property
     def ports(self) -> list[int]:
+        if self.postgres_only:
+            return [self.postgres.port]
         return [self.postgres.port, self.redis.port, self.temporal.port, self.temporal.ui_port]
 
     @property
     def database_url(self) -> str:
         return self.postgres.url(self.password)
 
-    def place(self, pgdata: Path, wal_archive: Path, restore_point: str, rdb: Path, sqlite: Path) -> None:
+    def place(self, pgdata: Path, wal_archive: Path, restore_point: str, rdb: Path | None, sqlite: Path | None) -> None:
         """Move the copies to where the parts look for them; Postgres recovers to `restore_point` from the
         base backup and the WAL archive, then opens (promotes) there."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -105,15 +113,17 @@ class ScratchStack:
         (self.postgres.pgdata / "recovery.signal").touch()
         self.postgres.password_file.write_text(self.password + "\n")
         self.postgres.password_file.chmod(0o600)
-        (self.root / "redis").mkdir(exist_ok=True)
-        shutil.move(rdb, self.root / "redis" / "dump.rdb")
-        (self.root / "temporal").mkdir(exist_ok=True)
-        shutil.move(sqlite, self.root / "temporal" / "temporal.db")
+        if rdb is not None:
+            (self.root / "redis").mkdir(exist_ok=True)
+            shutil.move(rdb, self.root / "redis" / "dump.rdb")
+        if sqlite is not None:
+            (self.root / "temporal").mkdir(exist_ok=True)
+            shutil.move(sqlite, self.root / "temporal" / "temporal.db")
 
     async def start(self) -> None:
         """Start the three at once; any failure stops what started."""
         cancel = threading.Event()
-        parts = (self.temporal, self.postgres, self.redis)
+        parts = self._parts
         try:
             for part in parts:
                 part.preflight()
@@ -130,7 +140,7 @@ class ScratchStack:
             raise RuntimeError(f"the scratch stack did not start: {errors[0]}") from errors[0]
 
     def stop(self) -> None:
-        for part in (self.redis, self.postgres, self.temporal):
+        for part in reversed(self._parts):
             with contextlib.suppress(Exception):
                 part.stop()
 

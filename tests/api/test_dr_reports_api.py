@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.dr import DrDrillReport, Mismatch
+from contracts.dr import DatabaseReport, DrDrillReport, Mismatch
 from tenancy.jwt import dev_secret, issue_token
 from tests.api.helpers import client, error, every_item, fresh_tenant, page, platform_admin
 from tests.e2e.platform import Platform
@@ -46,6 +46,22 @@ def _report(minutes_ago: int, *, verified: bool) -> DrDrillReport:
             )
         ],
         problems=[] if verified else ["postgres: rows missing after the restore"],
+        databases=[] if verified else [_database("global", True, 0.7), _database("eu-west", False, None)],
+    )
+
+
+def _database(scope: str, verified: bool, rpo: float | None) -> DatabaseReport:
+    return DatabaseReport(
+        scope=scope,
+        server=scope,
+        backup_location=f"/backups/{scope}",
+        verified=verified,
+        rto_seconds=9.5 if verified else 4.0,
+        rpo_seconds=rpo,
+        backup_seconds=3.0,
+        backup_bytes=500,
+        tenants=1,
+        rows=5,
     )
 
 
@@ -74,6 +90,12 @@ def test_operators_list_newest_first_page_and_filter(platform: Platform, stored:
         failed = listed[0]
         assert failed["verified"] is False and failed["mismatches"] == 1 and failed["rpo_seconds"] is None
         assert failed["problems"] == ["postgres: rows missing after the restore"]
+        # Per database: which region's restore failed, with its own RTO and RPO.
+        assert [(d["scope"], d["verified"], d["rto_seconds"], d["rpo_seconds"]) for d in failed["databases"]] == [
+            ("global", True, 9.5, 0.7),
+            ("eu-west", False, 4.0, None),
+        ]
+        assert listed[1]["databases"] == []
         only_failed = page(ops.get(LISTING, params={"verified": "false", "limit": 200}))["items"]
         assert stored[2].drill_id in {r["drill_id"] for r in only_failed}
         assert not {r["drill_id"] for r in only_failed} & {stored[0].drill_id, stored[1].drill_id}

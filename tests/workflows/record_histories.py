@@ -30,7 +30,7 @@ from core.events import EventBus
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
 from db.database import Database
-from db.migrate import migrate
+from db.migrate_regions import migrate_all
 from tests.e2e.platform import AGENT_MODELS
 from tests.workflows.scenarios import (
     Recording,
@@ -79,6 +79,8 @@ SCENARIOS: dict[str, Scenario] = {
 SCENARIOS["key_rotation"] = key_rotation.rotation
 SCENARIOS["router_canary"] = canary.router_canary
 SCENARIOS["conversation_early_exit"] = early_exit_scenario.repeat
+# Recorded with a region: AIAAS_REGION_DATABASE_URLS='{"eu-west": "aiaas_record_eu_west"}'.
+SCENARIOS["dr_drill_regions"] = dr.drill_regions
 
 
 async def store_history(name: str, handle: WorkflowHandle[Any, Any], codec: PayloadCodec | None) -> Path:
@@ -94,7 +96,8 @@ async def store_history(name: str, handle: WorkflowHandle[Any, Any], codec: Payl
 
 
 async def record(settings: Settings, names: list[str]) -> list[Path]:
-    await migrate(settings.database_url or "", settings.app_db_password.get_secret_value())
+    # Every region of `AIAAS_REGION_DATABASE_URLS` too (the regional drill is recorded with one).
+    await migrate_all(settings)
     queue = f"record-{uuid.uuid4().hex[:6]}"
     worker_settings = settings.model_copy(
         update={

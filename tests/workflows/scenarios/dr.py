@@ -23,3 +23,19 @@ async def drill(rec: Recording) -> list[WorkflowHandle]:
     report = await handle.result()
     assert report.verified, report
     return [handle]
+
+
+async def drill_regions(rec: Recording) -> list[WorkflowHandle]:
+    """A drill over the control plane and every configured region (the `dr-regions` path): one database
+    report per scope."""
+    handle = await rec.client.start_workflow(
+        WF_DR_DRILL,
+        DrDrillInput(),
+        id=f"{DR_WORKFLOW_ID_PREFIX}-record-regions-{uuid.uuid4().hex[:8]}",
+        task_queue=rec.queue,
+        result_type=DrDrillReport,
+    )
+    report = await handle.result()
+    assert report.verified, report
+    assert {d.scope for d in report.databases} == {"global", *rec.settings.region_database_urls}, report
+    return [handle]
