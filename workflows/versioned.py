@@ -29,6 +29,7 @@ from workflows.ingest_document import IngestDocumentWorkflow
 from workflows.key_rotation import KeyRotationWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
+from workflows.reembed_collection import ReembedCollectionWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.signup import SignupWorkflow
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.eval_runs import EvalRunInput, EvalRunResult, EvalTaskInput, TaskGrade
     from contracts.key_rotation import KeyRotationInput, KeyRotationProgress
     from contracts.knowledge import IngestDocumentInput, IngestDocumentResult
+    from contracts.knowledge_reembed import ReembedInput, ReembedResult
     from contracts.lifecycle import TenantLifecycleInput, TenantLifecycleResult
     from contracts.names import (
         WF_CONVERSATION,
@@ -57,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         WF_KEY_ROTATION,
         WF_NIGHTLY_DRIFT,
         WF_PLACE_ORDER,
+        WF_REEMBED_COLLECTION,
         WF_REFUND,
         WF_RETENTION,
         WF_ROUTER_CANARY,
@@ -105,6 +108,14 @@ class PinnedErasureWorkflow(ErasureWorkflow):
 class PinnedIngestDocumentWorkflow(IngestDocumentWorkflow):
     @workflow.run
     async def run(self, inp: IngestDocumentInput) -> IngestDocumentResult:
+        return await super().run(inp)
+
+
+# A re-embed runs minutes to hours on the code it started with.
+@workflow.defn(name=WF_REEMBED_COLLECTION, versioning_behavior=PINNED)
+class PinnedReembedCollectionWorkflow(ReembedCollectionWorkflow):
+    @workflow.run
+    async def run(self, inp: ReembedInput) -> ReembedResult:
         return await super().run(inp)
 
 
@@ -193,6 +204,7 @@ VERSIONED: tuple[type, ...] = (
     PinnedRefundWorkflow,
     PinnedErasureWorkflow,
     PinnedIngestDocumentWorkflow,
+    PinnedReembedCollectionWorkflow,
     PinnedNightlyDriftWorkflow,
     PinnedRetentionWorkflow,
     PinnedEvalRunWorkflow,

@@ -189,6 +189,7 @@ RULES: tuple[Rule, ...] = (
     Rule("public.agent_definitions", Action.KEEP, "tenant configuration"),
     Rule("public.budgets", Action.KEEP, "tenant configuration"),
     Rule("public.knowledge_collections", Action.KEEP, "tenant configuration"),
+    Rule("public.knowledge_reembeds", Action.KEEP, "a collection's model changes: models and counts"),
     Rule("public.webhook_endpoints", Action.KEEP, "tenant configuration"),
     Rule("public.invoice_counters", Action.KEEP, "the tenant's invoice numbering"),
     Rule("public.invoices", Action.KEEP, "the tenant's invoices from the platform"),

@@ -78,6 +78,7 @@ SCENARIOS: dict[str, Scenario] = {
 }
 SCENARIOS["key_rotation"] = key_rotation.rotation
 SCENARIOS["router_canary"] = canary.router_canary
+SCENARIOS["reembed_collection"] = knowledge.reembed
 SCENARIOS["conversation_early_exit"] = early_exit_scenario.repeat
 # Recorded with a region: AIAAS_REGION_DATABASE_URLS='{"eu-west": "aiaas_record_eu_west"}'.
 SCENARIOS["dr_drill_regions"] = dr.drill_regions

@@ -1,14 +1,16 @@
 """`IngestDocumentWorkflow` scenarios: a document ingested to `ready` in several embedding windows, and an
-unreadable (encrypted) PDF that ends `failed` with its reason."""
+unreadable (encrypted) PDF that ends `failed` with its reason; `ReembedCollectionWorkflow` moving a collection
+to another model."""
 
 from __future__ import annotations
 
 from temporalio.client import WorkflowHandle
 
 from contracts.knowledge import EMBED_WINDOW, IngestDocumentInput, IngestDocumentResult
-from contracts.names import WF_INGEST_DOCUMENT
-from knowledge import catalog
-from knowledge.embeddings import OFFLINE_DIM, OFFLINE_MODEL
+from contracts.knowledge_reembed import REEMBED_WINDOW, ReembedInput, ReembedResult
+from contracts.names import WF_INGEST_DOCUMENT, WF_REEMBED_COLLECTION
+from knowledge import catalog, reembeds
+from knowledge.embeddings import HASHING_DIM, HASHING_MODEL, OFFLINE_DIM, OFFLINE_MODEL
 from tests.knowledge import documents
 from tests.workflows.scenarios import Recording
 
@@ -47,3 +49,45 @@ async def unreadable(rec: Recording) -> list[WorkflowHandle]:
     result = await handle.result()
     assert result.status == "failed" and "encrypted" in result.reason, result
     return [handle]
+
+
+async def reembed(rec: Recording) -> list[WorkflowHandle]:
+    """A collection of MiniLM chunks re-embedded with the hashing model: two embedding windows, the switch,
+    the purge of the old vectors."""
+    tenant_id = await rec.new_tenant("reembed")
+    async with rec.db.tenant_session(tenant_id) as session:
+        collection = await catalog.create_collection(
+            session, tenant_id, name="Help", description="", model=OFFLINE_MODEL, dim=OFFLINE_DIM
+        )
+        assert collection is not None
+    text = "\n\n".join(f"## Rule {i}\n\nRule {i} of the returns policy." for i in range(REEMBED_WINDOW + 20))
+    ingest = await _ingest_into(rec, tenant_id, collection.id, text.encode())
+    assert (await ingest.result()).status == "ready"
+    async with rec.db.tenant_session(tenant_id) as session:
+        started = await reembeds.create(session, tenant_id, collection.id, model=HASHING_MODEL, dim=HASHING_DIM)
+        assert started is not None
+    handle = await rec.client.start_workflow(
+        WF_REEMBED_COLLECTION,
+        ReembedInput(tenant_id=tenant_id, collection_id=collection.id, reembed_id=started.id),
+        id=f"{tenant_id}:reembed:{collection.id}",
+        task_queue=rec.queue,
+        result_type=ReembedResult,
+    )
+    result = await handle.result()
+    assert result.status == "completed" and result.embedded == REEMBED_WINDOW + 20, result
+    return [handle]
+
+
+async def _ingest_into(rec: Recording, tenant_id: str, collection_id: str, content: bytes) -> WorkflowHandle:
+    async with rec.db.tenant_session(tenant_id) as session:
+        document, _ = await catalog.add_document(
+            session, tenant_id, collection_id, filename="rules.md", media_type="text/markdown", content=content,
+            groups=[], metadata={},
+        )  # fmt: skip
+    return await rec.client.start_workflow(
+        WF_INGEST_DOCUMENT,
+        IngestDocumentInput(tenant_id=tenant_id, collection_id=collection_id, document_id=document.id),
+        id=f"{tenant_id}:ingest:{document.id}",
+        task_queue=rec.queue,
+        result_type=IngestDocumentResult,
+    )

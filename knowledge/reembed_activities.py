@@ -1,0 +1,152 @@
+"""The activities of `ReembedCollectionWorkflow`: embed with the new model, switch, purge, finish.
+
+Each is idempotent, so a retry or a killed worker repeats nothing that matters:
+  - embed picks only chunks still without a vector in the target slot and writes each batch as it goes, so a
+    retry resumes after the last batch written; it heartbeats after every batch (and while waiting for the
+    worker's embedding turn, shared with ingestion);
+  - switch changes the collection's model and slot in one transaction, only when nothing is missing, and
+    answers `switched` again when a retried attempt finds it done;
+  - purge empties one slot in short batches, never the one the collection reads;
+  - finish records the outcome once and announces it once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from contracts.events import EventType
+from contracts.knowledge import EMBED_BATCH, KNOWLEDGE_STREAM
+from contracts.knowledge_reembed import (
+    PURGE_BATCH,
+    REEMBED_WINDOW,
+    PurgeInput,
+    PurgeResult,
+    ReembedErrorType,
+    ReembedFinishInput,
+    ReembedInput,
+    ReembedStatus,
+    ReembedStep,
+    SwitchResult,
+)
+from contracts.names import ACT_REEMBED_EMBED, ACT_REEMBED_FINISH, ACT_REEMBED_PURGE, ACT_REEMBED_SWITCH
+from core.events import EventBus
+from db.database import Database
+from knowledge import reembeds
+from knowledge.embeddings import EmbedderUnavailable, embedder_for
+from knowledge.ingest_activities import embedding_turn
+from knowledge.metrics import CHUNKS_EMBEDDED
+from knowledge.store import vector_literal
+
+log = structlog.get_logger(__name__)
+
+
+def _gone(reembed_id: str) -> ApplicationError:
+    return ApplicationError(
+        f"re-embed {reembed_id} or its collection no longer exists", type=ReembedErrorType.REEMBED_GONE,
+        non_retryable=True,
+    )  # fmt: skip
+
+
+class ReembedActivities:
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self._db = db
+        self._bus = bus
+
+    async def _load(self, tenant_id: str, reembed_id: str) -> reembeds.Reembed:
+        async with self._db.tenant_session(tenant_id) as session:
+            found = await reembeds.get(session, reembed_id)
+        if found is None:
+            raise _gone(reembed_id)
+        return found
+
+    @activity.defn(name=ACT_REEMBED_EMBED)
+    async def embed(self, inp: ReembedInput) -> ReembedStep:
+        r = await self._load(inp.tenant_id, inp.reembed_id)
+        if r.status != ReembedStatus.RUNNING:
+            raise _gone(inp.reembed_id)
+        embedder = embedder_for(r.to_model)
+        embedded = 0
+        while embedded < REEMBED_WINDOW:
+            async with self._db.tenant_session(inp.tenant_id) as session:
+                batch = await reembeds.pending_chunks(session, r, EMBED_BATCH)
+            if not batch:
+                break
+            turns = await embedding_turn({"embedded": embedded, "waiting": 1})
+            try:
+                vectors = await embedder.embed([text for _d, _o, text in batch])
+            except EmbedderUnavailable as exc:
+                raise ApplicationError(str(exc), type="EmbedderUnavailable") from exc
+            finally:
+                turns.release()
+            if any(len(v) != r.to_dim for v in vectors):
+                raise ApplicationError(
+                    f"{r.to_model} returned vectors of another dimension than {r.to_dim}",
+                    type="EmbeddingDimensionMismatch", non_retryable=True,
+                )  # fmt: skip
+            rows = [(d, o, vector_literal(v)) for (d, o, _t), v in zip(batch, vectors, strict=True)]
+            async with self._db.tenant_session(inp.tenant_id) as session:
+                written = await reembeds.write_vectors(session, r, rows)
+            if written == 0 and (await self._load(inp.tenant_id, r.id)).status != ReembedStatus.RUNNING:
+                # Finished elsewhere (the collection gone raises in `_load`); else the batch's document was deleted.
+                raise _gone(inp.reembed_id)
+            embedded += len(batch)
+            CHUNKS_EMBEDDED.inc(len(batch))
+            activity.heartbeat({"embedded": embedded, "last": f"{batch[-1][0]}:{batch[-1][1]}"})
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            done, missing = await reembeds.counts(session, r)
+            await reembeds.set_progress(session, r.id, done)
+        await self._publish(inp.tenant_id, r, EventType.REEMBED_PROGRESS, {"embedded": done, "remaining": missing})
+        return ReembedStep(embedded=embedded, remaining=missing)
+
+    @activity.defn(name=ACT_REEMBED_SWITCH)
+    async def switch(self, inp: ReembedInput) -> SwitchResult:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            r, missing = await reembeds.switch(session, inp.reembed_id)
+        if r is None:
+            raise _gone(inp.reembed_id)
+        if missing == 0:
+            log.info("knowledge.reembed_switched", collection_id=r.collection_id, model=r.to_model, dim=r.to_dim)
+        return SwitchResult(switched=missing == 0, missing=missing)
+
+    @activity.defn(name=ACT_REEMBED_PURGE)
+    async def purge(self, inp: PurgeInput) -> PurgeResult:
+        r = await self._load(inp.tenant_id, inp.reembed_id)
+        slot = r.to_slot if inp.new_generation else 1 - r.to_slot
+        purged = 0
+        while True:
+            async with self._db.tenant_session(inp.tenant_id) as session:
+                n = await reembeds.purge_slot(session, r.collection_id, slot, PURGE_BATCH)
+            purged += n
+            activity.heartbeat({"purged": purged})
+            if n < PURGE_BATCH:
+                return PurgeResult(purged=purged, remaining=0)
+
+    @activity.defn(name=ACT_REEMBED_FINISH)
+    async def finish(self, inp: ReembedFinishInput) -> None:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            recorded = await reembeds.finish(session, inp.reembed_id, inp.status, inp.reason)
+            r = await reembeds.get(session, inp.reembed_id)
+        if not recorded or r is None:
+            return
+        if inp.status == ReembedStatus.COMPLETED:
+            data: dict[str, Any] = {"model": r.to_model, "dimension": r.to_dim, "embedded": r.embedded}
+            await self._publish(inp.tenant_id, r, EventType.REEMBED_COMPLETED, data, dedup=True)
+        else:
+            await self._publish(inp.tenant_id, r, EventType.REEMBED_FAILED, {"reason": inp.reason}, dedup=True)
+
+    async def _publish(
+        self, tenant_id: str, r: reembeds.Reembed, kind: EventType, data: dict[str, Any], *, dedup: bool = False
+    ) -> None:
+        payload = {"collection_id": r.collection_id, "reembed_id": r.id, **data}
+        key = f"{r.id}:{kind}" if dedup else None
+        try:
+            await self._bus.publish(tenant_id, KNOWLEDGE_STREAM, kind, payload, dedup_key=key)
+        except Exception:  # progress is a courtesy: a Redis hiccup must not fail the re-embed
+            log.warning("knowledge.event_publish_failed", event=str(kind), reembed_id=r.id)
+
+    def all(self) -> list[Any]:
+        return [self.embed, self.switch, self.purge, self.finish]
