@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from policies.drift.facts import ALL_AGENTS, ALL_MODELS, DriftConfig, TurnFact
 
@@ -140,6 +139,10 @@ def z_p(base: np.ndarray, day: np.ndarray, cur: np.ndarray, floor_sd: float = 0.
     var = float(cur.var(ddof=1) / len(cur) + base.var(ddof=1) / len(base)) + between * (1 + 1 / days)
     if var <= 0:
         return 0.0 if diff > 0 else 1.0
+    # Imported here: scipy.stats takes seconds to load, and every gateway and worker imports this module at
+    # start while only a drift run calls this.
+    from scipy import stats
+
     return float(stats.norm.sf(diff / math.sqrt(var)))
 
 
