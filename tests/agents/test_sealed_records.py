@@ -1,5 +1,6 @@
 """Leads, CRM contacts, tickets and approvals at rest: no clear value in SQL, rows from before sealing sealed by
-key rotation (hashes filled, old versions retired), a tenant export opened, another tenant's keys refused."""
+key rotation (hashes filled, old versions retired), a tenant export opened, another tenant's keys refused, and
+erasure finding a customer's sealed rows by keyed hash and conversation while a neighbour keeps theirs."""
 
 # ruff: noqa: S608  # column lists from agents.sealed_records constants; values are bound parameters
 from __future__ import annotations
@@ -15,14 +16,16 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.key_rotation import KeyRotationActivities
 from activities.tenant_lifecycle import EXPORT_OPENERS
-from agents.sealed_records import APPROVALS, LEADS, TABLES, TICKETS, SealedTable, open_fields, seal_fields
+from agents.sealed_records import APPROVALS, CRM_CONTACTS, LEADS, TABLES, TICKETS, SealedTable, open_fields, seal_fields
 from contracts.key_rotation import ResealInput, RetireInput, RotateKeyInput
 from core.crypto.fields import FieldSealer, FieldUnavailable, email_hash, phone_hash
 from db.database import Database, run_sql
+from policies.erasure.store import create_erasure, erase_customer
 from tenancy.tenant_data import export_tenant
 
 NAME, EMAIL, PHONE, NOTE = "Ada Quill", "ada.quill@example.org", "+44 20 7946 0321", "wants 40 seats, budget 9k"
-NEEDLES = ("Ada Quill", "ada.quill", "7946", "40 seats", "refund to IBAN")
+# Each with a character hex never holds, so the sealed bytes SQL prints as hex cannot match by chance.
+NEEDLES = ("Ada Quill", "ada.quill", PHONE, "40 seats", "refund to IBAN")
 
 
 async def _seed(db: Database, tenant: str) -> dict[str, str]:
@@ -135,3 +138,125 @@ async def test_a_tenant_export_holds_them_opened(db: Database, tenant: str, tmp_
 def _archived(path: Path) -> list[dict[str, Any]]:
     with gzip.open(path, "rt") as handle:
         return [json.loads(line) for line in handle]
+
+
+async def _customer_with_records(db: Database, tenant: str, label: str) -> dict[str, Any]:
+    """A customer, a conversation of theirs, and sealed records of them: a lead under their email, one captured
+    in their conversation under another address with its CRM contact, a ticket and an approval."""
+    tag = uuid.uuid4().hex[:8]
+    person = {
+        "customer": str(uuid.uuid4()),
+        "conversation": str(uuid.uuid4()),
+        "email": f"{label}.{tag}@example.org",
+        "work": f"{label}.{tag}@work.example",
+        "phone": f"+44 20 7946 {tag[:4]}",
+        "secret": f"orchid-{label}-{tag}",
+    }
+    async with db.tenant_session(tenant) as session:
+        await run_sql(
+            session,
+            "INSERT INTO customers (id, tenant_id, email, name, phone, email_hash) VALUES (:id, :t, :e, :n, :p, :h)",
+            {
+                "id": person["customer"],
+                "t": tenant,
+                "e": person["email"],
+                "n": label,
+                "p": person["phone"],
+                "h": await email_hash(session, tenant, person["email"]),
+            },
+        )
+        await run_sql(
+            session,
+            "INSERT INTO conversations (id, tenant_id, agent, channel, customer_id)"
+            " VALUES (:id, :t, 'sales', 'api', :c)",
+            {"id": person["conversation"], "t": tenant, "c": person["customer"]},
+        )
+        for email, source in ((person["email"], "import"), (person["work"], f"conversation:{person['conversation']}")):
+            lead = str(uuid.uuid4())
+            # The phone written differently from the customer's: the hash is of its digits.
+            fields = {
+                "name": label,
+                "email": email,
+                "phone": person["phone"].replace(" ", "-"),
+                "notes": person["secret"],
+            }
+            await run_sql(
+                session,
+                "INSERT INTO leads (id, tenant_id, name, email, company, phone, source, notes, fields_sealed,"
+                " key_version, email_hash, phone_hash) VALUES (:id, :t, :name, :email, :company, :phone, :source,"
+                " :notes, :fields_sealed, :key_version, :email_hash, :phone_hash)",
+                {"id": lead, "t": tenant, "source": source, **await seal_fields(session, tenant, LEADS, lead, fields)},
+            )
+        contact = str(uuid.uuid4())
+        fields = {"email": person["work"], "payload": {"name": label, "note": person["secret"]}}
+        await run_sql(
+            session,
+            "INSERT INTO sandbox_crm_contacts (id, tenant_id, email, payload, fields_sealed, key_version, email_hash,"
+            " idempotency_key) VALUES (:id, :t, :email, CAST(:payload AS jsonb), :fields_sealed, :key_version,"
+            " :email_hash, :id)",
+            {"id": contact, "t": tenant, **await seal_fields(session, tenant, CRM_CONTACTS, contact, fields)},
+        )
+        ticket = str(uuid.uuid4())
+        await run_sql(
+            session,
+            "INSERT INTO tickets (id, tenant_id, conversation_id, subject, body, fields_sealed, key_version)"
+            " VALUES (:id, :t, :c, :subject, :body, :fields_sealed, :key_version)",
+            {
+                "id": ticket,
+                "t": tenant,
+                "c": person["conversation"],
+                **await seal_fields(session, tenant, TICKETS, ticket, {"subject": "x", "body": person["secret"]}),
+            },
+        )
+        approval = str(uuid.uuid4())
+        await run_sql(
+            session,
+            "INSERT INTO approvals (id, tenant_id, conversation_id, message_id, call_id, tool, arguments, note,"
+            " status, fields_sealed, key_version) VALUES (:id, :t, :c, 'm', 'k', 'orders.refund',"
+            " CAST(:arguments AS jsonb), :note, 'pending', :fields_sealed, :key_version)",
+            {
+                "id": approval,
+                "t": tenant,
+                "c": person["conversation"],
+                **await seal_fields(
+                    session, tenant, APPROVALS, approval, {"arguments": {"reason": person["secret"]}, "note": ""}
+                ),
+            },
+        )
+    return person
+
+
+async def _counts(db: Database, tenant: str, person: dict[str, Any]) -> dict[str, int]:
+    async with db.tenant_session(tenant) as session:
+        params = {
+            "h": await email_hash(session, tenant, person["email"]),
+            "w": await email_hash(session, tenant, person["work"]),
+            "c": person["conversation"],
+        }
+        return {
+            table: int((await run_sql(session, sql, params)).scalar_one())
+            for table, sql in (
+                ("leads", "SELECT count(*) FROM leads WHERE email_hash IN (:h, :w)"),
+                ("contacts", "SELECT count(*) FROM sandbox_crm_contacts WHERE email_hash = :w"),
+                ("tickets", "SELECT count(*) FROM tickets WHERE conversation_id = :c"),
+                ("approvals", "SELECT count(*) FROM approvals WHERE conversation_id = :c"),
+            )
+        }
+
+
+async def test_erasure_finds_the_sealed_records_by_keyed_hash(db: Database, tenant: str) -> None:
+    target = await _customer_with_records(db, tenant, "target")
+    neighbour = await _customer_with_records(db, tenant, "neighbour")
+    assert await _counts(db, tenant, target) == {"leads": 2, "contacts": 1, "tickets": 1, "approvals": 1}
+    raw = await _raw(db, tenant)
+    assert not [v for v in (target["email"], target["work"], target["secret"], target["phone"]) if v in raw]
+    erasure = str(uuid.uuid4())
+    async with db.tenant_session(tenant) as session:
+        await create_erasure(session, tenant, erasure, target["customer"], "test", "w")
+    async with db.tenant_session(tenant) as session:
+        rows, _, repeated = await erase_customer(session, erasure, target["customer"], lambda *_: None)
+    assert not repeated
+    assert (rows["public.leads"], rows["public.sandbox_crm_contacts"]) == (2, 1)
+    assert (rows["public.tickets"], rows["public.approvals"]) == (1, 1)
+    assert await _counts(db, tenant, target) == {"leads": 0, "contacts": 0, "tickets": 0, "approvals": 0}
+    assert await _counts(db, tenant, neighbour) == {"leads": 2, "contacts": 1, "tickets": 1, "approvals": 1}
