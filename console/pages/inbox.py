@@ -37,7 +37,9 @@ async def inbox(viewer: ViewerDep) -> Response:
         for row in (await run_sql(session, _PENDING, params)).all():
             opened = await open_fields(session, APPROVALS, row)
             shown = {key: value for key, value in row._mapping.items() if key not in ("tenant_id", "fields_sealed")}
-            pending.append({**shown, "arguments": json.dumps(opened["arguments"], sort_keys=True)})
+            pending.append(
+                {**shown, "arguments": json.dumps(opened["arguments"], sort_keys=True), "note": opened["note"]}
+            )
     return render(
         viewer,
         viewer.request,
