@@ -5,9 +5,11 @@ with its deadline), appends `approval.requested` to the tenant's audit chain and
 conversation's stream. A resolution moves the row out of pending exactly once and is audited and announced
 the same way. Every write is idempotent by the approval id, so a retried or replayed activity changes
 nothing twice. The stream carries what the customer may see (tool, arguments, status, deadline); who
-decided and their note stay in the row and the audit log.
+decided and their note stay in the row and the audit log. The arguments and the note are sealed at rest under
+the tenant's data key (`agents.sealed_records`).
 """
 
+# ruff: noqa: S608  # column lists from agents.sealed_records constants; values are bound parameters
 from __future__ import annotations
 
 import json
@@ -17,6 +19,7 @@ from typing import Any
 import structlog
 from temporalio import activity
 
+from agents.sealed_records import APPROVALS, open_fields, seal_fields
 from contracts.agents import ApprovalRecordInput, ApprovalStatus
 from contracts.events import EventType
 from contracts.names import ACT_RECORD_APPROVAL
@@ -31,16 +34,18 @@ _AUDIT_ARGUMENTS_BYTES = 4096
 WORKFLOW_ACTOR = "workflow:conversation"
 
 _INSERT = """
-INSERT INTO approvals (id, tenant_id, conversation_id, message_id, call_id, tool, arguments, status,
-                       requested_at, expires_at)
-VALUES (:id, :tid, :cid, :mid, :call_id, :tool, CAST(:arguments AS jsonb), 'pending', now(),
-        now() + make_interval(secs => :secs))
+INSERT INTO approvals (id, tenant_id, conversation_id, message_id, call_id, tool, arguments, note, status,
+                       fields_sealed, key_version, requested_at, expires_at)
+VALUES (:id, :tid, :cid, :mid, :call_id, :tool, CAST(:arguments AS jsonb), :note, 'pending',
+        :fields_sealed, :key_version, now(), now() + make_interval(secs => :secs))
 ON CONFLICT (id) DO NOTHING
 """
 _RESOLVE = """
-UPDATE approvals SET status = :status, decided_at = now(), decided_by = :decided_by, note = :note
+UPDATE approvals SET status = :status, decided_at = now(), decided_by = :decided_by, note = :note,
+    arguments = CAST(:arguments AS jsonb), fields_sealed = :fields_sealed, key_version = :key_version
 WHERE id = :id AND status = 'pending'
 """
+_PENDING = f"SELECT {APPROVALS.columns} FROM approvals WHERE id = :id AND status = 'pending' FOR UPDATE"
 _READ = "SELECT status, requested_at, expires_at, decided_at FROM approvals WHERE id = :id"
 
 
@@ -77,8 +82,14 @@ class ApprovalActivities:
                     "mid": inp.message_id,
                     "call_id": inp.call_id,
                     "tool": inp.tool,
-                    "arguments": json.dumps(inp.arguments, default=str),
                     "secs": max(0.0, inp.timeout_seconds),
+                    **await seal_fields(
+                        session,
+                        inp.tenant_id,
+                        APPROVALS,
+                        inp.approval_id,
+                        {"arguments": json.loads(json.dumps(inp.arguments, default=str)), "note": ""},
+                    ),
                 },
             )
             row = (await run_sql(session, _READ, {"id": inp.approval_id})).one()
@@ -115,12 +126,21 @@ class ApprovalActivities:
 
     async def _resolved(self, inp: ApprovalRecordInput) -> None:
         async with self._db.tenant_session(inp.tenant_id) as session:
-            changed = await run_sql(
-                session,
-                _RESOLVE,
-                {"id": inp.approval_id, "status": inp.status.value, "decided_by": inp.decided_by, "note": inp.note},
-            )
-            if not getattr(changed, "rowcount", 0):
+            pending = (await run_sql(session, _PENDING, {"id": inp.approval_id})).first()
+            if pending is not None:
+                # The note joins the sealed arguments: staff may quote the customer in it.
+                fields = {**await open_fields(session, APPROVALS, pending), "note": inp.note}
+                await run_sql(
+                    session,
+                    _RESOLVE,
+                    {
+                        "id": inp.approval_id,
+                        "status": inp.status.value,
+                        "decided_by": inp.decided_by,
+                        **await seal_fields(session, inp.tenant_id, APPROVALS, inp.approval_id, fields),
+                    },
+                )
+            else:
                 row = (await run_sql(session, _READ, {"id": inp.approval_id})).first()
                 if row is None or row.status != inp.status.value:
                     # Nothing to resolve, or resolved otherwise: the workflow's decision stands in its history.

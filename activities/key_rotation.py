@@ -18,7 +18,7 @@ from prometheus_client import Counter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from agents.resealing import hash_customer_emails, remaining, reseal_messages, reseal_tool_calls
+from agents.resealing import hash_customer_emails, remaining, reseal_messages, reseal_records, reseal_tool_calls
 from contracts.key_rotation import (
     ROTATION_SLICE,
     KeyVersion,
@@ -75,12 +75,14 @@ class KeyRotationActivities:
                     session, inp.tenant_id, target=inp.target_version, limit=inp.batch_size
                 )
                 hashed = await hash_customer_emails(session, inp.tenant_id, limit=inp.batch_size)
+                records = await reseal_records(session, inp.tenant_id, target=inp.target_version, limit=inp.batch_size)
             messages += batch_messages
             calls += batch_calls
             RESEALED.labels(table="messages").inc(batch_messages)
             RESEALED.labels(table="tool_calls").inc(batch_calls)
+            RESEALED.labels(table="records").inc(records)
             activity.heartbeat(messages, calls)
-            if max(batch_messages, batch_calls, hashed) < inp.batch_size:
+            if max(batch_messages, batch_calls, hashed, records) < inp.batch_size:
                 return ResealResult(messages=messages, tool_calls=calls, done=True)
             if time.monotonic() >= deadline:
                 return ResealResult(messages=messages, tool_calls=calls, done=False)

@@ -18,7 +18,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agents import steps, transcripts
+from agents import sealed_records, steps, transcripts
 from contracts.errors import InvalidLifecycleInput, LifecycleErrorType
 from contracts.lifecycle import (
     ExportInput,
@@ -48,7 +48,11 @@ from tenancy.tenant_data import export_tenant, purge_tenant_rows
 _SCAN_BATCH = 500
 # The tables with fields sealed under the tenant's data key, opened by the modules that own them: the tenant
 # leaving gets its data in clear (its keys are deleted with the rest).
-EXPORT_OPENERS = {"public.messages": transcripts.export_row, "public.tool_calls": steps.export_row}
+EXPORT_OPENERS = {
+    "public.messages": transcripts.export_row,
+    "public.tool_calls": steps.export_row,
+    **{f"public.{table.name}": sealed_records.export_opener(table) for table in sealed_records.TABLES},
+}
 # What may appear inside a quoted visibility query literal: the platform's own ids, nothing that ends it.
 _WORKFLOW_ID = re.compile(r"[A-Za-z0-9:_.-]{1,200}")
 # A folder name under the tenant's exports: no separators, not hidden (drafts are).

@@ -13,6 +13,7 @@ import uuid
 import structlog
 from temporalio import activity
 
+from agents.sealed_records import TICKETS, seal_fields
 from contracts.agents import TurnCutInput
 from contracts.events import EventType
 from contracts.names import ACT_TURN_CUT
@@ -25,8 +26,9 @@ log = structlog.get_logger("aiaas.loop_safety")
 # The ticket's customer is the conversation's; a conversation without a row (or a customer) gets none.
 _OPEN_TICKET = """
 INSERT INTO tickets (id, tenant_id, conversation_id, customer_id, kind, subject, body, priority, status,
-                     idempotency_key, created_at, updated_at)
-SELECT :id, :tid, :cid, c.customer_id, 'escalation', :subject, :body, 'high', 'open', :key, now(), now()
+                     fields_sealed, key_version, idempotency_key, created_at, updated_at)
+SELECT :id, :tid, :cid, c.customer_id, 'escalation', :subject, :body, 'high', 'open', :fields_sealed, :key_version,
+       :key, now(), now()
 FROM (SELECT 1) AS one LEFT JOIN conversations c ON c.id = :cid
 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
 """
@@ -52,16 +54,17 @@ class TurnCutActivities:
             "The customer was told that a colleague will follow up."
         )
         async with self._db.tenant_session(inp.tenant_id) as session:
+            new_ticket = str(uuid.uuid4())
+            fields = {"subject": subject[:200], "body": body[:4000]}
             await run_sql(
                 session,
                 _OPEN_TICKET,
                 {
-                    "id": str(uuid.uuid4()),
+                    "id": new_ticket,
                     "tid": inp.tenant_id,
                     "cid": inp.conversation_id,
-                    "subject": subject[:200],
-                    "body": body[:4000],
                     "key": key,
+                    **await seal_fields(session, inp.tenant_id, TICKETS, new_ticket, fields),
                 },
             )
             ticket_id = (await run_sql(session, _FIND_TICKET, {"key": key})).scalar_one()

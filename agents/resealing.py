@@ -1,5 +1,8 @@
 """Re-encrypting a tenant's sealed fields under its active data key, a batch at a time (key rotation).
 
+Messages, tool calls and the end-customer fields of leads, CRM contacts, tickets and approvals
+(`agents.sealed_records`); customers from before keyed email hashes get theirs.
+
 A row needs it when its `key_version` is NULL (some field still in clear, written before sealing) or older than
 the target version. Each batch locks its rows (`FOR UPDATE SKIP LOCKED`, so a turn writing beside it or a
 second worker never waits on or repeats it), opens them with whatever version they carry, seals them again and
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from agents import steps, transcripts
+from agents import sealed_records, steps, transcripts
 from core.crypto.fields import email_hash
 from db.database import run_sql
 
@@ -42,7 +45,7 @@ _CALL_UPDATE = (
 _UNHASHED = "SELECT id, email FROM customers WHERE email_hash IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
 _REMAINING = (
     f"SELECT (SELECT count(*) FROM messages WHERE {_STALE}) + (SELECT count(*) FROM tool_calls WHERE {_STALE})"
-    " + (SELECT count(*) FROM customers WHERE email_hash IS NULL)"
+    " + (SELECT count(*) FROM customers WHERE email_hash IS NULL) + " + sealed_records.remaining_sql()
 )
 
 
@@ -91,3 +94,12 @@ async def hash_customer_emails(session: AsyncSession, tenant_id: str, *, limit: 
 async def remaining(session: AsyncSession, *, target: int) -> int:
     """Rows of the session's tenant with a field in clear or under a version below `target`."""
     return int((await run_sql(session, _REMAINING, {"target": target})).scalar_one())
+
+
+async def reseal_records(session: AsyncSession, tenant_id: str, *, target: int, limit: int) -> int:
+    """Re-encrypt up to `limit` rows of each of leads, CRM contacts, tickets and approvals below `target`
+    (sealing those still in clear); the most done in any one table, so a batch short of `limit` means done."""
+    done = 0
+    for table in sealed_records.TABLES:
+        done = max(done, await sealed_records.reseal(session, tenant_id, table, target=target, limit=limit))
+    return done

@@ -16,9 +16,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from agents.sealed_records import APPROVALS, open_fields
 from api.conversation_runs import decide_approval
 from api.deps import ConversationsReadDep, DatabaseDep, TemporalDep, requires
 from api.errors import ApiError
@@ -37,8 +39,8 @@ ApprovalId = Annotated[uuid.UUID, Path(description="the approval's id")]
 MAX_NOTE_CHARS = 1000
 
 _SELECT = (
-    "SELECT id, conversation_id, message_id, call_id, tool, arguments, status, requested_at, expires_at,"
-    " decided_at, decided_by, note FROM approvals WHERE conversation_id = :cid"
+    "SELECT id, tenant_id, conversation_id, message_id, call_id, tool, arguments, status, requested_at, expires_at,"
+    " decided_at, decided_by, note, fields_sealed FROM approvals WHERE conversation_id = :cid"
     " AND (CAST(:id AS text) IS NULL OR id = :id) AND (CAST(:status AS text) IS NULL OR status = :status)"
     " AND (CAST(:after_at AS timestamptz) IS NULL"
     " OR (requested_at, id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS text)))"
@@ -75,9 +77,13 @@ class ApprovalDecisionIn(BaseModel):
         return value
 
 
-def _out(row: Any) -> ApprovalOut:
-    arguments = row["arguments"] if isinstance(row["arguments"], dict) else json.loads(row["arguments"] or "{}")
-    return ApprovalOut(**{**dict(row), "arguments": arguments})
+async def _out(session: AsyncSession, row: Any) -> ApprovalOut:
+    opened = await open_fields(session, APPROVALS, row)
+    arguments = (
+        opened["arguments"] if isinstance(opened["arguments"], dict) else json.loads(opened["arguments"] or "{}")
+    )
+    fields = {key: value for key, value in row._mapping.items() if key not in ("tenant_id", "fields_sealed")}
+    return ApprovalOut(**{**fields, "arguments": arguments, "note": opened["note"]})
 
 
 async def _approvals(
@@ -99,8 +105,8 @@ async def _approvals(
         "limit": limit,
     }
     async with db.tenant_session(tenant_id) as session:
-        rows = (await run_sql(session, _SELECT, params)).mappings().all()
-    return [_out(row) for row in rows]
+        rows = (await run_sql(session, _SELECT, params)).all()
+        return [await _out(session, row) for row in rows]
 
 
 @router.get("/{conversation_id}/approvals", response_model=Page[ApprovalOut])

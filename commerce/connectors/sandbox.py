@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from agents.sealed_records import CRM_CONTACTS, open_fields, seal_fields
 from commerce.connectors.base import (
     Charge,
     ConnectorRejected,
@@ -22,6 +23,7 @@ from commerce.connectors.base import (
     check_key,
 )
 from commerce.connectors.faults import check_fault
+from core.crypto.fields import email_hash
 from db.database import Database, run_sql
 from db.ids import new_id
 
@@ -218,37 +220,59 @@ class SandboxCrm(_Sandbox):
             raise ConnectorRejected("PayloadTooLarge", f"contact payloads are limited to {MAX_PAYLOAD_BYTES} bytes")
         await self._fault("crm.upsert_contact")
         async with self._db.tenant_session(self._tid) as session:
+            hashed = await email_hash(session, self._tid, address)
             prior = (
                 await run_sql(
-                    session, "SELECT id, email FROM sandbox_crm_contacts WHERE idempotency_key = :key", {"key": key}
+                    session,
+                    "SELECT id, email_hash FROM sandbox_crm_contacts WHERE idempotency_key = :key",
+                    {"key": key},
                 )
             ).first()
             if prior is not None:
-                if prior.email != address:
+                if prior.email_hash is not None and bytes(prior.email_hash) != hashed:
                     raise _reused(key)
                 return Contact(id=str(prior.id))
             # One contact per address: concurrent upserts of the same address queue here instead of racing.
             await run_sql(
                 session,
-                "SELECT pg_advisory_xact_lock(hashtextextended('aiaas.crm:' || :tid || ':' || :email, 0))",
-                {"tid": self._tid, "email": address},
+                "SELECT pg_advisory_xact_lock(hashtextextended('aiaas.crm:' || :tid || ':' || encode(:h, 'hex'), 0))",
+                {"tid": self._tid, "h": hashed},
             )
             existing = (
                 await run_sql(
                     session,
-                    "UPDATE sandbox_crm_contacts SET payload = payload || CAST(:payload AS jsonb) "
-                    "WHERE id = (SELECT id FROM sandbox_crm_contacts WHERE email = :email ORDER BY created_at LIMIT 1) "
-                    "RETURNING id",
-                    {"payload": encoded, "email": address},
+                    f"SELECT {CRM_CONTACTS.columns} FROM sandbox_crm_contacts"  # noqa: S608
+                    " WHERE email_hash = :h OR (fields_sealed IS NULL AND email = :email)"
+                    " ORDER BY created_at LIMIT 1 FOR UPDATE",
+                    {"h": hashed, "email": address},
                 )
-            ).scalar()
+            ).first()
             if existing is not None:
-                return Contact(id=str(existing))
+                fields = await open_fields(session, CRM_CONTACTS, existing)
+                merged = {"email": address, "payload": {**fields["payload"], **json.loads(encoded)}}
+                await run_sql(
+                    session,
+                    "UPDATE sandbox_crm_contacts SET email = :email, payload = CAST(:payload AS jsonb),"
+                    " fields_sealed = :fields_sealed, key_version = :key_version, email_hash = :email_hash"
+                    " WHERE id = :id",
+                    {
+                        "id": existing.id,
+                        **await seal_fields(session, self._tid, CRM_CONTACTS, str(existing.id), merged),
+                    },
+                )
+                return Contact(id=str(existing.id))
             contact_id = new_id()
+            fields = {"email": address, "payload": json.loads(encoded)}
             await run_sql(
                 session,
-                "INSERT INTO sandbox_crm_contacts (id, tenant_id, email, payload, idempotency_key) "
-                "VALUES (:id, :tid, :email, CAST(:payload AS jsonb), :key)",
-                {"id": contact_id, "tid": self._tid, "email": address, "payload": encoded, "key": key},
+                "INSERT INTO sandbox_crm_contacts (id, tenant_id, email, payload, fields_sealed, key_version,"
+                " email_hash, idempotency_key) VALUES (:id, :tid, :email, CAST(:payload AS jsonb), :fields_sealed,"
+                " :key_version, :email_hash, :key)",
+                {
+                    "id": contact_id,
+                    "tid": self._tid,
+                    "key": key,
+                    **await seal_fields(session, self._tid, CRM_CONTACTS, contact_id, fields),
+                },
             )
         return Contact(id=contact_id)

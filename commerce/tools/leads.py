@@ -14,6 +14,7 @@ from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents.sdk import ToolContext, ToolNotFound, tool
+from agents.sealed_records import LEADS, open_fields, seal_fields
 from commerce.tools.common import (
     LINE,
     TEXT,
@@ -144,30 +145,36 @@ def score_lead(email: str, company: str, phone: str | None, notes: str) -> tuple
 )
 async def capture_lead(ctx: ToolContext, args: CaptureLeadArgs) -> LeadCaptured:
     key = call_key(ctx)
+    lead_id = new_id()
+    values = {
+        "name": args.name.strip(),
+        "email": args.email,
+        "company": args.company.strip(),
+        "phone": args.phone,
+        "notes": args.notes,
+    }
     async with ctx.session() as session:
         await run_sql(
             session,
-            "INSERT INTO leads (id, tenant_id, name, email, company, phone, source, notes, idempotency_key) "
-            "VALUES (:id, :tid, :name, :email, :company, :phone, :source, :notes, :key) "
+            "INSERT INTO leads (id, tenant_id, name, email, company, phone, source, notes, fields_sealed, key_version,"
+            " email_hash, phone_hash, idempotency_key) "
+            "VALUES (:id, :tid, :name, :email, :company, :phone, :source, :notes, :fields_sealed, :key_version,"
+            " :email_hash, :phone_hash, :key) "
             "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
             {
-                "id": new_id(),
+                "id": lead_id,
                 "tid": ctx.tenant_id,
-                "name": args.name.strip(),
-                "email": args.email,
-                "company": args.company.strip(),
-                "phone": args.phone,
                 "source": f"conversation:{ctx.conversation_id}",
-                "notes": args.notes,
                 "key": key,
+                **await seal_fields(session, ctx.tenant_id, LEADS, lead_id, values),
             },
         )
         lead: Any = (
-            await run_sql(session, "SELECT id, status, email FROM leads WHERE idempotency_key = :key", {"key": key})
+            await run_sql(session, "SELECT id, status FROM leads WHERE idempotency_key = :key", {"key": key})
         ).one()
     # After the lead is committed: a CRM outage is retried with the same key, and the retry finds the lead.
     contact = await ctx.connector("crm").upsert_contact(
-        lead.email,
+        args.email,
         {"name": args.name.strip(), "company": args.company.strip(), "phone": args.phone, "lead_id": lead.id},
         call_key(ctx, "crm"),
     )
@@ -176,14 +183,13 @@ async def capture_lead(ctx: ToolContext, args: CaptureLeadArgs) -> LeadCaptured:
 
 async def _score(session: AsyncSession, lead_id: str) -> tuple[int, list[str]]:
     """Score the lead (locked for the rest of the transaction) and store the score."""
-    lead: Any = (
-        await run_sql(
-            session, "SELECT email, company, phone, notes FROM leads WHERE id = :id FOR UPDATE", {"id": lead_id}
-        )
+    row: Any = (
+        await run_sql(session, f"SELECT {LEADS.columns} FROM leads WHERE id = :id FOR UPDATE", {"id": lead_id})  # noqa: S608
     ).first()
-    if lead is None:
+    if row is None:
         raise ToolNotFound("no such lead", details={"lead_id": lead_id})
-    points, reasons = score_lead(lead.email, lead.company, lead.phone, lead.notes)
+    lead = await open_fields(session, LEADS, row)
+    points, reasons = score_lead(lead["email"], lead["company"], lead["phone"], lead["notes"])
     await run_sql(
         session,
         "UPDATE leads SET score = :score, updated_at = now() WHERE id = :id AND score IS DISTINCT FROM :score",

@@ -1,9 +1,11 @@
 """Support tickets: open one for the customer's request, or escalate the conversation to a person.
 
 Both are idempotent by the call's key: a retried call finds the ticket the first one made. Tickets are linked
-to the conversation and its customer, so the people who pick them up can read the whole exchange.
+to the conversation and its customer, so the people who pick them up can read the whole exchange. Subject and
+body are sealed at rest under the tenant's data key (`agents.sealed_records`).
 """
 
+# ruff: noqa: S608  # column lists from agents.sealed_records constants; values are bound parameters
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -12,6 +14,7 @@ from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents.sdk import ToolContext, ToolNotFound, tool
+from agents.sealed_records import TICKETS, open_fields, seal_fields
 from commerce.tools.common import (
     LINE,
     TEXT,
@@ -56,40 +59,39 @@ class TicketOut(Out):
     subject: str
 
 
-def _out(row: Any) -> TicketOut:
-    return TicketOut(ticket_id=row.id, kind=row.kind, status=row.status, priority=row.priority, subject=row.subject)
+_SELECT = f"SELECT kind, status, priority, {TICKETS.columns} FROM tickets"
+
+
+async def _out(session: AsyncSession, row: Any) -> TicketOut:
+    subject = (await open_fields(session, TICKETS, row))["subject"]
+    return TicketOut(ticket_id=row.id, kind=row.kind, status=row.status, priority=row.priority, subject=subject)
 
 
 async def _create(
     session: AsyncSession, ctx: ToolContext, *, kind: str, subject: str, body: str, priority: str, status: str
 ) -> TicketOut:
     key = call_key(ctx)
+    ticket_id = new_id()
     await run_sql(
         session,
         "INSERT INTO tickets (id, tenant_id, conversation_id, customer_id, kind, subject, body, priority, status, "
-        "idempotency_key) VALUES (:id, :tid, :conversation, :customer, :kind, :subject, :body, :priority, :status, "
-        ":key) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+        "fields_sealed, key_version, idempotency_key) VALUES (:id, :tid, :conversation, :customer, :kind, :subject, "
+        ":body, :priority, :status, :fields_sealed, :key_version, :key) "
+        "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
         {
-            "id": new_id(),
+            "id": ticket_id,
             "tid": ctx.tenant_id,
             "conversation": ctx.conversation_id or None,
             "customer": ctx.customer_id,
             "kind": kind,
-            "subject": subject,
-            "body": body,
             "priority": priority,
             "status": status,
             "key": key,
+            **await seal_fields(session, ctx.tenant_id, TICKETS, ticket_id, {"subject": subject, "body": body}),
         },
     )
-    row = (
-        await run_sql(
-            session,
-            "SELECT id, kind, status, priority, subject FROM tickets WHERE idempotency_key = :key",
-            {"key": key},
-        )
-    ).one()
-    return _out(row)
+    row = (await run_sql(session, _SELECT + " WHERE idempotency_key = :key", {"key": key})).one()
+    return await _out(session, row)
 
 
 @tool(
@@ -156,10 +158,11 @@ async def escalate(ctx: ToolContext, args: EscalateArgs) -> TicketOut:
                 "UPDATE tickets SET status = 'escalated', updated_at = now(), priority = CASE "
                 "WHEN array_position(ARRAY['low','normal','high','urgent'], :priority) > "
                 "array_position(ARRAY['low','normal','high','urgent'], priority) THEN :priority ELSE priority END "
-                "WHERE id = :id AND conversation_id = :conversation RETURNING id, kind, status, priority, subject",
+                "WHERE id = :id AND conversation_id = :conversation RETURNING kind, status, priority, "
+                + TICKETS.columns,
                 {"id": args.ticket_id, "conversation": ctx.conversation_id, "priority": args.priority},
             )
         ).first()
         if row is None:
             raise ToolNotFound("no such ticket in this conversation", details={"ticket_id": args.ticket_id})
-        return _out(row)
+        return await _out(session, row)

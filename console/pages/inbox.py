@@ -10,6 +10,7 @@ import json
 
 from fastapi import APIRouter, Response
 
+from agents.sealed_records import APPROVALS, open_fields
 from api.deps import ConversationsReadDep
 from console.web import PREFIX, ConsoleRoute, ViewerDep, render
 from contracts.agents import ApprovalStatus
@@ -21,7 +22,8 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=Fa
 INBOX_LIMIT = 200
 # Row-level security keeps it to the session's tenant; the partial order is the API's (requested_at, id).
 _PENDING = (
-    "SELECT id, conversation_id, tool, arguments, requested_at, expires_at FROM approvals"
+    "SELECT id, tenant_id, conversation_id, tool, arguments, note, fields_sealed, requested_at, expires_at"
+    " FROM approvals"
     " WHERE status = :status ORDER BY requested_at, id LIMIT :limit"
 )
 
@@ -31,8 +33,13 @@ async def inbox(viewer: ViewerDep) -> Response:
     principal = await viewer.check(ConversationsReadDep)
     async with viewer.state.db.tenant_session(principal.tenant_id) as session:
         params = {"status": ApprovalStatus.PENDING.value, "limit": INBOX_LIMIT}
-        rows = (await run_sql(session, _PENDING, params)).mappings().all()
-    pending = [{**dict(row), "arguments": json.dumps(row["arguments"], sort_keys=True)} for row in rows]
+        pending = []
+        for row in (await run_sql(session, _PENDING, params)).all():
+            opened = await open_fields(session, APPROVALS, row)
+            shown = {key: value for key, value in row._mapping.items() if key not in ("tenant_id", "fields_sealed")}
+            pending.append(
+                {**shown, "arguments": json.dumps(opened["arguments"], sort_keys=True), "note": opened["note"]}
+            )
     return render(
         viewer,
         viewer.request,

@@ -234,3 +234,14 @@ async def blind_index(session: AsyncSession, tenant_id: str, purpose: str, value
 async def email_hash(session: AsyncSession, tenant_id: str, email: str) -> bytes:
     """What lookups by email compare (customers, erasure): the keyed hash of the lowercased email."""
     return await blind_index(session, tenant_id, "email", email.strip().lower())
+
+
+def normalised_phone(phone: str) -> str:
+    """What a phone's keyed hash is taken of: its digits, with a leading `+` kept."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return ("+" + digits) if phone.strip().startswith("+") else digits
+
+
+async def phone_hash(session: AsyncSession, tenant_id: str, phone: str) -> bytes:
+    """What lookups by phone compare (leads, erasure): the keyed hash of its digits."""
+    return await blind_index(session, tenant_id, "phone", normalised_phone(phone))

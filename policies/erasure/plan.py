@@ -6,7 +6,8 @@ forgotten. Rules run in the order listed (children before the rows they referenc
 
 The statements take these parameters, all derived in `store.py` from the customer's row:
 `:cid` the customer's id, `:convs` their conversation ids, `:email` (lower case, NULL when unknown), `:phone`
-(may be NULL),
+(may be NULL), `:email_hash` and `:phone_hash` (their keyed hashes, `core.crypto.fields.blind_index`, what
+sealed rows are matched by: leads and CRM contacts keep no clear email or phone),
 `:sources` (`conversation:<id>` for each conversation, how tools label what a conversation created) and
 `:needles` (the conversation ids and the customer id, looked for inside free-text payloads).
 
@@ -40,6 +41,14 @@ class Rule:
 
 _CONVS = "conversation_id = ANY(CAST(:convs AS text[]))"
 _MENTIONS = "EXISTS (SELECT 1 FROM unnest(CAST(:needles AS text[])) AS n(v) WHERE strpos({column}, n.v) > 0)"
+# Sealed rows are matched by keyed hash; a row from before sealing (still in clear until key rotation seals it)
+# by its clear value.
+_IN_CLEAR = "fields_sealed IS NULL"
+_LEADS = (
+    "email_hash = :email_hash OR phone_hash = :phone_hash OR source = ANY(CAST(:sources AS text[]))"
+    f" OR ({_IN_CLEAR} AND (lower(email) = :email OR phone = CAST(:phone AS text)))"
+)
+_LEAD_EMAIL_HASHES = f"SELECT email_hash FROM leads WHERE email_hash IS NOT NULL AND ({_LEADS})"
 _CUSTOMER_DOCUMENTS = "SELECT id FROM knowledge_documents WHERE metadata->>'customer_id' = :cid"
 _CUSTOMER_ORDERS = "SELECT id FROM orders WHERE customer_id = :cid"
 _MATCHED_MESSAGES = "SELECT id FROM webhook_messages WHERE " + _MENTIONS.format(column="payload")
@@ -56,18 +65,19 @@ RULES: tuple[Rule, ...] = (
         f"DELETE FROM tickets WHERE customer_id = :cid OR {_CONVS}",
     ),
     # ---- people the tools wrote down ---------------------------------------------------------------------
-    Rule(
-        "public.leads",
-        Action.DELETE,
-        "name, email, phone and notes, captured in their conversations or under their email or phone",
-        "DELETE FROM leads WHERE lower(email) = :email OR phone = CAST(:phone AS text) "
-        "OR source = ANY(CAST(:sources AS text[]))",
-    ),
+    # Contacts first: the leads they copy say which other addresses the customer's conversations captured.
     Rule(
         "public.sandbox_crm_contacts",
         Action.DELETE,
         "the CRM's copy of a lead",
-        "DELETE FROM sandbox_crm_contacts WHERE lower(email) = :email",
+        f"DELETE FROM sandbox_crm_contacts WHERE email_hash = :email_hash OR email_hash IN ({_LEAD_EMAIL_HASHES})"
+        f" OR ({_IN_CLEAR} AND lower(email) = :email)",
+    ),
+    Rule(
+        "public.leads",
+        Action.DELETE,
+        "name, email, phone and notes, captured in their conversations or under their email or phone",
+        f"DELETE FROM leads WHERE {_LEADS}",
     ),
     # ---- events told to the tenant's webhooks about their conversations ---------------------------------
     Rule(

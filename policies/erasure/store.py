@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.crypto.fields import email_hash, phone_hash
 from db.database import run_sql
 from policies.erasure.plan import ERASING
 
@@ -116,7 +117,13 @@ async def erase_customer(
         await run_sql(session, "SELECT email, phone FROM customers WHERE id = :cid", {"cid": erasure.customer_id})
     ).first()
     conversations = await conversations_of(session, erasure.customer_id)
+    email = customer.email.lower() if customer is not None and customer.email else None
+    phone = customer.phone if customer is not None else None
+    # The session is bound to the erasure's tenant (row-level security); the hashes are under its index key.
+    tenant_id = str((await run_sql(session, "SELECT current_setting('app.tenant_id')")).scalar_one())
     params = {
+        "email_hash": await email_hash(session, tenant_id, email) if email else None,
+        "phone_hash": await phone_hash(session, tenant_id, phone) if phone else None,
         "cid": erasure.customer_id,
         "convs": conversations,
         # A customer already gone still has their conversations' traces looked for; a NULL email matches nothing.

@@ -13,8 +13,11 @@ import uuid
 import httpx
 import pytest
 
+from agents.sealed_records import APPROVALS, seal_fields
+from db.database import Database, run_sql
 from tests.console.conftest import ConsoleGateway, new_tenant
 from tests.console.console_client import Console, signed_in
+from tests.e2e.agent_world import run_db
 from tests.e2e.platform import Platform
 
 
@@ -240,3 +243,32 @@ def test_the_codec_accepts_an_operators_console_session_from_temporal_ui_only(
     with signed_in(console_gateway.url, tenant_a[1]) as tenant:
         refused = tenant.http.post("/codec/decode", json=_payloads(), headers={"Origin": ui})
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+
+async def _pending_approval(db: Database, tenant_id: str, conversation_id: str, approval_id: str) -> None:
+    """A pending approval sealed as the approvals activity seals it."""
+    fields = {"arguments": {"reason": "sealed-reason-7f3"}, "note": ""}
+    async with db.tenant_session(tenant_id) as session:
+        await run_sql(
+            session,
+            "INSERT INTO approvals (id, tenant_id, conversation_id, message_id, call_id, tool, arguments, note, status,"
+            " fields_sealed, key_version, expires_at) VALUES (:id, :tid, :cid, :mid, 'c1', 'orders.refund',"
+            " CAST(:arguments AS jsonb), :note, 'pending', :fields_sealed, :key_version, now() + interval '1 day')",
+            {
+                "id": approval_id,
+                "tid": tenant_id,
+                "cid": conversation_id,
+                "mid": str(uuid.uuid4()),
+                **await seal_fields(session, tenant_id, APPROVALS, approval_id, fields),
+            },
+        )
+
+
+def test_the_inbox_shows_a_sealed_approval_in_clear(
+    platform: Platform, console_gateway: ConsoleGateway, tenant_a: tuple[str, str], conversation_a: str
+) -> None:
+    approval_id = str(uuid.uuid4())
+    run_db(platform.settings, lambda db: _pending_approval(db, tenant_a[0], conversation_a, approval_id))
+    with signed_in(console_gateway.url, tenant_a[1]) as console:
+        inbox = console.get("/console/approvals")
+    assert inbox.status_code == 200 and approval_id in inbox.text and "sealed-reason-7f3" in inbox.text

@@ -1,9 +1,11 @@
-"""Erasure of one end customer through the running platform: real conversations (tool calls, a ticket, a lead),
+"""Erasure of one end customer through the running platform: real conversations (tool calls, a ticket, a lead
+and its CRM contact, an approval; all sealed at rest, found by keyed hash and conversation),
 an `ErasureWorkflow` whose worker is SIGKILLed in the middle of its database step, and then a scan of every
 row of Postgres and every key of Redis for the customer's values. A neighbour of the same tenant and another
 tenant's customer keep theirs. The signed report verifies, and altered or foreign reports do not.
 """
 
+# ruff: noqa: S608  # column lists from agents.sealed_records constants; values are bound parameters
 from __future__ import annotations
 
 import asyncio
@@ -20,13 +22,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from agents.sealed_records import APPROVALS, LEADS, TICKETS, open_fields, seal_fields
 from contracts.names import ACT_ERASURE_DATABASE
 from contracts.privacy import erasure_workflow_id
+from core.crypto.fields import email_hash
 from db.codec import connect
-from db.database import to_async_url
+from db.database import Database, run_sql, to_async_url
 from policies.erasure.signing import canonical
 from policies.erasure.store import lock_name
-from tests.e2e.agent_world import Shop, call, conversation, execute, fresh_shop, plan, rows, turn
+from tests.e2e.agent_world import Shop, call, conversation, execute, fresh_shop, plan, rows, run_db, turn
 from tests.e2e.platform import Platform
 from tests.e2e.traces import postgres_hits, redis_hits
 
@@ -108,6 +112,72 @@ def _attach_records(shop: Shop, person: Person, platform: Platform) -> None:
     for statement, params in sql:
         names = {name: value for name, value in ids.items() if f":{name}" in statement}
         execute(platform.settings, shop.tenant_id, statement, **names, **params)
+    run_db(platform.settings, lambda db: _request_approval(db, shop.tenant_id, person))
+
+
+async def _request_approval(db: Database, tenant_id: str, person: Person) -> None:
+    """An approval of a refund in their conversation, its arguments and note quoting them, sealed as the approvals
+    activity seals them."""
+    approval = str(uuid.uuid4())
+    fields = {"arguments": {"reason": f"{person.values[3]}, call {person.values[2]}"}, "note": person.values[0]}
+    async with db.tenant_session(tenant_id) as session:
+        await run_sql(
+            session,
+            "INSERT INTO approvals (id, tenant_id, conversation_id, message_id, call_id, tool, arguments, note, status,"
+            " fields_sealed, key_version) VALUES (:id, :tid, :cid, :mid, 'c1', 'orders.refund',"
+            " CAST(:arguments AS jsonb), :note, 'denied', :fields_sealed, :key_version)",
+            {
+                "id": approval,
+                "tid": tenant_id,
+                "cid": person.conversations[1],
+                "mid": str(uuid.uuid4()),
+                **await seal_fields(session, tenant_id, APPROVALS, approval, fields),
+            },
+        )
+
+
+def _sealed_rows(platform: Platform, shop: Shop, person: Person) -> dict[str, int]:
+    """Their rows in the sealed tables, found as erasure finds them: by keyed hash and by conversation."""
+
+    async def count(db: Database) -> dict[str, int]:
+        async with db.tenant_session(shop.tenant_id) as session:
+            hashed = await email_hash(session, shop.tenant_id, person.values[1])
+            params = {"h": hashed, "convs": person.conversations}
+            found = {}
+            for name, sql in (
+                ("leads", "SELECT count(*) FROM leads WHERE email_hash = :h"),
+                ("tickets", "SELECT count(*) FROM tickets WHERE conversation_id = ANY(CAST(:convs AS text[]))"),
+                ("contacts", "SELECT count(*) FROM sandbox_crm_contacts WHERE email_hash = :h"),
+                ("approvals", "SELECT count(*) FROM approvals WHERE conversation_id = ANY(CAST(:convs AS text[]))"),
+            ):
+                found[name] = int((await run_sql(session, sql, params)).scalar_one())
+            return found
+
+    return run_db(platform.settings, count)
+
+
+def rows_opened(platform: Platform, shop: Shop, person: Person) -> dict[str, dict[str, Any]]:
+    """Their lead and ticket in clear, opened as the tools open them."""
+
+    async def read(db: Database) -> dict[str, dict[str, Any]]:
+        async with db.tenant_session(shop.tenant_id) as session:
+            hashed = await email_hash(session, shop.tenant_id, person.values[1])
+            lead = (
+                await run_sql(session, f"SELECT {LEADS.columns} FROM leads WHERE email_hash = :h", {"h": hashed})
+            ).one()
+            ticket = (
+                await run_sql(
+                    session,
+                    f"SELECT {TICKETS.columns} FROM tickets WHERE conversation_id = :c",
+                    {"c": person.conversations[0]},
+                )
+            ).one()
+            return {
+                "lead": await open_fields(session, LEADS, lead),
+                "ticket": await open_fields(session, TICKETS, ticket),
+            }
+
+    return run_db(platform.settings, read)
 
 
 @dataclass(frozen=True)
@@ -180,9 +250,13 @@ def world(platform: Platform) -> Iterator[World]:
         stranger = _person(other_shop, "stranger")
         _attach_records(shop, target, platform)
         _attach_records(shop, neighbour, platform)
+        # Everything the tools wrote of them is sealed at rest: the scan finds their values only in clear copies
+        # outside the sealed tables (an order's note, a knowledge chunk), while the sealed rows are there.
         before = postgres_hits(platform.settings, target.values)
-        # Transcripts and tool calls are sealed at rest, so the scan finds the value only where tools copied it.
-        assert {"public.leads", "public.tickets"} <= set(before[target.values[3]])
+        assert not {"public.leads", "public.tickets", "public.sandbox_crm_contacts", "public.approvals"} & {
+            table for found in before.values() for table in found
+        }, before
+        assert _sealed_rows(platform, shop, target) == {"leads": 1, "tickets": 1, "contacts": 1, "approvals": 1}
         assert redis_hits(platform.settings, target.values), "the conversations left no events to erase"
         erasure, attempts = asyncio.run(_erase_with_a_kill(platform, shop, target.customer_id))
         yield World(shop, other_shop, target, neighbour, stranger, erasure, attempts)
@@ -194,12 +268,15 @@ def test_the_erasure_survives_a_worker_killed_in_its_database_step(world: World)
     rows = world.erasure["rows"]
     assert rows["public.messages"] >= 4 and rows["public.tool_calls"] >= 2
     assert rows["public.leads"] == 1 and rows["public.tickets"] == 1 and rows["public.customers"] == 1
+    # Matched by keyed hash (the lead's and contact's emails are sealed) and by conversation.
+    assert rows["public.sandbox_crm_contacts"] == 1 and rows["public.approvals"] == 1
     assert rows["public.knowledge_documents"] == 1 and rows["public.webhook_messages"] == 1
 
 
 def test_nothing_of_the_customer_is_left_in_postgres_or_redis(platform: Platform, world: World) -> None:
     assert postgres_hits(platform.settings, world.target.values) == {}
     assert redis_hits(platform.settings, world.target.values) == {}
+    assert _sealed_rows(platform, world.shop, world.target) == {"leads": 0, "tickets": 0, "contacts": 0, "approvals": 0}
     # The books keep the amount, not the person; the customer row stays as an empty tombstone.
     order = rows(
         platform.settings,
@@ -223,11 +300,12 @@ def test_nothing_of_the_customer_is_left_in_postgres_or_redis(platform: Platform
 
 def test_the_neighbour_and_the_other_tenant_keep_their_data(platform: Platform, world: World) -> None:
     for person in (world.neighbour, world.stranger):
-        found = postgres_hits(platform.settings, person.values)
-        secret = person.values[3]
-        # Transcripts and tool calls are sealed at rest; the leads and tickets the tools wrote hold it in clear.
-        assert {"public.leads", "public.tickets"} <= set(found[secret]), found
-        assert redis_hits(platform.settings, [secret])
+        shop = world.shop if person is world.neighbour else world.other_shop
+        assert _sealed_rows(platform, shop, person) == {"leads": 1, "tickets": 1, "contacts": 1, "approvals": 1}
+        assert redis_hits(platform.settings, [person.values[3]])
+    opened = rows_opened(platform, world.shop, world.neighbour)
+    assert opened["lead"]["notes"] == world.neighbour.values[3] and opened["lead"]["email"] == world.neighbour.values[1]
+    assert world.neighbour.values[3] in opened["ticket"]["body"]
     orders = rows(
         platform.settings,
         world.shop.tenant_id,

@@ -1,18 +1,23 @@
 """Leads (capture, score, qualify) and tickets (create, escalate): one effect per idempotency key, validated
 input, and nothing of another tenant."""
 
+# ruff: noqa: S608  # column lists from agents.sealed_records constants; values are bound parameters
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from agents.sdk import ToolNotFound, ToolTransientError
+from agents.sealed_records import CRM_CONTACTS, LEADS, TICKETS, SealedTable, open_fields
 from commerce.connectors.faults import InjectedFailure, inject_fault
 from commerce.demo import DemoData
 from commerce.tools import load_builtin_tools
 from commerce.tools.leads import score_lead
+from core.crypto.fields import FieldUnavailable, email_hash, phone_hash
 from db.database import Database
 from tests.activities.tools.conftest import MakeContext, rows, run_tool, scalar
 
@@ -23,6 +28,13 @@ PROSPECT = {
     "phone": "+1 555 0100",
     "notes": "Needs a quote for 200 seats; budget approved, decision this quarter.",
 }
+
+_VALUES = ("Grace", "navy.example", "US Navy", "555 0100", "budget")
+
+
+async def _open(db: Database, tenant_id: str, table: SealedTable, row: Any) -> dict[str, Any]:
+    async with db.tenant_session(tenant_id) as session:
+        return await open_fields(session, table, row)
 
 
 def _validate(tool: str, arguments: dict[str, object]) -> None:
@@ -38,17 +50,33 @@ def test_scores_follow_fixed_rules() -> None:
     assert score_lead("a@gmail.com", "", None, "budget budget budgeting")[0] == 7
 
 
-async def test_capture_records_once_and_upserts_the_crm(db: Database, tenant: str, make_ctx: MakeContext) -> None:
+async def test_capture_records_once_and_upserts_the_crm(
+    db: Database, tenant: str, other_tenant: str, make_ctx: MakeContext
+) -> None:
     ctx = await make_ctx(tenant, key="capture-1")
     captured = await run_tool(ctx, "leads.capture", PROSPECT)
     assert captured == await run_tool(ctx, "leads.capture", PROSPECT)
     assert captured.status == "new"
-    [lead] = await rows(db, tenant, "SELECT email, company, source, score FROM leads")
-    assert (lead.email, lead.company, lead.score) == ("grace@navy.example", "US Navy", None)
+    [lead] = await rows(db, tenant, f"SELECT source, score, email_hash, phone_hash, {LEADS.columns} FROM leads")
+    # SQL sees no clear value: the columns are blank, the sealed bytes hold none of it.
+    assert (lead.name, lead.email, lead.company, lead.phone, lead.notes) == ("", "", "", None, "")
+    assert not any(value.lower().encode() in bytes(lead.fields_sealed).lower() for value in _VALUES)
+    opened = await _open(db, tenant, LEADS, lead)
+    assert (opened["email"], opened["company"], lead.score) == ("grace@navy.example", "US Navy", None)
+    assert opened["phone"] == PROSPECT["phone"] and opened["notes"] == PROSPECT["notes"]
     assert lead.source == f"conversation:{ctx.conversation_id}"
-    [contact] = await rows(db, tenant, "SELECT id, email, payload FROM sandbox_crm_contacts")
-    assert (contact.id, contact.email) == (captured.crm_contact_id, "grace@navy.example")
-    assert contact.payload["lead_id"] == captured.lead_id
+    async with db.tenant_session(tenant) as session:
+        assert bytes(lead.email_hash) == await email_hash(session, tenant, "GRACE@navy.example ")
+        assert bytes(lead.phone_hash) == await phone_hash(session, tenant, "+1 (555) 0100")
+    [contact] = await rows(db, tenant, f"SELECT {CRM_CONTACTS.columns}, email_hash FROM sandbox_crm_contacts")
+    assert (contact.email, contact.payload) == ("", {})
+    assert bytes(contact.email_hash) == bytes(lead.email_hash)
+    contact_fields = await _open(db, tenant, CRM_CONTACTS, contact)
+    assert (contact.id, contact_fields["email"]) == (captured.crm_contact_id, "grace@navy.example")
+    assert contact_fields["payload"]["lead_id"] == captured.lead_id
+    # Another tenant's keys do not open the row, even handed the sealed bytes.
+    with pytest.raises(FieldUnavailable):
+        await _open(db, other_tenant, LEADS, SimpleNamespace(**{**lead._mapping, "tenant_id": other_tenant}))
 
 
 async def test_a_crm_outage_is_retried_without_a_second_lead(db: Database, tenant: str, make_ctx: MakeContext) -> None:
@@ -116,9 +144,11 @@ async def test_a_ticket_is_created_once_per_key_and_linked(db: Database, demo: D
     ticket = await run_tool(ctx, "tickets.create", TICKET)
     assert ticket == await run_tool(ctx, "tickets.create", TICKET)
     assert (ticket.kind, ticket.status, ticket.priority) == ("customer", "open", "high")
-    [row] = await rows(db, demo.tenant_id, "SELECT id, conversation_id, customer_id, body FROM tickets")
+    [row] = await rows(db, demo.tenant_id, f"SELECT conversation_id, customer_id, {TICKETS.columns} FROM tickets")
     assert (row.id, row.conversation_id, row.customer_id) == (ticket.ticket_id, ctx.conversation_id, demo.ada_id)
-    assert row.body == TICKET["body"]
+    assert (row.subject, row.body) == ("", "") and b"handle" not in bytes(row.fields_sealed)
+    assert await _open(db, demo.tenant_id, TICKETS, row) == {"subject": TICKET["subject"], "body": TICKET["body"]}
+    assert ticket.subject == TICKET["subject"]
     ada = await run_tool(ctx, "customers.lookup")
     assert ada.open_ticket_count == 1
 

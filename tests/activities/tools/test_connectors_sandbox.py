@@ -1,5 +1,6 @@
 """The sandbox connectors: idempotent by key, honest about what they refuse, and subject to injected faults."""
 
+# ruff: noqa: S608  # column lists from agents.sealed_records constants; values are bound parameters
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from agents.sdk import ToolTransientError
+from agents.sealed_records import CRM_CONTACTS, open_fields
 from commerce.connectors.base import (
     ConnectorRejected,
     CrmConnector,
@@ -152,8 +154,13 @@ async def test_crm_upserts_one_contact_per_address(db: Database, tenant: str) ->
     assert first == await crm.upsert_contact("lead@example.com", {"name": "Lea"}, "u1")
     second = await crm.upsert_contact("lead@example.com", {"company": "Acme"}, "u2")
     assert second == first
-    [payload] = await rows(db, tenant, "SELECT payload FROM sandbox_crm_contacts WHERE id = :id", id=first.id)
-    assert payload[0] == {"name": "Lea", "company": "Acme"}
+    [row] = await rows(
+        db, tenant, f"SELECT {CRM_CONTACTS.columns} FROM sandbox_crm_contacts WHERE id = :id", id=first.id
+    )
+    assert (row.email, row.payload) == ("", {}) and b"Acme" not in bytes(row.fields_sealed)
+    async with db.tenant_session(tenant) as session:
+        opened = await open_fields(session, CRM_CONTACTS, row)
+    assert opened == {"email": "lead@example.com", "payload": {"name": "Lea", "company": "Acme"}}
     with pytest.raises(ConnectorRejected) as reused:
         await crm.upsert_contact("someone@example.com", {}, "u1")
     assert reused.value.type == "IdempotencyKeyReused"

@@ -6,6 +6,7 @@ seeded with the demo catalog; `world()` reads back everything a saga may change,
 world before and after instead of trusting the saga's own answer.
 """
 
+# ruff: noqa: S608  # column lists from agents.sealed_records constants; values are bound parameters
 from __future__ import annotations
 
 import gc
@@ -21,6 +22,7 @@ from temporalio.worker import Worker
 
 import commerce.sagas  # noqa: F401  (registers orders.place/refund and their step tools)
 from agents.sdk import ToolRegistry
+from agents.sealed_records import TICKETS, open_fields
 from app.tools import worker_tools
 from commerce.demo import DemoData, seed_demo
 from contracts.agents import ToolCallInput, ToolCallResult, idempotency_key
@@ -185,7 +187,10 @@ async def world(db: Database, tenant_id: str) -> World:
         shipments = (await run_sql(s, "SELECT order_id, status FROM shipments ORDER BY created_at")).all()
         labels = (await run_sql(s, "SELECT order_id, status FROM sandbox_shipments ORDER BY created_at")).all()
         held = (await run_sql(s, "SELECT count(*) FROM reservations WHERE status = 'held'")).scalar_one()
-        tickets = (await run_sql(s, "SELECT kind, body FROM tickets ORDER BY created_at")).all()
+        tickets = [
+            (t.kind, (await open_fields(s, TICKETS, t))["body"])
+            for t in await run_sql(s, f"SELECT kind, {TICKETS.columns} FROM tickets ORDER BY created_at")
+        ]
     net: dict[str, int] = {}
     charges: dict[str, int] = {}
     refunds: dict[str, int] = {}
@@ -203,7 +208,7 @@ async def world(db: Database, tenant_id: str) -> World:
         shipments=_grouped(shipments),
         labels=_grouped(labels),
         held=int(held),
-        tickets=[(t.kind, t.body) for t in tickets],
+        tickets=tickets,
     )
 
 

@@ -1,6 +1,7 @@
 """Waiting for a human, on the time-skipping server: a day without a decision expires the request, and an
 interrupted turn stops waiting; in both cases nothing is refunded and no late decision is taken."""
 
+# ruff: noqa: S608  # column lists from agents.sealed_records constants; values are bound parameters
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,10 +9,12 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from agents.sealed_records import APPROVALS, open_fields
 from agents.steps import turn_steps
 from commerce.sagas import REFUND_ORDER
 from contracts.agents import ApprovalDecisionKind
 from contracts.conversation import ConversationStatus, DoubleTexting
+from db.database import run_sql
 from tests.workflows.agent_loop.conftest import Loop
 from tests.workflows.agent_loop.conversation import answer, call, decide, plan, rows, send, start, turns_done, until
 from workflows.approval_gate import EXPIRED_NOTE, INTERRUPTED_NOTE
@@ -29,11 +32,19 @@ async def _refunds(loop: Loop, order_id: str) -> list[dict]:
 
 
 async def _approval(loop: Loop, approval_id: str) -> dict:
-    found = await rows(
-        loop.db, loop.tenant_id, "SELECT status, note, decided_at FROM approvals WHERE id = :id", id=approval_id
-    )
-    assert len(found) == 1
-    return found[0]
+    async with loop.db.tenant_session(loop.tenant_id) as session:
+        found = (
+            await run_sql(
+                session,
+                f"SELECT status, decided_at, {APPROVALS.columns} FROM approvals WHERE id = :id",
+                {"id": approval_id},
+            )
+        ).all()
+        assert len(found) == 1
+        # The note and arguments are sealed: SQL reads them blank.
+        assert (found[0].note, found[0].arguments) == ("", {})
+        opened = await open_fields(session, APPROVALS, found[0])
+    return {"status": found[0].status, "decided_at": found[0].decided_at, "note": opened["note"]}
 
 
 async def test_an_approval_nobody_decides_expires_and_nothing_is_refunded(loop: Loop) -> None:

@@ -1,8 +1,9 @@
 """1,000 known personal values through whole conversations on the worker's real activities: tool calls that
-take them as arguments, a model fallback (the routed tier is rate limited, echo answers), and a turn whose
-model fails. Under the default policy none of them is in a span the process exports, in an event of the
-streams other than the answer itself, or in the export of the runs' histories (what replay datasets are
-built from)."""
+take them as arguments, a model fallback (the routed tier is rate limited, echo answers), a refund saga whose
+reason carries them (one above the bar a person approves), and a turn whose model fails. Under the default
+policy none of them is in a span the process exports, in an event of the streams other than the answer itself,
+in the export of the runs' histories (what replay datasets are built from), or in what SQL reads of the
+transcripts, tool calls and approvals at rest."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from redis.asyncio import Redis
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHandle
 
+from contracts.agents import ApprovalDecisionKind
 from core.events import EventBus
 from core.settings import Settings
 from core.telemetry import configure_tracing
 from db.codec import build_codec
+from db.database import run_sql
 from policies.circuit_breaker import CircuitBreaker
 from policies.event_privacy import ANSWER_EVENTS
 from policies.export_privacy import ExportCodec, ExportRedaction
@@ -35,7 +38,7 @@ from tests.core.pii.values import known_values
 from tests.core.test_trace_redaction import dump
 from tests.e2e.platform import apply_migrations
 from tests.workflows.agent_loop.conftest import Loop
-from tests.workflows.agent_loop.conversation import call, plan, send, start, until
+from tests.workflows.agent_loop.conversation import call, decide, plan, send, start, until
 
 VALUES = known_values(1000, seed=1818)
 PER_MESSAGE = 50
@@ -127,6 +130,31 @@ def _payloads_of(attributes: object) -> list[Payload]:
     return found
 
 
+async def _refund_saga(loop: Loop, values: list[str]) -> WorkflowHandle:
+    """Two refunds of Ada's order whose reasons carry `values`: one above the approval bar (a person approves it,
+    then the refund saga runs its steps), one below it."""
+    handle = await start(loop, "orders", loop.demo.ada_id)
+    order = loop.demo.ada_placed_order_id
+    for index, (amount, chunk) in enumerate(((10_500, values[:25]), (100, values[25:]))):
+        # A reason of at most 500 characters (the saga's limit): fifteen values of at most 33 each.
+        refund = call("orders.refund", order_id=order, amount_cents=amount, reason="; ".join(chunk[:15]))
+        await send(handle, "My details: " + "; ".join(chunk) + "\n" + plan(refund, {"say": "refunded"}))
+        if index == 0:
+            waiting = await until(handle, lambda s: bool(s.pending_approvals))
+            await decide(handle, waiting.pending_approvals[0], ApprovalDecisionKind.APPROVE)
+            await until(handle, lambda s: s.turns_completed >= 1 and s.current_message_id is None)
+    return handle
+
+
+async def _stored_rows(loop: Loop) -> str:
+    async with loop.db.tenant_session(loop.tenant_id) as session:
+        found = [
+            str((await run_sql(session, f"SELECT string_agg(r::text, '|') FROM {table} r")).scalar_one() or "")  # noqa: S608
+            for table in ("messages", "tool_calls", "approvals", "tickets", "leads", "sandbox_crm_contacts")
+        ]
+    return "|".join(found)
+
+
 async def test_values_stay_out_of_traces_events_and_exports(
     loop: Loop, migrated: Settings, exporter: InMemorySpanExporter
 ) -> None:
@@ -139,12 +167,14 @@ async def test_values_stay_out_of_traces_events_and_exports(
             for text in _messages(values[:500], tool=True):
                 await send(tools, text)
             fallback = await start(loop, "leads", None)
-            for text in _messages(values[500:950], tool=False):
+            for text in _messages(values[500:900], tool=False):
                 await send(fallback, text)
+            saga = await _refund_saga(loop, values[900:950])
             failing = await start(loop, "broken", None)
             await send(failing, "My details: " + "; ".join(values[950:]))
         await _finished(tools, 10)
-        await _finished(fallback, 9)
+        await _finished(fallback, 8)
+        await _finished(saga, 2)
         await _finished(failing, 0)
 
         spans = dump(exporter.get_finished_spans())
@@ -153,15 +183,21 @@ async def test_values_stay_out_of_traces_events_and_exports(
 
         bus = EventBus(redis)
         events = []
-        for handle in (tools, fallback, failing):
+        for handle in (tools, fallback, saga, failing):
             events.extend(await bus.history(loop.tenant_id, handle.id.split(":conv:")[1]))
         kinds = {e.type for e in events}
-        assert {"tool.completed", "model.fallback", "turn.failed"} <= kinds, kinds
+        assert {"tool.completed", "model.fallback", "turn.failed", "approval.requested", "approval.resolved"} <= kinds
+        assert "orders.refund" in {e.data.get("tool") for e in events if e.type == "tool.completed"}
         stored = " ".join(json.dumps(e.data) for e in events if e.type not in ANSWER_EVENTS)
         assert [v for v in values if v in stored] == []
 
-        exported = await _exported(migrated, loop, [tools, fallback, failing])
+        exported = await _exported(migrated, loop, [tools, fallback, saga, failing])
         assert "My details:" in exported
         assert [v for v in values if v in exported] == []
+
+        # At rest: what SQL reads of transcripts, tool calls and the approval holds none of them (sealed).
+        stored_rows = await _stored_rows(loop)
+        assert "orders.refund" in stored_rows
+        assert [v for v in values if v in stored_rows] == []
     finally:
         await redis.aclose()
