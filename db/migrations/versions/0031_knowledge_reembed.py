@@ -11,7 +11,7 @@ collection row switches model, dimension and slot together, and the old slot is 
 most one run per collection, so a second request is refused by the database itself.
 
 Revision ID: 0031
-Revises: 0029
+Revises: 0030
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0031"
-down_revision = "0029"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
