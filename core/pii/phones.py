@@ -77,6 +77,8 @@ def _context(text: str, start: int, pattern: re.Pattern[str], width: int = 40, e
 # A range (`from 1 250 000 to 1 500 000`, `between 2 000 and 3 000`): a number with another one across `to` or
 # `and`. `to`, `from` and `and` alone claim nothing (`forward it to 22 860949`, `and 66 31 35`).
 _RANGE_AFTER = re.compile(r"\s*(?:to|and|\u2013)\s*[$\u20ac\u00a3]?\d", re.IGNORECASE)
+# A street number and name after it (`389 1090 43rd Avenue`): the digits belong to an address.
+_HOUSE_NUMBER_AFTER = re.compile(r"\s\d{1,5}(?:st|nd|rd|th)?\s+[A-Z]")
 _RANGE_BEFORE = re.compile(r"\d[%kKmM]?\s*(?:to|and|\u2013)\s*[$\u20ac\u00a3]?$", re.IGNORECASE)
 
 
@@ -87,6 +89,7 @@ def _unclaimed(text: str, start: int, end: int) -> bool:
         _NOT_PHONE_BEFORE.search(text, max(0, start - 24), start) is None
         and not _NOT_PHONE_AFTER.match(text, end)
         and not _RANGE_AFTER.match(text, end)
+        and not _HOUSE_NUMBER_AFTER.match(text, end)
         and _RANGE_BEFORE.search(text, max(0, start - 24), start) is None
     )
 

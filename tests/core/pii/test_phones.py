@@ -115,6 +115,7 @@ def test_a_postcode_stays_with_its_address_before_a_phone() -> None:
         "account 12345678 sort code 12-34-56",
         "Timestamp:1733500000",
         "amount: 1,234,567.89",
+        "send a new one to 389 1090 43rd Avenue Suite 015, STRASS, Austria",
     ],
 )
 def test_amounts_codes_and_dates_are_not_phones(text: str) -> None:
