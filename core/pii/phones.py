@@ -79,6 +79,11 @@ def _context(text: str, start: int, pattern: re.Pattern[str], width: int = 40, e
 _RANGE_AFTER = re.compile(r"\s*(?:to|and|\u2013)\s*[$\u20ac\u00a3]?\d", re.IGNORECASE)
 # A street number and name after it (`389 1090 43rd Avenue`): the digits belong to an address.
 _HOUSE_NUMBER_AFTER = re.compile(r"\s\d{1,5}(?:st|nd|rd|th)?\s+[A-Z]")
+# Ten digits starting with a 1 after a word of time (`at 1733500000`, `created: 1733500000`): a Unix time.
+_UNIX_TIME = re.compile(r"1\d{9}")
+_TIME_BEFORE = re.compile(
+    r"\b(?:at|time|timestamp|ts|epoch|since|until|created|updated|modified|expires?|exp|iat|nbf|when)[\s:=]*$", re.I
+)
 _RANGE_BEFORE = re.compile(r"\d[%kKmM]?\s*(?:to|and|\u2013)\s*[$\u20ac\u00a3]?$", re.IGNORECASE)
 
 
@@ -90,6 +95,7 @@ def _unclaimed(text: str, start: int, end: int) -> bool:
         and not _NOT_PHONE_AFTER.match(text, end)
         and not _RANGE_AFTER.match(text, end)
         and not _HOUSE_NUMBER_AFTER.match(text, end)
+        and not (_UNIX_TIME.fullmatch(text, start, end) and _TIME_BEFORE.search(text, max(0, start - 24), start))
         and _RANGE_BEFORE.search(text, max(0, start - 24), start) is None
     )
 
@@ -105,8 +111,8 @@ def _phone_valid(candidate: str, *, has_context: bool, regions: tuple[str, ...],
         return False
     shaped = candidate.lstrip().startswith(("+", "00", "(")) or bool(re.search(r"\d[\s.-]\d", candidate))
     # A run of ten or eleven digits, nothing claiming it, is written as a phone number is (`2869904137`,
-    # `07700960940`); one that starts with a 1 is more often a Unix time than a number without its `+1`.
-    bare_phone = unclaimed and not shaped and len(number) in (10, 11) and not number.startswith("1")
+    # `07700960940`, `1994761342`); a Unix time is claimed by the word before it (`at 1733500000`).
+    bare_phone = unclaimed and candidate.strip().isdigit() and len(number) in (10, 11)
     if not (shaped or has_context or bare_phone):
         return False  # a bare run of digits is an id or a count until a word says otherwise
     groups = len(re.findall(r"\d+", candidate.split("x")[0]))
@@ -142,8 +148,8 @@ def _phone_valid(candidate: str, *, has_context: bool, regions: tuple[str, ...],
         return False  # the shape of a social security number, never of a phone number
     if validators.is_numeric_date(candidate.strip()):
         return False  # a date, whether or not dates are looked for
-    if has_context:
-        return True
+    if has_context or bare_phone:
+        return True  # `00` and nine digits is an international number whatever the plans say of its country
     for region in regions:
         try:
             parsed = phonenumbers.parse(candidate, region)

@@ -44,6 +44,10 @@ def phones(text: str) -> list[str]:
         ("001-415-555-0132 after six", "001-415-555-0132"),
         ("+447700 900123 works", "+447700 900123"),
         ("my French one 05.58.14.70.35", "05.58.14.70.35"),
+        # Ten or eleven digits in a run, whatever the first digits.
+        ("It was 1994761342 all along.", "1994761342"),
+        ("so 00447700900123, ok", "00447700900123"),
+        ("It was 00123456789 all along.", "00123456789"),
     ],
 )
 def test_phone_numbers_in_the_shapes_people_write(text: str, number: str) -> None:
@@ -114,6 +118,7 @@ def test_a_postcode_stays_with_its_address_before_a_phone() -> None:
         "ISBN 978-3-16-148410-0",
         "account 12345678 sort code 12-34-56",
         "Timestamp:1733500000",
+        "created: 1733500000 and updated at 1733600000",
         "amount: 1,234,567.89",
         "send a new one to 389 1090 43rd Avenue Suite 015, STRASS, Austria",
     ],
