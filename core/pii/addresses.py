@@ -58,6 +58,42 @@ def _phone_line(text: str, start: int) -> bool:
     return bool(_PHONE_LINE.search(text, start, line_end))
 
 
+# What is left of a line (or up to a comma) when it is only a phone number: seven digits or more, or three pairs,
+# perhaps labelled (`office`). A ZIP+4 (`62704-1234`) or a Portuguese postcode (`1000-001`) is not one.
+_LABELS = r"(?:office|fax|mobile|phone|tel|cell|home|work)"
+_PHONE_REST = re.compile(
+    r"[+(]?\d[\d \t().-]*\d(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,6})?(?:[ \t]+" + _LABELS + r")?[ \t]*(?=$|\n|\\n|,)",
+    re.IGNORECASE,
+)
+_POSTCODE_SHAPE = re.compile(r"\d{4,5}-\d{3,4}")
+_PAIRS = re.compile(r"\d{2}([\s.-])\d{2}\1\d{2}")
+
+
+def _phone_rest(text: str, start: int) -> bool:
+    match = _PHONE_REST.match(text, start)
+    if match is None:
+        return False
+    number = re.sub(r"\s+" + _LABELS + r"\s*$", "", match.group(), flags=re.I).strip()
+    if _POSTCODE_SHAPE.fullmatch(number):
+        return False
+    return sum(ch.isdigit() for ch in number) >= 7 or bool(_PAIRS.fullmatch(number))
+
+
+def _phone_follows(text: str, tokens: list[tuple[str, int, int]], last: int) -> bool:
+    """The rest of the line after `tokens[last]` is a phone number (`...Germany 79442\\n84 23 30`,
+    `...Upper Hutt, 042 217 1895`, `...Spain 040 899 2631`): the address ends before it. A postcode in front
+    of the number stays with the address (`Netherlands 61037 05.58.14.70.35`)."""
+    following, start, end = tokens[last + 1]
+    if not following[:1].isdigit() and following[:1] not in "+(":
+        return False
+    if not _phone_rest(text, start):
+        return False
+    if tokens[last][0] in {"\n", "\\n", ","} or not _POSTCODE.match(following):
+        return True
+    after = re.match(r"[ \t]+", text[end:])
+    return after is None or not _phone_rest(text, end + after.end())
+
+
 def _evidence(tokens: list[str]) -> bool:
     words = [t.lower().rstrip(".,") for t in tokens]
     if any(w in _STREET_TYPES or w + "." in _UNITS or w in _UNITS for w in words):
@@ -93,6 +129,8 @@ def find_addresses(text: str) -> Iterator[Finding]:
         last = first
         while last + 1 < len(tokens) and _part_of_address(tokens[last + 1][0]):
             if tokens[last][0] in {"\n", "\\n"} and _phone_line(text, tokens[last + 1][1]):
+                break
+            if _phone_follows(text, tokens, last):
                 break
             last += 1
             word = tokens[last][0]

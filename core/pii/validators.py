@@ -81,3 +81,24 @@ def ip_valid(text: str, *, private_ips: bool) -> bool:
     if private_ips:
         return not address.is_unspecified
     return address.is_global
+
+
+NUMERIC_DATE = re.compile(r"(\d{1,4})[/.-](\d{1,2})[/.-](\d{1,4})")
+
+
+def numeric_date_valid(candidate: str) -> bool:
+    """A numeric date needs a month and a day in range, whichever order it is written in."""
+    match = NUMERIC_DATE.match(candidate)
+    if match is None:
+        return True
+    first, second, third = (int(part) for part in match.groups())
+    if len(match.group(1)) == 4:
+        return 1 <= second <= 12 and 1 <= third <= 31
+    if len(match.group(3)) not in (2, 4):
+        return False
+    return (1 <= first <= 12 and 1 <= second <= 31) or (1 <= second <= 12 and 1 <= first <= 31)
+
+
+def is_numeric_date(text: str) -> bool:
+    """`12/26/1958`, `1990-03-05`, `05.12.2020`: three numbers that make a valid date."""
+    return NUMERIC_DATE.fullmatch(text) is not None and numeric_date_valid(text)

@@ -1,0 +1,132 @@
+"""Phone numbers as people write them in many countries, and numbers that only look like them.
+
+The numbers are made up in the shapes of the national plans (Swiss, Dutch, Czech, Danish, Brazilian, US, UK).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.pii import PiiConfig, PiiDetector
+
+DETECTOR = PiiDetector()
+CONFIG = PiiConfig()
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(f.entity.value, text[f.start : f.end]) for f in DETECTOR.find(text, CONFIG)]
+
+
+def phones(text: str) -> list[str]:
+    return [value for kind, value in found(text) if kind == "phone"]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        # A label glued to the number.
+        ("Phone:032 936 54 50", "032 936 54 50"),
+        ("tel:+41 44 668 18 00", "+41 44 668 18 00"),
+        ("ph# 99 471239", "99 471239"),
+        ("Tel.(03) 6262 0116", "(03) 6262 0116"),
+        # `to`, `from` and `and` do not claim a number on their own.
+        ("Forward it to 22 860949 please", "22 860949"),
+        ("I had a missed call from 473 6400 at 5pm", "473 6400"),
+        ("Send the code to 95 845065!", "95 845065"),
+        ("Ana and 66 31 35", "66 31 35"),
+        # An area code and the number joined by a hyphen.
+        ("the new one is 231-6284512.", "231-6284512"),
+        ("it is 0645-4109985 now", "0645-4109985"),
+        # Extensions, dots, parentheses, international prefixes.
+        ("ring 163-726-5167x612", "163-726-5167x612"),
+        ("see 299.752.8820 for details", "299.752.8820"),
+        ("(85) 6894-5401 is mine", "(85) 6894-5401"),
+        ("001-415-555-0132 after six", "001-415-555-0132"),
+        ("+447700 900123 works", "+447700 900123"),
+        ("my French one 05.58.14.70.35", "05.58.14.70.35"),
+        # Ten or eleven digits in a run, whatever the first digits.
+        ("It was 1994761342 all along.", "1994761342"),
+        ("so 00447700900123, ok", "00447700900123"),
+        ("It was 00123456789 all along.", "00123456789"),
+    ],
+)
+def test_phone_numbers_in_the_shapes_people_write(text: str, number: str) -> None:
+    assert phones(text) == [number]
+
+
+def test_two_numbers_joined_by_a_slash_are_two_phones() -> None:
+    assert phones("042 058 2886/+919099603082") == ["042 058 2886", "+919099603082"]
+    assert phones("06-82896438/0544055987") == ["06-82896438", "0544055987"]
+
+
+def test_a_phone_after_a_card_or_a_postcode_starts_at_its_own_first_group() -> None:
+    text = "card 4111 1111 1111 1111 phone 081 901 72 95"
+    assert found(text) == [("card", "4111 1111 1111 1111"), ("phone", "081 901 72 95")]
+    assert phones("USNS Quirion\nFPO AA 53787 419-420-8100") == ["419-420-8100"]
+
+
+@pytest.mark.parametrize(
+    ("text", "address", "number"),
+    [
+        (
+            "Jana Novak\\n45589 Mlynska 1540\\nUrbanov\\nCzech Republic\\n078 6490 4813",
+            "45589 Mlynska 1540\\nUrbanov\\nCzech Republic",
+            "078 6490 4813",
+        ),
+        (
+            "60026 126 Ngata Grove Suite 511 Upper Hutt, 042 217 1895",
+            "60026 126 Ngata Grove Suite 511 Upper Hutt",
+            "042 217 1895",
+        ),
+        ("Unit 7413 Box 7484\nDPO AA 61567\\n88 165 40 96", "Unit 7413 Box 7484\nDPO AA 61567", "88 165 40 96"),
+        (
+            "34046 Calle Mayor 75 Apt. 297 Talavera Spain 040 899 2631",
+            "34046 Calle Mayor 75 Apt. 297 Talavera Spain",
+            "040 899 2631",
+        ),
+    ],
+)
+def test_an_address_ends_before_the_phone_number_that_follows_it(text: str, address: str, number: str) -> None:
+    result = found(text)
+    assert ("location", address) in result
+    assert ("phone", number) in result
+
+
+def test_a_postcode_stays_with_its_address_before_a_phone() -> None:
+    text = "12 Dorpstraat\nVoorburg\nNetherlands 61037 05.58.14.70.35"
+    assert found(text) == [("location", "12 Dorpstraat\nVoorburg\nNetherlands 61037"), ("phone", "05.58.14.70.35")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "prices went from 1 250 000 to 1 500 000 last year",
+        "between 2 000 and 3 000 people",
+        "total 1 234 567 EUR",
+        "population 1 234 567 and area 9 876 543",
+        "it took 1 500 to 2 000 ms",
+        "order #123-4567890 shipped",
+        "Order:123 4567",
+        "SKU:123-456-789",
+        "member:123 456 789",
+        "policy no 123-4567890",
+        "ticket:4412-8890123",
+        "Licence: 071518203",
+        "build 2024.11.05.1234",
+        "on 12/05/2020 and 2020-12-05 and 05.12.2020",
+        "sizes 100/200/300 and dates 12/05/2020/13/05/2020",
+        "ISBN 978-3-16-148410-0",
+        "account 12345678 sort code 12-34-56",
+        "Timestamp:1733500000",
+        "created: 1733500000 and updated at 1733600000",
+        "amount: 1,234,567.89",
+        "send a new one to 389 1090 43rd Avenue Suite 015, STRASS, Austria",
+    ],
+)
+def test_amounts_codes_and_dates_are_not_phones(text: str) -> None:
+    assert phones(text) == []
+
+
+def test_cards_and_ibans_keep_their_numbers() -> None:
+    text = "card 4111 1111 1111 1111 and IBAN DE89 3704 0044 0532 0130 00"
+    assert found(text) == [("card", "4111 1111 1111 1111"), ("iban", "DE89 3704 0044 0532 0130 00")]
