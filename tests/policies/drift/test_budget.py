@@ -60,13 +60,10 @@ def test_the_prior_shrinks_a_wobbly_baseline_towards_the_floor_but_never_below_i
 
 def test_the_p50_effect_is_the_change_of_the_mean_log_latency_like_for_like() -> None:
     rng = np.random.default_rng(8)
-    base = [
-        TurnFact("a", "m", 0.001, 100, float(x), False, day=i % 14)
-        for i, x in enumerate(rng.lognormal(7, 0.45, 14_000))
-    ]
-    cur = [TurnFact("a", "m", 0.001, 100, float(x), False) for x in rng.lognormal(7, 0.45, 1_000) * 1.1]
+    slow, fast = rng.lognormal(7, 0.45, 14_000), rng.lognormal(7, 0.45, 1_000) * 1.1
+    base = [TurnFact("a", "m", 0.001, 100, float(x), False, day=i % 14) for i, x in enumerate(slow)]
+    cur = [TurnFact("a", "m", 0.001, 100, float(x), False) for x in fast]
     [p50] = [t for t in latency_tests("a", "m", Columns(base), Columns(cur), DriftConfig()) if t.metric == LATENCY_P50]
-    lb = np.log([f.latency_ms for f in base])
-    lc = np.log([f.latency_ms for f in cur])
+    lb, lc = np.log(slow), np.log(fast)
     assert math.isclose(p50.effect, math.exp(lc.mean() - lb.mean()) - 1, rel_tol=1e-9)
     assert 0.05 < p50.effect < 0.15
