@@ -28,6 +28,25 @@ class TurnFact:
     day: int = 0
 
 
+# Each metric's part of the false-alarm level (`DriftConfig.metric_shares`), in the metric names of
+# `policies.drift.stats`. The level goes where a shift the operator must hear of is hardest to see next night:
+# a +10 % slowdown moves a tenant's latency by only 3 to 5 of its night's standard deviations (the day's own
+# wobble caps it), so latency gets the most, the typical turn (p50: the mean log latency, the efficient test of
+# a change of scale) three times the tail's; cost per turn, the model mix and the price of a token (+10 to
+# +15 % shifts) the next; tokens, errors and tool failures, whose shifts worth a page (+2 points on a 1 to 3 %
+# rate) stand out at any level, a small share each.
+PRIORITY_SHARES: tuple[tuple[str, float], ...] = (
+    ("latency_p50_ms", 3.0),
+    ("latency_p95_ms", 1.0),
+    ("cost_per_turn", 1.5),
+    ("model_mix", 1.5),
+    ("price_per_1k_tokens", 1.5),
+    ("tokens_per_turn", 0.5),
+    ("error_rate", 0.5),
+    ("tool_failure_rate", 0.5),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class DriftConfig:
     """False-alarm control: a finding needs all three of significance, size and enough data.
@@ -38,18 +57,26 @@ class DriftConfig:
     difference significant.
     """
 
-    fdr: float = 0.01
+    # Half the operator's budget of one false alarm per 30 tenant-days (1/30 a tenant-night).
+    fdr: float = 1 / 60
     min_current_turns: int = 30
     min_baseline_turns: int = 100
     # Relative changes of a mean or quantile.
-    min_relative_effect: float = 0.05
+    # A third of the smallest shift to catch (+10 % latency): a real one passes this on the smallest tenant's
+    # night with probability above 99 %; the tests' wobble floor already keeps ordinary days' moves out.
+    min_relative_effect: float = 0.03
     # Cost per token moves with prices only: a smaller change is already a real price change.
     min_price_effect: float = 0.02
     # Absolute change of a rate (errors, tool failures).
     min_rate_effect: float = 0.02
     # The least day-to-day variation assumed (relative; in log units for latency), however calm the baseline.
     wobble_floor: float = 0.02
+    # How many days' worth of evidence the floor counts as a prior for a tenant's own wobble (0: the floor is
+    # only a lower bound, the baseline's own estimate is taken as it is).
+    wobble_prior_days: float = 14.0
     # The tenant-wide model-mix test over every agent's turns (`policies.drift.pooled`).
     pooled_mix: bool = True
     # The part of each metric's share of `fdr` its widest segment gets first (`policies.drift.fdr.weights`).
-    widest_share: float = 0.0
+    widest_share: float = 0.75
+    # Each metric's part of `fdr` (relative; None: all the same), fixed before any p-value is seen.
+    metric_shares: tuple[tuple[str, float], ...] | None = PRIORITY_SHARES

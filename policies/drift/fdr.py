@@ -18,7 +18,7 @@ The weights are a design choice made before any p-value is seen (they depend on 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -29,12 +29,16 @@ if TYPE_CHECKING:
     from policies.drift.stats import MetricTest
 
 
-def weights(tests: Sequence[MetricTest], widest_share: float = 0.0) -> np.ndarray:
-    """Each metric the same total weight, split within it by last night's turns; the mean weight is one.
+def weights(
+    tests: Sequence[MetricTest], widest_share: float = 0.0, shares: Mapping[str, float] | None = None
+) -> np.ndarray:
+    """Each metric its share of the total weight, split within it by last night's turns; the mean weight is one.
 
-    With `widest_share` > 0 that part of a metric's weight goes to its widest segment (the most turns last
-    night: the tenant, or its one agent on all models) before the rest is split by turns: the pooled test is
-    the metric's primary test, and the narrower ones are there to say where a change is.
+    `shares` (relative, renormalised over the metrics the night has tests for) gives each metric its part of
+    the level; None gives every metric the same. With `widest_share` > 0 that part of a metric's weight goes to
+    its widest segment (the most turns last night: the tenant, or its one agent on all models) before the rest
+    is split by turns: the pooled test is the metric's primary test, and the narrower ones are there to say
+    where a change is.
     """
     per_metric: dict[str, float] = defaultdict(float)
     widest: dict[str, int] = {}
@@ -42,11 +46,12 @@ def weights(tests: Sequence[MetricTest], widest_share: float = 0.0) -> np.ndarra
         per_metric[t.metric] += max(t.n_current, 1)
         if t.metric not in widest or t.n_current > tests[widest[t.metric]].n_current:
             widest[t.metric] = i
-    share = len(tests) / len(per_metric)
-    out = np.array([(1 - widest_share) * max(t.n_current, 1) / per_metric[t.metric] for t in tests])
-    for i in widest.values():
-        out[i] += widest_share
-    return share * out
+    part = {m: (1.0 if shares is None else float(shares.get(m, 0.0))) for m in per_metric}
+    total = sum(part.values()) or 1.0
+    out = np.array([(1 - widest_share) * max(t.n_current, 1) / per_metric[t.metric] * part[t.metric] for t in tests])
+    for m, i in widest.items():
+        out[i] += widest_share * part[m]
+    return len(tests) / total * out
 
 
 def adjusted(p: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -65,7 +70,8 @@ def control_false_alarms(tests: Sequence[MetricTest], cfg: DriftConfig) -> list[
     """Weighted Benjamini-Hochberg over the night's family, then the effect-size gate: what is left is flagged."""
     if not tests:
         return []
-    q = adjusted(np.array([t.p_value for t in tests]), weights(tests, cfg.widest_share))
+    shares = dict(cfg.metric_shares) if cfg.metric_shares is not None else None
+    q = adjusted(np.array([t.p_value for t in tests]), weights(tests, cfg.widest_share, shares))
     return [
         replace(t, q_value=float(qv), flagged=bool(qv <= cfg.fdr) and t.large_enough)
         for t, qv in zip(tests, q, strict=True)

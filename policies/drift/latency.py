@@ -7,7 +7,7 @@ relative to its (agent, model) cell's baseline, so the spread left is within a m
 models (which the model-mix test sees) is not mistaken for a slowdown.
 
 - p50: a z-test of the mean residual log latency (a change of scale), the day-to-day wobble in the variance;
-  effect: the change of the median residual, as a ratio.
+  effect: the change of the mean residual (the geometric mean of latency, like for like), as a ratio.
 - p95: the share of turns above their cell's baseline p95 (5 % in the baseline), a z-test of that share,
   which is a test of the quantile with the quantile's own variance (Bahadur: the share above a fixed point
   is what the sample p95 moves with); effect: the change of the residuals' p95, as a ratio.
@@ -49,8 +49,11 @@ def latency_tests(agent: str, model: str, base: Columns, cur: Columns, cfg: Drif
     seg, rel = (agent, model), cfg.min_relative_effect
     raw_b, raw_c = base.latency[ab], cur.latency[ac]
     out = []
-    p = z_p(rb, day, rc, cfg.wobble_floor)
-    effect = math.exp(float(np.median(rc)) - float(np.median(rb))) - 1
+    p = z_p(rb, day, rc, cfg.wobble_floor, prior_days=cfg.wobble_prior_days)
+    # The effect of the quantity tested (the mean residual, i.e. the geometric mean ratio), not of the median:
+    # the median of a night's residuals is 25 % noisier, and gating a significant mean on a noisier median
+    # threw away real slowdowns whose median happened to move less.
+    effect = math.exp(float(rc.mean()) - float(rb.mean())) - 1
     b50, c50 = float(np.median(raw_b)), float(np.median(raw_c))
     out.append(make_test(seg, LATENCY_P50, len(rb), len(rc), b50, c50, effect, rel, p))
     over_b = (lb[keep_b] > tops[inv[keep_b]]).astype(float)

@@ -125,17 +125,31 @@ def _wobble(values: np.ndarray, day: np.ndarray) -> float:
     return max(0.0, float(np.var(means, ddof=1) - within.mean()))
 
 
-def z_p(base: np.ndarray, day: np.ndarray, cur: np.ndarray, floor_sd: float = 0.0, *, wobble: bool = True) -> float:
+def z_p(
+    base: np.ndarray,
+    day: np.ndarray,
+    cur: np.ndarray,
+    floor_sd: float = 0.0,
+    *,
+    wobble: bool = True,
+    prior_days: float = 0.0,
+) -> float:
     """One-sided p that the current mean is above the baseline's, the variance widened by the day-to-day wobble.
 
     The wobble is the baseline's own, but never below `floor_sd`: fourteen quiet days are no proof that the
     fifteenth cannot differ, and a tenant whose baseline happened to be calm must not alarm on its first
-    ordinary day. The wobble enters twice: whole for the night (one day), and divided by the number of days
-    for the baseline's mean.
+    ordinary day. With `prior_days` > 0 (and a floor), the baseline's estimate is first shrunk towards the
+    floor as a prior worth that many days (the conjugate scaled-inverse-chi-squared update of a variance):
+    fourteen daily means estimate a variance with a relative error near 40 %, and a baseline that happened
+    to wobble more than usual would otherwise hide a real shift behind its own noise. The wobble enters twice:
+    whole for the night (one day), and divided by the number of days for the baseline's mean.
     """
     diff = float(cur.mean() - base.mean())
-    between = max(_wobble(base, day) if wobble else 0.0, floor_sd**2)
     days = max(int(np.count_nonzero(np.bincount(day))), 1) if len(day) else 1
+    own = _wobble(base, day) if wobble else 0.0
+    if wobble and prior_days > 0 and floor_sd > 0 and days > 1:
+        own = (prior_days * floor_sd**2 + (days - 1) * own) / (prior_days + days - 1)
+    between = max(own, floor_sd**2)
     var = float(cur.var(ddof=1) / len(cur) + base.var(ddof=1) / len(base)) + between * (1 + 1 / days)
     if var <= 0:
         return 0.0 if diff > 0 else 1.0
@@ -160,7 +174,7 @@ def segment_tests(agent: str, model: str, base: Columns, cur: Columns, cfg: Drif
     out = []
     for metric, b, c in ((COST_PER_TURN, base.cost, cur.cost), (TOKENS_PER_TURN, base.tokens, cur.tokens)):
         mb, mc = float(b.mean()), float(c.mean())
-        p = z_p(b, base.day, c, cfg.wobble_floor * abs(mb))
+        p = z_p(b, base.day, c, cfg.wobble_floor * abs(mb), prior_days=cfg.wobble_prior_days)
         out.append(make_test(seg, metric, base.n, cur.n, mb, mc, relative(mc, mb), rel, p))
     if model != ALL_MODELS:
         # Per model only: across models the cost of a token moves with the mix, which has its own test.
@@ -168,7 +182,7 @@ def segment_tests(agent: str, model: str, base: Columns, cur: Columns, cfg: Drif
         if kb.sum() >= cfg.min_baseline_turns and kc.sum() >= cfg.min_current_turns:
             ub, uc = base.cost[kb] * 1000 / base.tokens[kb], cur.cost[kc] * 1000 / cur.tokens[kc]
             pb, pc = float(base.cost.sum() * 1000 / base.tokens.sum()), float(cur.cost.sum() * 1000 / cur.tokens.sum())
-            p = z_p(ub, base.day[kb], uc, cfg.wobble_floor * pb / 1000)
+            p = z_p(ub, base.day[kb], uc, cfg.wobble_floor * pb / 1000, prior_days=cfg.wobble_prior_days)
             out.append(
                 make_test(seg, PRICE_PER_1K_TOKENS, base.n, cur.n, pb, pc, relative(pc, pb), cfg.min_price_effect, p)
             )

@@ -107,7 +107,7 @@ def test_a_finding_is_significant_after_the_weighted_step_and_large_enough() -> 
     baseline, current = _windows(_tenant("latency"), seed=4)
     tests = analyse(baseline, NIGHT, current).tests
     again = control_false_alarms(tests, DriftConfig())
-    assert all(t.flagged == (t.q_value <= 0.01 and t.large_enough) for t in again)
+    assert all(t.flagged == (t.q_value <= DriftConfig().fdr and t.large_enough) for t in again)
     assert all(0 <= t.q_value <= 1 for t in again)
 
 
