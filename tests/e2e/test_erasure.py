@@ -250,6 +250,8 @@ def world(platform: Platform) -> Iterator[World]:
         stranger = _person(other_shop, "stranger")
         _attach_records(shop, target, platform)
         _attach_records(shop, neighbour, platform)
+        # Another tenant's customer has an approval too, in its own tenant: erasure must not reach it.
+        run_db(platform.settings, lambda db: _request_approval(db, other_shop.tenant_id, stranger))
         # Everything the tools wrote of them is sealed at rest: the scan finds their values only in clear copies
         # outside the sealed tables (an order's note, a knowledge chunk), while the sealed rows are there.
         before = postgres_hits(platform.settings, target.values)
