@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from core.stack.ports import free_port
 from core.stack.process import ManagedProcess
+from policies.circuit_breaker import CircuitBreaker
 from tenancy.jwt import dev_secret, issue_token
 from tenancy.tenants import create_tenant
 from tests.e2e.platform import Platform, platform_env
@@ -88,3 +90,20 @@ def new_tenant(platform: Platform, label: str) -> tuple[str, str]:
     with ThreadPoolExecutor(max_workers=1) as thread:
         created = thread.submit(asyncio.run, work).result()
     return created.tenant_id, created.api_key
+
+
+def open_circuit(platform: Platform, tenant_id: str, tool: str) -> None:
+    """Fail `tool` for the tenant until its circuit opens, through the breaker the workers use (in a thread of
+    its own, like `new_tenant`)."""
+
+    async def fail_until_open() -> None:
+        redis = Redis.from_url(platform.settings.redis_url or "")
+        breaker = CircuitBreaker(redis)
+        try:
+            for _ in range(breaker.failure_threshold):
+                await breaker.record_failure(tenant_id, tool)
+        finally:
+            await redis.aclose()
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, fail_until_open()).result()

@@ -5,7 +5,6 @@ and eval runs. Each page does what its `/v1` route does, with that route's permi
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -13,10 +12,8 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
-from policies.circuit_breaker import CircuitBreaker
-from tests.console.conftest import ConsoleGateway, new_tenant
+from tests.console.conftest import ConsoleGateway, new_tenant, open_circuit
 from tests.console.console_client import Console, post_until, signed_in
 from tests.console.drift_seed import SAFE_MODE_ADVICE, seed_drift_report
 from tests.e2e.platform import Platform
@@ -105,14 +102,7 @@ def test_switch_a_tool_and_close_its_open_circuit(
     assert owner.post(f"/console/tools/{tool}", {}).status_code == 422
     assert owner.post("/console/tools/orders.teleport", {"enabled": "off"}).status_code == 404
 
-    async def fail_until_open() -> None:
-        redis = Redis.from_url(platform.settings.redis_url or "")
-        breaker = CircuitBreaker(redis)
-        for _ in range(breaker.failure_threshold):
-            await breaker.record_failure(tenant[0], tool)
-        await redis.aclose()
-
-    asyncio.run(fail_until_open())
+    open_circuit(platform, tenant[0], tool)
     opened = owner.get("/console/tools")
     assert row.findall(opened.text) == [("on", "open")] and "Close circuit" in opened.text
     assert owner.post(f"/console/tools/{tool}/breaker/reset").status_code == 303

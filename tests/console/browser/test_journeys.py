@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from redis.asyncio import Redis
 
-from policies.circuit_breaker import CircuitBreaker
 from tests.console.browser.conftest import shot
-from tests.console.conftest import ConsoleGateway, new_tenant
+from tests.console.conftest import ConsoleGateway, new_tenant, open_circuit
 from tests.console.console_client import post_until
 from tests.e2e.platform import Platform
 
@@ -159,16 +155,7 @@ def test_switch_off_a_tool_and_close_its_open_circuit(
     tenant_id, key = new_tenant(platform, "Browser tools")
     tool = "orders.lookup"
 
-    async def fail_until_open() -> None:
-        redis = Redis.from_url(platform.settings.redis_url or "")
-        breaker = CircuitBreaker(redis)
-        for _ in range(breaker.failure_threshold):
-            await breaker.record_failure(tenant_id, tool)
-        await redis.aclose()
-
-    # In a thread of its own: this thread's event loop belongs to the browser driver.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, fail_until_open()).result()
+    open_circuit(platform, tenant_id, tool)
     sign_in(page, console_gateway, key, "/console/tools")
     row = page.locator(f"tr[data-tool='{tool}']")
     expect(row.locator(".tool-breaker")).to_have_text("open")
