@@ -41,7 +41,8 @@ from tenancy.auth import ApiKeyAuthenticator
 
 _MAX_BODY_BYTES = 1_048_576
 # Document uploads carry files: the largest any plan allows passes here, the route applies the tenant's own.
-_UPLOAD_PATH = re.compile(r"^/v1/knowledge/collections/[^/]+/documents$")
+# The console's upload form posts to its own route, which calls the same upload function.
+_UPLOAD_PATH = re.compile(r"^(/v1|/console)/knowledge/collections/[^/]+/documents$")
 _MAX_UPLOAD_BYTES = UPLOAD_ENVELOPE_BYTES
 
 

@@ -17,6 +17,10 @@ from console.pages import (
     conversations,
     inbox,
     keys,
+    knowledge,
+    knowledge_search,
+    knowledge_upload,
+    offboarding,
     operator,
     reports,
     signin,
@@ -35,9 +39,14 @@ ROUTERS = (
     tools.router,
     usage.router,
     webhooks.router,
+    knowledge.router,
+    knowledge_upload.router,
+    knowledge_search.router,
     reports.router,
     keys.router,
     audit.router,
+    # Before the operator's pages: its `/tenants/{id}/offboard` would otherwise meet `/tenants/{id}/{action}`.
+    offboarding.router,
     operator.router,
 )
 

@@ -167,6 +167,12 @@ class EventBus:
         entries: Any = await self._redis.xrange(stream_key(tenant_id, conversation_id), count=count)
         return [_decode(raw_id, fields) for raw_id, fields in entries]
 
+    async def last_id(self, tenant_id: str, conversation_id: str) -> str:
+        """The id of the stream's newest event ("0-0" for an empty stream): a cursor that reads only what
+        comes after now, taken before a page reads the state the events will then update."""
+        newest: Any = await self._redis.xrevrange(stream_key(tenant_id, conversation_id), count=1)
+        return _text(newest[0][0]) if newest else "0-0"
+
     async def purge(self, tenant_id: str, conversation_id: str) -> None:
         await self._redis.delete(stream_key(tenant_id, conversation_id))
 

@@ -52,6 +52,10 @@ def victim(console_gateway: ConsoleGateway, platform: Platform) -> Iterator[dict
     assert saved.status_code == 201, saved.text
     endpoint = api.post("/v1/webhooks/endpoints", json={"url": PUBLIC_URL}).json()["id"]
     delivery = api.post(f"/v1/webhooks/endpoints/{endpoint}/test").json()["id"]
+    collection = api.post("/v1/knowledge/collections", json={"name": "victim knowledge"}).json()["id"]
+    document = api.post(
+        f"/v1/knowledge/collections/{collection}/documents", files={"file": ("a.md", b"# A\nonly A", "text/markdown")}
+    ).json()["id"]
     yield {
         "tenant_id": tenant_id,
         "key": key,
@@ -61,6 +65,8 @@ def victim(console_gateway: ConsoleGateway, platform: Platform) -> Iterator[dict
         "name": name,
         "endpoint_id": endpoint,
         "delivery_id": delivery,
+        "collection_id": collection,
+        "document_id": document,
         # No report or run exists in a fresh tenant: an id of nobody's answers as another tenant's would.
         "report_id": str(uuid.uuid4()),
         "run_id": str(uuid.uuid4()),
@@ -111,7 +117,10 @@ def _path(template: str, victim: dict[str, str]) -> str:
 
 def _fingerprints(victim: dict[str, str]) -> list[str]:
     # Not the agent's name: a 404 names the agent asked for, the same for A's agent as for a name nobody used.
-    return [victim["tenant_id"], victim["key"][:15], victim["key_id"], victim["endpoint_id"], AGENT_PROMPT]
+    return [
+        victim["tenant_id"], victim["key"][:15], victim["key_id"], victim["endpoint_id"], AGENT_PROMPT,
+        victim["collection_id"], victim["document_id"],
+    ]  # fmt: skip
 
 
 def test_every_console_route_is_covered() -> None:
@@ -123,6 +132,13 @@ def test_every_console_route_is_covered() -> None:
         "/console/drift/{report_id}",
         "/console/evals/{run_id}",
         "/console/webhooks/deliveries/{delivery_id}",
+    } <= paths
+    assert {
+        "/console/knowledge/collections/{collection_id}",
+        "/console/knowledge/collections/{collection_id}/documents",
+        "/console/knowledge/collections/{collection_id}/events",
+        "/console/knowledge/collections/{collection_id}/documents/{document_id}/reingest",
+        "/console/knowledge/search",
     } <= paths
 
 
