@@ -39,7 +39,7 @@ def test_upload_a_document_watch_it_become_ready_and_search_it(
     row = page.locator("#documents tr[data-document]")
     expect(row).to_have_count(1)
     # Pending when the page was drawn; the live view turns it ready as the ingestion's events arrive.
-    expect(row.locator(".doc-status")).to_have_text("ready")
+    expect(row.locator(".doc-status")).to_have_text("ready", timeout=60_000)
     expect(row.locator(".doc-detail")).to_contain_text("chunks")
     shot(page, "knowledge-ready")
 
