@@ -121,6 +121,7 @@ async def progress(tenant_id: uuid.UUID, viewer: ViewerDep) -> Response:
 def _rows(progress: LifecycleProgress | None) -> dict[str, list[tuple[str, int]]]:
     if progress is None:
         return {"export": [], "purge": []}
-    export = sorted((progress.export.rows if progress.export else {}).items())
-    purge = sorted((progress.purge.rows if progress.purge else {}).items())
+    # Only the tables that held something: a small tenant has rows in a handful of some fifty tables.
+    export = sorted((t, n) for t, n in (progress.export.rows if progress.export else {}).items() if n)
+    purge = sorted((t, n) for t, n in (progress.purge.rows if progress.purge else {}).items() if n)
     return {"export": export, "purge": purge}
