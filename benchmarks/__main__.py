@@ -16,6 +16,7 @@ from benchmarks import (
     canary_rule,
     channel_dedupe,
     codec_overhead,
+    console_knowledge,
     console_live,
     console_pages,
     deploy_drill,
@@ -82,6 +83,10 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "evals_side_by_side": (evals_side_by_side.main, "20 golden tasks graded by ours and by pydantic-evals"),
     "judge_agreement": (judge_agreement.main, "the rubric judge against hand labels: agreement, Cohen's kappa"),
     "console-live": (console_live.main, "a token from its write to the console's live view, against an API SSE client"),
+    "console-knowledge": (
+        console_knowledge.main,
+        "the console's collection page with 5k documents against the JSON list",
+    ),
     "console": (console_pages.main, "the console's conversations page with 10k conversations against the JSON list"),
     "billing": (billing_year.main, "a simulated year of invoices against an oracle; month-end close arithmetic"),
     "channels": (channel_dedupe.main, "10k replayed channel deliveries, 1,000 forgeries; verify+dedupe vs signature"),
