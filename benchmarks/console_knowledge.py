@@ -31,8 +31,8 @@ _SEED = (
     "INSERT INTO knowledge_documents (tenant_id, id, collection_id, filename, media_type, size_bytes,"
     " content_sha256, groups, metadata, status, chunks, pages)"
     " SELECT :tid, gen_random_uuid()::text, CAST(:cid AS text), 'doc-' || g || '.md', 'text/markdown', 1000 + g,"
-    " md5(g::text || CAST(:cid AS text)), CASE WHEN g % 3 = 0 THEN ARRAY['staff'] ELSE ARRAY[]::text[] END, '{}'::jsonb,"
-    " CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'ready' END, 4, 1 FROM generate_series(1, :n) AS g"
+    " md5(g::text || CAST(:cid AS text)), CASE WHEN g % 3 = 0 THEN ARRAY['staff'] ELSE ARRAY[]::text[] END,"
+    " '{}'::jsonb, CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'ready' END, 4, 1 FROM generate_series(1, :n) AS g"
 )
 _NEXT = re.compile(r'id="next-page" href="\?([^"]+)"')
 
