@@ -9,6 +9,7 @@ Uploads and the live status stream are in `knowledge_upload.py`, the search try-
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any
 
@@ -119,11 +120,15 @@ async def collection_page(
     collection: CollectionOut = await get_collection(collection_id, principal, state.db)
     # Taken before the documents are read: the live view then applies every change made after this read.
     after = await state.bus.last_id(principal.tenant_id, KNOWLEDGE_STREAM)
-    documents = await list_documents(collection_id, principal, state.db, page_request(viewer, cursor), status)
+    # Independent reads, each in its own transaction: side by side.
+    documents, reembed = await asyncio.gather(
+        list_documents(collection_id, principal, state.db, page_request(viewer, cursor), status),
+        _reembed(viewer, collection_id),
+    )
     context: dict[str, Any] = {
         "collection": collection,
         "documents": documents,
-        "reembed": await _reembed(viewer, collection_id),
+        "reembed": reembed,
         "status": str(status) if status else "",
         "statuses": [str(s) for s in DocumentStatus],
         "after": after,
