@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import structlog
 import weaviate
 from weaviate.classes.config import Configure, DataType, Property, StopwordsPreset, Tokenization, VectorDistances
@@ -32,6 +33,7 @@ from knowledge.weaviate_schema import (
 log = structlog.get_logger(__name__)
 
 _MAX_DELETE_ROUNDS = 1000
+_PROBE_SECONDS = 5.0
 
 
 class WeaviateWriteFailed(IndexUnavailable):
@@ -58,6 +60,22 @@ def _properties() -> list[Property]:
     ]
 
 
+async def _probe(url: str, api_key: str | None) -> None:
+    """Weaviate's readiness endpoint, asked once with a short timeout: the client's own connect retries an unreachable
+    server with backoff for about 15 s before failing; a start should fail at once and say why."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        async with httpx.AsyncClient(timeout=_PROBE_SECONDS) as client:
+            response = await client.get(url.rstrip("/") + "/v1/.well-known/ready", headers=headers)
+    except httpx.HTTPError as exc:
+        raise WeaviateUnavailable(f"WEAVIATE_URL is {url} but Weaviate cannot be reached there: {exc!r}") from exc
+    if response.status_code != 200:
+        raise WeaviateUnavailable(
+            f"WEAVIATE_URL is {url} but Weaviate there is not ready"
+            f" (HTTP {response.status_code} from /v1/.well-known/ready)"
+        )
+
+
 class WeaviateIndex:
     def __init__(self, client: Any, prefix: str) -> None:
         self._client = client
@@ -71,11 +89,14 @@ class WeaviateIndex:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise WeaviateUnavailable(f"WEAVIATE_URL must be an http(s) URL, not {url!r}")
         secure = parts.scheme == "https"
+        await _probe(url, api_key)
         client = weaviate.use_async_with_custom(
             http_host=parts.hostname, http_port=parts.port or (443 if secure else 80), http_secure=secure,
             grpc_host=parts.hostname, grpc_port=grpc_port, grpc_secure=secure,
             auth_credentials=Auth.api_key(api_key) if api_key else None,
             additional_config=AdditionalConfig(timeout=Timeout(init=10, query=30, insert=60)),
+            # The client's own checks would ask PyPI for its latest version: nothing is fetched at run time here.
+            skip_init_checks=True,
         )  # fmt: skip
         try:
             await client.connect()
