@@ -71,7 +71,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from core.crypto.secretbox import build_keyring
     from db.regions import open_database
     from evaluation.activities import EvalActivities
-    from knowledge.backends import close_backend, forget_customer_documents, open_backend
+    from knowledge.backends import close_backend, forget_customer_documents, forget_tenant, open_backend
     from knowledge.ingest_activities import IngestActivities
     from knowledge.reembed_activities import ReembedActivities
     from policies.event_privacy import EventRedaction
@@ -93,7 +93,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     metering = build_metering(db, redis, bus, settings)
     registry = platform_registry()
     model = ModelActivities(db, bus, settings, registry, metering=metering, redis=redis)
-    lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
+    lifecycle = TenantLifecycleActivities(
+        db, redis, client, Path(settings.data_dir) / "exports", forget_search_index=forget_tenant
+    )
     tools = worker_tools(db, redis, bus, settings, metering, registry)
     drift = DriftActivities(db, bus)
     dr = DrDrillActivities(settings, WORKFLOWS, client.data_converter.payload_codec, bus)

@@ -19,7 +19,14 @@ from knowledge.store import KnowledgeStore, PgVectorStore, Purge, WeaviateUnavai
 if TYPE_CHECKING:
     from knowledge.weaviate_index import WeaviateIndex
 
-__all__ = ["WeaviateUnavailable", "close_backend", "forget_customer_documents", "open_backend", "store_for"]
+__all__ = [
+    "WeaviateUnavailable",
+    "close_backend",
+    "forget_customer_documents",
+    "forget_tenant",
+    "open_backend",
+    "store_for",
+]
 
 _index: WeaviateIndex | None = None
 _users = 0  # the gateway and a worker may share a process (tests, `aiaas up`): the last one out closes
@@ -77,3 +84,10 @@ def forget_customer_documents(db: Any) -> Callable[[AsyncSession, str, str], Awa
         return await store_for(db.tenant_session).purge(tenant_id, target, session=session)
 
     return forget
+
+
+async def forget_tenant(tenant_id: str) -> None:
+    """Offboarding's step for the search index: the tenant's Weaviate tenants (one per dimension) are removed with
+    every object in them. Nothing to do for pgvector, whose rows the offboarding purge deletes."""
+    if _index is not None:
+        await _index.remove_tenant(tenant_id)

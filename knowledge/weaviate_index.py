@@ -213,6 +213,17 @@ class WeaviateIndex:
                     break
         return deleted
 
+    async def remove_tenant(self, tenant_id: str) -> None:
+        name = tenant_name(tenant_id)
+        try:
+            for dimension in await self.dimensions():
+                collection = await self._collection(dimension, create=False)
+                if collection is not None and await collection.tenants.exists(name):
+                    await collection.tenants.remove([name])
+                self._tenants.discard((collection_name(self._prefix, dimension), name))
+        except WeaviateBaseError as exc:
+            raise IndexUnavailable(f"Weaviate tenant removal failed: {exc}") from exc
+
     async def query(self, tenant_id: str, query: SearchQuery) -> list[tuple[str, int, float]]:
         """(document, ord, score) best first, scored as the pgvector store scores (`QueryPlan.score`)."""
         plan = query_plan(query)

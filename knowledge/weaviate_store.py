@@ -76,6 +76,8 @@ class WeaviateStore(PgVectorStore):
         await self._index.delete(tenant_id, purge_filter(target))
 
     async def search(self, tenant_id: str, query: SearchQuery) -> list[Passage]:
+        if not query.collection_ids:
+            return []
         hits = await self._index.query(tenant_id, query)
         if not hits:
             return []

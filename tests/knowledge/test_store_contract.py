@@ -264,3 +264,16 @@ async def test_two_tenants_never_see_each_others_chunks(
     await other.store.purge(other.tenant, Purge(collection_id=shop.collection))
     assert len(await shop.search("vector")) == 4
     assert math.isfinite(sum(p.score for p in await shop.passages("hybrid")))
+
+
+async def test_offboarding_removes_the_tenant_from_a_separate_index(
+    shop: Shop, migrated: Settings, db: Database, store: KnowledgeStore
+) -> None:
+    index = getattr(store, "_index", None)
+    if index is None:
+        pytest.skip("pgvector is its own index: the offboarding purge deletes the rows themselves")
+    other = await _shop(migrated, db, store, "other")
+    await index.remove_tenant(shop.tenant)
+    await index.remove_tenant(shop.tenant)  # a retried attempt: nothing left is nothing to do
+    assert await shop.search("text", groups=("staff",)) == []
+    assert len(await other.search("vector")) == 4
