@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 import weaviate
-from weaviate.classes.config import Configure, DataType, Property, StopwordsPreset, Tokenization, VectorDistances
+from weaviate.classes.config import Configure, StopwordsPreset, VectorDistances
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.tenants import Tenant
 from weaviate.collections.classes.filters import _Filters
@@ -25,6 +25,7 @@ from knowledge.weaviate_schema import (
     SLOT_VECTORS,
     ChunkObject,
     collection_name,
+    properties,
     query_plan,
     tenant_name,
     vector_name,
@@ -38,26 +39,6 @@ _PROBE_SECONDS = 5.0
 
 class WeaviateWriteFailed(IndexUnavailable):
     """Weaviate refused objects of a batch; the record's transaction rolls back and the activity retries."""
-
-
-def _properties() -> list[Property]:
-    def exact(name: str) -> Property:  # matched whole by filters, never part of full text
-        return Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD, index_searchable=False)
-
-    return [
-        exact("document_id"),
-        exact("collection_id"),
-        Property(name="ord", data_type=DataType.INT),
-        Property(name="slot", data_type=DataType.INT),
-        Property(name="page", data_type=DataType.INT, index_filterable=False),
-        Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD),
-        Property(name="heading", data_type=DataType.TEXT, tokenization=Tokenization.WORD),
-        Property(name="public", data_type=DataType.BOOL),
-        Property(name="groups", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD, index_searchable=False),
-        Property(
-            name="metadata", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD, index_searchable=False
-        ),
-    ]
 
 
 async def _probe(url: str, api_key: str | None) -> None:
@@ -138,7 +119,7 @@ class WeaviateIndex:
                     )
                     for vector in SLOT_VECTORS.values()
                 ],
-                properties=_properties(),
+                properties=properties(),
                 inverted_index_config=Configure.inverted_index(
                     bm25_k1=1.2, bm25_b=0.75, stopwords_preset=StopwordsPreset.EN
                 ),

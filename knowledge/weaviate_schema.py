@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from weaviate.classes.config import DataType, Property, Tokenization
 from weaviate.classes.query import BM25Operator, Filter, HybridFusion, MetadataQuery
 from weaviate.collections.classes.filters import _Filters
 
@@ -95,11 +96,37 @@ class ChunkObject:
             # A chunk without groups is visible to everyone: a flag, since an empty array cannot be matched.
             "public": not self.groups,
             "groups": sorted(self.groups),
-            "metadata": metadata_pairs(self.metadata),
+            "meta_pairs": metadata_pairs(self.metadata),
         }
 
     def uuid(self) -> uuid.UUID:
         return object_uuid(self.tenant_id, self.document_id, self.ord, self.slot)
+
+
+def properties() -> list[Property]:
+    """The properties of every chunk collection. Ids, groups and metadata tokens are matched whole by filters and are
+    no part of full text; heading and text are word-tokenised for BM25 (English stop words, no stemming)."""
+
+    def exact(name: str) -> Property:
+        return Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD, index_searchable=False)
+
+    def exact_list(name: str) -> Property:
+        return Property(
+            name=name, data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD, index_searchable=False
+        )
+
+    return [
+        exact("document_id"),
+        exact("collection_id"),
+        Property(name="ord", data_type=DataType.INT),
+        Property(name="slot", data_type=DataType.INT),
+        Property(name="page", data_type=DataType.INT, index_filterable=False),
+        Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD),
+        Property(name="heading", data_type=DataType.TEXT, tokenization=Tokenization.WORD),
+        Property(name="public", data_type=DataType.BOOL),
+        exact_list("groups"),
+        exact_list("meta_pairs"),
+    ]
 
 
 def search_filter(query: SearchQuery) -> _Filters:
@@ -114,7 +141,7 @@ def search_filter(query: SearchQuery) -> _Filters:
         visible = Filter.any_of([visible, Filter.by_property("groups").contains_any(sorted(query.groups))])
     conditions.append(visible)
     if query.metadata:
-        conditions.append(Filter.by_property("metadata").contains_all(metadata_pairs(query.metadata)))
+        conditions.append(Filter.by_property("meta_pairs").contains_all(metadata_pairs(query.metadata)))
     return Filter.all_of(conditions)
 
 
@@ -126,7 +153,7 @@ def purge_filter(target: Purge) -> _Filters:
     if target.collection_id is not None:
         conditions.append(Filter.by_property("collection_id").equal(target.collection_id))
     if target.metadata:
-        conditions.append(Filter.by_property("metadata").contains_all(metadata_pairs(target.metadata)))
+        conditions.append(Filter.by_property("meta_pairs").contains_all(metadata_pairs(target.metadata)))
     if not conditions:
         raise ValueError("a purge names documents, a collection or metadata")
     if target.slot is not None:

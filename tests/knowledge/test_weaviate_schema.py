@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+from weaviate.classes.config import DataType, Tokenization
 from weaviate.collections.classes.filters import _FilterAnd, _FilterOr, _Filters, _FilterValue, _Operator
 from weaviate.collections.filters import _FilterToGRPC
 
@@ -20,11 +21,19 @@ from knowledge.weaviate_schema import (
     collection_name,
     fusion,
     object_uuid,
+    properties,
     purge_filter,
     query_plan,
     search_filter,
     tenant_name,
 )
+
+
+def _targets(where: _Filters) -> set[str]:
+    if isinstance(where, _FilterAnd | _FilterOr):
+        return set().union(*(_targets(f) for f in where.filters))
+    assert isinstance(where, _FilterValue)
+    return {str(where.target)}
 
 
 def _matches(where: _Filters, properties: dict[str, Any]) -> bool:
@@ -34,7 +43,7 @@ def _matches(where: _Filters, properties: dict[str, Any]) -> bool:
     if isinstance(where, _FilterOr):
         return any(_matches(f, properties) for f in where.filters)
     assert isinstance(where, _FilterValue)
-    value = properties[str(where.target)]
+    value = properties[str(where.target)]  # a filter on an undeclared property fails here
     wanted = where.value
     if where.operator == _Operator.EQUAL:
         return bool(value == wanted)
@@ -123,6 +132,24 @@ def test_purges_select_exactly_their_objects() -> None:
         Purge()  # never everything
     with pytest.raises(ValueError):
         Purge(slot=1)  # a slot of which collection?
+
+
+def test_the_declared_properties_are_those_written_and_filtered_on() -> None:
+    declared = {p.name: p for p in properties()}
+    assert set(_chunk()) == set(declared)
+    filtered = _targets(search_filter(_query(groups=("g",), metadata={"k": "v"}))) | _targets(
+        purge_filter(Purge(document_ids=("d",), collection_id="c", metadata={"k": "v"}, slot=1))
+    )
+    assert filtered <= set(declared)
+    for name in filtered:
+        prop = declared[name]
+        assert prop.indexFilterable is not False
+        if prop.dataType in (DataType.TEXT, DataType.TEXT_ARRAY):
+            # Matched whole: a word-tokenised id or group would match on any of its words.
+            assert (prop.tokenization, prop.indexSearchable) == (Tokenization.FIELD, False), name
+    assert {n for n, p in declared.items() if p.indexSearchable is not False and p.dataType == DataType.TEXT} == {
+        "heading", "text",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.15, 1.0, 3.0])
