@@ -25,7 +25,7 @@ from weaviate.classes.config import DataType, Property, Tokenization
 from weaviate.classes.query import BM25Operator, Filter, HybridFusion, MetadataQuery
 from weaviate.collections.classes.filters import _Filters
 
-from knowledge.store import RRF_K, Purge, SearchQuery
+from knowledge.store import CANDIDATES, RRF_K, Purge, SearchQuery
 
 DEFAULT_PREFIX = "AiaasChunks"
 # Full text reads the heading and the text, as the pgvector store's `heading || ' ' || text`.
@@ -205,8 +205,10 @@ def query_plan(query: SearchQuery) -> QueryPlan:
     """Vector mode is a filtered `near_vector` on the slot's named vector, text mode a filtered any-word `bm25`, hybrid
     Weaviate's ranked (reciprocal rank) fusion of both with the pgvector store's weights. Without a vector, hybrid
     is full text alone, as in the pgvector store."""
+    # As many hits as the pgvector store fuses per list (at least top_k): the fused order over them matches, and
+    # the store still has top_k after dropping a hit the record no longer holds. Ids only, so 50 cost little.
     common: dict[str, Any] = {
-        "limit": int(query.top_k),
+        "limit": max(int(query.top_k), CANDIDATES),
         "filters": search_filter(query),
         "return_properties": list(RETURNED),
     }

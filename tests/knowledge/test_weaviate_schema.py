@@ -167,12 +167,9 @@ def test_each_mode_becomes_its_weaviate_query() -> None:
     hybrid = query_plan(_query(slot=1, top_k=7, text_weight=0.15))
     assert hybrid.method == "hybrid"
     args = hybrid.arguments
-    assert (args["target_vector"], args["limit"], args["query"], args["fusion_type"].name) == (
-        "slot1",
-        7,
-        "refund",
-        "RANKED",
-    )
+    target = ("slot1", 50, "refund", "RANKED")  # 50 candidates, as pgvector fuses per list; the store keeps top_k
+    assert (args["target_vector"], args["limit"], args["query"], args["fusion_type"].name) == target
+    assert query_plan(_query(top_k=80)).arguments["limit"] == 80
     assert args["alpha"] == pytest.approx(1 / 1.15) and hybrid.score(1, 0.02) == pytest.approx(0.02 * 1.15)
     assert args["query_properties"] == ["heading", "text"] and args["bm25_operator"].minimum_should_match == 1
     vector = query_plan(_query(mode="vector"))
