@@ -71,14 +71,17 @@ class WeaviateIndex:
             raise WeaviateUnavailable(f"WEAVIATE_URL must be an http(s) URL, not {url!r}")
         secure = parts.scheme == "https"
         await _probe(url, api_key)
-        client = weaviate.use_async_with_custom(
-            http_host=parts.hostname, http_port=parts.port or (443 if secure else 80), http_secure=secure,
-            grpc_host=parts.hostname, grpc_port=grpc_port, grpc_secure=secure,
-            auth_credentials=Auth.api_key(api_key) if api_key else None,
-            additional_config=AdditionalConfig(timeout=Timeout(init=10, query=30, insert=60)),
-            # The client's own checks would ask PyPI for its latest version: nothing is fetched at run time here.
-            skip_init_checks=True,
-        )  # fmt: skip
+        try:
+            client = weaviate.use_async_with_custom(
+                http_host=parts.hostname, http_port=parts.port or (443 if secure else 80), http_secure=secure,
+                grpc_host=parts.hostname, grpc_port=grpc_port, grpc_secure=secure,
+                auth_credentials=Auth.api_key(api_key) if api_key else None,
+                additional_config=AdditionalConfig(timeout=Timeout(init=10, query=30, insert=60)),
+                # The client's own checks would ask PyPI for its latest version: nothing is fetched at run time.
+                skip_init_checks=True,
+            )  # fmt: skip
+        except ValueError as exc:  # e.g. the gRPC port equal to the HTTP port on one host
+            raise WeaviateUnavailable(f"WEAVIATE_URL {url} with gRPC port {grpc_port} is not usable: {exc}") from exc
         try:
             await client.connect()
             ready = await client.is_ready()
