@@ -5,12 +5,14 @@ They return ids and counts, never a customer's values: those stay in Postgres un
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from prometheus_client import Counter
 from redis.asyncio import Redis
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -63,8 +65,14 @@ def _stream_patterns(tenant_id: str, conversation_id: str) -> str:
 
 
 class PrivacyActivities:
-    def __init__(self, db: Database, redis: Redis, temporal: Client, keyring: Keyring) -> None:
+    def __init__(
+        self, db: Database, redis: Redis, temporal: Client, keyring: Keyring, *,
+        forget_documents: Callable[[AsyncSession, str, str], Awaitable[int]] | None = None,
+    ) -> None:  # fmt: skip
         self._db = db
+        # The knowledge store's purge of the customer's documents (a separate search index keeps chunks too);
+        # given by the worker, which may import the knowledge layer this one may not.
+        self._forget_documents = forget_documents
         self._redis = redis
         self._temporal = temporal
         self._signer = ReportSigner(keyring)
@@ -102,6 +110,9 @@ class PrivacyActivities:
             rows, conversations, repeated = await erase_customer(
                 session, inp.erasure_id, inp.customer_id, activity.heartbeat
             )
+            if self._forget_documents is not None:
+                # In the erasure's transaction, before it commits; a retried attempt (repeated) purges again.
+                await self._forget_documents(session, inp.tenant_id, inp.customer_id)
         log.info("customer erased", tenant_id=inp.tenant_id, erasure_id=inp.erasure_id, rows=sum(rows.values()))
         return EraseDatabaseResult(rows=rows, conversation_ids=conversations, repeated=repeated)
 

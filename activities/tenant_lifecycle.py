@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,14 @@ def purge_key(tenant_id: str) -> str:
 
 
 class TenantLifecycleActivities:
-    def __init__(self, db: Database, redis: Redis, temporal: Client, exports_dir: Path) -> None:
+    def __init__(
+        self, db: Database, redis: Redis, temporal: Client, exports_dir: Path, *,
+        forget_search_index: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:  # fmt: skip
         self._db = db
+        # Removes the tenant from a separate knowledge search index (Weaviate's tenants); given by the worker, which
+        # may import the knowledge layer this one may not.
+        self._forget_search_index = forget_search_index
         self._redis = redis
         self._temporal = temporal
         self._exports_dir = exports_dir
@@ -176,6 +183,10 @@ class TenantLifecycleActivities:
         purging again (and reporting zero rows).
         """
         tenant_id = _tenant_id(inp.tenant_id)
+        if self._forget_search_index is not None:
+            # First and on every attempt (removing what is gone is nothing): the tenant is offboarding, nothing
+            # writes new chunks, and a failure here is retried before any row is deleted.
+            await self._forget_search_index(tenant_id)
         async with self._db.tenant_session(tenant_id) as session:
             # Two attempts of this activity at once (a timed-out one still running) take turns.
             await run_sql(

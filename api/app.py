@@ -36,6 +36,7 @@ from core.settings import Settings, get_settings
 from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing, tracing_enabled
 from db.codec import connect
 from db.regions import open_database
+from knowledge.backends import close_backend, open_backend
 from knowledge.limits import UPLOAD_ENVELOPE_BYTES
 from tenancy.auth import ApiKeyAuthenticator
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = open_database(settings)
+        await open_backend(settings)  # knowledge: Weaviate when WEAVIATE_URL is set, failing the start if unreachable
         temporal = await connect(settings, db=db)
         redis = command_client(settings)
         # Event streams block on Redis for up to a keep-alive interval, longer than a command may take.
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
             await db.close()
             await redis.aclose()
             await stream_reader.aclose()
+            await close_backend(settings)
 
     app = FastAPI(
         title="aiaas",

@@ -71,6 +71,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     from core.crypto.secretbox import build_keyring
     from db.regions import open_database
     from evaluation.activities import EvalActivities
+    from knowledge.backends import close_backend, forget_customer_documents, forget_tenant, open_backend
     from knowledge.ingest_activities import IngestActivities
     from knowledge.reembed_activities import ReembedActivities
     from policies.event_privacy import EventRedaction
@@ -80,6 +81,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
 
     db = open_database(settings)
     fields.configure(settings)  # transcripts and tool calls sealed with this process's KMS
+    await open_backend(settings)  # knowledge: Weaviate when WEAVIATE_URL is set, failing the start if unreachable
     # The codec reads data keys through the worker's own pool and is closed with it.
     client = await connect(settings, db=db)
     # Nothing in a worker blocks on Redis, so every call gets the short command timeout.
@@ -91,7 +93,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
     metering = build_metering(db, redis, bus, settings)
     registry = platform_registry()
     model = ModelActivities(db, bus, settings, registry, metering=metering, redis=redis)
-    lifecycle = TenantLifecycleActivities(db, redis, client, Path(settings.data_dir) / "exports")
+    lifecycle = TenantLifecycleActivities(
+        db, redis, client, Path(settings.data_dir) / "exports", forget_search_index=forget_tenant
+    )
     tools = worker_tools(db, redis, bus, settings, metering, registry)
     drift = DriftActivities(db, bus)
     dr = DrDrillActivities(settings, WORKFLOWS, client.data_converter.payload_codec, bus)
@@ -103,7 +107,9 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         allow_private_targets=settings.webhook_allow_private_targets,
     )
     billing = BillingActivities(db, redis, build_processor(db, settings))
-    privacy = PrivacyActivities(db, redis, client, build_keyring(db, settings))
+    privacy = PrivacyActivities(
+        db, redis, client, build_keyring(db, settings), forget_documents=forget_customer_documents(db)
+    )
     channel_replies = ChannelActivities(
         db, keyring=build_keyring(db, settings), allow_private_targets=settings.channel_allow_private_targets
     )
@@ -167,6 +173,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
         await channel_replies.close()
         await db.close()
         await redis.aclose()
+        await close_backend(settings)
 
 
 async def run_worker(settings: Settings) -> None:

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "AIAAS_DATABASE_URL"))
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "AIAAS_REDIS_URL"))
+    # Knowledge search index: Weaviate when set (docs/knowledge.md#weaviate), else pgvector in the database.
+    weaviate_url: str | None = Field(default=None, validation_alias=AliasChoices("WEAVIATE_URL", "AIAAS_WEAVIATE_URL"))
+    weaviate_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("WEAVIATE_API_KEY", "AIAAS_WEAVIATE_API_KEY")
+    )
+    weaviate_grpc_port: int = Field(default=50051, ge=1, le=65535)
+    weaviate_collection_prefix: str = Field(default="AiaasChunks", pattern=r"^[A-Z][A-Za-z0-9_]{0,40}$")
     # The gateway and workers connect as this role, which row-level security binds. Derived from
     # DATABASE_URL (same host and database, role `aiaas_app`) when unset.
     app_database_url: str | None = None

@@ -3,7 +3,7 @@
 A task naming documents (`knowledge: [returns-policy.md, ...]`) gets one collection, `eval knowledge`, in its
 own tenant before the conversation starts. Each file goes through the platform's own ingestion steps, the
 ones `IngestDocumentWorkflow`'s activities run (`knowledge.catalog.add_document`, `knowledge.parsers.parse`,
-`knowledge.chunking.chunk_sections`, the offline embedder, `PgVectorStore`), called in-process from the
+`knowledge.chunking.chunk_sections`, the offline embedder, the process's knowledge store), called in-process from the
 task's prepare activity: a task's handful of short files is ingested in well under a second, and the
 conversation then finds them through the production `knowledge.search` tool like any customer would.
 
@@ -18,10 +18,11 @@ from pathlib import Path
 from contracts.knowledge import DocumentStatus
 from db.database import Database, run_sql
 from knowledge import catalog
+from knowledge.backends import store_for
 from knowledge.chunking import chunk_sections
 from knowledge.embeddings import OFFLINE_DIM, OFFLINE_MODEL, embedder_for
 from knowledge.parsers import parse
-from knowledge.store import ChunkRow, PgVectorStore
+from knowledge.store import ChunkRow
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parents[1] / "evals" / "knowledge"
 COLLECTION = "eval knowledge"
@@ -41,7 +42,7 @@ def document_path(name: str, root: Path = KNOWLEDGE_DIR) -> Path:
 
 async def seed_knowledge(db: Database, tenant_id: str, names: list[str], root: Path = KNOWLEDGE_DIR) -> str:
     """The id of the tenant's eval collection, holding the named documents ingested and `ready`."""
-    store = PgVectorStore(db.tenant_session)
+    store = store_for(db.tenant_session)  # the process's store: Weaviate too when the platform searches there
     embedder = embedder_for(OFFLINE_MODEL)
     async with db.tenant_session(tenant_id) as session:
         collection = await catalog.create_collection(

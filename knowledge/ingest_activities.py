@@ -37,11 +37,12 @@ from contracts.names import ACT_KNOWLEDGE_EMBED, ACT_KNOWLEDGE_FINISH, ACT_KNOWL
 from core.events import EventBus
 from db.database import Database, run_sql
 from knowledge import catalog
+from knowledge.backends import store_for
 from knowledge.chunking import chunk_sections
 from knowledge.embeddings import EmbedderUnavailable, embedder_for
 from knowledge.metrics import CHUNKS_EMBEDDED, DOCUMENTS_INGESTED
 from knowledge.parsers import DocumentUnreadable, parse
-from knowledge.store import ChunkRow, PgVectorStore, slot_columns
+from knowledge.store import ChunkRow, KnowledgeStore, slot_columns
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +77,11 @@ class IngestActivities:
     def __init__(self, db: Database, bus: EventBus) -> None:
         self._db = db
         self._bus = bus
-        self._store = PgVectorStore(db.tenant_session)
+
+    @property
+    def _store(self) -> KnowledgeStore:
+        # Read when used: the process opens its backend (`knowledge.backends.open_backend`) after building this.
+        return store_for(self._db.tenant_session)
 
     @activity.defn(name=ACT_KNOWLEDGE_PARSE)
     async def parse(self, ref: DocumentRef) -> ParseResult:

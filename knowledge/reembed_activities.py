@@ -36,10 +36,11 @@ from contracts.names import ACT_REEMBED_EMBED, ACT_REEMBED_FINISH, ACT_REEMBED_P
 from core.events import EventBus
 from db.database import Database
 from knowledge import reembeds
+from knowledge.backends import store_for
 from knowledge.embeddings import EmbedderUnavailable, embedder_for
 from knowledge.ingest_activities import embedding_turn
 from knowledge.metrics import CHUNKS_EMBEDDED
-from knowledge.store import vector_literal
+from knowledge.store import Purge, vector_literal
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +90,10 @@ class ReembedActivities:
                 )  # fmt: skip
             rows = [(d, o, vector_literal(v)) for (d, o, _t), v in zip(batch, vectors, strict=True)]
             async with self._db.tenant_session(inp.tenant_id) as session:
-                written = await reembeds.write_vectors(session, r, rows)
+                keys = await reembeds.write_vectors(session, r, rows)
+                # A separate search index takes the new vectors before the record commits them.
+                await store_for(self._db.tenant_session).mirror_vectors(session, inp.tenant_id, r.to_slot, keys)
+            written = len(keys)
             if written == 0 and (await self._load(inp.tenant_id, r.id)).status != ReembedStatus.RUNNING:
                 # Finished elsewhere (the collection gone raises in `_load`); else the batch's document was deleted.
                 raise _gone(inp.reembed_id)
@@ -123,7 +127,13 @@ class ReembedActivities:
             purged += n
             activity.heartbeat({"purged": purged})
             if n < PURGE_BATCH:
-                return PurgeResult(purged=purged, remaining=0)
+                break
+        # The record's slot is empty (in short batches above); the store forgets the slot as a whole, in its search
+        # index too. A retried attempt purges again: nothing left is nothing deleted.
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            target = Purge(collection_id=r.collection_id, slot=slot)
+            purged += await store_for(self._db.tenant_session).purge(inp.tenant_id, target, session=session)
+        return PurgeResult(purged=purged, remaining=0)
 
     @activity.defn(name=ACT_REEMBED_FINISH)
     async def finish(self, inp: ReembedFinishInput) -> None:

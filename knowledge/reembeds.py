@@ -117,21 +117,23 @@ async def pending_chunks(session: AsyncSession, r: Reembed, limit: int) -> list[
     return [(x.document_id, x.ord, f"{x.heading}\n{x.text}" if x.heading else x.text) for x in rows]
 
 
-async def write_vectors(session: AsyncSession, r: Reembed, rows: list[tuple[str, int, str]]) -> int:
-    """Writes (document, ord, vector literal) into the target slot while the re-embed is still running."""
+async def write_vectors(session: AsyncSession, r: Reembed, rows: list[tuple[str, int, str]]) -> list[tuple[str, int]]:
+    """Writes (document, ord, vector literal) into the target slot while the re-embed is still running; returns the
+    (document, ord) pairs written."""
     column, dim_column = slot_columns(r.to_slot)
     result = await run_sql(
         session,
         f"UPDATE knowledge_chunks c SET {column} = CAST(v.e AS vector), {dim_column} = :dim"  # noqa: S608
         " FROM unnest(CAST(:docs AS text[]), CAST(:ords AS int[]), CAST(:vectors AS text[])) AS v(doc, ord, e)"
         " WHERE c.document_id = v.doc AND c.ord = v.ord AND c.collection_id = :c"
-        " AND EXISTS (SELECT 1 FROM knowledge_reembeds r WHERE r.id = :r AND r.status = 'running')",
+        " AND EXISTS (SELECT 1 FROM knowledge_reembeds r WHERE r.id = :r AND r.status = 'running')"
+        " RETURNING c.document_id, c.ord",
         {
             "dim": r.to_dim, "c": r.collection_id, "r": r.id, "docs": [d for d, _o, _v in rows],
             "ords": [o for _d, o, _v in rows], "vectors": [v for _d, _o, v in rows],
         },
     )  # fmt: skip
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return [(str(x.document_id), int(x.ord)) for x in result]
 
 
 async def counts(session: AsyncSession, r: Reembed) -> tuple[int, int]:

@@ -15,9 +15,10 @@ from typing import Any, Protocol
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from knowledge import catalog
+from knowledge.backends import store_for
 from knowledge.embeddings import embedder_for
 from knowledge.metrics import SEARCH_SECONDS
-from knowledge.store import KnowledgeStore, Passage, PgVectorStore, SearchQuery
+from knowledge.store import KnowledgeStore, Passage, SearchQuery
 
 MAX_TOP_K = 50
 
@@ -62,7 +63,7 @@ async def search_collections(
     by_model: dict[tuple[str, int, int], list[str]] = {}
     for c in collections:
         by_model.setdefault((c.embedding_model, c.embedding_dim, c.embedding_slot), []).append(c.id)
-    store = store or PgVectorStore(sessions)
+    store = store or store_for(sessions)
     merged: list[Passage] = []
     for (model, dim, slot), ids in by_model.items():
         vector = None

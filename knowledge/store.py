@@ -98,7 +98,37 @@ class Passage:
     score: float
 
 
+class IndexUnavailable(RuntimeError):
+    """A separate search index (Weaviate) did not answer or refused a write: the record's transaction rolls back."""
+
+
+class WeaviateUnavailable(IndexUnavailable):
+    """WEAVIATE_URL is set but no Weaviate answers there, or its client is not installed: the process does not
+    start (it never silently searches another store than the one ingestion writes to)."""
+
+
+@dataclass(frozen=True)
+class Purge:
+    """Chunks to forget: of these documents, of a collection, or whose document's metadata contains `metadata`
+    (erasure: `{"customer_id": ...}`), conditions combined with AND. With `slot` (and a collection), only the
+    vectors of that slot go, and never while the collection reads it (a re-embed's old or abandoned generation)."""
+
+    document_ids: tuple[str, ...] = ()
+    collection_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    slot: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.document_ids or self.collection_id or self.metadata):
+            raise ValueError("a purge names documents, a collection or metadata")
+        if self.slot is not None and self.collection_id is None:
+            raise ValueError("a slot purge names its collection")
+
+
 class KnowledgeStore(Protocol):
+    """Chunks and their vectors per tenant. Postgres (`knowledge_chunks`) is the record in every store; a store
+    with a separate search index keeps it in step inside the record's transactions (`mirror_vectors`, `purge`)."""
+
     async def replace_chunks(
         self, tenant_id: str, document_id: str, collection_id: str, chunks: Sequence[ChunkRow], *,
         groups: Sequence[str], metadata: dict[str, Any],
@@ -110,6 +140,18 @@ class KnowledgeStore(Protocol):
     ) -> int: ...  # fmt: skip
 
     async def search(self, tenant_id: str, query: SearchQuery) -> list[Passage]: ...
+
+    async def mirror_vectors(
+        self, session: AsyncSession, tenant_id: str, slot: int, keys: Sequence[tuple[str, int]]
+    ) -> None:
+        """Brings the search index up to date with vectors the record got in `session`'s open transaction
+        ((document, ord) pairs in `slot`), before it commits: a failure rolls the record back and is retried."""
+        ...
+
+    async def purge(self, tenant_id: str, target: Purge, *, session: AsyncSession | None = None) -> int:
+        """Forgets `target` in the record and the search index; in `session`'s transaction when given (the caller's
+        own delete, whose row locks a second connection would wait on). Returns the record's rows changed."""
+        ...
 
 
 def vector_literal(vector: Sequence[float]) -> str:
@@ -249,6 +291,7 @@ class PgVectorStore:
             # written after the switch (and then embedded by the new model).
             await run_sql(session, "SELECT 1 FROM knowledge_collections WHERE id = :c FOR SHARE", {"c": collection_id})
             await run_sql(session, "DELETE FROM knowledge_chunks WHERE document_id = :d", {"d": document_id})
+            await self._purge_index(session, tenant_id, Purge(document_ids=(document_id,)))
             if not chunks:
                 return
             await (await session.connection()).exec_driver_sql(
@@ -283,14 +326,18 @@ class PgVectorStore:
             )
             params.update(slot=slot, model=model)
         async with self._sessions(tenant_id) as session:
-            result = await run_sql(
-                session,
-                f"UPDATE knowledge_chunks c SET {column} = CAST(v.e AS vector), {dim_column} = :dim"  # noqa: S608
-                " FROM unnest(CAST(:ords AS int[]), CAST(:vectors AS text[])) AS v(ord, e)"
-                f" WHERE c.document_id = :d AND c.ord = v.ord{guard}",
-                params,
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            written = (
+                await run_sql(
+                    session,
+                    f"UPDATE knowledge_chunks c SET {column} = CAST(v.e AS vector), {dim_column} = :dim"  # noqa: S608
+                    " FROM unnest(CAST(:ords AS int[]), CAST(:vectors AS text[])) AS v(ord, e)"
+                    f" WHERE c.document_id = :d AND c.ord = v.ord{guard} RETURNING c.ord",
+                    params,
+                )
+            ).all()
+            if written:
+                await self.mirror_vectors(session, tenant_id, slot, [(document_id, int(r.ord)) for r in written])
+            return len(written)
 
     async def search(self, tenant_id: str, query: SearchQuery) -> list[Passage]:
         async with self._sessions(tenant_id) as session:
@@ -317,3 +364,43 @@ class PgVectorStore:
                 )
                 for r in rows
             ]  # fmt: skip
+
+    async def mirror_vectors(
+        self, session: AsyncSession, tenant_id: str, slot: int, keys: Sequence[tuple[str, int]]
+    ) -> None:
+        """Nothing to do: Postgres is both the record and the index here."""
+        return None
+
+    async def purge(self, tenant_id: str, target: Purge, *, session: AsyncSession | None = None) -> int:
+        if session is None:
+            async with self._sessions(tenant_id) as own:
+                return await self.purge(tenant_id, target, session=own)
+        conditions: list[str] = ["tenant_id = :tenant"]
+        params: dict[str, Any] = {"tenant": tenant_id}
+        if target.document_ids:
+            conditions.append("document_id = ANY(CAST(:docs AS text[]))")
+            params["docs"] = list(target.document_ids)
+        if target.collection_id is not None:
+            conditions.append("collection_id = :c")
+            params["c"] = target.collection_id
+        if target.metadata:
+            conditions.append("metadata @> CAST(:metadata AS jsonb)")
+            params["metadata"] = json.dumps(target.metadata)
+        where = " AND ".join(conditions)
+        if target.slot is None:
+            sql = f"DELETE FROM knowledge_chunks WHERE {where}"  # noqa: S608
+        else:
+            column, dim_column = slot_columns(target.slot)
+            params["slot"] = int(target.slot)
+            sql = (
+                f"UPDATE knowledge_chunks SET {column} = NULL, {dim_column} = NULL WHERE {where}"  # noqa: S608
+                f" AND {column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM knowledge_collections k"
+                " WHERE k.id = :c AND k.embedding_slot = :slot)"
+            )
+        changed = int((await run_sql(session, sql, params)).rowcount)  # type: ignore[attr-defined]
+        await self._purge_index(session, tenant_id, target)
+        return changed
+
+    async def _purge_index(self, session: AsyncSession, tenant_id: str, target: Purge) -> None:
+        """A store with a separate search index forgets `target` there (called inside the record's transaction)."""
+        return None

@@ -16,6 +16,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import UploadFile
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
@@ -37,11 +38,14 @@ from api.pagination import Page, PageDep
 from contracts.knowledge import DocumentStatus, IngestDocumentInput
 from contracts.names import WF_INGEST_DOCUMENT
 from core.settings import Settings
+from db.database import Database
 from knowledge import catalog
+from knowledge.backends import store_for
 from knowledge.embeddings import OFFLINE_MODEL, dimension_of
 from knowledge.limits import limits_for_tenant
 from knowledge.parsers import media_type_of
 from knowledge.search import search_collections
+from knowledge.store import IndexUnavailable, Purge
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
@@ -134,6 +138,7 @@ async def delete_collection(collection_id: CollectionId, principal: Manager, db:
     async with db.tenant_session(principal.tenant_id) as session:
         if not await catalog.delete_collection(session, str(collection_id)):
             raise _not_found("collection")
+        await _purge(db, principal.tenant_id, Purge(collection_id=str(collection_id)), session)
         await record_event(
             session, tenant_id=principal.tenant_id, actor=principal.subject, action="knowledge.collection_deleted",
             target=str(collection_id), details={},
@@ -244,6 +249,7 @@ async def delete_document(
     async with db.tenant_session(principal.tenant_id) as session:
         if not await catalog.delete_document(session, str(collection_id), str(document_id)):
             raise _not_found("document")
+        await _purge(db, principal.tenant_id, Purge(document_ids=(str(document_id),)), session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -265,19 +271,34 @@ async def reingest_document(
     return DocumentOut.of(found).model_copy(update={"status": DocumentStatus.PENDING, "reason": ""})
 
 
+async def _purge(db: Database, tenant_id: str, target: Purge, session: AsyncSession) -> None:
+    """Forgets the deleted chunks in the search index before the delete commits: a 204 means gone from both."""
+    try:
+        await store_for(db.tenant_session).purge(tenant_id, target, session=session)
+    except IndexUnavailable as exc:
+        raise _index_unavailable() from exc
+
+
+def _index_unavailable() -> ApiError:
+    return ApiError(503, "unavailable", "the knowledge search index is unavailable; try again shortly")
+
+
 @router.post("/search", response_model=SearchOut)
 async def search(body: SearchIn, principal: Reader, db: DatabaseDep) -> SearchOut:
     """Hybrid search over the tenant's collections (all of them, or those named) as the given groups."""
-    passages = await search_collections(
-        db.tenant_session,
-        principal.tenant_id,
-        body.query,
-        collection_ids=[str(c) for c in body.collection_ids] or None,
-        groups=body.groups,
-        metadata=body.metadata,
-        top_k=body.top_k,
-        mode=body.mode,
-    )
+    try:
+        passages = await search_collections(
+            db.tenant_session,
+            principal.tenant_id,
+            body.query,
+            collection_ids=[str(c) for c in body.collection_ids] or None,
+            groups=body.groups,
+            metadata=body.metadata,
+            top_k=body.top_k,
+            mode=body.mode,
+        )
+    except IndexUnavailable as exc:
+        raise _index_unavailable() from exc
     return SearchOut.of(passages)
 
 

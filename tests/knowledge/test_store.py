@@ -1,6 +1,6 @@
-"""The store's full-text lists on the real database, BM25 (from its top-k index) and `tsvector` alike: each is
-ranked, stays inside the tenant, the collection, the caller's groups and the metadata filter, and the BM25
-index scan is complete under those filters even when another tenant's chunks match the query far better."""
+"""What only the pgvector store promises, on the real database: the embedded server has the BM25 index and the
+iterative HNSW scan, and the BM25 index scan is complete under the tenant's filters even when another tenant's
+chunks match the query far better. The behaviour every store shares is in `test_store_contract.py`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from knowledge.embeddings import OFFLINE_DIM, OFFLINE_MODEL
 from knowledge.store import (
     BM25,
     BM25_INDEX,
-    TSVECTOR,
     ChunkRow,
     PgVectorStore,
     SearchQuery,
@@ -88,32 +87,6 @@ async def test_the_embedded_server_has_the_bm25_index(db: Database) -> None:
     async with db.tenant_session(str(uuid.uuid4())) as session:
         found = await capabilities(db.tenant_session, session)
     assert found.bm25 and found.iterative
-
-
-@pytest.mark.parametrize("text_index", [BM25, TSVECTOR])
-async def test_full_text_ranks_inside_every_filter(db: Database, shop: dict[str, str], text_index: str) -> None:
-    store = PgVectorStore(db.tenant_session, text_index=text_index)
-
-    async def found(groups: tuple[str, ...] = (), metadata: dict[str, Any] | None = None) -> list[tuple[str, int]]:
-        query = SearchQuery(
-            collection_ids=[shop["collection"]], text=QUERY, vector=None, dimension=OFFLINE_DIM, mode="text",
-            groups=groups, metadata=metadata or {},
-        )  # fmt: skip
-        return [(p.document_id, p.ord) for p in await store.search(shop["tenant"], query)]
-
-    # The shipping passage shares no word with the query: no text match, no row.
-    # The passage with one of the query's words ranks below those with all or most of them.
-    public = await found()
-    assert set(public) == {(shop["public"], 0), (shop["public"], 2), (shop["tagged"], 0)}
-    assert public[-1] == (shop["public"], 2)
-    as_staff = await found(groups=("staff",))
-    assert set(as_staff) == {*public, (shop["staff"], 0)} and as_staff[-1] == (shop["public"], 2)
-    assert await found(metadata={"region": "ca"}) == [(shop["tagged"], 0)]
-    assert await found(metadata={"region": "us"}) == []
-    # Another tenant's collection id names nothing here (RLS and the explicit tenant).
-    other = SearchQuery(collection_ids=[shop["other_collection"]], text=QUERY, vector=None, dimension=OFFLINE_DIM,
-                        mode="text")  # fmt: skip
-    assert await store.search(shop["tenant"], other) == []
 
 
 async def test_the_bm25_index_scan_is_complete_under_the_tenant_filter(
