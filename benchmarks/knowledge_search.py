@@ -41,7 +41,8 @@ from knowledge import catalog
 from knowledge.chunking import chunk_sections
 from knowledge.embeddings import OFFLINE_DIM, OFFLINE_MODEL, OfflineEmbedder
 from knowledge.parsers import parse
-from knowledge.store import BM25, BM25_INDEX, TSVECTOR, ChunkRow, PgVectorStore, SearchQuery
+from knowledge.pgvector_store import PgVectorStore
+from knowledge.store import BM25, BM25_INDEX, TSVECTOR, ChunkRow, SearchQuery
 from tenancy.tenants import create_tenant
 
 MODULES = (

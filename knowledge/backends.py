@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.settings import Settings
-from knowledge.store import KnowledgeStore, PgVectorStore, Purge, WeaviateUnavailable
+from knowledge.pgvector_store import PgVectorStore
+from knowledge.store import KnowledgeStore, Purge, WeaviateUnavailable
 
 if TYPE_CHECKING:
     from knowledge.weaviate_index import WeaviateIndex

@@ -25,7 +25,8 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import run_sql
-from knowledge.store import Passage, PgVectorStore, Purge, SearchQuery, slot_columns
+from knowledge.pgvector_store import PgVectorStore
+from knowledge.store import Passage, Purge, SearchQuery, slot_columns
 from knowledge.weaviate_index import WeaviateIndex
 from knowledge.weaviate_schema import ChunkObject, purge_filter
 

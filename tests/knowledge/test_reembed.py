@@ -20,9 +20,9 @@ from db.database import Database, run_sql
 from knowledge import catalog, reembeds
 from knowledge.embeddings import HASHING_DIM, HASHING_MODEL, OFFLINE_DIM, OFFLINE_MODEL
 from knowledge.ingest_activities import IngestActivities
+from knowledge.pgvector_store import PgVectorStore
 from knowledge.reembed_activities import ReembedActivities
 from knowledge.search import search_collections
-from knowledge.store import PgVectorStore
 from tenancy.tenants import create_tenant
 
 TOPICS = 70  # more than two embedding batches

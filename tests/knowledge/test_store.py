@@ -13,15 +13,8 @@ from core.settings import Settings
 from db.database import Database, run_sql
 from knowledge import catalog
 from knowledge.embeddings import OFFLINE_DIM, OFFLINE_MODEL
-from knowledge.store import (
-    BM25,
-    BM25_INDEX,
-    ChunkRow,
-    PgVectorStore,
-    SearchQuery,
-    capabilities,
-    search_sql,
-)
+from knowledge.pgvector_store import PgVectorStore, capabilities, search_sql
+from knowledge.store import BM25, BM25_INDEX, ChunkRow, SearchQuery
 from tenancy.tenants import create_tenant
 
 QUERY = "refund policy for damaged parcels"

@@ -20,7 +20,8 @@ from core.settings import Settings
 from db.database import Database
 from knowledge import catalog
 from knowledge.embeddings import OFFLINE_DIM, OFFLINE_MODEL
-from knowledge.store import BM25, TSVECTOR, ChunkRow, KnowledgeStore, PgVectorStore, Purge, SearchQuery
+from knowledge.pgvector_store import PgVectorStore
+from knowledge.store import BM25, TSVECTOR, ChunkRow, KnowledgeStore, Purge, SearchQuery
 from tenancy.tenants import create_tenant
 
 QUERY = "refund policy for damaged parcels"

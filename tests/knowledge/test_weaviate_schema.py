@@ -15,7 +15,8 @@ from weaviate.collections.filters import _FilterToGRPC
 
 from core.settings import Settings
 from knowledge import backends
-from knowledge.store import PgVectorStore, Purge, SearchQuery, WeaviateUnavailable
+from knowledge.pgvector_store import PgVectorStore
+from knowledge.store import Purge, SearchQuery, WeaviateUnavailable
 from knowledge.weaviate_schema import (
     ChunkObject,
     collection_name,
