@@ -13,7 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.proxies import TrustedProxies
@@ -24,6 +24,13 @@ JWT_ALGORITHMS = frozenset(
     {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 )
 MIN_JWT_SECRET_BYTES = 32
+
+
+class StartRateSetting(BaseModel):
+    """A plan's engine start rate set by settings (`AIAAS_START_RATES`), in place of the plan file's."""
+
+    per_minute: float = Field(gt=0)
+    burst: int = Field(ge=1)
 
 
 class Settings(BaseSettings):
@@ -155,6 +162,13 @@ class Settings(BaseSettings):
     shed_recover_ratio: float = Field(default=0.5, gt=0, le=1)
     shed_recover_samples: int = Field(default=3, ge=1)
     shed_retry_after_seconds: int = Field(default=10, ge=1)
+    # Starts on the engine (`api.admission.starts`): a plan's start rate in place of the plan file's, e.g.
+    # `AIAAS_START_RATES='{"pro": {"per_minute": 600, "burst": 60}}'`; and each gateway's fair start queue:
+    # engine calls at once, starts one tenant may have waiting, and how long one may wait before its 429.
+    start_rates: dict[str, StartRateSetting] = Field(default_factory=dict)
+    start_queue_in_flight: int = Field(default=16, ge=1)
+    start_queue_per_tenant: int = Field(default=200, ge=0)
+    start_queue_wait_seconds: float = Field(default=10.0, ge=0)
 
     # Webhooks: whether endpoints may target private, loopback or link-local addresses (SSRF guard off).
     # Only for a development machine or tests with a receiver on loopback.

@@ -54,6 +54,9 @@ class PlanLimits(Frozen):
     concurrency_wait_seconds: float = Field(default=0.0, ge=0, le=60)
     # Under overload, plans are shed in rank order: rank 1 first, the highest rank last.
     shed_rank: int = Field(default=1, ge=1, le=10)
+    # Workflow starts a tenant may ask of the engine (every turn is an update-with-start), across gateways:
+    # `policies.start_rate`. Settings may override it per plan (`AIAAS_START_RATES`).
+    start_rate: ClassRate = Field(default_factory=lambda: ClassRate(per_minute=600, burst=100))
 
     def rate_for(self, route_class: RouteClass) -> ClassRate:
         """The tenant-wide rate of `route_class`."""

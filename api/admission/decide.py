@@ -7,6 +7,9 @@ A message POST, once its message id is known (`Admission.turn`):
   3. the tenant's budget mode (the cost guard): 402 `budget_exceeded` when blocked;
   4. the monthly token and message quotas: 429 `quota_exceeded`;
   5. a concurrent-turn lease, waiting up to the plan's `concurrency_wait_seconds`: 429 `concurrency_limited`.
+Around the engine call (`Admission.starts`, `api.admission.starts`):
+  6. the tenant's start rate, then a place in the process's fair start queue: 429 `start_rate_limited` or
+     `start_queue_full`.
 The message quota and the lease are handed back when the submission fails or repeats a message.
 
 The request's decision (`Admitted`) carries the tenant's plan it was made against, so the turn's checks and
@@ -35,6 +38,7 @@ from temporalio.common import Priority
 from api.admission import outcomes
 from api.admission.headers import rate_limited, remember
 from api.admission.plans import PlanCache, TenantPlan
+from api.admission.starts import StartAdmission
 from core.settings import Settings
 from db.database import Database
 from policies import quotas
@@ -143,6 +147,8 @@ class Admission:
         self.limiter = RateLimiter(redis)
         self.message_quota = quotas.MessageQuota(redis)
         self.leases = ConcurrencyLeases(redis)
+        # The last gate, around the engine call itself: start rate and the fair start queue.
+        self.starts = StartAdmission(settings, redis)
         self.shedder = shedder
         self.budget = budget
         self.month_tokens = month_tokens

@@ -161,9 +161,10 @@ async def post_message(
     confirmed = True
     async with admission.turn(admitted, message_id) as turn:
         try:
-            accepted = await submit(
-                temporal, settings, principal.tenant_id, conversation, message_id, body, priority=admitted.priority
-            )
+            async with admission.starts.slot(admitted.plan):
+                accepted = await submit(
+                    temporal, settings, principal.tenant_id, conversation, message_id, body, priority=admitted.priority
+                )
         except WorkflowUpdateFailedError as exc:
             raise _rejection(exc) from exc
         except RPCError as exc:

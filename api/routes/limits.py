@@ -2,7 +2,7 @@
 
 Always the caller's own tenant (there is no id to name another one): its plan, the rates per route class
 (for the tenant and for one key), the month's quotas with what is used, concurrent turns in use, the budget
-mode, and whether new turns are being shed right now.
+mode, the rate at which it may start turns on the engine, and whether new turns are being shed right now.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.admission.deps import AdmissionDep, AdmittedDep
+from api.admission.starts import start_rate_of
 from api.deps import requires
 from policies import quotas
 from tenancy.permissions import Permission
@@ -54,6 +55,13 @@ class ConcurrencyOut(BaseModel):
     wait_seconds: float
 
 
+class StartRateOut(BaseModel):
+    """Turns the tenant may start on the engine, across every gateway (429 `start_rate_limited` beyond)."""
+
+    per_minute: float
+    burst: int
+
+
 class SheddingOut(BaseModel):
     level: int
     # False while this plan's new turns (messages, new conversations) are refused with 503 `overloaded`.
@@ -65,6 +73,7 @@ class LimitsOut(BaseModel):
     rate_limits: dict[RouteClass, ClassRatesOut]
     quotas: dict[quotas.Quota, QuotaOut]
     concurrency: ConcurrencyOut
+    start_rate: StartRateOut
     budget_mode: str
     shedding: SheddingOut
 
@@ -99,6 +108,9 @@ async def read_limits(principal: TenantReader, admission: AdmissionDep, admitted
         quotas={quotas.Quota.MESSAGES: _quota(messages), quotas.Quota.TOKENS: _quota(tokens)},
         concurrency=ConcurrencyOut(
             limit=limits.concurrent_turns, in_use=in_use, wait_seconds=limits.concurrency_wait_seconds
+        ),
+        start_rate=StartRateOut(
+            per_minute=(start := start_rate_of(admission.settings, admitted.plan)).per_minute, burst=start.burst
         ),
         budget_mode=budget_mode,
         shedding=SheddingOut(

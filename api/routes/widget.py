@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from api.admission.deps import admission_of
 from api.channel_inbound import identity_for
 from api.conversation_runs import NotConfirmed, submit
 from api.deps import StateDep
@@ -163,8 +164,13 @@ async def _take(
         message_id_for(conversation_id, body.client_message_id) if body.client_message_id else str(uuid.uuid4())
     )
     create = MessageCreate(content=body.content, client_message_id=body.client_message_id)
+    # The widget's turns start on the engine like the API's: through the tenant's start rate and the fair
+    # start queue (a refusal is a 429 with Retry-After, which the page's script may retry).
+    admission = admission_of(request)
+    plan = await admission.plans.plan_of(tenant_id)
     try:
-        accepted = await submit(state.temporal, state.settings, tenant_id, conversation, message_id, create)
+        async with admission.starts.slot(plan):
+            accepted = await submit(state.temporal, state.settings, tenant_id, conversation, message_id, create)
     except NotConfirmed as exc:
         raise ApiError(
             503, "not_confirmed", "send it again with the same client_message_id", headers={"Retry-After": "3"}

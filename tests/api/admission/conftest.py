@@ -63,7 +63,7 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
 
 @contextmanager
 def gateway_process(
-    platform: Platform, tmp_path_factory: pytest.TempPathFactory, name: str, **env: str
+    platform: Platform, tmp_path_factory: pytest.TempPathFactory, name: str, ready_timeout: float = 60, **env: str
 ) -> Iterator[str]:
     """A gateway on the session stack, with `env` on top of the platform's environment; yields its URL."""
     data_dir = tmp_path_factory.mktemp(name)
@@ -77,7 +77,7 @@ def gateway_process(
     url = f"http://127.0.0.1:{port}"
     process.start()
     try:
-        process.wait_ready(lambda: httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200, timeout=60)
+        process.wait_ready(lambda: httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200, timeout=ready_timeout)
         yield url
     finally:
         process.stop()

@@ -1,0 +1,113 @@
+"""Admission of a start: what a turn passes right before its update-with-start reaches the engine.
+
+Two checks, after the request's own admission (`api.admission.decide`) and the turn's (budget, quotas,
+lease), around the engine call itself:
+  1. the tenant's start rate, a token bucket in Redis shared by every gateway (`policies.start_rate`), sized
+     by the plan (`PlanLimits.start_rate`) or by `AIAAS_START_RATES` for that plan: 429 `start_rate_limited`;
+  2. this process's fair start queue (`policies.start_queue`): a bounded number of engine calls at once, the
+     rest waiting in one line per tenant served round-robin: 429 `start_queue_full` when the tenant's line
+     is full or its start waited `start_queue_wait_seconds` for nothing.
+Both refusals carry `Retry-After` and happen before anything reached the engine, so a retry (with the same
+`client_message_id`) is safe and the turn's quota and lease go back. Redis failing open as in the request
+gate: a start the bucket cannot judge is let through, and still queued fairly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from prometheus_client import Gauge, Histogram
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from api.admission import outcomes
+from api.admission.plans import TenantPlan
+from api.errors import ApiError
+from core.settings import Settings
+from policies.rate_limit import Rate
+from policies.start_queue import FairStartQueue, StartRefused
+from policies.start_rate import StartDecision, StartRateLimiter
+
+log = structlog.get_logger("aiaas.admission.starts")
+
+START_WAIT_SECONDS = Histogram(
+    "admission_start_wait_seconds",
+    "Time a start waited in the gateway's fair start queue",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+STARTS_WAITING = Gauge(
+    "admission_starts_waiting", "Starts waiting in this gateway's fair start queue", multiprocess_mode="livesum"
+)
+
+
+def start_rate_of(settings: Settings, plan: TenantPlan) -> Rate:
+    """The plan's start rate, or the one settings give for the plan."""
+    override = settings.start_rates.get(plan.name)
+    if override is not None:
+        return Rate(per_minute=override.per_minute, burst=override.burst)
+    rate = plan.limits.start_rate
+    return Rate(per_minute=rate.per_minute, burst=rate.burst)
+
+
+def start_rate_limited(decision: StartDecision) -> ApiError:
+    retry_after = max(1, math.ceil(decision.retry_after_seconds))
+    return ApiError(
+        429,
+        "start_rate_limited",
+        "this tenant is starting turns faster than its plan allows; retry after the time in Retry-After",
+        {"limit": decision.limit, "retry_after_seconds": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def start_queue_full(refusal: StartRefused) -> ApiError:
+    retry_after = max(1, math.ceil(refusal.retry_after_seconds))
+    return ApiError(
+        429,
+        "start_queue_full",
+        f"too many of this tenant's turns are waiting to start ({refusal}); retry after the time in Retry-After",
+        {"retry_after_seconds": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+class StartAdmission:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        self.limiter = StartRateLimiter(redis)
+        self.queue = FairStartQueue(
+            in_flight=settings.start_queue_in_flight,
+            per_tenant_waiting=settings.start_queue_per_tenant,
+            max_wait_seconds=settings.start_queue_wait_seconds,
+        )
+
+    @asynccontextmanager
+    async def slot(self, plan: TenantPlan) -> AsyncIterator[None]:
+        """Hold a start for `plan`'s tenant for the block (the engine call); raises the 429 when refused."""
+        tenant_id = plan.tenant_id
+        try:
+            decision = await self.limiter.take(tenant_id, start_rate_of(self.settings, plan))
+        except RedisError as exc:
+            log.warning("start rate unavailable; admitting", error_type=type(exc).__name__)
+        else:
+            if not decision.allowed:
+                outcomes.count_refused(tenant_id, "start_rate_limited")
+                raise start_rate_limited(decision)
+        started = time.monotonic()
+        STARTS_WAITING.inc()
+        try:
+            async with self.queue.slot(tenant_id):
+                STARTS_WAITING.dec()
+                START_WAIT_SECONDS.observe(time.monotonic() - started)
+                started = 0.0
+                yield
+        except StartRefused as refusal:
+            outcomes.count_refused(tenant_id, "start_queue_full")
+            raise start_queue_full(refusal) from None
+        finally:
+            if started:
+                STARTS_WAITING.dec()  # refused or cancelled while waiting

@@ -1,0 +1,126 @@
+"""A fair admission queue in front of the engine's starts, one per gateway process.
+
+Measured on the embedded stack: when one tenant fires hundreds of starts at once, the engine takes them in
+the order they arrive, so another tenant's single start waits behind the whole burst before its run even
+exists, whatever the task queue's fairness keys do afterwards. This queue keeps the engine's own backlog of
+starts short (at most `in_flight` calls from this process at once) and holds the rest here, one line per
+tenant, served in round-robin: a slot that frees goes to the next tenant in turn, not to the oldest caller.
+A quiet tenant's start therefore waits for at most one start of each other waiting tenant, not for a
+flood's whole backlog.
+
+Bounded both ways, so nothing waits without end: a tenant may have at most `per_tenant_waiting` starts in
+line (`StartQueueFull` beyond), and a start waits at most `max_wait_seconds` (`StartWaitExpired`). Both are
+refusals the caller turns into a 429 with `Retry-After`; the start was never sent, so a retry is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class StartRefused(Exception):
+    """The start was not sent to the engine; `retry_after_seconds` is when to try again."""
+
+    def __init__(self, message: str, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class StartQueueFull(StartRefused):
+    pass
+
+
+class StartWaitExpired(StartRefused):
+    pass
+
+
+class FairStartQueue:
+    def __init__(self, in_flight: int, per_tenant_waiting: int, max_wait_seconds: float) -> None:
+        if in_flight < 1 or per_tenant_waiting < 0 or max_wait_seconds < 0:
+            raise ValueError("in_flight >= 1, per_tenant_waiting >= 0 and max_wait_seconds >= 0 are required")
+        self.in_flight_limit = in_flight
+        self.per_tenant_waiting = per_tenant_waiting
+        self.max_wait_seconds = max_wait_seconds
+        self._in_flight = 0
+        # Tenants with starts in line, in the order they are served next; each with its callers, oldest first.
+        self._lines: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def waiting(self, tenant_id: str | None = None) -> int:
+        if tenant_id is not None:
+            return len(self._lines.get(tenant_id, ()))
+        return sum(len(line) for line in self._lines.values())
+
+    @asynccontextmanager
+    async def slot(self, tenant_id: str) -> AsyncIterator[float]:
+        """Hold one of the engine's start slots for the block; yields how long the start waited for it."""
+        started = time.monotonic()
+        await self._acquire(tenant_id)
+        try:
+            yield time.monotonic() - started
+        finally:
+            self._release()
+
+    async def _acquire(self, tenant_id: str) -> None:
+        if self._in_flight < self.in_flight_limit and not self._lines:
+            self._in_flight += 1
+            return
+        line = self._lines.get(tenant_id)
+        if self.per_tenant_waiting == 0 or (line is not None and len(line) >= self.per_tenant_waiting):
+            raise StartQueueFull(
+                f"{self.per_tenant_waiting} starts of this tenant are already waiting", self._retry_after()
+            )
+        if line is None:
+            line = self._lines[tenant_id] = deque()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        line.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout=self.max_wait_seconds)
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                # The slot was handed over just as the wait ended: pass it on rather than lose it.
+                self._release()
+            else:
+                waiter.cancel()
+                self._forget(tenant_id, waiter)
+            if isinstance(exc, TimeoutError):
+                raise StartWaitExpired(
+                    f"no start slot within {self.max_wait_seconds:g} s", self._retry_after()
+                ) from None
+            raise
+
+    def _release(self) -> None:
+        """Hand the freed slot to the next tenant in turn, or free it when nobody waits."""
+        while self._lines:
+            tenant_id, line = next(iter(self._lines.items()))
+            waiter = line.popleft()
+            if line:
+                self._lines.move_to_end(tenant_id)  # its next start waits for every other tenant's turn
+            else:
+                del self._lines[tenant_id]
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes over; `_in_flight` stays as it is
+                return
+        self._in_flight -= 1
+
+    def _forget(self, tenant_id: str, waiter: asyncio.Future[None]) -> None:
+        line = self._lines.get(tenant_id)
+        if line is None:
+            return
+        try:
+            line.remove(waiter)
+        except ValueError:
+            return
+        if not line:
+            del self._lines[tenant_id]
+
+    def _retry_after(self) -> float:
+        # A rough time for the line to move: at least a second, more the longer the lines are.
+        return max(1.0, self.waiting() / max(1, self.in_flight_limit) * 0.1)
