@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.routing_replay import replay
-from benchmarks.routing_table import Prompt, features_of, prompts, table
+from benchmarks.routing_table import CATEGORY_DIFFICULTY, Prompt, features_of, prompts, table
 from contracts.conversation import Tier
 from router.catalog import Catalog
 from router.classifier import PassClassifier, expected_calibration_error
@@ -117,7 +117,17 @@ def quality(draws: int) -> tuple[dict[str, float], PassClassifier]:
     }
     # The ceiling: ranking by the hidden pass probability itself, which no router can see.
     oracle = [items[i // draws].p_small for i in range(len(rows))]
-    for name, scores in (("router v2", v2), ("similarity-weighted", sw), ("oracle (hidden difficulty)", oracle)):
+    # What features that read a prompt's category and turn perfectly could reach (the per-question offset
+    # stays hidden): the ceiling of intent signals, so the gap to it is the classifier's misreads.
+    category = [
+        -CATEGORY_DIFFICULTY[items[i // draws].category] - 0.08 * items[i // draws].turn for i in range(len(rows))
+    ]
+    for name, scores in (
+        ("router v2", v2),
+        ("similarity-weighted", sw),
+        ("oracle (hidden difficulty)", oracle),
+        ("category and turn known", category),
+    ):
         curve = _curve(scores, small, large)
         pgr = [(_at_share(curve, s) - q_small) / (q_large - q_small) for s in SHARES]
         out[f"{name} cost @95%"] = _cost_at_quality(curve, goal)
@@ -177,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  router v2 cost @95% / random's        {results['router v2 cost @95%'] / rnd:8.3f}  (goal <= 0.5)")
     print(f"  similarity-weighted cost / random's    {results['similarity-weighted cost @95%'] / rnd:8.3f}")
     print(f"  oracle cost / random's                 {results['oracle (hidden difficulty) cost @95%'] / rnd:8.3f}")
+    print(f"  category-known cost / random's         {results['category and turn known cost @95%'] / rnd:8.3f}")
     if args.save:
         clf.save(args.save)
         print(f"  saved {clf.version} (ECE on its validation rows {clf.ece:.4f}) to {args.save}")
