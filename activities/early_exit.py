@@ -27,9 +27,16 @@ from temporalio import activity
 from activities.routing import ROUTE_DECISIONS
 from agents import transcripts
 from agents.stamp import agent_stamp
-from contracts.early_exit import EARLY_EXIT_MODEL, EarlyExitInput, EarlyExitResult, EarlyExitStoreInput
+from contracts.early_exit import (
+    EARLY_EXIT_MODEL,
+    TOOL_ANSWER_MODEL,
+    EarlyExitInput,
+    EarlyExitResult,
+    EarlyExitStoreInput,
+    ToolAnswerInput,
+)
 from contracts.events import EventType
-from contracts.names import ACT_EARLY_EXIT_LOOKUP, ACT_EARLY_EXIT_STORE
+from contracts.names import ACT_EARLY_EXIT_LOOKUP, ACT_EARLY_EXIT_STORE, ACT_TOOL_ANSWER
 from contracts.routing import RouteReason
 from core.events import EventBus
 from db.database import Database
@@ -44,7 +51,7 @@ log = structlog.get_logger("aiaas.router")
 OFF_MEMO_SECONDS = 30.0
 _OFF_MEMO_MAX = 10_000
 
-# outcome: hit, miss, stored, unavailable (Redis could not be reached).
+# outcome: hit, miss, stored, unavailable (Redis could not be reached), tool_answer (a tool's rendered output).
 EARLY_EXITS = Counter("aiaas_early_exit_total", "Early-exit cache lookups and stores, by outcome", ["outcome"])
 
 
@@ -65,7 +72,8 @@ class EarlyExitActivities:
         self._off_until[tenant_id] = time.monotonic() + OFF_MEMO_SECONDS
 
     async def _key(self, inp: EarlyExitInput) -> str | None:
-        """The question's key when the tenant opted in and the question qualifies; None otherwise."""
+        """The question's key when the tenant opted in and the question qualifies; "" when the tenant opted in
+        but the question does not qualify; None when the tenant did not opt in."""
         async with self._db.tenant_session(inp.tenant_id) as session:
             routing = await settings_store.read(session, inp.tenant_id)
             if not routing.settings.early_exit:
@@ -76,7 +84,7 @@ class EarlyExitActivities:
             )
             # Only a conversation's first question: a later answer also depends on what was said before it.
             if len(texts) != 1 or not qualifies(texts[0]):
-                return None
+                return ""
             stamp = await agent_stamp(session, inp.agent)
             knowledge = await knowledge_version(session)
         return cache_key(inp.tenant_id, inp.agent, inp.agent_version, stamp, knowledge, texts[0])
@@ -88,15 +96,18 @@ class EarlyExitActivities:
         key = await self._key(inp)
         if key is None:
             return EarlyExitResult()
+        if not key:
+            # Opted in, a later question: no cache, but a tool's rendered answer may still end the turn.
+            return EarlyExitResult(opted_in=True)
         try:
             kept = await self._cache.get(key)
         except RedisError:
             EARLY_EXITS.labels(outcome="unavailable").inc()
             log.warning("early exit cache unavailable", tenant_id=inp.tenant_id)
-            return EarlyExitResult(enabled=True, key=key)
+            return EarlyExitResult(enabled=True, key=key, opted_in=True)
         if kept is None:
             EARLY_EXITS.labels(outcome="miss").inc()
-            return EarlyExitResult(enabled=True, key=key)
+            return EarlyExitResult(enabled=True, key=key, opted_in=True)
         answer, model = kept
         EARLY_EXITS.labels(outcome="hit").inc()
         ROUTE_DECISIONS.labels(tier="none", reason=RouteReason.EARLY_EXIT.value).inc()
@@ -116,7 +127,29 @@ class EarlyExitActivities:
             dedup_key=f"{inp.message_id}:route:0",
         )
         log.info("early exit", tenant_id=inp.tenant_id, agent=inp.agent)
-        return EarlyExitResult(enabled=True, key=key, answer=answer, model=model)
+        return EarlyExitResult(enabled=True, key=key, answer=answer, model=model, opted_in=True)
+
+    @activity.defn(name=ACT_TOOL_ANSWER)
+    async def tool_answer(self, inp: ToolAnswerInput) -> None:
+        """Announce and count a turn answered by its tool's rendered output (the workflow rendered it)."""
+        EARLY_EXITS.labels(outcome="tool_answer").inc()
+        ROUTE_DECISIONS.labels(tier="none", reason=RouteReason.TOOL_ANSWER.value).inc()
+        await self._bus.publish(
+            inp.tenant_id,
+            inp.conversation_id,
+            EventType.ROUTE_DECIDED,
+            {
+                "message_id": inp.message_id,
+                "step": inp.step + 1,
+                "tier": None,
+                "model": TOOL_ANSWER_MODEL,
+                "reason": RouteReason.TOOL_ANSWER.value,
+                "tool": inp.tool,
+                "cost_usd": 0.0,
+            },
+            dedup_key=f"{inp.message_id}:route:{inp.step + 1}",
+        )
+        log.info("tool answer", tenant_id=inp.tenant_id, tool=inp.tool)
 
     @activity.defn(name=ACT_EARLY_EXIT_STORE)
     async def store(self, inp: EarlyExitStoreInput) -> None:
@@ -131,4 +164,4 @@ class EarlyExitActivities:
         EARLY_EXITS.labels(outcome="stored").inc()
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.lookup, self.store]
+        return [self.lookup, self.store, self.tool_answer]
