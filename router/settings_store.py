@@ -27,7 +27,8 @@ class RouterSettings:
     canary_share: float = 0.0
     # The tenant's own model per tier (a promoted canary's), over the operator's; {"small": "model", ...}.
     tier_models: tuple[tuple[str, str], ...] = ()
-    # Answer an exact repeat of a recent first question from the cache, without a model call (off by default).
+    # Answer an exact repeat of a recent first question from the cache, and a templated tool's result with its
+    # rendering, without a model call (off by default).
     early_exit: bool = False
 
     def tier_model(self, tier: str) -> str | None:

@@ -8,7 +8,8 @@ send a tenant's data out of its region. `PUT` replaces all three and is audited;
 (`tenant:write`). A canary model answers `canary_share` of the tenant's conversations (the same ones on every
 turn) when they are routed to its tier; it too must be in the region. `early_exit` (off by default) answers an
 exact repeat of a recent first question, with the agent and the knowledge unchanged, from a short-lived cache
-without a model call (`router.early_exit`). The answer lists the models the region
+without a model call (`router.early_exit`), and lets a tool with an answer template answer a turn with its
+rendered output, without a model call to word it. The answer lists the models the region
 allows, with their tier.
 """
 
@@ -46,7 +47,11 @@ class RouterSettingsIn(BaseModel):
     canary_model: ModelName | None = None
     canary_share: float = Field(default=0.0, ge=0, le=1, description="share of conversations, sticky per conversation")
     early_exit: StrictBool = Field(
-        default=False, description="answer an exact repeat of a recent first question from the cache, no model call"
+        default=False,
+        description=(
+            "answer an exact repeat of a recent first question from the cache, and a templated tool's result"
+            " with its rendering, no model call"
+        ),
     )
 
 
