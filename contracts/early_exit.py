@@ -37,8 +37,8 @@ class EarlyExitResult(Frozen):
     # The earlier answer on a hit, None on a miss.
     answer: str | None = None
     model: str = ""
-    # The tenant opted in (whether or not this question qualifies for the cache): a step that is one
-    # successful call of a tool with an `answer_template` may then answer without another model call.
+    # The tenant opted in to tool answers (`tool_answers`, whatever the cache): a step that is one successful
+    # call of a tool with an `answer_template` may then answer without another model call.
     opted_in: bool = False
 
 

@@ -43,7 +43,9 @@ async def test_a_templated_tool_answer_ends_the_turn_without_a_second_model_call
     demo = loop.demo
     catalog = catalog_at(migrated.router_catalog)
     routing = await settings_store.load(loop.db, loop.tenant_id)
-    await settings_store.save(loop.db, loop.tenant_id, dataclasses.replace(routing.settings, early_exit=True), catalog)
+    # Tool answers on their own, without the repeat cache.
+    on = dataclasses.replace(routing.settings, early_exit=False, tool_answers=True)
+    await settings_store.save(loop.db, loop.tenant_id, on, catalog)
     question = plan(call("orders.lookup", order_id=demo.ada_placed_order_id), {"say": "the model's own words"})
 
     opted = await start(loop, "orders", demo.ada_id)
@@ -59,8 +61,10 @@ async def test_a_templated_tool_answer_ends_the_turn_without_a_second_model_call
     completed = await rows(loop.db, loop.tenant_id, "SELECT model FROM messages WHERE reply_to = :m", m=message_id)
     assert completed == [{"model": "tool-answer"}]
 
-    # Off again: the model words the tool's result, as for every tenant that did not opt in.
-    await settings_store.save(loop.db, loop.tenant_id, dataclasses.replace(routing.settings, early_exit=False), catalog)
+    # Off: the model words the tool's result, as for every tenant that did not opt in.
+    # The repeat cache alone does not shorten a tool's answer.
+    off = dataclasses.replace(routing.settings, early_exit=True, tool_answers=False)
+    await settings_store.save(loop.db, loop.tenant_id, off, catalog)
     plain = await start(loop, "orders", demo.ada_id)
     plain_id = await send(plain, question)
     await turns_done(plain, 1)
