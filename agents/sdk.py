@@ -171,6 +171,7 @@ def tool(
     policy: ToolPolicy | None = None,
     origin: Origin = Origin.TOOL_RESULT,
     registry: ToolRegistry | None = None,
+    answer_template: str | None = None,
 ) -> Callable[[ToolFn], ToolFn]:
     """Declare `fn(ctx, args: InputModel) -> OutputModel` as a tool and register it."""
 
@@ -192,6 +193,7 @@ def tool(
             cost_usd=cost_usd,
             policy=policy,
             origin=origin,
+            answer_template=answer_template,
         )
         (registry or REGISTRY).register(Tool(spec=spec, input_model=input_model, output_model=output_model, fn=fn))
         return fn

@@ -7,7 +7,10 @@ router v2 against always-small, always-large, random at the same strong share, a
 similarity-weighted router (TF-IDF cosine, weights exp(10 sim / max sim), mean small pass rate of the
 neighbours). Reports the cost at 95 % of always-large quality (goal <= 0.5x random's), PGR at a 50 % strong
 share and APGR over shares 0..1 (goal >= 0.80), and ECE (goal <= 0.05). Costs are relative (large = 1,
-small = the price ratio of gpt-4o-mini to gpt-4o).
+small = the price ratio of gpt-4o-mini to gpt-4o). Two diagnostic rows: the same router with the isotonic
+map instead of Platt's, and ranking by the hidden category and turn (what perfect intent features could
+reach; the per-question offset stays hidden), so the router's gap to the goal is split into what its
+features misread and what no feature of the text could see.
 
 Overhead: one decision (features + classifier + policy) against the baseline of today's routing, a dict
 lookup of the tier's model, timed in the same run.
@@ -27,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.routing_replay import replay
-from benchmarks.routing_table import Prompt, features_of, prompts, table
+from benchmarks.routing_table import CATEGORY_DIFFICULTY, Prompt, features_of, prompts, table
 from contracts.conversation import Tier
 from router.catalog import Catalog
 from router.classifier import PassClassifier, expected_calibration_error
@@ -87,6 +90,7 @@ def quality(draws: int) -> tuple[dict[str, float], PassClassifier]:
         chunk = rows[i * draws : (i + 1) * draws]
         pass_rate[(p.question_id, p.turn)] = sum(r.small_pass for r in chunk) / draws
     v2: list[float] = [0.0] * len(rows)
+    v2_iso: list[float] = [0.0] * len(rows)
     sw: list[float] = [0.0] * len(rows)
     for fold in range(FOLDS):
         train_items = [p for p in items if _fold(p.question_id) != fold]
@@ -96,11 +100,14 @@ def quality(draws: int) -> tuple[dict[str, float], PassClassifier]:
             i = by_prompt[(p.question_id, p.turn)]
             train_rows += rows[i * draws : (i + 1) * draws]
         clf = fit(train_rows, cost_ratio=COST_RATIO)
+        # The same fit with the isotonic map (`aiaas router train --calibration isotonic`), for its ECE.
+        iso = fit(train_rows, cost_ratio=COST_RATIO, calibration="isotonic")
         sw_test = _sw_scores(test_items, train_items, pass_rate)
         for p, sw_score in zip(test_items, sw_test, strict=True):
             i = by_prompt[(p.question_id, p.turn)]
             for j in range(i * draws, (i + 1) * draws):
                 v2[j] = clf.predict(rows[j].features)
+                v2_iso[j] = iso.predict(rows[j].features)
                 sw[j] = sw_score
     small = [r.small_pass for r in rows]
     large = [r.large_pass for r in rows]
@@ -114,10 +121,22 @@ def quality(draws: int) -> tuple[dict[str, float], PassClassifier]:
         "always-large quality": q_large,
         "random cost @95%": random_cost,
         "ECE router v2": expected_calibration_error(v2, small),
+        "ECE router v2 isotonic": expected_calibration_error(v2_iso, small),
     }
     # The ceiling: ranking by the hidden pass probability itself, which no router can see.
     oracle = [items[i // draws].p_small for i in range(len(rows))]
-    for name, scores in (("router v2", v2), ("similarity-weighted", sw), ("oracle (hidden difficulty)", oracle)):
+    # What features that read a prompt's category and turn perfectly could reach (the per-question offset
+    # stays hidden): the ceiling of intent signals, so the gap to it is the classifier's misreads.
+    category = [
+        -CATEGORY_DIFFICULTY[items[i // draws].category] - 0.08 * items[i // draws].turn for i in range(len(rows))
+    ]
+    for name, scores in (
+        ("router v2", v2),
+        ("router v2 isotonic", v2_iso),
+        ("similarity-weighted", sw),
+        ("oracle (hidden difficulty)", oracle),
+        ("category and turn known", category),
+    ):
         curve = _curve(scores, small, large)
         pgr = [(_at_share(curve, s) - q_small) / (q_large - q_small) for s in SHARES]
         out[f"{name} cost @95%"] = _cost_at_quality(curve, goal)
@@ -175,8 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<36} {value:8.4f}")
     rnd = results["random cost @95%"]
     print(f"  router v2 cost @95% / random's        {results['router v2 cost @95%'] / rnd:8.3f}  (goal <= 0.5)")
+    print(f"  router v2 isotonic cost / random's     {results['router v2 isotonic cost @95%'] / rnd:8.3f}")
     print(f"  similarity-weighted cost / random's    {results['similarity-weighted cost @95%'] / rnd:8.3f}")
     print(f"  oracle cost / random's                 {results['oracle (hidden difficulty) cost @95%'] / rnd:8.3f}")
+    print(f"  category-known cost / random's         {results['category and turn known cost @95%'] / rnd:8.3f}")
     if args.save:
         clf.save(args.save)
         print(f"  saved {clf.version} (ECE on its validation rows {clf.ece:.4f}) to {args.save}")

@@ -104,6 +104,10 @@ class ToolSpec(Frozen):
     policy: ToolPolicy | None = None
     # The origin of what the tool returns: a knowledge search declares `Origin.KNOWLEDGE`.
     origin: Origin = Origin.TOOL_RESULT
+    # The tool's output renders to a complete answer (`{field}` of its top-level fields, see
+    # `contracts.early_exit.render_tool_answer`): for a tenant with early exit on, a step that is this tool's
+    # one successful call answers with it, without another model call. None: the model always answers.
+    answer_template: str | None = Field(default=None, max_length=500)
 
     @property
     def activity_name(self) -> str:

@@ -34,6 +34,7 @@ ACT_RECORD_POLICY_DECISION = "tools.record_policy_decision"
 ACT_ROUTE_DECIDE = "router.decide"
 ACT_EARLY_EXIT_LOOKUP = "router.early_exit_lookup"
 ACT_EARLY_EXIT_STORE = "router.early_exit_store"
+ACT_TOOL_ANSWER = "router.tool_answer"
 
 # ---- tenant offboarding -------------------------------------------------------------------------------
 ACT_MARK_OFFBOARDING = "tenancy.lifecycle.mark_offboarding"

@@ -30,6 +30,7 @@ class RouteReason(StrEnum):
     CANARY = "canary"  # the conversation is in the canary's share
     NO_LARGE = "no_large"  # no large model is allowed in the tenant's region
     EARLY_EXIT = "early_exit"  # an exact repeat of a recent question answered from the cache, no model call
+    TOOL_ANSWER = "tool_answer"  # a tool's output rendered by its answer template, no model call
 
 
 class RouteInput(Frozen):

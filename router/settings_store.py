@@ -29,6 +29,9 @@ class RouterSettings:
     tier_models: tuple[tuple[str, str], ...] = ()
     # Answer an exact repeat of a recent first question from the cache, without a model call (off by default).
     early_exit: bool = False
+    # End a turn whose step is one successful call of a tool with an answer template with the rendered
+    # output, without a model call to word it (off by default).
+    tool_answers: bool = False
 
     def tier_model(self, tier: str) -> str | None:
         return dict(self.tier_models).get(tier)
@@ -57,7 +60,7 @@ async def load(db: Database, tenant_id: str) -> TenantRouting:
 _READ = (
     "SELECT t.plan, t.data_region, s.tenant_id IS NOT NULL AS configured, s.pinned_model, s.forbidden_models,"
     " s.quality_target, s.canary_model, s.canary_share, s.tier_models,"
-    " s.early_exit,"
+    " s.early_exit, s.tool_answers,"
     " (SELECT version FROM tenant_routers WHERE tenant_id = :t ORDER BY created_at DESC LIMIT 1) AS router_version"
     " FROM tenants t LEFT JOIN tenant_router_settings s ON s.tenant_id = t.id WHERE t.id = :t"
 )
@@ -77,6 +80,7 @@ async def read(session: AsyncSession, tenant_id: str) -> TenantRouting:
             float(row.canary_share),
             tuple(sorted((str(k), str(v)) for k, v in (row.tier_models or {}).items())),
             bool(row.early_exit),
+            bool(row.tool_answers),
         )
         if row.configured
         else RouterSettings()
@@ -109,15 +113,16 @@ async def write(session: AsyncSession, tenant_id: str, settings: RouterSettings)
         """
         INSERT INTO tenant_router_settings
             (tenant_id, pinned_model, forbidden_models, quality_target, canary_model, canary_share, early_exit,
-             updated_at)
-        VALUES (:t, :pin, :forbidden, :quality, :canary, :share, :early, now())
+             tool_answers, updated_at)
+        VALUES (:t, :pin, :forbidden, :quality, :canary, :share, :early, :tool_answers, now())
         ON CONFLICT (tenant_id) DO UPDATE SET pinned_model = EXCLUDED.pinned_model,
             forbidden_models = EXCLUDED.forbidden_models, quality_target = EXCLUDED.quality_target,
             canary_model = EXCLUDED.canary_model, canary_share = EXCLUDED.canary_share,
-            early_exit = EXCLUDED.early_exit, updated_at = now()
+            early_exit = EXCLUDED.early_exit, tool_answers = EXCLUDED.tool_answers, updated_at = now()
         """,
         {
             "early": settings.early_exit,
+            "tool_answers": settings.tool_answers,
             "t": tenant_id,
             "pin": settings.pinned_model,
             "forbidden": list(settings.forbidden_models),

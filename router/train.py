@@ -114,9 +114,7 @@ def fit(
         scales=tuple(float(v) for v in scale),
         weights=tuple(float(v) for v in coef),
         bias=bias,
-        iso_x=(),
-        iso_y=(),
-        **mapping,
+        **({"iso_x": (), "iso_y": ()} | mapping),
     )
     p_oof = [calibrated.calibrate(float(v)) for v in raw]
     small = [r.small_pass for r in rows]

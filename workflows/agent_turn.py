@@ -53,7 +53,15 @@ with workflow.unsafe.imports_passed_through():
         QueuedMessage,
         ToolCallRequest,
     )
-    from contracts.early_exit import EARLY_EXIT_MODEL, EarlyExitInput, EarlyExitResult, EarlyExitStoreInput
+    from contracts.early_exit import (
+        EARLY_EXIT_MODEL,
+        TOOL_ANSWER_MODEL,
+        EarlyExitInput,
+        EarlyExitResult,
+        EarlyExitStoreInput,
+        ToolAnswerInput,
+        render_tool_answer,
+    )
     from contracts.events import EventType
     from contracts.names import (
         ACT_COMPLETE_TURN,
@@ -63,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         ACT_PUBLISH_EVENT,
         ACT_RESOLVE_AGENT,
         ACT_ROUTE_DECIDE,
+        ACT_TOOL_ANSWER,
         ACT_TURN_CUT,
     )
     from contracts.retry import MODEL_CALL_HEARTBEAT, MODEL_CALL_RETRY, MODEL_CALL_START_TO_CLOSE
@@ -89,6 +98,9 @@ ROUTER_PATCH = "router-v2"
 # From this patch on a turn first asks the early-exit cache (`router.early_exit_lookup`, a local activity):
 # an exact repeat of a recent first question, agent and knowledge unchanged, is answered without a model call.
 EARLY_EXIT_PATCH = "early-exit"
+# From this patch on, for a tenant with early exit on, a step that is one successful call of a tool with an
+# `answer_template` ends the turn with the rendered output (`router.tool_answer` announces it): no model call.
+TOOL_ANSWER_PATCH = "tool-answer"
 
 
 # The `Agent` search attribute the gateway sets when it starts a conversation's run.
@@ -155,6 +167,10 @@ class AgentTurn:
                 return await self._cut(cut, guard)
             before = resolved
             resolved, outcomes = await self._run_step(resolved, step, self._checked_ids(step, answer.tool_calls))
+            rendered = _tool_answer(before, outcomes) if early.opted_in else None
+            if rendered is not None and workflow.patched(TOOL_ANSWER_PATCH):
+                await self._announce_tool_answer(step, outcomes[0][0].tool, rendered)
+                return await self._complete(rendered, model=TOOL_ANSWER_MODEL)
             if resolved is not before:
                 guard.adopt(resolved.definition.limits)
             cut = guard.after_step(
@@ -331,6 +347,19 @@ class AgentTurn:
         )
         return result
 
+    async def _announce_tool_answer(self, step: int, tool: str, rendered: str) -> None:
+        await run_local(
+            ACT_TOOL_ANSWER,
+            ToolAnswerInput(
+                tenant_id=self._inp.tenant_id,
+                conversation_id=self._inp.conversation_id,
+                message_id=self._msg.message_id,
+                step=step,
+                tool=tool,
+                answer=rendered,
+            ),
+        )
+
     async def _keep_answer(self, key: str, answer: ModelCallResult) -> None:
         await run_local(
             ACT_EARLY_EXIT_STORE,
@@ -365,3 +394,14 @@ class AgentTurn:
             ),
             CompleteTurnResult,
         )
+
+
+def _tool_answer(agent: ResolvedAgent, outcomes: list[tuple[ToolCallRequest, ToolCallResult]]) -> str | None:
+    """The step's answer without a model: its one call succeeded and the tool renders its output itself."""
+    if len(outcomes) != 1:
+        return None
+    call, result = outcomes[0]
+    spec = agent.tool(call.tool)
+    if spec is None or not spec.answer_template or result.status != ToolStatus.OK:
+        return None
+    return render_tool_answer(spec.answer_template, result.output)

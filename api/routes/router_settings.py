@@ -8,7 +8,8 @@ send a tenant's data out of its region. `PUT` replaces all three and is audited;
 (`tenant:write`). A canary model answers `canary_share` of the tenant's conversations (the same ones on every
 turn) when they are routed to its tier; it too must be in the region. `early_exit` (off by default) answers an
 exact repeat of a recent first question, with the agent and the knowledge unchanged, from a short-lived cache
-without a model call (`router.early_exit`). The answer lists the models the region
+without a model call (`router.early_exit`); `tool_answers` (off by default) lets a tool with an answer template
+end a turn with its rendered output, without a model call to word it. The answer lists the models the region
 allows, with their tier.
 """
 
@@ -48,6 +49,9 @@ class RouterSettingsIn(BaseModel):
     early_exit: StrictBool = Field(
         default=False, description="answer an exact repeat of a recent first question from the cache, no model call"
     )
+    tool_answers: StrictBool = Field(
+        default=False, description="end a turn with a templated tool's rendered result, no model call to word it"
+    )
 
 
 class AllowedModel(BaseModel):
@@ -82,6 +86,7 @@ def _out(routing: TenantRouting, catalog: Catalog) -> RouterSettingsOut:
         canary_model=routing.settings.canary_model,
         canary_share=routing.settings.canary_share,
         early_exit=routing.settings.early_exit,
+        tool_answers=routing.settings.tool_answers,
         region=routing.region,
         plan=routing.plan,
         allowed_models=[AllowedModel(name=m.name, tier=m.tier) for m in catalog.in_region(routing.region)],
@@ -105,6 +110,7 @@ async def replace_router_settings(body: RouterSettingsIn, principal: Writer, sta
         canary_model=body.canary_model,
         canary_share=body.canary_share,
         early_exit=body.early_exit,
+        tool_answers=body.tool_answers,
     )
 
     async def audit(session: AsyncSession) -> None:
@@ -121,6 +127,7 @@ async def replace_router_settings(body: RouterSettingsIn, principal: Writer, sta
                 "canary_model": wanted.canary_model,
                 "canary_share": wanted.canary_share,
                 "early_exit": wanted.early_exit,
+                "tool_answers": wanted.tool_answers,
             },
         )
 

@@ -87,6 +87,8 @@ class CancelledOut(Out):
     effect=Effect.READ,
     timeout_seconds=READ_TIMEOUT_SECONDS,
     retry=READ_RETRY,
+    # An order-status question needs no model once the order is read (used only where the tenant opted in).
+    answer_template="Your order {order_id} is {status}.",
 )
 async def lookup_order(ctx: ToolContext, args: LookupOrderArgs) -> OrderOut:
     customer_id = ctx.require_customer()

@@ -71,6 +71,21 @@ def test_a_fitted_router_is_calibrated_and_ranks_hard_prompts_low() -> None:
     assert expected_calibration_error([clf.predict(r.features) for r in fresh], [r.small_pass for r in fresh]) < 0.06
 
 
+def test_an_isotonic_router_is_fitted_stored_and_calibrated(tmp_path: object) -> None:
+    clf = fit(_table(), calibration="isotonic")
+    assert clf.iso_x and len(clf.iso_x) == len(clf.iso_y) and list(clf.iso_y) == sorted(clf.iso_y)
+    assert clf.ece < 0.05
+    path = tmp_path / "router.json"  # type: ignore[operator]
+    clf.save(path)
+    features = extract("Solve the equation and prove the integral of x is 42")
+    assert PassClassifier.load(path).predict(features) == clf.predict(features) < 0.3
+    # Isotonic steps learn some of 1,200 rows' noise (hence Platt by default): looser on fresh draws.
+    fresh = _table(seed=6)
+    assert expected_calibration_error([clf.predict(r.features) for r in fresh], [r.small_pass for r in fresh]) < 0.08
+    with pytest.raises(ValueError, match="platt or isotonic"):
+        fit(_table(), calibration="beta")
+
+
 def test_the_artefact_round_trips_and_its_version_names_its_content(tmp_path: object) -> None:
     clf = fit(_table(n_prompts=120, draws=4))
     path = tmp_path / "router.json"  # type: ignore[operator]

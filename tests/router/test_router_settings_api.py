@@ -114,6 +114,8 @@ def test_the_region_decides_what_may_be_pinned_or_tried_as_a_canary(us: tuple[st
         {"early_exit": "yes"},
         {"early_exit": 1},
         {"early_exit": None},
+        {"tool_answers": "true"},
+        {"tool_answers": 0},
     ],
 )
 def test_invalid_settings_are_422(eu: tuple[str, httpx.Client], body: dict[str, Any]) -> None:
@@ -156,3 +158,8 @@ def test_early_exit_is_off_by_default_and_per_tenant(
     assert api_us.get(SETTINGS).json()["early_exit"] is False
     assert api_us.put(SETTINGS, json={"early_exit": False}).status_code == 200
     assert api_eu.get(SETTINGS).json()["early_exit"] is True
+    # Tool answers are a switch of their own, per tenant too.
+    both = api_eu.put(SETTINGS, json={"early_exit": False, "tool_answers": True}).json()
+    assert (both["early_exit"], both["tool_answers"]) == (False, True)
+    assert api_us.get(SETTINGS).json()["tool_answers"] is False
+    assert api_eu.get(SETTINGS).json()["tool_answers"] is True

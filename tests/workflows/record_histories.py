@@ -80,6 +80,7 @@ SCENARIOS["key_rotation"] = key_rotation.rotation
 SCENARIOS["router_canary"] = canary.router_canary
 SCENARIOS["reembed_collection"] = knowledge.reembed
 SCENARIOS["conversation_early_exit"] = early_exit_scenario.repeat
+SCENARIOS["conversation_tool_answer"] = early_exit_scenario.tool_answer
 # Recorded with a region: AIAAS_REGION_DATABASE_URLS='{"eu-west": "aiaas_record_eu_west"}'.
 SCENARIOS["dr_drill_regions"] = dr.drill_regions
 
