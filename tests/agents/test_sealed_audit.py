@@ -5,7 +5,10 @@ swapped behind its back fails verification; key rotation re-wraps without touchi
 
 from __future__ import annotations
 
+import gzip
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.approvals import ApprovalActivities
 from activities.key_rotation import KeyRotationActivities
+from activities.tenant_lifecycle import EXPORT_OPENERS
 from contracts.agents import ApprovalRecordInput, ApprovalStatus
 from contracts.key_rotation import ResealInput, RetireInput, RotateKeyInput
 from core.crypto.fields import FieldSealer
@@ -23,6 +27,7 @@ from db.database import Database, run_sql
 from policies.erasure.store import create_erasure, erase_customer
 from tenancy.audit import AuditEntry, hashed_fields, list_events, record_event, verify_chain
 from tenancy.audit_sealing import SealedState
+from tenancy.tenant_data import export_tenant
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -201,3 +206,17 @@ async def test_key_rotation_rewraps_without_touching_the_chain(db: Database, bus
         ).scalars()
         assert set(versions) == {target}
     assert await _verify(db, tenant) == (True, None)
+
+
+async def test_a_tenant_export_holds_the_sealed_details_opened(
+    db: Database, bus: EventBus, tenant: str, tmp_path: Path
+) -> None:
+    person = await _customer(db, tenant, "target")
+    approval = await _approval(db, bus, tenant, person)
+    done = await export_tenant(db, tenant, tmp_path / "export", heartbeat=lambda *_: None, openers=EXPORT_OPENERS)
+    with gzip.open(Path(done.path) / "audit.events.jsonl.gz", "rt") as handle:
+        events = [json.loads(line) for line in handle]
+    denied = next(e for e in events if e["target"] == approval and e["action"] == "approval.denied")
+    assert denied["sealed_details"] == {"note": "spoke to orchid-target"} and denied["sealed_state"] == "opened"
+    # The leaving tenant gets no keys: no ciphertext or wrapped key in the archive, the digest for the chain.
+    assert "sealed" not in denied and "sealed_key" not in denied and len(denied["sealed_sha256"]) == 64
