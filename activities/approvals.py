@@ -6,7 +6,8 @@ conversation's stream. A resolution moves the row out of pending exactly once an
 the same way. Every write is idempotent by the approval id, so a retried or replayed activity changes
 nothing twice. The stream carries what the customer may see (tool, arguments, status, deadline); who
 decided and their note stay in the row and the audit log. The arguments and the note are sealed at rest under
-the tenant's data key (`agents.sealed_records`).
+the tenant's data key (`agents.sealed_records`), and so are they in the audit events (`private`, which erasure
+of the conversation's customer empties without breaking the chain).
 """
 
 # ruff: noqa: S608  # column lists from agents.sealed_records constants; values are bound parameters
@@ -105,9 +106,9 @@ class ApprovalActivities:
                     "message_id": inp.message_id,
                     "call_id": inp.call_id,
                     "tool": inp.tool,
-                    "arguments": _audit_arguments(inp.arguments),
                     "expires_at": _iso(row.expires_at),
                 },
+                private={"arguments": _audit_arguments(inp.arguments)},
             )
         await self._bus.publish(
             inp.tenant_id,
@@ -162,8 +163,8 @@ class ApprovalActivities:
                     "message_id": inp.message_id,
                     "call_id": inp.call_id,
                     "tool": inp.tool,
-                    "note": inp.note,
                 },
+                private={"note": inp.note},
             )
         await self._bus.publish(
             inp.tenant_id,

@@ -41,6 +41,7 @@ from contracts.names import (
     ACT_STOP_WORKFLOWS,
 )
 from db.database import Database, run_sql
+from tenancy import audit_sealing
 from tenancy.audit import PLATFORM_CHAIN, record_event_once
 from tenancy.lifecycle import TenantStatus
 from tenancy.tenant_admin import TenantNotFound, bind, change_status, read_tenant
@@ -53,6 +54,7 @@ EXPORT_OPENERS = {
     "public.messages": transcripts.export_row,
     "public.tool_calls": steps.export_row,
     **{f"public.{table.name}": sealed_records.export_opener(table) for table in sealed_records.TABLES},
+    "audit.events": audit_sealing.export_row,
 }
 # What may appear inside a quoted visibility query literal: the platform's own ids, nothing that ends it.
 _WORKFLOW_ID = re.compile(r"[A-Za-z0-9:_.-]{1,200}")

@@ -1,7 +1,8 @@
 """Re-encrypting a tenant's sealed fields under its active data key, a batch at a time (key rotation).
 
 Messages, tool calls and the end-customer fields of leads, CRM contacts, tickets and approvals
-(`agents.sealed_records`); customers from before keyed email hashes get theirs.
+(`agents.sealed_records`); customers from before keyed email hashes get theirs; the keys of audit events'
+sealed parts are wrapped again (`tenancy.audit_sealing.rewrap`), their ciphertext, which the chain hashes, kept.
 
 A row needs it when its `key_version` is NULL (some field still in clear, written before sealing) or older than
 the target version. Each batch locks its rows (`FOR UPDATE SKIP LOCKED`, so a turn writing beside it or a
@@ -18,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from agents import sealed_records, steps, transcripts
 from core.crypto.fields import email_hash
 from db.database import run_sql
+from tenancy import audit_sealing
 
 _STALE = "(key_version IS NULL OR key_version < :target)"
 _MESSAGES = (
@@ -45,7 +47,10 @@ _CALL_UPDATE = (
 _UNHASHED = "SELECT id, email FROM customers WHERE email_hash IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
 _REMAINING = (
     f"SELECT (SELECT count(*) FROM messages WHERE {_STALE}) + (SELECT count(*) FROM tool_calls WHERE {_STALE})"
-    " + (SELECT count(*) FROM customers WHERE email_hash IS NULL) + " + sealed_records.remaining_sql()
+    " + (SELECT count(*) FROM customers WHERE email_hash IS NULL) + "
+    + sealed_records.remaining_sql()
+    + " + "
+    + audit_sealing.remaining_sql()
 )
 
 
@@ -102,4 +107,5 @@ async def reseal_records(session: AsyncSession, tenant_id: str, *, target: int, 
     done = 0
     for table in sealed_records.TABLES:
         done = max(done, await sealed_records.reseal(session, tenant_id, table, target=target, limit=limit))
-    return done
+    # The audit log's sealed parts: only their own keys are wrapped again; the hashed ciphertext stays.
+    return max(done, await audit_sealing.rewrap(session, tenant_id, target=target, limit=limit))

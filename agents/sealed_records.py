@@ -1,4 +1,5 @@
-"""End-customer fields of leads, CRM contacts, tickets and approvals, sealed at rest under the tenant's data key.
+"""End-customer fields of leads, CRM contacts, tickets, approvals and orders, sealed at rest under the tenant's
+data key.
 
 Each table's identifying and free-text columns are sealed together, as one JSON object, into `fields_sealed`
 (`core.crypto.fields`, bound to the tenant, the table and the row id); the clear columns stay blank (`''`,
@@ -54,7 +55,9 @@ LEADS = SealedTable(
 CRM_CONTACTS = SealedTable("sandbox_crm_contacts", {"email": "", "payload": {}}, {"email_hash": "email"})
 TICKETS = SealedTable("tickets", {"subject": "", "body": ""})
 APPROVALS = SealedTable("approvals", {"arguments": {}, "note": ""})
-TABLES: tuple[SealedTable, ...] = (LEADS, CRM_CONTACTS, TICKETS, APPROVALS)
+# An order's note: the customer's own text, or why its saga failed (which may quote them).
+ORDERS = SealedTable("orders", {"note": ""})
+TABLES: tuple[SealedTable, ...] = (LEADS, CRM_CONTACTS, TICKETS, APPROVALS, ORDERS)
 
 
 async def _hash(session: AsyncSession, tenant_id: str, column: str, value: Any) -> bytes | None:
@@ -81,6 +84,18 @@ async def seal_fields(
     for column, source in table.hashes.items():
         params[column] = await _hash(session, tenant_id, column, clear.get(source))
     return params
+
+
+async def write_fields(
+    session: AsyncSession, tenant_id: str, table: SealedTable, row_id: str, values: dict[str, Any]
+) -> None:
+    """Seal `values` (every sealed column of the table) into the existing row `row_id`."""
+    params = await seal_fields(session, tenant_id, table, row_id, values)
+    assignments = [
+        f"{column} = CAST(:{column} AS jsonb)" if column in table.json_columns else f"{column} = :{column}"
+        for column in (*table.blanks, *table.hashes, "fields_sealed", "key_version")
+    ]
+    await run_sql(session, f"UPDATE {table.name} SET {', '.join(assignments)} WHERE id = :id", {"id": row_id, **params})
 
 
 def _decoded(table: SealedTable, column: str, value: Any) -> Any:

@@ -38,6 +38,7 @@ from benchmarks import (
     replay_regression,
     routing,
     saga_times,
+    sealed_audit,
     sealed_fields,
     signup_latency,
     sse_streams,
@@ -92,6 +93,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "channels": (channel_dedupe.main, "10k replayed channel deliveries, 1,000 forgeries; verify+dedupe vs signature"),
     "signup": (signup_latency.main, "self-serve signup end to end against create_tenant + start_subscription"),
     "sealed-fields": (sealed_fields.main, "transcript write+read sealed against clear; rotation rows/s"),
+    "sealed-audit": (sealed_audit.main, "audit append, page and chain verify with sealed details against clear"),
     "canary_rule": (canary_rule.main, "the router canary's rule on simulated canaries against a naive rule"),
     "deploy_drill": (deploy_drill.main, "an incompatible ConversationWorkflow released while conversations are open"),
 }

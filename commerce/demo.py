@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from agents.sealed_records import ORDERS, seal_fields
 from core.crypto.fields import email_hash
 from db.database import Database, run_sql
 
@@ -127,15 +128,15 @@ async def _seed_order(session: AsyncSession, tid: str, label: str) -> None:
     total = sum(PRODUCTS[sku][1] * quantity for sku, quantity in lines)
     await _insert(
         session,
-        "INSERT INTO orders (id, tenant_id, customer_id, status, total_cents, note, idempotency_key) "
-        "VALUES (:id, :tid, :customer, :status, :total, :note, :key)",
+        "INSERT INTO orders (id, tenant_id, customer_id, status, total_cents, note, fields_sealed, key_version,"
+        " idempotency_key) VALUES (:id, :tid, :customer, :status, :total, :note, :fields_sealed, :key_version, :key)",
         id=order_id,
         tid=tid,
         customer=_id(tid, f"customer:{email}"),
         status=status,
         total=total,
-        note=note,
         key=f"demo:{label}",
+        **await seal_fields(session, tid, ORDERS, order_id, {"note": note}),
     )
     for sku, quantity in lines:
         await _insert(

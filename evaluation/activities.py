@@ -20,6 +20,7 @@ from prometheus_client import Counter
 from temporalio import activity
 
 from agents.definitions import pinned_agent_names
+from agents.sealed_records import ORDERS, write_fields
 from commerce.demo import seed_demo
 from contracts.eval_runs import (
     EvalRunResult,
@@ -102,11 +103,7 @@ class EvalActivities:
             # The owner's saved versions the run names become the eval tenant's own: its agents resolve to them.
             await agent_versions.install(session, eval_tenant, versions)
             for label, note in task.plant.items():
-                await run_sql(
-                    session,
-                    "UPDATE orders SET note = :note WHERE id = :id",
-                    {"note": resolve(note, refs), "id": refs[f"order:{label}"]},
-                )
+                await write_fields(session, eval_tenant, ORDERS, refs[f"order:{label}"], {"note": resolve(note, refs)})
             await run_sql(
                 session,
                 "INSERT INTO conversations (id, tenant_id, agent, channel, metadata, double_texting, status,"

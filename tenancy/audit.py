@@ -5,6 +5,10 @@ Every event stores the hash of the event before it in its tenant's chain and its
 the chain from there on and `verify_chain` names the first event that no longer fits. Removing events at the
 very end leaves no trace in the chain itself; that needs the head hash kept somewhere else.
 
+What an event records of an end customer (`private`: an approval's arguments, a decision's note) is sealed
+(`tenancy.audit_sealing`) and the hash covers the SHA-256 of its ciphertext, not the clear values, so erasure
+can empty it and the chain still verifies. Events from before sealing existed hash as they always did.
+
 Appending joins the caller's transaction, so an event commits or rolls back with the change it records.
 Writers of one tenant queue on a transaction-level advisory lock taken before the chain's head is read, so
 two transactions never both append "the next" event; the unique (tenant, seq) is the backstop. The database
@@ -16,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +28,8 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import run_sql
+from tenancy import audit_sealing
+from tenancy.audit_sealing import SealedState
 
 GENESIS_HASH = "0" * 64
 # Events about the platform itself (a tenant's purge, which outlives the tenant's own chain). The same
@@ -35,7 +41,10 @@ MAX_LABEL_CHARS = 255
 _LOCK_CLASS = 0x61756474  # "audt"
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _MAX_ACTION_CHARS = 64
-_COLUMNS = "id, seq, occurred_at, actor, action, target, details, idempotency_key, prev_hash, hash"
+_COLUMNS = (
+    "id, seq, occurred_at, actor, action, target, details, idempotency_key, prev_hash, hash,"
+    " sealed, sealed_sha256, sealed_key"
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,13 @@ class AuditEntry:
     idempotency_key: str | None
     prev_hash: str
     hash: str
+    # The digest of the sealed part the hash covers; None for an event without one (or from before sealing).
+    sealed_sha256: str | None = None
+    sealed: bytes | None = None
+    sealed_key: bytes | None = None
+    # Filled by `list_events`: the opened sealed details and what was found of them (None: nothing sealed).
+    private: dict[str, Any] | None = None
+    sealed_state: SealedState | None = None
 
 
 @dataclass(frozen=True)
@@ -69,13 +85,16 @@ def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(fields)).encode()).hexdigest()
 
 
-# What the hash covers: every column but the id (assigned by the database) and the hashes themselves.
+# What the hash covers: every column but the id (assigned by the database) and the hashes themselves; of the
+# sealed part, the digest of its ciphertext (only where there is one, so older events hash as they did).
 _HASHED = ("tenant_id", "seq", "occurred_at", "actor", "action", "target", "details", "idempotency_key")
 
 
 def hashed_fields(entry: AuditEntry) -> dict[str, Any]:
     fields = {name: getattr(entry, name) for name in _HASHED}
     fields["occurred_at"] = entry.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+    if entry.sealed_sha256 is not None:
+        fields["sealed_sha256"] = entry.sealed_sha256
     return fields
 
 
@@ -84,7 +103,9 @@ def _check_label(name: str, value: object) -> None:
         raise ValueError(f"{name} must be 1 to {MAX_LABEL_CHARS} printable characters")
 
 
-def _check(actor: str, action: str, target: str | None, details: dict[str, Any] | None) -> str:
+def _check(
+    actor: str, action: str, target: str | None, details: dict[str, Any] | None, private: dict[str, Any] | None
+) -> str:
     """The details as JSON text, once everything is known to fit; ValueError otherwise."""
     if not isinstance(action, str) or len(action) > _MAX_ACTION_CHARS or not _ACTION.fullmatch(action):
         raise ValueError("action must be dotted lowercase words, e.g. `key.created`")
@@ -93,9 +114,12 @@ def _check(actor: str, action: str, target: str | None, details: dict[str, Any] 
         _check_label("target", target)
     if details is not None and not isinstance(details, dict):
         raise ValueError("details must be a JSON object")
+    if private is not None and not isinstance(private, dict):
+        raise ValueError("private details must be a JSON object")
     # Values JSON cannot hold (datetimes, UUIDs) are recorded as their text rather than refused.
     encoded = json.dumps(details or {}, default=str, allow_nan=False)
-    if len(encoded.encode()) > MAX_DETAILS_BYTES:
+    sealed_size = len(json.dumps(private, default=str, allow_nan=False).encode()) if private else 0
+    if len(encoded.encode()) + sealed_size > MAX_DETAILS_BYTES:
         raise ValueError(f"details exceed {MAX_DETAILS_BYTES} bytes")
     return encoded
 
@@ -113,8 +137,9 @@ async def _append(
     target: str | None,
     details: dict[str, Any] | None,
     idempotency_key: str | None,
+    private: dict[str, Any] | None,
 ) -> bool:
-    encoded = _check(actor, action, target, details)
+    encoded = _check(actor, action, target, details, private)
     await run_sql(session, "SELECT pg_advisory_xact_lock(:cls, hashtext(:tid))", {"cls": _LOCK_CLASS, "tid": tenant_id})
     # The details go through jsonb once before hashing: what is hashed is then exactly what a reader of the
     # stored row decodes, whatever jsonb does to key order, duplicate keys or number formats.
@@ -136,10 +161,12 @@ async def _append(
     if head.done:
         return False
     prev_hash = head.hash or GENESIS_HASH
+    seq = int(head.seq or 0) + 1
+    part = await audit_sealing.seal(session, tenant_id, seq, private) if private else None
     entry = AuditEntry(
         id=0,
         tenant_id=tenant_id,
-        seq=int(head.seq or 0) + 1,
+        seq=seq,
         occurred_at=head.now,
         actor=actor,
         action=action,
@@ -148,12 +175,15 @@ async def _append(
         idempotency_key=idempotency_key,
         prev_hash=prev_hash,
         hash="",
+        sealed_sha256=part.sealed_sha256 if part else None,
     )
     await run_sql(
         session,
         "INSERT INTO audit.events"
-        " (tenant_id, seq, occurred_at, actor, action, target, details, idempotency_key, prev_hash, hash)"
-        " VALUES (:tid, :seq, :at, :actor, :action, :target, CAST(:details AS jsonb), :key, :prev, :hash)",
+        " (tenant_id, seq, occurred_at, actor, action, target, details, idempotency_key, prev_hash, hash,"
+        " sealed, sealed_sha256, sealed_key, key_version)"
+        " VALUES (:tid, :seq, :at, :actor, :action, :target, CAST(:details AS jsonb), :key, :prev, :hash,"
+        " :sealed, :sealed_sha256, :sealed_key, :key_version)",
         {
             "tid": tenant_id,
             "seq": entry.seq,
@@ -165,6 +195,10 @@ async def _append(
             "key": idempotency_key,
             "prev": prev_hash,
             "hash": event_hash(prev_hash, hashed_fields(entry)),
+            "sealed": part.sealed if part else None,
+            "sealed_sha256": entry.sealed_sha256,
+            "sealed_key": part.sealed_key if part else None,
+            "key_version": part.key_version if part else None,
         },
     )
     return True
@@ -178,10 +212,22 @@ async def record_event(
     action: str,
     target: str | None = None,
     details: dict | None = None,
+    private: dict | None = None,
 ) -> None:
-    """Append an event to `tenant_id`'s chain inside the session's transaction (bound to that tenant)."""
+    """Append an event to `tenant_id`'s chain inside the session's transaction (bound to that tenant).
+
+    `private` holds what the event records of an end customer: it is sealed, and erasure of the customer
+    whose conversation (`details["conversation_id"]`) or id (`details["customer_id"]`) the event names
+    empties it."""
     await _append(
-        session, tenant_id=tenant_id, actor=actor, action=action, target=target, details=details, idempotency_key=None
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details,
+        idempotency_key=None,
+        private=private,
     )
 
 
@@ -194,6 +240,7 @@ async def record_event_once(
     action: str,
     target: str | None = None,
     details: dict | None = None,
+    private: dict | None = None,
 ) -> bool:
     """`record_event` for writers that may run twice; False when the key was recorded already."""
     if not idempotency_key or len(idempotency_key) > MAX_LABEL_CHARS:
@@ -206,6 +253,7 @@ async def record_event_once(
         target=target,
         details=details,
         idempotency_key=idempotency_key,
+        private=private,
     )
 
 
@@ -222,6 +270,9 @@ def _entry(tenant_id: str, row: Any) -> AuditEntry:
         idempotency_key=row.idempotency_key,
         prev_hash=row.prev_hash,
         hash=row.hash,
+        sealed_sha256=row.sealed_sha256,
+        sealed=bytes(row.sealed) if row.sealed is not None else None,
+        sealed_key=bytes(row.sealed_key) if row.sealed_key is not None else None,
     )
 
 
@@ -248,6 +299,8 @@ async def verify_chain(session: AsyncSession, tenant_id: str) -> VerifyResult:
             entry.seq != checked
             or entry.prev_hash != prev_hash
             or event_hash(prev_hash, hashed_fields(entry)) != entry.hash
+            # A sealed part still stored must be the one hashed (an erased one is simply gone).
+            or (entry.sealed is not None and audit_sealing.digest(entry.sealed) != entry.sealed_sha256)
         ):
             await rows.close()
             return VerifyResult(ok=False, checked=checked, first_bad_id=entry.id)
@@ -262,10 +315,10 @@ async def list_events(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: int | None = None,
+    before: tuple[datetime, int] | None = None,
     limit: int = 50,
 ) -> list[AuditEntry]:
-    """Newest first; `before_id` continues a listing after the last id it returned."""
+    """Newest first (by time, then id); `before` (a time and an id) continues a listing after that position."""
     await _require_binding(session, tenant_id)
     clauses = ["tenant_id = :tid"]
     params: dict[str, Any] = {"tid": tenant_id, "limit": limit}
@@ -273,15 +326,27 @@ async def list_events(
         ("action = :action", "action", action),
         ("occurred_at >= :since", "since", since),
         ("occurred_at < :until", "until", until),
-        ("id < :before", "before", before_id),
     ):
         if value is not None:
             clauses.append(clause)
             params[name] = value
+    if before is not None:
+        clauses.append("(occurred_at, id) < (:before_at, :before_id)")
+        params.update(before_at=before[0], before_id=before[1])
     rows = await run_sql(
         session,
         # Fixed clauses chosen above; every value is a bound parameter.
-        f"SELECT {_COLUMNS} FROM audit.events WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT :limit",  # noqa: S608
+        f"SELECT {_COLUMNS} FROM audit.events WHERE {' AND '.join(clauses)} ORDER BY occurred_at DESC, id DESC"  # noqa: S608
+        " LIMIT :limit",
         params,
     )
-    return [_entry(tenant_id, row) for row in rows]
+    return [await _opened(session, _entry(tenant_id, row)) for row in rows]
+
+
+async def _opened(session: AsyncSession, entry: AuditEntry) -> AuditEntry:
+    if entry.sealed_sha256 is None:
+        return entry
+    private, state = await audit_sealing.open_sealed(
+        session, entry.tenant_id, entry.seq, entry.sealed, entry.sealed_key
+    )
+    return replace(entry, private=private, sealed_state=state)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents.sdk import ToolConflict, ToolContext, ToolInputInvalid, ToolTransientError, tool
+from agents.sealed_records import ORDERS, write_fields
 from commerce.saga_steps.common import (
     STEP_RETRY,
     STEP_TIMEOUT_SECONDS,
@@ -161,5 +162,7 @@ async def mark_failed(ctx: ToolContext, args: MarkFailedArgs) -> OrderState:
             return state_of(order)
         if order.status != "pending":
             raise ToolConflict(f"order {args.order_id} is {order.status}; only a pending order can fail")
-        await set_status(session, args.order_id, "failed", note=args.reason)
+        await set_status(session, args.order_id, "failed")
+        # Why the saga failed may quote the customer: sealed like the note it replaces.
+        await write_fields(session, ctx.tenant_id, ORDERS, args.order_id, {"note": args.reason})
     return state_of(order, status="failed")

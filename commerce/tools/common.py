@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents.sdk import ToolContext, ToolNotFound
+from agents.sealed_records import ORDERS, open_fields
 from commerce.connectors.base import DB_KEY
 from commerce.connectors.faults import check_fault
 from contracts.agents import RetrySpec
@@ -87,8 +88,8 @@ def iso(value: datetime) -> str:
 
 async def owned_order(session: AsyncSession, customer_id: str, order_id: str, *, lock: bool = False) -> Any:
     sql = (
-        "SELECT id, status, currency, total_cents, refunded_cents, note, created_at, cancel_idempotency_key "
-        "FROM orders WHERE id = :id AND customer_id = :customer"
+        "SELECT id, tenant_id, status, currency, total_cents, refunded_cents, note, fields_sealed, created_at,"
+        " cancel_idempotency_key FROM orders WHERE id = :id AND customer_id = :customer"
     )
     row = (
         await run_sql(session, sql + (" FOR UPDATE" if lock else ""), {"id": order_id, "customer": customer_id})
@@ -139,6 +140,8 @@ async def describe_orders(session: AsyncSession, orders: Sequence[Any]) -> list[
             )
         )
     shipments = await shipments_of(session, ids)
+    # The note is sealed at rest (`agents.sealed_records.ORDERS`); rows come with its columns.
+    notes = {str(o.id): (await open_fields(session, ORDERS, o))["note"] for o in orders}
     return [
         OrderOut(
             order_id=str(o.id),
@@ -148,7 +151,7 @@ async def describe_orders(session: AsyncSession, orders: Sequence[Any]) -> list[
             refunded_cents=int(o.refunded_cents),
             created_at=iso(o.created_at),
             lines=lines[str(o.id)],
-            note=o.note,
+            note=notes[str(o.id)],
             shipments=shipments[str(o.id)],
         )
         for o in orders

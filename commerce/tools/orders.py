@@ -113,7 +113,8 @@ async def list_orders(ctx: ToolContext, args: ListOrdersArgs) -> OrderList:
         rows = (
             await run_sql(
                 session,
-                "SELECT id, status, currency, total_cents, refunded_cents, note, created_at FROM orders "
+                "SELECT id, tenant_id, status, currency, total_cents, refunded_cents, note, fields_sealed, created_at"
+                " FROM orders "
                 "WHERE customer_id = :customer AND (CAST(:status AS text) IS NULL OR status = :status) "
                 "ORDER BY created_at DESC, id LIMIT :limit",
                 {"customer": customer_id, "status": args.status, "limit": args.limit + 1},

@@ -135,8 +135,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "public.orders",
         Action.ANONYMISE,
-        "the note is free text; totals, status and lines stay for the books",
-        "UPDATE orders SET note = '' WHERE customer_id = :cid AND note <> ''",
+        "the note is free text (sealed, or in clear from before sealing); totals, status and lines stay",
+        "UPDATE orders SET note = '', fields_sealed = NULL, key_version = NULL"
+        " WHERE customer_id = :cid AND (note <> '' OR fields_sealed IS NOT NULL)",
     ),
     Rule(
         "public.channel_identities",
@@ -170,6 +171,14 @@ RULES: tuple[Rule, ...] = (
         "UPDATE customers SET email = 'erased-' || id || '@erased.invalid', name = '', phone = NULL, email_hash = NULL "
         "WHERE id = :cid AND name <> ''",
     ),
+    Rule(
+        "audit.events",
+        Action.ANONYMISE,
+        "append-only: events keep ids and counts; the sealed part (an approval's arguments, a decision's note) of"
+        " events naming their conversations or them is emptied, its digest stays in the hash chain",
+        "UPDATE audit.events SET sealed = NULL, sealed_key = NULL, key_version = NULL WHERE sealed_key IS NOT NULL"
+        " AND (details->>'conversation_id' = ANY(CAST(:convs AS text[])) OR details->>'customer_id' = :cid)",
+    ),
     # ---- nothing of theirs ---------------------------------------------------------------------------------
     Rule("public.order_lines", Action.KEEP, "skus, quantities and prices of anonymised orders"),
     Rule("public.reservations", Action.KEEP, "stock held for an order: skus and quantities"),
@@ -183,7 +192,6 @@ RULES: tuple[Rule, ...] = (
     Rule("public.billing_sandbox_charges", Action.KEEP, "charges to the tenant: amounts and idempotency keys"),
     Rule("public.eval_runs", Action.KEEP, "eval runs over golden tasks: synthetic customers in eval tenants"),
     Rule("public.eval_results", Action.KEEP, "graded golden tasks: synthetic conversations, never a real customer's"),
-    Rule("audit.events", Action.KEEP, "append-only; records actions on ids and counts, never customers' values"),
     Rule("public.erasures", Action.KEEP, "the erasure itself: ids, counts and the signed report"),
     Rule("public.tenants", Action.KEEP, "the tenant"),
     Rule("public.api_keys", Action.KEEP, "tenant configuration"),

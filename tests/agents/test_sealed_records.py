@@ -16,7 +16,17 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.key_rotation import KeyRotationActivities
 from activities.tenant_lifecycle import EXPORT_OPENERS
-from agents.sealed_records import APPROVALS, CRM_CONTACTS, LEADS, TABLES, TICKETS, SealedTable, open_fields, seal_fields
+from agents.sealed_records import (
+    APPROVALS,
+    CRM_CONTACTS,
+    LEADS,
+    ORDERS,
+    TABLES,
+    TICKETS,
+    SealedTable,
+    open_fields,
+    seal_fields,
+)
 from contracts.key_rotation import ResealInput, RetireInput, RotateKeyInput
 from core.crypto.fields import FieldSealer, FieldUnavailable, email_hash, phone_hash
 from db.database import Database, run_sql
@@ -223,7 +233,24 @@ async def _customer_with_records(db: Database, tenant: str, label: str) -> dict[
                 ),
             },
         )
+        order = str(uuid.uuid4())
+        await run_sql(
+            session,
+            "INSERT INTO orders (id, tenant_id, customer_id, total_cents, note, fields_sealed, key_version)"
+            " VALUES (:id, :t, :c, 4200, :note, :fields_sealed, :key_version)",
+            {
+                "id": order,
+                "t": tenant,
+                "c": person["customer"],
+                **await seal_fields(session, tenant, ORDERS, order, {"note": f"leave with {person['secret']}"}),
+            },
+        )
+        person["order"] = order
     return person
+
+
+async def _note(db: Database, tenant: str, order_id: str) -> str:
+    return str((await _opened(db, tenant, ORDERS, order_id))["note"])
 
 
 async def _counts(db: Database, tenant: str, person: dict[str, Any]) -> dict[str, int]:
@@ -260,3 +287,9 @@ async def test_erasure_finds_the_sealed_records_by_keyed_hash(db: Database, tena
     assert (rows["public.tickets"], rows["public.approvals"]) == (1, 1)
     assert await _counts(db, tenant, target) == {"leads": 0, "contacts": 0, "tickets": 0, "approvals": 0}
     assert await _counts(db, tenant, neighbour) == {"leads": 2, "contacts": 1, "tickets": 1, "approvals": 1}
+    # An order keeps its amount; its sealed note goes with the customer, the neighbour's stays.
+    assert rows["public.orders"] == 1
+    assert (await _note(db, tenant, target["order"]), await _note(db, tenant, neighbour["order"])) == (
+        "",
+        f"leave with {neighbour['secret']}",
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -117,8 +118,18 @@ def conversation(api: httpx.Client, agent: str, customer_id: str | None = None) 
     return str(response.json()["id"])
 
 
+# A freshly started worker on a busy machine may not confirm a message within the gateway's 15 s: the client's
+# answer to 503 `not_confirmed` is to send it again with the same `client_message_id`, which is safe.
+_SEND_ATTEMPTS = 6
+
+
 def send(api: httpx.Client, conversation_id: str, content: str) -> str:
-    response = api.post(f"/v1/conversations/{conversation_id}/messages", json={"content": content})
+    body = {"content": content, "client_message_id": str(uuid.uuid4())}
+    for _ in range(_SEND_ATTEMPTS):
+        response = api.post(f"/v1/conversations/{conversation_id}/messages", json=body)
+        if response.status_code != 503 or response.json()["error"]["code"] != "not_confirmed":
+            break
+        time.sleep(float(response.headers.get("Retry-After", "2")))
     assert response.status_code == 202, response.text
     return str(response.json()["message_id"])
 

@@ -19,13 +19,19 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from temporalio.testing import ActivityEnvironment
 
-from agents.sealed_records import APPROVALS, LEADS, TICKETS, open_fields, seal_fields
+from activities.approvals import ApprovalActivities
+from agents.sealed_records import LEADS, TICKETS, open_fields
+from contracts.agents import ApprovalRecordInput, ApprovalStatus
 from contracts.names import ACT_ERASURE_DATABASE
 from contracts.privacy import erasure_workflow_id
 from core.crypto.fields import email_hash
+from core.events import EventBus
+from core.settings import Settings
 from db.codec import connect
 from db.database import Database, run_sql, to_async_url
 from policies.erasure.signing import canonical
@@ -112,28 +118,41 @@ def _attach_records(shop: Shop, person: Person, platform: Platform) -> None:
     for statement, params in sql:
         names = {name: value for name, value in ids.items() if f":{name}" in statement}
         execute(platform.settings, shop.tenant_id, statement, **names, **params)
-    run_db(platform.settings, lambda db: _request_approval(db, shop.tenant_id, person))
+    _request_approval(platform.settings, shop.tenant_id, person)
 
 
-async def _request_approval(db: Database, tenant_id: str, person: Person) -> None:
-    """An approval of a refund in their conversation, its arguments and note quoting them, sealed as the approvals
-    activity seals them."""
-    approval = str(uuid.uuid4())
-    fields = {"arguments": {"reason": f"{person.values[3]}, call {person.values[2]}"}, "note": person.values[0]}
-    async with db.tenant_session(tenant_id) as session:
-        await run_sql(
-            session,
-            "INSERT INTO approvals (id, tenant_id, conversation_id, message_id, call_id, tool, arguments, note, status,"
-            " fields_sealed, key_version) VALUES (:id, :tid, :cid, :mid, 'c1', 'orders.refund',"
-            " CAST(:arguments AS jsonb), :note, 'denied', :fields_sealed, :key_version)",
-            {
-                "id": approval,
-                "tid": tenant_id,
-                "cid": person.conversations[1],
-                "mid": str(uuid.uuid4()),
-                **await seal_fields(session, tenant_id, APPROVALS, approval, fields),
-            },
-        )
+def _request_approval(settings: Settings, tenant_id: str, person: Person) -> None:
+    """A refund in their conversation put to staff and denied, through the approvals activity: the row and the
+    audit events `approval.requested` and `approval.denied`, arguments and note quoting them, sealed."""
+    base = {
+        "tenant_id": tenant_id,
+        "conversation_id": person.conversations[1],
+        "approval_id": str(uuid.uuid4()),
+        "message_id": str(uuid.uuid4()),
+        "call_id": "c1",
+        "tool": "orders.refund",
+        "arguments": {"reason": f"{person.values[3]}, call {person.values[2]}"},
+    }
+
+    async def record(db: Database) -> None:
+        redis = Redis.from_url(settings.redis_url or "")
+        try:
+            activities, env = ApprovalActivities(db, EventBus(redis)), ActivityEnvironment()
+            await env.run(activities.record, ApprovalRecordInput(**base, status=ApprovalStatus.PENDING))
+            denied = ApprovalRecordInput(
+                **base, status=ApprovalStatus.DENIED, note=person.values[0], decided_by="user:staff"
+            )
+            await env.run(activities.record, denied)
+        finally:
+            await redis.aclose()
+
+    run_db(settings, record)
+
+
+def _approval_events(shop: Shop, person: Person) -> list[dict[str, Any]]:
+    """Their conversation's approval events in the audit log, as the API lists them."""
+    events = shop.api.get("/v1/audit", params={"limit": 200}).json()["items"]
+    return [e for e in events if e["details"].get("conversation_id") == person.conversations[1]]
 
 
 def _sealed_rows(platform: Platform, shop: Shop, person: Person) -> dict[str, int]:
@@ -251,13 +270,19 @@ def world(platform: Platform) -> Iterator[World]:
         _attach_records(shop, target, platform)
         _attach_records(shop, neighbour, platform)
         # Another tenant's customer has an approval too, in its own tenant: erasure must not reach it.
-        run_db(platform.settings, lambda db: _request_approval(db, other_shop.tenant_id, stranger))
+        _request_approval(platform.settings, other_shop.tenant_id, stranger)
         # Everything the tools wrote of them is sealed at rest: the scan finds their values only in clear copies
         # outside the sealed tables (an order's note, a knowledge chunk), while the sealed rows are there.
         before = postgres_hits(platform.settings, target.values)
-        assert not {"public.leads", "public.tickets", "public.sandbox_crm_contacts", "public.approvals"} & {
-            table for found in before.values() for table in found
-        }, before
+        sealed_tables = {"public.leads", "public.tickets", "public.sandbox_crm_contacts", "public.approvals"}
+        assert not (sealed_tables | {"audit.events"}) & {table for found in before.values() for table in found}, before
+        # The audit log opens what it sealed for the tenant's readers.
+        events = _approval_events(shop, target)
+        assert [(e["action"], e["sealed_state"]) for e in events] == [
+            ("approval.denied", "opened"),
+            ("approval.requested", "opened"),
+        ]
+        assert events[0]["sealed_details"] == {"note": target.values[0]}
         assert _sealed_rows(platform, shop, target) == {"leads": 1, "tickets": 1, "contacts": 1, "approvals": 1}
         assert redis_hits(platform.settings, target.values), "the conversations left no events to erase"
         erasure, attempts = asyncio.run(_erase_with_a_kill(platform, shop, target.customer_id))
@@ -298,6 +323,19 @@ def test_nothing_of_the_customer_is_left_in_postgres_or_redis(platform: Platform
     ]
     for conversation_id in world.target.conversations:
         assert world.shop.api.get(f"/v1/conversations/{conversation_id}").status_code == 404
+
+
+def test_the_audit_chain_verifies_with_the_customer_s_details_gone(world: World) -> None:
+    assert world.erasure["rows"]["audit.events"] == 2
+    erased = _approval_events(world.shop, world.target)
+    assert [(e["sealed_state"], e["sealed_details"]) for e in erased] == [("erased", {}), ("erased", {})]
+    assert all(e["sealed_sha256"] for e in erased)  # the digest the chain hashes stays
+    kept = _approval_events(world.shop, world.neighbour)
+    assert [e["sealed_state"] for e in kept] == ["opened", "opened"]
+    assert kept[0]["sealed_details"] == {"note": world.neighbour.values[0]}
+    for shop in (world.shop, world.other_shop):
+        verified = shop.api.get("/v1/audit/verify").json()
+        assert verified["ok"] is True and verified["checked"] > 0, verified
 
 
 def test_the_neighbour_and_the_other_tenant_keep_their_data(platform: Platform, world: World) -> None:

@@ -86,3 +86,45 @@ def test_a_tenant_of_a_region_without_a_database_gets_503(regional_platform: Pla
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "region_unavailable"
     assert response.json()["error"]["details"] == {"region": "ap-southeast"}
+
+
+def _audit(api: httpx.Client, **params: object) -> list[dict]:
+    """Every event of the caller's audit listing, page by page."""
+    events, cursor = [], None
+    while True:
+        page = api.get("/v1/audit", params={**params, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.text
+        events += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return events
+
+
+def test_the_audit_view_holds_both_chains_each_verified(regional_platform: Platform, regional: Regional) -> None:
+    (eu, eu_key), (_us, us_key) = _tenant(regional, "eu-west"), _tenant(regional, "us-east")
+    with _client(regional_platform, eu_key) as api, _client(regional_platform, us_key) as other:
+        # A key issued is recorded by the control plane; a retention change by the tenant's region.
+        assert api.post("/v1/api-keys", json={"name": "audited"}).status_code == 201
+        assert api.put("/v1/retention", json={"transcripts_days": 30}).status_code == 200
+        events = _audit(api, limit=2)
+        chains = {(e["chain"], e["action"]) for e in events}
+        assert {("control", "api_key.created"), ("tenant", "retention.updated")} <= chains, chains
+        # One listing, newest first over both chains, each event once; each chain's own order kept.
+        assert [e["occurred_at"] for e in events] == sorted((e["occurred_at"] for e in events), reverse=True)
+        assert len({(e["chain"], e["id"]) for e in events}) == len(events)
+        for chain in ("tenant", "control"):
+            seqs = [e["seq"] for e in events if e["chain"] == chain]
+            assert seqs == list(range(len(seqs), 0, -1)), (chain, seqs)
+        assert _audit(api) == events
+        # The owner's key made with the tenant and the one issued here: both in the control plane's chain.
+        assert [e["chain"] for e in _audit(api, action="api_key.created")] == ["control", "control"]
+
+        verified = api.get("/v1/audit/verify").json()
+        assert verified["ok"] is True and verified["checked"] == len(events)
+        assert {c["chain"]: (c["ok"], c["checked"]) for c in verified["chains"]} == {
+            chain: (True, sum(1 for e in events if e["chain"] == chain)) for chain in ("tenant", "control")
+        }
+        # The other region's tenant sees its own two chains and none of these events.
+        theirs = _audit(other)
+        assert theirs and not {(e["chain"], e["id"]) for e in theirs} & {(e["chain"], e["id"]) for e in events}
+        assert all(e["target"] != eu for e in theirs)

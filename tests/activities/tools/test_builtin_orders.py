@@ -12,7 +12,9 @@ from agents.sdk import ToolConflict, ToolDenied, ToolNotFound, ToolTransientErro
 from commerce.connectors.faults import InjectedFailure, inject_fault
 from commerce.connectors.sandbox import SandboxPayments
 from commerce.demo import INJECTION_NOTE, DemoData
+from commerce.saga_steps import orders_steps
 from commerce.tools import load_builtin_tools
+from contracts.sagas import MarkFailedArgs, PlaceOrderArgs
 from db.database import Database, run_sql
 from tests.activities.tools.conftest import MakeContext, rows, run_tool, scalar
 
@@ -226,3 +228,24 @@ async def test_a_refund_that_went_through_before_a_crash_is_not_repeated(
         o=demo.ada_placed_order_id,
     )
     assert refunds == 1
+
+
+async def test_notes_are_sealed_at_rest_and_so_is_why_an_order_failed(
+    db: Database, demo: DemoData, make_ctx: MakeContext
+) -> None:
+    stored = await scalar(db, demo.tenant_id, "SELECT string_agg(o::text, '|') FROM orders o")
+    assert "gift wrap" not in stored and INJECTION_NOTE[:20] not in stored
+    ctx = await make_ctx(demo.tenant_id, demo.ada_id, key=f"place-{uuid.uuid4().hex[:8]}")
+    # The place-order saga's first step and its compensation, as the saga runs them.
+    items = PlaceOrderArgs.model_validate({"items": [{"sku": "SKU-MUG", "quantity": 1}]})
+    pending = await orders_steps.create_pending(ctx, items)
+    reason = "card 4539 1488 0343 6467 declined for Ada Lovelace"
+    failed = await orders_steps.mark_failed(ctx, MarkFailedArgs(order_id=pending.order_id, reason=reason))
+    assert failed.status == "failed"
+    [row] = await rows(
+        db, demo.tenant_id, "SELECT note, fields_sealed, key_version FROM orders WHERE id = :id", id=pending.order_id
+    )
+    assert row.note == "" and row.fields_sealed is not None and row.key_version is not None
+    assert "4539" not in await scalar(db, demo.tenant_id, "SELECT string_agg(o::text, '|') FROM orders o")
+    shown = await run_tool(ctx, "orders.lookup", {"order_id": pending.order_id})
+    assert (shown.status, shown.note) == ("failed", reason)

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from agents.sealed_records import ORDERS, write_fields
 from contracts.conversation import ConversationStatus
 from contracts.provenance import ConfirmationReply
-from db.database import run_sql
 from tests.workflows.agent_loop.conftest import Loop
 from tests.workflows.agent_loop.conversation import answer, call, plan, rows, send, start, turns_done, until
 from workflows.confirmation_gate import CONFIRMATION_TIMEOUT
@@ -20,7 +20,7 @@ from workflows.conversation import ConversationWorkflow
 
 async def _set_note(loop: Loop, order_id: str, note: str) -> None:
     async with loop.db.tenant_session(loop.tenant_id) as session:
-        await run_sql(session, "UPDATE orders SET note = :n WHERE id = :id", {"n": note, "id": order_id})
+        await write_fields(session, loop.tenant_id, ORDERS, order_id, {"note": note})
 
 
 async def test_a_question_nobody_answers_expires_and_the_call_does_not_run(loop: Loop) -> None:

@@ -3,7 +3,7 @@ take them as arguments, a model fallback (the routed tier is rate limited, echo 
 reason carries them (one above the bar a person approves), and a turn whose model fails. Under the default
 policy none of them is in a span the process exports, in an event of the streams other than the answer itself,
 in the export of the runs' histories (what replay datasets are built from), or in what SQL reads of the
-transcripts, tool calls and approvals at rest."""
+transcripts, tool calls, approvals, orders and audit events at rest."""
 
 from __future__ import annotations
 
@@ -150,7 +150,17 @@ async def _stored_rows(loop: Loop) -> str:
     async with loop.db.tenant_session(loop.tenant_id) as session:
         found = [
             str((await run_sql(session, f"SELECT string_agg(r::text, '|') FROM {table} r")).scalar_one() or "")  # noqa: S608
-            for table in ("messages", "tool_calls", "approvals", "tickets", "leads", "sandbox_crm_contacts")
+            for table in (
+                "messages",
+                "tool_calls",
+                "approvals",
+                "tickets",
+                "leads",
+                "sandbox_crm_contacts",
+                "orders",
+                # The approval's arguments in `approval.requested`: sealed, the chain hashing the ciphertext.
+                "audit.events",
+            )
         ]
     return "|".join(found)
 
@@ -197,7 +207,7 @@ async def test_values_stay_out_of_traces_events_and_exports(
 
         # At rest: what SQL reads of transcripts, tool calls and the approval holds none of them (sealed).
         stored_rows = await _stored_rows(loop)
-        assert "orders.refund" in stored_rows
+        assert "orders.refund" in stored_rows and "approval.requested" in stored_rows
         assert [v for v in values if v in stored_rows] == []
     finally:
         await redis.aclose()

@@ -15,6 +15,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 
 from agents import steps
+from agents.sealed_records import ORDERS, write_fields
 from commerce.demo import DemoData, seed_demo
 from contracts.agents import ApprovalDecision, ApprovalDecisionKind
 from contracts.conversation import ConversationInput, DoubleTexting, SubmitMessage, conversation_workflow_id
@@ -187,7 +188,7 @@ async def injection(rec: Recording) -> list[WorkflowHandle]:
     }
     async with rec.db.tenant_session(demo.tenant_id) as session:
         for order_id, note in notes.items():
-            await run_sql(session, "UPDATE orders SET note = :n WHERE id = :id", {"n": note, "id": order_id})
+            await write_fields(session, demo.tenant_id, ORDERS, order_id, {"note": note})
     await _send(handle, _plan({"tool": "orders.lookup", "args": {"order_id": demo.ada_shipped_order_id}}))
     await _idle(handle)
     await _send(handle, _plan({"tool": "orders.lookup", "args": {"order_id": demo.ada_placed_order_id}}))

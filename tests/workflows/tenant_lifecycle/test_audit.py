@@ -51,7 +51,9 @@ def test_the_log_pages_filters_and_verifies(owner: httpx.Client, admin: httpx.Cl
     newer = owner.get("/v1/audit", params={"from": middle}).json()["items"]
     older = owner.get("/v1/audit", params={"to": middle}).json()["items"]
     assert len(newer) + len(older) == len(events) and all(e["occurred_at"] >= middle for e in newer)
-    assert owner.get("/v1/audit/verify").json() == {"ok": True, "checked": len(events), "first_bad_id": None}
+    assert {e["chain"] for e in events} == {"tenant"}  # one database: one chain
+    check = {"ok": True, "checked": len(events), "first_bad_id": None}
+    assert owner.get("/v1/audit/verify").json() == {**check, "chains": [{"chain": "tenant", **check}]}
 
 
 @pytest.mark.parametrize(
@@ -85,7 +87,8 @@ async def test_a_row_changed_in_sql_is_found(
         bad_id = (await run_sql(session, "SELECT id FROM audit.events WHERE seq = 3")).scalar_one()
         result = await verify_chain(session, new_tenant.id)
     assert (result.ok, result.checked, result.first_bad_id) == (False, 3, bad_id)
-    assert owner.get("/v1/audit/verify").json() == {"ok": False, "checked": 3, "first_bad_id": bad_id}
+    check = {"ok": False, "checked": 3, "first_bad_id": bad_id}
+    assert owner.get("/v1/audit/verify").json() == {**check, "chains": [{"chain": "tenant", **check}]}
 
 
 async def test_a_row_removed_in_sql_is_found(
