@@ -15,8 +15,8 @@ Orders get `fields_sealed` and `key_version` (`agents.sealed_records.ORDERS`): a
 text or the reason its saga failed, sealed like the other end-customer fields; rows from before stay in clear
 until key rotation seals them.
 
-Revision ID: 0034
-Revises: 0031
+Revision ID: 0033
+Revises: 0032
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0034"
-down_revision = "0031"
+revision = "0033"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 
