@@ -1,7 +1,7 @@
 """The checks a DR drill runs against its restored scratch stack.
 
 - Postgres: per-tenant row counts and checksums equal to the source's at the marker (`core.dr.pgstats`), and
-  every tenant's audit chain verifies (`tenancy.audit.verify_chain`) in the restored database.
+  every tenant's audit chain verifies (`tenancy.audit_read.verify_chain`) in the restored database.
 - Temporal: every restored run of a platform workflow replays through today's workflow code without
   nondeterminism, with the plugin the workers use; payloads are decoded with the platform's codec first.
 """
@@ -21,7 +21,7 @@ from contracts.dr import Mismatch, TableStat
 from core.crypto import decode_history
 from core.temporal_plugin import aiaas_plugin
 from db.database import Database
-from tenancy.audit import verify_chain
+from tenancy.audit_read import verify_chain
 
 Beat = Callable[[str], None]
 log = structlog.get_logger("aiaas.dr")

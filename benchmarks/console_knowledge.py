@@ -17,11 +17,10 @@ import argparse
 import asyncio
 import re
 import sys
-import time
 
 import httpx
 
-from benchmarks.console_pages import _stats
+from benchmarks.console_pages import _stats, sample_pairs
 from benchmarks.platform_processes import running_platform
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
@@ -62,17 +61,7 @@ def measure(base_url: str, api_key: str, collection_id: str, rounds: int) -> dic
         "filtered (failed)": (f"{listing}?status=failed", f"{page}?status=failed"),
         "second page": (f"{listing}?cursor={api_cursor}", console_next),
     }
-    samples: dict[str, dict[str, list[float]]] = {name: {"api": [], "console": []} for name in cases}
-    for round_ in range(rounds + 20):
-        for name, (api_path, console_path) in cases.items():
-            for kind, client, path in (("api", api, api_path), ("console", console, console_path)):
-                started = time.perf_counter()
-                answer = client.get(path)
-                elapsed = time.perf_counter() - started
-                assert answer.status_code == 200, (path, answer.status_code)
-                if round_ >= 20:  # the first rounds warm caches and connections
-                    samples[name][kind].append(elapsed)
-    return samples
+    return sample_pairs(api, console, cases, rounds)
 
 
 def main(argv: list[str] | None = None) -> int:

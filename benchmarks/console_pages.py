@@ -49,6 +49,23 @@ def _stats(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": statistics.median(samples) * 1e3, "p95_ms": q[94] * 1e3}
 
 
+def sample_pairs(
+    api: httpx.Client, console: httpx.Client, cases: dict[str, tuple[str, str]], rounds: int
+) -> dict[str, dict[str, list[float]]]:
+    """Seconds per GET of each case's API path and console page, interleaved round by round (same load)."""
+    samples: dict[str, dict[str, list[float]]] = {name: {"api": [], "console": []} for name in cases}
+    for round_ in range(rounds + 20):
+        for name, (api_path, console_path) in cases.items():
+            for kind, client, path in (("api", api, api_path), ("console", console, console_path)):
+                started = time.perf_counter()
+                answer = client.get(path)
+                elapsed = time.perf_counter() - started
+                assert answer.status_code == 200, (path, answer.status_code)
+                if round_ >= 20:  # the first rounds warm caches and connections
+                    samples[name][kind].append(elapsed)
+    return samples
+
+
 def measure(base_url: str, api_key: str, rounds: int) -> dict[str, dict[str, list[float]]]:
     api = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
     console = httpx.Client(base_url=base_url, timeout=30)
@@ -63,17 +80,7 @@ def measure(base_url: str, api_key: str, rounds: int) -> dict[str, dict[str, lis
         "filtered (agent)": ("/v1/conversations?agent=orders", "/console/conversations?agent=orders"),
         "second page": (f"/v1/conversations?cursor={api_cursor}", console_next),
     }
-    samples: dict[str, dict[str, list[float]]] = {name: {"api": [], "console": []} for name in cases}
-    for round_ in range(rounds + 20):
-        for name, (api_path, console_path) in cases.items():
-            for kind, client, path in (("api", api, api_path), ("console", console, console_path)):
-                started = time.perf_counter()
-                answer = client.get(path)
-                elapsed = time.perf_counter() - started
-                assert answer.status_code == 200, (path, answer.status_code)
-                if round_ >= 20:  # the first rounds warm caches and connections
-                    samples[name][kind].append(elapsed)
-    return samples
+    return sample_pairs(api, console, cases, rounds)
 
 
 def main(argv: list[str] | None = None) -> int:

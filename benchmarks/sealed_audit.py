@@ -28,7 +28,8 @@ from core.settings import Settings
 from core.stack.stack import throwaway_stack
 from db.database import Database
 from db.migrate import migrate
-from tenancy.audit import list_events, record_event, verify_chain
+from tenancy.audit import record_event
+from tenancy.audit_read import list_events, verify_chain
 from tenancy.tenants import create_tenant
 
 ARGUMENTS = {"order_id": "8b0e6c9e-1f3a-4d7b-9a55-1d2e3f4a5b6c", "amount_cents": 10_500, "reason": "arrived damaged"}

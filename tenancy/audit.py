@@ -2,8 +2,8 @@
 
 Every event stores the hash of the event before it in its tenant's chain and its own hash,
 `sha256(prev_hash || canonical JSON of the event)`, so changing, removing or reordering a stored event breaks
-the chain from there on and `verify_chain` names the first event that no longer fits. Removing events at the
-very end leaves no trace in the chain itself; that needs the head hash kept somewhere else.
+the chain from there on and `tenancy.audit_read.verify_chain` names the first event that no longer fits.
+Removing events at the very end leaves no trace in the chain itself; that needs the head hash kept elsewhere.
 
 What an event records of an end customer (`private`: an approval's arguments, a decision's note) is sealed
 (`tenancy.audit_sealing`) and the hash covers the SHA-256 of its ciphertext, not the clear values, so erasure
@@ -20,11 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import run_sql
@@ -41,7 +40,7 @@ MAX_LABEL_CHARS = 255
 _LOCK_CLASS = 0x61756474  # "audt"
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _MAX_ACTION_CHARS = 64
-_COLUMNS = (
+COLUMNS = (
     "id, seq, occurred_at, actor, action, target, details, idempotency_key, prev_hash, hash,"
     " sealed, sealed_sha256, sealed_key"
 )
@@ -124,7 +123,7 @@ def _check(
     return encoded
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
@@ -171,7 +170,7 @@ async def _append(
         actor=actor,
         action=action,
         target=target,
-        details=_json(head.details),
+        details=json_value(head.details),
         idempotency_key=idempotency_key,
         prev_hash=prev_hash,
         hash="",
@@ -255,98 +254,3 @@ async def record_event_once(
         idempotency_key=idempotency_key,
         private=private,
     )
-
-
-def _entry(tenant_id: str, row: Any) -> AuditEntry:
-    return AuditEntry(
-        id=int(row.id),
-        tenant_id=tenant_id,
-        seq=int(row.seq),
-        occurred_at=row.occurred_at,
-        actor=row.actor,
-        action=row.action,
-        target=row.target,
-        details=_json(row.details),
-        idempotency_key=row.idempotency_key,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-        sealed_sha256=row.sealed_sha256,
-        sealed=bytes(row.sealed) if row.sealed is not None else None,
-        sealed_key=bytes(row.sealed_key) if row.sealed_key is not None else None,
-    )
-
-
-async def _require_binding(session: AsyncSession, tenant_id: str) -> None:
-    bound = (await run_sql(session, "SELECT current_setting('app.tenant_id', true)")).scalar()
-    if bound != tenant_id:
-        raise ValueError("the audit log is read in a session bound to its tenant")
-
-
-async def verify_chain(session: AsyncSession, tenant_id: str) -> VerifyResult:
-    """Recompute `tenant_id`'s chain from its first event; the first event that does not fit fails it."""
-    await _require_binding(session, tenant_id)
-    connection = await session.connection()
-    rows = await connection.stream(
-        text(f"SELECT {_COLUMNS} FROM audit.events WHERE tenant_id = :tid ORDER BY seq"),  # noqa: S608
-        {"tid": tenant_id},
-    )
-    checked = 0
-    prev_hash = GENESIS_HASH
-    async for row in rows:
-        checked += 1
-        entry = _entry(tenant_id, row)
-        if (
-            entry.seq != checked
-            or entry.prev_hash != prev_hash
-            or event_hash(prev_hash, hashed_fields(entry)) != entry.hash
-            # A sealed part still stored must be the one hashed (an erased one is simply gone).
-            or (entry.sealed is not None and audit_sealing.digest(entry.sealed) != entry.sealed_sha256)
-        ):
-            await rows.close()
-            return VerifyResult(ok=False, checked=checked, first_bad_id=entry.id)
-        prev_hash = entry.hash
-    return VerifyResult(ok=True, checked=checked)
-
-
-async def list_events(
-    session: AsyncSession,
-    tenant_id: str,
-    *,
-    action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    before: tuple[datetime, int] | None = None,
-    limit: int = 50,
-) -> list[AuditEntry]:
-    """Newest first (by time, then id); `before` (a time and an id) continues a listing after that position."""
-    await _require_binding(session, tenant_id)
-    clauses = ["tenant_id = :tid"]
-    params: dict[str, Any] = {"tid": tenant_id, "limit": limit}
-    for clause, name, value in (
-        ("action = :action", "action", action),
-        ("occurred_at >= :since", "since", since),
-        ("occurred_at < :until", "until", until),
-    ):
-        if value is not None:
-            clauses.append(clause)
-            params[name] = value
-    if before is not None:
-        clauses.append("(occurred_at, id) < (:before_at, :before_id)")
-        params.update(before_at=before[0], before_id=before[1])
-    rows = await run_sql(
-        session,
-        # Fixed clauses chosen above; every value is a bound parameter.
-        f"SELECT {_COLUMNS} FROM audit.events WHERE {' AND '.join(clauses)} ORDER BY occurred_at DESC, id DESC"  # noqa: S608
-        " LIMIT :limit",
-        params,
-    )
-    return [await _opened(session, _entry(tenant_id, row)) for row in rows]
-
-
-async def _opened(session: AsyncSession, entry: AuditEntry) -> AuditEntry:
-    if entry.sealed_sha256 is None:
-        return entry
-    private, state = await audit_sealing.open_sealed(
-        session, entry.tenant_id, entry.seq, entry.sealed, entry.sealed_key
-    )
-    return replace(entry, private=private, sealed_state=state)

@@ -25,7 +25,8 @@ from api.errors import ApiError
 from api.pagination import Page, PageDep
 from api.state import GatewayState
 from db.regions import RegionalDatabase
-from tenancy.audit import AuditEntry, list_events, verify_chain
+from tenancy.audit import AuditEntry
+from tenancy.audit_read import list_events, verify_chain
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
 

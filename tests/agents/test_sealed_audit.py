@@ -25,7 +25,8 @@ from core.events import EventBus
 from core.settings import Settings
 from db.database import Database, run_sql
 from policies.erasure.store import create_erasure, erase_customer
-from tenancy.audit import AuditEntry, hashed_fields, list_events, record_event, verify_chain
+from tenancy.audit import AuditEntry, hashed_fields, record_event
+from tenancy.audit_read import list_events, verify_chain
 from tenancy.audit_sealing import SealedState
 from tenancy.tenant_data import export_tenant
 

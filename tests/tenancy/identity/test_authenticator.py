@@ -159,7 +159,7 @@ async def test_key_role_and_rotation_overlap(
 async def test_key_and_role_changes_are_audited(
     app_db: Database, admin_db: Database, two_tenants: tuple[str, str]
 ) -> None:
-    from tenancy.audit import list_events, verify_chain
+    from tenancy.audit_read import list_events, verify_chain
 
     tenant, _ = two_tenants
     async with admin_db.admin_session() as session:

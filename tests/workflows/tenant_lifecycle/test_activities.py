@@ -25,7 +25,8 @@ from contracts.lifecycle import (
 )
 from core.events import stream_key
 from db.database import Database
-from tenancy.audit import PLATFORM_CHAIN, list_events
+from tenancy.audit import PLATFORM_CHAIN
+from tenancy.audit_read import list_events
 from tests.workflows.tenant_lifecycle.clients import NewTenant
 from tests.workflows.tenant_lifecycle.workflows import start_idle_conversation
 

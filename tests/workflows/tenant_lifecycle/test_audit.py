@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from db.database import Database, run_sql
-from tenancy.audit import GENESIS_HASH, list_events, record_event, verify_chain
+from tenancy.audit import GENESIS_HASH, record_event
+from tenancy.audit_read import list_events, verify_chain
 from tests.workflows.tenant_lifecycle.clients import NewTenant
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from core.stack import StackEndpoints
 from db.database import Database, run_sql
 from db.migrate import migrate
-from tenancy.audit import verify_chain
+from tenancy.audit_read import verify_chain
 from tenancy.lifecycle import TenantStatus
 from tenancy.tenant_admin import TenantNotFound, change_status, create_tenant, get_tenant, list_tenants
 from tenancy.tenant_data import purge_tenant_rows

@@ -19,7 +19,8 @@ from contracts.conversation import conversation_workflow_id
 from contracts.lifecycle import Stage, TenantLifecycleResult
 from core.events import stream_key
 from db.database import Database
-from tenancy.audit import PLATFORM_CHAIN, list_events
+from tenancy.audit import PLATFORM_CHAIN
+from tenancy.audit_read import list_events
 from tests.e2e.platform import Platform
 from tests.workflows.tenant_lifecycle.clients import NewTenant
 from workflows.tenant_lifecycle import TenantLifecycleWorkflow
