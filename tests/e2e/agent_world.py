@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from agents.sealed_records import ORDERS, open_fields, write_fields
 from commerce.demo import DemoData, seed_demo
 from core.settings import Settings
 from db.database import Database, run_sql
@@ -107,6 +108,26 @@ def execute(settings: Settings, tenant_id: str, sql: str, **params: Any) -> None
             await run_sql(session, sql, params)
 
     run_db(settings, write)
+
+
+def set_order_note(settings: Settings, tenant_id: str, order_id: str, note: str) -> None:
+    """An order's note written as the platform writes it: sealed, the clear column left blank."""
+
+    async def write(db: Database) -> None:
+        async with db.tenant_session(tenant_id) as session:
+            await write_fields(session, tenant_id, ORDERS, order_id, {"note": note})
+
+    run_db(settings, write)
+
+
+def order_note(settings: Settings, tenant_id: str, order_id: str) -> str:
+    async def read(db: Database) -> str:
+        async with db.tenant_session(tenant_id) as session:
+            sql = f"SELECT {ORDERS.columns} FROM orders WHERE id = :id"  # noqa: S608 - the table's own column list
+            row = (await run_sql(session, sql, {"id": order_id})).one()
+            return str((await open_fields(session, ORDERS, row))["note"])
+
+    return run_db(settings, read)
 
 
 def conversation(api: httpx.Client, agent: str, customer_id: str | None = None) -> str:

@@ -21,12 +21,12 @@ from tests.e2e.agent_world import (
     answer,
     call,
     conversation,
-    execute,
     finished,
     fresh_shop,
     of,
     plan,
     rows,
+    set_order_note,
 )
 from tests.e2e.platform import Platform
 from tests.e2e.sse import events_of, read_frames
@@ -56,7 +56,7 @@ def turn(api: httpx.Client, conversation_id: str, content: str) -> tuple[str, li
 
 
 def _note(platform: Platform, shop: Shop, order_id: str, note: str) -> None:
-    execute(platform.settings, shop.tenant_id, "UPDATE orders SET note = :n WHERE id = :id", n=note, id=order_id)
+    set_order_note(platform.settings, shop.tenant_id, order_id, note)
 
 
 def _order(platform: Platform, shop: Shop, order_id: str) -> dict:

@@ -46,9 +46,19 @@ def _sbom(tmp_path: Path) -> dict:
 
 def _pins() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    requirements = [*project["dependencies"], *extras["dev"]]
+    # `dev` may take in another extra of the project itself (`aiaas[weaviate]`): its pins are installed too.
+    for requirement in extras["dev"]:
+        if own := re.fullmatch(rf"{project['name']}\[([^\]]+)\]", requirement):
+            requirements += [r for extra in own.group(1).split(",") for r in extras[extra.strip()]]
     pins = {}
-    for requirement in [*project["dependencies"], *project["optional-dependencies"]["dev"]]:
-        name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", requirement).groups()
+    for requirement in requirements:
+        if requirement.startswith(f"{project['name']}["):
+            continue
+        found = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", requirement)
+        assert found, f"{requirement!r} is not pinned to one version"
+        name, version = found.groups()
         pins[re.sub(r"[-_.]+", "-", name).lower()] = version
     return pins
 
