@@ -32,6 +32,22 @@ def uses_external_stack() -> bool:
     return all(os.environ.get(name) for name in ENDPOINT_VARIABLES)
 
 
+# Worker processes for `-n auto` (pyproject's addopts): each starts a whole stack (Temporal, Postgres, Redis)
+# and the heavier tests start gateways, workers and a browser of their own, so more than a few stop paying.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """One worker per core up to MAX_WORKERS; `PYTEST_XDIST_AUTO_NUM_WORKERS` overrides. Against an external
+    stack the suite runs in one process: every worker would share its database and task queues."""
+    if uses_external_stack():
+        return 0
+    requested = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "")
+    if requested.isdigit():
+        return int(requested)
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
 def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
     """Settings for a stack of our own on free ports, whatever endpoints the environment names."""
     host = "127.0.0.1"
