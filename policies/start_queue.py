@@ -31,11 +31,11 @@ class StartRefused(Exception):
 
 
 class StartQueueFull(StartRefused):
-    pass
+    """The tenant's line already holds `per_tenant_waiting` starts: refused at once, nothing queued."""
 
 
 class StartWaitExpired(StartRefused):
-    pass
+    """The start waited `max_wait_seconds` for a slot without getting one: its place in the line is given up."""
 
 
 class FairStartQueue:
