@@ -115,20 +115,14 @@ class EarlyExitActivities:
         answer, model = kept
         EARLY_EXITS.labels(outcome="hit").inc()
         ROUTE_DECISIONS.labels(tier="none", reason=RouteReason.EARLY_EXIT.value).inc()
-        await self._bus.publish(
+        await self._announce(
             inp.tenant_id,
             inp.conversation_id,
-            EventType.ROUTE_DECIDED,
-            {
-                "message_id": inp.message_id,
-                "step": 0,
-                "tier": None,
-                "model": EARLY_EXIT_MODEL,
-                "reason": RouteReason.EARLY_EXIT.value,
-                "answered_by": model,
-                "cost_usd": 0.0,
-            },
-            dedup_key=f"{inp.message_id}:route:0",
+            inp.message_id,
+            0,
+            RouteReason.EARLY_EXIT,
+            EARLY_EXIT_MODEL,
+            answered_by=model,
         )
         log.info("early exit", tenant_id=inp.tenant_id, agent=inp.agent)
         return EarlyExitResult(enabled=True, key=key, answer=answer, model=model, opted_in=tools)
@@ -138,22 +132,30 @@ class EarlyExitActivities:
         """Announce and count a turn answered by its tool's rendered output (the workflow rendered it)."""
         EARLY_EXITS.labels(outcome="tool_answer").inc()
         ROUTE_DECISIONS.labels(tier="none", reason=RouteReason.TOOL_ANSWER.value).inc()
-        await self._bus.publish(
+        await self._announce(
             inp.tenant_id,
             inp.conversation_id,
-            EventType.ROUTE_DECIDED,
-            {
-                "message_id": inp.message_id,
-                "step": inp.step + 1,
-                "tier": None,
-                "model": TOOL_ANSWER_MODEL,
-                "reason": RouteReason.TOOL_ANSWER.value,
-                "tool": inp.tool,
-                "cost_usd": 0.0,
-            },
-            dedup_key=f"{inp.message_id}:route:{inp.step + 1}",
+            inp.message_id,
+            inp.step + 1,
+            RouteReason.TOOL_ANSWER,
+            TOOL_ANSWER_MODEL,
+            tool=inp.tool,
         )
         log.info("tool answer", tenant_id=inp.tenant_id, tool=inp.tool)
+
+    async def _announce(
+        self, tenant_id: str, conversation_id: str, message_id: str, step: int, reason: RouteReason, model: str,
+        **extra: str,
+    ) -> None:  # fmt: skip
+        """`route.decided` for a step no model answered (free: cost 0, no tier), once per step."""
+        await self._bus.publish(
+            tenant_id,
+            conversation_id,
+            EventType.ROUTE_DECIDED,
+            {"message_id": message_id, "step": step, "tier": None, "model": model, "reason": reason.value, **extra,
+             "cost_usd": 0.0},
+            dedup_key=f"{message_id}:route:{step}",
+        )  # fmt: skip
 
     @activity.defn(name=ACT_EARLY_EXIT_STORE)
     async def store(self, inp: EarlyExitStoreInput) -> None:

@@ -12,10 +12,10 @@ import pytest
 from core.settings import Settings
 from db.database import Database, run_sql
 from knowledge import catalog
-from knowledge.embeddings import OFFLINE_DIM, OFFLINE_MODEL
+from knowledge.embeddings import OFFLINE_DIM
 from knowledge.pgvector_store import PgVectorStore, capabilities, search_sql
 from knowledge.store import BM25, BM25_INDEX, ChunkRow, SearchQuery
-from tenancy.tenants import create_tenant
+from tests.knowledge.test_store_contract import tenant_with_collection
 
 QUERY = "refund policy for damaged parcels"
 
@@ -24,18 +24,6 @@ def _unit(i: int) -> list[float]:
     vector = [0.0] * OFFLINE_DIM
     vector[i % OFFLINE_DIM] = 1.0
     return vector
-
-
-async def _tenant(settings: Settings, db: Database, label: str) -> tuple[str, str]:
-    created = await create_tenant(
-        settings.database_url or "", name=f"{label} {uuid.uuid4().hex[:6]}", pepper="test-pepper"
-    )
-    async with db.tenant_session(created.tenant_id) as session:
-        collection = await catalog.create_collection(
-            session, created.tenant_id, name=label, description="", model=OFFLINE_MODEL, dim=OFFLINE_DIM
-        )
-    assert collection is not None
-    return created.tenant_id, collection.id
 
 
 async def _document(
@@ -59,8 +47,8 @@ async def _document(
 @pytest.fixture
 async def shop(migrated: Settings, db: Database) -> dict[str, str]:
     """A tenant with public, grouped and tagged passages; another tenant with better matches for the query."""
-    tenant_id, collection_id = await _tenant(migrated, db, "store")
-    _, other_collection = await _tenant(migrated, db, "other")
+    tenant_id, collection_id = await tenant_with_collection(migrated, db, "store")
+    _, other_collection = await tenant_with_collection(migrated, db, "other")
     public = await _document(db, tenant_id, collection_id, [
         "Our refund policy: damaged parcels are refunded in full within 30 days.",
         "Shipping takes three to five working days.",
@@ -87,7 +75,7 @@ async def test_the_bm25_index_scan_is_complete_under_the_tenant_filter(
 ) -> None:
     # Another tenant holds many chunks that match the query far better than anything of ours; the scan in
     # score order must pass over all of them and still return our four.
-    other, other_collection = await _tenant(migrated, db, "loud")
+    other, other_collection = await tenant_with_collection(migrated, db, "loud")
     await _document(db, other, other_collection, [f"refund refund policy damaged parcels {i}" for i in range(300)])
     query = SearchQuery(collection_ids=[shop["collection"]], text=QUERY, vector=None, dimension=OFFLINE_DIM,
                         mode="text", groups=("staff",))  # fmt: skip

@@ -124,7 +124,7 @@ class Shop:
         return (self.docs[name], ord_)
 
 
-async def _tenant(settings: Settings, db: Database, label: str) -> tuple[str, str]:
+async def tenant_with_collection(settings: Settings, db: Database, label: str) -> tuple[str, str]:
     created = await create_tenant(
         settings.database_url or "", name=f"{label} {uuid.uuid4().hex[:6]}", pepper="test-pepper"
     )
@@ -137,7 +137,7 @@ async def _tenant(settings: Settings, db: Database, label: str) -> tuple[str, st
 
 
 async def _shop(settings: Settings, db: Database, store: KnowledgeStore, label: str) -> Shop:
-    shop = Shop(db, store, *await _tenant(settings, db, label))
+    shop = Shop(db, store, *await tenant_with_collection(settings, db, label))
     await shop.add("public", [
         "Our refund policy: damaged parcels are refunded in full within 30 days.",
         "Shipping takes three to five working days.",
