@@ -90,6 +90,8 @@ async def _conversation(state: GatewayState, tenant_id: str, channel: store.Chan
 
 def _cors(response: Response, origin: str) -> Response:
     response.headers["Access-Control-Allow-Origin"] = origin
+    # The page's script reads Retry-After to wait out a 429 or 503 before sending the message again.
+    response.headers["Access-Control-Expose-Headers"] = "Retry-After"
     response.headers["Vary"] = "Origin"
     return response
 

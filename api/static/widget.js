@@ -104,6 +104,17 @@
     });
   }
 
+  // How long to wait before sending again, or null when the message was taken (or refused for good).
+  // A 429 (the shop's rate or queue is full) waits as long as Retry-After says, at most 30 s;
+  // a 5xx or a network error backs off a second per attempt.
+  function pause(r, attempt) {
+    if (r.status === 429) {
+      var after = parseInt(r.headers.get("Retry-After") || "", 10);
+      return 1000 * Math.min(isNaN(after) || after < 1 ? attempt : after, 30);
+    }
+    return r.status >= 500 ? 1000 * attempt : null;
+  }
+
   function ready() {
     var box = ui();
     var log = box.querySelector(".log");
@@ -121,10 +132,11 @@
           method: "POST",
           headers: headers({ "Content-Type": "application/json" }),
           body: JSON.stringify({ content: text, client_message_id: cid })
-        }).then(function (r) { return r.status >= 500; }, function () { return true; }).then(function (retry) {
+        }).then(function (r) { return pause(r, attempt); }, function () { return 1000 * attempt; }).then(function (wait) {
           // The same client_message_id makes a retry safe: the conversation answers it once.
-          if (retry && attempt < 5) return new Promise(function (ok) { setTimeout(ok, 1000 * attempt); })
-            .then(function () { return send(attempt + 1); });
+          if (wait === null) return;
+          if (attempt >= 5) { line(log, "note").textContent = "Not sent; please try again."; return; }
+          return new Promise(function (ok) { setTimeout(ok, wait); }).then(function () { return send(attempt + 1); });
         });
       };
       start().then(function () { return send(1); });

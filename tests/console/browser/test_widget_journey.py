@@ -7,6 +7,7 @@ the shop's page is served from another origin by a small HTTP server, as a custo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Response, expect
 
 from core.stack.ports import free_port
 from core.stack.process import ManagedProcess
@@ -30,14 +31,13 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Shop</title></
 <body><h1>A shop</h1><script src="{gateway}/widget.js" data-key="{key}" async></script></body></html>"""
 
 
-@pytest.fixture
-def gateway(platform: Platform) -> Iterator[tuple[ManagedProcess, str]]:
+def _serve(platform: Platform, **env: str) -> Iterator[tuple[ManagedProcess, str]]:
     port = free_port()
     process = ManagedProcess(
         "widget-gateway",
         [sys.executable, "-m", "app.cli", "gateway", "--host", "127.0.0.1", "--port", str(port)],
         data_dir=platform.data_dir,
-        env=platform_env(platform.settings, platform.data_dir),
+        env={**platform_env(platform.settings, platform.data_dir), **env},
     )
     url = f"http://127.0.0.1:{port}"
     process.start()
@@ -46,6 +46,17 @@ def gateway(platform: Platform) -> Iterator[tuple[ManagedProcess, str]]:
         yield process, url
     finally:
         process.stop()
+
+
+@pytest.fixture
+def gateway(platform: Platform) -> Iterator[tuple[ManagedProcess, str]]:
+    yield from _serve(platform)
+
+
+@pytest.fixture
+def slow_gateway(platform: Platform) -> Iterator[tuple[ManagedProcess, str]]:
+    """A gateway whose `pro` plan starts one turn per 3 s with no burst: a second message is refused with 429."""
+    yield from _serve(platform, AIAAS_START_RATES=json.dumps({"pro": {"per_minute": 20, "burst": 1}}))
 
 
 def _ready(process: ManagedProcess, url: str) -> None:
@@ -121,3 +132,41 @@ def test_the_widget_keeps_its_conversation_across_a_gateway_restart(
     shot(page, "widget-after-restart")
     conversations = api.get("/v1/conversations", params={"channel": "widget"}).json()["items"]
     assert len(conversations) == 1
+
+
+def test_the_widget_sends_again_after_a_429_and_the_message_is_answered_once(
+    slow_gateway: tuple[ManagedProcess, str], page: Page, platform: Platform, shop: tuple[Path, str]
+) -> None:
+    _process, url = slow_gateway
+    site, origin = shop
+    _tenant_id, key = new_tenant(platform, "Busy shop")
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    channel = api.post(
+        "/v1/channels", json={"kind": "widget", "name": "shop", "agent": "support", "allowed_origins": [origin]}
+    )
+    assert channel.status_code == 201, channel.text
+    (site / "index.html").write_text(PAGE.format(gateway=url, key=channel.json()["public_key"]))
+    posts: list[tuple[int, str, str | None]] = []
+
+    def answered(response: Response) -> None:
+        if response.url.endswith("/widget/v1/messages") and response.request.method == "POST":
+            body = json.loads(response.request.post_data or "{}")
+            posts.append((response.status, body.get("client_message_id", ""), response.headers.get("retry-after")))
+
+    page.on("response", answered)
+    page.goto(f"{origin}/index.html")
+    answers = page.locator("#aiaas-widget p.agent")
+    _say(page, "first question")
+    _say(page, "second question")
+    expect(answers).to_have_count(2, timeout=2 * TIMEOUT_MS)
+    expect(answers.filter(has_text="echo: first question")).to_have_count(1)
+    expect(answers.filter(has_text="echo: second question")).to_have_count(1)
+    expect(page.locator("#aiaas-widget p.note")).to_have_count(0)
+    refused = [post for post in posts if post[0] == 429]
+    assert refused, f"no message was refused by the start rate: {posts}"
+    # The script read Retry-After across origins and sent the same message again, which was then taken.
+    assert all(after is not None and int(after) >= 1 for _status, _cid, after in refused)
+    taken = {cid for status, cid, _after in posts if status == 202}
+    assert {cid for _status, cid, _after in refused} <= taken
+    assert len(taken) == 2
+    shot(page, "widget-after-429")
