@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+from authlib.integrations.httpx_client import oauth2_client as _authlib_httpx
 
 from core.settings import Settings
 from tenancy.jwt import ASYMMETRIC, JwtVerifier, TokenClaims, TokenRejected, claims_of
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 HTTP_TIMEOUT_SECONDS = 10.0
+# Authlib's client runs on `httpx2` when that is installed (it is, through other dependencies), else on httpx:
+# a transport failure may come from either.
+_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, _authlib_httpx.httpx2.HTTPError)
 # What each verification failure of an ID token tells the person signing in.
 _REJECTIONS = {
     "expired": "the identity provider's token has expired",
@@ -162,8 +166,12 @@ class OidcClient:
                 raise OidcError(
                     400, "code_refused", f"{self.name} refused the sign-in code ({exc.error}); start again"
                 ) from exc
-            except httpx.HTTPError as exc:
+            except _TRANSPORT_ERRORS as exc:
                 log.warning("identity provider token exchange failed: %s", type(exc).__name__)
+                status = getattr(getattr(exc, "response", None), "status_code", 503)
+                if status < 500:
+                    # A 4xx that is not an OAuth error body: the provider is not speaking OAuth to us.
+                    raise OidcError(502, "provider_misconfigured", f"{self.name} sent no token response") from exc
                 raise OidcError(503, "provider_unavailable", f"{self.name} did not answer; try again shortly") from exc
             except ValueError as exc:
                 raise OidcError(502, "provider_misconfigured", f"{self.name} sent no token response") from exc

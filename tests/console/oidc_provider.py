@@ -49,6 +49,8 @@ class Issued:
 
 @dataclass
 class TestIdentityProvider:
+    __test__ = False  # a test double, not a test class
+
     redirect_uri: str
     port: int = field(default_factory=free_port)
     # The claims of whoever "signs in" at the authorize endpoint; `sub` at least.
