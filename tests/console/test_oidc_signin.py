@@ -17,7 +17,7 @@ import pytest
 
 from tests.console.conftest import new_tenant
 from tests.console.console_client import Console
-from tests.console.oidc_provider import TestIdentityProvider
+from tests.console.oidc_provider import API_AUDIENCE, TestIdentityProvider
 from tests.console.oidc_world import OidcWorld, authorize_query, error_code, sign_in
 from tests.e2e.platform import Platform
 
@@ -256,3 +256,28 @@ def test_sign_out_ends_the_provider_session_too(
     assert len(provider.logouts) == before + 1
     assert provider.logouts[-1]["client_id"] == "aiaas-console" and provider.logouts[-1]["id_token_hint"]
     assert console.get("/console/conversations").status_code == 303
+
+
+def test_suspending_the_tenant_ends_the_session_and_refuses_the_next_sign_in(
+    oidc_world: OidcWorld, console: Console, platform: Platform
+) -> None:
+    provider = oidc_world.provider
+    tenant_id, _key = new_tenant(platform, "OIDC suspended")
+    subject = oidc_world.member(tenant_id, "admin")
+    _as(provider, subject, tenant_id=tenant_id)
+    assert sign_in(oidc_world, console.http).status_code == 303
+    assert console.get("/console/conversations").status_code == 200
+    # The provider's access token (the API's audience) is what the API takes; an operator's suspends the tenant.
+    now = int(time.time())
+    claims = {"iss": provider.issuer, "aud": API_AUDIENCE, "iat": now, "exp": now + 600}
+    operator = provider.sign({**claims, "sub": f"ops-{uuid.uuid4().hex[:6]}", "platform_role": "platform_admin"})
+    suspended = httpx.post(
+        f"{oidc_world.url}/v1/admin/tenants/{tenant_id}/suspend", headers={"Authorization": f"Bearer {operator}"}
+    )
+    assert suspended.status_code == 200, suspended.text
+    assert console.get("/console/conversations").status_code == 403
+    again = Console(oidc_world.url)
+    try:
+        _refused(sign_in(oidc_world, again.http), 403, "tenant_suspended")
+    finally:
+        again.close()
