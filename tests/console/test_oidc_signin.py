@@ -110,10 +110,21 @@ def test_roles_come_from_claims_as_on_the_api(
     oidc_world: OidcWorld, console: Console, tenant_a: tuple[str, str]
 ) -> None:
     # No membership, but the token says viewer: the API would take the claim, so the console does too.
-    _as(oidc_world.provider, f"claims-{uuid.uuid4().hex[:6]}", tenant_id=tenant_a[0], roles=["viewer"])
+    provider = oidc_world.provider
+    subject = f"claims-{uuid.uuid4().hex[:6]}"
+    _as(provider, subject, tenant_id=tenant_a[0], roles=["viewer"])
     assert sign_in(oidc_world, console.http).status_code == 303
     assert console.get("/console/conversations").status_code == 200
     assert console.get("/console/api-keys").status_code == 403  # keys:manage is not a viewer's
+    # The same person's token for the API (its audience) is decided the same way there.
+    now = int(time.time())
+    claims = {"iss": provider.issuer, "aud": API_AUDIENCE, "iat": now, "exp": now + 600, "sub": subject}
+    api = httpx.Client(
+        base_url=oidc_world.url,
+        headers={"Authorization": f"Bearer {provider.sign({**claims, 'tenant_id': tenant_a[0], 'roles': ['viewer']})}"},
+    )
+    assert api.get("/v1/conversations").status_code == 200
+    assert api.get("/v1/api-keys").status_code == 403
 
 
 def test_identities_that_may_do_nothing_are_refused(
