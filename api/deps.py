@@ -32,6 +32,7 @@ from db.database import Database
 from tenancy.auth import Refusal
 from tenancy.auth_cache import InvalidationListener
 from tenancy.jwt import JwtConfig, JwtVerifier
+from tenancy.oidc import OidcClient
 from tenancy.permissions import Permission, PlatformRole, acts_as
 from tenancy.principal import Principal, TenantPrincipal
 
@@ -133,11 +134,16 @@ async def auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: GatewayState = app.state.gateway
     verifier = JwtVerifier(JwtConfig.from_settings(state.settings))
     state.authenticator.use_jwt(verifier)
+    # The console's OpenID Connect sign-in verifies ID tokens with the same verifier (and key set).
+    state.oidc = OidcClient(state.settings, verifier) if state.settings.oidc_client_id else None
     try:
         async with InvalidationListener(state.redis, state.authenticator.forget):
             yield
     finally:
         state.authenticator.use_jwt(None)
+        if state.oidc is not None:
+            await state.oidc.close()
+            state.oidc = None
         await verifier.close()
 
 

@@ -15,6 +15,7 @@ from fastapi import Request
 from api.errors import ApiError
 from api.state import GatewayState
 from tenancy.auth import Refusal
+from tenancy.oidc import OidcError
 from tenancy.principal import Principal
 
 COOKIE_NAME = "aiaas_session"
@@ -26,12 +27,27 @@ def session_id(request: Request) -> str | None:
 
 async def session_principal(state: GatewayState, request: Request) -> Principal:
     """The principal of the request's console session; 401 without a live one, 403 for a suspended tenant."""
-    credential = await state.web_sessions.credential(session_id(request))
-    if credential is None:
+    entry = await state.web_sessions.entry(session_id(request))
+    if entry is None:
         raise ApiError(401, "unauthenticated", "no console session; sign in again")
-    principal = await state.authenticator.resolve(credential)
+    if entry.kind == "oidc":
+        principal = await id_token_principal(state, entry.credential)
+    else:
+        principal = await state.authenticator.resolve(entry.credential)
     if principal is Refusal.TENANT_SUSPENDED:
         raise ApiError(403, "tenant_suspended", "this tenant is suspended; the platform's administrators can resume it")
     if not isinstance(principal, Principal):
         raise ApiError(401, "unauthenticated", "the credentials of this session are no longer valid; sign in again")
     return principal
+
+
+async def id_token_principal(state: GatewayState, id_token: str) -> Principal | Refusal | None:
+    """An OpenID Connect session's ID token, verified again (signature, issuer, the console client's audience,
+    expiry), then decided as the API decides a JWT with the same claims. None once it no longer verifies."""
+    if state.oidc is None:
+        return None
+    try:
+        signed_in = await state.oidc.verify(id_token)
+    except OidcError:
+        return None
+    return await state.authenticator.resolve_claims(id_token, signed_in.claims)

@@ -18,6 +18,8 @@ from core.events import EventBus
 from core.settings import Settings
 from db.database import Database
 from tenancy.auth import ApiKeyAuthenticator
+from tenancy.oidc import OidcClient
+from tenancy.oidc_attempts import SignInAttempts
 from tenancy.web_sessions import WebSessions
 
 
@@ -35,7 +37,12 @@ class GatewayState:
     tool_enablement: ToolEnablement = field(init=False)
     # The console's browser sessions (`tenancy.web_sessions`), in the same Redis.
     web_sessions: WebSessions = field(init=False)
+    # The console's OpenID Connect sign-in (`tenancy.oidc`), when configured; set with the JWT verifier it
+    # shares, for as long as the gateway runs (`api.deps.auth_lifespan`).
+    oidc: OidcClient | None = field(default=None, init=False)
+    oidc_attempts: SignInAttempts = field(init=False)
 
     def __post_init__(self) -> None:
         self.tool_enablement = ToolEnablement(self.db, redis=self.redis, registry=self.tools)
         self.web_sessions = WebSessions(self.redis, ttl_seconds=int(self.settings.console_session_seconds))
+        self.oidc_attempts = SignInAttempts(self.redis, ttl_seconds=self.settings.oidc_attempt_seconds)

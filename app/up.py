@@ -290,6 +290,11 @@ class Up:
         if self.with_gateway:
             lines += [f"gateway: {self.gateway_url}", f"api docs: {self.gateway_url}/docs"]
             lines.append(f"gateway processes: {self.gateway_count}")
+            # The development sign-in: a key (`aiaas tenant create`) or a dev token, pasted on the sign-in page.
+            sign_in = "a key from `aiaas tenant create`, or `aiaas admin token --platform-role platform_admin`"
+            if self.settings.oidc_client_id:
+                sign_in = f"through {self.settings.oidc_provider_name or self.settings.jwt_issuer}, or " + sign_in
+            lines.append(f"console: {self.gateway_url}/console (sign in with {sign_in})")
         if self.with_worker:
             lines.append(f"worker metrics: {self.worker_metrics_url}")
             lines += [f"worker-{i} metrics: {url}" for i, url in enumerate(self.worker_metrics_urls[1:], start=2)]

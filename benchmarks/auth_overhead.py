@@ -6,6 +6,11 @@ cached after the first fetch), each with the principal cache off so every call v
 checks the tenant in the database. Also times cache invalidation across two subscribers: publish on Redis ->
 the other subscriber has dropped the entry.
 
+A console session signed in through the identity provider re-verifies its ID token and decides its claims on
+every request (`api.session_auth.id_token_principal`): timed against the API's own RS256 JWT path, and the
+session's Redis read (one GETEX for a key session; GETEX plus an EXPIRE capping it at the token's expiry for
+an ID token session) against each other.
+
     python -m benchmarks.auth_overhead --iterations 2000
 """
 
@@ -35,7 +40,9 @@ from db.migrate import migrate
 from tenancy.auth import ApiKeyAuthenticator
 from tenancy.auth_cache import InvalidationListener, PrincipalCache, publish_invalidation
 from tenancy.jwt import JwtConfig, JwtVerifier, issue_token
+from tenancy.oidc import OidcClient
 from tenancy.tenants import create_tenant
+from tenancy.web_sessions import SessionEntry, WebSessions
 
 HS_SECRET = "benchmark-hs256-secret-" + "b" * 32
 
@@ -113,6 +120,7 @@ async def _measure(settings: Settings, iterations: int, warmup: int) -> dict[str
     claims: dict[str, Any] = {"subject": "bench-user", "tenant_id": tenant.tenant_id, "roles": ("developer",)}
     hs_token = issue_token(HS_SECRET, **claims)
     rs_token = issue_token(rsa_key, algorithm="RS256", kid="bench", **claims)
+    id_token = issue_token(rsa_key, algorithm="RS256", kid="bench", audience="bench-console", **claims)
 
     db = Database(settings.resolved_app_database_url(), pool_size=4)
     cached = ApiKeyAuthenticator(db, pepper, cache_seconds=3600)
@@ -120,6 +128,18 @@ async def _measure(settings: Settings, iterations: int, warmup: int) -> dict[str
     verifier = JwtVerifier(JwtConfig(algorithms=frozenset({"HS256", "RS256"}), secret=HS_SECRET, jwks_url=jwks_url))
     uncached.use_jwt(verifier)
     cached.use_jwt(verifier)
+    oidc = OidcClient(
+        settings.model_copy(update={"oidc_client_id": "bench-console", "jwt_issuer": "http://idp"}), verifier
+    )
+    redis = Redis.from_url(settings.redis_url or "")
+    sessions = WebSessions(redis, ttl_seconds=3600)
+    key_session = await sessions.open(tenant.api_key)
+    token_session = await sessions.open_entry(SessionEntry(id_token, kind="oidc", expires_at=time.time() + 3000))
+
+    async def id_token_session() -> object:
+        signed_in = await oidc.verify(id_token)
+        return await uncached.resolve_claims(id_token, signed_in.claims)
+
     results: dict[str, dict[str, float]] = {}
     try:
         cases: dict[str, Callable[[], Awaitable[object]]] = {
@@ -130,6 +150,9 @@ async def _measure(settings: Settings, iterations: int, warmup: int) -> dict[str
             "jwt HS256, signature only": lambda: verifier.verify(hs_token),
             "jwt RS256, signature only": lambda: verifier.verify(rs_token),
             "jwt RS256, cached": lambda: cached.authenticate(rs_token),
+            "console ID token, uncached": id_token_session,
+            "session read, key": lambda: sessions.entry(key_session),
+            "session read, ID token": lambda: sessions.entry(token_session),
         }
         for name, call in cases.items():
             results[name] = _percentiles(await _time(call, iterations, warmup))
@@ -140,6 +163,8 @@ async def _measure(settings: Settings, iterations: int, warmup: int) -> dict[str
         await cached.close()
         await uncached.close()
         await verifier.close()
+        await oidc.close()
+        await redis.aclose()
         await db.close()
         server.shutdown()
     return results

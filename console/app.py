@@ -21,6 +21,7 @@ from console.pages import (
     knowledge_search,
     knowledge_upload,
     offboarding,
+    oidc,
     operator,
     reports,
     signin,
@@ -33,6 +34,7 @@ from console.web import PREFIX
 STATIC = Path(__file__).parent / "static"
 ROUTERS = (
     signin.router,
+    oidc.router,
     conversations.router,
     inbox.router,
     agents.router,

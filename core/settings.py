@@ -251,6 +251,19 @@ class Settings(BaseSettings):
     # key ids cannot turn the gateway into a load generator against the identity provider.
     jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
 
+    # The console's OpenID Connect sign-in (docs/console.md#signing-in-with-openid-connect), against the provider
+    # the API trusts (`jwt_issuer`; its discovery document names the endpoints). Off without a client id. No
+    # secret: a public client (PKCE alone). No redirect URI: `/console/oidc/callback` on the request's host.
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_uri: str | None = None
+    oidc_scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    # What "Sign in with ..." names; the issuer's host when unset.
+    oidc_provider_name: str | None = Field(default=None, max_length=80)
+    oidc_discovery_cache_seconds: float = Field(default=3600.0, gt=0)
+    # How long a started sign-in may take at the provider before its callback is refused.
+    oidc_attempt_seconds: int = Field(default=600, ge=30, le=3600)
+
     def signup_key(self) -> str:
         """The signup token secret: `signup_secret`, else the API key pepper (required outside dev)."""
         return self.signup_secret.get_secret_value() or self.api_key_pepper.get_secret_value()
@@ -289,6 +302,18 @@ class Settings(BaseSettings):
         if self.env == "prod" and self.jwt_jwks_url and not self.jwt_jwks_url.startswith("https://"):
             # Whoever can answer a plain-HTTP fetch of the key set can sign tokens for anyone.
             raise ValueError("AIAAS_JWT_JWKS_URL must use https in prod")
+        return self
+
+    @model_validator(mode="after")
+    def _check_oidc(self) -> Settings:
+        if self.oidc_client_id is None:
+            return self
+        if not self.jwt_issuer:
+            raise ValueError("AIAAS_OIDC_CLIENT_ID needs AIAAS_JWT_ISSUER: the provider the console signs in with")
+        if "openid" not in self.oidc_scopes:
+            raise ValueError("AIAAS_OIDC_SCOPES must include openid")
+        if self.env == "prod" and not self.jwt_issuer.startswith("https://"):
+            raise ValueError("AIAAS_JWT_ISSUER must use https in prod when the console signs in with it")
         return self
 
     @property

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 _HMAC = frozenset({"HS256", "HS384", "HS512"})
 _RSA = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 _EC_CURVES: Mapping[str, type[ec.EllipticCurve]] = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+# Signed with the provider's private key: what an ID token must use (an HMAC one would be checked against
+# the API's own secret, which the provider does not hold).
+ASYMMETRIC = _RSA | frozenset(_EC_CURVES)
 MAX_SUBJECT_CHARS = 255
 MAX_TENANT_ID_CHARS = 64
 DEV_SECRET_FILE = "jwt-dev-secret"
@@ -216,6 +219,20 @@ def _string_list(value: Any) -> tuple[str, ...] | None:
     return tuple(value) if valid else None
 
 
+class TokenRejected(Exception):
+    """Why a token failed verification: malformed, algorithm, unknown_key, expired, issuer, audience,
+    signature or invalid (a missing or malformed claim)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def claims_of(payload: Mapping[str, Any]) -> TokenClaims | None:
+    """What a verified payload asserts, in the layout the API reads; None when a claim is malformed."""
+    return _claims(payload)
+
+
 def _claims(payload: Mapping[str, Any]) -> TokenClaims | None:
     subject = payload.get("sub")
     tenant_id = payload.get("tenant_id")
@@ -254,29 +271,51 @@ class JwtVerifier:
     async def verify(self, token: str) -> TokenClaims | None:
         """The token's claims if it is well-formed, correctly signed, current and meant for us; else None."""
         try:
+            payload = await self.decode(token)
+        except TokenRejected as exc:
+            log.debug("rejected a token: %s", exc.reason)
+            return None
+        return _claims(payload)
+
+    async def decode(
+        self, token: str, *, audience: str | None = None, algorithms: frozenset[str] | None = None
+    ) -> dict[str, Any]:
+        """The verified payload, for this verifier's audience or the one given (an ID token's is the client's).
+
+        `algorithms` narrows the allow-list (never widens it). Raises `TokenRejected` saying what failed.
+        """
+        try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            return None
+        except jwt.PyJWTError as exc:
+            raise TokenRejected("malformed") from exc
         algorithm = header.get("alg")
-        if not isinstance(algorithm, str) or algorithm not in self.config.algorithms:
-            return None
+        allowed = self.config.algorithms & algorithms if algorithms is not None else self.config.algorithms
+        if not isinstance(algorithm, str) or algorithm not in allowed:
+            raise TokenRejected("algorithm")
         key = await self._key_for(algorithm, header.get("kid"))
         if key is None:
-            return None
+            raise TokenRejected("unknown_key")
         try:
-            payload = jwt.decode(
+            payload: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[algorithm],
-                audience=self.config.audience,
+                audience=audience or self.config.audience,
                 issuer=self.config.issuer,
                 leeway=self.config.leeway_seconds,
                 options=_DECODE_OPTIONS,  # type: ignore[arg-type]
             )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenRejected("expired") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise TokenRejected("issuer") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise TokenRejected("audience") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise TokenRejected("signature") from exc
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
-            log.debug("rejected a token: %s", type(exc).__name__)
-            return None
-        return _claims(payload)
+            raise TokenRejected("invalid") from exc
+        return payload
 
     async def _key_for(self, algorithm: str, kid: object) -> Any | None:
         if algorithm in _HMAC:

@@ -7,6 +7,10 @@ session at once, and the session can never do more than the credential does on t
 What Redis holds is useless without the cookie: the entry's name is a hash of the session id, and the
 credential is sealed (AES-256-GCM) under a key derived from the id, which only the browser has. The CSRF
 token is derived from the id as well (an HMAC), so nothing else needs storing.
+
+A session opened by the OpenID Connect sign-in holds the provider's ID token instead (`SessionEntry.kind`
+"oidc"), checked on every request for the console client's audience; its entry never outlives the token
+(the sliding expiry stops at the token's `exp`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import math
 import secrets
+import time
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -53,6 +61,32 @@ def well_formed(session_id: str | None) -> bool:
     return bool(session_id) and len(session_id or "") <= MAX_SESSION_ID_CHARS
 
 
+@dataclass(frozen=True)
+class SessionEntry:
+    """What a session holds: a credential the API accepts (`kind` "credential"), or an ID token ("oidc")."""
+
+    credential: str
+    kind: str = "credential"
+    expires_at: float | None = None
+
+
+def _encode(entry: SessionEntry) -> bytes:
+    if entry.kind == "credential":
+        return entry.credential.encode()
+    # An API key or a JWT never starts with `{`, so the two layouts cannot be confused.
+    return json.dumps({"kind": entry.kind, "token": entry.credential, "exp": entry.expires_at}).encode()
+
+
+def _decode(opened: bytes) -> SessionEntry | None:
+    if not opened.startswith(b"{"):
+        return SessionEntry(opened.decode())
+    try:
+        stored = json.loads(opened)
+        return SessionEntry(str(stored["token"]), kind=str(stored["kind"]), expires_at=float(stored["exp"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class WebSessions:
     """Open, read (sliding the expiry) and close console sessions in Redis."""
 
@@ -61,14 +95,28 @@ class WebSessions:
         self.ttl_seconds = ttl_seconds
 
     async def open(self, credential: str) -> str:
+        return await self.open_entry(SessionEntry(credential))
+
+    async def open_entry(self, entry: SessionEntry) -> str:
         session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = nonce + AESGCM(_key(session_id)).encrypt(nonce, credential.encode(), _SEAL_LABEL)
-        await self.redis.set(_name(session_id), sealed, ex=self.ttl_seconds)
+        sealed = nonce + AESGCM(_key(session_id)).encrypt(nonce, _encode(entry), _SEAL_LABEL)
+        await self.redis.set(_name(session_id), sealed, ex=self.lifetime(entry))
         return session_id
+
+    def lifetime(self, entry: SessionEntry) -> int:
+        """Seconds the session may stay unused: the configured time, cut short by its token's expiry."""
+        if entry.expires_at is None:
+            return self.ttl_seconds
+        return max(1, min(self.ttl_seconds, math.ceil(entry.expires_at - time.time())))
 
     async def credential(self, session_id: str | None) -> str | None:
         """The credential behind the session; None for an unknown, expired or malformed id."""
+        entry = await self.entry(session_id)
+        return entry.credential if entry is not None else None
+
+    async def entry(self, session_id: str | None) -> SessionEntry | None:
+        """What the session holds; None for an unknown, expired or malformed id."""
         if not well_formed(session_id):
             return None
         assert session_id is not None
@@ -79,7 +127,14 @@ class WebSessions:
             opened = AESGCM(_key(session_id)).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], _SEAL_LABEL)
         except InvalidTag:
             return None
-        return opened.decode()
+        entry = _decode(opened)
+        if entry is not None and entry.expires_at is not None:
+            if entry.expires_at <= time.time():
+                await self.redis.delete(_name(session_id))
+                return None
+            # The read slid the expiry by the full session time; a token's session stops at the token's.
+            await self.redis.expire(_name(session_id), self.lifetime(entry))
+        return entry
 
     async def close(self, session_id: str | None) -> None:
         if well_formed(session_id):

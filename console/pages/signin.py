@@ -1,5 +1,8 @@
 """`/console/sign-in` and `/console/sign-out`: a credential the API accepts becomes a browser session.
 
+With an identity provider configured (`AIAAS_OIDC_CLIENT_ID`), the page also offers "Sign in with ..."
+(`console.pages.oidc`), and signing out of such a session ends the provider's session too.
+
 The form takes an API key (what `aiaas tenant create` prints, so `aiaas up` needs nothing more) or a JWT
 from the identity provider the API trusts (`aiaas admin token` prints one in development). The credential
 is checked by the gateway's authenticator exactly as a `Bearer` header would be, then kept sealed in the
@@ -24,23 +27,28 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=Fa
 MAX_CREDENTIAL_CHARS = 8192
 
 
-def _secure(request: Request, state: GatewayState) -> bool:
+def cookie_secure(request: Request, state: GatewayState) -> bool:
     configured = state.settings.console_cookie_secure
     if configured is not None:
         return configured
     return request.url.scheme == "https" or state.settings.env == "prod"
 
 
-def _next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     # Back to a console page only: never an absolute or scheme-relative URL (an open redirect).
     if target and target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
         return target
     return PREFIX + "/"
 
 
+def _provider_name(request: Request) -> str | None:
+    oidc = request.app.state.gateway.oidc
+    return oidc.name if oidc is not None else None
+
+
 @router.get("/sign-in")
 async def sign_in_form(request: Request, next: str | None = None) -> Response:
-    return render(None, request, "sign_in.html", next=_next(next))
+    return render(None, request, "sign_in.html", next=safe_next(next), oidc_name=_provider_name(request))
 
 
 @router.post("/sign-in")
@@ -58,16 +66,19 @@ async def sign_in(
     try:
         await authenticate_any(state, f"Bearer {token}")
     except ApiError as exc:
-        return render(None, request, "sign_in.html", exc.status, next=_next(next), error=exc.message)
+        return render(
+            None, request, "sign_in.html", exc.status, next=safe_next(next), error=exc.message, error_code=exc.code,
+            oidc_name=_provider_name(request),
+        )  # fmt: skip
     await state.web_sessions.close(session_id(request))
     opened = await state.web_sessions.open(token)
-    response = RedirectResponse(_next(next), status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE_NAME,
         opened,
         max_age=int(state.settings.console_session_seconds),
         path="/",
-        secure=_secure(request, state),
+        secure=cookie_secure(request, state),
         httponly=True,
         samesite="lax",
     )
@@ -76,8 +87,21 @@ async def sign_in(
 
 
 @router.post("/sign-out")
-async def sign_out(viewer: CsrfViewerDep) -> Response:
-    await viewer.state.web_sessions.close(viewer.session_id)
-    response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
+async def sign_out(request: Request, viewer: CsrfViewerDep) -> Response:
+    state = viewer.state
+    entry = await state.web_sessions.entry(viewer.session_id)
+    await state.web_sessions.close(viewer.session_id)
+    provider_logout, oidc = None, state.oidc
+    if entry is not None and entry.kind == "oidc" and oidc is not None:
+        # RP-initiated logout: the provider ends its own session too, then sends the browser back here.
+        provider_logout = await oidc.end_session_url(
+            id_token=entry.credential, post_logout_redirect_uri=str(request.url_for("sign_in_form"))
+        )
+    if provider_logout is None or oidc is None:
+        response: Response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
+    else:
+        # A page that moves on by itself rather than a redirect: the CSP's `form-action 'self'` would stop a
+        # form's redirect to the provider's origin.
+        response = render(None, request, "signed_out.html", provider_logout=provider_logout, oidc_name=oidc.name)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response

@@ -23,7 +23,8 @@ from tests.console.console_client import Console, signed_in
 from tests.e2e.platform import Platform
 
 SIGN_IN = "/console/sign-in"
-OPEN = {("GET", SIGN_IN), ("POST", SIGN_IN)}
+# Before any session by design; the OpenID Connect routes' refusals are tests/console/test_oidc_signin.py's.
+OPEN = {("GET", SIGN_IN), ("POST", SIGN_IN), ("GET", f"{SIGN_IN}/oidc"), ("GET", "/console/oidc/callback")}
 VALUES = {"action": "suspend", "version": "1", "n": "0"}
 # A public address literal: passes the SSRF check without DNS (deliveries to it just fail and retry).
 PUBLIC_URL = "https://93.184.215.14/hooks"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from core.settings import Settings
-from tenancy.web_sessions import WebSessions, _name, csrf_matches, csrf_token
+from tenancy.oidc_attempts import SignInAttempts, new_binding
+from tenancy.web_sessions import SessionEntry, WebSessions, _name, csrf_matches, csrf_token
 
 CREDENTIAL = "ak_test_credential_that_must_never_be_stored_in_clear"
 
@@ -52,3 +54,29 @@ def test_the_csrf_token_belongs_to_one_session() -> None:
     assert csrf_matches("session-a", csrf_token("session-a"))
     assert not csrf_matches("session-b", csrf_token("session-a"))
     assert not csrf_matches("session-a", None) and not csrf_matches("session-a", "")
+
+
+async def test_a_token_session_never_outlives_its_token(sessions: WebSessions) -> None:
+    entry = SessionEntry("header.payload.signature", kind="oidc", expires_at=time.time() + 20)
+    session_id = await sessions.open_entry(entry)
+    opened = await sessions.entry(session_id)
+    assert opened is not None and opened.kind == "oidc" and opened.credential == entry.credential
+    # Reading slides a key session's expiry to the full session time; a token session's stops at the token's.
+    assert 0 < await sessions.redis.ttl(_name(session_id)) <= 20
+    expired = await sessions.open_entry(SessionEntry("h.p.s", kind="oidc", expires_at=time.time() - 1))
+    assert await sessions.entry(expired) is None
+    assert await sessions.redis.exists(_name(expired)) == 0
+
+
+async def test_sign_in_attempts_are_single_use_and_bound_to_one_browser(sessions: WebSessions) -> None:
+    attempts = SignInAttempts(sessions.redis, ttl_seconds=60)
+    binding = new_binding()
+    attempt = await attempts.start(binding=binding, next="/console/agents")
+    assert len(attempt.code_verifier) >= 43 and attempt.nonce != attempt.state
+    names = [name async for name in sessions.redis.scan_iter(match="console:oidc:attempt:*")]
+    assert not any(attempt.state.encode() in name for name in names)
+    taken = await attempts.take(attempt.state)
+    assert taken is not None and taken.next == "/console/agents" and taken.code_verifier == attempt.code_verifier
+    assert taken.bound_to(binding) and not taken.bound_to(new_binding()) and not taken.bound_to(None)
+    assert await attempts.take(attempt.state) is None
+    assert await attempts.take("x" * 500) is None and await attempts.take(None) is None

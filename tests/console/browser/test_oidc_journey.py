@@ -1,0 +1,53 @@
+"""Journey: "Sign in with Test IdP" in Chromium, the provider sends the browser back, the tenant's pages show;
+signing out ends the provider's session too and lands on the sign-in page."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.console.browser.conftest import CHROMIUM, shot
+from tests.console.conftest import new_tenant
+from tests.console.oidc_world import PROVIDER_NAME, OidcWorld
+
+
+# This module's own browser, after the gateway this journey signs in to (the shared one waits for another).
+@pytest.fixture(scope="module")
+def browser(oidc_world: OidcWorld) -> Iterator[Browser]:
+    if not CHROMIUM.exists() and not os.environ.get("AIAAS_REQUIRE_TOOLS"):
+        pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def test_sign_in_with_the_identity_provider_and_out(oidc_world: OidcWorld, page: Page) -> None:
+    tenant_id, _key = new_tenant(oidc_world.platform, "OIDC journey")
+    subject = oidc_world.member(tenant_id, "admin")
+    oidc_world.provider.reset({"sub": subject, "tenant_id": tenant_id})
+    logouts = len(oidc_world.provider.logouts)
+
+    page.goto(f"{oidc_world.url}/console/conversations")
+    expect(page).to_have_url(f"{oidc_world.url}/console/sign-in?next=/console/conversations")
+    page.get_by_role("link", name=f"Sign in with {PROVIDER_NAME}").click()
+    # To the provider, which approves at once and redirects to the callback, which opens the session.
+    page.wait_for_url(f"{oidc_world.url}/console/conversations")
+    expect(page.locator("#who")).to_have_text(subject)
+    expect(page.get_by_role("link", name="Conversations")).to_be_visible()
+    expect(page.get_by_role("link", name="Tenants")).to_have_count(0)
+    page.get_by_role("link", name="API keys").click()
+    expect(page.locator("h1")).to_contain_text("API keys")
+    shot(page, "oidc-signed-in")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{oidc_world.url}/console/sign-in")
+    assert len(oidc_world.provider.logouts) == logouts + 1
+    page.goto(f"{oidc_world.url}/console/conversations")
+    expect(page.locator("#sign-in-oidc")).to_be_visible()
+    shot(page, "oidc-signed-out")
