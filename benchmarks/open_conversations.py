@@ -6,6 +6,10 @@ and the SDK's sticky-cache hits and misses over that round give the hit rate. Ba
 worker's memory after a single warm-up conversation, so the growth per open conversation is what it adds.
 
     python -m benchmarks conversations --conversations 1000
+    python -m benchmarks conversations --conversations 1000 --strict-sandbox
+
+`--strict-sandbox` imports the workflow modules once per workflow run, as workers did before the shared
+sandbox (`AIAAS_WORKFLOW_SANDBOX_SHARED=false`); `--cache N` sets the worker's sticky cache size.
 """
 
 from __future__ import annotations
@@ -110,14 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8, help="messages in flight while opening")
+    parser.add_argument("--cache", type=int, default=1000, help="the worker's sticky cache size (workflows)")
+    parser.add_argument("--strict-sandbox", action="store_true", help="import workflow modules once per run")
     args = parser.parse_args(argv)
     with throwaway_stack("aiaas-bench-conv-", task_queue=f"bench-{uuid.uuid4().hex[:6]}") as settings:
-        print(f"conversations: {args.conversations} open conversations in one worker process")
+        sandbox = "strict sandbox" if args.strict_sandbox else "shared sandbox"
+        print(f"conversations: {args.conversations} open in one worker process ({sandbox}, cache {args.cache})")
         sdk_port, app_port = free_port(), free_port()
         with running_platform(settings, 0, 1) as platform:
             env = {
                 **platform.env,
                 "AIAAS_WORKER_METRICS_PORT": str(app_port),
+                "AIAAS_WORKFLOW_SANDBOX_SHARED": "false" if args.strict_sandbox else "true",
+                "AIAAS_WORKFLOW_CACHE_SIZE": str(args.cache),
             }
             worker = ManagedProcess(
                 "bench-metered-worker",
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             worker.start()
             try:
                 urls = (f"http://127.0.0.1:{sdk_port}/metrics", f"http://127.0.0.1:{app_port}/metrics")
-                worker.wait_ready(lambda: httpx.get(urls[1]).status_code == 200, timeout=120)
+                worker.wait_ready(lambda: httpx.get(urls[1]).status_code == 200, timeout=300)
                 process = psutil.Process(worker.pid)
                 asyncio.run(_measure(platform.base_url, platform.api_key, process, urls, args))
             finally:

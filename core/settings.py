@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # `gateway_port` (SO_REUSEPORT); worker n > 1 serves its metrics on a port of its own.
     workers: int | None = Field(default=None, ge=1, le=64)
     gateway_workers: int | None = Field(default=None, ge=1, le=64)
+    # Open conversations kept in memory per worker (the sticky cache; a run evicted from it replays its
+    # history on its next task), and whether the platform's workflow modules are imported once per worker
+    # process rather than once per workflow run (docs/architecture.md, "Worker memory").
+    workflow_cache_size: int = Field(default=1000, ge=0, le=100_000)
+    workflow_sandbox_shared: bool = True
     # The share of traces recorded (parent-based: a span follows its parent's decision, a new trace is
     # sampled at this rate). Low by default: recording every span costs a large share of a turn.
     trace_sample_rate: float = Field(default=0.01, ge=0, le=1)
