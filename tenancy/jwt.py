@@ -34,6 +34,7 @@ _RSA = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 _EC_CURVES: Mapping[str, type[ec.EllipticCurve]] = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
 MAX_SUBJECT_CHARS = 255
 MAX_TENANT_ID_CHARS = 64
+MAX_EMAIL_CHARS = 320
 DEV_SECRET_FILE = "jwt-dev-secret"
 _DECODE_OPTIONS: dict[str, Any] = {"require": ["exp", "sub"], "enforce_minimum_key_length": True}
 
@@ -79,6 +80,9 @@ class TokenClaims:
     platform_role: str | None
     scopes: tuple[str, ...]
     expires_at: float
+    # OpenID Connect's `email`, and whether the provider says it verified it (`email_verified: true`).
+    email: str | None = None
+    email_verified: bool = False
 
 
 def load_public_keys(raw: str) -> dict[str, Any]:
@@ -231,7 +235,10 @@ def _claims(payload: Mapping[str, Any]) -> TokenClaims | None:
     if ("roles" in payload and roles is None) or scopes is None:
         # A malformed claim is a malformed token: guessing what it meant could grant too much.
         return None
-    return TokenClaims(subject, tenant_id, roles, platform_role, scopes, float(payload["exp"]))
+    email = payload.get("email")
+    email = email if isinstance(email, str) and 0 < len(email) <= MAX_EMAIL_CHARS else None
+    verified = email is not None and payload.get("email_verified") is True
+    return TokenClaims(subject, tenant_id, roles, platform_role, scopes, float(payload["exp"]), email, verified)
 
 
 class JwtVerifier:
