@@ -81,7 +81,8 @@ class Acceptance:
 
 
 def _invitation(row: Any) -> Invitation:
-    return Invitation(**dict(row._mapping))
+    fields = dict(row._mapping)
+    return Invitation(**{name: fields[name] for name in Invitation.__dataclass_fields__})
 
 
 def normalise_email(email: str) -> str:
