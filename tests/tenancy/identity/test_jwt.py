@@ -75,6 +75,25 @@ async def test_reads_platform_role_and_leaves_absent_claims_none(verifier: JwtVe
 
 
 @pytest.mark.parametrize(
+    ("extra", "email", "verified"),
+    [
+        ({"email": "Pat@Example.com", "email_verified": True}, "Pat@Example.com", True),
+        # Only a boolean true verifies; anything else leaves the address unverified, never the token refused.
+        ({"email": "pat@example.com", "email_verified": "true"}, "pat@example.com", False),
+        ({"email": "pat@example.com"}, "pat@example.com", False),
+        ({"email": 7, "email_verified": True}, None, False),
+        ({"email": "x" * 400, "email_verified": True}, None, False),
+        ({}, None, False),
+    ],
+)
+async def test_reads_the_email_claim_and_whether_it_is_verified(
+    verifier: JwtVerifier, extra: dict[str, Any], email: str | None, verified: bool
+) -> None:
+    claims = await verifier.verify(_token(SECRET, extra=extra))
+    assert claims is not None and (claims.email, claims.email_verified) == (email, verified)
+
+
+@pytest.mark.parametrize(
     "change",
     [
         {"ttl_seconds": -120},  # expired, beyond the leeway
