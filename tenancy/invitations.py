@@ -91,8 +91,9 @@ def normalise_email(email: str) -> str:
         raise InvitationRefused(422, "invalid_email", f"an address of 1 to {MAX_EMAIL_CHARS} characters is needed")
     try:
         checked = validate_email(email.strip(), check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise InvitationRefused(422, "invalid_email", str(exc)) from exc
+    except (EmailNotValidError, UnicodeError) as exc:
+        # UnicodeError: what a domain with an unpaired surrogate raises on its way to IDNA.
+        raise InvitationRefused(422, "invalid_email", str(exc) or "that is not an address") from exc
     return f"{checked.local_part}@{checked.ascii_domain.lower()}"
 
 
