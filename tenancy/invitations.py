@@ -274,7 +274,10 @@ async def accept_invitation(
         if row.accepted_by != user_id:
             raise InvitationRefused(409, "invitation_used", "this invitation was accepted by someone else")
         current = await session.scalar(text("SELECT role FROM memberships WHERE user_id = :u"), {"u": user_id})
-        return Acceptance(invitation, tenant_id, user_id, str(current or row.role), joined=False)
+        if current is None:
+            # Accepted, then removed: the link does not bring a removed member back.
+            raise InvitationRefused(409, "invitation_used", "this invitation was used already; ask for a new one")
+        return Acceptance(invitation, tenant_id, user_id, str(current), joined=False)
     if row.status in ("revoked", "expired"):
         message = f"this invitation has been {row.status}; ask for a new one"
         raise InvitationRefused(410, f"invitation_{row.status}", message)

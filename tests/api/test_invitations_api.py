@@ -88,6 +88,9 @@ def test_an_invited_person_joins_with_the_role_and_only_once(platform: Platform)
             "already_member",
         )
         events = page(owner.get("/v1/audit", params={"limit": 4}))["items"]
+        assert owner.delete(f"/v1/tenant/members/{body['user_id']}").status_code == 204
+        # A removed member does not come back through the link they once used.
+        error(accept(platform, token, person), 409, "invitation_used")
         actions = [e["action"] for e in events]
         assert actions[:2] == ["invitation.accepted", "member.added"] and "invitation.created" in actions
         # The invited address is personal data: never in an event's clear details.
