@@ -260,16 +260,22 @@ async def _inviter_grants(session: AsyncSession, tenant_id: str, row: Any) -> fr
 
 
 async def accept_invitation(
-    session: AsyncSession, *, tenant_id: str, token: str, subject: str, email: str | None
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    token: str,
+    subject: str,
+    email: str | None,
+    display_name: str | None = None,
 ) -> Acceptance:
     """Make the person `subject` a member as the invitation says, in a session bound to `tenant_id`.
 
-    `email` is the identity's verified address, None when its token carries none."""
+    `email` is the identity's verified address, None when its token carries none; `display_name` its `name`."""
     row = await _locked(session, "token_sha256 = :h", {"h": token_sha256(token)})
     if row is None:
         raise InvitationRefused(404, "invitation_not_found", "no such invitation; ask for a new link")
     invitation = _invitation(row)
-    user_id = await ensure_user(session, subject=subject, email=email)
+    user_id = await ensure_user(session, subject=subject, email=email, display_name=display_name)
     if row.status == "accepted":
         if row.accepted_by != user_id:
             raise InvitationRefused(409, "invitation_used", "this invitation was accepted by someone else")

@@ -35,6 +35,7 @@ _EC_CURVES: Mapping[str, type[ec.EllipticCurve]] = {"ES256": ec.SECP256R1, "ES38
 MAX_SUBJECT_CHARS = 255
 MAX_TENANT_ID_CHARS = 64
 MAX_EMAIL_CHARS = 320
+MAX_NAME_CHARS = 200
 DEV_SECRET_FILE = "jwt-dev-secret"
 _DECODE_OPTIONS: dict[str, Any] = {"require": ["exp", "sub"], "enforce_minimum_key_length": True}
 
@@ -83,6 +84,8 @@ class TokenClaims:
     # OpenID Connect's `email`, and whether the provider says it verified it (`email_verified: true`).
     email: str | None = None
     email_verified: bool = False
+    # OpenID Connect's `name`: how the person is shown.
+    name: str | None = None
 
 
 def load_public_keys(raw: str) -> dict[str, Any]:
@@ -238,7 +241,10 @@ def _claims(payload: Mapping[str, Any]) -> TokenClaims | None:
     email = payload.get("email")
     email = email if isinstance(email, str) and 0 < len(email) <= MAX_EMAIL_CHARS else None
     verified = email is not None and payload.get("email_verified") is True
-    return TokenClaims(subject, tenant_id, roles, platform_role, scopes, float(payload["exp"]), email, verified)
+    name = payload.get("name")
+    name = name.strip() if isinstance(name, str) and 0 < len(name.strip()) <= MAX_NAME_CHARS else None
+    expires = float(payload["exp"])
+    return TokenClaims(subject, tenant_id, roles, platform_role, scopes, expires, email, verified, name)
 
 
 class JwtVerifier:

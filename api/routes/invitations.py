@@ -201,6 +201,7 @@ async def accept(state: GatewayState, claims: TokenClaims, token: str) -> Accept
                 token=token,
                 subject=claims.subject,
                 email=claims.email if claims.email_verified else None,
+                display_name=claims.name,
             )
     except InvitationRefused as exc:
         raise refusal(exc) from None

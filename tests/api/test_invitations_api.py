@@ -15,10 +15,18 @@ from tests.e2e.platform import Platform
 
 
 def identity(
-    platform: Platform, subject: str, *, email: str | None = None, verified: bool = True, tenant_id: str | None = None
+    platform: Platform,
+    subject: str,
+    *,
+    email: str | None = None,
+    verified: bool = True,
+    tenant_id: str | None = None,
+    name: str | None = None,
 ) -> str:
     """A person's token as an identity provider would issue it: a subject, maybe an address, no roles."""
     extra: dict[str, Any] = {"email": email, "email_verified": verified} if email else {}
+    if name:
+        extra["name"] = name
     return issue_token(dev_secret(platform.data_dir), subject=subject, tenant_id=tenant_id, extra=extra)
 
 
@@ -60,7 +68,7 @@ def test_an_invited_person_joins_with_the_role_and_only_once(platform: Platform)
             "invitation_pending",
         )
 
-        person = identity(platform, subject, email="ANN@example.com", tenant_id=tenant_id)
+        person = identity(platform, subject, email="ANN@example.com", tenant_id=tenant_id, name="Ann Example")
         # Before accepting, the person's token names the tenant but holds no role in it.
         with client(platform, person) as before:
             error(before.get("/v1/conversations"), 403, "forbidden")
@@ -82,6 +90,7 @@ def test_an_invited_person_joins_with_the_role_and_only_once(platform: Platform)
         members = {m["user_id"]: m for m in every_item(owner, "/v1/tenant/members")}
         assert members[body["user_id"]]["role"] == "developer"
         assert members[body["user_id"]]["email"] == "ANN@example.com"
+        assert members[body["user_id"]]["display_name"] == "Ann Example"
         error(
             owner.post("/v1/tenant/invitations", json={"email": "ann@EXAMPLE.com", "role": "viewer"}),
             409,

@@ -74,6 +74,13 @@ async def test_reads_platform_role_and_leaves_absent_claims_none(verifier: JwtVe
     assert (claims.tenant_id, claims.roles, claims.platform_role) == (None, None, "platform_operator")
 
 
+async def test_reads_the_name_claim(verifier: JwtVerifier) -> None:
+    named = await verifier.verify(_token(SECRET, extra={"name": "  Pat Lee "}))
+    unnamed = await verifier.verify(_token(SECRET, extra={"name": ["Pat"]}))
+    assert named is not None and named.name == "Pat Lee"
+    assert unnamed is not None and unnamed.name is None
+
+
 @pytest.mark.parametrize(
     ("extra", "email", "verified"),
     [
