@@ -20,8 +20,9 @@ from api.admission.headers import RateLimitHeaders
 from api.admission.lifespan import admission_lifespan
 from api.deps import auth_lifespan
 from api.docs import install_docs
+from api.edge_limits import ConsoleLimit
 from api.errors import install_error_handlers
-from api.routes import channel_hooks, codec, codec_export, health, signup, widget
+from api.routes import channel_hooks, codec, codec_export, health, invitations, signup, widget
 from api.state import GatewayState
 from api.trace_privacy import redact_request_span
 from api.v1 import http_router, socket_router
@@ -125,6 +126,8 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
     app.include_router(widget.router)
     # Self-serve signup: no credentials yet, so outside the authenticated /v1 router; limits of its own.
     app.include_router(signup.router)
+    # Accepting an invitation: a person's identity token, no tenant yet; limited per client address.
+    app.include_router(invitations.accept_router, dependencies=[ConsoleLimit])
 
     @app.middleware("http")
     async def guard_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

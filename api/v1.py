@@ -40,6 +40,7 @@ from api.routes import (
     erasures,
     evals,
     events,
+    invitations,
     key_rotation,
     knowledge,
     knowledge_events,
@@ -99,6 +100,7 @@ _HTTP: tuple[APIRouter, ...] = (
     dr_reports.router,
 )
 _HTTP += (router_canaries.router,)
+_HTTP += (invitations.router,)
 _SOCKETS = (events.sockets,)
 
 

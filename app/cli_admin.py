@@ -28,6 +28,7 @@ def add_admin_parser(subparsers: Any) -> None:
     token.add_argument("--tenant", default=None, help="tenant id the token acts for")
     token.add_argument("--role", action="append", default=None, help="tenant role (repeatable); needs --tenant")
     token.add_argument("--subject", default="dev-admin", help="the token's `sub` (default: dev-admin)")
+    token.add_argument("--email", default=None, help="a verified `email` claim, as an identity provider sets it")
     token.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds (default: 3600)")
     token.add_argument("--data-dir", type=Path, default=None, help="where `aiaas up` keeps its state")
     token.set_defaults(func=_token)
@@ -76,6 +77,7 @@ def _token(args: argparse.Namespace) -> int:
         ttl_seconds=args.ttl,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
+        extra={"email": args.email, "email_verified": True} if args.email else None,
     )
     print(token)
     return 0

@@ -204,6 +204,10 @@ class Settings(BaseSettings):
     signup_verify_url: str = "http://127.0.0.1:8000/v1/signup/verify"
     signup_per_ip_per_hour: int = Field(default=10, ge=1)
     signup_per_domain_per_hour: int = Field(default=20, ge=1)
+    # Invitations to join a tenant (tenancy/invitations.py): how long a link is valid, and the console page it
+    # points at (`?token=` is appended); empty: the console on the address the inviting request reached.
+    invitation_ttl_seconds: int = Field(default=7 * 86400, ge=300, le=30 * 86400)
+    invitation_accept_url: str = ""
     # Requests per minute per client address at the edge (policies/edge_limits.py): console pages, channel
     # webhooks, the web widget; a burst of that many, refilled over the minute.
     console_per_minute_per_address: int = Field(default=600, ge=1)

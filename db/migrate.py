@@ -32,6 +32,8 @@ _AUTH_FUNCTIONS = (
     "auth_lookup_api_key(text)",
     "auth_touch_api_key(text)",
     "auth_lookup_identity(text, text)",
+    "identity_ensure_user(text, text, text)",
+    "identity_member_profiles()",
     "residency_bind_tenant(text)",
     "residency_register_tenant(text, text, text, text, text, text, timestamptz)",
 )

@@ -37,6 +37,8 @@ _EC_CURVES: Mapping[str, type[ec.EllipticCurve]] = {"ES256": ec.SECP256R1, "ES38
 ASYMMETRIC = _RSA | frozenset(_EC_CURVES)
 MAX_SUBJECT_CHARS = 255
 MAX_TENANT_ID_CHARS = 64
+MAX_EMAIL_CHARS = 320
+MAX_NAME_CHARS = 200
 DEV_SECRET_FILE = "jwt-dev-secret"
 _DECODE_OPTIONS: dict[str, Any] = {"require": ["exp", "sub"], "enforce_minimum_key_length": True}
 
@@ -82,6 +84,11 @@ class TokenClaims:
     platform_role: str | None
     scopes: tuple[str, ...]
     expires_at: float
+    # OpenID Connect's `email`, and whether the provider says it verified it (`email_verified: true`).
+    email: str | None = None
+    email_verified: bool = False
+    # OpenID Connect's `name`: how the person is shown.
+    name: str | None = None
 
 
 def load_public_keys(raw: str) -> dict[str, Any]:
@@ -248,7 +255,13 @@ def _claims(payload: Mapping[str, Any]) -> TokenClaims | None:
     if ("roles" in payload and roles is None) or scopes is None:
         # A malformed claim is a malformed token: guessing what it meant could grant too much.
         return None
-    return TokenClaims(subject, tenant_id, roles, platform_role, scopes, float(payload["exp"]))
+    email = payload.get("email")
+    email = email if isinstance(email, str) and 0 < len(email) <= MAX_EMAIL_CHARS else None
+    verified = email is not None and payload.get("email_verified") is True
+    name = payload.get("name")
+    name = name.strip() if isinstance(name, str) and 0 < len(name.strip()) <= MAX_NAME_CHARS else None
+    expires = float(payload["exp"])
+    return TokenClaims(subject, tenant_id, roles, platform_role, scopes, expires, email, verified, name)
 
 
 class JwtVerifier:

@@ -123,21 +123,17 @@ async def create_tenant(admin_url: str, *, name: str, plan: str = "free", pepper
 async def ensure_user(
     session: AsyncSession, *, subject: str, email: str | None = None, display_name: str | None = None
 ) -> str:
-    """The id of the user with this identity-provider subject, created if new. Needs the admin role:
-    users are platform-level and the app role cannot see them."""
+    """The id of the user with this identity-provider subject, created if new. Users are platform-level and
+    the app role cannot see them: it goes through the `identity_ensure_user` definer function (migration 0034),
+    which does this and nothing else."""
     if not subject or len(subject) > MAX_SUBJECT_CHARS:
         raise ValueError(f"subject must be 1 to {MAX_SUBJECT_CHARS} characters")
     conn = await session.connection()
-    row = await conn.execute(
-        text(
-            "INSERT INTO users (id, subject, email, display_name) VALUES (:id, :subject, :email, :name) "
-            # An update even when nothing is given, so that RETURNING yields the existing row's id too.
-            "ON CONFLICT (subject) DO UPDATE SET email = COALESCE(EXCLUDED.email, users.email), "
-            "display_name = COALESCE(EXCLUDED.display_name, users.display_name) RETURNING id"
-        ),
-        {"id": new_id(), "subject": subject, "email": email, "name": display_name},
+    found = await conn.scalar(
+        text("SELECT identity_ensure_user(:subject, :email, :name)"),
+        {"subject": subject, "email": email, "name": display_name},
     )
-    return str(row.scalar_one())
+    return str(found)
 
 
 async def set_member_role(session: AsyncSession, *, tenant_id: str, user_id: str, role: str, actor: str) -> bool:

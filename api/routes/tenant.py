@@ -68,6 +68,8 @@ class MemberOut(BaseModel):
     role: str
     created_at: datetime
     updated_at: datetime
+    email: str | None = Field(default=None, description="as the member's identity provider last gave it")
+    display_name: str | None = None
 
 
 class MemberRole(BaseModel):
@@ -110,10 +112,11 @@ async def list_members(principal: MembersManager, state: StateDep, page: PageDep
     async with state.db.control_session(principal.tenant_id) as session:
         rows = await run_sql(
             session,
-            "SELECT user_id, role, created_at, updated_at FROM memberships"
+            "SELECT m.user_id, m.role, m.created_at, m.updated_at, p.email, p.display_name FROM memberships AS m"
+            " LEFT JOIN identity_member_profiles() AS p ON p.user_id = m.user_id"
             " WHERE CAST(:after_at AS timestamptz) IS NULL"
-            " OR (created_at, user_id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS text))"
-            " ORDER BY created_at, user_id LIMIT :limit",
+            " OR (m.created_at, m.user_id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS text))"
+            " ORDER BY m.created_at, m.user_id LIMIT :limit",
             {"after_at": after[0] if after else None, "after_id": after[1] if after else None, "limit": page.limit + 1},
         )
         members = [MemberOut(**row._mapping) for row in rows]

@@ -196,6 +196,12 @@ RULES: tuple[Rule, ...] = (
     Rule("public.tenants", Action.KEEP, "the tenant"),
     Rule("public.api_keys", Action.KEEP, "tenant configuration"),
     Rule("public.memberships", Action.KEEP, "the tenant's staff"),
+    Rule(
+        "public.invitations",
+        Action.DELETE,
+        "an address invited to join the tenant (a membership it led to stays)",
+        "DELETE FROM invitations WHERE lower(email) = :email",
+    ),
     Rule("public.tenant_data_keys", Action.KEEP, "wrapped keys"),
     Rule("public.privacy_signing_keys", Action.KEEP, "the tenant's report-signing key"),
     Rule("public.privacy_policies", Action.KEEP, "tenant configuration"),

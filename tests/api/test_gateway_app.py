@@ -39,7 +39,7 @@ def _admitted(route: Any) -> bool:
 
 # Self-serve signup has no principal to admit (there is no tenant yet); it draws on limits of its own per
 # client address and email domain (`policies.signup_limits`), tested in tests/api/test_signup_api.py.
-_OPEN_V1 = {"/v1/signup", "/v1/signup/verify"}
+_OPEN_V1 = {"/v1/signup", "/v1/signup/verify", "/v1/invitations/accept"}
 
 
 def test_every_v1_http_route_is_admitted_and_no_websocket_route_is() -> None:

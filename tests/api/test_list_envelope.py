@@ -25,6 +25,7 @@ LISTINGS = (
     "/v1/conversations/{cid}/approvals",
     "/v1/audit",
     "/v1/tenant/members",
+    "/v1/tenant/invitations",
     "/v1/connectors",
     "/v1/customers",
     "/v1/products",

@@ -57,6 +57,8 @@ def victim(console_gateway: ConsoleGateway, platform: Platform) -> Iterator[dict
     document = api.post(
         f"/v1/knowledge/collections/{collection}/documents", files={"file": ("a.md", b"# A\nonly A", "text/markdown")}
     ).json()["id"]
+    invitation = api.post("/v1/tenant/invitations", json={"email": "victim-staff@example.com", "role": "admin"})
+    assert invitation.status_code == 201, invitation.text
     yield {
         "tenant_id": tenant_id,
         "key": key,
@@ -68,6 +70,7 @@ def victim(console_gateway: ConsoleGateway, platform: Platform) -> Iterator[dict
         "delivery_id": delivery,
         "collection_id": collection,
         "document_id": document,
+        "invitation_id": invitation.json()["id"],
         # No report or run exists in a fresh tenant: an id of nobody's answers as another tenant's would.
         "report_id": str(uuid.uuid4()),
         "run_id": str(uuid.uuid4()),
@@ -120,7 +123,7 @@ def _fingerprints(victim: dict[str, str]) -> list[str]:
     # Not the agent's name: a 404 names the agent asked for, the same for A's agent as for a name nobody used.
     return [
         victim["tenant_id"], victim["key"][:15], victim["key_id"], victim["endpoint_id"], AGENT_PROMPT,
-        victim["collection_id"], victim["document_id"],
+        victim["collection_id"], victim["document_id"], victim["invitation_id"],
     ]  # fmt: skip
 
 
@@ -140,6 +143,12 @@ def test_every_console_route_is_covered() -> None:
         "/console/knowledge/collections/{collection_id}/events",
         "/console/knowledge/collections/{collection_id}/documents/{document_id}/reingest",
         "/console/knowledge/search",
+    } <= paths
+    assert {"/console/members", "/console/members/invitations/{invitation_id}/revoke"} <= paths
+    assert {
+        "/console/members/{user_id}/role",
+        "/console/members/{user_id}/remove",
+        "/console/invitations/accept",
     } <= paths
 
 

@@ -19,6 +19,8 @@ APP_FUNCTIONS = {
     "public.auth_lookup_api_key",
     "public.auth_touch_api_key",
     "public.auth_lookup_identity",
+    "public.identity_ensure_user",
+    "public.identity_member_profiles",
     "public.lifecycle_create_tenant",
     "public.lifecycle_update_tenant",
     "public.lifecycle_set_status",

@@ -41,6 +41,14 @@ def test_prints_a_tenant_token_with_roles(dev_env: Path, capsys: pytest.CaptureF
     assert (claims["tenant_id"], claims["roles"], claims["sub"]) == ("t-1", ["viewer", "operator"], "eve")
 
 
+def test_prints_a_persons_token_with_a_verified_email(dev_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["admin", "token", "--tenant", "t-1", "--subject", "pat", "--email", "pat@example.com"]) == 0
+    claims = _decode(capsys.readouterr().out.strip(), dev_env)
+    assert (claims["sub"], claims["email"], claims["email_verified"]) == ("pat", "pat@example.com", True)
+    # No roles claim: the membership decides.
+    assert "roles" not in claims
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -74,6 +74,32 @@ async def test_reads_platform_role_and_leaves_absent_claims_none(verifier: JwtVe
     assert (claims.tenant_id, claims.roles, claims.platform_role) == (None, None, "platform_operator")
 
 
+async def test_reads_the_name_claim(verifier: JwtVerifier) -> None:
+    named = await verifier.verify(_token(SECRET, extra={"name": "  Pat Lee "}))
+    unnamed = await verifier.verify(_token(SECRET, extra={"name": ["Pat"]}))
+    assert named is not None and named.name == "Pat Lee"
+    assert unnamed is not None and unnamed.name is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "email", "verified"),
+    [
+        ({"email": "Pat@Example.com", "email_verified": True}, "Pat@Example.com", True),
+        # Only a boolean true verifies; anything else leaves the address unverified, never the token refused.
+        ({"email": "pat@example.com", "email_verified": "true"}, "pat@example.com", False),
+        ({"email": "pat@example.com"}, "pat@example.com", False),
+        ({"email": 7, "email_verified": True}, None, False),
+        ({"email": "x" * 400, "email_verified": True}, None, False),
+        ({}, None, False),
+    ],
+)
+async def test_reads_the_email_claim_and_whether_it_is_verified(
+    verifier: JwtVerifier, extra: dict[str, Any], email: str | None, verified: bool
+) -> None:
+    claims = await verifier.verify(_token(SECRET, extra=extra))
+    assert claims is not None and (claims.email, claims.email_verified) == (email, verified)
+
+
 @pytest.mark.parametrize(
     "change",
     [
