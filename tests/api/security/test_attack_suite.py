@@ -72,7 +72,7 @@ class TenantA:
 
 
 def _operations(platform: Platform) -> list[Operation]:
-    schema = httpx.get(f"{platform.base_url}/openapi.json", timeout=10).json()
+    schema = httpx.get(f"{platform.base_url}/openapi.json", timeout=60).json()  # built on first request
     found = []
     for path, item in schema["paths"].items():
         for method in item:
