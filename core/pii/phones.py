@@ -94,21 +94,28 @@ _RANGE_BEFORE = re.compile(r"\d[%kKmM]?\s*(?:to|and|\u2013)\s*[$\u20ac\u00a3]?$"
 
 
 # A number written with separators in groups other than thousands, eight digits or more (`393.544.2197`,
-# `0488 51 54 25`): phone-shaped, so never one end of a range. Thousands (`12 500 000`) may be either; in a
-# range they are an amount.
-_GROUPED = re.compile(r"[+(]?\d+(?:[\s.()-]+\d+)+")
+# `0488 51 54 25`, `287-638-1699x618`): phone-shaped, so never one end of a range. Thousands (`12 500 000`) may
+# be either; in a range they are an amount.
+_GROUPED = re.compile(r"[+(]?\d+(?:[\s.()-]+\d+)+(?:\s?(?:x|ext\.?)\s?\d{1,6})?", re.IGNORECASE)
 _AMOUNT = re.compile(r"\d{1,3}(?:[ .,]\d{3})+")
+_AND_AFTER = re.compile(r"\s*and\b", re.IGNORECASE)
 
 
 def _range_end(text: str, start: int, end: int, in_list: bool) -> bool:
-    """One end of a range (`from 1 250 000 to 1 500 000`): not a number in a list of phones (`555 0100, 555 0199
-    and 555 0123`) nor one grouped as phones are."""
+    """One end of a range (`from 1 250 000 to 1 500 000`, `between 555 1234 and 555 9999`), not a number in a list
+    of phones: one after a phone found (`555 0100, 555 0199 and 555 0123`), one grouped as phones are, and before
+    `and` a run of ten or eleven digits or an item after a comma (`..., 689 556 892 and 689 556 893`)."""
     if in_list:
         return False
     candidate = text[start:end]
     if _GROUPED.fullmatch(candidate) and len(validators.digits(candidate)) >= 8 and not _AMOUNT.fullmatch(candidate):
         return False
-    return bool(_RANGE_AFTER.match(text, end) or _RANGE_BEFORE.search(text, max(0, start - 24), start))
+    if _RANGE_BEFORE.search(text, max(0, start - 24), start):
+        return True
+    if not _RANGE_AFTER.match(text, end):
+        return False
+    listed = (candidate.isdigit() and len(candidate) in (10, 11)) or text[:start].rstrip().endswith(",")
+    return not (listed and _AND_AFTER.match(text, end))
 
 
 def _unclaimed(text: str, start: int, end: int, in_list: bool = False) -> bool:
@@ -189,17 +196,22 @@ _LIST_GAP = re.compile(r"\s*(?:[,;/&]|and\b|or\b)(?:\s*(?:and|or)\b)?\s*", re.IG
 
 def find_phones(text: str, config: PiiConfig) -> Iterator[Finding]:
     position = 0
-    previous = -1
+    # Where the last phone found ends, and where the last number a word claimed ends (`ids 1234567890, ...`):
+    # the numbers listed after either are of the same kind.
+    previous = claimed = -1
     while (m := _PHONE.search(text, position)) is not None:
         start = m.start() + (len(m.group()) - len(m.group().lstrip()))
         in_list = previous >= 0 and _LIST_GAP.fullmatch(text, previous, start) is not None
+        after_claimed = claimed >= 0 and _LIST_GAP.fullmatch(text, claimed, start) is not None
         # Five digits without a trunk 0 in front of more groups are a postcode (`FPO AA 53787 419-420-8100`).
         postcode = _POSTCODE_FIRST.match(text, start, m.end())
-        found = None if postcode else _phone_at(text, start, m.end(), config, in_list)
+        found = None if postcode or after_claimed else _phone_at(text, start, m.end(), config, in_list)
         if found is not None:
             yield found
             position = previous = found.end
             continue
+        if after_claimed or _NOT_PHONE_BEFORE.search(text, max(0, start - 24), start):
+            claimed = m.end()
         # Nothing at the first group: the number may start at the next one (`4346 8535 6068 8316 081 901 72 95`,
         # a card and then a phone number; `FPO AA 53787 419-420-8100`, a postcode and then one).
         following = re.search(r"[\s.-][+(]?\d", text[start : m.end()])
