@@ -86,6 +86,8 @@ def test_a_list_of_numbers_is_no_range(text: str, numbers: list[str]) -> None:
 def test_a_number_before_a_sentence_is_no_house_number() -> None:
     text = "Ask the supervisor to ring me at 050 882 9549 I want to merge my accounts"
     assert found(text) == [("phone", "050 882 9549")]
+    # Numbers alone are no street address, even when the last could be a postcode.
+    assert found("ring 050 882 9549 Note: after six") == [("phone", "050 882 9549")]
 
 
 def test_two_numbers_joined_by_a_slash_are_two_phones() -> None:
