@@ -191,18 +191,25 @@ def _phone_valid(candidate: str, *, has_context: bool, regions: tuple[str, ...],
 
 
 # What separates the numbers of a list (`555 0100, 555 0199 and 555 0123`, `.../...`, `... or ...`).
+_DIGIT = re.compile(r"\d")
 _LIST_GAP = re.compile(r"\s*(?:[,;/&]|and\b|or\b)(?:\s*(?:and|or)\b)?\s*", re.IGNORECASE)
 
 
 def find_phones(text: str, config: PiiConfig) -> Iterator[Finding]:
     position = 0
-    # Where the last phone found ends, and where the last number a word claimed ends (`ids 1234567890, ...`):
-    # the numbers listed after either are of the same kind.
+    # Where the last phone found ends, and where the last number a word claimed ends and how it is written
+    # (`ids 1234567890, ...`): the numbers listed after a phone are phones, those listed after a claimed number
+    # and written as it is are of its kind.
     previous = claimed = -1
+    claimed_shape = ""
     while (m := _PHONE.search(text, position)) is not None:
         start = m.start() + (len(m.group()) - len(m.group().lstrip()))
         in_list = previous >= 0 and _LIST_GAP.fullmatch(text, previous, start) is not None
-        after_claimed = claimed >= 0 and _LIST_GAP.fullmatch(text, claimed, start) is not None
+        after_claimed = (
+            claimed >= 0
+            and _LIST_GAP.fullmatch(text, claimed, start) is not None
+            and _DIGIT.sub("#", text[start : m.end()]) == claimed_shape
+        )
         # Five digits without a trunk 0 in front of more groups are a postcode (`FPO AA 53787 419-420-8100`).
         postcode = _POSTCODE_FIRST.match(text, start, m.end())
         found = None if postcode or after_claimed else _phone_at(text, start, m.end(), config, in_list)
@@ -211,7 +218,7 @@ def find_phones(text: str, config: PiiConfig) -> Iterator[Finding]:
             position = previous = found.end
             continue
         if after_claimed or _NOT_PHONE_BEFORE.search(text, max(0, start - 24), start):
-            claimed = m.end()
+            claimed, claimed_shape = m.end(), _DIGIT.sub("#", text[start : m.end()])
         # Nothing at the first group: the number may start at the next one (`4346 8535 6068 8316 081 901 72 95`,
         # a card and then a phone number; `FPO AA 53787 419-420-8100`, a postcode and then one).
         following = re.search(r"[\s.-][+(]?\d", text[start : m.end()])

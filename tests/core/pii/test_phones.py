@@ -83,6 +83,12 @@ def test_a_list_of_numbers_is_no_range(text: str, numbers: list[str]) -> None:
     assert phones(text) == numbers
 
 
+def test_a_claim_carries_only_to_numbers_written_as_the_claimed_one() -> None:
+    assert phones("Order 12345, 555-201-7788 is mine") == ["555-201-7788"]
+    assert phones("ids 123, 555 0100 and 555 0199") == ["555 0100", "555 0199"]
+    assert phones("ids 1234567890, 2345678901 and 3456789012") == []
+
+
 def test_a_number_before_a_sentence_is_no_house_number() -> None:
     text = "Ask the supervisor to ring me at 050 882 9549 I want to merge my accounts"
     assert found(text) == [("phone", "050 882 9549")]
