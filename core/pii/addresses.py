@@ -102,7 +102,9 @@ def _evidence(tokens: list[str]) -> bool:
     if any(t in {"\n", "\\n"} for t in inner):
         return True
     content = [t for t in tokens if t not in {",", "\n", "\\n"}]
-    return len(content) >= 3 and bool(_POSTCODE.match(content[-1]))
+    # Numbers alone (`050 882 9549`) are no address, whatever the last one looks like.
+    named = any(not t.replace(".", "").isdigit() for t in content)
+    return named and len(content) >= 3 and bool(_POSTCODE.match(content[-1]))
 
 
 _POSTCODE_CUE = re.compile(
@@ -124,8 +126,10 @@ def find_addresses(text: str) -> Iterator[Finding]:
         if first is None or first <= claimed_until:
             continue
         following = tokens[first + 1][0] if first + 1 < len(tokens) else ""
-        if tokens[first][0][0].isdigit() and not (following[:1].isupper() or following.lower() in _STREET_TYPES):
-            continue  # `1595 office`, `3 items`: a number before an ordinary word starts no address
+        if tokens[first][0][0].isdigit() and (
+            not (following[:1].isupper() or following.lower() in _STREET_TYPES) or following.lower() in _STOP
+        ):
+            continue  # `1595 office`, `3 items`, `9549 I want`: a number before an ordinary word starts no address
         last = first
         while last + 1 < len(tokens) and _part_of_address(tokens[last + 1][0]):
             if tokens[last][0] in {"\n", "\\n"} and _phone_line(text, tokens[last + 1][1]):
