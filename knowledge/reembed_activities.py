@@ -190,10 +190,12 @@ class ReembedActivities:
     @activity.defn(name=ACT_REEMBED_FINISH)
     async def finish(self, inp: ReembedFinishInput) -> None:
         async with self._db.tenant_session(inp.tenant_id) as session:
-            recorded = await reembeds.finish(session, inp.reembed_id, inp.status, inp.reason)
+            await reembeds.finish(session, inp.reembed_id, inp.status, inp.reason)
             r = await reembeds.get(session, inp.reembed_id)
-        if not recorded or r is None:
+        if r is None or r.status != inp.status:
             return
+        # Announced by every attempt that finds the outcome recorded (deduplicated), so a worker killed between
+        # the commit and the announcement loses nothing.
         if inp.status == ReembedStatus.COMPLETED:
             data: dict[str, Any] = {"model": r.to_model, "dimension": r.to_dim, "embedded": r.embedded}
             await self._publish(inp.tenant_id, r, EventType.REEMBED_COMPLETED, data, dedup=True)
@@ -207,8 +209,11 @@ class ReembedActivities:
         key = f"{r.id}:{kind}" if dedup else None
         try:
             await self._bus.publish(tenant_id, KNOWLEDGE_STREAM, kind, payload, dedup_key=key)
-        except Exception:  # progress is a courtesy: a Redis hiccup must not fail the re-embed
-            log.warning("knowledge.event_publish_failed", event=str(kind), reembed_id=r.id)
+        except Exception:
+            if dedup:  # an outcome must be announced: the activity is retried (the dedup key keeps it once)
+                raise
+            # progress is a courtesy: a Redis hiccup must not fail the re-embed
+            log.warning("knowledge.event_publish_failed", event_type=str(kind), reembed_id=r.id)
 
     def all(self) -> list[Any]:
         return [self.embed, self.switch, self.purge, self.finish, self.cancel]

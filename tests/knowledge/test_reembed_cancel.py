@@ -40,11 +40,14 @@ class DiesOnce(EventBus):
         self._kind = kind
         self._died = False
 
-    async def publish(self, tenant_id: str, stream: str, event_type: EventType, data: dict[str, Any], **kw: Any) -> str:
+    async def publish(
+        self, tenant_id: str, conversation_id: str, event_type: EventType, data: dict[str, Any], *,
+        dedup_key: str | None = None,
+    ) -> str:  # fmt: skip
         if event_type == self._kind and not self._died:
             self._died = True
             raise WorkerKilled
-        return await super().publish(tenant_id, stream, event_type, data, **kw)
+        return await super().publish(tenant_id, conversation_id, event_type, data, dedup_key=dedup_key)
 
 
 @pytest.fixture
