@@ -1,0 +1,190 @@
+"""A re-embed through the running platform while its worker is SIGKILLed once and frozen (SIGSTOP) once for
+longer than the re-embed's heartbeat timeout, then restarted and resumed (SIGCONT), with the production
+timeouts.
+
+A collection of hashing-model chunks moves to MiniLM (ten embedding batches). Each disruption hits a
+running embedding attempt after some batches were written: Temporal retries it once the heartbeat timeout
+passes, and the retry embeds only the chunks still lacking a new vector. Searches answer throughout, from the
+old model until the switch. At the end every chunk has exactly one vector, in the new slot with the new
+dimension, none in the old one, none missing, none twice, and `reembed.completed` is on the stream once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from api.routes.knowledge_reembed import reembed_workflow_id
+from contracts.knowledge import KNOWLEDGE_STREAM
+from contracts.knowledge_reembed import REEMBED_HEARTBEAT
+from core.events import EventBus
+from core.settings import Settings
+from db.codec import connect
+from knowledge.embeddings import HASHING_MODEL, OFFLINE_DIM, OFFLINE_MODEL
+from tests.e2e.agent_world import rows
+from tests.e2e.platform import Platform
+from tests.knowledge import documents
+
+SECTIONS = 320  # ten batches of 32
+FREEZE_SECONDS = REEMBED_HEARTBEAT.total_seconds() + 5.0
+
+
+def _word(i: int) -> str:
+    return f"quillon{i:03d}"  # one made-up word per section: what a search for it must find, whatever the model
+
+
+def _new_vectors(platform: Platform, tenant_id: str, cid: str) -> int:
+    sql = "SELECT count(embedding_alt) AS n FROM knowledge_chunks WHERE collection_id = :c"
+    return int(rows(platform.settings, tenant_id, sql, c=cid)[0]["n"])
+
+
+def _until(check: Any, what: str, timeout: float = 300.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Searcher(threading.Thread):
+    """Searches the collection every half second while the re-embed runs; records what each answer was."""
+
+    def __init__(self, platform: Platform, key: str, cid: str) -> None:
+        super().__init__(daemon=True)
+        self.answers: list[tuple[int, str, str]] = []  # (status, first heading, collection's model)
+        self._stop = threading.Event()
+        self._client = httpx.Client(base_url=platform.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        self._cid = cid
+
+    def run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            i = (i + 37) % SECTIONS
+            query = {"query": _word(i), "collection_ids": [self._cid]}
+            found = self._client.post("/v1/knowledge/search", json=query)
+            model = self._client.get(f"/v1/knowledge/collections/{self._cid}").json()["embedding_model"]
+            heading = found.json()["items"][0]["heading"] if found.status_code == 200 and found.json()["items"] else ""
+            self.answers.append((found.status_code, heading if heading == f"Rule {i}" else f"wrong: {heading}", model))
+            self._stop.wait(0.5)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=60)
+        self._client.close()
+
+
+def _events(settings: Settings, tenant_id: str, reembed_id: str) -> list[str]:
+    async def history() -> list[str]:
+        redis = Redis.from_url(settings.redis_url or "")
+        try:
+            found = await EventBus(redis).history(tenant_id, KNOWLEDGE_STREAM)
+        finally:
+            await redis.aclose()
+        return [e.type for e in found if e.data.get("reembed_id") == reembed_id]
+
+    return asyncio.run(history())
+
+
+def _embed_attempts(settings: Settings, workflow_id: str) -> int:
+    """The highest attempt of any re-embed activity the run's history shows started."""
+
+    async def attempts() -> int:
+        client = await connect(settings)
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        started = [e.activity_task_started_event_attributes.attempt for e in history.events]
+        return max(started, default=0)
+
+    return asyncio.run(attempts())
+
+
+def test_a_reembed_survives_a_kill_and_a_freeze_and_misses_nothing(
+    platform: Platform, api: httpx.Client, tenant_a: tuple[str, str]
+) -> None:
+    tenant_id = tenant_a[0]
+    created = api.post(
+        "/v1/knowledge/collections", json={"name": f"Crash {uuid.uuid4().hex[:6]}", "embedding_model": HASHING_MODEL}
+    )
+    assert created.status_code == 201, created.text
+    cid = str(created.json()["id"])
+    sections = [
+        (f"Rule {i}", f"Rule {i}: parcels marked {_word(i)} ship from depot {i} on the next weekday.")
+        for i in range(SECTIONS)
+    ]
+    upload = api.post(
+        f"/v1/knowledge/collections/{cid}/documents",
+        files={"file": ("rules.md", documents.markdown(sections), "text/markdown")},
+    )
+    assert upload.status_code == 202, upload.text
+    document = f"/v1/knowledge/collections/{cid}/documents/{upload.json()['id']}"
+    ingested = _until(lambda: (d := api.get(document).json())["status"] in ("ready", "failed") and d, "ingestion")
+    assert ingested["status"] == "ready" and ingested["chunks"] == SECTIONS, ingested
+    url = f"/v1/knowledge/collections/{cid}/reembed"
+    searcher = Searcher(platform, tenant_a[1], cid)
+    searcher.start()
+    try:
+        started = api.post(url, json={"embedding_model": OFFLINE_MODEL})
+        assert started.status_code == 202, started.text
+        reembed_id = started.json()["id"]
+
+        # SIGKILL once some batches are written.
+        killed_at = _until(lambda: _new_vectors(platform, tenant_id, cid), "the first batch")
+        platform.kill_worker()
+        running = api.get(url).json()
+        assert running["status"] == "running" and running["switched_at"] is None
+        assert killed_at < SECTIONS
+        platform.start_worker()
+
+        # Frozen past the heartbeat timeout once the retry has written more.
+        frozen_at = _until(lambda: (n := _new_vectors(platform, tenant_id, cid)) > killed_at and n, "the retry")
+        assert platform.worker.pid is not None
+        os.killpg(platform.worker.pid, signal.SIGSTOP)
+        try:
+            time.sleep(FREEZE_SECONDS)
+            during = api.get(url).json()
+            assert during["status"] == "running" and during["switched_at"] is None and frozen_at < SECTIONS
+        finally:
+            os.killpg(platform.worker.pid, signal.SIGCONT)
+
+        done = _until(lambda: (b := api.get(url).json())["status"] != "running" and b, "the re-embed", timeout=600)
+    finally:
+        searcher.stop()
+    assert done["status"] == "completed", done
+    assert done["embedded"] == SECTIONS
+
+    collection = api.get(f"/v1/knowledge/collections/{cid}").json()
+    assert (collection["embedding_model"], collection["embedding_dim"]) == (OFFLINE_MODEL, OFFLINE_DIM)
+    counts = rows(
+        platform.settings, tenant_id,
+        "SELECT count(*) AS chunks, count(DISTINCT (document_id, ord)) AS distinct_chunks,"
+        " count(embedding) AS old_slot, count(embedding_alt) AS new_slot,"
+        " count(*) FILTER (WHERE embedding_alt_dim = :dim) AS new_dim FROM knowledge_chunks WHERE collection_id = :c",
+        c=cid, dim=OFFLINE_DIM,
+    )[0]  # fmt: skip
+    assert counts == {
+        "chunks": SECTIONS,
+        "distinct_chunks": SECTIONS,
+        "old_slot": 0,
+        "new_slot": SECTIONS,
+        "new_dim": SECTIONS,
+    }
+    events = _events(platform.settings, tenant_id, reembed_id)
+    assert events.count("reembed.completed") == 1 and "reembed.failed" not in events, events
+    # The kill and the freeze each cost the embedding activity an attempt.
+    assert _embed_attempts(platform.settings, reembed_workflow_id(tenant_id, cid)) >= 3
+
+    # Every search answered, and found its section; until the switch from the old model.
+    answers = searcher.answers
+    assert answers and all(status == 200 and heading.startswith("Rule") for status, heading, _m in answers), answers
+    models = [m for _s, _h, m in answers]
+    assert models[0] == HASHING_MODEL and models == sorted(models, key=lambda m: m == OFFLINE_MODEL), models
+    final = api.post("/v1/knowledge/search", json={"query": _word(123), "collection_ids": [cid]}).json()["items"]
+    assert final[0]["heading"] == "Rule 123"
