@@ -1,10 +1,13 @@
-"""A re-embed through the running platform while its worker is SIGKILLed once and frozen (SIGSTOP) once for
-longer than the re-embed's heartbeat timeout, then restarted and resumed (SIGCONT), with the production
-timeouts.
+"""A re-embed through the running platform while the worker running it is SIGKILLed once and frozen (SIGSTOP)
+once for longer than the re-embed's heartbeat timeout, then restarted and resumed (SIGCONT), with the
+production timeouts.
 
-A collection of hashing-model chunks moves to MiniLM (ten embedding batches). Each disruption hits a
-running embedding attempt after some batches were written: Temporal retries it once the heartbeat timeout
-passes, and the retry embeds only the chunks still lacking a new vector. Searches answer throughout, from the
+Two workers serve the task queue, the platform's and a second one started with the test (so the worker's
+start-up, minutes on a loaded machine, overlaps the rest). A collection of hashing-model chunks moves to
+MiniLM (ten embedding batches). Each disruption hits the worker running the embedding attempt after some
+batches were written: Temporal retries the attempt on the other worker once the heartbeat timeout passes,
+and the retry embeds only the chunks still lacking a new vector; the frozen worker, resumed, still holds its
+abandoned attempt, whose writes land in the same slot of the same rows. Searches answer throughout, from the
 old model until the switch. At the end every chunk has exactly one vector, in the new slot with the new
 dimension, none in the old one, none missing, none twice, and `reembed.completed` is on the stream once."""
 
@@ -13,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
 from typing import Any
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
 from api.routes.knowledge_reembed import reembed_workflow_id
@@ -26,6 +31,8 @@ from contracts.knowledge import KNOWLEDGE_STREAM
 from contracts.knowledge_reembed import REEMBED_HEARTBEAT
 from core.events import EventBus
 from core.settings import Settings
+from core.stack.ports import free_port
+from core.stack.process import ManagedProcess
 from db.codec import connect
 from knowledge.embeddings import HASHING_MODEL, OFFLINE_DIM, OFFLINE_MODEL
 from tests.e2e.agent_world import rows
@@ -50,6 +57,10 @@ def _until(check: Any, what: str, timeout: float = 300.0) -> Any:
     while time.monotonic() < deadline:
         found = check()
         if found:
+            print(
+                f"{time.strftime('%H:%M:%S')} {what}: {found if not isinstance(found, dict) else found.get('status')}",
+                flush=True,
+            )
             return found
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
@@ -61,23 +72,23 @@ class Searcher(threading.Thread):
     def __init__(self, platform: Platform, key: str, cid: str) -> None:
         super().__init__(daemon=True)
         self.answers: list[tuple[int, str, str]] = []  # (status, first heading, collection's model)
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._client = httpx.Client(base_url=platform.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         self._cid = cid
 
     def run(self) -> None:
         i = 0
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             i = (i + 37) % SECTIONS
             query = {"query": _word(i), "collection_ids": [self._cid]}
             found = self._client.post("/v1/knowledge/search", json=query)
             model = self._client.get(f"/v1/knowledge/collections/{self._cid}").json()["embedding_model"]
             heading = found.json()["items"][0]["heading"] if found.status_code == 200 and found.json()["items"] else ""
             self.answers.append((found.status_code, heading if heading == f"Rule {i}" else f"wrong: {heading}", model))
-            self._stop.wait(0.5)
+            self._halt.wait(0.5)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=60)
         self._client.close()
 
@@ -94,6 +105,18 @@ def _events(settings: Settings, tenant_id: str, reembed_id: str) -> list[str]:
     return asyncio.run(history())
 
 
+def _holder(settings: Settings, workflow_id: str) -> int:
+    """The process id of the worker running the re-embed's activity (0 while none runs it)."""
+
+    async def describe() -> int:
+        client = await connect(settings)
+        found = (await client.get_workflow_handle(workflow_id).describe()).raw_description.pending_activities
+        started = [p for p in found if p.HasField("last_started_time") and p.last_worker_identity]
+        return int(started[0].last_worker_identity.split("@")[0]) if started else 0
+
+    return asyncio.run(describe())
+
+
 def _embed_attempts(settings: Settings, workflow_id: str) -> int:
     """The highest attempt of any re-embed activity the run's history shows started."""
 
@@ -106,57 +129,22 @@ def _embed_attempts(settings: Settings, workflow_id: str) -> int:
     return asyncio.run(attempts())
 
 
+@pytest.mark.timeout(900)  # a worker's start-up alone takes minutes on a loaded machine
 def test_a_reembed_survives_a_kill_and_a_freeze_and_misses_nothing(
     platform: Platform, api: httpx.Client, tenant_a: tuple[str, str]
 ) -> None:
     tenant_id = tenant_a[0]
-    created = api.post(
-        "/v1/knowledge/collections", json={"name": f"Crash {uuid.uuid4().hex[:6]}", "embedding_model": HASHING_MODEL}
+    spare = ManagedProcess(
+        "test-worker-spare",
+        [sys.executable, "-m", "app.cli", "worker"],
+        data_dir=platform.data_dir,
+        env={**platform.env, "AIAAS_WORKER_METRICS_PORT": str(free_port())},
     )
-    assert created.status_code == 201, created.text
-    cid = str(created.json()["id"])
-    sections = [
-        (f"Rule {i}", f"Rule {i}: parcels marked {_word(i)} ship from depot {i} on the next weekday.")
-        for i in range(SECTIONS)
-    ]
-    upload = api.post(
-        f"/v1/knowledge/collections/{cid}/documents",
-        files={"file": ("rules.md", documents.markdown(sections), "text/markdown")},
-    )
-    assert upload.status_code == 202, upload.text
-    document = f"/v1/knowledge/collections/{cid}/documents/{upload.json()['id']}"
-    ingested = _until(lambda: (d := api.get(document).json())["status"] in ("ready", "failed") and d, "ingestion")
-    assert ingested["status"] == "ready" and ingested["chunks"] == SECTIONS, ingested
-    url = f"/v1/knowledge/collections/{cid}/reembed"
-    searcher = Searcher(platform, tenant_a[1], cid)
-    searcher.start()
+    spare.start()
     try:
-        started = api.post(url, json={"embedding_model": OFFLINE_MODEL})
-        assert started.status_code == 202, started.text
-        reembed_id = started.json()["id"]
-
-        # SIGKILL once some batches are written.
-        killed_at = _until(lambda: _new_vectors(platform, tenant_id, cid), "the first batch")
-        platform.kill_worker()
-        running = api.get(url).json()
-        assert running["status"] == "running" and running["switched_at"] is None
-        assert killed_at < SECTIONS
-        platform.start_worker()
-
-        # Frozen past the heartbeat timeout once the retry has written more.
-        frozen_at = _until(lambda: (n := _new_vectors(platform, tenant_id, cid)) > killed_at and n, "the retry")
-        assert platform.worker.pid is not None
-        os.killpg(platform.worker.pid, signal.SIGSTOP)
-        try:
-            time.sleep(FREEZE_SECONDS)
-            during = api.get(url).json()
-            assert during["status"] == "running" and during["switched_at"] is None and frozen_at < SECTIONS
-        finally:
-            os.killpg(platform.worker.pid, signal.SIGCONT)
-
-        done = _until(lambda: (b := api.get(url).json())["status"] != "running" and b, "the re-embed", timeout=600)
+        done, reembed_id, cid, answers = _disrupted_reembed(platform, api, tenant_a, spare)
     finally:
-        searcher.stop()
+        spare.stop()
     assert done["status"] == "completed", done
     assert done["embedded"] == SECTIONS
 
@@ -182,9 +170,69 @@ def test_a_reembed_survives_a_kill_and_a_freeze_and_misses_nothing(
     assert _embed_attempts(platform.settings, reembed_workflow_id(tenant_id, cid)) >= 3
 
     # Every search answered, and found its section; until the switch from the old model.
-    answers = searcher.answers
     assert answers and all(status == 200 and heading.startswith("Rule") for status, heading, _m in answers), answers
     models = [m for _s, _h, m in answers]
     assert models[0] == HASHING_MODEL and models == sorted(models, key=lambda m: m == OFFLINE_MODEL), models
     final = api.post("/v1/knowledge/search", json={"query": _word(123), "collection_ids": [cid]}).json()["items"]
     assert final[0]["heading"] == "Rule 123"
+
+
+def _disrupted_reembed(
+    platform: Platform, api: httpx.Client, tenant_a: tuple[str, str], spare: ManagedProcess
+) -> tuple[dict[str, Any], str, str, list[tuple[int, str, str]]]:
+    tenant_id = tenant_a[0]
+    created = api.post(
+        "/v1/knowledge/collections", json={"name": f"Crash {uuid.uuid4().hex[:6]}", "embedding_model": HASHING_MODEL}
+    )
+    assert created.status_code == 201, created.text
+    cid = str(created.json()["id"])
+    sections = [
+        (f"Rule {i}", f"Rule {i}: parcels marked {_word(i)} ship from depot {i} on the next weekday.")
+        for i in range(SECTIONS)
+    ]
+    upload = api.post(
+        f"/v1/knowledge/collections/{cid}/documents",
+        files={"file": ("rules.md", documents.markdown(sections), "text/markdown")},
+    )
+    assert upload.status_code == 202, upload.text
+    document = f"/v1/knowledge/collections/{cid}/documents/{upload.json()['id']}"
+    ingested = _until(lambda: (d := api.get(document).json())["status"] in ("ready", "failed") and d, "ingestion")
+    assert ingested["status"] == "ready" and ingested["chunks"] == SECTIONS, ingested
+    url = f"/v1/knowledge/collections/{cid}/reembed"
+    workflow_id = reembed_workflow_id(tenant_id, cid)
+    workers = {"platform": platform.worker, "spare": spare}
+    searcher = Searcher(platform, tenant_a[1], cid)
+    searcher.start()
+    try:
+        started = api.post(url, json={"embedding_model": OFFLINE_MODEL})
+        assert started.status_code == 202, started.text
+
+        # SIGKILL the worker running the attempt once a batch is written; a killed platform worker is restarted.
+        killed_at = _until(lambda: _new_vectors(platform, tenant_id, cid), "the first batch")
+        holder = _until(lambda: _holder(platform.settings, workflow_id), "the attempt's worker")
+        name = next((n for n, w in workers.items() if w.pid == holder), None)
+        assert name is not None, (holder, {n: w.pid for n, w in workers.items()})
+        os.killpg(holder, signal.SIGKILL)
+        workers[name].stop()
+        running = api.get(url).json()
+        assert running["status"] == "running" and running["switched_at"] is None and killed_at < SECTIONS
+        workers[name].start()
+
+        # Frozen past the heartbeat timeout, the worker running the retry once it has written more.
+        killed = holder
+        holder = _until(lambda: (h := _holder(platform.settings, workflow_id)) not in (0, killed) and h, "the retry")
+        retry_from = _new_vectors(platform, tenant_id, cid)
+        frozen_at = _until(lambda: (n := _new_vectors(platform, tenant_id, cid)) > retry_from and n, "its batch")
+        os.killpg(holder, signal.SIGSTOP)
+        try:
+            time.sleep(FREEZE_SECONDS)
+            during = api.get(url).json()
+            assert during["status"] == "running" and during["switched_at"] is None and frozen_at < SECTIONS
+        finally:
+            os.killpg(holder, signal.SIGCONT)
+        done = _until(lambda: (b := api.get(url).json())["status"] != "running" and b, "the re-embed", timeout=600)
+    finally:
+        searcher.stop()
+    # The platform's worker is up for the tests after this one.
+    platform.worker.wait_ready(lambda: platform.worker.alive, timeout=60)
+    return done, str(started.json()["id"]), cid, searcher.answers
