@@ -3,8 +3,8 @@
 `POST` starts `ReembedCollectionWorkflow` (202): every chunk is embedded with the new model into a second
 vector slot while searches keep reading the old one; the collection switches model in one transaction once
 nothing is missing, then its old vectors are purged. `GET` shows the latest re-embed with its progress.
-`POST .../reembed/cancel` stops a running re-embed (202): a Temporal cancellation of its workflow, which purges
-the partial new vectors and ends the run `cancelled` with the old model still serving. Once the collection has
+`POST .../reembed/cancel` stops a running re-embed (202): a Temporal cancellation of its workflow, which ends
+the run `cancelled` and purges the partial new vectors, the old model serving throughout. Once the collection has
 switched it is too late (409 `reembed_switched`); nothing running is 409 `reembed_not_running`.
 An unknown model, a dimension that does not match the model's or the model the collection already uses is
 422; a re-embed already running is 409. Another tenant's collection is 404 (row-level security).
@@ -143,9 +143,10 @@ async def cancel_reembed(
 ) -> ReembedOut:
     """Stop the running re-embed: its partial vectors are purged and the collection keeps its old model.
 
-    202 with the run (`cancel_requested_at` set, `status` still `running` until the purge is done, then
-    `cancelled`); asking again while it winds down is answered the same. 409 `reembed_switched` once the collection
-    reads the new model (the run completes), 409 `reembed_not_running` when nothing runs."""
+    202 with the run (`cancel_requested_at` set, `status` still `running` until the embedding in flight has
+    stopped, then `cancelled`; the partial vectors, which no search reads, are purged right after and the run
+    ends Canceled in Temporal); asking again while it winds down is answered the same. 409 `reembed_switched`
+    once the collection reads the new model (the run completes), 409 `reembed_not_running` when nothing runs."""
     async with db.tenant_session(principal.tenant_id) as session:
         if await catalog.get_collection(session, str(collection_id)) is None:
             raise ApiError(404, "collection_not_found", "no such collection")

@@ -113,6 +113,14 @@ def test_a_running_reembed_is_cancelled_and_the_old_model_keeps_serving(
 
     done = _wait(api, url, {"cancelled", "completed", "failed"})
     assert done["status"] == "cancelled" and done["switched_at"] is None and done["finished_at"], done
+    # Marked first (no late write of the run is accepted after that), purged next: the run ends when it is done,
+    # cancelled through Temporal, not terminated.
+    workflow_id = reembed_workflow_id(tenant_a[0], cid)
+    deadline = time.monotonic() + 120
+    while (status := _workflow_status(platform.settings, workflow_id)) == WorkflowExecutionStatus.RUNNING:
+        assert time.monotonic() < deadline, "the cancelled run did not end"
+        time.sleep(0.3)
+    assert status == WorkflowExecutionStatus.CANCELED
     collection = api.get(f"/v1/knowledge/collections/{cid}").json()
     assert collection["embedding_model"] == HASHING_MODEL
     counts = rows(
@@ -126,9 +134,6 @@ def test_a_running_reembed_is_cancelled_and_the_old_model_keeps_serving(
     assert after[0]["heading"] == "Rule 7"
     events = _events(platform.settings, tenant_a[0], body["id"])
     assert events.count("reembed.cancelled") == 1 and "reembed.completed" not in events, events
-    # Cancelled through Temporal, not terminated.
-    status = _workflow_status(platform.settings, reembed_workflow_id(tenant_a[0], cid))
-    assert status == WorkflowExecutionStatus.CANCELED
     audited = rows(
         platform.settings, tenant_a[0],
         "SELECT action FROM audit.events WHERE target = :c AND action = 'knowledge.reembed_cancelled'", c=cid,
