@@ -53,7 +53,10 @@ def _collection(api: httpx.Client, sections: int) -> str:
     )
     assert created.status_code == 201, created.text
     cid = str(created.json()["id"])
-    content = documents.markdown([(f"Rule {i}", f"Parcels to zone {i} ship on day {i}.") for i in range(sections)])
+    # A made-up word per section: the hashing model's exact match, with the full-text half of a hybrid search.
+    content = documents.markdown(
+        [(f"Rule {i}", f"Parcels marked quillon{i:03d} ship on day {i}.") for i in range(sections)]
+    )
     doc = api.post(f"/v1/knowledge/collections/{cid}/documents", files={"file": ("r.md", content, "text/markdown")})
     assert doc.status_code == 202, doc.text
     _wait(api, f"/v1/knowledge/collections/{cid}/documents/{doc.json()['id']}", {"ready"})
@@ -87,7 +90,7 @@ def test_a_running_reembed_is_cancelled_and_the_old_model_keeps_serving(
     api = api_module
     cid = _collection(api, SECTIONS)
     url = f"/v1/knowledge/collections/{cid}/reembed"
-    query = {"query": "parcels to zone 7 ship on day 7", "collection_ids": [cid], "mode": "vector"}
+    query = {"query": "quillon007", "collection_ids": [cid]}
     assert api.post("/v1/knowledge/search", json=query).json()["items"][0]["heading"] == "Rule 7"
     started = api.post(url, json={"embedding_model": OFFLINE_MODEL})
     assert started.status_code == 202, started.text
