@@ -39,6 +39,7 @@ class EventType(StrEnum):
     REEMBED_PROGRESS = "reembed.progress"
     REEMBED_COMPLETED = "reembed.completed"
     REEMBED_FAILED = "reembed.failed"
+    REEMBED_CANCELLED = "reembed.cancelled"
     DRIFT_DETECTED = "drift.detected"
     # A router canary's end, on the tenant's `_operations` stream.
     CANARY_PROMOTED = "canary.promoted"

@@ -14,7 +14,11 @@ from temporalio.common import RetryPolicy
 from contracts.base import Frozen
 
 REEMBED_EMBED_TIMEOUT = timedelta(minutes=10)
-REEMBED_HEARTBEAT = timedelta(seconds=60)
+# How long a re-embed activity may go silent before Temporal retries it elsewhere: it heartbeats every
+# REEMBED_BEAT while a batch is embedded (the model runs off the event loop), so silence means a dead or frozen
+# worker, never a slow batch. See docs/knowledge.md#heartbeats.
+REEMBED_HEARTBEAT = timedelta(seconds=20)
+REEMBED_BEAT = timedelta(seconds=5)
 REEMBED_STEP_TIMEOUT = timedelta(minutes=2)
 # Chunks one re-embed activity embeds before it reports back (progress in the history and on the stream).
 REEMBED_WINDOW = 512
@@ -48,6 +52,8 @@ class ReembedStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    # Stopped by an administrator before the switch: the partial new slot purged, the old model kept.
+    CANCELLED = "cancelled"
 
 
 class ReembedInput(Frozen):
@@ -59,12 +65,16 @@ class ReembedInput(Frozen):
 class ReembedStep(Frozen):
     embedded: int
     remaining: int
+    # The run's record says a cancel was requested: the window stopped early.
+    cancel_requested: bool = False
 
 
 class SwitchResult(Frozen):
     switched: bool
     # Chunks still without a new vector (documents ingested meanwhile): embedded before another try.
     missing: int = 0
+    # Refused because a cancel was requested first (the database orders the two).
+    cancel_requested: bool = False
 
 
 class PurgeInput(Frozen):
@@ -86,6 +96,18 @@ class ReembedFinishInput(Frozen):
     reembed_id: str
     status: ReembedStatus
     reason: str = ""
+
+
+class ReembedCancelInput(Frozen):
+    tenant_id: str
+    collection_id: str
+    reembed_id: str
+    reason: str = ""
+
+
+class ReembedCancelResult(Frozen):
+    # False: the collection had switched already, so the run completes instead.
+    cancelled: bool
 
 
 class ReembedResult(Frozen):

@@ -51,6 +51,7 @@ ACT_REEMBED_EMBED = "knowledge.reembed.embed"
 ACT_REEMBED_SWITCH = "knowledge.reembed.switch"
 ACT_REEMBED_PURGE = "knowledge.reembed.purge"
 ACT_REEMBED_FINISH = "knowledge.reembed.finish"
+ACT_REEMBED_CANCEL = "knowledge.reembed.cancel"
 # ---- nightly drift analysis ---------------------------------------------------------------------------
 ACT_DRIFT_LIST_TENANTS = "drift.list_tenants"
 ACT_DRIFT_ANALYSE_TENANT = "drift.analyse_tenant"

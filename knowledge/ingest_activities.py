@@ -196,7 +196,7 @@ class IngestActivities:
         try:
             await self._bus.publish(ref.tenant_id, KNOWLEDGE_STREAM, kind, payload, dedup_key=key)
         except Exception:  # progress is a courtesy: a Redis hiccup must not fail the ingestion
-            log.warning("knowledge.event_publish_failed", event=str(kind), document_id=ref.document_id)
+            log.warning("knowledge.event_publish_failed", event_type=str(kind), document_id=ref.document_id)
 
     def all(self) -> list[Any]:
         return [self.parse, self.embed, self.finish]

@@ -7,11 +7,20 @@ Each is idempotent, so a retry or a killed worker repeats nothing that matters:
   - switch changes the collection's model and slot in one transaction, only when nothing is missing, and
     answers `switched` again when a retried attempt finds it done;
   - purge empties one slot in short batches, never the one the collection reads;
-  - finish records the outcome once and announces it once.
+  - finish records the outcome once and announces it once; cancel does the same for a cancelled run, and
+    announces again (deduplicated) when a retry finds it recorded, so a kill between the two loses nothing.
+
+While a batch is embedded (the model runs in a thread, or waits on a hosted API) the activity keeps
+heartbeating every `REEMBED_BEAT`, so the heartbeat timeout measures whether the worker lives, not how long a
+batch takes. A cancel reaches a running embed through its heartbeat or, sooner, through the run's record
+(`cancel_requested_at`), which every batch reads.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -22,9 +31,12 @@ from contracts.events import EventType
 from contracts.knowledge import EMBED_BATCH, KNOWLEDGE_STREAM
 from contracts.knowledge_reembed import (
     PURGE_BATCH,
+    REEMBED_BEAT,
     REEMBED_WINDOW,
     PurgeInput,
     PurgeResult,
+    ReembedCancelInput,
+    ReembedCancelResult,
     ReembedErrorType,
     ReembedFinishInput,
     ReembedInput,
@@ -32,7 +44,13 @@ from contracts.knowledge_reembed import (
     ReembedStep,
     SwitchResult,
 )
-from contracts.names import ACT_REEMBED_EMBED, ACT_REEMBED_FINISH, ACT_REEMBED_PURGE, ACT_REEMBED_SWITCH
+from contracts.names import (
+    ACT_REEMBED_CANCEL,
+    ACT_REEMBED_EMBED,
+    ACT_REEMBED_FINISH,
+    ACT_REEMBED_PURGE,
+    ACT_REEMBED_SWITCH,
+)
 from core.events import EventBus
 from db.database import Database
 from knowledge import reembeds
@@ -50,6 +68,22 @@ def _gone(reembed_id: str) -> ApplicationError:
         f"re-embed {reembed_id} or its collection no longer exists", type=ReembedErrorType.REEMBED_GONE,
         non_retryable=True,
     )  # fmt: skip
+
+
+@asynccontextmanager
+async def beating(details: dict[str, Any]) -> AsyncIterator[None]:
+    """Heartbeats every `REEMBED_BEAT` while the block runs (the block must leave the event loop free)."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(REEMBED_BEAT.total_seconds())
+            activity.heartbeat(details)
+
+    ticker = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        ticker.cancel()
 
 
 class ReembedActivities:
@@ -71,14 +105,16 @@ class ReembedActivities:
             raise _gone(inp.reembed_id)
         embedder = embedder_for(r.to_model)
         embedded = 0
-        while embedded < REEMBED_WINDOW:
+        cancel_requested = r.cancel_requested_at is not None
+        while embedded < REEMBED_WINDOW and not cancel_requested:
             async with self._db.tenant_session(inp.tenant_id) as session:
                 batch = await reembeds.pending_chunks(session, r, EMBED_BATCH)
             if not batch:
                 break
             turns = await embedding_turn({"embedded": embedded, "waiting": 1})
             try:
-                vectors = await embedder.embed([text for _d, _o, text in batch])
+                async with beating({"embedded": embedded, "embedding": len(batch)}):
+                    vectors = await embedder.embed([text for _d, _o, text in batch])
             except EmbedderUnavailable as exc:
                 raise ApplicationError(str(exc), type="EmbedderUnavailable") from exc
             finally:
@@ -93,10 +129,11 @@ class ReembedActivities:
                 keys = await reembeds.write_vectors(session, r, rows)
                 # A separate search index takes the new vectors before the record commits them.
                 await store_for(self._db.tenant_session).mirror_vectors(session, inp.tenant_id, r.to_slot, keys)
-            written = len(keys)
-            if written == 0 and (await self._load(inp.tenant_id, r.id)).status != ReembedStatus.RUNNING:
-                # Finished elsewhere (the collection gone raises in `_load`); else the batch's document was deleted.
+            now = await self._load(inp.tenant_id, r.id)  # the collection gone raises here
+            if len(keys) == 0 and now.status != ReembedStatus.RUNNING:
+                # Finished elsewhere; else the batch's document was deleted.
                 raise _gone(inp.reembed_id)
+            cancel_requested = now.cancel_requested_at is not None
             embedded += len(batch)
             CHUNKS_EMBEDDED.inc(len(batch))
             activity.heartbeat({"embedded": embedded, "last": f"{batch[-1][0]}:{batch[-1][1]}"})
@@ -104,7 +141,7 @@ class ReembedActivities:
             done, missing = await reembeds.counts(session, r)
             await reembeds.set_progress(session, r.id, done)
         await self._publish(inp.tenant_id, r, EventType.REEMBED_PROGRESS, {"embedded": done, "remaining": missing})
-        return ReembedStep(embedded=embedded, remaining=missing)
+        return ReembedStep(embedded=embedded, remaining=missing, cancel_requested=cancel_requested)
 
     @activity.defn(name=ACT_REEMBED_SWITCH)
     async def switch(self, inp: ReembedInput) -> SwitchResult:
@@ -112,9 +149,10 @@ class ReembedActivities:
             r, missing = await reembeds.switch(session, inp.reembed_id)
         if r is None:
             raise _gone(inp.reembed_id)
-        if missing == 0:
-            log.info("knowledge.reembed_switched", collection_id=r.collection_id, model=r.to_model, dim=r.to_dim)
-        return SwitchResult(switched=missing == 0, missing=missing)
+        if r.switched_at is None:
+            return SwitchResult(switched=False, missing=missing, cancel_requested=r.cancel_requested_at is not None)
+        log.info("knowledge.reembed_switched", collection_id=r.collection_id, model=r.to_model, dim=r.to_dim)
+        return SwitchResult(switched=True)
 
     @activity.defn(name=ACT_REEMBED_PURGE)
     async def purge(self, inp: PurgeInput) -> PurgeResult:
@@ -130,18 +168,34 @@ class ReembedActivities:
                 break
         # The record's slot is empty (in short batches above); the store forgets the slot as a whole, in its search
         # index too. A retried attempt purges again: nothing left is nothing deleted.
-        async with self._db.tenant_session(inp.tenant_id) as session:
+        async with self._db.tenant_session(inp.tenant_id) as session, beating({"purged": purged}):
             target = Purge(collection_id=r.collection_id, slot=slot)
             purged += await store_for(self._db.tenant_session).purge(inp.tenant_id, target, session=session)
         return PurgeResult(purged=purged, remaining=0)
 
+    @activity.defn(name=ACT_REEMBED_CANCEL)
+    async def cancel(self, inp: ReembedCancelInput) -> ReembedCancelResult:
+        async with self._db.tenant_session(inp.tenant_id) as session:
+            r = await reembeds.cancel(session, inp.reembed_id, inp.reason)
+        if r is None:
+            raise _gone(inp.reembed_id)
+        if r.status != ReembedStatus.CANCELLED:
+            # Switched before the cancel reached it (or finished otherwise): the run completes.
+            return ReembedCancelResult(cancelled=False)
+        log.info("knowledge.reembed_cancelled", collection_id=r.collection_id, reembed_id=r.id)
+        data = {"model": r.from_model, "abandoned_model": r.to_model, "reason": r.reason}
+        await self._publish(inp.tenant_id, r, EventType.REEMBED_CANCELLED, data, dedup=True)
+        return ReembedCancelResult(cancelled=True)
+
     @activity.defn(name=ACT_REEMBED_FINISH)
     async def finish(self, inp: ReembedFinishInput) -> None:
         async with self._db.tenant_session(inp.tenant_id) as session:
-            recorded = await reembeds.finish(session, inp.reembed_id, inp.status, inp.reason)
+            await reembeds.finish(session, inp.reembed_id, inp.status, inp.reason)
             r = await reembeds.get(session, inp.reembed_id)
-        if not recorded or r is None:
+        if r is None or r.status != inp.status:
             return
+        # Announced by every attempt that finds the outcome recorded (deduplicated), so a worker killed between
+        # the commit and the announcement loses nothing.
         if inp.status == ReembedStatus.COMPLETED:
             data: dict[str, Any] = {"model": r.to_model, "dimension": r.to_dim, "embedded": r.embedded}
             await self._publish(inp.tenant_id, r, EventType.REEMBED_COMPLETED, data, dedup=True)
@@ -155,8 +209,11 @@ class ReembedActivities:
         key = f"{r.id}:{kind}" if dedup else None
         try:
             await self._bus.publish(tenant_id, KNOWLEDGE_STREAM, kind, payload, dedup_key=key)
-        except Exception:  # progress is a courtesy: a Redis hiccup must not fail the re-embed
-            log.warning("knowledge.event_publish_failed", event=str(kind), reembed_id=r.id)
+        except Exception:
+            if dedup:  # an outcome must be announced: the activity is retried (the dedup key keeps it once)
+                raise
+            # progress is a courtesy: a Redis hiccup must not fail the re-embed
+            log.warning("knowledge.event_publish_failed", event_type=str(kind), reembed_id=r.id)
 
     def all(self) -> list[Any]:
-        return [self.embed, self.switch, self.purge, self.finish]
+        return [self.embed, self.switch, self.purge, self.finish, self.cancel]

@@ -23,7 +23,7 @@ from knowledge.store import slot_columns
 
 _REEMBED = (
     "id, collection_id, from_model, from_dim, to_model, to_dim, to_slot, status, embedded, reason, created_at,"
-    " switched_at, finished_at"
+    " switched_at, finished_at, cancel_requested_at"
 )
 
 
@@ -42,6 +42,7 @@ class Reembed:
     created_at: datetime
     switched_at: datetime | None
     finished_at: datetime | None
+    cancel_requested_at: datetime | None
 
 
 def _reembed(row: Any) -> Reembed:
@@ -150,19 +151,26 @@ async def counts(session: AsyncSession, r: Reembed) -> tuple[int, int]:
     return int(row.done), int(row.missing)
 
 
-async def switch(session: AsyncSession, reembed_id: str) -> tuple[Reembed | None, int]:
-    """(the re-embed, 0) once the collection reads the new generation, or (the re-embed, chunks still without a
-    new vector) and nothing changed; (None, 0) when the collection or the re-embed is gone. Idempotent."""
+async def _locked(session: AsyncSession, reembed_id: str) -> Reembed | None:
+    """The re-embed read again under an exclusive lock of its collection's row (the lock switch, cancel and
+    ingestion's chunk writes order themselves by); None when either is gone."""
     r = await get(session, reembed_id)
     if r is None:
-        return None, 0
+        return None
     locked = (
         await run_sql(session, "SELECT 1 FROM knowledge_collections WHERE id = :c FOR UPDATE", {"c": r.collection_id})
     ).first()
-    r = await get(session, reembed_id)  # read again under the lock: a retried attempt may have switched already
-    if locked is None or r is None:
+    return await get(session, reembed_id) if locked is not None else None
+
+
+async def switch(session: AsyncSession, reembed_id: str) -> tuple[Reembed | None, int]:
+    """(the re-embed, 0) once the collection reads the new generation, or (the re-embed, chunks still without a
+    new vector) and nothing changed; (None, 0) when the collection or the re-embed is gone. Idempotent. A
+    re-embed whose cancel was requested first is not switched: (the re-embed with `cancel_requested_at`, 0)."""
+    r = await _locked(session, reembed_id)  # a retried attempt may have switched already
+    if r is None:
         return None, 0
-    if r.switched_at is not None:
+    if r.switched_at is not None or r.cancel_requested_at is not None:
         return r, 0
     _done, missing = await counts(session, r)
     if missing:
@@ -173,7 +181,7 @@ async def switch(session: AsyncSession, reembed_id: str) -> tuple[Reembed | None
         {"m": r.to_model, "d": r.to_dim, "s": r.to_slot, "c": r.collection_id},
     )
     await run_sql(session, "UPDATE knowledge_reembeds SET switched_at = now() WHERE id = :r", {"r": r.id})
-    return r, 0
+    return await get(session, reembed_id), 0
 
 
 async def purge_slot(session: AsyncSession, collection_id: str, slot: int, limit: int) -> int:
@@ -204,3 +212,28 @@ async def finish(session: AsyncSession, reembed_id: str, status: str, reason: st
         {"s": status, "why": reason[:500], "r": reembed_id},
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def request_cancel(session: AsyncSession, reembed_id: str) -> Reembed | None:
+    """Records that an administrator asked to cancel, under the collection's lock, unless the run has switched
+    or finished; returns the re-embed as it is now (the caller reads `switched_at` and `status`)."""
+    r = await _locked(session, reembed_id)
+    if r is None or r.status != "running" or r.switched_at is not None or r.cancel_requested_at is not None:
+        return r
+    await run_sql(session, "UPDATE knowledge_reembeds SET cancel_requested_at = now() WHERE id = :r", {"r": reembed_id})
+    return await get(session, reembed_id)
+
+
+async def cancel(session: AsyncSession, reembed_id: str, reason: str) -> Reembed | None:
+    """Marks the run `cancelled` unless it has switched (then it must complete); idempotent: a run already
+    cancelled is returned as it is. None when the re-embed or its collection is gone."""
+    r = await _locked(session, reembed_id)
+    if r is None or r.status != "running" or r.switched_at is not None:
+        return r
+    await run_sql(
+        session,
+        "UPDATE knowledge_reembeds SET status = 'cancelled', reason = :why, finished_at = now(),"
+        " cancel_requested_at = coalesce(cancel_requested_at, now()) WHERE id = :r",
+        {"why": reason[:500], "r": reembed_id},
+    )
+    return await get(session, reembed_id)

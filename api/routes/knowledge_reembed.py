@@ -3,6 +3,9 @@
 `POST` starts `ReembedCollectionWorkflow` (202): every chunk is embedded with the new model into a second
 vector slot while searches keep reading the old one; the collection switches model in one transaction once
 nothing is missing, then its old vectors are purged. `GET` shows the latest re-embed with its progress.
+`POST .../reembed/cancel` stops a running re-embed (202): a Temporal cancellation of its workflow, which ends
+the run `cancelled` and purges the partial new vectors, the old model serving throughout. Once the collection has
+switched it is too late (409 `reembed_switched`); nothing running is 409 `reembed_not_running`.
 An unknown model, a dimension that does not match the model's or the model the collection already uses is
 422; a re-embed already running is 409. Another tenant's collection is 404 (row-level security).
 """
@@ -16,6 +19,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import DatabaseDep, SettingsDep, TemporalDep
 from api.errors import ApiError
@@ -52,10 +56,16 @@ class ReembedOut(BaseModel):
     created_at: datetime
     switched_at: datetime | None
     finished_at: datetime | None
+    # Set when a cancel was accepted; the run stays `running` until its partial vectors are purged.
+    cancel_requested_at: datetime | None
 
     @classmethod
     def of(cls, r: reembeds.Reembed) -> ReembedOut:
         return cls(**{k: v for k, v in r.__dict__.items() if k != "to_slot"})
+
+
+def reembed_workflow_id(tenant_id: str, collection_id: str) -> str:
+    return f"{tenant_id}:reembed:{collection_id}"
 
 
 async def start_reembed(
@@ -64,7 +74,7 @@ async def start_reembed(
     await client.start_workflow(
         WF_REEMBED_COLLECTION,
         ReembedInput(tenant_id=tenant_id, collection_id=collection_id, reembed_id=reembed_id),
-        id=f"{tenant_id}:reembed:{collection_id}",
+        id=reembed_workflow_id(tenant_id, collection_id),
         task_queue=settings.task_queue,
         search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT_ID, tenant_id)]),
     )
@@ -123,3 +133,53 @@ async def get_reembed(collection_id: CollectionId, principal: Reader, db: Databa
     if found is None:
         raise ApiError(404, "reembed_not_found", "this collection has never been re-embedded")
     return ReembedOut.of(found)
+
+
+@router.post(
+    "/collections/{collection_id}/reembed/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=ReembedOut
+)
+async def cancel_reembed(
+    collection_id: CollectionId, principal: Manager, db: DatabaseDep, temporal: TemporalDep
+) -> ReembedOut:
+    """Stop the running re-embed: its partial vectors are purged and the collection keeps its old model.
+
+    202 with the run (`cancel_requested_at` set, `status` still `running` until the embedding in flight has
+    stopped, then `cancelled`; the partial vectors, which no search reads, are purged right after and the run
+    ends Canceled in Temporal); asking again while it winds down is answered the same. 409 `reembed_switched`
+    once the collection reads the new model (the run completes), 409 `reembed_not_running` when nothing runs."""
+    async with db.tenant_session(principal.tenant_id) as session:
+        if await catalog.get_collection(session, str(collection_id)) is None:
+            raise ApiError(404, "collection_not_found", "no such collection")
+        latest = await reembeds.latest(session, str(collection_id))
+        if latest is None:
+            raise ApiError(404, "reembed_not_found", "this collection has never been re-embedded")
+        # Under the collection's lock, the one the switch takes: either the switch or the cancel comes first.
+        r = await reembeds.request_cancel(session, latest.id)
+        if r is None:
+            raise ApiError(404, "collection_not_found", "no such collection")
+        if r.status == "running" and r.switched_at is not None:
+            raise ApiError(
+                409, "reembed_switched", "too late to cancel: the collection already uses the new model",
+                {"reembed_id": r.id, "model": r.to_model},
+            )  # fmt: skip
+        if r.status != "running":
+            raise ApiError(
+                409, "reembed_not_running", "no re-embed of this collection is running",
+                {"reembed_id": r.id, "status": r.status},
+            )  # fmt: skip
+        if latest.cancel_requested_at is not None:
+            return ReembedOut.of(r)  # already winding down
+        await record_event(
+            session, tenant_id=principal.tenant_id, actor=principal.subject, action="knowledge.reembed_cancelled",
+            target=r.collection_id, details={"reembed_id": r.id, "from": r.from_model, "to": r.to_model},
+        )  # fmt: skip
+        # Sent before the request commits: a request the engine refused leaves nothing recorded, and the workflow
+        # always holds the cancel before an activity can read the recorded request.
+        handle = temporal.get_workflow_handle(reembed_workflow_id(principal.tenant_id, r.collection_id))
+        try:
+            await handle.cancel()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ApiError(409, "reembed_not_running", "the re-embed's workflow has ended") from exc
+            raise ApiError(503, "engine_unavailable", "the workflow engine did not answer; retry shortly") from exc
+    return ReembedOut.of(r)

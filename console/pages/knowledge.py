@@ -1,5 +1,6 @@
 """`/console/knowledge`: collections (list, create, delete), one collection's documents with their ingestion
-status, deleting and re-ingesting a document, and the collection's re-embed (its latest run, and starting one).
+status, deleting and re-ingesting a document, and the collection's re-embed (its latest run, starting one, and
+cancelling a running one behind a confirmation checked here, as deleting a collection is).
 
 Every handler calls the `/v1/knowledge` route's function after its own permission dependency (`Reader`:
 `conversations:read`, `Manager`: `agents:manage`), so a page shows and refuses what the API does. Ids are
@@ -30,7 +31,7 @@ from api.routes.knowledge import (
     list_documents,
     reingest_document,
 )
-from api.routes.knowledge_reembed import ReembedIn, ReembedOut, get_reembed, reembed_collection
+from api.routes.knowledge_reembed import ReembedIn, ReembedOut, cancel_reembed, get_reembed, reembed_collection
 from console.pages.conversations import Cursor, page_request
 from console.web import PREFIX, ConsoleRoute, CsrfViewerDep, Viewer, ViewerDep, render
 from contracts.knowledge import KNOWLEDGE_STREAM, DocumentStatus
@@ -194,6 +195,25 @@ async def reembed(
         await reembed_collection(cid, body, principal, state.db, state.temporal, state.settings)
     except ValidationError as exc:
         return await collection_page(viewer, cid, error=_invalid(exc))
+    except ApiError as exc:
+        if exc.status not in FORM_ERRORS:
+            raise
+        return await collection_page(viewer, cid, error=exc)
+    return RedirectResponse(collection_url(cid), status_code=303)
+
+
+@router.post("/knowledge/collections/{collection_id}/reembed/cancel")
+async def cancel_reembed_run(
+    collection_id: IdText, viewer: CsrfViewerDep, confirm: Annotated[str, Form(max_length=8)] = ""
+) -> Response:
+    principal = await viewer.check(Manager)
+    state = viewer.state
+    cid = known_id(collection_id, "collection")
+    if confirm != "yes":
+        error = ApiError(422, "confirmation_required", "tick the box to confirm that the new vectors are discarded")
+        return await collection_page(viewer, cid, error=error)
+    try:
+        await cancel_reembed(cid, principal, state.db, state.temporal)
     except ApiError as exc:
         if exc.status not in FORM_ERRORS:
             raise

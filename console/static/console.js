@@ -79,7 +79,7 @@
   var lastId = live.dataset.after || "";
   var retryMs = 500;
   var TYPES = ["ingest.progress", "ingest.completed", "ingest.failed", "reembed.progress", "reembed.completed",
-    "reembed.failed"];
+    "reembed.failed", "reembed.cancelled"];
 
   function row(documentId) {
     return documentId ? live.querySelector("tr[data-document='" + documentId + "']") : null;
@@ -116,6 +116,8 @@
     box.dataset.status = state;
     if (status) { status.textContent = state; }
     if (embedded && data.embedded !== undefined) { embedded.textContent = data.embedded; }
+    var cancel = document.getElementById("cancel-reembed");
+    if (cancel && state !== "running") { cancel.hidden = true; }
   }
 
   function open() {

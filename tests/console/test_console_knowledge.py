@@ -196,6 +196,32 @@ def test_reingest_delete_and_a_reembed(owner: Console, api: httpx.Client) -> Non
     assert owner.get(base).status_code == 404
 
 
+def test_a_running_reembed_is_cancelled_behind_a_confirmation(owner: Console, api: httpx.Client) -> None:
+    collection_id = create_collection(owner, f"Cancel {uuid.uuid4().hex[:6]}")
+    sections = [(f"Rule {i}", f"Parcels to zone {i} ship on day {i}.") for i in range(300)]
+    assert upload(owner, collection_id, documents.markdown(sections), "rules.md", "text/markdown").status_code == 303
+    assert settled(api, collection_id, _only_document(api, collection_id, "rules.md"))["status"] == "ready"
+    base = f"/console/knowledge/collections/{collection_id}"
+    assert owner.post(f"{base}/reembed", {"embedding_model": "offline/all-minilm-l6-v2-int8"}).status_code == 303
+    assert 'id="cancel-reembed"' in owner.get(base).text
+    unconfirmed = owner.post(f"{base}/reembed/cancel")
+    assert unconfirmed.status_code == 422 and 'data-code="confirmation_required"' in unconfirmed.text
+    assert api.get(f"/v1/knowledge/collections/{collection_id}/reembed").json()["cancel_requested_at"] is None
+    cancelled = owner.post(f"{base}/reembed/cancel", {"confirm": "yes"})
+    assert cancelled.status_code == 303, cancelled.text
+    deadline = time.monotonic() + 120
+    while (run := api.get(f"/v1/knowledge/collections/{collection_id}/reembed").json())["status"] == "running":
+        assert time.monotonic() < deadline, "the cancelled re-embed did not finish"
+        time.sleep(0.3)
+    assert run["status"] == "cancelled" and run["switched_at"] is None, run
+    shown = owner.get(base)
+    assert 'id="reembed-status">cancelled' in shown.text and 'id="cancel-reembed"' not in shown.text
+    assert f'id="collection-model">{HASHING}' in shown.text
+    # Nothing runs any more: refused on the page with the API's 409.
+    again = owner.post(f"{base}/reembed/cancel", {"confirm": "yes"})
+    assert again.status_code == 409 and 'data-code="reembed_not_running"' in again.text
+
+
 def test_a_search_shows_the_cited_chunks(owner: Console, api: httpx.Client) -> None:
     collection_id = create_collection(owner, f"Search {uuid.uuid4().hex[:6]}")
     policy = documents.pdf(
@@ -228,6 +254,8 @@ def test_a_viewer_reads_but_may_not_change(console_gateway: ConsoleGateway, owne
         assert (
             viewer.post(f"/console/knowledge/collections/{collection_id}/delete", {"confirm": "yes"}).status_code == 403
         )
+        cancel = viewer.post(f"/console/knowledge/collections/{collection_id}/reembed/cancel", {"confirm": "yes"})
+        assert cancel.status_code == 403
     assert api.get(f"/v1/knowledge/collections/{collection_id}").status_code == 200
 
 
@@ -246,6 +274,7 @@ def test_another_tenants_collections_and_documents_are_not_found(
         for path in (f"{base}/documents/{document_id}/reingest", f"{base}/documents/{document_id}/delete"):
             assert intruder.post(path).status_code == 404, path
         assert intruder.post(f"{base}/delete", {"confirm": "yes"}).status_code == 404
+        assert intruder.post(f"{base}/reembed/cancel", {"confirm": "yes"}).status_code == 404
         assert upload(intruder, collection_id, b"planted", "planted.txt", "text/plain").status_code == 404
         searched = intruder.post(
             "/console/knowledge/search", {"query": "ZEBRA-KNOW-17", "collection_ids": collection_id}

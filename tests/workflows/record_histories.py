@@ -79,6 +79,7 @@ SCENARIOS: dict[str, Scenario] = {
 SCENARIOS["key_rotation"] = key_rotation.rotation
 SCENARIOS["router_canary"] = canary.router_canary
 SCENARIOS["reembed_collection"] = knowledge.reembed
+SCENARIOS["reembed_collection_cancelled"] = knowledge.reembed_cancelled
 SCENARIOS["conversation_early_exit"] = early_exit_scenario.repeat
 SCENARIOS["conversation_tool_answer"] = early_exit_scenario.tool_answer
 # Recorded with a region: AIAAS_REGION_DATABASE_URLS='{"eu-west": "aiaas_record_eu_west"}'.

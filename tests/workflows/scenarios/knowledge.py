@@ -1,10 +1,14 @@
 """`IngestDocumentWorkflow` scenarios: a document ingested to `ready` in several embedding windows, and an
 unreadable (encrypted) PDF that ends `failed` with its reason; `ReembedCollectionWorkflow` moving a collection
-to another model."""
+to another model, and one cancelled midway."""
 
 from __future__ import annotations
 
-from temporalio.client import WorkflowHandle
+import asyncio
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
 
 from contracts.knowledge import EMBED_WINDOW, IngestDocumentInput, IngestDocumentResult
 from contracts.knowledge_reembed import REEMBED_WINDOW, ReembedInput, ReembedResult
@@ -91,3 +95,43 @@ async def _ingest_into(rec: Recording, tenant_id: str, collection_id: str, conte
         task_queue=rec.queue,
         result_type=IngestDocumentResult,
     )
+
+
+async def reembed_cancelled(rec: Recording) -> list[WorkflowHandle]:
+    """A collection of hashing-model chunks moving to MiniLM, cancelled as the API cancels it once the first
+    batch is written: the window stops, the run is marked cancelled, the partial slot purged, the run cancelled."""
+    tenant_id = await rec.new_tenant("reembed cancelled")
+    async with rec.db.tenant_session(tenant_id) as session:
+        collection = await catalog.create_collection(
+            session, tenant_id, name="Help", description="", model=HASHING_MODEL, dim=HASHING_DIM
+        )
+        assert collection is not None
+    text = "\n\n".join(f"## Rule {i}\n\nRule {i} of the returns policy." for i in range(REEMBED_WINDOW + 20))
+    ingest = await _ingest_into(rec, tenant_id, collection.id, text.encode())
+    assert (await ingest.result()).status == "ready"
+    async with rec.db.tenant_session(tenant_id) as session:
+        started = await reembeds.create(session, tenant_id, collection.id, model=OFFLINE_MODEL, dim=OFFLINE_DIM)
+        assert started is not None
+    handle = await rec.client.start_workflow(
+        WF_REEMBED_COLLECTION,
+        ReembedInput(tenant_id=tenant_id, collection_id=collection.id, reembed_id=started.id),
+        id=f"{tenant_id}:reembed:{collection.id}",
+        task_queue=rec.queue,
+        result_type=ReembedResult,
+    )
+    for _ in range(600):
+        async with rec.db.tenant_session(tenant_id) as session:
+            if (await reembeds.counts(session, started))[0] > 0:
+                break
+        await asyncio.sleep(0.1)
+    async with rec.db.tenant_session(tenant_id) as session:  # as the API does
+        assert await reembeds.request_cancel(session, started.id) is not None
+        await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert isinstance(failure.value.cause, CancelledError), failure.value.cause
+    async with rec.db.tenant_session(tenant_id) as session:
+        final = await reembeds.get(session, started.id)
+        assert final is not None and final.status == "cancelled" and final.switched_at is None
+        assert await reembeds.counts(session, started) == (0, REEMBED_WINDOW + 20)
+    return [handle]
