@@ -6,7 +6,7 @@ the lock the switch takes, so a cancel and a switch are ordered by the database:
 does not happen, a cancel that finds the switch done is refused (409).
 
 Revision ID: 0035
-Revises: 0033
+Revises: 0034
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0035"
-down_revision = "0033"
+down_revision = "0034"
 branch_labels = None
 depends_on = None
 
