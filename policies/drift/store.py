@@ -24,6 +24,15 @@ from policies.drift.facts import TurnFact
 _REPORT_NS = uuid.UUID("0e3c5d52-4b8f-4f6e-9a43-1f7d2c6b8a90")
 # Ledger rows and tool calls of a turn are written after its question and may land after midnight.
 _SLACK = "interval '1 day'"
+# The ledger row's message: its key is `<workflow>:<message>:(model|tool):...` and `workflow_id` is its
+# workflow, so the message is the first field after that prefix, found with plain string functions. The regular
+# expression (the leftmost `<field>:(model|tool):` of the key) answers only for keys of another shape: it cost
+# about 80 % of the read (tens of microseconds a row against under one for the string functions).
+_REST = "substr(key, length(workflow_id) + 2)"
+_MESSAGE_ID = f"""CASE WHEN starts_with(key, workflow_id || ':') AND split_part({_REST}, ':', 1) <> ''
+        AND split_part({_REST}, ':', 2) IN ('model', 'tool')
+        AND strpos(substr({_REST}, length(split_part({_REST}, ':', 1)) + 2), ':') > 0
+    THEN split_part({_REST}, ':', 1) ELSE substring(key FROM '([^:]+):(model|tool):') END"""
 _FACTS = f"""
 WITH q AS (
     SELECT m.id, m.created_at, c.agent FROM messages m
@@ -33,7 +42,7 @@ WITH q AS (
     SELECT reply_to, created_at, model FROM messages
     WHERE role = 'assistant' AND reply_to IN (SELECT id FROM q)
 ), l AS (
-    SELECT substring(key FROM '([^:]+):(model|tool):') AS message_id, sum(cost_usd) AS cost,
+    SELECT {_MESSAGE_ID} AS message_id, sum(cost_usd) AS cost,
            sum(prompt_tokens + completion_tokens) AS tokens,
            max(NULLIF(model, '')) FILTER (WHERE kind = 'model') AS model, max(NULLIF(agent, '')) AS agent
     FROM usage_ledger

@@ -98,7 +98,7 @@ async def store_history(name: str, handle: WorkflowHandle[Any, Any], codec: Payl
     return path
 
 
-async def record(settings: Settings, names: list[str]) -> list[Path]:
+async def record(settings: Settings, names: list[str], scenarios: dict[str, Scenario] | None = None) -> list[Path]:
     # Every region of `AIAAS_REGION_DATABASE_URLS` too (the regional drill is recorded with one).
     await migrate_all(settings)
     queue = f"record-{uuid.uuid4().hex[:6]}"
@@ -119,7 +119,7 @@ async def record(settings: Settings, names: list[str]) -> list[Path]:
             rec = Recording(settings=worker_settings, client=deps.client, db=db, bus=EventBus(redis), queue=queue)
             codec = deps.client.data_converter.payload_codec
             for name in names:
-                handles = await SCENARIOS[name](rec)
+                handles = await (scenarios or SCENARIOS)[name](rec)
                 # Stored at once: a scenario may shred the keys its histories are encrypted with.
                 for i, handle in enumerate(handles):
                     written.append(await store_history(f"{name}_{i}" if len(handles) > 1 else name, handle, codec))

@@ -18,6 +18,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from app.workflows import WORKFLOWS
+from contracts.names import ACT_DR_BACKUP, ACT_DR_RESTORE_VERIFY
 from core.temporal_plugin import aiaas_plugin
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -53,3 +54,20 @@ async def test_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=list(WORKFLOWS), plugins=[aiaas_plugin()])
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+def _scheduled(history: dict, activity: str) -> int:
+    """How many times the history schedules `activity`."""
+    return sum(
+        1
+        for event in history["events"]
+        if (event.get("activityTaskScheduledEventAttributes") or {}).get("activityType", {}).get("name") == activity
+    )
+
+
+@pytest.mark.parametrize(("name", "servers"), [("dr_drill_regions", 1), ("dr_drill_servers", 2)])
+def test_regional_drill_histories_cover_both_shapes(name: str, servers: int) -> None:
+    """The regional drill is replayed with a region on the control plane's server and with one on its own:
+    the second backs up and restores two servers side by side."""
+    history = json.loads((Path(__file__).parent / "histories" / f"{name}.json").read_text())
+    assert (_scheduled(history, ACT_DR_BACKUP), _scheduled(history, ACT_DR_RESTORE_VERIFY)) == (servers, servers)

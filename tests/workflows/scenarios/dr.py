@@ -39,3 +39,13 @@ async def drill_regions(rec: Recording) -> list[WorkflowHandle]:
     assert report.verified, report
     assert {d.scope for d in report.databases} == {"global", *rec.settings.region_database_urls}, report
     return [handle]
+
+
+async def drill_servers(rec: Recording) -> list[WorkflowHandle]:
+    """The regional drill with a region on a Postgres server of its own (`tests.workflows.record_dr_servers`):
+    two servers backed up and restored side by side."""
+    [handle] = await drill_regions(rec)
+    report = await handle.result()
+    servers = {d.server for d in report.databases}
+    assert len(servers) >= 2, report
+    return [handle]
