@@ -5,7 +5,9 @@ Quality: the labelled set is built offline from the docstrings of Python's stand
 function or class with a docstring of enough words gives a query (its first sentence) and its passage (the
 rest of the docstring under the qualified name as heading). The passages are ingested into one collection
 with the offline model; recall@10 and MRR@10 of the passage for its query, per search mode (text alone is
-the baseline).
+the baseline). A second set asks for identifiers: the same passages, each with a code of its own written in
+("QX-40412", "E1042", "ORD-2093-KT"), the query that code alone or with a few generic words. Hybrid is shown
+with the identifier rule off (every query at `w`) and on (`+ids`), on both sets in the same run.
 
 Latency: `--chunks` chunks (100k) in one tenant plus `--others` in other tenants, synthetic text from the same
 vocabulary and clustered 384-dimension vectors (embedding 100k real passages would take most of an hour on
@@ -42,7 +44,15 @@ from knowledge.chunking import chunk_sections
 from knowledge.embeddings import OFFLINE_DIM, OFFLINE_MODEL, OfflineEmbedder
 from knowledge.parsers import parse
 from knowledge.pgvector_store import PgVectorStore
-from knowledge.store import BM25, BM25_INDEX, TSVECTOR, ChunkRow, SearchQuery
+from knowledge.store import (
+    BM25,
+    BM25_INDEX,
+    IDENTIFIER_TEXT_WEIGHT,
+    TEXT_WEIGHT,
+    TSVECTOR,
+    ChunkRow,
+    SearchQuery,
+)
 from tenancy.tenants import create_tenant
 
 MODULES = (
@@ -108,10 +118,33 @@ def _ranks(found: list[str], expected: str) -> int | None:
     return found.index(expected) + 1 if expected in found else None
 
 
-async def quality(bench: Bench, pairs: int, weights: list[float]) -> None:
-    labelled = labelled_pairs(pairs)
-    tenant_id, collection_id = await bench.tenant_with_collection("quality")
-    doc = await bench.document(tenant_id, collection_id, "stdlib.txt")
+def identifier_pairs(labelled: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """(query, heading, passage): each passage with a code of its own written into it (a product, order or error
+    code of letters and digits), the query that code alone or with a few generic words. Deterministic."""
+    rng = np.random.default_rng(11)
+    letters = np.array(list("ABCDEFGHJKLMNPQRSTUVWXYZ"))
+    codes: list[str] = []
+    while len(codes) < len(labelled):
+        prefix = "".join(rng.choice(letters, size=2))
+        number = int(rng.integers(1000, 100_000))
+        code = (f"{prefix}-{number}", f"{prefix[0]}{number}", f"ORD-{number}-{prefix}")[len(codes) % 3]
+        if code not in codes:
+            codes.append(code)
+    asks = ("{}", "what is {}", "error {} details", "{} specification and notes")
+    pairs = []
+    for i, ((_q, heading, passage), code) in enumerate(zip(labelled, codes, strict=True)):
+        words = passage.split()
+        at = int(rng.integers(0, len(words)))
+        pairs.append((asks[i % len(asks)].format(code), heading, " ".join([*words[:at], f"({code})", *words[at:]])))
+    return pairs
+
+
+async def _labelled_collection(
+    bench: Bench, label: str, labelled: list[tuple[str, str, str]]
+) -> tuple[str, str, float]:
+    """A tenant's collection of the passages (ord = index), embedded; returns the embedding rate too."""
+    tenant_id, collection_id = await bench.tenant_with_collection(label)
+    doc = await bench.document(tenant_id, collection_id, f"{label}.txt")
     rows = [
         ChunkRow(ord=i, text=passage, heading=heading, page=None) for i, (_q, heading, passage) in enumerate(labelled)
     ]
@@ -119,32 +152,47 @@ async def quality(bench: Bench, pairs: int, weights: list[float]) -> None:
     started = time.perf_counter()
     texts = [f"{r.heading}\n{r.text}" for r in rows]
     vectors = np.concatenate([bench.embedder.embed_sync(texts[i : i + 32]) for i in range(0, len(texts), 32)])
-    embed_s = time.perf_counter() - started
+    rate = len(texts) / (time.perf_counter() - started)
     await bench.store.set_embeddings(tenant_id, doc, {i: list(v) for i, v in enumerate(vectors)}, OFFLINE_DIM)
-    queries = [q for q, _h, _p in labelled]
-    query_vectors = bench.embedder.embed_sync(queries)
-    print(f"\nquality: {len(labelled)} stdlib docstring pairs, embedded at {len(texts) / embed_s:.0f} passages/s")
-    print(f"  {'mode':<26} {'recall@10':>10} {'MRR@10':>8}")
-    runs = [("vector", 1.0, TSVECTOR)] + [
-        (mode, weight, index)
+    return tenant_id, collection_id, rate
+
+
+async def quality(bench: Bench, pairs: int, weights: list[float]) -> None:
+    """Both labelled sets in one run: paraphrase queries (stdlib docstrings) and identifier queries (codes).
+
+    Hybrid runs once with the identifier rule off (`identifier_weight=0`: every query fused at `w`, the fusion
+    before the rule) and once at the default weight with it on (`+ids`, what the stores do)."""
+    labelled = labelled_pairs(pairs)
+    sets = (("paraphrase", labelled), ("identifier", identifier_pairs(labelled)))
+    runs = [("vector", 1.0, TSVECTOR, 0.0)] + [
+        (mode, weight, index, ids)
         for index in TEXT_INDEXES
-        for mode, weight in [("text", 1.0)] + [("hybrid", w) for w in weights]
+        for mode, weight, ids in [("text", 1.0, 0.0)]
+        + [("hybrid", w, 0.0) for w in weights]
+        + [("hybrid", TEXT_WEIGHT, IDENTIFIER_TEXT_WEIGHT)]
     ]
-    for mode, weight, index in runs:
-        store = PgVectorStore(bench.db.tenant_session, text_index=index)
-        recall, rr = [], []
-        for i, (query, vector) in enumerate(zip(queries, query_vectors, strict=True)):
-            hits = await store.search(
-                tenant_id,
-                SearchQuery(collection_ids=[collection_id], text=query, vector=list(vector), dimension=OFFLINE_DIM,
-                            top_k=10, mode=mode, text_weight=weight),
-            )  # fmt: skip
-            rank = _ranks([str(h.ord) for h in hits], str(i))
-            recall.append(1.0 if rank else 0.0)
-            rr.append(1.0 / rank if rank else 0.0)
-        label = f"hybrid w={weight}" if mode == "hybrid" else mode
-        label += f" ({index})" if mode != "vector" else ""
-        print(f"  {label:<26} {statistics.mean(recall):>10.3f} {statistics.mean(rr):>8.3f}")
+    for name, pairs_ in sets:
+        tenant_id, collection_id, rate = await _labelled_collection(bench, name, pairs_)
+        queries = [q for q, _h, _p in pairs_]
+        query_vectors = bench.embedder.embed_sync(queries)
+        print(f"\nquality, {name} set: {len(pairs_)} stdlib docstring pairs, embedded at {rate:.0f} passages/s")
+        print(f"  {'mode':<32} {'recall@10':>10} {'MRR@10':>8}")
+        for mode, weight, index, ids in runs:
+            store = PgVectorStore(bench.db.tenant_session, text_index=index)
+            recall, rr = [], []
+            for i, (query, vector) in enumerate(zip(queries, query_vectors, strict=True)):
+                hits = await store.search(
+                    tenant_id,
+                    SearchQuery(collection_ids=[collection_id], text=query, vector=list(vector),
+                                dimension=OFFLINE_DIM, top_k=10, mode=mode, text_weight=weight,
+                                identifier_weight=ids),
+                )  # fmt: skip
+                rank = _ranks([str(h.ord) for h in hits], str(i))
+                recall.append(1.0 if rank else 0.0)
+                rr.append(1.0 / rank if rank else 0.0)
+            label = f"hybrid w={weight}" + (" +ids" if ids else "") if mode == "hybrid" else mode
+            label += f" ({index})" if mode != "vector" else ""
+            print(f"  {label:<32} {statistics.mean(recall):>10.3f} {statistics.mean(rr):>8.3f}")
 
 
 # Topics shared by every synthetic chunk and query, as real embeddings cluster by topic: queries drawn near

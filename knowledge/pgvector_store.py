@@ -36,6 +36,7 @@ from knowledge.store import (
     Passage,
     Purge,
     SearchQuery,
+    fused_text_weight,
     slot_columns,
     vector_literal,
 )
@@ -111,10 +112,11 @@ def search_sql(query: SearchQuery, text_index: str = TSVECTOR) -> str:
 
     `text_index` picks the full-text list: BM25 from its top-k index (`BM25`) or `tsvector` (`TSVECTOR`).
 
-    Each candidate list carries its chunks' columns, so nothing joins back to the chunk table afterwards.
+    Each candidate list carries its chunks' columns, so nothing joins back to the chunk table afterwards. The
+    full-text weight is the query's (`fused_text_weight`): raised when it names an identifier.
     """
     dim = int(query.dimension)
-    weight = float(query.text_weight)
+    weight = fused_text_weight(query.text, query.text_weight, query.identifier_weight)
     where = _filters(query)
     column, dim_column = slot_columns(query.slot)
     distance = f"c.{column}::vector({dim}) <=> CAST(:vector AS vector({dim}))"

@@ -6,6 +6,7 @@ default); `knowledge.weaviate_store` keeps a search copy in Weaviate in step wit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,6 +20,34 @@ BM25_INDEX = "ix_knowledge_chunks_bm25"
 TEXT_WEIGHT = 0.15
 CANDIDATES = 50
 MAX_TEXT_MATCHES = 1000
+# The full-text weight of a query naming an identifier (a product, order or error code): the text list leads and the
+# vectors, whose model cannot tell "QX-4411" from "QX-4412", only break its near-ties. At 2 a chunk high in both lists
+# still outranked the coded one (identifier set, BM25: recall@10 0.82); at 10, 0.99 (benchmarks/knowledge_search.py).
+IDENTIFIER_TEXT_WEIGHT = 10.0
+_WORD = re.compile(r"[\w-]+")
+_DIGIT_GROUPS = re.compile(r"\d+(?:[-_]\d+)+")
+_DIGIT_RUN = re.compile(r"\d{3}")
+
+
+def _is_identifier(word: str) -> bool:
+    """A letter followed by digits with a run of 3+ of them or a later capital ("QX-4411", "E1042", "RFC2822",
+    "A7B"), or digit groups joined by `-`/`_` ("2024-0117"); "base64", "Base64", "utf-8" or "python3" stay words."""
+    if _DIGIT_GROUPS.fullmatch(word):
+        return True
+    if not word[0].isalpha() or not any(ch.isdigit() for ch in word):
+        return False
+    return _DIGIT_RUN.search(word) is not None or any(ch.isupper() for ch in word[1:])
+
+
+def has_identifier(text: str) -> bool:
+    """Whether the query names something by code, which embeddings do not understand and exact full text does."""
+    return any(_is_identifier(word) for word in _WORD.findall(text))
+
+
+def fused_text_weight(text: str, weight: float, identifier_weight: float = IDENTIFIER_TEXT_WEIGHT) -> float:
+    """The full-text list's weight for this query in every store: `identifier_weight` (if larger) when the query
+    names an identifier, the collection-wide `weight` otherwise (paraphrase queries, where vectors lead)."""
+    return max(float(weight), float(identifier_weight)) if has_identifier(text) else float(weight)
 
 
 # A chunk's two vector slots (migration 0031): a collection reads one (`knowledge_collections.embedding_slot`)
@@ -54,6 +83,8 @@ class SearchQuery:
     # The full-text list's weight in the fusion (the vector list's is 1): measured on the labelled set of
     # benchmarks/knowledge_search.py, where plain full text is much weaker than the vectors.
     text_weight: float = TEXT_WEIGHT
+    # The weight when the query names an identifier (`fused_text_weight`); 0 keeps `text_weight` for every query.
+    identifier_weight: float = IDENTIFIER_TEXT_WEIGHT
     # Which of the chunk's vector slots the collections read (their `embedding_slot`).
     slot: int = 0
 

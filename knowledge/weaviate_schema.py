@@ -25,7 +25,7 @@ from weaviate.classes.config import DataType, Property, Tokenization
 from weaviate.classes.query import BM25Operator, Filter, HybridFusion, MetadataQuery
 from weaviate.collections.classes.filters import _Filters
 
-from knowledge.store import CANDIDATES, RRF_K, Purge, SearchQuery
+from knowledge.store import CANDIDATES, RRF_K, Purge, SearchQuery, fused_text_weight
 
 DEFAULT_PREFIX = "AiaasChunks"
 # Full text reads the heading and the text, as the pgvector store's `heading || ' ' || text`.
@@ -213,21 +213,22 @@ def query_plan(query: SearchQuery) -> QueryPlan:
         "return_properties": list(RETURNED),
     }
     any_word = BM25Operator.or_(minimum_match=1)
+    weight = fused_text_weight(query.text, query.text_weight, query.identifier_weight)
     mode = "text" if query.mode == "hybrid" and query.vector is None else query.mode
     if mode == "vector":
         if query.vector is None:
             raise ValueError("a vector search needs the query's vector")
         arguments = {"near_vector": list(query.vector), "target_vector": vector_name(query.slot), **common}
-        return QueryPlan("near_vector", arguments, query.text_weight)
+        return QueryPlan("near_vector", arguments, weight)
     if mode == "text":
         arguments = {"query": query.text, "query_properties": list(TEXT_PROPERTIES), "operator": any_word, **common}
-        return QueryPlan("bm25", arguments, query.text_weight)
+        return QueryPlan("bm25", arguments, weight)
     if mode != "hybrid":
         raise ValueError(f"unknown search mode {query.mode!r}")
-    fused = fusion(query.text_weight)
+    fused = fusion(weight)
     arguments = {
         "query": query.text, "vector": list(query.vector or ()), "target_vector": vector_name(query.slot),
         "alpha": fused.alpha, "fusion_type": HybridFusion.RANKED, "query_properties": list(TEXT_PROPERTIES),
         "bm25_operator": any_word, "return_metadata": MetadataQuery(score=True), **common,
     }  # fmt: skip
-    return QueryPlan("hybrid", arguments, query.text_weight, fused.scale)
+    return QueryPlan("hybrid", arguments, weight, fused.scale)

@@ -193,3 +193,13 @@ async def test_an_unreachable_weaviate_fails_the_start_and_says_why(url: str) ->
     with pytest.raises(WeaviateUnavailable, match=re.escape(url)):
         await backends.open_backend(Settings(WEAVIATE_URL=url))  # type: ignore[call-arg]
     assert type(backends.store_for(object())) is PgVectorStore
+
+
+def test_a_query_naming_an_identifier_is_fused_with_the_raised_text_weight_as_in_pgvector() -> None:
+    # The same rule as pgvector's SQL (`fused_text_weight`): an identifier raises the text list's weight to 10.
+    coded = query_plan(_query(text="error E1042 on startup", text_weight=0.15))
+    assert coded.arguments["alpha"] == pytest.approx(1 / 11) and coded.score(1, 0.02) == pytest.approx(0.22)
+    assert query_plan(_query(text="E1042", mode="text")).score(1, None) == pytest.approx(10 / 61)
+    assert query_plan(_query(text="refund within 30 days")).arguments["alpha"] == pytest.approx(1 / 1.15)
+    # Off (identifier_weight 0): every query keeps the collection-wide weight.
+    assert query_plan(_query(text="E1042", identifier_weight=0)).arguments["alpha"] == pytest.approx(1 / 1.15)
