@@ -77,6 +77,15 @@ def shop(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         server.server_close()
 
 
+def _story(api: httpx.Client) -> str:
+    """What the platform holds of the widget's conversations: said when an answer does not show."""
+    told = []
+    for conversation in api.get("/v1/conversations", params={"channel": "widget"}).json()["items"]:
+        messages = api.get(f"/v1/conversations/{conversation['id']}/messages").json()["items"]
+        told.append(f"{conversation['id']}: {[(m['role'], m['content'][:40]) for m in messages]}")
+    return "; ".join(told) or "no widget conversation"
+
+
 def _say(page: Page, text: str) -> None:
     page.fill("#aiaas-widget input[name=q]", text)
     page.press("#aiaas-widget input[name=q]", "Enter")
@@ -106,7 +115,10 @@ def test_the_widget_keeps_its_conversation_across_a_gateway_restart(
     answers = page.locator("#aiaas-widget p.agent")
     _say(page, "is the blue one in stock")
     # A whole turn on a busy machine: more than `expect`'s default five seconds.
-    expect(answers.first).to_have_text("echo: is the blue one in stock", timeout=2 * TIMEOUT_MS)
+    try:
+        expect(answers.first).to_have_text("echo: is the blue one in stock", timeout=2 * TIMEOUT_MS)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nstored: {_story(api)}") from None
     expect(answers).to_have_count(1)
     visitor = page.evaluate("JSON.stringify(window.sessionStorage)")
 
@@ -158,7 +170,10 @@ def test_the_widget_sends_again_after_a_429_and_the_message_is_answered_once(
     answers = page.locator("#aiaas-widget p.agent")
     _say(page, "first question")
     _say(page, "second question")
-    expect(answers).to_have_count(2, timeout=2 * TIMEOUT_MS)
+    try:
+        expect(answers).to_have_count(2, timeout=2 * TIMEOUT_MS)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nposts: {posts}\nstored: {_story(api)}") from None
     expect(answers.filter(has_text="echo: first question")).to_have_count(1)
     expect(answers.filter(has_text="echo: second question")).to_have_count(1)
     expect(page.locator("#aiaas-widget p.note")).to_have_count(0)
