@@ -46,12 +46,18 @@
     return p;
   }
 
+  // One session per page: a message sent while the first session is still being opened waits for that same
+  // session (two would put the message in one conversation and the stream on the other).
+  var starting = null;
   function start() {
+    if (starting) return starting;
     var saved = store.getItem(slot);
-    if (saved) { session = JSON.parse(saved); return Promise.resolve(session); }
-    return fetch(base + "/widget/v1/sessions", { method: "POST", headers: headers() })
+    if (saved) { session = JSON.parse(saved); starting = Promise.resolve(session); return starting; }
+    starting = fetch(base + "/widget/v1/sessions", { method: "POST", headers: headers() })
       .then(function (r) { if (!r.ok) throw new Error("widget session refused: " + r.status); return r.json(); })
       .then(function (s) { session = s; store.setItem(slot, JSON.stringify(s)); return s; });
+    starting.catch(function () { starting = null; });  // a refused start is tried again by the next caller
+    return starting;
   }
 
   function onEvent(log, type, data) {

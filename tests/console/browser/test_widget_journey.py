@@ -80,7 +80,10 @@ def shop(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 def _story(api: httpx.Client) -> str:
     """What the platform holds of the widget's conversations: said when an answer does not show."""
     told = []
-    for conversation in api.get("/v1/conversations", params={"channel": "widget"}).json()["items"]:
+    listed = api.get("/v1/conversations", params={"channel": "widget"})
+    if listed.status_code != 200:
+        return f"conversations not listed: {listed.status_code} {listed.text[:200]}"
+    for conversation in listed.json()["items"]:
         messages = api.get(f"/v1/conversations/{conversation['id']}/messages").json()["items"]
         told.append(f"{conversation['id']}: {[(m['role'], m['content'][:40]) for m in messages]}")
     return "; ".join(told) or "no widget conversation"
