@@ -243,8 +243,10 @@ def test_children_of_a_crashed_launcher_die_with_it_and_free_their_ports(tmp_pat
         text=True,
     )
     assert launcher.stdin is not None and launcher.stdout is not None
-    children = with_descendants([int(pid) for pid in launcher.stdout.readline().split()])
-    assert len(children) > 3 and all(running(p) for p in children)  # Postgres has its backends
+    started = [int(pid) for pid in launcher.stdout.readline().split()]
+    children = with_descendants(started)
+    # Postgres has its backends; a short-lived one (a readiness check's connection) may end meanwhile.
+    assert len(children) > 3 and all(running(p) for p in children if p.pid in started)
 
     launcher.stdin.close()
     assert launcher.wait(30) == 0

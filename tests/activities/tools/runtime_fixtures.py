@@ -239,7 +239,8 @@ async def harness(migrated: Settings, redis: Redis, request: pytest.FixtureReque
     # opens under them asks for more with `@pytest.mark.breaker_threshold(n)`.
     marker = request.node.get_closest_marker("breaker_threshold")
     threshold = int(marker.args[0]) if marker else 2
-    breaker = CircuitBreaker(redis, failure_threshold=threshold, window_seconds=30, open_seconds=0.5)
+    # Open for 3 s: long enough that a busy machine makes the next call while it is still open.
+    breaker = CircuitBreaker(redis, failure_threshold=threshold, window_seconds=30, open_seconds=3.0)
     runtime = ToolRuntime(db, redis, bus, None, TEST_TOOLS, breaker=breaker)
     queue = f"tools-{uuid.uuid4().hex[:8]}"
     worker = Worker(

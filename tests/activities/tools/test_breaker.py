@@ -137,7 +137,7 @@ async def test_the_keys_expire_and_belong_to_the_tenant(breaker: CircuitBreaker,
 
 
 async def test_the_runtime_fails_fast_while_open_and_recovers_through_a_probe(harness: ToolHarness) -> None:
-    # The harness's breaker opens after 2 failures and stays open for 0.5 s.
+    # The harness's breaker opens after 2 failures and stays open for 3 s.
     crashes = [harness.call("tests.crash", {"order_id": "o-1"}) for _ in range(2)]
     for call in crashes:
         assert (await harness.run(call)).error_type == "ToolCrashed"
