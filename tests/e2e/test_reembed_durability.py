@@ -24,12 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from api.routes.knowledge_reembed import reembed_workflow_id
-from contracts.knowledge import KNOWLEDGE_STREAM
 from contracts.knowledge_reembed import REEMBED_HEARTBEAT
-from core.events import EventBus
 from core.settings import Settings
 from core.stack.ports import free_port
 from core.stack.process import ManagedProcess
@@ -38,6 +35,7 @@ from knowledge.embeddings import HASHING_MODEL, OFFLINE_DIM, OFFLINE_MODEL
 from tests.e2e.agent_world import rows
 from tests.e2e.platform import Platform
 from tests.knowledge import documents
+from tests.knowledge.reembed_client import reembed_events
 
 SECTIONS = 320  # ten batches of 32
 FREEZE_SECONDS = REEMBED_HEARTBEAT.total_seconds() + 5.0
@@ -101,18 +99,6 @@ class Searcher(threading.Thread):
         self._client.close()
 
 
-def _events(settings: Settings, tenant_id: str, reembed_id: str) -> list[str]:
-    async def history() -> list[str]:
-        redis = Redis.from_url(settings.redis_url or "")
-        try:
-            found = await EventBus(redis).history(tenant_id, KNOWLEDGE_STREAM)
-        finally:
-            await redis.aclose()
-        return [e.type for e in found if e.data.get("reembed_id") == reembed_id]
-
-    return asyncio.run(history())
-
-
 def _holder(settings: Settings, workflow_id: str) -> int:
     """The process id of the worker running the re-embed's activity (0 while none runs it)."""
 
@@ -172,7 +158,7 @@ def test_a_reembed_survives_a_kill_and_a_freeze_and_misses_nothing(
         "new_slot": SECTIONS,
         "new_dim": SECTIONS,
     }
-    events = _events(platform.settings, tenant_id, reembed_id)
+    events = reembed_events(platform.settings, tenant_id, reembed_id)
     assert events.count("reembed.completed") == 1 and "reembed.failed" not in events, events
     # The kill and the freeze each cost the embedding activity an attempt.
     assert _embed_attempts(platform.settings, reembed_workflow_id(tenant_id, cid)) >= 3

@@ -5,9 +5,7 @@ tenant's collection 404."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -15,23 +13,7 @@ import pytest
 from knowledge.embeddings import HASHING_DIM, HASHING_MODEL, OFFLINE_MODEL
 from tests.e2e.agent_world import rows
 from tests.e2e.platform import Platform
-
-
-@pytest.fixture(scope="module")
-def api_module(platform: Platform, tenant_a: tuple[str, str]) -> Any:
-    with httpx.Client(base_url=platform.base_url, headers={"Authorization": f"Bearer {tenant_a[1]}"}, timeout=30) as c:
-        yield c
-
-
-def _wait(api: httpx.Client, url: str, done: set[str], timeout: float = 120.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        body = api.get(url).json()
-        if body.get("status") in done:
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"{url} did not settle: {body}")
+from tests.knowledge.reembed_client import wait_status
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +27,7 @@ def collection(api_module: httpx.Client) -> str:
             f"/v1/knowledge/collections/{cid}/documents", files={"file": (name, content.encode(), "text/markdown")}
         )
         assert doc.status_code == 202, doc.text
-        _wait(api_module, f"/v1/knowledge/collections/{cid}/documents/{doc.json()['id']}", {"ready"})
+        wait_status(api_module, f"/v1/knowledge/collections/{cid}/documents/{doc.json()['id']}", {"ready"})
     return cid
 
 
@@ -64,7 +46,7 @@ def test_a_collection_is_reembedded_and_keeps_serving(
     again = api_module.post(f"/v1/knowledge/collections/{collection}/reembed", json={"embedding_model": HASHING_MODEL})
     during = api_module.post("/v1/knowledge/search", json=query)
     assert during.status_code == 200 and during.json()["items"][0]["heading"] == "Islands"
-    done = _wait(api_module, f"/v1/knowledge/collections/{collection}/reembed", {"completed", "failed"})
+    done = wait_status(api_module, f"/v1/knowledge/collections/{collection}/reembed", {"completed", "failed"})
     assert done["status"] == "completed" and done["embedded"] == 41, done
     assert done["switched_at"] is not None and done["finished_at"] is not None
     # A second request while the first ran was refused (unless the first had already finished by then).

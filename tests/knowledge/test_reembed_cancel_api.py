@@ -9,16 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
 
 import httpx
-import pytest
-from redis.asyncio import Redis
 from temporalio.client import WorkflowExecutionStatus
 
 from api.routes.knowledge_reembed import reembed_workflow_id
-from contracts.knowledge import KNOWLEDGE_STREAM
-from core.events import EventBus
 from core.settings import Settings
 from db.codec import connect
 from knowledge.embeddings import HASHING_MODEL, OFFLINE_MODEL
@@ -26,25 +21,9 @@ from tenancy.jwt import dev_secret, issue_token
 from tests.e2e.agent_world import rows
 from tests.e2e.platform import Platform
 from tests.knowledge import documents
+from tests.knowledge.reembed_client import reembed_events, wait_status
 
 SECTIONS = 300  # MiniLM takes several seconds for them: the cancel reaches a running re-embed
-
-
-@pytest.fixture(scope="module")
-def api_module(platform: Platform, tenant_a: tuple[str, str]) -> Any:
-    with httpx.Client(base_url=platform.base_url, headers={"Authorization": f"Bearer {tenant_a[1]}"}, timeout=30) as c:
-        yield c
-
-
-def _wait(api: httpx.Client, url: str, done: set[str], timeout: float = 120.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        body = api.get(url).json()
-        if body.get("status") in done:
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"{url} did not settle: {body}")
 
 
 def _collection(api: httpx.Client, sections: int) -> str:
@@ -59,20 +38,8 @@ def _collection(api: httpx.Client, sections: int) -> str:
     )
     doc = api.post(f"/v1/knowledge/collections/{cid}/documents", files={"file": ("r.md", content, "text/markdown")})
     assert doc.status_code == 202, doc.text
-    _wait(api, f"/v1/knowledge/collections/{cid}/documents/{doc.json()['id']}", {"ready"})
+    wait_status(api, f"/v1/knowledge/collections/{cid}/documents/{doc.json()['id']}", {"ready"})
     return cid
-
-
-def _events(settings: Settings, tenant_id: str, reembed_id: str) -> list[str]:
-    async def history() -> list[str]:
-        redis = Redis.from_url(settings.redis_url or "")
-        try:
-            found = await EventBus(redis).history(tenant_id, KNOWLEDGE_STREAM)
-        finally:
-            await redis.aclose()
-        return [e.type for e in found if e.data.get("reembed_id") == reembed_id]
-
-    return asyncio.run(history())
 
 
 def _workflow_status(settings: Settings, workflow_id: str) -> WorkflowExecutionStatus | None:
@@ -114,7 +81,7 @@ def test_a_running_reembed_is_cancelled_and_the_old_model_keeps_serving(
     during = api.post("/v1/knowledge/search", json=query)
     assert during.status_code == 200 and during.json()["items"][0]["heading"] == "Rule 7"
 
-    done = _wait(api, url, {"cancelled", "completed", "failed"})
+    done = wait_status(api, url, {"cancelled", "completed", "failed"})
     assert done["status"] == "cancelled" and done["switched_at"] is None and done["finished_at"], done
     # Marked first (no late write of the run is accepted after that), purged next: the run ends when it is done,
     # cancelled through Temporal, not terminated.
@@ -135,7 +102,7 @@ def test_a_running_reembed_is_cancelled_and_the_old_model_keeps_serving(
     assert counts == {"chunks": SECTIONS, "slot0": SECTIONS, "slot1": 0}
     after = api.post("/v1/knowledge/search", json=query).json()["items"]
     assert after[0]["heading"] == "Rule 7"
-    events = _events(platform.settings, tenant_a[0], body["id"])
+    events = reembed_events(platform.settings, tenant_a[0], body["id"])
     assert events.count("reembed.cancelled") == 1 and "reembed.completed" not in events, events
     audited = rows(
         platform.settings, tenant_a[0],
@@ -154,7 +121,7 @@ def test_nothing_to_cancel_is_refused_clearly(api_module: httpx.Client) -> None:
     assert (
         api.post(f"/v1/knowledge/collections/{cid}/reembed", json={"embedding_model": OFFLINE_MODEL}).status_code == 202
     )
-    _wait(api, f"/v1/knowledge/collections/{cid}/reembed", {"completed"})
+    wait_status(api, f"/v1/knowledge/collections/{cid}/reembed", {"completed"})
     finished = api.post(f"/v1/knowledge/collections/{cid}/reembed/cancel")
     assert finished.status_code == 409 and finished.json()["error"]["code"] == "reembed_not_running"
     assert finished.json()["error"]["details"]["status"] == "completed"

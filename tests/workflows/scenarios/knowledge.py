@@ -55,20 +55,22 @@ async def unreadable(rec: Recording) -> list[WorkflowHandle]:
     return [handle]
 
 
-async def reembed(rec: Recording) -> list[WorkflowHandle]:
-    """A collection of MiniLM chunks re-embedded with the hashing model: two embedding windows, the switch,
-    the purge of the old vectors."""
-    tenant_id = await rec.new_tenant("reembed")
+async def _start_reembed(
+    rec: Recording, name: str, source: tuple[str, int], target: tuple[str, int]
+) -> tuple[str, reembeds.Reembed, WorkflowHandle]:
+    """A collection of `source`-model chunks (one embedding window and 20 more), and its re-embed with `target`
+    started: the tenant, the run's record and the workflow's handle."""
+    tenant_id = await rec.new_tenant(name)
     async with rec.db.tenant_session(tenant_id) as session:
         collection = await catalog.create_collection(
-            session, tenant_id, name="Help", description="", model=OFFLINE_MODEL, dim=OFFLINE_DIM
+            session, tenant_id, name="Help", description="", model=source[0], dim=source[1]
         )
         assert collection is not None
     text = "\n\n".join(f"## Rule {i}\n\nRule {i} of the returns policy." for i in range(REEMBED_WINDOW + 20))
     ingest = await _ingest_into(rec, tenant_id, collection.id, text.encode())
     assert (await ingest.result()).status == "ready"
     async with rec.db.tenant_session(tenant_id) as session:
-        started = await reembeds.create(session, tenant_id, collection.id, model=HASHING_MODEL, dim=HASHING_DIM)
+        started = await reembeds.create(session, tenant_id, collection.id, model=target[0], dim=target[1])
         assert started is not None
     handle = await rec.client.start_workflow(
         WF_REEMBED_COLLECTION,
@@ -76,6 +78,15 @@ async def reembed(rec: Recording) -> list[WorkflowHandle]:
         id=f"{tenant_id}:reembed:{collection.id}",
         task_queue=rec.queue,
         result_type=ReembedResult,
+    )
+    return tenant_id, started, handle
+
+
+async def reembed(rec: Recording) -> list[WorkflowHandle]:
+    """A collection of MiniLM chunks re-embedded with the hashing model: two embedding windows, the switch,
+    the purge of the old vectors."""
+    _tenant_id, _started, handle = await _start_reembed(
+        rec, "reembed", (OFFLINE_MODEL, OFFLINE_DIM), (HASHING_MODEL, HASHING_DIM)
     )
     result = await handle.result()
     assert result.status == "completed" and result.embedded == REEMBED_WINDOW + 20, result
@@ -100,24 +111,8 @@ async def _ingest_into(rec: Recording, tenant_id: str, collection_id: str, conte
 async def reembed_cancelled(rec: Recording) -> list[WorkflowHandle]:
     """A collection of hashing-model chunks moving to MiniLM, cancelled as the API cancels it once the first
     batch is written: the window stops, the run is marked cancelled, the partial slot purged, the run cancelled."""
-    tenant_id = await rec.new_tenant("reembed cancelled")
-    async with rec.db.tenant_session(tenant_id) as session:
-        collection = await catalog.create_collection(
-            session, tenant_id, name="Help", description="", model=HASHING_MODEL, dim=HASHING_DIM
-        )
-        assert collection is not None
-    text = "\n\n".join(f"## Rule {i}\n\nRule {i} of the returns policy." for i in range(REEMBED_WINDOW + 20))
-    ingest = await _ingest_into(rec, tenant_id, collection.id, text.encode())
-    assert (await ingest.result()).status == "ready"
-    async with rec.db.tenant_session(tenant_id) as session:
-        started = await reembeds.create(session, tenant_id, collection.id, model=OFFLINE_MODEL, dim=OFFLINE_DIM)
-        assert started is not None
-    handle = await rec.client.start_workflow(
-        WF_REEMBED_COLLECTION,
-        ReembedInput(tenant_id=tenant_id, collection_id=collection.id, reembed_id=started.id),
-        id=f"{tenant_id}:reembed:{collection.id}",
-        task_queue=rec.queue,
-        result_type=ReembedResult,
+    tenant_id, started, handle = await _start_reembed(
+        rec, "reembed cancelled", (HASHING_MODEL, HASHING_DIM), (OFFLINE_MODEL, OFFLINE_DIM)
     )
     for _ in range(600):
         async with rec.db.tenant_session(tenant_id) as session:
