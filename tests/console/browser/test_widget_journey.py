@@ -89,6 +89,17 @@ def _story(api: httpx.Client) -> str:
     return "; ".join(told) or "no widget conversation"
 
 
+def _shop_page(url: str, key: str, site: Path, origin: str) -> httpx.Client:
+    """A widget channel for the shop's origin and the shop's page carrying it; the tenant's API client."""
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    channel = api.post(
+        "/v1/channels", json={"kind": "widget", "name": "shop", "agent": "support", "allowed_origins": [origin]}
+    )
+    assert channel.status_code == 201, channel.text
+    (site / "index.html").write_text(PAGE.format(gateway=url, key=channel.json()["public_key"]))
+    return api
+
+
 def _say(page: Page, text: str) -> None:
     page.fill("#aiaas-widget input[name=q]", text)
     page.press("#aiaas-widget input[name=q]", "Enter")
@@ -101,12 +112,7 @@ def test_the_widget_keeps_its_conversation_across_a_gateway_restart(
     process, url = gateway
     site, origin = shop
     _tenant_id, key = new_tenant(platform, "Widget shop")
-    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-    channel = api.post(
-        "/v1/channels", json={"kind": "widget", "name": "shop", "agent": "support", "allowed_origins": [origin]}
-    )
-    assert channel.status_code == 201, channel.text
-    (site / "index.html").write_text(PAGE.format(gateway=url, key=channel.json()["public_key"]))
+    api = _shop_page(url, key, site, origin)
     resumes: list[str] = []
 
     def seen(request: Request) -> None:
@@ -155,12 +161,7 @@ def test_the_widget_sends_again_after_a_429_and_the_message_is_answered_once(
     _process, url = slow_gateway
     site, origin = shop
     _tenant_id, key = new_tenant(platform, "Busy shop")
-    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-    channel = api.post(
-        "/v1/channels", json={"kind": "widget", "name": "shop", "agent": "support", "allowed_origins": [origin]}
-    )
-    assert channel.status_code == 201, channel.text
-    (site / "index.html").write_text(PAGE.format(gateway=url, key=channel.json()["public_key"]))
+    api = _shop_page(url, key, site, origin)
     posts: list[tuple[int, str, str | None]] = []
 
     def answered(response: Response) -> None:
