@@ -17,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
-from core.stack.ports import free_port
+from core.stack.ports import PortTaken, free_port
 from core.stack.postgres import EmbeddedPostgres
 from core.stack.process import ManagedProcess
 from core.stack.redis import EmbeddedRedis
@@ -50,6 +50,10 @@ class RdbRedis(EmbeddedRedis):
         argv = self.process.argv
         argv[argv.index("--appendonly") + 1] = "no"
         argv += ["--dbfilename", "dump.rdb"]
+
+
+# How many times a part's ports are chosen before a taken port fails the start.
+PORT_ATTEMPTS = 3
 
 
 @dataclass
@@ -126,7 +130,7 @@ class ScratchStack:
         parts = self._parts
         try:
             for part in parts:
-                part.preflight()
+                self._preflight(part)
             results = await asyncio.gather(
                 *(asyncio.to_thread(part.start, cancel) for part in parts), return_exceptions=True
             )
@@ -138,6 +142,22 @@ class ScratchStack:
         if errors:
             self.stop()
             raise RuntimeError(f"the scratch stack did not start: {errors[0]}") from errors[0]
+
+    def _preflight(self, part: EmbeddedTemporal | RestoredPostgres | RdbRedis) -> None:
+        """Check a part's ports just before it starts. Its ports were chosen free when the stack was built, but
+        placing the copies takes long enough for another process (a client's ephemeral port, another test's
+        server) to take one; a taken port is then chosen again rather than failing the drill, whose copies
+        are already moved into place."""
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                part.preflight()
+                return
+            except PortTaken:
+                if attempt == PORT_ATTEMPTS - 1:
+                    raise
+                part.port = free_port(self.host)
+                if isinstance(part, EmbeddedTemporal):
+                    part.ui_port = free_port(self.host)
 
     def stop(self) -> None:
         for part in reversed(self._parts):

@@ -26,6 +26,10 @@ def free_port(host: str = "127.0.0.1") -> int:
     return port
 
 
+class PortTaken(RuntimeError):
+    """A port the stack was to bind is held by another process."""
+
+
 def port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # Servers bind with SO_REUSEADDR; probing the same way keeps a port lingering in TIME_WAIT from
@@ -42,4 +46,4 @@ def ensure_port_free(host: str, port: int, what: str, hint: str | None = None) -
     """Raise `RuntimeError("port 7233 (Temporal) on 127.0.0.1 is taken; <hint>")` when `port` is in use."""
     if not port_is_free(host, port):
         message = f"port {port} ({what}) on {host} is taken"
-        raise RuntimeError(f"{message}; {hint}" if hint else message)
+        raise PortTaken(f"{message}; {hint}" if hint else message)
