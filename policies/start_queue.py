@@ -5,8 +5,14 @@ the order they arrive, so another tenant's single start waits behind the whole b
 exists, whatever the task queue's fairness keys do afterwards. This queue keeps the engine's own backlog of
 starts short (at most `in_flight` calls from this process at once) and holds the rest here, one line per
 tenant, served in round-robin: a slot that frees goes to the next tenant in turn, not to the oldest caller.
-A quiet tenant's start therefore waits for at most one start of each other waiting tenant, not for a
-flood's whole backlog.
+A quiet tenant's start therefore waits for at most one turn of each other waiting tenant, not for a flood's
+whole backlog.
+
+A turn is as long as the tenant's plan weight says (deficit round-robin: each visit adds the weight to the
+tenant's credit and every start served spends one), so while all wait, tenants get slots in proportion to
+their weights, the plan's `fairness_weight` that Temporal's fairness keys use after the start as well. With
+weights 1 and 20, the weight-20 tenant gets twenty starts for the other's one; a fractional weight gets a
+start every few rounds. Equal weights give plain round-robin, one start a turn.
 
 Bounded both ways, so nothing waits without end: a tenant may have at most `per_tenant_waiting` starts in
 line (`StartQueueFull` beyond), and a start waits at most `max_wait_seconds` (`StartWaitExpired`). Both are
@@ -48,6 +54,9 @@ class FairStartQueue:
         self._in_flight = 0
         # Tenants with starts in line, in the order they are served next; each with its callers, oldest first.
         self._lines: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        # Of the tenants in line: their weight, and the credit left of their current turn.
+        self._weights: dict[str, float] = {}
+        self._credit: dict[str, float] = {}
 
     @property
     def in_flight(self) -> int:
@@ -59,16 +68,19 @@ class FairStartQueue:
         return sum(len(line) for line in self._lines.values())
 
     @asynccontextmanager
-    async def slot(self, tenant_id: str) -> AsyncIterator[float]:
-        """Hold one of the engine's start slots for the block; yields how long the start waited for it."""
+    async def slot(self, tenant_id: str, weight: float = 1.0) -> AsyncIterator[float]:
+        """Hold one of the engine's start slots for the block; yields how long the start waited for it.
+        `weight` (> 0) is the tenant's share of the slots while other tenants wait too."""
+        if not weight > 0:
+            raise ValueError("weight must be positive")
         started = time.monotonic()
-        await self._acquire(tenant_id)
+        await self._acquire(tenant_id, weight)
         try:
             yield time.monotonic() - started
         finally:
             self._release()
 
-    async def _acquire(self, tenant_id: str) -> None:
+    async def _acquire(self, tenant_id: str, weight: float) -> None:
         if self._in_flight < self.in_flight_limit and not self._lines:
             self._in_flight += 1
             return
@@ -79,6 +91,8 @@ class FairStartQueue:
             )
         if line is None:
             line = self._lines[tenant_id] = deque()
+            self._credit[tenant_id] = 0.0
+        self._weights[tenant_id] = weight
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         line.append(waiter)
         try:
@@ -100,15 +114,31 @@ class FairStartQueue:
         """Hand the freed slot to the next tenant in turn, or free it when nobody waits."""
         while self._lines:
             tenant_id, line = next(iter(self._lines.items()))
+            credit = self._credit[tenant_id]
+            if credit < 1.0:
+                # A new turn for this tenant: its weight is added to what its last turn left.
+                credit += self._weights[tenant_id]
+                if credit < 1.0:  # a weight below one: not yet a whole start; the next tenant's turn
+                    self._credit[tenant_id] = credit
+                    self._lines.move_to_end(tenant_id)
+                    continue
             waiter = line.popleft()
-            if line:
-                self._lines.move_to_end(tenant_id)  # its next start waits for every other tenant's turn
-            else:
-                del self._lines[tenant_id]
+            credit -= 1.0
+            self._credit[tenant_id] = credit
+            if not line:
+                self._drop(tenant_id)
+            elif credit < 1.0:
+                self._lines.move_to_end(tenant_id)  # its turn is over: its next start waits for the others'
             if not waiter.done():
                 waiter.set_result(None)  # the slot passes over; `_in_flight` stays as it is
                 return
         self._in_flight -= 1
+
+    def _drop(self, tenant_id: str) -> None:
+        """The tenant has nobody left in line: a later start begins a fresh line with no credit kept."""
+        del self._lines[tenant_id]
+        self._weights.pop(tenant_id, None)
+        self._credit.pop(tenant_id, None)
 
     def _forget(self, tenant_id: str, waiter: asyncio.Future[None]) -> None:
         line = self._lines.get(tenant_id)
@@ -119,7 +149,7 @@ class FairStartQueue:
         except ValueError:
             return
         if not line:
-            del self._lines[tenant_id]
+            self._drop(tenant_id)
 
     def _retry_after(self) -> float:
         # A rough time for the line to move: at least a second, more the longer the lines are.

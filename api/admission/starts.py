@@ -5,8 +5,9 @@ lease), around the engine call itself:
   1. the tenant's start rate, a token bucket in Redis shared by every gateway (`policies.start_rate`), sized
      by the plan (`PlanLimits.start_rate`) or by `AIAAS_START_RATES` for that plan: 429 `start_rate_limited`;
   2. this process's fair start queue (`policies.start_queue`): a bounded number of engine calls at once, the
-     rest waiting in one line per tenant served round-robin: 429 `start_queue_full` when the tenant's line
-     is full or its start waited `start_queue_wait_seconds` for nothing.
+     rest waiting in one line per tenant served round-robin, a turn as long as the plan's fairness weight:
+     429 `start_queue_full` when the tenant's line is full or its start waited `start_queue_wait_seconds`
+     for nothing.
 Both refusals carry `Retry-After` and happen before anything reached the engine, so a retry (with the same
 `client_message_id`) is safe and the turn's quota and lease go back. Redis failing open as in the request
 gate: a start the bucket cannot judge is let through, and still queued fairly.
@@ -100,7 +101,7 @@ class StartAdmission:
         started = time.monotonic()
         STARTS_WAITING.inc()
         try:
-            async with self.queue.slot(tenant_id):
+            async with self.queue.slot(tenant_id, plan.limits.fairness_weight):
                 STARTS_WAITING.dec()
                 START_WAIT_SECONDS.observe(time.monotonic() - started)
                 started = 0.0
