@@ -6,13 +6,18 @@ silence. So a process gets two clients. Commands go through one whose timeout is
 shows within `redis_socket_timeout_seconds`. Blocking reads go through another whose timeout is the longest
 block any caller asks for plus that same allowance for the reply, so a quiet stream never trips it and a
 dead Redis is still noticed, one block later.
+
+Each client's pool is bounded (`redis_max_connections`) and blocking: redis-py's own pool refuses the 101st
+concurrent command with `MaxConnectionsError`, which a burst of requests on one gateway reached; here such a
+command waits for a free connection for as long as a reply may take, and only then fails like an unreachable
+Redis (a `RedisError`, which the fail-open paths already handle).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from core.settings import Settings
 
@@ -37,7 +42,13 @@ def _client(settings: Settings, socket_timeout: float) -> Redis:
         # A connection through a firewall or NAT that dropped it silently is found by the kernel as well.
         "socket_keepalive": True,
     }
-    return Redis.from_url(settings.redis_url or "", **options)
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url or "",
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_socket_timeout_seconds,
+        **options,
+    )
+    return Redis.from_pool(pool)
 
 
 def command_client(settings: Settings) -> Redis:

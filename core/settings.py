@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     # A blocking read (the event stream's XREAD BLOCK) gets its block time on top (`core.redis_clients`).
     redis_socket_timeout_seconds: float = Field(default=5.0, gt=0)
     redis_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Connections each client of a process may open; a command finding all busy waits for one as long as a
+    # reply may take (`redis_socket_timeout_seconds`) instead of failing at once.
+    redis_max_connections: int = Field(default=1000, ge=1)
 
     api_key_pepper: SecretStr = SecretStr(DEV_PEPPER)
     auth_cache_seconds: float = 5.0
