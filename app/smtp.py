@@ -22,13 +22,17 @@ from typing import Any
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
+from api.admission.plans import PlanCache
+from api.admission.starts import StartAdmission
 from api.channel_inbound import InboundPipeline
 from api.conversation_runs import submit
 from api.schemas import ConversationOut, MessageCreate
 from channels import store
 from contracts.channels import ChannelKind, InboundMessage
 from core.logging import configure_logging
+from core.redis_clients import command_client
 from core.settings import Settings, get_settings
 from db.codec import connect
 from db.database import Database
@@ -106,9 +110,17 @@ class ChannelMailHandler:
         return "250 Message accepted"
 
 
-def build_pipeline(db: Database, temporal: Any, settings: Settings) -> InboundPipeline:
+def build_pipeline(db: Database, temporal: Any, settings: Settings, redis: Redis) -> InboundPipeline:
+    """Mail starts turns through the tenant's start rate (shared with the gateways in Redis) and a fair start
+    queue of this process, waiting out refusals like a channel webhook; a start still refused after that
+    patience is a 451, which the sending server retries later."""
+    plans = PlanCache(db, settings.admission_plan_cache_seconds)
+    starts = StartAdmission(settings, redis)
+
     async def to_run(tenant_id: str, conversation: ConversationOut, message_id: str, body: MessageCreate) -> bool:
-        return (await submit(temporal, settings, tenant_id, conversation, message_id, body)).duplicate
+        plan = await plans.plan_of(tenant_id)
+        async with starts.patient_slot(plan, settings.channel_start_patience_seconds):
+            return (await submit(temporal, settings, tenant_id, conversation, message_id, body)).duplicate
 
     return InboundPipeline(db, to_run)
 
@@ -123,7 +135,8 @@ async def start_server(handler: ChannelMailHandler, host: str, port: int) -> asy
 async def serve(settings: Settings, host: str, port: int) -> None:
     db = open_database(settings)
     temporal = await connect(settings, db=db)
-    server = await start_server(ChannelMailHandler(db, build_pipeline(db, temporal, settings)), host, port)
+    redis = command_client(settings)
+    server = await start_server(ChannelMailHandler(db, build_pipeline(db, temporal, settings, redis)), host, port)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -133,6 +146,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     finally:
         server.close()
         await server.wait_closed()
+        await redis.aclose()
         await db.close()
 
 

@@ -177,6 +177,8 @@ class Settings(BaseSettings):
     start_queue_in_flight: int = Field(default=16, ge=1)
     start_queue_per_tenant: int = Field(default=200, ge=0)
     start_queue_wait_seconds: float = Field(default=10.0, ge=0)
+    # How long a start from a channel webhook or the SMTP receiver waits out start refusals before it is refused.
+    channel_start_patience_seconds: float = Field(default=10.0, ge=0)
 
     # Webhooks: whether endpoints may target private, loopback or link-local addresses (SSRF guard off).
     # Only for a development machine or tests with a receiver on loopback.

@@ -11,17 +11,22 @@ lease), around the engine call itself:
 Both refusals carry `Retry-After` and happen before anything reached the engine, so a retry (with the same
 `client_message_id`) is safe and the turn's quota and lease go back. Redis failing open as in the request
 gate: a start the bucket cannot judge is let through, and still queued fairly.
+
+A caller that cannot hand a 429 back usefully waits instead (`patient_slot`): a provider's webhook (Twilio
+does not retry a refused request by default) or a mail server. Such a start waits out each refusal's
+`Retry-After` while its patience lasts, and gets the refusal only when the next try would come too late.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -42,6 +47,11 @@ START_WAIT_SECONDS = Histogram(
 )
 STARTS_WAITING = Gauge(
     "admission_starts_waiting", "Starts waiting in this gateway's fair start queue", multiprocess_mode="livesum"
+)
+
+START_PATIENT_WAITS = Counter(
+    "admission_start_patient_waits_total",
+    "Refused starts of callers that cannot retry (channel webhooks, mail) waited out instead of refused",
 )
 
 
@@ -112,3 +122,29 @@ class StartAdmission:
         finally:
             if started:
                 STARTS_WAITING.dec()  # refused or cancelled while waiting
+
+    @asynccontextmanager
+    async def patient_slot(self, plan: TenantPlan, patience_seconds: float) -> AsyncIterator[None]:
+        """`slot`, for a caller that cannot pass a 429 on: each refusal is waited out for its `Retry-After`
+        while the wait ends within `patience_seconds`; beyond that the refusal is raised as `slot` raises it."""
+        deadline = time.monotonic() + patience_seconds
+        async with AsyncExitStack() as held:
+            while True:
+                try:
+                    await held.enter_async_context(self.slot(plan))
+                    break
+                except ApiError as refusal:
+                    wait = retry_after_of(refusal)
+                    if time.monotonic() + wait > deadline:
+                        raise
+                    START_PATIENT_WAITS.inc()
+                    await asyncio.sleep(wait)
+            yield
+
+
+def retry_after_of(refusal: ApiError) -> float:
+    """The refusal's `Retry-After` in seconds (at least one)."""
+    try:
+        return max(1.0, float((refusal.headers or {}).get("Retry-After", "1")))
+    except ValueError:
+        return 1.0

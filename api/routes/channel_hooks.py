@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from api.admission.decide import Admission
+from api.admission.deps import admission_of
 from api.channel_inbound import InboundPipeline
 from api.conversation_runs import NotConfirmed, submit
 from api.deps import StateDep
@@ -37,10 +39,15 @@ TenantId = Annotated[uuid.UUID, Path()]
 ChannelId = Annotated[uuid.UUID, Path()]
 
 
-def pipeline(state: GatewayState) -> InboundPipeline:
+def pipeline(state: GatewayState, admission: Admission) -> InboundPipeline:
+    """Messages start turns through the tenant's start rate and the fair start queue, like the API's, but wait
+    out a refusal (`channel_start_patience_seconds`): a provider may not retry a 429."""
+
     async def to_run(tenant_id: str, conversation: ConversationOut, message_id: str, body: MessageCreate) -> bool:
+        plan = await admission.plans.plan_of(tenant_id)
         try:
-            accepted = await submit(state.temporal, state.settings, tenant_id, conversation, message_id, body)
+            async with admission.starts.patient_slot(plan, state.settings.channel_start_patience_seconds):
+                accepted = await submit(state.temporal, state.settings, tenant_id, conversation, message_id, body)
         except NotConfirmed as exc:
             raise ApiError(
                 503,
@@ -83,7 +90,9 @@ def _refused(exc: signatures.SignatureRejected | parsing.PayloadRejected) -> Api
     return ApiError(401, exc.code, exc.message)
 
 
-async def _deliver(state: GatewayState, tenant_id: str, channel: store.Channel, msgs: list[InboundMessage]) -> Response:
+async def _deliver(
+    request: Request, state: GatewayState, tenant_id: str, channel: store.Channel, msgs: list[InboundMessage]
+) -> Response:
     for msg in msgs:
         if not msg.text.strip():
             raise ApiError(422, "message_empty", "the message has no text")
@@ -91,7 +100,7 @@ async def _deliver(state: GatewayState, tenant_id: str, channel: store.Channel, 
             raise ApiError(
                 422, "message_too_long", f"the message exceeds {state.settings.max_message_chars} characters"
             )
-    run = pipeline(state)
+    run = pipeline(state, admission_of(request))
     results = [await run.deliver(tenant_id, channel, msg) for msg in msgs]
     if results and all(r.outcome == "duplicate" for r in results):
         raise ApiError(
@@ -124,7 +133,7 @@ async def sms(tenant_id: TenantId, channel_id: ChannelId, request: Request, stat
         msg = parsing.parse_twilio(dict(params))
     except (signatures.SignatureRejected, parsing.PayloadRejected) as exc:
         raise _refused(exc) from exc
-    return await _deliver(state, tid, channel, [msg])
+    return await _deliver(request, state, tid, channel, [msg])
 
 
 @router.post("/{tenant_id}/{channel_id}/slack")
@@ -148,7 +157,7 @@ async def slack(tenant_id: TenantId, channel_id: ChannelId, request: Request, st
         return JSONResponse({"challenge": parsed.challenge})
     if parsed is None:
         return JSONResponse({"accepted": []})
-    return await _deliver(state, tid, channel, [parsed])
+    return await _deliver(request, state, tid, channel, [parsed])
 
 
 @router.get("/{tenant_id}/{channel_id}/whatsapp")
@@ -183,7 +192,7 @@ async def whatsapp(tenant_id: TenantId, channel_id: ChannelId, request: Request,
         raise _refused(exc) from exc
     if not msgs:
         return JSONResponse({"accepted": []})  # delivery statuses and the like
-    return await _deliver(state, tid, channel, msgs)
+    return await _deliver(request, state, tid, channel, msgs)
 
 
 @router.post("/{tenant_id}/{channel_id}/email")
@@ -204,4 +213,4 @@ async def email(tenant_id: TenantId, channel_id: ChannelId, request: Request, st
         msg = parsing.parse_mailgun(form)
     except (signatures.SignatureRejected, parsing.PayloadRejected) as exc:
         raise _refused(exc) from exc
-    return await _deliver(state, tid, channel, [msg])
+    return await _deliver(request, state, tid, channel, [msg])

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from app.smtp import ChannelMailHandler, build_pipeline, start_server
+from core.redis_clients import command_client
 from core.stack.ports import free_port
 from db.codec import connect
 from db.database import Database
@@ -37,9 +38,10 @@ async def test_mail_becomes_one_message_and_is_answered(platform: Platform, api:
         address = f"{channel['smtp_address']}@aiaas.localhost"
         db = Database(platform.settings.resolved_app_database_url())
         temporal = await connect(platform.settings, db=db)
+        redis = command_client(platform.settings)
         port = free_port()
         server = await start_server(
-            ChannelMailHandler(db, build_pipeline(db, temporal, platform.settings)), "127.0.0.1", port
+            ChannelMailHandler(db, build_pipeline(db, temporal, platform.settings, redis)), "127.0.0.1", port
         )
         try:
             with pytest.raises(smtplib.SMTPRecipientsRefused):
@@ -54,6 +56,7 @@ async def test_mail_becomes_one_message_and_is_answered(platform: Platform, api:
         finally:
             server.close()
             await server.wait_closed()
+            await redis.aclose()
             await db.close()
         sent = [r for r in provider.received if r.path == "/v3/shop.example/messages"]
         assert len(sent) == 1 and b"echo%3A+where+is+my+order" in sent[0].body
