@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.schemas import ConversationOut, MessageCreate
 from channels import store
+from channels.media import message_text
 from contracts.channels import ChannelKind, InboundMessage
 from contracts.conversation import DoubleTexting
 from core.crypto.fields import email_hash
@@ -145,7 +146,7 @@ class InboundPipeline:
             customer_id=identity.customer_id,
         )
         try:
-            await self._submit(tenant_id, conversation, message_id, MessageCreate(content=msg.text))
+            await self._submit(tenant_id, conversation, message_id, MessageCreate(content=message_text(msg)))
         except BaseException:
             async with self._db.tenant_session(tenant_id) as session:
                 await store.release_claim(session, channel.id, msg.provider_message_id)

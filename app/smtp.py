@@ -30,6 +30,7 @@ from api.channel_inbound import InboundPipeline
 from api.conversation_runs import submit
 from api.schemas import ConversationOut, MessageCreate
 from channels import store
+from channels.media import message_text, named_files
 from contracts.channels import ChannelKind, InboundMessage
 from core.logging import configure_logging
 from core.redis_clients import command_client
@@ -57,6 +58,7 @@ def inbound_of(raw: bytes, envelope_from: str) -> InboundMessage:
     assert isinstance(mail, EmailMessage)
     body = mail.get_body(preferencelist=("plain",))
     text = body.get_content() if body is not None else ""
+    files = [(part.get_filename() or "", part.get_content_type()) for part in mail.iter_attachments()]
     sender = parseaddr(str(mail.get("From") or envelope_from))[1] or envelope_from
     return InboundMessage(
         kind=ChannelKind.EMAIL,
@@ -64,6 +66,7 @@ def inbound_of(raw: bytes, envelope_from: str) -> InboundMessage:
         sender=sender.lower(),
         text=str(text).strip(),
         subject=str(mail.get("Subject") or "")[:500],
+        attachments=named_files(files),
     )
 
 
@@ -91,8 +94,8 @@ class ChannelMailHandler:
             msg = inbound_of(raw, str(envelope.mail_from or ""))
         except (ValidationError, LookupError, ValueError):
             return "550 5.6.0 the message has no Message-Id, sender or text"
-        if not msg.text:
-            return "550 5.6.0 the message has no text"
+        if not message_text(msg):
+            return "550 5.6.0 the message has no text and no attachment"
         for address in envelope.rcpt_tos:
             found = mailbox(address)
             assert found is not None  # checked at RCPT

@@ -1,20 +1,22 @@
 """Provider payloads to `InboundMessage`s, after the signature held; anything malformed is `PayloadRejected`.
 
-Only what a conversation needs is read: who wrote, what, the provider's message id (the deduplication key)
-and where a reply goes. Events that are not a customer's message (Slack bot echoes and edits, WhatsApp
-delivery statuses) parse to nothing and are acknowledged without starting anything.
+Only what a conversation needs is read: who wrote, what (with the files that came, `channels.media`), the
+provider's message id (the deduplication key) and where a reply goes. Events that are not a customer's
+message (Slack bot echoes and edits, WhatsApp delivery statuses) parse to nothing and are acknowledged
+without starting anything.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
 from pydantic import ValidationError
 
+from channels.media import named_files, slack_files, twilio_media, whatsapp_media
 from contracts.channels import ChannelKind, InboundMessage
 
 # Meta retries a webhook for up to seven days; a message older than that cannot be a retry, only a replay.
@@ -58,6 +60,7 @@ def parse_twilio(form: Mapping[str, str]) -> InboundMessage:
         sender=form.get("From", ""),
         text=form.get("Body", ""),
         reply_to=form.get("To", ""),
+        attachments=twilio_media(form),
     )
 
 
@@ -74,8 +77,9 @@ def parse_slack(body: bytes) -> SlackChallenge | InboundMessage | None:
     event = data.get("event")
     if not isinstance(event, dict) or event.get("type") not in ("message", "app_mention"):
         return None
-    # A bot's own post (our replies among them), an edit or a deletion is not a customer writing.
-    if event.get("bot_id") or event.get("subtype"):
+    # A bot's own post (our replies among them), an edit or a deletion is not a customer writing; a file
+    # shared with or without a comment is.
+    if event.get("bot_id") or event.get("subtype") not in (None, "file_share"):
         return None
     return _message(
         kind=ChannelKind.SLACK,
@@ -85,6 +89,7 @@ def parse_slack(body: bytes) -> SlackChallenge | InboundMessage | None:
         sender=str(event.get("user") or ""),
         text=str(event.get("text") or ""),
         reply_to=str(event.get("channel") or ""),
+        attachments=slack_files(event.get("files")),
     )
 
 
@@ -97,8 +102,11 @@ def parse_whatsapp(body: bytes, now: float) -> list[InboundMessage]:
         for change in (entry or {}).get("changes") or []:
             value = (change or {}).get("value") or {}
             for msg in value.get("messages") or []:
-                if not isinstance(msg, dict) or msg.get("type") != "text":
-                    continue  # media, reactions and the like are not handled yet; statuses are not messages
+                if not isinstance(msg, dict):
+                    continue
+                media = whatsapp_media(msg)
+                if msg.get("type") != "text" and media is None:
+                    continue  # reactions, locations and the like are not handled; statuses are not messages
                 sent = msg.get("timestamp")
                 if sent is not None and str(sent).isdigit() and now - int(sent) > WHATSAPP_MAX_AGE_SECONDS:
                     raise PayloadRejected("timestamp_expired", "the message is older than Meta's retry window")
@@ -107,13 +115,15 @@ def parse_whatsapp(body: bytes, now: float) -> list[InboundMessage]:
                         kind=ChannelKind.WHATSAPP,
                         provider_message_id=str(msg.get("id") or ""),
                         sender=str(msg.get("from") or ""),
-                        text=str((msg.get("text") or {}).get("body") or ""),
+                        text=media[0] if media else str((msg.get("text") or {}).get("body") or ""),
+                        attachments=media[1] if media else (),
                     )
                 )
     return found
 
 
-def parse_mailgun(form: Mapping[str, str]) -> InboundMessage:
+def parse_mailgun(form: Mapping[str, str], files: Sequence[tuple[str, str]] = ()) -> InboundMessage:
+    """A Mailgun delivery; `files` are its attachments as (file name, media type)."""
     _, address = parseaddr(form.get("sender") or form.get("from") or "")
     text = form.get("stripped-text") or form.get("body-plain") or ""
     return _message(
@@ -123,4 +133,5 @@ def parse_mailgun(form: Mapping[str, str]) -> InboundMessage:
         text=text.strip(),
         reply_to=form.get("recipient", ""),
         subject=form.get("subject", "")[:500],
+        attachments=named_files(files),
     )

@@ -33,6 +33,16 @@ REPLY_CHANNELS: frozenset[str] = frozenset(
 )
 
 
+class Attachment(Frozen):
+    """A file that came with a message: what it is, never its content or the provider's link to it."""
+
+    # image, audio recording, video, document, sticker, file
+    kind: str = Field(min_length=1, max_length=32)
+    mime_type: str = Field(default="", max_length=127)
+    # The name the sender gave the file, if any (Slack, email, a WhatsApp document).
+    name: str = Field(default="", max_length=100)
+
+
 class InboundMessage(Frozen):
     """One customer message as a provider delivered it, after its signature was verified."""
 
@@ -45,6 +55,8 @@ class InboundMessage(Frozen):
     # Where a reply goes when it is not the sender itself: a Slack channel, an email subject line.
     reply_to: str = ""
     subject: str = ""
+    # Files that came with the message (`channels.media`); a message may be a file alone, with no text.
+    attachments: tuple[Attachment, ...] = ()
 
 
 class ChannelReplyInput(Frozen):

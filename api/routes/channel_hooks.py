@@ -29,6 +29,7 @@ from api.errors import ApiError
 from api.schemas import ConversationOut, MessageCreate
 from api.state import GatewayState
 from channels import parsing, signatures, store
+from channels.media import message_text
 from channels.secrets import ChannelSecrets
 from contracts.channels import ChannelKind, InboundMessage
 from core.crypto.secretbox import SecretUnavailable, build_keyring
@@ -94,9 +95,9 @@ async def _deliver(
     request: Request, state: GatewayState, tenant_id: str, channel: store.Channel, msgs: list[InboundMessage]
 ) -> Response:
     for msg in msgs:
-        if not msg.text.strip():
-            raise ApiError(422, "message_empty", "the message has no text")
-        if len(msg.text) > state.settings.max_message_chars:
+        if not message_text(msg):
+            raise ApiError(422, "message_empty", "the message has no text and no file")
+        if len(message_text(msg)) > state.settings.max_message_chars:
             raise ApiError(
                 422, "message_too_long", f"the message exceeds {state.settings.max_message_chars} characters"
             )
@@ -117,6 +118,12 @@ async def _form(request: Request, body: bytes) -> list[tuple[str, str]]:
         raise ApiError(415, "unsupported_media_type", "the provider posts a form")
     form = await request.form()
     return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+
+
+async def _files(request: Request) -> list[tuple[str, str]]:
+    """(file name, media type) of the form's uploaded files: a mail's attachments as Mailgun forwards them."""
+    form = await request.form()
+    return [(v.filename or "", v.content_type or "") for _, v in form.multi_items() if not isinstance(v, str)]
 
 
 @router.post("/{tenant_id}/{channel_id}/sms")
@@ -202,6 +209,7 @@ async def email(tenant_id: TenantId, channel_id: ChannelId, request: Request, st
     channel = await _channel(state, tid, str(channel_id), ChannelKind.EMAIL)
     body = await request.body()
     form = dict(await _form(request, body))
+    files = await _files(request)
     try:
         signatures.verify_mailgun(
             await _secret(state, tid, channel),
@@ -210,7 +218,7 @@ async def email(tenant_id: TenantId, channel_id: ChannelId, request: Request, st
             form.get("signature"),
             time.time(),
         )
-        msg = parsing.parse_mailgun(form)
+        msg = parsing.parse_mailgun(form, files)
     except (signatures.SignatureRejected, parsing.PayloadRejected) as exc:
         raise _refused(exc) from exc
     return await _deliver(request, state, tid, channel, [msg])

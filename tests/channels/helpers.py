@@ -49,9 +49,10 @@ def post_sms(
     sender: str = "+15551230001",
     tamper: Callable[[dict[str, str]], None] | None = None,
     sign: bool = True,
+    extra: dict[str, str] | None = None,
 ) -> httpx.Response:
     url = base_url + channel["inbound_url"]
-    form = {"MessageSid": sid, "From": sender, "To": "+15559990000", "Body": text, "AccountSid": "AC1"}
+    form = {"MessageSid": sid, "From": sender, "To": "+15559990000", "Body": text, "AccountSid": "AC1", **(extra or {})}
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if sign:
         headers["X-Twilio-Signature"] = signatures.twilio_signature(token, url, form.items())

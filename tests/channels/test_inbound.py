@@ -85,6 +85,28 @@ def test_sms_reaches_a_conversation_and_is_answered_once(
     assert _count_runs(platform, tenant_a[0], "sms") >= 1
 
 
+def test_a_photo_sent_without_text_is_answered(platform: Platform, api: httpx.Client) -> None:
+    """An MMS with a photo and no text reaches the conversation as a line saying what came, and is answered;
+    the provider's link to the photo is stored nowhere."""
+    photo = {"NumMedia": "1", "MediaContentType0": "image/jpeg", "MediaUrl0": "https://api.twilio.com/Media/ME1"}
+    with Receiver(plan=h.always(201)) as provider:
+        channel = h.make_channel(api, "sms", provider, secret=h.SMS_TOKEN, settings={"account_sid": "AC1"})
+        sid, sender = f"MM{uuid.uuid4().hex}", "+15551230077"
+        accepted = h.post_sms(platform.base_url, channel, sid, "", sender=sender, extra=photo)
+        assert accepted.status_code == 200, accepted.text
+        h.wait_for(provider, 1, "/Messages.json")
+        sent = [r for r in provider.received if "/Messages.json" in r.path]
+        assert parse_qs(sent[0].body.decode())["Body"] == ["echo: [the customer attached an image (image/jpeg)]"]
+        # Nothing at all (no text, no file) is still refused and starts nothing.
+        empty = h.post_sms(platform.base_url, channel, f"SM{uuid.uuid4().hex}", "", sender=sender)
+        assert empty.status_code == 422 and h.error_code(empty) == "message_empty"
+    conversations = api.get("/v1/conversations", params={"limit": 200}).json()["items"]
+    (mine,) = [c for c in conversations if (c.get("metadata") or {}).get("channel_id") == channel["id"]]
+    detail = _conversation(api, mine["id"])
+    assert detail["messages"][0]["content"] == "[the customer attached an image (image/jpeg)]"
+    assert "twilio.com" not in json.dumps(detail)
+
+
 def test_slack_verifies_the_url_answers_and_refuses_old_or_repeated_requests(
     platform: Platform, api: httpx.Client
 ) -> None:

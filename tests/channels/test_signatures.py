@@ -123,7 +123,7 @@ def test_parsing_reads_messages_and_skips_what_is_not_one() -> None:
     assert bad.value.code == "malformed_json"
 
     fresh = {"id": "wamid.1", "from": "15551230000", "type": "text", "timestamp": str(int(NOW)), "text": {"body": "yo"}}
-    status_only = {"id": "wamid.2", "type": "image"}
+    status_only = {"id": "wamid.2", "type": "reaction"}
     found = parsing.parse_whatsapp(_whatsapp([fresh, status_only]), NOW)
     assert [(m.provider_message_id, m.text) for m in found] == [("wamid.1", "yo")]
     stale = {**fresh, "timestamp": str(int(NOW) - 8 * 24 * 3600)}
