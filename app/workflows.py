@@ -9,6 +9,7 @@ from workflows.erasure import ErasureWorkflow
 from workflows.eval_run import EvalRunWorkflow, EvalTaskWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
 from workflows.key_rotation import KeyRotationWorkflow
+from workflows.mail import MailWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.reembed_collection import ReembedCollectionWorkflow
@@ -38,3 +39,4 @@ WORKFLOWS += (SignupWorkflow,)
 WORKFLOWS += (KeyRotationWorkflow,)
 WORKFLOWS += (CanaryWorkflow,)
 WORKFLOWS += (ReembedCollectionWorkflow,)
+WORKFLOWS += (MailWorkflow,)

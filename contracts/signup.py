@@ -80,6 +80,11 @@ class SendMailInput(Frozen):
     message_id: str
 
 
+def mail_workflow_id(message_id: str) -> str:
+    """The id of the `MailWorkflow` that sends one outbox message: one run per message."""
+    return f"mail:{message_id}"
+
+
 class VerifyRequest(Frozen):
     nonce: str = Field(min_length=8, max_length=64)
 

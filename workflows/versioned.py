@@ -27,6 +27,7 @@ from workflows.erasure import ErasureWorkflow
 from workflows.eval_run import EvalRunWorkflow, EvalTaskWorkflow
 from workflows.ingest_document import IngestDocumentWorkflow
 from workflows.key_rotation import KeyRotationWorkflow
+from workflows.mail import MailWorkflow
 from workflows.nightly_drift import NightlyDriftWorkflow
 from workflows.place_order import PlaceOrderWorkflow
 from workflows.reembed_collection import ReembedCollectionWorkflow
@@ -57,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         WF_EVAL_TASK,
         WF_INGEST_DOCUMENT,
         WF_KEY_ROTATION,
+        WF_MAIL,
         WF_NIGHTLY_DRIFT,
         WF_PLACE_ORDER,
         WF_REEMBED_COLLECTION,
@@ -69,7 +71,7 @@ with workflow.unsafe.imports_passed_through():
         WF_WEBHOOK_DELIVERY,
     )
     from contracts.privacy import ErasureInput, ErasureResult, RetentionInput, RetentionResult
-    from contracts.signup import SignupInput, SignupResult
+    from contracts.signup import SendMailInput, SignupInput, SignupResult
     from contracts.webhooks import WebhookDeliveryInput, WebhookDeliveryResult
 
 PINNED = VersioningBehavior.PINNED
@@ -169,6 +171,14 @@ class PinnedSignupWorkflow(SignupWorkflow):
         return await super().run(inp)
 
 
+# A mail is one activity with the outbox's retries (about a day at most): it finishes on its own code.
+@workflow.defn(name=WF_MAIL, versioning_behavior=PINNED)
+class PinnedMailWorkflow(MailWorkflow):
+    @workflow.run
+    async def run(self, inp: SendMailInput) -> None:
+        return await super().run(inp)
+
+
 @workflow.defn(name=WF_SUBSCRIPTION, versioning_behavior=AUTO_UPGRADE)
 class UpgradingSubscriptionWorkflow(SubscriptionWorkflow):
     @workflow.run
@@ -212,6 +222,7 @@ VERSIONED: tuple[type, ...] = (
     PinnedDrDrillWorkflow,
     PinnedKeyRotationWorkflow,
     PinnedSignupWorkflow,
+    PinnedMailWorkflow,
     UpgradingSubscriptionWorkflow,
     UpgradingTenantLifecycleWorkflow,
     UpgradingWebhookDeliveryWorkflow,

@@ -2,7 +2,8 @@
 
 Issuing, listing and revoking need `members:manage`, and nobody invites to (or revokes an invitation for) a
 role above their own credentials. The answer to issuing carries the token and the console link once; the
-platform keeps only the token's hash, and sends no mail: whoever invites passes the link on.
+platform keeps only the token's hash. With `send_email` the link is also mailed to the invited address
+(`api.invitation_mail`); otherwise whoever invites passes it on.
 
 Accepting needs a person's identity, a JWT the gateway trusts (an API key is refused with 403
 `identity_required`: a key is not a person). Its `sub` becomes the user; when it carries a verified email
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import StateDep, authenticate_any, requires
 from api.errors import ApiError
+from api.invitation_mail import EmailStatus, mail_invitation
 from api.pagination import Page, PageDep
 from api.state import GatewayState
 from tenancy.auth_cache import publish_invalidation
@@ -57,6 +59,7 @@ class InvitationCreate(BaseModel):
 
     email: str = Field(min_length=3, max_length=MAX_EMAIL_CHARS, description="the invited person's address")
     role: TenantRole = Field(description="the role they get on accepting; no more than your own credentials grant")
+    send_email: bool = Field(default=False, strict=True, description="also mail the link to the invited address")
 
 
 class InvitationOut(BaseModel):
@@ -79,6 +82,9 @@ class InvitationOut(BaseModel):
 class InvitationCreated(InvitationOut):
     token: str = Field(description="the acceptance token; shown only in this response")
     accept_url: str = Field(description="the console page that accepts it, token included; shown only here")
+    email_status: EmailStatus = Field(
+        default="not_requested", description="whether the link was queued for mailing (`send_email`)"
+    )
 
 
 class AcceptBody(BaseModel):
@@ -131,7 +137,12 @@ async def invite(
         raise refusal(exc) from None
     page = state.settings.invitation_accept_url or f"{str(request.base_url).rstrip('/')}{ACCEPT_PAGE}"
     url = f"{page}?token={quote(token, safe='')}"
-    return InvitationCreated(**InvitationOut.of(invitation).model_dump(), token=token, accept_url=url)
+    mailed: EmailStatus = "not_requested"
+    if body.send_email:
+        mailed = await mail_invitation(state, principal.tenant_id, invitation, url)
+    return InvitationCreated(
+        **InvitationOut.of(invitation).model_dump(), token=token, accept_url=url, email_status=mailed
+    )
 
 
 @router.get("", response_model=Page[InvitationOut])
