@@ -35,6 +35,11 @@ async def tenant(migrated: Settings) -> str:
     return await new_tenant(migrated)
 
 
+@pytest.fixture
+async def other_tenant(migrated: Settings) -> str:
+    return await new_tenant(migrated)
+
+
 @dataclass(frozen=True)
 class Running:
     """The platform's worker (every workflow and activity, `app.worker.build_worker`) on a queue of its own."""
