@@ -136,6 +136,8 @@ class RoutingActivities:
             agent_pinned=agent_pinned,
             fallbacks=self._fallbacks,
             canary=tenant.settings.canary(inp.tenant_id),
+            threshold=tenant.settings.threshold,
+            subject_canary=tenant.settings.subject_canary,
         )
         features = extract(
             text,
@@ -169,6 +171,17 @@ class RoutingActivities:
                 "p_small_pass": decision.p_small_pass,
                 "threshold": decision.threshold,
                 "router_version": decision.router_version,
+                "agent_version": inp.agent_version,
+                # The canaries this turn is in the share of: model, agent_version, router_threshold.
+                "canary": [
+                    kind
+                    for kind, applied in (
+                        ("model", decision.canary),
+                        ("agent_version", inp.agent_canary),
+                        ("router_threshold", decision.threshold_canary),
+                    )
+                    if applied
+                ],
             },
             dedup_key=f"{inp.message_id}:route:{inp.step}",
         )

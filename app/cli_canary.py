@@ -1,25 +1,33 @@
 """`aiaas router canary start|list|show|approve|abort`: a tenant's router canaries from the command line.
 
-The same steps as `/v1/router/canaries` (`router.canary_start`): start checks the model against the tenant's
-region and settings, stores and audits the canary (actor `cli`) and starts its `CanaryWorkflow`; approve and
-abort are updates of that workflow. Every command prints JSON.
+The same steps as `/v1/router/canaries` (`router.canary_start`): start tries one subject (`--model M`,
+`--agent NAME --agent-version N` or `--threshold T`), checks it against the tenant's region, settings and
+agents, stores and audits the canary (actor `cli`) and starts its `CanaryWorkflow`; approve and abort are
+updates of that workflow. Every command prints JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from typing import Any
 
 from app.cli_context import add_data_dir, load_settings, require_database, run_database
 
 
 def add_canary_parser(commands: Any) -> None:
-    parser = commands.add_parser("canary", help="try a model on a share of a tenant's conversations")
+    parser = commands.add_parser(
+        "canary", help="try a model, an agent version or a routing threshold on a share of a tenant's conversations"
+    )
     canary = parser.add_subparsers(dest="canary_command", required=True)
     start = canary.add_parser("start", help="start a canary: compare, then promote or roll back")
     start.add_argument("--tenant", required=True, help="the tenant's id")
-    start.add_argument("--model", required=True, help="the model on trial (in the tenant's region)")
+    subject = start.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--model", help="the model on trial (in the tenant's region)")
+    subject.add_argument("--agent", help="the agent whose --agent-version is on trial")
+    subject.add_argument("--threshold", type=float, help="the routing threshold on trial, between 0 and 1")
+    start.add_argument("--agent-version", type=int, help="with --agent: the saved version on trial (0: the default)")
     start.add_argument("--share", type=float, required=True, help="share of conversations, between 0 and 1")
     start.add_argument("--control-model", help="compared on eval pass rate (default: the tier's model)")
     start.add_argument("--require-approval", action="store_true", help="a promotion waits for `approve`")
@@ -45,6 +53,7 @@ def add_canary_parser(commands: Any) -> None:
 def _json(canary: Any) -> dict[str, Any]:
     return {
         "id": canary.id,
+        "subject": canary.subject.model_dump(),
         "model": canary.model,
         "tier": canary.tier,
         "share": canary.share,
@@ -56,9 +65,23 @@ def _json(canary: Any) -> dict[str, Any]:
     }
 
 
+def _subject(args: argparse.Namespace) -> dict[str, Any]:
+    if args.agent is not None:
+        if args.agent_version is None:
+            raise RuntimeError("--agent needs --agent-version")
+        return {"subject": {"kind": "agent_version", "agent": args.agent, "version": args.agent_version}}
+    if args.agent_version is not None:
+        raise RuntimeError("--agent-version goes with --agent")
+    if args.threshold is not None:
+        return {"subject": {"kind": "router_threshold", "threshold": args.threshold}}
+    return {"model": args.model}
+
+
 async def _work(settings: Any, args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
+    from agents.activation import active_version
+    from agents.definitions import pinned_agent_names
     from contracts.canary import CanaryAbort, CanaryApproval, CanaryRequest, CanaryRule
     from db.codec import connect
     from db.database import Database
@@ -78,14 +101,16 @@ async def _work(settings: Any, args: argparse.Namespace) -> Any:
         client = await connect(settings, db=db)
         if args.canary_command == "start":
             try:
-                request = CanaryRequest(
-                    model=args.model,
-                    share=args.share,
-                    control_model=args.control_model,
-                    require_approval=args.require_approval,
-                    check_every_minutes=args.check_every_minutes,
-                    max_duration_hours=args.max_duration_hours,
-                    rule=CanaryRule(min_turns=args.min_turns),
+                request = CanaryRequest.model_validate(
+                    {
+                        **_subject(args),
+                        "share": args.share,
+                        "control_model": args.control_model,
+                        "require_approval": args.require_approval,
+                        "check_every_minutes": args.check_every_minutes,
+                        "max_duration_hours": args.max_duration_hours,
+                        "rule": CanaryRule(min_turns=args.min_turns),
+                    }
                 )
             except ValidationError as exc:
                 raise RuntimeError(str(exc)) from exc
@@ -99,8 +124,9 @@ async def _work(settings: Any, args: argparse.Namespace) -> Any:
                     request=request,
                     operator_models={"small": settings.model_small or "", "large": settings.model_large or ""},
                     task_queue=settings.task_queue,
+                    active_version=partial(active_version, pinned=pinned_agent_names(settings)),
                 )
-            except (ValueError, canary_store.CanaryConflict) as exc:
+            except (ValueError, LookupError, canary_store.CanaryConflict) as exc:
                 raise RuntimeError(str(exc)) from exc
             return _json(started)
         arg = (

@@ -130,7 +130,7 @@ async def platform_activities(
         *EvalActivities(db, settings).all(),
         channel_replies.send_reply,
         *signup.all(),
-        *CanaryActivities(db, bus).all(),
+        *CanaryActivities(db, bus, registry, pinned_agents=pinned_agent_names(settings)).all(),
     ]
     try:
         yield ActivitySet(activities=activities, metering=metering)

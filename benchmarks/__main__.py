@@ -14,6 +14,7 @@ from benchmarks import (
     billing_close,
     billing_year,
     canary_rule,
+    canary_share,
     channel_dedupe,
     codec_overhead,
     console_knowledge,
@@ -97,6 +98,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "sealed-fields": (sealed_fields.main, "transcript write+read sealed against clear; rotation rows/s"),
     "sealed-audit": (sealed_audit.main, "audit append, page and chain verify with sealed details against clear"),
     "canary_rule": (canary_rule.main, "the router canary's rule on simulated canaries against a naive rule"),
+    "canary_share": (canary_share.main, "the canary's sticky share per kind against independent coin flips"),
     "deploy_drill": (deploy_drill.main, "an incompatible ConversationWorkflow released while conversations are open"),
 }
 

@@ -167,6 +167,8 @@ class AgentDefinition(Frozen):
 class ResolveAgentInput(Frozen):
     tenant_id: str
     agent: str
+    # In an agent-version canary's share, the conversation resolves the canary's version (empty: never).
+    conversation_id: str = ""
 
 
 class ResolvedAgent(Frozen):
@@ -176,6 +178,8 @@ class ResolvedAgent(Frozen):
     # The stored version resolved: the tenant's version (>= 1), or 0 for a shipped or operator default. The
     # model activity reads the definition again by (tenant, name, this) through `ModelCallInput.agent_version`.
     agent_version: int = Field(default=0, ge=0)
+    # An agent-version canary chose `agent_version` for this conversation instead of the active version.
+    canary: bool = False
 
     def tool(self, name: str) -> ToolSpec | None:
         return next((spec for spec in self.tools if spec.name == name), None)

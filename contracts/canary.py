@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from temporalio.common import RetryPolicy
 
+from contracts.agents import AGENT_NAME
 from contracts.base import Frozen
 
 
@@ -46,10 +47,43 @@ class CanaryRule(Frozen):
 ModelName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$")]
 
 
-class CanaryRequest(Frozen):
-    """What a tenant asks for when it starts a canary (`POST /v1/router/canaries`, `aiaas router canary start`)."""
+MAX_AGENT_VERSION = 2_147_483_647
 
+
+class ModelSubject(Frozen):
+    """A model tried for its tier: the canary's share answers with it when routed to that tier."""
+
+    kind: Literal["model"] = "model"
     model: ModelName
+
+
+class AgentVersionSubject(Frozen):
+    """A saved version of one of the tenant's agents (0: the shipped default), tried instead of the active one."""
+
+    kind: Literal["agent_version"] = "agent_version"
+    agent: str = Field(pattern=AGENT_NAME, max_length=40)
+    version: int = Field(ge=0, le=MAX_AGENT_VERSION)
+    # The version active when the canary started (set by the platform; what a promotion replaces).
+    control_version: int | None = Field(default=None, ge=0, le=MAX_AGENT_VERSION)
+
+
+class RouterThresholdSubject(Frozen):
+    """A routing threshold tried instead of the tenant's: small when p(small passes) >= it."""
+
+    kind: Literal["router_threshold"] = "router_threshold"
+    threshold: float = Field(gt=0, lt=1)
+
+
+CanarySubject = Annotated[ModelSubject | AgentVersionSubject | RouterThresholdSubject, Field(discriminator="kind")]
+
+
+class CanaryRequest(Frozen):
+    """What a tenant asks for when it starts a canary (`POST /v1/router/canaries`, `aiaas router canary start`).
+
+    `model` alone is a model canary, as before subjects existed; `subject` names any kind. One of the two."""
+
+    model: ModelName | None = None
+    subject: CanarySubject | None = None
     share: float = Field(gt=0, lt=1, description="share of the tenant's conversations, sticky per conversation")
     control_model: ModelName | None = Field(
         default=None, description="the model compared on eval pass rate; default: the tier's current model"
@@ -59,6 +93,21 @@ class CanaryRequest(Frozen):
     max_duration_hours: int = Field(default=168, ge=1, le=24 * 90)
     approval_timeout_hours: int = Field(default=72, ge=1, le=24 * 30)
     rule: CanaryRule = Field(default_factory=CanaryRule)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> CanaryRequest:
+        if (self.model is None) == (self.subject is None):
+            raise ValueError("name either `model` or `subject`")
+        if self.control_model is not None and not isinstance(self.target, ModelSubject):
+            raise ValueError("`control_model` is for model canaries")
+        return self
+
+    @property
+    def target(self) -> ModelSubject | AgentVersionSubject | RouterThresholdSubject:
+        if self.subject is not None:
+            return self.subject
+        assert self.model is not None
+        return ModelSubject(model=self.model)
 
 
 class CanaryInput(Frozen):

@@ -45,6 +45,9 @@ class RouteInput(Frozen):
     tool_count: int = 0
     # Turns already answered in this conversation.
     depth: int = 0
+    # The agent version the turn resolved, and whether an agent-version canary chose it (`route.decided` says).
+    agent_version: int = Field(default=0, ge=0)
+    agent_canary: bool = False
 
 
 class RouteDecision(Frozen):
@@ -60,6 +63,8 @@ class RouteDecision(Frozen):
     # The features the classifier read, by name, so the decision can be reproduced from history alone.
     features: dict[str, float] = Field(default_factory=dict)
     canary: bool = False
+    # The conversation is in a threshold canary's share: `threshold` is the canary's.
+    threshold_canary: bool = False
 
     @property
     def model(self) -> str:

@@ -6,6 +6,11 @@ so the comparison is of randomly assigned conversations: every turn of the tenan
 canary conversations against the others, whichever tier they were routed to. A question asked in the last
 `SETTLE` is left out (its answer may still be coming). Eval pass rates compare the completed eval runs since
 the canary began pinned to the canary's model against those pinned to the control model.
+
+A canary's `subject` says what it tries (`contracts.canary.CanarySubject`): a model (`model`, `tier` and
+`control_model` say which), an agent version (the arms are the conversations of that agent; eval runs of
+exactly `agent@version` against `agent@control_version`) or a routing threshold (no eval comparison: a
+threshold changes which tier answers, which the turns' own records measure).
 """
 
 from __future__ import annotations
@@ -16,24 +21,36 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.canary import CanaryRule, CanaryStatus, CanaryVerdict
+from contracts.canary import (
+    AgentVersionSubject,
+    CanaryRule,
+    CanaryStatus,
+    CanarySubject,
+    CanaryVerdict,
+    ModelSubject,
+    RouterThresholdSubject,
+)
 from db.database import run_sql
-from router.canary import Canary
+from router.canary import Canary, SubjectCanary, assignment
 from router.canary_rule import Arm
 
 SETTLE = "interval '2 minutes'"
 OPEN = (CanaryStatus.RUNNING.value, CanaryStatus.AWAITING_APPROVAL.value)
 _COLUMNS = (
     "id, model, tier, share, control_model, require_approval, rule, status, reason, last_check, checks,"
-    " created_by, decided_by, workflow_id, created_at, finished_at"
+    " created_by, decided_by, workflow_id, created_at, finished_at, subject"
 )
+_SUBJECT: TypeAdapter[ModelSubject | AgentVersionSubject | RouterThresholdSubject] = TypeAdapter(CanarySubject)
 _TURNS = f"""
 WITH q AS (
     SELECT id, conversation_id, created_at FROM messages
     WHERE role = 'user' AND created_at >= :start AND created_at < now() - {SETTLE}
+      AND (CAST(:agent AS text) IS NULL
+           OR conversation_id IN (SELECT id FROM conversations WHERE agent = CAST(:agent AS text)))
 ), a AS (
     SELECT reply_to, min(created_at) AS created_at FROM messages
     WHERE role = 'assistant' AND reply_to IN (SELECT id FROM q) GROUP BY reply_to
@@ -47,8 +64,9 @@ FROM q LEFT JOIN a ON a.reply_to = q.id LEFT JOIN l ON l.message_id = q.id
 """  # noqa: S608 - constants only; every value is a bound parameter
 _EVALS = """
 SELECT COALESCE(sum(passed), 0) AS passed, COALESCE(sum(total), 0) AS total FROM eval_runs
-WHERE status = 'completed' AND model = :model AND created_at >= :start
+WHERE status = 'completed' AND created_at >= :start
 """
+_EVALS_BY = {"model": " AND model = :value", "agent_version": " AND agent_version = :value"}
 
 
 class CanaryConflict(Exception):
@@ -74,11 +92,26 @@ class StoredCanary:
     workflow_id: str
     created_at: datetime
     finished_at: datetime | None
+    subject: ModelSubject | AgentVersionSubject | RouterThresholdSubject
 
     @property
-    def assignment(self) -> Canary:
-        """The router's canary: the same id (tenant and model), so the arms here are the arms it routed."""
-        return Canary(f"{self.tenant_id}:{self.model}", self.model, self.share)
+    def assignment(self) -> Canary | SubjectCanary:
+        """The router's canary: the same id (tenant and subject), so the arms here are the arms it assigned."""
+        return assignment(self.tenant_id, self.subject, self.share)
+
+    @property
+    def kind(self) -> str:
+        return self.subject.kind
+
+    def compared(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        """What the eval runs of each arm are pinned to: (column, value) for the canary and the control."""
+        if isinstance(self.subject, AgentVersionSubject):
+            s = self.subject
+            control = "" if s.control_version is None else f"{s.agent}@{s.control_version}"
+            return ("agent_version", f"{s.agent}@{s.version}"), ("agent_version", control)
+        if isinstance(self.subject, RouterThresholdSubject):
+            return ("", ""), ("", "")
+        return ("model", self.model), ("model", self.control_model)
 
 
 def new_id() -> str:
@@ -108,7 +141,16 @@ def _stored(tenant_id: str, row: Any) -> StoredCanary:
         workflow_id=row.workflow_id,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        subject=_subject(row),
     )
+
+
+def _subject(row: Any) -> ModelSubject | AgentVersionSubject | RouterThresholdSubject:
+    raw = dict(row.subject or {})
+    if raw.get("kind", "model") == "model":
+        # Canaries stored before subjects existed, and model canaries since: the model is the row's.
+        return ModelSubject(model=row.model)
+    return _SUBJECT.validate_python(raw)
 
 
 async def create(session: AsyncSession, canary: StoredCanary) -> None:
@@ -119,8 +161,9 @@ async def create(session: AsyncSession, canary: StoredCanary) -> None:
                 session,
                 """
                 INSERT INTO router_canaries (tenant_id, id, model, tier, share, control_model, require_approval,
-                    rule, status, created_by, workflow_id)
-                VALUES (:t, :id, :model, :tier, :share, :control, :approval, CAST(:rule AS jsonb), 'running', :by, :wf)
+                    rule, status, created_by, workflow_id, subject)
+                VALUES (:t, :id, :model, :tier, :share, :control, :approval, CAST(:rule AS jsonb), 'running', :by, :wf,
+                    CAST(:subject AS jsonb))
                 """,
                 {
                     "t": canary.tenant_id,
@@ -133,6 +176,7 @@ async def create(session: AsyncSession, canary: StoredCanary) -> None:
                     "rule": canary.rule.model_dump_json(),
                     "by": canary.created_by,
                     "wf": canary.workflow_id,
+                    "subject": canary.subject.model_dump_json(),
                 },
             )
     except IntegrityError as exc:
@@ -184,24 +228,36 @@ async def finish(session: AsyncSession, canary_id: str, status: CanaryStatus, re
     return row is not None
 
 
+async def reclose(session: AsyncSession, canary_id: str, status: CanaryStatus, reason: str) -> None:
+    """Correct how a canary closed in this transaction ended (a promotion found impossible)."""
+    await run_sql(
+        session,
+        "UPDATE router_canaries SET status = :status, reason = :reason WHERE id = :id",
+        {"id": canary_id, "status": status.value, "reason": reason[:500]},
+    )
+
+
 async def arms(session: AsyncSession, canary: StoredCanary) -> tuple[Arm, Arm]:
     """The canary's and the control's turns and eval tasks since the canary began."""
-    rows = (await run_sql(session, _TURNS, {"start": canary.created_at})).all()
-    assignment = canary.assignment
+    agent = canary.subject.agent if isinstance(canary.subject, AgentVersionSubject) else None
+    rows = (await run_sql(session, _TURNS, {"start": canary.created_at, "agent": agent})).all()
+    assigned = canary.assignment
     split: dict[bool, list[Any]] = {True: [], False: []}
     for r in rows:
-        split[assignment.includes(str(r.conversation_id))].append(r)
+        split[assigned.includes(str(r.conversation_id))].append(r)
 
-    async def evals(model: str) -> tuple[int, int]:
-        if not model:
+    async def evals(column: str, value: str) -> tuple[int, int]:
+        if not column or not value:
             return 0, 0
-        row = (await run_sql(session, _EVALS, {"model": model, "start": canary.created_at})).one()
+        query = _EVALS + _EVALS_BY[column]
+        row = (await run_sql(session, query, {"value": value, "start": canary.created_at})).one()
         return int(row.passed), int(row.total)
 
     result = []
-    for in_canary, model in ((True, canary.model), (False, canary.control_model)):
+    treated, control = canary.compared()
+    for in_canary, (column, value) in ((True, treated), (False, control)):
         turns = split[in_canary]
-        passed, total = await evals(model)
+        passed, total = await evals(column, value)
         result.append(
             Arm(
                 turns=len(turns),

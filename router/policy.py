@@ -4,6 +4,7 @@ same decision, so it can be taken in a local activity and reproduced from histor
     tier:  safe mode (over the soft budget) or blocked -> small          (reason safe_mode)
            the large tier no longer fits the remaining budget -> small   (reason budget)
            p(small passes) >= threshold -> small, else large             (reason classifier)
+    threshold: a threshold canary's (for its share of conversations), else the tenant's own, else its curve's
     model: the tenant's pin, else the operator's agent pin, else the canary (for its share of conversations),
            else the tier's configured model; then the tier's fallback chain; every model in the tenant's
            region and not forbidden by it, fallbacks included.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 from contracts.conversation import Tier
 from contracts.routing import RouteDecision, RouteReason
-from router.canary import Canary
+from router.canary import Canary, SubjectCanary
 from router.catalog import Catalog, ModelNotInRegion
 from router.classifier import PassClassifier
 
@@ -61,11 +62,23 @@ class RoutingContext:
     # Ordered fallbacks per tier (`AIAAS_ROUTER_FALLBACKS`).
     fallbacks: dict[Tier, tuple[str, ...]] = field(default_factory=dict)
     canary: Canary | None = None
+    # The tenant's own threshold (a promoted threshold canary's), over its quality target's.
+    threshold: float | None = None
+    # A running canary of an agent version or a threshold; only a threshold's is read here.
+    subject_canary: SubjectCanary | None = None
 
 
-def threshold(classifier: PassClassifier, ctx: RoutingContext) -> float:
-    target = ctx.quality_target or PLAN_QUALITY_TARGET.get(ctx.plan, DEFAULT_QUALITY_TARGET)
-    t = classifier.threshold_for(target)
+def threshold(classifier: PassClassifier, ctx: RoutingContext, conversation_id: str = "") -> float:
+    """A threshold canary's for its share of conversations, else the tenant's own, else the one the
+    classifier's curve gives at the quality target; lowered as the budget runs out."""
+    tried = ctx.subject_canary.threshold_for(conversation_id) if ctx.subject_canary is not None else None
+    if tried is not None:
+        t = tried
+    elif ctx.threshold is not None:
+        t = ctx.threshold
+    else:
+        target = ctx.quality_target or PLAN_QUALITY_TARGET.get(ctx.plan, DEFAULT_QUALITY_TARGET)
+        t = classifier.threshold_for(target)
     left = ctx.budget_left_fraction
     if left is not None and left < LOW_BUDGET_FRACTION:
         t *= max(left, 0.0) / LOW_BUDGET_FRACTION
@@ -109,7 +122,8 @@ def decide(
     conversation_id: str,
 ) -> RouteDecision:
     p = round(classifier.predict(features), 6)
-    t = threshold(classifier, ctx)
+    t = threshold(classifier, ctx, conversation_id)
+    threshold_canary = ctx.subject_canary is not None and ctx.subject_canary.threshold_for(conversation_id) is not None
     tier, reason = _tier(p, t, ctx)
     first: str | None = None
     canary = False
@@ -140,4 +154,5 @@ def decide(
         region=ctx.region,
         features=features,
         canary=canary,
+        threshold_canary=threshold_canary,
     )

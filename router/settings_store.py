@@ -6,13 +6,14 @@ model that may not see the tenant's data is refused when it is configured, not d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import Database, run_sql
-from router.canary import Canary
+from router.canary import Canary, SubjectCanary
 from router.catalog import Catalog, ModelNotInRegion
 
 MAX_FORBIDDEN = 64
@@ -32,6 +33,10 @@ class RouterSettings:
     # End a turn whose step is one successful call of a tool with an answer template with the rendered
     # output, without a model call to word it (off by default).
     tool_answers: bool = False
+    # The tenant's own routing threshold (a promoted threshold canary's), over its quality target's.
+    threshold: float | None = None
+    # The running canary of an agent version or a routing threshold (`CanaryWorkflow` sets and ends it).
+    subject_canary: SubjectCanary | None = None
 
     def tier_model(self, tier: str) -> str | None:
         return dict(self.tier_models).get(tier)
@@ -60,7 +65,7 @@ async def load(db: Database, tenant_id: str) -> TenantRouting:
 _READ = (
     "SELECT t.plan, t.data_region, s.tenant_id IS NOT NULL AS configured, s.pinned_model, s.forbidden_models,"
     " s.quality_target, s.canary_model, s.canary_share, s.tier_models,"
-    " s.early_exit, s.tool_answers,"
+    " s.early_exit, s.tool_answers, s.threshold, s.canary_subject,"
     " (SELECT version FROM tenant_routers WHERE tenant_id = :t ORDER BY created_at DESC LIMIT 1) AS router_version"
     " FROM tenants t LEFT JOIN tenant_router_settings s ON s.tenant_id = t.id WHERE t.id = :t"
 )
@@ -81,6 +86,8 @@ async def read(session: AsyncSession, tenant_id: str) -> TenantRouting:
             tuple(sorted((str(k), str(v)) for k, v in (row.tier_models or {}).items())),
             bool(row.early_exit),
             bool(row.tool_answers),
+            None if row.threshold is None else float(row.threshold),
+            SubjectCanary.from_json(row.canary_subject),
         )
         if row.configured
         else RouterSettings()
@@ -172,6 +179,50 @@ async def promote_canary(session: AsyncSession, tenant_id: str, tier: str, model
     )
 
 
+async def set_subject_canary(session: AsyncSession, tenant_id: str, canary: SubjectCanary) -> None:
+    """Start the router's canary of an agent version or a threshold, leaving every other setting as it is."""
+    await run_sql(
+        session,
+        """
+        INSERT INTO tenant_router_settings (tenant_id, canary_subject, updated_at)
+        VALUES (:t, CAST(:subject AS jsonb), now())
+        ON CONFLICT (tenant_id) DO UPDATE SET canary_subject = EXCLUDED.canary_subject, updated_at = now()
+        """,
+        {"t": tenant_id, "subject": json.dumps(canary.as_json())},
+    )
+
+
+async def read_subject_canary(session: AsyncSession, tenant_id: str) -> SubjectCanary | None:
+    """The running canary of an agent version or a threshold, in a transaction the caller holds."""
+    query = "SELECT canary_subject FROM tenant_router_settings WHERE tenant_id = :t"
+    row = (await run_sql(session, query, {"t": tenant_id})).first()
+    return None if row is None else SubjectCanary.from_json(row.canary_subject)
+
+
+async def end_subject_canary(session: AsyncSession, tenant_id: str, canary_id: str) -> None:
+    """End the router's canary `canary_id`; another one set since is left alone."""
+    await run_sql(
+        session,
+        "UPDATE tenant_router_settings SET canary_subject = NULL, updated_at = now()"
+        " WHERE tenant_id = :t AND canary_subject->>'id' = :id",
+        {"t": tenant_id, "id": canary_id},
+    )
+
+
+async def set_threshold(session: AsyncSession, tenant_id: str, threshold: float) -> None:
+    """The tenant's own routing threshold (a promoted threshold canary's), leaving every other setting as it is."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError("a routing threshold is between 0 and 1")
+    await run_sql(
+        session,
+        """
+        INSERT INTO tenant_router_settings (tenant_id, threshold, updated_at) VALUES (:t, :threshold, now())
+        ON CONFLICT (tenant_id) DO UPDATE SET threshold = EXCLUDED.threshold, updated_at = now()
+        """,
+        {"t": tenant_id, "threshold": threshold},
+    )
+
+
 async def save(
     db: Database,
     tenant_id: str,
@@ -187,8 +238,13 @@ async def save(
         await write(session, tenant_id, settings)
         if also is not None:
             await also(session)
-    # `write` leaves the tenant's own tier models (a promoted canary's) as they are.
-    kept = replace(settings, tier_models=current.settings.tier_models)
+    # `write` leaves what canaries set as it is: the tenant's own tier models and threshold, a running canary.
+    kept = replace(
+        settings,
+        tier_models=current.settings.tier_models,
+        threshold=current.settings.threshold,
+        subject_canary=current.settings.subject_canary,
+    )
     return TenantRouting(plan=current.plan, region=current.region, settings=kept)
 
 
@@ -197,10 +253,14 @@ __all__ = [
     "RouterSettings",
     "TenantRouting",
     "end_canary",
+    "end_subject_canary",
     "load",
     "promote_canary",
+    "read_subject_canary",
     "save",
     "set_canary",
+    "set_subject_canary",
+    "set_threshold",
     "validate",
     "write",
 ]

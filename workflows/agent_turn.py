@@ -282,7 +282,10 @@ class AgentTurn:
 
     async def _resolve(self, agent: str) -> ResolvedAgent:
         resolved: ResolvedAgent = await run_local(
-            ACT_RESOLVE_AGENT, ResolveAgentInput(tenant_id=self._inp.tenant_id, agent=agent), ResolvedAgent
+            ACT_RESOLVE_AGENT,
+            # The conversation decides whether an agent-version canary's share resolves its candidate version.
+            ResolveAgentInput(tenant_id=self._inp.tenant_id, agent=agent, conversation_id=self._inp.conversation_id),
+            ResolvedAgent,
         )
         return resolved
 
@@ -328,6 +331,8 @@ class AgentTurn:
                 step=step,
                 tool_count=tool_count,
                 depth=self._inp.turns_completed,
+                agent_version=resolved.agent_version,
+                agent_canary=resolved.canary,
             ),
             RouteDecision,
         )

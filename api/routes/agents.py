@@ -19,6 +19,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from agents.activation import save_version
 from agents.definitions import (
     AgentInvalid,
     StoredAgent,
@@ -26,7 +27,6 @@ from agents.definitions import (
     list_agents,
     list_versions,
     pinned_agent_names,
-    save_agent,
 )
 from agents.sdk import ToolRegistry
 from api.deps import DatabaseDep, SettingsDep, ToolsDep, requires
@@ -34,7 +34,6 @@ from api.errors import ApiError
 from api.pagination import Page, PageDep
 from api.schemas import AgentOut, AgentPatch, AgentUpsert, AgentVersionOut
 from contracts.agents import AGENT_NAME, AgentDefinition
-from tenancy.audit import record_event
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
 
@@ -128,7 +127,7 @@ async def _save(
     expected_version: int | None = None,
 ) -> AgentOut:
     try:
-        stored = await save_agent(
+        stored = await save_version(
             session, principal.tenant_id, definition, principal.subject, registry=tools, pinned=pinned
         )
     except AgentInvalid as exc:
@@ -143,14 +142,6 @@ async def _save(
             "another version of this agent was saved meanwhile; read it and patch again",
             {"version": stored.version - 1},
         )
-    await record_event(
-        session,
-        tenant_id=principal.tenant_id,
-        actor=principal.subject,
-        action="agent.saved",
-        target=stored.name,
-        details={"version": stored.version, "tools": list(stored.tools), "handoff_targets": stored.handoff_targets},
-    )
     row = await find_agent(session, stored.name, stored.version)
     return _out(row or StoredAgent(stored, stored.version, "tenant", created_by=principal.subject))
 

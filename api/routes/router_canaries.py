@@ -2,9 +2,13 @@
 
 `POST` starts a canary (`CanaryWorkflow`): `model` (in the model catalog, in the tenant's data region, not
 forbidden) answers `share` of the tenant's conversations routed to its tier, the same conversations every
-turn. The workflow compares the canary's conversations with the others every `check_every_minutes` (error
-rate, latency, cost, and eval pass rate when eval runs pinned to the canary's and the control's model exist)
-and promotes the model (it becomes the tenant's model for its tier) or rolls it back; with
+turn; or `subject` names what is tried: a model the same way, an agent version (`{"kind": "agent_version",
+"agent", "version"}`: that share of the agent's conversations resolves it instead of the active version; an
+unknown agent or version, another tenant's included, is 404 `agent_not_found`) or a routing threshold
+(`{"kind": "router_threshold", "threshold": 0<t<1}`: that share routes with it). The workflow compares the
+canary's conversations with the others every `check_every_minutes` (error rate, latency, cost, and eval pass
+rate when eval runs pinned to both arms exist) and promotes the subject (a model becomes the tenant's model
+for its tier, an agent version its active one, a threshold its own) or rolls it back; with
 `require_approval`, a promotion waits for `POST .../approve`. `POST .../abort` rolls it back at any time. One
 canary runs per tenant at a time (409 `canary_running`). Starting, approving and aborting need
 `tenant:write` and are audited; reading needs `tenant:read`. Another tenant's canary id answers 404. The rule
@@ -15,18 +19,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.activation import active_version
+from agents.definitions import pinned_agent_names
 from api.deps import StateDep, TemporalDep, requires
 from api.errors import ApiError
 from api.pagination import Page, PageDep
 from api.routes.router_settings import not_in_region
-from contracts.canary import CanaryAbort, CanaryApproval, CanaryRequest, CanaryRule, CanaryStatus
+from contracts.canary import CanaryAbort, CanaryApproval, CanaryRequest, CanaryRule, CanaryStatus, CanarySubject
 from router import canary_start, canary_store
-from router.canary_start import CanaryBlocked, CanaryRefused
+from router.canary_start import CanaryBlocked, CanaryRefused, CanarySubjectNotFound
 from router.canary_store import CanaryConflict, StoredCanary
 from router.catalog import ModelNotInRegion, catalog_at
 from tenancy.permissions import Permission
@@ -41,6 +48,7 @@ CanaryId = Annotated[uuid.UUID, Path(description="the canary's id")]
 
 class CanaryOut(BaseModel):
     id: str
+    subject: CanarySubject = Field(description="what the canary tries: a model, an agent version or a threshold")
     model: str
     tier: str
     share: float
@@ -84,7 +92,10 @@ async def start_canary(body: CanaryRequest, principal: Writer, state: StateDep, 
             request=body,
             operator_models={"small": settings.model_small or "", "large": settings.model_large or ""},
             task_queue=settings.task_queue,
+            active_version=partial(active_version, pinned=pinned_agent_names(settings)),
         )
+    except CanarySubjectNotFound as exc:
+        raise ApiError(404, "agent_not_found", str(exc)) from exc
     except ModelNotInRegion as exc:
         raise not_in_region(exc) from exc
     except CanaryRefused as exc:

@@ -66,6 +66,9 @@ class RouterSettingsOut(RouterSettingsIn):
     tier_models: dict[str, str] = Field(
         default_factory=dict, description="the tenant's own model per tier (a promoted canary's); PUT leaves it"
     )
+    threshold: float | None = Field(
+        default=None, description="the tenant's own routing threshold (a promoted canary's); PUT leaves it"
+    )
 
 
 def not_in_region(exc: ModelNotInRegion) -> ApiError:
@@ -91,6 +94,7 @@ def _out(routing: TenantRouting, catalog: Catalog) -> RouterSettingsOut:
         plan=routing.plan,
         allowed_models=[AllowedModel(name=m.name, tier=m.tier) for m in catalog.in_region(routing.region)],
         tier_models=dict(routing.settings.tier_models),
+        threshold=routing.settings.threshold,
     )
 
 

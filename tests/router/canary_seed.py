@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from contracts.canary import CanaryRule, CanaryStatus
+from contracts.canary import AgentVersionSubject, CanaryRule, CanaryStatus, ModelSubject, RouterThresholdSubject
 from db.database import Database
 from router import canary_store
-from router.canary import Canary
+from router.canary import Canary, SubjectCanary
 from router.canary_store import StoredCanary
 
 _CONVERSATION = text(
     "INSERT INTO conversations (id, tenant_id, agent, channel, created_at, updated_at)"
-    " VALUES (:id, :tid, 'support', 'api', :at, :at)"
+    " VALUES (:id, :tid, :agent, 'api', :at, :at)"
 )
 _MESSAGE = text(
     "INSERT INTO messages (id, tenant_id, conversation_id, role, content, reply_to, model, created_at)"
@@ -33,12 +33,13 @@ _LEDGER = text(
 async def seed_arms(
     db: Database,
     tenant_id: str,
-    canary: Canary,
+    canary: Canary | SubjectCanary,
     *,
     per_arm: int,
     canary_failures: float = 0.0,
     control_model: str = "scripted/echo",
     seed: int = 1,
+    agent: str = "support",
 ) -> None:
     """`per_arm` one-turn conversations in each arm; the canary's fail (no answer) at `canary_failures`."""
     rng = random.Random(seed)
@@ -51,10 +52,10 @@ async def seed_arms(
         if counts[arm] >= per_arm:
             continue
         counts[arm] += 1
-        model = canary.model if arm else control_model
+        model = canary.model if arm and isinstance(canary, Canary) else control_model
         asked = now - timedelta(minutes=rng.uniform(5, 55))
         qid = str(uuid.uuid4())
-        rows["conv"].append({"id": cid, "tid": tenant_id, "at": asked})
+        rows["conv"].append({"id": cid, "tid": tenant_id, "at": asked, "agent": agent})
         rows["msg"].append(
             {"id": qid, "tid": tenant_id, "cid": cid, "role": "user", "reply_to": None, "model": None, "at": asked}
         )
@@ -99,16 +100,18 @@ async def open_canary(
     share: float = 0.5,
     rule: CanaryRule | None = None,
     require_approval: bool = False,
+    subject: AgentVersionSubject | RouterThresholdSubject | None = None,
 ) -> StoredCanary:
-    """A running canary row as `POST /v1/router/canaries` writes it, begun an hour ago."""
+    """A running canary row as `POST /v1/router/canaries` writes it, begun an hour ago; a model canary unless
+    `subject` names another kind."""
     canary_id = canary_store.new_id()
     stored = StoredCanary(
         tenant_id=tenant_id,
         id=canary_id,
-        model=model,
-        tier="small",
+        model=model if subject is None else "",
+        tier="small" if subject is None else "",
         share=share,
-        control_model="scripted/echo",
+        control_model="scripted/echo" if subject is None else "",
         require_approval=require_approval,
         rule=rule or CanaryRule(),
         status=CanaryStatus.RUNNING,
@@ -120,6 +123,7 @@ async def open_canary(
         workflow_id=canary_store.workflow_id(tenant_id, canary_id),
         created_at=datetime.now(UTC),
         finished_at=None,
+        subject=ModelSubject(model=model) if subject is None else subject,
     )
     async with db.tenant_session(tenant_id) as session:
         await canary_store.create(session, stored)

@@ -41,3 +41,30 @@ def test_the_cli_starts_lists_and_shows_a_canary(
     assert "share" in capsys.readouterr().err
     assert main(["router", "canary", "show", "--tenant", other, started["id"]]) == 1
     assert f"no canary {started['id']}" in capsys.readouterr().err
+
+
+def test_the_cli_starts_an_agent_version_or_threshold_canary_and_refuses_bad_subjects(
+    migrated: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = migrated.model_copy(update={"task_queue": f"canary-cli-{uuid.uuid4().hex[:8]}"})
+    for name, value in platform_env(settings, settings.data_dir).items():
+        monkeypatch.setenv(name, value)
+    tenant, _ = create_test_tenant(migrated, "Canary CLI agent")
+    other, _ = create_test_tenant(migrated, "Canary CLI threshold")
+    start = ["router", "canary", "start", "--tenant", tenant, "--share", "0.2"]
+
+    # The tenant never saved `support`: its active version is the shipped default (0), and it has no version 1.
+    assert main([*start, "--agent", "support", "--agent-version", "0"]) == 1
+    assert "already the agent's active version" in capsys.readouterr().err
+    assert main([*start, "--agent", "support", "--agent-version", "1"]) == 1
+    assert "no agent 'support' version 1" in capsys.readouterr().err
+    assert main([*start, "--agent", "support"]) == 1
+    assert "--agent-version" in capsys.readouterr().err
+    assert main([*start, "--threshold", "1.5"]) == 1
+    assert "threshold" in capsys.readouterr().err
+
+    assert main(["router", "canary", "start", "--tenant", other, "--share", "0.2", "--threshold", "0.4"]) == 0
+    started = json.loads(capsys.readouterr().out)
+    assert started["subject"] == {"kind": "router_threshold", "threshold": 0.4} and started["model"] == ""
+    assert main(["router", "canary", "show", "--tenant", tenant, started["id"]]) == 1  # another tenant's
+    assert f"no canary {started['id']}" in capsys.readouterr().err

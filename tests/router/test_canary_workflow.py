@@ -10,26 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import text
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
-from app.worker import build_worker
 from contracts.canary import CanaryAbort, CanaryApproval, CanaryInput, CanaryResult, CanaryRule, CanaryStatus
 from contracts.events import EventType
 from contracts.names import WF_ROUTER_CANARY
 from core.events import EventBus
-from core.settings import Settings
 from db.database import Database
 from router import canary_store, settings_store
 from router.canary_store import StoredCanary
 from tenancy.tenants import create_tenant
 from tests.router.canary_seed import open_canary, seed_arms
+from tests.router.conftest import Running
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -37,36 +33,6 @@ pytestmark = pytest.mark.timeout(180)
 LENIENT = CanaryRule(min_turns=150, max_error_increase=0.1, max_latency_increase=0.5, max_cost_increase=0.5)
 # The check interval of these runs; the timers are the workflow's own, whatever their length.
 EVERY = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class Running:
-    """The platform's worker (every workflow and activity, `app.worker.build_worker`) on a queue of its own."""
-
-    settings: Settings
-    temporal: Client
-    queue: str
-
-
-@pytest.fixture
-async def running(migrated: Settings) -> AsyncIterator[Running]:
-    queue = f"canary-{uuid.uuid4().hex[:8]}"
-    async with build_worker(migrated, task_queue=queue) as deps, deps.worker:
-        yield Running(migrated, deps.client, queue)
-
-
-@pytest.fixture
-async def app_database(migrated: Settings) -> AsyncIterator[Database]:
-    db = Database(migrated.resolved_app_database_url(), pool_size=2)
-    yield db
-    await db.close()
-
-
-@pytest.fixture
-async def events(migrated: Settings) -> AsyncIterator[EventBus]:
-    redis = Redis.from_url(migrated.redis_url or "", decode_responses=False)
-    yield EventBus(redis)
-    await redis.aclose()
 
 
 async def _tenant(running: Running) -> str:

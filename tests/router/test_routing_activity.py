@@ -16,6 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.model_call import ModelActivities
 from activities.routing import ROUTE_DECISIONS, RoutingActivities
+from contracts.canary import RouterThresholdSubject
 from contracts.conversation import ModelCallInput
 from contracts.routing import RouteInput, RouteReason
 from core.events import EventBus
@@ -25,6 +26,7 @@ from policies.budgets import Budget, save_budget
 from policies.circuit_breaker import CircuitBreaker
 from policies.metering import build_metering
 from router import settings_store, versions
+from router.canary import SubjectCanary, assignment
 from router.catalog import ModelNotInRegion
 from router.classifier import PassClassifier
 from router.health import PROVIDERS
@@ -189,3 +191,34 @@ async def test_a_promoted_canary_model_routes_its_tier_unless_the_agent_is_pinne
     pinned = RoutingActivities(db, bus, operator_pin, classifier=_classifier(0.9))
     decision = await ActivityEnvironment().run(pinned.decide, _route(tenant, conversation_id, message_id))
     assert decision.model == "scripted/agent"
+
+
+async def test_a_threshold_canary_decides_its_share_with_its_threshold_and_says_so(
+    db: Database, bus: EventBus, migrated: Settings, tenant: str, other_tenant: str
+) -> None:
+    routing = RoutingActivities(db, bus, _settings(migrated, model_large="scripted/echo"), classifier=_classifier(0.9))
+    trial = assignment(tenant, RouterThresholdSubject(threshold=0.95), 0.5)
+    assert isinstance(trial, SubjectCanary)
+    async with db.tenant_session(tenant) as session:
+        await settings_store.set_subject_canary(session, tenant, trial)
+    turns = [await _turn(db, tenant, "Where is my order?") for _ in range(12)]
+    inside = next(t for t in turns if trial.includes(t[0]))
+    outside = next(t for t in turns if not trial.includes(t[0]))
+
+    tried = await ActivityEnvironment().run(routing.decide, _route(tenant, *inside))
+    kept = await ActivityEnvironment().run(routing.decide, _route(tenant, *outside))
+    # p = 0.9: large under the candidate 0.95, small under the tenant's 0.4 (its curve at its plan's target).
+    assert (tried.tier, tried.threshold, tried.threshold_canary) == ("large", 0.95, True)
+    assert (kept.tier, kept.threshold, kept.threshold_canary) == ("small", 0.4, False)
+    decided = [e.data for e in await bus.history(tenant, inside[0]) if e.type == "route.decided"]
+    assert decided[-1]["canary"] == ["router_threshold"] and decided[-1]["threshold"] == 0.95
+    assert [e.data["canary"] for e in await bus.history(tenant, outside[0]) if e.type == "route.decided"] == [[]]
+
+    # Promoted: the tenant's own threshold decides every conversation; another tenant keeps its curve's.
+    async with db.tenant_session(tenant) as session:
+        await settings_store.set_threshold(session, tenant, 0.95)
+        await settings_store.end_subject_canary(session, tenant, trial.id)
+    after = await ActivityEnvironment().run(routing.decide, _route(tenant, *outside))
+    assert (after.tier, after.threshold, after.threshold_canary) == ("large", 0.95, False)
+    theirs = await _turn(db, other_tenant, "Where is my order?")
+    assert (await ActivityEnvironment().run(routing.decide, _route(other_tenant, *theirs))).threshold == 0.4

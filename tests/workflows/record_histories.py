@@ -78,6 +78,7 @@ SCENARIOS: dict[str, Scenario] = {
 }
 SCENARIOS["key_rotation"] = key_rotation.rotation
 SCENARIOS["router_canary"] = canary.router_canary
+SCENARIOS["router_canary_agent_version"] = canary.agent_version_canary
 SCENARIOS["reembed_collection"] = knowledge.reembed
 SCENARIOS["reembed_collection_cancelled"] = knowledge.reembed_cancelled
 SCENARIOS["conversation_early_exit"] = early_exit_scenario.repeat

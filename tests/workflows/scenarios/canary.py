@@ -1,4 +1,6 @@
-"""`CanaryWorkflow` scenarios: a canary promoted on its owner's approval, and one rolled back for its errors."""
+"""`CanaryWorkflow` scenarios: a canary promoted on its owner's approval, and one rolled back for its errors;
+an agent version's canary promoted (the version made active by its activity; the workflow's commands are
+those of every kind)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,16 @@ from datetime import timedelta
 
 from temporalio.client import WorkflowHandle
 
-from contracts.canary import CanaryApproval, CanaryInput, CanaryResult, CanaryRule, CanaryStatus
+from agents.definitions import save_agent, shipped_agents
+from app.tools import platform_registry
+from contracts.canary import (
+    AgentVersionSubject,
+    CanaryApproval,
+    CanaryInput,
+    CanaryResult,
+    CanaryRule,
+    CanaryStatus,
+)
 from contracts.names import WF_ROUTER_CANARY
 from router import canary_store
 from tests.router.canary_seed import open_canary, seed_arms
@@ -45,3 +56,18 @@ async def router_canary(rec: Recording) -> list[WorkflowHandle]:
     rolled = await _start(rec, failing_tenant, failing.id, False)
     assert (await rolled.result()).status == CanaryStatus.ROLLED_BACK
     return [approved, rolled]
+
+
+async def agent_version_canary(rec: Recording) -> list[WorkflowHandle]:
+    tenant = await rec.new_tenant("canary agent version")
+    base = shipped_agents()["support"]
+    async with rec.db.tenant_session(tenant) as session:
+        for prompt in ("Candidate prompt.", "Active prompt."):
+            definition = base.model_copy(update={"system_prompt": prompt})
+            await save_agent(session, tenant, definition, "recording", registry=platform_registry())
+    subject = AgentVersionSubject(agent="support", version=1, control_version=2)
+    canary = await open_canary(rec.db, tenant, rule=RULE, subject=subject)
+    await seed_arms(rec.db, tenant, canary.assignment, per_arm=200)
+    promoted = await _start(rec, tenant, canary.id, False)
+    assert (await promoted.result()).status == CanaryStatus.PROMOTED
+    return [promoted]
