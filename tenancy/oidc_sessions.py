@@ -45,7 +45,14 @@ async def current(sessions: WebSessions, oidc: OidcClient, session_id: str, entr
     if not await sessions.lock(session_id, LOCK_SECONDS):
         return await _await_renewal(sessions, session_id, entry)
     try:
-        renewed = await renew(oidc, entry)
+        # Read again under the lock: a request that read the entry before another one's renewal must not
+        # present the spent refresh token it read.
+        latest = await sessions.entry(session_id)
+        if latest is None:
+            return None
+        if latest.credential != entry.credential:
+            return latest
+        renewed = await renew(oidc, latest)
         if renewed is None:
             await sessions.close(session_id)
             return None

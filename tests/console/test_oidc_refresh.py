@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -81,6 +82,26 @@ def test_the_id_token_is_renewed_before_it_expires_and_the_session_outlives_it(
     second = _grants(provider, subject)[1]
     assert provider.refreshes == [first, second]
     assert subject in console.get("/console/api-keys").text
+
+
+def test_parallel_requests_renew_once(oidc_world: OidcWorld, console: Console, tenant: tuple[str, str]) -> None:
+    # A page's parallel requests, all finding the token due: one renews at a time, the others go on with the
+    # current (still valid) token, and none presents the rotating provider with a spent refresh token (which
+    # it would refuse, ending the session). Tokens of 30 s are due again at once, so more may renew in turn.
+    subject = _signed_in(oidc_world, console, tenant[0])
+    cookies = dict(console.http.cookies)
+
+    def page(_: int) -> int:
+        with httpx.Client(base_url=oidc_world.url, cookies=cookies, timeout=30) as client:
+            return client.get("/console/api-keys").status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(page, range(6)))
+    assert answers == [200] * 6
+    presented = oidc_world.provider.refreshes
+    assert presented and len(set(presented)) == len(presented)
+    assert console.get("/console/api-keys").status_code == 200
+    assert len(_grants(oidc_world.provider, subject)) == len(presented) + 1
 
 
 def test_a_token_far_from_expiry_is_not_renewed(
