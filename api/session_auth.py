@@ -43,6 +43,10 @@ async def session_principal(state: GatewayState, request: Request) -> Principal:
         principal = await id_token_principal(state, entry.credential, chosen_tenant=entry.tenant_id)
         if principal is None and await names_no_tenant(state, entry.credential):
             raise ApiError(401, "tenant_not_chosen", "choose the tenant to work in")
+        # The console offers to switch: a chosen tenant, or an operator's token that names none.
+        request.state.tenant_switchable = entry.tenant_id is not None or (
+            isinstance(principal, Principal) and principal.tenant_id is None
+        )
     else:
         principal = await state.authenticator.resolve(entry.credential)
     if principal is Refusal.TENANT_SUSPENDED:

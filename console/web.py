@@ -66,6 +66,11 @@ class Viewer:
         return csrf_token(self.session_id)
 
     @property
+    def tenant_switchable(self) -> bool:
+        """The session's tenant was chosen on the picker (its token names none): the picker can change it."""
+        return bool(getattr(self.request.state, "tenant_switchable", False))
+
+    @property
     def is_operator(self) -> bool:
         return acts_as(self.principal.platform_role, PlatformRole.PLATFORM_OPERATOR)
 

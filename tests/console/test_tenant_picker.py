@@ -82,6 +82,7 @@ def test_a_member_of_several_tenants_chooses_and_switches(
     assert chose.status_code == 303 and chose.headers["location"] == "/console/api-keys"
     keys = console.get("/console/api-keys")
     assert keys.status_code == 200 and _key_id(oidc_world, key_a) in keys.text
+    assert 'id="switch-tenant"' in keys.text
     assert _key_id(oidc_world, key_b) not in keys.text
 
     _picker(console)
@@ -177,6 +178,7 @@ def test_sessions_whose_credential_names_the_tenant_have_nothing_to_choose(
     a, key_a = tenants["A"]
     with signed_in(oidc_world.url, key_a) as keyed:
         assert keyed.get(PICKER).headers["location"] == "/console/"
+        assert 'id="switch-tenant"' not in keyed.get("/console/conversations").text
         refused = keyed.post(PICKER, {"tenant_id": tenants["B"][0]})
         assert refused.status_code == 403 and "tenant_fixed" in refused.text
         assert keyed.get("/console/api-keys").status_code == 200

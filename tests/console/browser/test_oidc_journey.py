@@ -77,7 +77,7 @@ def test_a_member_of_two_tenants_chooses_one_and_the_session_renews_until_sign_o
     expect(page.locator("#who")).to_have_text(subject)
     assert len(provider.refreshes) >= 2  # renewed on the clicks, the session going on
 
-    page.goto(f"{oidc_world.url}/console/choose-tenant")
+    page.locator("#switch-tenant").click()
     page.locator(f'tr[data-tenant="{tenant_b}"] button').click()
     page.goto(f"{oidc_world.url}/console/api-keys")
     expect(page.locator("h1")).to_have_text("403")  # a viewer in B: the API's refusal
