@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from core.settings import Settings
 from tenancy.oidc_attempts import SignInAttempts, new_binding
+from tenancy.oidc_sessions import renewal_due
 from tenancy.web_sessions import SessionEntry, WebSessions, _name, csrf_matches, csrf_token
 
 CREDENTIAL = "ak_test_credential_that_must_never_be_stored_in_clear"
@@ -85,6 +86,16 @@ async def test_a_refresh_token_is_sealed_and_lets_the_session_outlive_its_id_tok
     await sessions.close(session_id)
     assert not await sessions.store(session_id, chosen, replace=True)
     assert await sessions.entry(session_id) is None
+
+
+def test_only_a_refreshable_id_token_near_its_expiry_is_due_for_renewal() -> None:
+    now = 1_000_000.0
+    due = SessionEntry("h.p.s", kind="oidc", expires_at=now + 59, refresh_token="rt")
+    assert renewal_due(due, 60, now=now)
+    assert renewal_due(SessionEntry("h.p.s", kind="oidc", expires_at=now - 5, refresh_token="rt"), 60, now=now)
+    assert not renewal_due(SessionEntry("h.p.s", kind="oidc", expires_at=now + 61, refresh_token="rt"), 60, now=now)
+    assert not renewal_due(SessionEntry("h.p.s", kind="oidc", expires_at=now + 10), 60, now=now)
+    assert not renewal_due(SessionEntry(CREDENTIAL), 60, now=now)
 
 
 async def test_one_renewal_at_a_time(sessions: WebSessions) -> None:
