@@ -20,6 +20,7 @@ import time
 from dataclasses import replace
 
 import jwt
+from prometheus_client import Counter
 
 from tenancy.oidc import OidcClient, OidcError
 from tenancy.web_sessions import SessionEntry, WebSessions
@@ -28,6 +29,16 @@ log = logging.getLogger(__name__)
 LOCK_SECONDS = 15.0
 _WAIT_STEP_SECONDS = 0.1
 _WAIT_STEPS = 50
+RENEWALS = Counter(
+    "aiaas_console_oidc_renewals_total", "Renewals of console sessions' ID tokens by outcome", ["outcome"]
+)
+_OUTCOMES = frozenset(
+    {
+        "renewed", "refresh_refused", "provider_unavailable", "provider_misconfigured", "subject_changed",
+        "id_token_expired", "id_token_issuer", "id_token_audience", "id_token_signature", "id_token_unknown_key",
+        "id_token_algorithm", "id_token_invalid", "id_token_malformed",
+    }
+)  # fmt: skip
 
 
 def renewal_due(entry: SessionEntry, refresh_before_seconds: float, now: float | None = None) -> bool:
@@ -90,7 +101,9 @@ async def renew(oidc: OidcClient, entry: SessionEntry) -> SessionEntry | None:
             raise OidcError(401, "subject_changed", "the renewed ID token names another person")
     except OidcError as exc:
         log.info("console session renewal refused", extra={"code": exc.code, "status": exc.status})
+        RENEWALS.labels(exc.code if exc.code in _OUTCOMES else "other").inc()
         return None
+    RENEWALS.labels("renewed").inc()
     rotated = tokens.get("refresh_token")
     return replace(
         entry,
