@@ -27,6 +27,7 @@ from console.pages import (
     operator,
     reports,
     signin,
+    tenant_picker,
     tools,
     usage,
     webhooks,
@@ -37,6 +38,7 @@ STATIC = Path(__file__).parent / "static"
 ROUTERS = (
     signin.router,
     oidc.router,
+    tenant_picker.router,
     conversations.router,
     inbox.router,
     agents.router,

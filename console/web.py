@@ -66,6 +66,11 @@ class Viewer:
         return csrf_token(self.session_id)
 
     @property
+    def tenant_switchable(self) -> bool:
+        """The session's tenant was chosen on the picker (its token names none): the picker can change it."""
+        return bool(getattr(self.request.state, "tenant_switchable", False))
+
+    @property
     def is_operator(self) -> bool:
         return acts_as(self.principal.platform_role, PlatformRole.PLATFORM_OPERATOR)
 
@@ -107,14 +112,19 @@ def same_origin(request: Request) -> bool:
     return urlsplit(sent).netloc == request.headers.get("host", "")
 
 
-async def _csrf_viewer(request: Request, viewer: Annotated[Viewer, Depends(_viewer)]) -> Viewer:
+async def check_csrf(request: Request, session: str) -> None:
+    """403 `csrf_failed` unless the request sends the session's CSRF token from the console's own origin."""
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
-    if not same_origin(request) or not csrf_matches(viewer.session_id, sent):
+    if not same_origin(request) or not csrf_matches(session, sent):
         raise ApiError(403, "csrf_failed", "the form was stale or not sent from this console; reload and try again")
+
+
+async def _csrf_viewer(request: Request, viewer: Annotated[Viewer, Depends(_viewer)]) -> Viewer:
+    await check_csrf(request, viewer.session_id)
     return viewer
 
 
@@ -134,7 +144,9 @@ def error_page(request: Request, exc: ApiError) -> Response:
     if exc.status == 401:
         # Only safe, in-console paths come back after signing in.
         target = request.url.path if request.method == "GET" and request.url.path.startswith(PREFIX) else PREFIX
-        response: Response = RedirectResponse(f"{PREFIX}/sign-in?next={target}", status_code=303)
+        # Signed in, but the tenant is the person's to choose (again, if their membership of it was removed).
+        where = "choose-tenant" if exc.code == "tenant_not_chosen" else "sign-in"
+        response: Response = RedirectResponse(f"{PREFIX}/{where}?next={target}", status_code=303)
         response.headers.update(SECURITY_HEADERS)
         return response
     viewer = getattr(request.state, "console_viewer", None)

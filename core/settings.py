@@ -277,6 +277,11 @@ class Settings(BaseSettings):
     oidc_discovery_cache_seconds: float = Field(default=3600.0, gt=0)
     # How long a started sign-in may take at the provider before its callback is refused.
     oidc_attempt_seconds: int = Field(default=600, ge=30, le=3600)
+    # Ask for `offline_access` (a refresh token), so a console session outlives one ID token; a refresh token
+    # the provider sends unasked is used all the same.
+    oidc_offline_access: bool = False
+    # Renew the ID token on the first request this many seconds before it expires.
+    oidc_refresh_before_seconds: int = Field(default=60, ge=5, le=3600)
 
     def signup_key(self) -> str:
         """The signup token secret: `signup_secret`, else the API key pepper (required outside dev)."""

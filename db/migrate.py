@@ -34,6 +34,7 @@ _AUTH_FUNCTIONS = (
     "auth_lookup_identity(text, text)",
     "identity_ensure_user(text, text, text)",
     "identity_member_profiles()",
+    "identity_memberships(text)",
     "residency_bind_tenant(text)",
     "residency_register_tenant(text, text, text, text, text, text, timestamptz)",
 )

@@ -114,7 +114,8 @@ class ApiKeyAuthenticator:
         Cached under a digest of its own, so a token verified for the console is never taken from the cache
         by the API, which checks its own audience.
         """
-        digest = token_digest(_ID_TOKEN_LABEL + token)
+        # The tenant too: a token naming none is decided for the tenant its person chose in the console.
+        digest = token_digest(f"{_ID_TOKEN_LABEL}{claims.tenant_id or ''}:{token}")
         cached = self.cache.get(digest)
         if cached is not None:
             return cached

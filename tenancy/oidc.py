@@ -31,10 +31,13 @@ from tenancy.jwt import ASYMMETRIC, JwtVerifier, TokenClaims, TokenRejected, cla
 log = logging.getLogger(__name__)
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+# RFC 7009's `token_type_hint` for a refresh token (a type name, no secret).
+_REFRESH_HINT = "refresh_token"
 HTTP_TIMEOUT_SECONDS = 10.0
 # Authlib's client runs on `httpx2` when that is installed (it is, through other dependencies), else on httpx:
 # a transport failure may come from either.
 _TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, _authlib_httpx.httpx2.HTTPError)
+_TOKEN_FAILURES: tuple[type[Exception], ...] = (*_TRANSPORT_ERRORS, ValueError)
 # What each verification failure of an ID token tells the person signing in.
 _REJECTIONS = {
     "expired": "the identity provider's token has expired",
@@ -60,6 +63,7 @@ class ProviderMetadata:
     authorization_endpoint: str
     token_endpoint: str
     end_session_endpoint: str | None
+    revocation_endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,11 @@ class OidcClient:
         self.client_id = settings.oidc_client_id
         secret = settings.oidc_client_secret
         self._client_secret = secret.get_secret_value() if secret is not None else None
-        self.scope = " ".join(settings.oidc_scopes)
+        scopes = list(settings.oidc_scopes)
+        if settings.oidc_offline_access and "offline_access" not in scopes:
+            scopes.append("offline_access")
+        self.scope = " ".join(scopes)
+        self.refresh_before_seconds = settings.oidc_refresh_before_seconds
         self.name = settings.oidc_provider_name or urlsplit(self.issuer).netloc or self.issuer
         self._verifier = verifier
         self._cache_seconds = settings.oidc_discovery_cache_seconds
@@ -135,13 +143,16 @@ class OidcClient:
             authorization_endpoint=_endpoint(document, "authorization_endpoint") or "",
             token_endpoint=_endpoint(document, "token_endpoint") or "",
             end_session_endpoint=_endpoint(document, "end_session_endpoint", required=False),
+            revocation_endpoint=_endpoint(document, "revocation_endpoint", required=False),
         )
 
-    def _oauth(self, redirect_uri: str) -> AsyncOAuth2Client:
+    def _oauth(self, redirect_uri: str | None = None) -> AsyncOAuth2Client:
+        auth_method = "client_secret_basic" if self._client_secret else "none"
         return AsyncOAuth2Client(
             client_id=self.client_id,
             client_secret=self._client_secret,
-            token_endpoint_auth_method="client_secret_basic" if self._client_secret else "none",
+            token_endpoint_auth_method=auth_method,
+            revocation_endpoint_auth_method=auth_method,
             scope=self.scope,
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
@@ -166,16 +177,52 @@ class OidcClient:
                 raise OidcError(
                     400, "code_refused", f"{self.name} refused the sign-in code ({exc.error}); start again"
                 ) from exc
-            except _TRANSPORT_ERRORS as exc:
-                log.warning("identity provider token exchange failed: %s", type(exc).__name__)
-                status = getattr(getattr(exc, "response", None), "status_code", 503)
-                if status < 500:
-                    # A 4xx that is not an OAuth error body: the provider is not speaking OAuth to us.
-                    raise OidcError(502, "provider_misconfigured", f"{self.name} sent no token response") from exc
-                raise OidcError(503, "provider_unavailable", f"{self.name} did not answer; try again shortly") from exc
-            except ValueError as exc:
-                raise OidcError(502, "provider_misconfigured", f"{self.name} sent no token response") from exc
+            except _TOKEN_FAILURES as exc:
+                raise self._token_failure(exc) from exc
         return dict(token)
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """A new token response for a refresh token (`grant_type=refresh_token`); `OidcError` when refused
+        (revoked, expired: 401 `refresh_refused`) or when the provider cannot be reached."""
+        endpoint = (await self.metadata()).token_endpoint
+        async with self._oauth() as oauth:
+            try:
+                token = await oauth.refresh_token(endpoint, refresh_token=refresh_token)
+            except OAuthError as exc:
+                raise OidcError(
+                    401, "refresh_refused", f"{self.name} ended your sign-in ({exc.error}); sign in again"
+                ) from exc
+            except _TOKEN_FAILURES as exc:
+                raise self._token_failure(exc) from exc
+        return dict(token)
+
+    async def revoke(self, refresh_token: str) -> bool:
+        """Revoke a refresh token at the provider (RFC 7009) when it has a revocation endpoint; True when
+        the provider accepted. Never raises: signing out goes on whatever the provider answers."""
+        try:
+            endpoint = (await self.metadata()).revocation_endpoint
+        except OidcError:
+            return False
+        if endpoint is None:
+            return False
+        async with self._oauth() as oauth:
+            try:
+                response = await oauth.revoke_token(endpoint, token=refresh_token, token_type_hint=_REFRESH_HINT)
+            except (*_TOKEN_FAILURES, OAuthError) as exc:
+                log.warning("identity provider token revocation failed: %s", type(exc).__name__)
+                return False
+        if response.status_code != 200:
+            log.warning("identity provider refused to revoke a token: HTTP %s", response.status_code)
+        return bool(response.status_code == 200)
+
+    def _token_failure(self, exc: Exception) -> OidcError:
+        if isinstance(exc, _TRANSPORT_ERRORS):
+            log.warning("identity provider token request failed: %s", type(exc).__name__)
+            status = getattr(getattr(exc, "response", None), "status_code", 503)
+            if status >= 500:
+                return OidcError(503, "provider_unavailable", f"{self.name} did not answer; try again shortly")
+        # A 4xx that is not an OAuth error body, or no JSON: the provider is not speaking OAuth to us.
+        return OidcError(502, "provider_misconfigured", f"{self.name} sent no token response")
 
     async def verify(self, id_token: str, *, nonce: str | None = None) -> SignedIn:
         """Verify an ID token as the API verifies a JWT, for this client; with `nonce`, it must carry it."""

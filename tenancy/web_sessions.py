@@ -9,8 +9,10 @@ credential is sealed (AES-256-GCM) under a key derived from the id, which only t
 token is derived from the id as well (an HMAC), so nothing else needs storing.
 
 A session opened by the OpenID Connect sign-in holds the provider's ID token instead (`SessionEntry.kind`
-"oidc"), checked on every request for the console client's audience; its entry never outlives the token
-(the sliding expiry stops at the token's `exp`).
+"oidc"), checked on every request for the console client's audience. Without a refresh token its entry never
+outlives the ID token (the sliding expiry stops at the token's `exp`); with one (sealed in the same entry) it
+slides like a key session, and the ID token is renewed before it expires (`tenancy.oidc_sessions`). The
+entry also keeps the tenant the person chose, when their token names none (`tenant_id`).
 """
 
 from __future__ import annotations
@@ -68,13 +70,22 @@ class SessionEntry:
     credential: str
     kind: str = "credential"
     expires_at: float | None = None
+    # An OpenID Connect session's refresh token, when the provider issued one.
+    refresh_token: str | None = None
+    # The tenant the person chose on the picker, for an ID token that names none (re-checked on every request).
+    tenant_id: str | None = None
 
 
 def _encode(entry: SessionEntry) -> bytes:
     if entry.kind == "credential":
         return entry.credential.encode()
     # An API key or a JWT never starts with `{`, so the two layouts cannot be confused.
-    return json.dumps({"kind": entry.kind, "token": entry.credential, "exp": entry.expires_at}).encode()
+    stored: dict[str, object] = {"kind": entry.kind, "token": entry.credential, "exp": entry.expires_at}
+    if entry.refresh_token is not None:
+        stored["refresh"] = entry.refresh_token
+    if entry.tenant_id is not None:
+        stored["tenant"] = entry.tenant_id
+    return json.dumps(stored).encode()
 
 
 def _decode(opened: bytes) -> SessionEntry | None:
@@ -82,7 +93,14 @@ def _decode(opened: bytes) -> SessionEntry | None:
         return SessionEntry(opened.decode())
     try:
         stored = json.loads(opened)
-        return SessionEntry(str(stored["token"]), kind=str(stored["kind"]), expires_at=float(stored["exp"]))
+        refresh, tenant = stored.get("refresh"), stored.get("tenant")
+        return SessionEntry(
+            str(stored["token"]),
+            kind=str(stored["kind"]),
+            expires_at=float(stored["exp"]),
+            refresh_token=str(refresh) if refresh is not None else None,
+            tenant_id=str(tenant) if tenant is not None else None,
+        )
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -99,14 +117,20 @@ class WebSessions:
 
     async def open_entry(self, entry: SessionEntry) -> str:
         session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = nonce + AESGCM(_key(session_id)).encrypt(nonce, _encode(entry), _SEAL_LABEL)
-        await self.redis.set(_name(session_id), sealed, ex=self.lifetime(entry))
+        await self.store(session_id, entry)
         return session_id
 
+    async def store(self, session_id: str, entry: SessionEntry, *, replace: bool = False) -> bool:
+        """Seal `entry` under the session's id: a new session, or (`replace`) a renewed token or a chosen
+        tenant in one that still exists, so a session signed out meanwhile is not brought back."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        sealed = nonce + AESGCM(_key(session_id)).encrypt(nonce, _encode(entry), _SEAL_LABEL)
+        return bool(await self.redis.set(_name(session_id), sealed, ex=self.lifetime(entry), xx=replace))
+
     def lifetime(self, entry: SessionEntry) -> int:
-        """Seconds the session may stay unused: the configured time, cut short by its token's expiry."""
-        if entry.expires_at is None:
+        """Seconds the session may stay unused: the configured time, cut short by its token's expiry unless
+        a refresh token can renew the token."""
+        if entry.expires_at is None or entry.refresh_token is not None:
             return self.ttl_seconds
         return max(1, min(self.ttl_seconds, math.ceil(entry.expires_at - time.time())))
 
@@ -128,7 +152,7 @@ class WebSessions:
         except InvalidTag:
             return None
         entry = _decode(opened)
-        if entry is not None and entry.expires_at is not None:
+        if entry is not None and entry.expires_at is not None and entry.refresh_token is None:
             if entry.expires_at <= time.time():
                 await self.redis.delete(_name(session_id))
                 return None
@@ -140,3 +164,11 @@ class WebSessions:
         if well_formed(session_id):
             assert session_id is not None
             await self.redis.delete(_name(session_id))
+
+    async def lock(self, session_id: str, seconds: float) -> bool:
+        """Take the session's renewal lock (one refresh at a time); False when another request holds it."""
+        taken = await self.redis.set(_name(session_id) + ":renewing", b"1", nx=True, px=int(seconds * 1000))
+        return bool(taken)
+
+    async def unlock(self, session_id: str) -> None:
+        await self.redis.delete(_name(session_id) + ":renewing")

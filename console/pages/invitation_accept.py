@@ -35,9 +35,10 @@ async def accept_page(request: Request, token: Token = "") -> Response:
     except ApiError as exc:
         if exc.status != 401:
             raise
-        # Back here after signing in, token and all (the sign-in page takes only console paths).
+        # Back here after signing in (or choosing the tenant), token and all (only console paths come back).
         back = f"{PREFIX}{PATH}?token={quote(token, safe='')}"
-        return RedirectResponse(f"{PREFIX}/sign-in?next={quote(back, safe='')}", status_code=303)
+        where = "choose-tenant" if exc.code == "tenant_not_chosen" else "sign-in"
+        return RedirectResponse(f"{PREFIX}/{where}?next={quote(back, safe='')}", status_code=303)
     viewer = Viewer(request=request, principal=principal, session_id=session_id(request) or "")
     request.state.console_viewer = viewer
     if not token:

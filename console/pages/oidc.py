@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -25,6 +26,8 @@ from api.state import GatewayState
 from console.pages.signin import cookie_secure, safe_next
 from console.web import PREFIX, SECURITY_HEADERS, ConsoleRoute, render
 from tenancy.auth import Refusal
+from tenancy.jwt import TokenClaims
+from tenancy.memberships import Membership, memberships_of
 from tenancy.oidc import OidcClient, OidcError
 from tenancy.oidc_attempts import new_binding
 from tenancy.principal import Principal
@@ -135,15 +138,27 @@ async def oidc_callback(
         if not isinstance(id_token, str):
             raise OidcError(502, "provider_misconfigured", f"{oidc.name} sent no ID token (is `openid` a scope?)")
         signed_in = await oidc.verify(id_token, nonce=attempt.nonce)
-        principal = await gateway.authenticator.resolve_claims(id_token, signed_in.claims)
-        _check_access(principal, signed_in.claims.subject)
+        claims = signed_in.claims
+        principal = await gateway.authenticator.resolve_claims(id_token, claims)
+        memberships = await _memberships(gateway, principal, claims)
+        if not memberships:
+            _check_access(principal, claims.subject)
     except OidcError as exc:
         return _refused(request, exc, next)
-    assert isinstance(principal, Principal)
     await gateway.web_sessions.close(session_id(request))
-    entry = SessionEntry(id_token, kind="oidc", expires_at=signed_in.claims.expires_at)
+    refresh = tokens.get("refresh_token")
+    entry = SessionEntry(
+        id_token,
+        kind="oidc",
+        expires_at=claims.expires_at,
+        refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+        # One tenant to choose from: chosen; several: the picker asks (and the session waits for the choice).
+        tenant_id=memberships[0].tenant_id if len(memberships) == 1 else None,
+    )
     opened = await gateway.web_sessions.open_entry(entry)
     SIGN_INS.labels("signed_in").inc()
+    if len(memberships) > 1:
+        next = f"{PREFIX}/choose-tenant?next={quote(next, safe='')}"
     response = RedirectResponse(next, status_code=303)
     response.set_cookie(
         COOKIE_NAME,
@@ -157,6 +172,16 @@ async def oidc_callback(
     response.delete_cookie(BINDING_COOKIE, path=PREFIX)
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+async def _memberships(
+    gateway: GatewayState, principal: Principal | Refusal | None, claims: TokenClaims
+) -> list[Membership]:
+    """The tenants to choose from: for a token naming no tenant, its person's memberships, unless they are an
+    operator (who works without a tenant, and may pick one on the picker later)."""
+    if claims.tenant_id is not None or (isinstance(principal, Principal) and principal.platform_role is not None):
+        return []
+    return await memberships_of(gateway.db, claims.subject)
 
 
 def _check_access(principal: Principal | Refusal | None, subject: str) -> None:

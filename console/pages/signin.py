@@ -21,7 +21,7 @@ from api.deps import authenticate_any
 from api.errors import ApiError
 from api.session_auth import COOKIE_NAME, session_id
 from api.state import GatewayState
-from console.web import PREFIX, SECURITY_HEADERS, ConsoleRoute, CsrfViewerDep, render, same_origin
+from console.web import PREFIX, SECURITY_HEADERS, ConsoleRoute, check_csrf, render, same_origin
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 MAX_CREDENTIAL_CHARS = 8192
@@ -87,12 +87,20 @@ async def sign_in(
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, viewer: CsrfViewerDep) -> Response:
-    state = viewer.state
-    entry = await state.web_sessions.entry(viewer.session_id)
-    await state.web_sessions.close(viewer.session_id)
+async def sign_out(request: Request) -> Response:
+    # No principal needed: a session still choosing its tenant, or whose credential lapsed, signs out too.
+    state: GatewayState = request.app.state.gateway
+    session = session_id(request)
+    entry = await state.web_sessions.entry(session)
+    if entry is None or session is None:
+        raise ApiError(401, "unauthenticated", "no console session; sign in again")
+    await check_csrf(request, session)
+    await state.web_sessions.close(session)
     provider_logout, oidc = None, state.oidc
-    if entry is not None and entry.kind == "oidc" and oidc is not None:
+    if entry.kind == "oidc" and oidc is not None and entry.refresh_token is not None:
+        # The provider forgets the refresh token (RFC 7009), so a copy of it renews nothing.
+        await oidc.revoke(entry.refresh_token)
+    if entry.kind == "oidc" and oidc is not None:
         # RP-initiated logout: the provider ends its own session too, then sends the browser back here.
         provider_logout = await oidc.end_session_url(
             id_token=entry.credential, post_logout_redirect_uri=str(request.url_for("sign_in_form"))

@@ -3,9 +3,11 @@
 It stands in for an external identity provider (Keycloak, Entra ID, Auth0...): discovery, a JWKS with one
 RSA key, an authorize endpoint that approves the configured user at once (or answers `access_denied`), a
 token endpoint that checks the client, the redirect URI and the PKCE verifier and honours each code once, and
-an end-session endpoint that records the logout and sends the browser back. Tests steer it through
-attributes: who signs in (`user`), what to change in the next ID token (`id_token_changes`), and whether
-its token endpoint is down (`down`).
+an end-session endpoint that records the logout and sends the browser back. With `refresh_tokens` on it
+also issues refresh tokens (rotated on each use: a used one is refused, as a revoked one), renews ID tokens
+for them (`grant_type=refresh_token`), and revokes them at its revocation endpoint (RFC 7009). Tests steer
+it through attributes: who signs in (`user`), what to change in the next ID token (`id_token_changes`), and
+whether its token endpoint is down (`down`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,16 @@ class Issued:
     challenge: str
     nonce: str
     claims: dict[str, Any]
+    scope: str = ""
     used: bool = False
+
+
+@dataclass
+class RefreshGrant:
+    claims: dict[str, Any]
+    scope: str
+    used: bool = False
+    revoked: bool = False
 
 
 @dataclass
@@ -64,6 +75,13 @@ class TestIdentityProvider:
     forge_key: bool = False
     logouts: list[dict[str, str]] = field(default_factory=list)
     codes: dict[str, Issued] = field(default_factory=dict)
+    # Issue refresh tokens with the code's tokens (whatever the scope, as some providers do).
+    refresh_tokens: bool = False
+    refresh_grants: dict[str, RefreshGrant] = field(default_factory=dict)
+    # Every refresh_token grant asked for, and every token revoked at the revocation endpoint.
+    refreshes: list[str] = field(default_factory=list)
+    revocations: list[dict[str, str]] = field(default_factory=list)
+    scopes_asked: list[str] = field(default_factory=list)
     key: rsa.RSAPrivateKey = field(default_factory=lambda: _new_key())
 
     @property
@@ -72,13 +90,42 @@ class TestIdentityProvider:
 
     def reset(self, user: dict[str, Any]) -> None:
         self.user, self.deny, self.down, self.forge_key, self.id_token_changes = user, False, False, False, {}
+        self.refresh_tokens, self.id_token_ttl = False, 3600
+        self.refreshes.clear()
+        self.revocations.clear()
+
+    def revoke_all(self, subject: str) -> None:
+        """The provider ends the person's grants (an administrator's doing, or the person's own)."""
+        for grant in self.refresh_grants.values():
+            if grant.claims.get("sub") == subject:
+                grant.revoked = True
+
+    def _new_refresh_token(self, claims: dict[str, Any], scope: str) -> str:
+        token = secrets.token_urlsafe(32)
+        self.refresh_grants[token] = RefreshGrant(dict(claims), scope)
+        return token
+
+    def _tokens(self, claims: dict[str, Any], nonce: str | None, refresh_token: str | None) -> dict[str, Any]:
+        now = int(time.time())
+        access_claims = {"iss": self.issuer, "aud": API_AUDIENCE, "iat": now, "exp": now + 3600}
+        answer: dict[str, Any] = {
+            "access_token": self.sign({**access_claims, **claims}),
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "id_token": self.id_token(claims, nonce),
+        }
+        if refresh_token is not None:
+            answer["refresh_token"] = refresh_token
+        return answer
 
     def sign(self, claims: dict[str, Any], key: rsa.RSAPrivateKey | None = None) -> str:
         return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": KID})
 
-    def id_token(self, claims: dict[str, Any], nonce: str) -> str:
+    def id_token(self, claims: dict[str, Any], nonce: str | None) -> str:
         now = int(time.time())
-        body = {"iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + self.id_token_ttl, "nonce": nonce}
+        body: dict[str, Any] = {"iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + self.id_token_ttl}
+        if nonce is not None:  # a renewed ID token carries no nonce (OpenID Connect Core 1.0, 12.2)
+            body["nonce"] = nonce
         body.update(claims)
         for name, value in self.id_token_changes.items():
             if value is None:
@@ -99,6 +146,7 @@ class TestIdentityProvider:
                 "token_endpoint": f"{self.issuer}/token",
                 "jwks_uri": f"{self.issuer}/jwks",
                 "end_session_endpoint": f"{self.issuer}/logout",
+                "revocation_endpoint": f"{self.issuer}/revoke",
                 "response_types_supported": ["code"],
                 "code_challenge_methods_supported": ["S256"],
                 "id_token_signing_alg_values_supported": ["RS256"],
@@ -123,43 +171,65 @@ class TestIdentityProvider:
                 answer["error"] = "access_denied"
             else:
                 code = secrets.token_urlsafe(24)
-                self.codes[code] = Issued(
-                    CLIENT_ID, self.redirect_uri, query["code_challenge"], query.get("nonce", ""), dict(self.user)
-                )
+                scope = query.get("scope") or ""
+                self.scopes_asked.append(scope)
+                challenge, nonce = query["code_challenge"], query.get("nonce", "")
+                self.codes[code] = Issued(CLIENT_ID, self.redirect_uri, challenge, nonce, dict(self.user), scope)
                 answer["code"] = code
             return RedirectResponse(f"{self.redirect_uri}?{urlencode(answer)}", status_code=302)
+
+        def client_refused(authorization: str | None) -> Response | None:
+            expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+            return None if authorization == expected else JSONResponse({"error": "invalid_client"}, status_code=401)
 
         @app.post("/token")
         async def token(
             grant_type: Annotated[str, Form()],
-            code: Annotated[str, Form()],
-            redirect_uri: Annotated[str, Form()],
-            code_verifier: Annotated[str, Form()],
+            code: Annotated[str | None, Form()] = None,
+            redirect_uri: Annotated[str | None, Form()] = None,
+            code_verifier: Annotated[str | None, Form()] = None,
+            refresh_token: Annotated[str | None, Form()] = None,
             authorization: Annotated[str | None, Header()] = None,
         ) -> Response:
             if self.down:
                 return Response("upstream unavailable", status_code=503)
-            expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-            if authorization != expected:
-                return JSONResponse({"error": "invalid_client"}, status_code=401)
-            issued = self.codes.get(code)
+            refused = client_refused(authorization)
+            if refused is not None:
+                return refused
+            if grant_type == "refresh_token":
+                return refresh(refresh_token or "")
+            issued = self.codes.get(code or "")
             if grant_type != "authorization_code" or issued is None or issued.used:
                 return JSONResponse({"error": "invalid_grant"}, status_code=400)
             issued.used = True
-            challenge = base64.urlsafe_b64encode(hashlib.sha256(code_verifier.encode()).digest()).rstrip(b"=")
+            challenge = base64.urlsafe_b64encode(hashlib.sha256((code_verifier or "").encode()).digest()).rstrip(b"=")
             if redirect_uri != issued.redirect_uri or challenge.decode() != issued.challenge:
                 return JSONResponse({"error": "invalid_grant", "error_description": "PKCE"}, status_code=400)
-            now = int(time.time())
-            access_claims = {"iss": self.issuer, "aud": API_AUDIENCE, "iat": now, "exp": now + 3600}
-            access = self.sign({**access_claims, **issued.claims})
-            return JSONResponse(
-                {
-                    "access_token": access,
-                    "token_type": "Bearer",
-                    "expires_in": 3600,
-                    "id_token": self.id_token(issued.claims, issued.nonce),
-                }
-            )
+            minted = self._new_refresh_token(issued.claims, issued.scope) if self.refresh_tokens else None
+            return JSONResponse(self._tokens(issued.claims, issued.nonce, minted))
+
+        def refresh(presented: str) -> Response:
+            self.refreshes.append(presented)
+            grant = self.refresh_grants.get(presented)
+            if grant is None or grant.used or grant.revoked:
+                return JSONResponse({"error": "invalid_grant", "error_description": "refresh token"}, status_code=400)
+            grant.used = True  # rotation: each refresh token works once
+            return JSONResponse(self._tokens(grant.claims, None, self._new_refresh_token(grant.claims, grant.scope)))
+
+        @app.post("/revoke")
+        async def revoke(
+            token: Annotated[str, Form()],
+            token_type_hint: Annotated[str | None, Form()] = None,
+            authorization: Annotated[str | None, Header()] = None,
+        ) -> Response:
+            refused = client_refused(authorization)
+            if refused is not None:
+                return refused
+            self.revocations.append({"token": token, "token_type_hint": token_type_hint or ""})
+            grant = self.refresh_grants.get(token)
+            if grant is not None:
+                grant.revoked = True
+            return Response(status_code=200)  # RFC 7009: 200 for an unknown token too
 
         @app.get("/logout")
         async def logout(request: Request) -> Response:

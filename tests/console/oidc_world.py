@@ -60,6 +60,21 @@ class OidcWorld:
         _run(add())
         return subject
 
+    def join(self, subject: str, tenant_id: str, role: str) -> None:
+        """Make an existing person (by subject) a member of another tenant too."""
+
+        async def add() -> None:
+            db = Database(self.platform.settings.database_url or "", pool_size=1)
+            try:
+                async with db.admin_session() as session:
+                    user_id = await ensure_user(session, subject=subject, email=f"{subject}@example.test")
+                async with db.tenant_session(tenant_id) as session:
+                    await set_member_role(session, tenant_id=tenant_id, user_id=user_id, role=role, actor="test")
+            finally:
+                await db.close()
+
+        _run(add())
+
     def operator(self, role: str) -> str:
         """A new person holding a platform role in the database (not in their tokens); their subject."""
         subject = f"ops-{uuid.uuid4().hex[:8]}"

@@ -21,6 +21,7 @@ APP_FUNCTIONS = {
     "public.auth_lookup_identity",
     "public.identity_ensure_user",
     "public.identity_member_profiles",
+    "public.identity_memberships",
     "public.lifecycle_create_tenant",
     "public.lifecycle_update_tenant",
     "public.lifecycle_set_status",

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from core.settings import Settings
 from tenancy.oidc_attempts import SignInAttempts, new_binding
+from tenancy.oidc_sessions import renewal_due
 from tenancy.web_sessions import SessionEntry, WebSessions, _name, csrf_matches, csrf_token
 
 CREDENTIAL = "ak_test_credential_that_must_never_be_stored_in_clear"
@@ -66,6 +67,44 @@ async def test_a_token_session_never_outlives_its_token(sessions: WebSessions) -
     expired = await sessions.open_entry(SessionEntry("h.p.s", kind="oidc", expires_at=time.time() - 1))
     assert await sessions.entry(expired) is None
     assert await sessions.redis.exists(_name(expired)) == 0
+
+
+REFRESH_TOKEN = "rt_refresh_token_that_must_never_be_stored_in_clear"
+
+
+async def test_a_refresh_token_is_sealed_and_lets_the_session_outlive_its_id_token(sessions: WebSessions) -> None:
+    entry = SessionEntry("h.p.s", kind="oidc", expires_at=time.time() - 1, refresh_token=REFRESH_TOKEN)
+    session_id = await sessions.open_entry(entry)
+    assert REFRESH_TOKEN.encode() not in (await sessions.redis.get(_name(session_id)) or b"")
+    # The ID token has expired, but the refresh token can renew it: the entry stays, for the session time.
+    opened = await sessions.entry(session_id)
+    assert opened == entry and 50 < await sessions.redis.ttl(_name(session_id)) <= 60
+    chosen = SessionEntry("h.p.s2", kind="oidc", expires_at=time.time() + 30, refresh_token="rt2", tenant_id="t-1")
+    assert await sessions.store(session_id, chosen, replace=True)
+    assert await sessions.entry(session_id) == chosen
+    # A session closed meanwhile is not brought back by a renewal that finishes after it.
+    await sessions.close(session_id)
+    assert not await sessions.store(session_id, chosen, replace=True)
+    assert await sessions.entry(session_id) is None
+
+
+def test_only_a_refreshable_id_token_near_its_expiry_is_due_for_renewal() -> None:
+    now = 1_000_000.0
+    due = SessionEntry("h.p.s", kind="oidc", expires_at=now + 59, refresh_token="rt")
+    assert renewal_due(due, 60, now=now)
+    assert renewal_due(SessionEntry("h.p.s", kind="oidc", expires_at=now - 5, refresh_token="rt"), 60, now=now)
+    assert not renewal_due(SessionEntry("h.p.s", kind="oidc", expires_at=now + 61, refresh_token="rt"), 60, now=now)
+    assert not renewal_due(SessionEntry("h.p.s", kind="oidc", expires_at=now + 10), 60, now=now)
+    assert not renewal_due(SessionEntry(CREDENTIAL), 60, now=now)
+
+
+async def test_one_renewal_at_a_time(sessions: WebSessions) -> None:
+    session_id = await sessions.open(CREDENTIAL)
+    assert await sessions.lock(session_id, 5)
+    assert not await sessions.lock(session_id, 5)
+    await sessions.unlock(session_id)
+    assert await sessions.lock(session_id, 5)
+    await sessions.unlock(session_id)
 
 
 async def test_sign_in_attempts_are_single_use_and_bound_to_one_browser(sessions: WebSessions) -> None:

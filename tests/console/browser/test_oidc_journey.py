@@ -51,3 +51,37 @@ def test_sign_in_with_the_identity_provider_and_out(oidc_world: OidcWorld, page:
     page.goto(f"{oidc_world.url}/console/conversations")
     expect(page.locator("#sign-in-oidc")).to_be_visible()
     shot(page, "oidc-signed-out")
+
+
+def test_a_member_of_two_tenants_chooses_one_and_the_session_renews_until_sign_out(
+    oidc_world: OidcWorld, page: Page
+) -> None:
+    tenant_a, _ = new_tenant(oidc_world.platform, "Picker journey A")
+    tenant_b, _ = new_tenant(oidc_world.platform, "Picker journey B")
+    subject = oidc_world.member(tenant_a, "admin")
+    oidc_world.join(subject, tenant_b, "viewer")
+    provider = oidc_world.provider
+    # The token names no tenant; ID tokens of 30 s, inside the renewal margin: every click renews.
+    provider.reset({"sub": subject})
+    provider.refresh_tokens, provider.id_token_ttl = True, 30
+
+    page.goto(f"{oidc_world.url}/console/api-keys")
+    page.get_by_role("link", name=f"Sign in with {PROVIDER_NAME}").click()
+    page.wait_for_url(f"{oidc_world.url}/console/choose-tenant?next=%2Fconsole%2Fapi-keys")
+    expect(page.locator("#memberships tbody tr")).to_have_count(2)
+    shot(page, "oidc-choose-tenant")
+    page.locator(f'tr[data-tenant="{tenant_a}"] button').click()
+    page.wait_for_url(f"{oidc_world.url}/console/api-keys")
+    expect(page.locator("h1")).to_contain_text("API keys")
+    page.get_by_role("link", name="Conversations").click()
+    expect(page.locator("#who")).to_have_text(subject)
+    assert len(provider.refreshes) >= 2  # renewed on the clicks, the session going on
+
+    page.locator("#switch-tenant").click()
+    page.locator(f'tr[data-tenant="{tenant_b}"] button').click()
+    page.goto(f"{oidc_world.url}/console/api-keys")
+    expect(page.locator("h1")).to_have_text("403")  # a viewer in B: the API's refusal
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{oidc_world.url}/console/sign-in")
+    assert [revoked["token_type_hint"] for revoked in provider.revocations] == ["refresh_token"]
