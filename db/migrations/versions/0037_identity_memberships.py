@@ -7,7 +7,7 @@ from a form): each active tenant it is a member of, with the tenant's name and t
 other people, and nothing of tenants the subject does not belong to.
 
 Revision ID: 0037
-Revises: 0035
+Revises: 0036
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0037"
-down_revision = "0035"
+down_revision = "0036"
 branch_labels = None
 depends_on = None
 
