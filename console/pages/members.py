@@ -8,7 +8,7 @@ handler runs the API route's own `members:manage` dependency first, so a viewer 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Path, Response
 from fastapi.responses import RedirectResponse
@@ -66,10 +66,11 @@ async def invite_someone(
     viewer: CsrfViewerDep,
     email: Annotated[str, Form(min_length=1, max_length=320)],
     role: Annotated[TenantRole, Form()] = TenantRole.VIEWER,
+    send_email: Annotated[Literal["on"] | None, Form()] = None,
 ) -> Response:
     principal = await viewer.check(MembersManager)
     try:
-        body = InvitationCreate(email=email, role=role)
+        body = InvitationCreate(email=email, role=role, send_email=send_email == "on")
     except ValidationError:
         return await members_page(viewer, principal, error=ApiError(422, "invalid_email", "that is not an address"))
     try:

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 import httpx
 
 from tenancy.jwt import dev_secret, issue_token
+from tests.api.test_invitations_api import owner_sql
 from tests.console.conftest import ConsoleGateway, new_tenant
 from tests.console.console_client import Console, signed_in
 from tests.e2e.platform import Platform
@@ -83,3 +84,19 @@ def test_the_link_signs_in_and_accepts_as_the_person(console_gateway: ConsoleGat
         used = lee.post("/console/invitations/accept", {"token": token})
         assert used.status_code == 200 and "You had already joined" in used.text
     api.close()
+
+
+def test_the_invite_form_mails_the_link_when_asked(console_gateway: ConsoleGateway, platform: Platform) -> None:
+    _, owner_key = new_tenant(platform, "Console mail")
+    mailed, unmailed = f"mo.{uuid.uuid4().hex[:8]}@example.com", f"nu.{uuid.uuid4().hex[:8]}@example.com"
+    with signed_in(console_gateway.url, owner_key) as owner:
+        made = owner.post("/console/members/invitations", {"email": mailed, "role": "viewer", "send_email": "on"})
+        assert made.status_code == 201 and "queued for mailing" in made.text and _LINK.search(made.text)
+        plain = _invite(owner, unmailed, "viewer")
+        assert plain.status_code == 201 and "No mail is sent" in plain.text
+        odd = owner.post("/console/members/invitations", {"email": unmailed, "role": "viewer", "send_email": "yes"})
+        assert odd.status_code == 422
+    queued = owner_sql(
+        platform, "SELECT recipient FROM mail_outbox WHERE recipient IN (:a, :b)", {"a": mailed, "b": unmailed}
+    )
+    assert [row[0] for row in queued] == [mailed]
