@@ -117,14 +117,14 @@ async def _measure(
 
 
 def _idle_rss(managed: ManagedProcess, timeout: float = 180.0) -> float:
-    """A worker's RSS once it has settled (no growth over 5 s): started, polling, nothing to do."""
+    """A worker's RSS once it has settled (under 1 MiB of growth over 5 s): started, polling, nothing to do."""
     process = psutil.Process(managed.pid)
     deadline = time.monotonic() + timeout
     last = process.memory_info().rss
     while time.monotonic() < deadline:
         time.sleep(5.0)
         now = process.memory_info().rss
-        if now <= last:
+        if now - last < 2**20:
             return now / 2**20
         last = now
     return last / 2**20
