@@ -50,7 +50,7 @@ class WorkerDeps:
 def _workflow_runner(settings: Settings) -> SandboxedWorkflowRunner:
     """The sandbox every workflow runs in. `workflow_sandbox_shared` (default) imports the platform's own
     workflow modules once per process instead of once per workflow run: that copy is most of what an open
-    conversation costs the worker (docs/architecture.md, "Worker roles and memory"). Calls to
+    conversation costs the worker (docs/architecture.md, "Worker memory"). Calls to
     non-deterministic builtins stay refused either way, and the replay tests guard the rest."""
     restrictions = SandboxRestrictions.default
     if settings.workflow_sandbox_shared:
