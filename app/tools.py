@@ -36,6 +36,17 @@ class WorkerTools:
     close: Callable[[], Any]
 
 
+def tool_bookkeeping(db: Database, bus: EventBus, registry: ToolRegistry) -> list[Callable[..., Any]]:
+    """The local activities a run calls around its tools: `tools.record_outcome`, `events.publish` and
+    `tools.record_policy_decision`. Light: they import no connector and no tool runtime."""
+    from activities.tools.outcomes import ToolOutcomeActivities
+    from activities.tools.policy_record import PolicyDecisionActivities
+
+    outcomes = ToolOutcomeActivities(db, bus)
+    policy = PolicyDecisionActivities(bus, registry)
+    return [outcomes.record_outcome, outcomes.publish, policy.record]
+
+
 def worker_tools(
     db: Database,
     redis: Redis,
@@ -43,11 +54,11 @@ def worker_tools(
     settings: Settings,
     metering: Metering | None = None,
     registry: ToolRegistry | None = None,
+    *,
+    bookkeeping: bool = True,
 ) -> WorkerTools:
     """Every tool's activity (of `registry`, by default the platform's) over one runtime (breaker and
-    bulkhead on the worker's Redis), plus `tools.record_outcome` and `events.publish`."""
-    from activities.tools.outcomes import ToolOutcomeActivities
-    from activities.tools.policy_record import PolicyDecisionActivities
+    bulkhead on the worker's Redis), plus, with `bookkeeping`, the local activities of `tool_bookkeeping`."""
     from activities.tools.runtime import ToolRuntime
     from commerce.connectors.factory import ConnectorFactory
     from policies.circuit_breaker import CircuitBreaker
@@ -64,8 +75,5 @@ def worker_tools(
         metering=metering,
         safe_mode_max_cost_usd=settings.safe_mode_max_tool_cost_usd,
     )
-    outcomes = ToolOutcomeActivities(db, bus)
-    policy = PolicyDecisionActivities(bus, registry)
-    return WorkerTools(
-        [*runtime.activities(), outcomes.record_outcome, outcomes.publish, policy.record], connectors.close
-    )
+    extra = tool_bookkeeping(db, bus, registry) if bookkeeping else []
+    return WorkerTools([*runtime.activities(), *extra], connectors.close)

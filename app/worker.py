@@ -1,4 +1,9 @@
-"""`aiaas worker`: one process polling the platform's task queue with every workflow and activity."""
+"""`aiaas worker`: one process polling the platform's task queue, with every workflow and activity by default.
+
+`--role workflows` runs the workflows and the local activities they call, and takes no activity task from the
+queue; `--role activities` runs every activity and no workflow. Workers of both roles on one queue serve
+what one `all` worker serves, and a workflows worker stays small (docs/architecture.md, "Worker memory").
+"""
 
 from __future__ import annotations
 
@@ -45,7 +50,7 @@ class WorkerDeps:
 def _workflow_runner(settings: Settings) -> SandboxedWorkflowRunner:
     """The sandbox every workflow runs in. `workflow_sandbox_shared` (default) imports the platform's own
     workflow modules once per process instead of once per workflow run: that copy is most of what an open
-    conversation costs the worker (docs/architecture.md, "Worker roles and memory"). Calls to
+    conversation costs the worker (docs/architecture.md, "Worker memory"). Calls to
     non-deterministic builtins stay refused either way, and the replay tests guard the rest."""
     restrictions = SandboxRestrictions.default
     if settings.workflow_sandbox_shared:
@@ -55,24 +60,28 @@ def _workflow_runner(settings: Settings) -> SandboxedWorkflowRunner:
 
 @asynccontextmanager
 async def build_worker(settings: Settings, *, task_queue: str | None = None) -> AsyncIterator[WorkerDeps]:
-    """A ready worker and the resources it owns, closed on exit. Tests use this as the entry point does."""
+    """A ready worker of `settings.worker_role` and the resources it owns, closed on exit. Tests use this as
+    the entry point does."""
     from app.worker_activities import platform_activities
     from app.workflows import WORKFLOWS
     from core.crypto import fields
     from db.regions import open_database
 
     queue = task_queue or settings.task_queue
+    role = settings.worker_role
     db = open_database(settings)
     fields.configure(settings)  # transcripts and tool calls sealed with this process's KMS
     try:
         # The codec reads data keys through the worker's own pool and is closed with it.
         client = await connect(settings, db=db)
-        async with platform_activities(settings, db, client, queue) as activities:
+        async with platform_activities(settings, db, client, queue, role=role) as activities:
             worker = Worker(
                 client,
                 task_queue=queue,
-                workflows=worker_workflows(settings, WORKFLOWS),
+                workflows=[] if role == "activities" else worker_workflows(settings, WORKFLOWS),
                 activities=activities.activities,
+                # The local activities run in the worker that runs the workflow, whatever this flag says.
+                no_remote_activities=role == "workflows",
                 workflow_runner=_workflow_runner(settings),
                 max_cached_workflows=settings.workflow_cache_size,
                 max_concurrent_activities=200,
@@ -100,7 +109,12 @@ async def run_worker(settings: Settings) -> None:
             # Tool calls, model calls, spend, loop cuts and finished turns are counted here, not in the gateway.
             start_http_server(settings.worker_metrics_port, addr=settings.host)
             log.info("worker metrics", url=f"http://{settings.host}:{settings.worker_metrics_port}/metrics")
-        log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+        log.info(
+            "worker started",
+            task_queue=settings.task_queue,
+            role=settings.worker_role,
+            temporal=settings.temporal_address,
+        )
         await ensure_drift_schedule(deps.client, settings.task_queue)
         await ensure_retention_schedule(deps.client, settings.task_queue)
         await ensure_dr_schedule(deps.client, settings)
@@ -116,6 +130,8 @@ async def run_worker(settings: Settings) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = get_settings().require()
+    if args.role is not None:
+        settings = settings.model_copy(update={"worker_role": args.role})
     configure_logging(settings.log_level, json_output=settings.log_json)
     configure_tracing("aiaas-worker")
     configure_tenant_labels(settings.metrics_tenant_labels, settings.metrics_tenants)
@@ -125,4 +141,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_worker_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("worker", help="run a worker for the platform's task queue")
+    parser.add_argument(
+        "--role",
+        choices=("all", "workflows", "activities"),
+        default=None,
+        help="what this process runs: every workflow and activity (all, the default; AIAAS_WORKER_ROLE), the "
+        "workflows and their local activities only (workflows), or the other activities only (activities)",
+    )
     parser.set_defaults(func=_run)

@@ -7,9 +7,13 @@ worker's memory after a single warm-up conversation, so the growth per open conv
 
     python -m benchmarks conversations --conversations 1000
     python -m benchmarks conversations --conversations 1000 --strict-sandbox
+    python -m benchmarks conversations --conversations 1000 --role workflows
 
 `--strict-sandbox` imports the workflow modules once per workflow run, as workers did before the shared
 sandbox (`AIAAS_WORKFLOW_SANDBOX_SHARED=false`); `--cache N` sets the worker's sticky cache size.
+`--role workflows` measures a workflows-role worker (`aiaas worker --role workflows`), with an
+activities-role worker beside it on the same queue running the model calls and tools. Either way an idle
+`aiaas worker` of the default role (all) runs on a queue of its own as a same-run baseline of idle memory.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ async def _measure(
             async with create:
                 return str((await client.post("/v1/conversations", json={})).json()["id"])
 
+        rss_idle = worker.memory_info().rss / 2**20
         warm = [await new()]
         await _round(client, warm, urls, 1)
         rss_warm = worker.memory_info().rss / 2**20
@@ -102,6 +107,7 @@ async def _measure(
     size = next((v for k, v in second.items() if "sticky_cache_size" in k), float("nan"))
     n = args.conversations
     print(f"  opened {n} conversations (one turn each) in {opened:.1f} s")
+    print(f"  worker RSS idle (ready, no conversation yet): {rss_idle:.0f} MiB")
     print(f"  baseline  worker RSS with 1 conversation: {rss_warm:.0f} MiB")
     print(f"  worker RSS with {n} open: {rss_open:.0f} MiB (+{(rss_open - rss_warm) * 1024 / n:.0f} KiB each)")
     print(f"  worker RSS after a second turn in each: {rss_after:.0f} MiB")
@@ -110,16 +116,34 @@ async def _measure(
     print(f"  sticky cache size: {size:.0f} workflows")
 
 
+def _idle_rss(managed: ManagedProcess, timeout: float = 180.0) -> float:
+    """A worker's RSS once it has settled (under 1 MiB of growth over 5 s): started, polling, nothing to do."""
+    process = psutil.Process(managed.pid)
+    deadline = time.monotonic() + timeout
+    last = process.memory_info().rss
+    while time.monotonic() < deadline:
+        time.sleep(5.0)
+        now = process.memory_info().rss
+        if now - last < 2**20:
+            return now / 2**20
+        last = now
+    return last / 2**20
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8, help="messages in flight while opening")
     parser.add_argument("--cache", type=int, default=1000, help="the worker's sticky cache size (workflows)")
     parser.add_argument("--strict-sandbox", action="store_true", help="import workflow modules once per run")
+    parser.add_argument("--role", choices=("all", "workflows"), default="all", help="the measured worker's role")
     args = parser.parse_args(argv)
     with throwaway_stack("aiaas-bench-conv-", task_queue=f"bench-{uuid.uuid4().hex[:6]}") as settings:
         sandbox = "strict sandbox" if args.strict_sandbox else "shared sandbox"
-        print(f"conversations: {args.conversations} open in one worker process ({sandbox}, cache {args.cache})")
+        print(
+            f"conversations: {args.conversations} open in one worker process "
+            f"(role {args.role}, {sandbox}, cache {args.cache})"
+        )
         sdk_port, app_port = free_port(), free_port()
         with running_platform(settings, 0, 1) as platform:
             env = {
@@ -127,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 "AIAAS_WORKER_METRICS_PORT": str(app_port),
                 "AIAAS_WORKFLOW_SANDBOX_SHARED": "false" if args.strict_sandbox else "true",
                 "AIAAS_WORKFLOW_CACHE_SIZE": str(args.cache),
+                "AIAAS_WORKER_ROLE": args.role,
             }
             worker = ManagedProcess(
                 "bench-metered-worker",
@@ -134,14 +159,38 @@ def main(argv: list[str] | None = None) -> int:
                 data_dir=settings.data_dir,
                 env=env,
             )
-            worker.start()
+            # The baseline: a default worker polling a queue nobody sends to, so it stays idle.
+            idle_env = {**platform.env, "AIAAS_TASK_QUEUE": f"{settings.task_queue}-idle"}
+            baseline = ManagedProcess(
+                "bench-idle-worker",
+                [sys.executable, "-m", "app.cli", "worker", "--role", "all"],
+                data_dir=settings.data_dir,
+                env=idle_env,
+            )
+            helpers = [baseline]
+            if args.role == "workflows":
+                helpers.append(
+                    ManagedProcess(
+                        "bench-activities-worker",
+                        [sys.executable, "-m", "app.cli", "worker", "--role", "activities"],
+                        data_dir=settings.data_dir,
+                        env=platform.env,
+                    )
+                )
             try:
+                for managed in (worker, *helpers):
+                    managed.start()
                 urls = (f"http://127.0.0.1:{sdk_port}/metrics", f"http://127.0.0.1:{app_port}/metrics")
                 worker.wait_ready(lambda: httpx.get(urls[1]).status_code == 200, timeout=300)
-                process = psutil.Process(worker.pid)
-                asyncio.run(_measure(platform.base_url, platform.api_key, process, urls, args))
+                idle = _idle_rss(baseline)
+                print(f"  baseline  idle RSS of a worker of role all (same run): {idle:.0f} MiB")
+                if args.role == "workflows":
+                    print(f"  idle RSS of the activities-role worker beside it: {_idle_rss(helpers[1]):.0f} MiB")
+                _idle_rss(worker)
+                asyncio.run(_measure(platform.base_url, platform.api_key, psutil.Process(worker.pid), urls, args))
             finally:
-                worker.stop()
+                for managed in reversed((worker, *helpers)):
+                    managed.stop()
     return 0
 
 

