@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from core.pii.combine import CombinedNames
 from core.pii.name_cache import RememberedNames
 from core.pii.types import Entity, Finding
 
@@ -113,6 +114,7 @@ def load_names(package: str = MODEL_PACKAGE) -> NameModel | None:
 @functools.cache
 def shared_names() -> NameModel | None:
     """One name model per process: loading it takes a second and its memory is read-only afterwards. Its
-    answers are remembered for the texts read most recently (`core.pii.name_cache`)."""
+    answers are remembered for the texts read most recently (`core.pii.name_cache`), and the texts of
+    concurrent callers are read together, in one batch (`core.pii.combine`)."""
     names = load_names()
-    return RememberedNames(names) if names is not None else None
+    return RememberedNames(CombinedNames(names)) if names is not None else None
