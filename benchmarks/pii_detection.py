@@ -6,7 +6,8 @@ and a held-out half, the only one reported by default. Scoring is per whitespace
 presidio-evaluator does; F2 weighs recall over precision because a missed card number costs more than a
 masked word. Entities neither side claims (organisations, titles, ages, nationalities) are not scored.
 Throughput is sentences per second, both detectors one sentence at a time, in this process, in this run,
-timed in interleaved chunks; the platform's batched path is reported beside it.
+timed in interleaved chunks; the platform's batched path is reported beside it, and so is the provider
+boundary's own path (`benchmarks/pii_boundary.py`: conversations whose every model call sends the history).
 
 Needs the `privacy-bench` extra:  pip install -e '.[privacy-bench]'
     python -m benchmarks pii --sentences 500 [--split dev]
@@ -23,7 +24,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from benchmarks import pii_boundary
 from core.pii import Entity, PiiConfig, PiiDetector, load_names
+from core.pii.ner import NameModel
 
 _SEED = 42
 _GOLD = {
@@ -188,11 +191,11 @@ def presidio_detector() -> Callable[[str], Spans]:
     return detect
 
 
-def ours() -> tuple[PiiDetector, PiiConfig]:
+def ours() -> tuple[NameModel, PiiConfig]:
     names = load_names()
     if names is None:
         raise SystemExit("the name model is missing: pip install -e '.[privacy-bench]'")
-    return PiiDetector(names), PiiConfig()
+    return names, PiiConfig()
 
 
 def _timed(run: Callable[[], list[Spans]]) -> tuple[list[Spans], float]:
@@ -247,13 +250,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks pii", description=__doc__.split("\n")[0])
     parser.add_argument("--sentences", type=int, default=500)
     parser.add_argument("--split", choices=("heldout", "dev"), default="heldout")
+    parser.add_argument(
+        "--conversation", type=int, default=5, help="messages per conversation on the provider boundary's path"
+    )
+    parser.add_argument("--threads", type=int, default=4, help="concurrent callers, one text per call (0: skip)")
+    parser.add_argument("--boundary-sentences", type=int, default=200, help="sentences replayed as conversations")
     parser.add_argument("--no-presidio", action="store_true", help="tuning only: skip the anchor")
     parser.add_argument("--show-errors", type=int, default=0, help="print up to N sentences we got wrong")
     parser.add_argument("--confusion", action="store_true", help="print our confusion matrix per entity type")
     args = parser.parse_args(argv)
     samples = generate(args.sentences, args.split)
     texts = [s.text for s in samples]
-    detector, config = ours()
+    names, config = ours()
+    detector = PiiDetector(names)
     presidio = None if args.no_presidio else presidio_detector()
     # Both load and warm their models outside the clock.
     detector.find_many(texts[:8], config)
@@ -279,6 +288,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nthroughput: {timings.presidio / timings.single:.1f}x Presidio one at a time, "
         f"{timings.presidio / timings.batched:.1f}x batched"
     )
+    if args.boundary_sentences:
+        timed = pii_boundary.run(texts[: args.boundary_sentences], names, config, presidio, args.conversation)
+        pii_boundary.report(timed, args.conversation)
+        print(f"  load average (1 min) {os.getloadavg()[0]:.1f} after it")
+    if args.threads:
+        count = args.boundary_sentences or len(texts)
+        shared = pii_boundary.concurrent(texts[:count], names, config, presidio, args.threads, mine[:count])
+        pii_boundary.report_concurrent(shared)
+        print(f"  load average (1 min) {os.getloadavg()[0]:.1f} after it")
     strict = {e.value: round(mine_score.prf(e)[1], 3) for e in STRICT}
     print(f"goal F2 >= 0.80: {mine_score.prf()[2]:.3f}; recall >= 0.98 on {strict}")
     return 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 
 class Entity(StrEnum):
@@ -58,3 +60,11 @@ class PiiConfig:
 def parse_entities(names: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[Entity]:
     """Entity names from configuration; an unknown name is a ValueError, never silently ignored."""
     return frozenset(Entity(name) for name in names)
+
+
+class NameModel(Protocol):
+    """What finds names and places where no shape does (`core.pii.ner`'s spaCy model, or one in a test)."""
+
+    def find_many(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """Person and location spans of each text."""
+        ...
