@@ -1,6 +1,8 @@
 """The side effects of `NightlyDriftWorkflow`: which tenants to analyse, and one tenant's night.
 
-`analyse_tenant` reads the tenant's turn facts under its own row-level security binding, runs the pure
+`analyse_tenant` reads the tenant's turn facts under its own row-level security binding (the baseline's
+finished days from their stored facts, the rest from the raw rows, storing each finished day read raw:
+`policies.drift.days`), runs the pure
 detector (`policies.drift.detector.analyse`) off the event loop, stores the report (one per tenant and night,
 so a retry rewrites the same row) and, when it found drift, announces `drift.detected` on the tenant's
 operations stream with a dedup key, so a retry announces nothing twice.
@@ -12,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -22,8 +25,9 @@ from contracts.events import EventType
 from contracts.names import ACT_DRIFT_ANALYSE_TENANT, ACT_DRIFT_LIST_TENANTS
 from core.events import EventBus
 from db.database import Database
+from policies.drift.days import night_facts
 from policies.drift.detector import DriftAnalysis, analyse
-from policies.drift.store import costs_json, night_facts, save_report
+from policies.drift.store import costs_json, save_report
 from tenancy.lifecycle import TenantStatus
 from tenancy.tenant_admin import list_tenants
 
@@ -33,6 +37,8 @@ log = structlog.get_logger("aiaas.drift")
 OPERATIONS_STREAM = "_operations"
 DRIFT_FINDINGS = Counter("aiaas_drift_findings_total", "Drift findings of nightly runs", ["metric"])
 DRIFT_TENANTS = Counter("aiaas_drift_tenants_total", "Tenants analysed by nightly drift runs", ["outcome"])
+# Baseline days read from stored day facts, and days read from the raw rows (the night itself included).
+DRIFT_DAYS = Counter("aiaas_drift_days_total", "Days of turn facts read by nightly drift runs", ["source"])
 # Where a tenant's night goes: reading its facts, the tests, storing the report, announcing drift.
 DRIFT_PHASES = ("read", "analyse", "write", "event")
 DRIFT_PHASE_SECONDS = Histogram(
@@ -66,7 +72,10 @@ class DriftActivities:
     async def analyse_tenant(self, inp: AnalyseTenantInput) -> AnalyseTenantResult:
         with _phase("read"):
             async with self._db.tenant_session(inp.tenant_id) as session:
-                baseline, current, days = await night_facts(session, inp.night, inp.baseline_days)
+                facts = await night_facts(session, inp.tenant_id, inp.night, inp.baseline_days, datetime.now(UTC))
+        DRIFT_DAYS.labels(source="stored").inc(facts.stored_days)
+        DRIFT_DAYS.labels(source="raw").inc(facts.raw_days)
+        baseline, current, days = facts.baseline, facts.current, facts.days
         # Seconds of numpy and scipy for a large tenant: off the loop, so heartbeats and other work go on.
         with _phase("analyse"):
             result = await asyncio.to_thread(analyse, baseline, max(days, 1), current)

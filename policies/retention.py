@@ -82,6 +82,12 @@ _BATCHES: dict[Kind, tuple[tuple[str, str], ...]] = {
             "DELETE FROM messages WHERE ctid = ANY(ARRAY(SELECT ctid FROM messages "
             "WHERE created_at < now() - make_interval(days => :days) LIMIT :n))",
         ),
+        # The drift analysis's per-turn facts of a day (`policies.drift.days`) go with the day's questions.
+        (
+            "public.drift_day_facts",
+            "DELETE FROM drift_day_facts WHERE ctid = ANY(ARRAY(SELECT ctid FROM drift_day_facts "
+            "WHERE day < CAST((now() - make_interval(days => :days)) AT TIME ZONE 'UTC' AS date) LIMIT :n))",
+        ),
     ),
     Kind.TOOL_RESULTS: (
         (

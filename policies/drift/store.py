@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -59,6 +59,7 @@ SELECT (q.created_at AT TIME ZONE 'UTC')::date AS day, COALESCE(l.agent, q.agent
        EXTRACT(EPOCH FROM a.created_at - q.created_at) * 1000 AS latency_ms, a.reply_to IS NULL AS failed,
        COALESCE(t.calls, 0) AS calls, COALESCE(t.failures, 0) AS failures
 FROM q LEFT JOIN a ON a.reply_to = q.id LEFT JOIN l ON l.message_id = q.id LEFT JOIN t ON t.message_id = q.id
+ORDER BY q.created_at, q.id
 """  # noqa: S608 - constants only; every value is a bound parameter
 
 
@@ -68,7 +69,7 @@ def day_start(day: date) -> datetime:
 
 
 async def turn_facts(session: AsyncSession, start: datetime, end: datetime) -> list[TurnFact]:
-    """The turns whose question was asked in [start, end), of the session's tenant."""
+    """The turns whose question was asked in [start, end), of the session's tenant, by the question's time and id."""
     rows = await run_sql(session, _FACTS, {"start": start, "end": end})
     return [
         TurnFact(
@@ -84,18 +85,6 @@ async def turn_facts(session: AsyncSession, start: datetime, end: datetime) -> l
         )
         for r in rows
     ]
-
-
-async def night_facts(
-    session: AsyncSession, night: date, baseline_days: int
-) -> tuple[list[TurnFact], list[TurnFact], int]:
-    """Baseline (the `baseline_days` before `night`), last night, and how many baseline days had turns."""
-    start = day_start(night - timedelta(days=baseline_days))
-    facts = await turn_facts(session, start, day_start(night + timedelta(days=1)))
-    last = night.toordinal()
-    baseline = [f for f in facts if f.day < last]
-    current = [f for f in facts if f.day == last]
-    return baseline, current, len({f.day for f in baseline})
 
 
 def findings_json(analysis: DriftAnalysis) -> list[dict[str, Any]]:

@@ -57,6 +57,15 @@ RULES: tuple[Rule, ...] = (
     # ---- transcripts and what the turns did --------------------------------------------------------------
     Rule("public.tool_calls", Action.DELETE, "tool arguments and results", f"DELETE FROM tool_calls WHERE {_CONVS}"),
     Rule("public.approvals", Action.DELETE, "tool arguments put to staff", f"DELETE FROM approvals WHERE {_CONVS}"),
+    # Before the messages that say which days the customer asked on: those days' facts are read again from
+    # what is left, so the next nights' baselines hold none of the customer's turns.
+    Rule(
+        "public.drift_day_facts",
+        Action.DELETE,
+        "per-turn cost, tokens and latency of the days they asked on",
+        "DELETE FROM drift_day_facts WHERE day IN (SELECT DISTINCT CAST(created_at AT TIME ZONE 'UTC' AS date)"
+        f" FROM messages WHERE role = 'user' AND {_CONVS})",
+    ),
     Rule("public.messages", Action.DELETE, "the transcript", f"DELETE FROM messages WHERE {_CONVS}"),
     Rule(
         "public.tickets",
