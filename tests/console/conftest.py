@@ -25,7 +25,7 @@ from core.stack.process import ManagedProcess
 from policies.circuit_breaker import CircuitBreaker
 from tenancy.jwt import dev_secret, issue_token
 from tenancy.tenants import create_tenant
-from tests.console.oidc_world import oidc_world  # noqa: F401  (a fixture, shared with the browser journeys)
+from tests.console.oidc_world import oidc_console, oidc_world  # noqa: F401  (fixtures, shared with the browser journeys)
 from tests.e2e.platform import Platform, platform_env
 
 

@@ -24,6 +24,7 @@ from core.stack.ports import free_port
 from core.stack.process import ManagedProcess
 from db.database import Database
 from tenancy.tenants import ensure_user, set_member_role, set_platform_role
+from tests.console.console_client import Console
 from tests.console.oidc_provider import API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, ProviderServer, TestIdentityProvider
 from tests.e2e.platform import Platform, platform_env
 
@@ -138,3 +139,13 @@ def oidc_world(platform: Platform) -> Iterator[OidcWorld]:
     finally:
         process.stop()
         server.stop()
+
+
+@pytest.fixture
+def oidc_console(oidc_world: OidcWorld) -> Iterator[Console]:
+    """A browser-like client of the OIDC gateway, with no session yet."""
+    opened = Console(oidc_world.url)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -9,7 +9,6 @@ the session with the sign-in page, never a 500.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -34,12 +33,8 @@ def tenant(platform: Platform) -> tuple[str, str]:
 
 
 @pytest.fixture
-def console(oidc_world: OidcWorld) -> Iterator[Console]:
-    opened = Console(oidc_world.url)
-    try:
-        yield opened
-    finally:
-        opened.close()
+def console(oidc_console: Console) -> Console:
+    return oidc_console
 
 
 def _signed_in(world: OidcWorld, console: Console, tenant_id: str, *, ttl: int = SHORT_ID_TOKEN) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -36,12 +35,8 @@ def tenant_b(platform: Platform) -> tuple[str, str]:
 
 
 @pytest.fixture
-def console(oidc_world: OidcWorld) -> Iterator[Console]:
-    opened = Console(oidc_world.url)
-    try:
-        yield opened
-    finally:
-        opened.close()
+def console(oidc_console: Console) -> Console:
+    return oidc_console
 
 
 def _as(provider: TestIdentityProvider, subject: str, **claims: object) -> None:

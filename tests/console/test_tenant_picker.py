@@ -8,7 +8,6 @@ removed through the API acts on the person's next click.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
@@ -29,12 +28,8 @@ def tenants(platform: Platform) -> dict[str, tuple[str, str]]:
 
 
 @pytest.fixture
-def console(oidc_world: OidcWorld) -> Iterator[Console]:
-    opened = Console(oidc_world.url)
-    try:
-        yield opened
-    finally:
-        opened.close()
+def console(oidc_console: Console) -> Console:
+    return oidc_console
 
 
 def _api(world: OidcWorld, key: str) -> httpx.Client:
