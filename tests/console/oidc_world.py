@@ -47,22 +47,11 @@ class OidcWorld:
     def member(self, tenant_id: str, role: str) -> str:
         """A new person with `role` in the tenant, by membership (their tokens carry no roles); their subject."""
         subject = f"user-{uuid.uuid4().hex[:8]}"
-
-        async def add() -> None:
-            db = Database(self.platform.settings.database_url or "", pool_size=1)
-            try:
-                async with db.admin_session() as session:
-                    user_id = await ensure_user(session, subject=subject, email=f"{subject}@example.test")
-                async with db.tenant_session(tenant_id) as session:
-                    await set_member_role(session, tenant_id=tenant_id, user_id=user_id, role=role, actor="test")
-            finally:
-                await db.close()
-
-        _run(add())
+        self.join(subject, tenant_id, role)
         return subject
 
     def join(self, subject: str, tenant_id: str, role: str) -> None:
-        """Make an existing person (by subject) a member of another tenant too."""
+        """Make a person (by subject, created when new) a member of the tenant with `role`."""
 
         async def add() -> None:
             db = Database(self.platform.settings.database_url or "", pool_size=1)
