@@ -168,7 +168,7 @@ class ConsoleRoute(APIRoute):
             except ApiError as exc:
                 return error_page(request, exc)
             except (RequestValidationError, ValidationError) as exc:
-                fields = ", ".join(sorted({str(e.get("loc", ["?"])[-1]) for e in exc.errors()}))
+                fields = ", ".join(sorted({str((e.get("loc") or ("?",))[-1]) for e in exc.errors()}))
                 return error_page(request, ApiError(422, "invalid_request", f"invalid value for: {fields}"))
 
         return html_errors

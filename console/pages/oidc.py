@@ -23,6 +23,7 @@ from prometheus_client import Counter
 
 from api.session_auth import COOKIE_NAME, session_id
 from api.state import GatewayState
+from console.pages.invitation_accept import is_invitation_link
 from console.pages.signin import cookie_secure, safe_next
 from console.web import PREFIX, SECURITY_HEADERS, ConsoleRoute, render
 from tenancy.auth import Refusal
@@ -141,7 +142,8 @@ async def oidc_callback(
         claims = signed_in.claims
         principal = await gateway.authenticator.resolve_claims(id_token, claims)
         memberships = await _memberships(gateway, principal, claims)
-        if not memberships:
+        # A newcomer signing in from an invitation's link gets a session that page alone accepts.
+        if not memberships and not (principal is None and is_invitation_link(next)):
             _check_access(principal, claims.subject)
     except OidcError as exc:
         return _refused(request, exc, next)
