@@ -156,24 +156,31 @@ async def test_a_cancelled_reembed_stops_purges_its_slot_and_is_announced_once(
     assert hits and "Topic 7" in hits[0].heading
 
 
-async def test_a_cancel_after_the_switch_is_refused_and_the_run_completes(
-    migrated: Settings, db: Database, redis: Redis
-) -> None:
+async def _embedded(db: Database, redis: Redis, migrated: Settings) -> tuple[EventBus, ReembedActivities, ReembedInput]:
+    """A collection whose re-embed has every chunk's new vector, before its switch."""
     bus = EventBus(redis)
     t, cid, started = await _collection(db, bus, migrated)
     inp = ReembedInput(tenant_id=t, collection_id=cid, reembed_id=started.id)
     activities = ReembedActivities(db, bus)
     assert (await ActivityEnvironment().run(activities.embed, inp)).remaining == 0
+    return bus, activities, inp
+
+
+async def test_a_cancel_after_the_switch_is_refused_and_the_run_completes(
+    migrated: Settings, db: Database, redis: Redis
+) -> None:
+    bus, activities, inp = await _embedded(db, redis, migrated)
+    t, cid = inp.tenant_id, inp.collection_id
     assert (await ActivityEnvironment().run(activities.switch, inp)).switched
     async with db.tenant_session(t) as session:
-        late = await reembeds.request_cancel(session, started.id)
+        late = await reembeds.request_cancel(session, inp.reembed_id)
     # Nothing recorded: the API answers 409 `reembed_switched`.
     assert late is not None and late.switched_at is not None and late.cancel_requested_at is None
     # A cancel that reached the workflow anyway finds the switch done: the run is not cancelled.
-    cancel = ReembedCancelInput(tenant_id=t, collection_id=cid, reembed_id=started.id)
+    cancel = ReembedCancelInput(tenant_id=t, collection_id=cid, reembed_id=inp.reembed_id)
     assert not (await ActivityEnvironment().run(activities.cancel, cancel)).cancelled
     async with db.tenant_session(t) as session:
-        still = await reembeds.get(session, started.id)
+        still = await reembeds.get(session, inp.reembed_id)
         collection = await catalog.get_collection(session, cid)
     assert still is not None and still.status == "running"
     assert collection is not None and collection.embedding_model == OFFLINE_MODEL
@@ -183,13 +190,10 @@ async def test_a_cancel_after_the_switch_is_refused_and_the_run_completes(
 async def test_a_cancel_recorded_first_keeps_a_complete_run_from_switching(
     migrated: Settings, db: Database, redis: Redis
 ) -> None:
-    bus = EventBus(redis)
-    t, cid, started = await _collection(db, bus, migrated)
-    inp = ReembedInput(tenant_id=t, collection_id=cid, reembed_id=started.id)
-    activities = ReembedActivities(db, bus)
-    assert (await ActivityEnvironment().run(activities.embed, inp)).remaining == 0
+    _, activities, inp = await _embedded(db, redis, migrated)
+    t, cid = inp.tenant_id, inp.collection_id
     async with db.tenant_session(t) as session:
-        assert await reembeds.request_cancel(session, started.id) is not None
+        assert await reembeds.request_cancel(session, inp.reembed_id) is not None
     # Every chunk has its new vector, but the cancel came first: no switch.
     refused = await ActivityEnvironment().run(activities.switch, inp)
     assert (refused.switched, refused.missing, refused.cancel_requested) == (False, 0, True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,13 @@ TIMEOUT_MS = 30_000
 @pytest.fixture(scope="module")
 def browser(console_gateway: ConsoleGateway) -> Iterator[Browser]:
     # After the platform: its fixtures call `asyncio.run`, refused while Playwright's loop runs here.
+    with chromium() as launched:
+        yield launched
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright, headless; skipped when it is not installed (unless tools are required)."""
     if not CHROMIUM.exists() and not os.environ.get("AIAAS_REQUIRE_TOOLS"):
         pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
     with sync_playwright() as playwright:

@@ -3,13 +3,12 @@ signing out ends the provider's session too and lands on the sign-in page."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.console.browser.conftest import CHROMIUM, shot
+from tests.console.browser.conftest import chromium, shot
 from tests.console.conftest import new_tenant
 from tests.console.oidc_world import PROVIDER_NAME, OidcWorld
 
@@ -17,14 +16,8 @@ from tests.console.oidc_world import PROVIDER_NAME, OidcWorld
 # This module's own browser, after the gateway this journey signs in to (the shared one waits for another).
 @pytest.fixture(scope="module")
 def browser(oidc_world: OidcWorld) -> Iterator[Browser]:
-    if not CHROMIUM.exists() and not os.environ.get("AIAAS_REQUIRE_TOOLS"):
-        pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def test_sign_in_with_the_identity_provider_and_out(oidc_world: OidcWorld, page: Page) -> None:
