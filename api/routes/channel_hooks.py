@@ -95,9 +95,10 @@ async def _deliver(
     request: Request, state: GatewayState, tenant_id: str, channel: store.Channel, msgs: list[InboundMessage]
 ) -> Response:
     for msg in msgs:
-        if not message_text(msg):
+        text = message_text(msg)
+        if not text:
             raise ApiError(422, "message_empty", "the message has no text and no file")
-        if len(message_text(msg)) > state.settings.max_message_chars:
+        if len(text) > state.settings.max_message_chars:
             raise ApiError(
                 422, "message_too_long", f"the message exceeds {state.settings.max_message_chars} characters"
             )
