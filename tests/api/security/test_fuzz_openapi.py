@@ -11,6 +11,8 @@ one sending thread while the next ones are generated: one request at a time, in 
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx
@@ -21,6 +23,26 @@ from tests.e2e.fixtures import create_test_tenant
 from tests.e2e.platform import Platform
 
 EXAMPLES_PER_OPERATION = 30
+
+
+def _import_whole_package(package: object) -> None:
+    """Import every module of a package now, while collection runs on the only thread.
+
+    Schemathesis registers a pytest plugin, so pytest rewrites each of its modules as it is first imported, and
+    schemathesis imports most of them lazily, inside calls. On Python 3.11 the AST builder keeps its recursion
+    counter per interpreter: a module parsed while another parse runs (another thread, or a finaliser that
+    imports) fails with `SystemError: AST constructor recursion depth mismatch`. Importing the whole package
+    during collection leaves nothing to parse once the test's threads run.
+    """
+    for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):  # type: ignore[attr-defined]
+        try:
+            importlib.import_module(module.name)
+        except ModuleNotFoundError as missing:  # an optional extra's dependency, such as a report format
+            if missing.name == module.name:
+                raise
+
+
+_import_whole_package(schemathesis)
 
 
 def test_no_input_causes_a_server_error(platform: Platform) -> None:
