@@ -30,7 +30,8 @@ pytestmark = [
     pytest.mark.skipif(uses_external_stack(), reason="the stack under test is external"),
     pytest.mark.slow,
 ]
-WORKERS = {"worker-workflows-1": "workflows", "worker-workflows-2": "workflows", "worker-activities": "activities"}
+# One of each keeps the start light on a shared machine; `tests/app/test_up_apps.py` covers the counts.
+WORKERS = {"worker-workflows": "workflows", "worker-activities": "activities"}
 TURN_SECONDS = 60.0
 
 
@@ -38,7 +39,7 @@ TURN_SECONDS = 60.0
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpRun]:
     running = start_up(
         tmp_path_factory.mktemp("up-split"),
-        *("--worker-roles", "split", "--workers", "2", "--activity-workers", "1", "--gateway-workers", "1"),
+        *("--worker-roles", "split", "--workers", "1", "--activity-workers", "1", "--gateway-workers", "1"),
         env_extra={"AIAAS_MODEL_SMALL": "scripted/echo", "AIAAS_MODEL_LARGE": "scripted/echo"},
     )
     yield running
@@ -52,14 +53,14 @@ def _pid(up: UpRun, name: str) -> int:
 
 
 def test_each_worker_starts_with_its_role_and_a_metrics_endpoint_of_its_own(up: UpRun) -> None:
-    assert "aiaas: starting worker-workflows-1, worker-workflows-2, worker-activities and gateway" in up.stderr
+    assert "aiaas: starting worker-workflows, worker-activities and gateway" in up.stderr
     ready = {m[1] for line in up.stderr if (m := re.fullmatch(r"  ([a-z0-9-]+) +ready in \d+\.\d s", line))}
     assert set(WORKERS) <= ready, up.stderr
     printed = dict(line.split(": ", 1) for line in up.stdout)
-    assert printed["worker roles"] == "2 workflows, 1 activities"
+    assert printed["worker roles"] == "1 workflows, 1 activities"
     assert printed["worker metrics"] == f"http://127.0.0.1:{up.worker_metrics_port}/metrics"
-    urls = {printed["worker metrics"], printed["worker-workflows-2 metrics"], printed["worker-activities metrics"]}
-    assert len(urls) == 3 and all(httpx.get(url, timeout=10).status_code == 200 for url in urls)
+    urls = {printed["worker metrics"], printed["worker-activities metrics"]}
+    assert len(urls) == 2 and all(httpx.get(url, timeout=10).status_code == 200 for url in urls)
     for name, role in WORKERS.items():
         argv = psutil.Process(_pid(up, name)).cmdline()
         assert argv[argv.index("worker") :] == ["worker", "--role", role], argv
@@ -117,7 +118,7 @@ def test_a_turn_completes_with_workflows_and_activities_in_separate_processes(up
     deadline = time.monotonic() + 30
     while True:
         pollers = asyncio.run(_pollers(up))
-        workflows = {pids["worker-workflows-1"], pids["worker-workflows-2"]}
+        workflows = {pids["worker-workflows"]}
         if workflows <= pollers["workflow"] and pids["worker-activities"] in pollers["activity"]:
             break
         assert time.monotonic() < deadline, (pids, pollers)
@@ -136,8 +137,7 @@ def test_status_checks_each_role_then_ctrl_c_stops_every_process(up: UpRun) -> N
     parts = {part["part"]: part for part in report["parts"]}
     assert "worker" not in parts
     assert parts["worker-workflows"]["state"] == parts["worker-activities"]["state"] == "up"
-    assert parts["worker-workflows"]["detail"] == "metrics ok (2 processes)"
-    assert parts["worker-activities"]["detail"] == "metrics ok"
+    assert parts["worker-workflows"]["detail"] == parts["worker-activities"]["detail"] == "metrics ok"
 
     children = up.children()
     assert {_pid(up, name) for name in WORKERS} <= {child.pid for child in children}
