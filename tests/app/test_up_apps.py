@@ -6,7 +6,6 @@ import socket
 from pathlib import Path
 
 import psutil
-
 import pytest
 
 from app.cli import main
