@@ -1,9 +1,11 @@
-"""`aiaas up`: the whole platform on one machine - the stack, migrations, a worker and the gateway.
+"""`aiaas up`: the whole platform on one machine - the stack, migrations, the workers and the gateways.
 
-Everything it starts is its child and is stopped by it: Ctrl-C or SIGTERM stops the gateway, the worker,
-then Redis, Postgres and Temporal, and exits 0; a child that dies on its own stops the rest and exits 1; and
-if `up` itself is killed, its children die with it (`core/stack/spawn.py`). While it starts it reports each
-part on stderr as it gets ready, with its time; stdout gets the summary of what runs where.
+The workers run every workflow and activity each, or split by role (`app/up_apps.py`); the command line is
+`app/cli_up.py`. Everything it starts is its child and is stopped by it: Ctrl-C or SIGTERM stops the
+gateways, the workers, then Redis, Postgres and Temporal, and exits 0; a child that dies on its own stops the
+rest and exits 1; and if `up` itself is killed, its children die with it (`core/stack/spawn.py`). While it
+starts it reports each part on stderr as it gets ready, with its time; stdout gets the summary of what runs
+where (`app/up_summary.py`).
 """
 
 from __future__ import annotations
