@@ -1,6 +1,6 @@
 """Router v2 on MT-Bench with synthetic labels, its decision overhead, and a replay with failing providers.
 
-python -m benchmarks routing [--draws N] [--turns N] [--save PATH]
+python -m benchmarks routing [--draws N] [--turns N] [--label-seed N] [--save PATH]
 
 Quality (cross-fitted by question, 5 folds: every question is scored by a router that never saw it):
 router v2 against always-small, always-large, random at the same strong share, and a RouteLLM-style
@@ -124,9 +124,9 @@ def _sw_scores(test: list[Prompt], train: list[Prompt], pass_rate: dict[tuple[in
     return scores
 
 
-def quality(draws: int) -> tuple[dict[str, float], PassClassifier]:
+def quality(draws: int, label_seed: int = 11) -> tuple[dict[str, float], PassClassifier]:
     items = prompts()
-    rows = table(items, draws)
+    rows = table(items, draws, seed=label_seed)
     by_prompt = {(p.question_id, p.turn): i for i, p in enumerate(items)}
     pass_rate: dict[tuple[int, int], float] = {}
     for i, p in enumerate(items):
@@ -231,10 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=30, help="graded answers per MT-Bench prompt")
     parser.add_argument("--turns", type=int, default=10_000, help="turns replayed with failing providers")
     parser.add_argument("--iterations", type=int, default=5000, help="decisions timed")
+    parser.add_argument(
+        "--label-seed", type=int, default=11, help="seed of the graded answers' draws (the same prompts, new labels)"
+    )
     parser.add_argument("--save", type=Path, help="write the router fitted on every question here")
     args = parser.parse_args(argv)
     random.seed(0)
-    results, clf = quality(args.draws)
+    results, clf = quality(args.draws, args.label_seed)
     print(f"routing quality on MT-Bench, {int(results.pop('rows'))} graded answers, 5-fold by question")
     for name, value in results.items():
         print(f"  {name:<36} {value:8.4f}")
