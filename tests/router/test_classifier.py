@@ -144,6 +144,8 @@ def test_auto_calibration_averages_five_fold_models_through_one_isotonic_map_on_
     texts = ["Write a short poem about the sea", "Implement a python function", "Solve the equation", "Hello"]
     turns = [extract(f"{t} {'please ' * i}", TurnContext(depth=d)) for t in texts for i in range(4) for d in range(3)]
     assert len({clf.predict(f) for f in turns}) > len(set(clf.iso_y))
+    # The same table gives the same router, to the version.
+    assert fit(rows).version == clf.version
     # Small tables keep Platt's two parameters, one model, no members.
     small = fit(_table(n_prompts=120, draws=4))
     assert not small.members and not small.iso_x and small.platt_a != 1.0
