@@ -1,10 +1,9 @@
 """The pydantic payload converter, with one cache of type adapters for the whole process.
 
 Temporal builds a payload converter for every workflow run it holds (and one more with the run's context),
-and the SDK's pydantic converter keeps its own cache of `TypeAdapter`s per instance. A cached conversation
-run therefore carried about nine adapters of its own, each with its validator and serializer compiled
-again: most of what an open conversation cost a worker (docs/architecture.md, "Worker memory"). An adapter
-holds no state of a run, so every converter in the process shares these.
+and the SDK's pydantic converter keeps its own cache of `TypeAdapter`s per instance, so a cached
+conversation run carried about nine adapters of its own (docs/architecture.md, "Worker memory"). An
+adapter holds no state of a run, so every converter in the process shares these.
 """
 
 from __future__ import annotations
