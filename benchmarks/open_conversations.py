@@ -11,6 +11,9 @@ worker's memory after a single warm-up conversation, so the growth per open conv
 
 `--strict-sandbox` imports the workflow modules once per workflow run, as workers did before the shared
 sandbox (`AIAAS_WORKFLOW_SANDBOX_SHARED=false`); `--cache N` sets the worker's sticky cache size.
+`--heap-dir DIR` makes the measured worker trace its allocations and write a
+tracemalloc snapshot and its live objects' type counts into DIR with one conversation and with all open
+(it runs slower meanwhile).
 `--role workflows` measures a workflows-role worker (`aiaas worker --role workflows`), with an
 activities-role worker beside it on the same queue running the model calls and tools. Either way an idle
 `aiaas worker` of the default role (all) runs on a queue of its own as a same-run baseline of idle memory.
@@ -20,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import psutil
@@ -91,11 +96,13 @@ async def _measure(
         warm = [await new()]
         await _round(client, warm, urls, 1)
         rss_warm = worker.memory_info().rss / 2**20
+        await _heap_dump(worker, args.heap_dir, 1)
         conversations = await asyncio.gather(*(new() for _ in range(args.conversations)))
         started = time.perf_counter()
         first = await _round(client, list(conversations), urls, args.concurrency)
         opened = time.perf_counter() - started
         rss_open = worker.memory_info().rss / 2**20
+        await _heap_dump(worker, args.heap_dir, 2)
         second = await _round(client, list(conversations), urls, args.concurrency)
         rss_after = worker.memory_info().rss / 2**20
     hits = sum(v for k, v in second.items() if "sticky_cache_hit" in k) - sum(
@@ -114,6 +121,16 @@ async def _measure(
     rate = hits / (hits + misses) if hits + misses else float("nan")
     print(f"  sticky cache over the second round: {hits:.0f} hits, {misses:.0f} misses, hit rate {rate:.1%}")
     print(f"  sticky cache size: {size:.0f} workflows")
+
+
+async def _heap_dump(worker: psutil.Process, directory: str | None, number: int) -> None:
+    """With `--heap-dir`, the worker writes its allocations and object counts there (`metered_worker`)."""
+    if not directory:
+        return
+    worker.send_signal(signal.SIGUSR1)
+    while not (Path(directory) / f"done-{number}").exists():  # noqa: ASYNC110 - another process writes it
+        await asyncio.sleep(0.5)
+    print(f"  heap snapshot {number} written to {directory}")
 
 
 def _idle_rss(managed: ManagedProcess, timeout: float = 180.0) -> float:
@@ -137,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=int, default=1000, help="the worker's sticky cache size (workflows)")
     parser.add_argument("--strict-sandbox", action="store_true", help="import workflow modules once per run")
     parser.add_argument("--role", choices=("all", "workflows"), default="all", help="the measured worker's role")
+    parser.add_argument(
+        "--heap-dir",
+        default=None,
+        help="trace the measured worker's allocations and write snapshots (1 conversation, all open) here",
+    )
     args = parser.parse_args(argv)
     with throwaway_stack("aiaas-bench-conv-", task_queue=f"bench-{uuid.uuid4().hex[:6]}") as settings:
         sandbox = "strict sandbox" if args.strict_sandbox else "shared sandbox"
@@ -153,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                 "AIAAS_WORKFLOW_CACHE_SIZE": str(args.cache),
                 "AIAAS_WORKER_ROLE": args.role,
             }
+            if args.heap_dir:
+                Path(args.heap_dir).mkdir(parents=True, exist_ok=True)
+                env["AIAAS_BENCH_HEAP_DIR"] = str(Path(args.heap_dir).resolve())
             worker = ManagedProcess(
                 "bench-metered-worker",
                 [sys.executable, "-m", "benchmarks.metered_worker", str(sdk_port)],

@@ -1,9 +1,10 @@
 """The one Temporal plugin: every client, worker and replayer of the platform is configured by it.
 
-It carries the pydantic data converter, the payload codec that encrypts every payload per tenant, the
-OpenTelemetry tracing interceptor, the interceptor that fails registered refusals at once (`core.failure_types`),
-the modules workflows may pass through the sandbox, and the domain errors
-that fail a workflow instead of retrying its task. Passing it to `Client.connect` also applies it to workers
+It carries the pydantic data converter (its type adapters shared by the whole process,
+`core.payload_converter`), the payload codec that encrypts every payload per tenant, the OpenTelemetry
+tracing interceptor, the interceptor that fails registered refusals at once (`core.failure_types`), the
+modules workflows may pass through the sandbox, and the domain errors that fail a workflow instead of
+retrying its task. Passing it to `Client.connect` also applies it to workers
 built on that client.
 """
 
@@ -14,7 +15,6 @@ from collections.abc import Callable
 
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkflowRunner
@@ -23,6 +23,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from contracts.errors import WORKFLOW_FAILURE_TYPES
 from core.correlation import CorrelationInterceptor
 from core.failure_types import FailFastInterceptor
+from core.payload_converter import SharedPydanticPayloadConverter
 from core.settings import Settings
 from core.telemetry import tracing_enabled
 
@@ -46,7 +47,7 @@ def _converter(codec: PayloadCodec | None) -> Callable[[DataConverter | None], D
         base = existing or DataConverter.default
         return dataclasses.replace(
             base,
-            payload_converter_class=PydanticPayloadConverter,
+            payload_converter_class=SharedPydanticPayloadConverter,
             # Failure messages and stack traces travel as a payload, so the codec encrypts them too: a
             # provider error that quotes the user's prompt must not sit in history as plain text.
             failure_converter_class=DefaultFailureConverterWithEncodedAttributes,

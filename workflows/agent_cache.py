@@ -11,9 +11,17 @@ recorded in this run's history, so a replay takes the same path.
 
 What a turn sees is what was current when its message was recorded, as before it was what was current when
 the turn began: a change in between reaches the next message.
+
+A kept resolution (the definition with its tools' JSON schemas, about 40 KiB of objects) would otherwise be
+held once per open conversation, though most conversations of a worker run the same few agents. `put` keeps
+the process's one copy of an equal resolution instead (`shared`): resolutions are frozen and equal ones are
+interchangeable, so which copy a run holds changes nothing it does, and the table only holds copies some
+run still keeps (weak references).
 """
 
 from __future__ import annotations
+
+import weakref
 
 from temporalio import workflow
 
@@ -21,6 +29,19 @@ with workflow.unsafe.imports_passed_through():
     from contracts.agents import ResolvedAgent
 
 AGENT_ONCE_PATCH = "agent-def-once"
+
+# Resolutions kept by some run, by their JSON; one per distinct resolution in the process.
+_SHARED: weakref.WeakValueDictionary[str, ResolvedAgent] = weakref.WeakValueDictionary()
+
+
+def shared(resolved: ResolvedAgent) -> ResolvedAgent:
+    """The process's copy of a resolution equal to `resolved` (`resolved` itself when it is the first)."""
+    key = resolved.model_dump_json()
+    kept = _SHARED.get(key)
+    if kept is not None and kept == resolved:
+        return kept
+    _SHARED[key] = resolved
+    return resolved
 
 
 class AgentCache:
@@ -38,7 +59,7 @@ class AgentCache:
         if not stamp:
             self.clear()
             return
-        self._key, self._resolved = (agent, stamp), resolved
+        self._key, self._resolved = (agent, stamp), shared(resolved)
 
     def clear(self) -> None:
         self._key, self._resolved = None, None
