@@ -16,6 +16,7 @@ from temporalio.converter import (
     WorkflowSerializationContext,
 )
 
+from core import data_converter
 from core.crypto import PayloadDecryptionError, TenantPayloadCodec, is_encrypted, recorded_scope
 from core.data_converter import ContextBoundDataConverter, context_bound
 from core.temporal_plugin import aiaas_plugin
@@ -84,3 +85,20 @@ def test_without_a_context_aware_part_binding_returns_the_same_converter() -> No
         f.name for f in dataclasses.fields(DataConverter.default) if f.init
     }
     assert _plugin_converter(None).payload_codec is None
+
+
+def test_a_context_bound_again_reuses_its_binding_and_the_kept_bindings_stay_bounded(
+    codec: TenantPayloadCodec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    converter = _plugin_converter(codec)
+    tenant = new_tenant()
+    context = _activity(f"{tenant}:conv:{uuid.uuid4()}")
+    first = converter.with_context(context)
+    assert converter.with_context(_activity(context.workflow_id or "")) is first
+    other = converter.with_context(_activity(f"{new_tenant()}:conv:{uuid.uuid4()}"))
+    assert other is not first and isinstance(other.payload_codec, TenantPayloadCodec)
+    assert other.payload_codec.scope != tenant
+    monkeypatch.setattr(data_converter, "_BINDINGS_KEPT", 3)
+    for _ in range(10):
+        converter.with_context(_activity(f"{new_tenant()}:conv:{uuid.uuid4()}"))
+    assert len(converter._bindings) <= 3  # type: ignore[attr-defined]
