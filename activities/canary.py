@@ -24,8 +24,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agents.activation import activate_version
-from agents.definitions import AgentInvalid, AgentNotFound
+from agents.definitions import AgentNotFound
 from agents.sdk import ToolRegistry
+from agents.validation import AgentInvalid
 from contracts.canary import (
     AgentVersionSubject,
     CanaryDecision,

@@ -18,9 +18,10 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from agents.definitions import expand_tool_refs, find_agent
+from agents.definitions import find_agent
 from agents.enablement import default_enabled, load_overrides
 from agents.sdk import ToolRegistry
+from agents.validation import expand_tool_refs
 from contracts.agents import ResolveAgentInput, ResolvedAgent
 from contracts.names import ACT_RESOLVE_AGENT
 from db.database import Database

@@ -1,9 +1,10 @@
 """Making a version of an agent the active one: saving it as the tenant's next version, audited.
 
-The active version of an agent is its newest (`agents.definitions`), and saved versions never change, so
-activating an older version (a roll back in the console, a promoted agent-version canary) saves its
-definition again as the next version. Every save goes through `save_version`: the definition is validated,
-stored and recorded in the audit log (`agent.saved`) in the caller's transaction, so both commit or neither.
+The active version of an agent is its newest that is not a draft (`agents.definitions`), and saved versions
+never change, so activating another version (a draft, a roll back in the console, a promoted agent-version
+canary) saves its definition again as the next version. Every save goes through `save_version`: the definition
+is validated, stored and recorded in the audit log (`agent.saved`, with `draft` for a draft) in the caller's
+transaction, so both commit or neither.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ async def save_version(
     registry: ToolRegistry,
     pinned: Collection[str] = (),
     details: dict[str, Any] | None = None,
+    draft: bool = False,
 ) -> AgentDefinition:
-    """Validate and store `definition` as the next version, and audit it; `AgentInvalid` when it names tools
-    or agents that do not exist."""
-    stored = await save_agent(session, tenant_id, definition, actor, registry=registry, pinned=pinned)
+    """Validate and store `definition` as the next version (a draft when `draft`), and audit it; `AgentInvalid`
+    when it names tools or agents that do not exist."""
+    stored = await save_agent(session, tenant_id, definition, actor, registry=registry, pinned=pinned, draft=draft)
     await record_event(
         session,
         tenant_id=tenant_id,
@@ -42,6 +44,7 @@ async def save_version(
             "version": stored.version,
             "tools": list(stored.tools),
             "handoff_targets": stored.handoff_targets,
+            **({"draft": True} if draft else {}),
             **(details or {}),
         },
     )

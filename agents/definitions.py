@@ -5,20 +5,24 @@ adds the next number. The shipped defaults (`data/<name>.json`) are version 0: t
 tenant never saved and stay reachable as version 0 after the tenant overrides them. Names the operator pins
 to a model (`AIAAS_AGENT_MODELS`) but nobody defines are chat agents without tools, also version 0.
 
-    version None -> the tenant's newest version, else the shipped (or operator) default
+    version None -> the tenant's newest version that is not a draft, else the shipped (or operator) default
     version 0    -> the shipped (or operator) default
-    version N    -> the tenant's version N; when the tenant saved no version of that name at all, the default
-                    (whose own `definition.version` is 1, which a caller may pass back)
+    version N    -> the tenant's version N, a draft included; when the tenant saved no version of that name at
+                    all, the default (whose own `definition.version` is 1, which a caller may pass back)
 
-Validation runs against the tool registry: every tool reference must name an agent-visible tool (`name`,
-`name@version`, or `namespace.*` for all of a namespace's agent-visible tools) and every handoff target a
-known agent.
+Drafts. A version saved as a draft takes the next number like any other but is never the one a name without a
+version resolves to: it is read, compared, evaluated and trialled (an agent-version canary) by its number, and
+activating it saves its definition again as the next version (`agents.activation`). The active version is
+therefore the newest version that is not a draft.
+
+Validation (`agents.validation`) runs against the tool registry and the known agents: a handoff target must be
+an agent with an active version or a default.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -29,8 +33,9 @@ import structlog
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from agents.sdk import Tool, ToolRegistry
-from contracts.agents import TOOL_NAME, AgentDefinition
+from agents.sdk import ToolRegistry
+from agents.validation import validate_definition
+from contracts.agents import AgentDefinition
 from core.settings import Settings
 from db.database import run_sql
 
@@ -49,14 +54,6 @@ class AgentNotFound(LookupError):
     """No shipped agent and no version of the tenant's own answers to that name."""
 
 
-class AgentInvalid(ValueError):
-    """A definition that names tools or handoff targets that do not exist; `problems` says which."""
-
-    def __init__(self, problems: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(f"{p['field']}: {p['problem']}" for p in problems))
-        self.problems = problems
-
-
 @dataclass(frozen=True, slots=True)
 class StoredAgent:
     definition: AgentDefinition
@@ -65,6 +62,7 @@ class StoredAgent:
     source: str  # "shipped", "operator" or "tenant"
     created_at: datetime | None = None
     created_by: str = ""
+    draft: bool = False
 
 
 def pinned_agent_names(settings: Settings) -> frozenset[str]:
@@ -110,23 +108,25 @@ def default_agent(name: str, pinned: Collection[str] = ()) -> StoredAgent | None
 
 def _stored(row: Any) -> StoredAgent:
     raw = row.definition if isinstance(row.definition, dict) else json.loads(row.definition)
-    return StoredAgent(AgentDefinition.model_validate(raw), int(row.version), "tenant", row.created_at, row.created_by)
+    definition = AgentDefinition.model_validate(raw)
+    return StoredAgent(definition, int(row.version), "tenant", row.created_at, row.created_by, bool(row.draft))
 
 
 _SELECT_NEWEST = (
-    "SELECT name, version, definition, created_at, created_by FROM agent_definitions"
-    " WHERE name = :n ORDER BY version DESC LIMIT 1"
+    "SELECT name, version, definition, created_at, created_by, draft FROM agent_definitions"
+    " WHERE name = :n AND NOT draft ORDER BY version DESC LIMIT 1"
 )
 _SELECT_VERSION = (
-    "SELECT name, version, definition, created_at, created_by FROM agent_definitions WHERE name = :n AND version = :v"
+    "SELECT name, version, definition, created_at, created_by, draft FROM agent_definitions"
+    " WHERE name = :n AND version = :v"
 )
 _SELECT_VERSIONS = (
-    "SELECT name, version, definition, created_at, created_by FROM agent_definitions"
+    "SELECT name, version, definition, created_at, created_by, draft FROM agent_definitions"
     " WHERE name = :n ORDER BY version DESC"
 )
 _SELECT_ALL_NEWEST = (
-    "SELECT DISTINCT ON (name) name, version, definition, created_at, created_by FROM agent_definitions"
-    " ORDER BY name, version DESC"
+    "SELECT DISTINCT ON (name) name, version, definition, created_at, created_by, draft FROM agent_definitions"
+    " WHERE NOT draft ORDER BY name, version DESC"
 )
 
 
@@ -160,7 +160,8 @@ async def load_agent(
 
 
 async def list_agents(session: AsyncSession, *, pinned: Collection[str] = ()) -> list[StoredAgent]:
-    """Every agent the tenant can use, at its newest version: saved versions hide the defaults they override."""
+    """Every agent the tenant can use, at its active version: saved versions hide the defaults they override (an
+    agent with only drafts is not listed; its versions are)."""
     rows = await run_sql(session, _SELECT_ALL_NEWEST)
     found = {stored.definition.name: stored for stored in map(_stored, rows)}
     for name in [*shipped_agents(), *pinned]:
@@ -170,7 +171,8 @@ async def list_agents(session: AsyncSession, *, pinned: Collection[str] = ()) ->
 
 
 async def list_versions(session: AsyncSession, name: str, *, pinned: Collection[str] = ()) -> list[StoredAgent]:
-    """The tenant's saved versions of `name`, newest first, then the default (version 0) if there is one."""
+    """The tenant's saved versions of `name` (drafts included), newest first, then the default (version 0) if
+    there is one."""
     rows = await run_sql(session, _SELECT_VERSIONS, {"n": name})
     versions = [_stored(row) for row in rows]
     default = default_agent(name, pinned)
@@ -178,67 +180,16 @@ async def list_versions(session: AsyncSession, name: str, *, pinned: Collection[
 
 
 async def known_agents(session: AsyncSession, *, pinned: Collection[str] = ()) -> set[str]:
-    saved = await run_sql(session, "SELECT DISTINCT name FROM agent_definitions")
+    saved = await run_sql(session, "SELECT DISTINCT name FROM agent_definitions WHERE NOT draft")
     return {*shipped_agents(), *(name for name in pinned if default_agent(name, pinned)), *saved.scalars()}
 
 
-def expand_tool_refs(refs: Iterable[str], registry: ToolRegistry) -> list[Tool]:
-    """The agent-visible tools the references name, in order, each once; unknown references are skipped."""
-    tools: dict[tuple[str, int], Tool] = {}
-    for ref in refs:
-        for item in _matches(ref, registry):
-            if item.spec.agent_visible:
-                tools.setdefault((item.spec.name, item.spec.version), item)
-    return list(tools.values())
-
-
-def _matches(ref: str, registry: ToolRegistry) -> list[Tool]:
-    if ref.endswith(".*"):
-        namespace = ref[:-1]
-        latest: dict[str, Tool] = {}
-        for item in registry.all():  # sorted by (name, version): the last one seen is the newest
-            if item.spec.name.startswith(namespace):
-                latest[item.spec.name] = item
-        return list(latest.values())
-    found = registry.resolve(ref)
-    return [found] if found is not None else []
-
-
-def _ref_problem(ref: str, registry: ToolRegistry) -> str | None:
-    name, _, version = ref.partition("@")
-    wildcard = name.endswith(".*") and not version
-    if not (TOOL_NAME.fullmatch(name) or (wildcard and TOOL_NAME.fullmatch(name[:-2] + ".x"))):
-        return "malformed_tool_ref"
-    if version and not (version.isdigit() and 1 <= int(version) <= 1_000_000):
-        return "malformed_tool_ref"
-    matches = _matches(ref, registry)
-    if not matches:
-        return "unknown_tool"
-    if not any(item.spec.agent_visible for item in matches):
-        return "tool_not_agent_visible"
-    return None
-
-
-def validate_definition(definition: AgentDefinition, registry: ToolRegistry, known: Collection[str]) -> None:
-    """Raises AgentInvalid listing every tool reference and handoff target that does not hold."""
-    problems: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for i, ref in enumerate(definition.tools):
-        problem = "duplicate_tool" if ref in seen else _ref_problem(ref, registry)
-        seen.add(ref)
-        if problem:
-            problems.append({"field": f"tools[{i}]", "value": ref[:100], "problem": problem})
-    for i, target in enumerate(definition.handoff_targets):
-        if target == definition.name:
-            problem = "handoff_to_self"
-        elif target in definition.handoff_targets[:i]:
-            problem = "duplicate_handoff_target"
-        else:
-            problem = None if target in known else "unknown_handoff_target"
-        if problem:
-            problems.append({"field": f"handoff_targets[{i}]", "value": target[:100], "problem": problem})
-    if problems:
-        raise AgentInvalid(problems)
+async def last_version_number(session: AsyncSession, name: str) -> int:
+    """The highest number the tenant saved for `name`, drafts included; 0 when it saved none."""
+    current = await run_sql(
+        session, "SELECT COALESCE(MAX(version), 0) FROM agent_definitions WHERE name = :n", {"n": name}
+    )
+    return int(current.scalar_one())
 
 
 async def save_agent(
@@ -249,8 +200,10 @@ async def save_agent(
     *,
     registry: ToolRegistry,
     pinned: Collection[str] = (),
+    draft: bool = False,
 ) -> AgentDefinition:
-    """Validates `definition` and stores it as the tenant's next version of its name; returns what was stored."""
+    """Validates `definition` and stores it as the tenant's next version of its name, active unless `draft`;
+    returns what was stored."""
     known = await known_agents(session, pinned=pinned) | {definition.name}
     validate_definition(definition, registry, known)
     # Two saves of one agent at once queue here, so each gets its own next number instead of a key clash.
@@ -259,21 +212,19 @@ async def save_agent(
         "SELECT pg_advisory_xact_lock(:cls, hashtext(:key))",
         {"cls": _LOCK_CLASS, "key": f"{tenant_id}:{definition.name}"},
     )
-    current = await run_sql(
-        session, "SELECT COALESCE(MAX(version), 0) FROM agent_definitions WHERE name = :n", {"n": definition.name}
-    )
-    stored = definition.model_copy(update={"version": int(current.scalar_one()) + 1})
+    stored = definition.model_copy(update={"version": await last_version_number(session, definition.name) + 1})
     await run_sql(
         session,
-        "INSERT INTO agent_definitions (tenant_id, name, version, definition, created_at, created_by)"
-        " VALUES (:tid, :name, :version, CAST(:definition AS jsonb), now(), :by)",
+        "INSERT INTO agent_definitions (tenant_id, name, version, definition, created_at, created_by, draft)"
+        " VALUES (:tid, :name, :version, CAST(:definition AS jsonb), now(), :by, :draft)",
         {
             "tid": tenant_id,
             "name": stored.name,
             "version": stored.version,
             "definition": stored.model_dump_json(),
             "by": created_by,
+            "draft": draft,
         },
     )
-    log.info("agent saved", agent=stored.name, version=stored.version, tools=len(stored.tools))
+    log.info("agent saved", agent=stored.name, version=stored.version, tools=len(stored.tools), draft=draft)
     return stored

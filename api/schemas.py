@@ -225,6 +225,8 @@ class AgentOut(BaseModel):
     limits: LoopLimits
     created_at: datetime | None = None
     created_by: str = ""
+    # A draft is read, evaluated and trialled by its number; conversations use the active version.
+    draft: bool = False
 
 
 class AgentVersionOut(BaseModel):
@@ -234,3 +236,6 @@ class AgentVersionOut(BaseModel):
     description: str
     created_at: datetime | None = None
     created_by: str = ""
+    draft: bool = False
+    # The version conversations use: the newest that is not a draft, else the default.
+    active: bool = False

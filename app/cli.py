@@ -21,7 +21,7 @@ from app import (
     cli_router,
     cli_status,
     cli_tenant,
-    up,
+    cli_up,
 )
 
 AddParser = Callable[[Any], None]
@@ -29,7 +29,7 @@ AddParser = Callable[[Any], None]
 # worker's and the gateway's modules import their servers at the top: they are loaded only when chosen,
 # and until then stand in the listing under their name and summary.
 _SUBCOMMANDS: tuple[AddParser | tuple[str, str, str], ...] = (
-    up.add_up_parser,
+    cli_up.add_up_parser,
     cli_status.add_status_parser,
     cli_tenant.add_tenant_parser,
     cli_keys.add_keys_parser,

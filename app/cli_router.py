@@ -28,7 +28,10 @@ def add_router_parser(subparsers: Any) -> None:
         "--tenant", help="store the router as this tenant's: its turns are routed by it from the next decision on"
     )
     train.add_argument(
-        "--calibration", choices=("platt", "isotonic"), default="platt", help="calibration map (default: platt)"
+        "--calibration",
+        choices=("auto", "platt", "isotonic"),
+        default="auto",
+        help="calibration map (default: auto, isotonic averaged over the folds from 1,000 rows, else platt)",
     )
     train.add_argument(
         "--cost-ratio", type=float, default=0.06, help="small tier's price over the large tier's (default: 0.06)"

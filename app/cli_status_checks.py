@@ -147,9 +147,13 @@ def run_checks(settings: Settings, apps: RunningApps | None, limit: float) -> li
     if metrics is None:
         reason = "not started (aiaas up --no-worker)" if apps is not None else "set AIAAS_WORKER_METRICS_PORT"
         add(Check("worker", "skipped", None, f"no metrics endpoint known: {reason}"))
+    elif apps is None:
+        add(_timed("worker", metrics, _http_all([metrics], "metrics ok"), limit))
     else:
-        urls = apps.worker_metrics_urls if apps is not None and len(apps.worker_metrics_urls) > 1 else [metrics]
-        add(_timed("worker", metrics, _http_all(urls, "metrics ok"), limit))
+        # Split roles are a part each: the platform needs both, and the line says which side is down.
+        for role, urls in apps.workers_by_role().items():
+            part = "worker" if role == "all" else f"worker-{role}"
+            add(_timed(part, urls[0], _http_all(urls, "metrics ok"), limit))
 
     with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="status") as pool:
         return list(pool.map(lambda check: check(), checks))

@@ -1,14 +1,15 @@
-"""`aiaas up`: the whole platform on one machine - the stack, migrations, a worker and the gateway.
+"""`aiaas up`: the whole platform on one machine - the stack, migrations, the workers and the gateways.
 
-Everything it starts is its child and is stopped by it: Ctrl-C or SIGTERM stops the gateway, the worker,
-then Redis, Postgres and Temporal, and exits 0; a child that dies on its own stops the rest and exits 1; and
-if `up` itself is killed, its children die with it (`core/stack/spawn.py`). While it starts it reports each
-part on stderr as it gets ready, with its time; stdout gets the summary of what runs where.
+The workers run every workflow and activity each, or split by role (`app/up_apps.py`); the command line is
+`app/cli_up.py`. Everything it starts is its child and is stopped by it: Ctrl-C or SIGTERM stops the
+gateways, the workers, then Redis, Postgres and Temporal, and exits 0; a child that dies on its own stops the
+rest and exits 1; and if `up` itself is killed, its children die with it (`core/stack/spawn.py`). While it
+starts it reports each part on stderr as it gets ready, with its time; stdout gets the summary of what runs
+where (`app/up_summary.py`).
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import contextlib
 import functools
@@ -19,11 +20,11 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from app.up_apps import AppProcess, default_count, gateway_processes, listens_on, worker_processes
+from app.up_summary import summary_lines
 from core.stack.ports import ensure_port_free, free_port
 from core.stack.process import ManagedProcess, ReadyCheck, StartCancelled
 from core.stack.progress import Progress, describe
@@ -37,57 +38,6 @@ GATEWAY_READY_TIMEOUT = 120.0
 # The worker serves its metrics once it has connected to Temporal, Postgres and Redis, just before it polls.
 WORKER_READY_TIMEOUT = 120.0
 WATCH_INTERVAL = 0.5
-
-
-def add_up_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("up", help="run Temporal, Postgres, Redis, a worker and the gateway here")
-    parser.add_argument("--data-dir", type=Path, default=None, help="state directory (default: AIAAS_DATA_DIR)")
-    parser.add_argument("--port", type=int, default=None, help="gateway port (default: AIAAS_GATEWAY_PORT)")
-    parser.add_argument("--no-gateway", action="store_true", help="do not start the gateway")
-    parser.add_argument("--no-worker", action="store_true", help="do not start the worker")
-    parser.add_argument(
-        "--smtp", action="store_true", help="also run the development SMTP receiver for email channels (`aiaas smtp`)"
-    )
-    parser.add_argument(
-        "--workers", type=_positive, default=None, help="worker processes (default: AIAAS_WORKERS, else one per core)"
-    )
-    parser.add_argument(
-        "--gateway-workers",
-        type=_positive,
-        default=None,
-        help="gateway processes sharing the port (default: AIAAS_GATEWAY_WORKERS, else one per core)",
-    )
-    parser.set_defaults(func=run_up)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError("must be from 1 to 64")
-    return value
-
-
-def run_up(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from core.settings import Settings
-
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise RuntimeError(f"invalid settings: {exc.errors()[0]['msg']}") from exc
-    updates: dict[str, object] = {}
-    if args.data_dir is not None:
-        updates["data_dir"] = args.data_dir
-    if args.port is not None:
-        updates["gateway_port"] = args.port
-    if args.workers is not None:
-        updates["workers"] = args.workers
-    if args.gateway_workers is not None:
-        updates["gateway_workers"] = args.gateway_workers
-    up = Up(settings.model_copy(update=updates), gateway=not args.no_gateway, worker=not args.no_worker)
-    up.smtp_port = (settings.smtp_port or free_port(settings.host)) if args.smtp else 0
-    return up.run()
 
 
 def _say(text: str) -> None:
@@ -138,8 +88,11 @@ class Up:
         # The worker's own metrics endpoint: the configured port, or one picked for this run.
         self.worker_metrics_port = (settings.worker_metrics_port or free_port(settings.host)) if worker else 0
         self.worker_count = settings.workers or default_count()
+        # Split roles only: the activities processes beside the `worker_count` workflows ones.
+        split = settings.up_worker_roles == "split"
+        self.activity_count = (settings.activity_workers or default_count()) if split else 0
         self.gateway_count = settings.gateway_workers or default_count()
-        self.worker_metrics_urls: list[str] = []
+        self.workers: list[AppProcess] = []
         # The development SMTP receiver's port; 0: not started.
         self.smtp_port = 0
 
@@ -230,9 +183,15 @@ class Up:
             waits.append((process, check, timeout))
 
         if self.with_worker:
-            workers = worker_processes(self.worker_count, host, self.worker_metrics_port, env)
-            self.worker_metrics_urls = [app.ready_url for app in workers]
-            for app in workers:
+            self.workers = worker_processes(
+                self.worker_count,
+                host,
+                self.worker_metrics_port,
+                env,
+                roles=self.settings.up_worker_roles,
+                activity_count=self.activity_count,
+            )
+            for app in self.workers:
                 add(app, WORKER_READY_TIMEOUT)
         if self.with_gateway:
             for app in gateway_processes(self.gateway_count, host, port, env, data_dir):
@@ -253,8 +212,9 @@ class Up:
                 launcher_pid=os.getpid(),
                 gateway_url=self.gateway_url if self.with_gateway else None,
                 worker_metrics_url=self.worker_metrics_url if self.with_worker else None,
-                worker_metrics_urls=self.worker_metrics_urls,
+                worker_metrics_urls=[app.ready_url for app in self.workers],
                 gateway_processes=self.gateway_count if self.with_gateway else 0,
+                worker_roles=[app.role for app in self.workers],
             ),
         )
 
@@ -279,49 +239,15 @@ class Up:
             raise next((e for e in errors if not isinstance(e, StartCancelled)), errors[0])
 
     def _print_urls(self, endpoints: StackEndpoints) -> None:
-        from core.stack.postgres import mask_password
-
-        lines = [
-            f"temporal: {endpoints.temporal_address}",
-            f"temporal ui: {endpoints.temporal_ui_url or '(not known; set AIAAS_TEMPORAL_UI_URL)'}",
-            f"postgres: {mask_password(endpoints.database_url)}",
-            f"redis: {endpoints.redis_url}",
-        ]
-        if self.with_gateway:
-            lines += [f"gateway: {self.gateway_url}", f"api docs: {self.gateway_url}/docs"]
-            lines.append(f"gateway processes: {self.gateway_count}")
-            # The development sign-in: a key (`aiaas tenant create`) or a dev token, pasted on the sign-in page.
-            sign_in = "a key from `aiaas tenant create`, or `aiaas admin token --platform-role platform_admin`"
-            if self.settings.oidc_client_id:
-                sign_in = f"through {self.settings.oidc_provider_name or self.settings.jwt_issuer}, or " + sign_in
-            lines.append(f"console: {self.gateway_url}/console (sign in with {sign_in})")
-        if self.with_worker:
-            lines.append(f"worker metrics: {self.worker_metrics_url}")
-            lines += [f"worker-{i} metrics: {url}" for i, url in enumerate(self.worker_metrics_urls[1:], start=2)]
-        if self.smtp_port:
-            lines.append(f"smtp (email channels, development): {self.settings.host}:{self.smtp_port}")
-        models = self._describe_models(endpoints)
-        if models:
-            lines.append(models)
+        lines = summary_lines(
+            self.settings,
+            endpoints,
+            gateway_count=self.gateway_count if self.with_gateway else 0,
+            workers=self.workers,
+            smtp_port=self.smtp_port,
+        )
         lines.append(f"logs: {self.stack.data_dir / 'logs'}")
         print("\n".join(lines), flush=True)
-
-    def _describe_models(self, endpoints: StackEndpoints) -> str | None:
-        settings = self.settings.model_copy(
-            update={
-                "temporal_address": endpoints.temporal_address,
-                "database_url": endpoints.database_url,
-                "redis_url": endpoints.redis_url,
-                "temporal_ui_url": endpoints.temporal_ui_url,
-            }
-        )
-        # Informational only: a platform that is up stays up when the model registry cannot describe itself.
-        try:
-            from agents.models.registry import describe_default_models
-
-            return str(describe_default_models(settings))
-        except Exception:
-            return None
 
     def _watch(self) -> None:
         watched = self.stack.processes + self.children

@@ -82,16 +82,27 @@ def _serves(process: ManagedProcess, port: int) -> bool:
     return listening and httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
 
 
+def _worker_argvs(workers: int, activity_workers: int) -> list[tuple[str, list[str]]]:
+    """`workers` of the default role, or, with activity workers, `workers` of role workflows and those of role
+    activities, as `aiaas up --worker-roles split` runs them (`--role` only then: older checkouts lack it)."""
+    argv = [sys.executable, "-m", "app.cli", "worker"]
+    if not activity_workers:
+        return [(f"bench-worker-{i}", argv) for i in range(workers)]
+    return [(f"bench-worker-workflows-{i}", [*argv, "--role", "workflows"]) for i in range(workers)] + [
+        (f"bench-worker-activities-{i}", [*argv, "--role", "activities"]) for i in range(activity_workers)
+    ]
+
+
 @contextmanager
-def running_platform(settings: Settings, workers: int, gateways: int, **extra: str) -> Iterator[Platform]:
+def running_platform(
+    settings: Settings, workers: int, gateways: int, activity_workers: int = 0, **extra: str
+) -> Iterator[Platform]:
     tenant_id, api_key = asyncio.run(create_tenant(settings))
     env = platform_env(settings, **extra)
     port = free_port()
     worker_procs = [
-        ManagedProcess(
-            f"bench-worker-{i}", [sys.executable, "-m", "app.cli", "worker"], data_dir=settings.data_dir, env=env
-        )
-        for i in range(workers)
+        ManagedProcess(name, argv, data_dir=settings.data_dir, env=env)
+        for name, argv in _worker_argvs(workers, activity_workers)
     ]
     argv = [sys.executable, "-m", "app.cli", "gateway", "--host", "127.0.0.1", "--port", str(port)]
     if gateways > 1:

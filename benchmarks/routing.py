@@ -1,16 +1,22 @@
 """Router v2 on MT-Bench with synthetic labels, its decision overhead, and a replay with failing providers.
 
-python -m benchmarks routing [--draws N] [--turns N] [--save PATH]
+python -m benchmarks routing [--draws N] [--turns N] [--label-seed N] [--save PATH]
 
 Quality (cross-fitted by question, 5 folds: every question is scored by a router that never saw it):
 router v2 against always-small, always-large, random at the same strong share, and a RouteLLM-style
 similarity-weighted router (TF-IDF cosine, weights exp(10 sim / max sim), mean small pass rate of the
 neighbours). Reports the cost at 95 % of always-large quality (goal <= 0.5x random's), PGR at a 50 % strong
 share and APGR over shares 0..1 (goal >= 0.80), and ECE (goal <= 0.05). Costs are relative (large = 1,
-small = the price ratio of gpt-4o-mini to gpt-4o). Two diagnostic rows: the same router with the isotonic
-map instead of Platt's, and ranking by the hidden category and turn (what perfect intent features could
-reach; the per-question offset stays hidden), so the router's gap to the goal is split into what its
-features misread and what no feature of the text could see.
+small = the price ratio of gpt-4o-mini to gpt-4o). Diagnostic rows: the same router with Platt's map
+(the default before the isotonic ensemble), and ranking by the hidden category and turn (what perfect intent
+features could reach; the per-question offset stays hidden), so the router's gap to the goal is split into
+what its features misread and what no feature of the text could see.
+
+Ties: rows with equal scores are one block, and a share that cuts a block counts its mean gain (the expected
+quality of any tie-break). Until December 2026 ties were broken by row index, which is table order, and
+MT-Bench's file is sorted by category: a router that gives many prompts one probability (an isotonic
+staircase, the category-known row) then had its ties ordered by the hidden category, writing and role-play
+first, then reasoning and maths before coding, extraction, STEM and humanities. Both figures are printed.
 
 Overhead: one decision (features + classifier + policy) against the baseline of today's routing, a dict
 lookup of the tier's model, timed in the same run.
@@ -47,7 +53,44 @@ def _fold(question_id: int) -> int:
 
 
 def _curve(scores: Sequence[float], small: Sequence[int], large: Sequence[int]) -> list[tuple[float, float]]:
-    """(strong share, quality) when the lowest-scored rows go large, for every share in steps of 1/200."""
+    """(strong share, quality) when the lowest-scored rows go large, for every share in steps of 1/200.
+
+    Rows with equal scores are one block: a share that cuts a block sends a random part of it large, so the
+    block counts with its mean gain (the expected quality of any tie-break), never in table order.
+    """
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    n = len(order)
+    gain = [0.0]  # gain[k]: large minus small over the k lowest-scored rows
+    for i in order:
+        gain.append(gain[-1] + large[i] - small[i])
+    block_start = [0] * (n + 1)  # for a cut after k rows: where the block holding row k-1 starts
+    block_end = [0] * (n + 1)
+    start = 0
+    while start < n:
+        end = start
+        while end < n and scores[order[end]] == scores[order[start]]:
+            end += 1
+        for k in range(start + 1, end + 1):
+            block_start[k], block_end[k] = start, end
+        start = end
+    base = sum(small)
+    out = []
+    for step in range(201):
+        k = round(n * step / 200)
+        a, b = block_start[k], block_end[k]
+        cut = gain[k] if k in (0, b) else gain[a] + (k - a) / (b - a) * (gain[b] - gain[a])
+        out.append((k / n, (base + cut) / n))
+    return out
+
+
+def _curve_in_table_order(
+    scores: Sequence[float], small: Sequence[int], large: Sequence[int]
+) -> list[tuple[float, float]]:
+    """The curve as measured before ties were blocks: equal scores broken by row index, i.e. table order.
+
+    MT-Bench's file is sorted by category, so this tie-break reads the hidden category whenever a router
+    gives many prompts one probability (an isotonic staircase does); kept to show both figures.
+    """
     order = sorted(range(len(scores)), key=lambda i: (scores[i], i))
     n = len(order)
     out = []
@@ -81,16 +124,16 @@ def _sw_scores(test: list[Prompt], train: list[Prompt], pass_rate: dict[tuple[in
     return scores
 
 
-def quality(draws: int) -> tuple[dict[str, float], PassClassifier]:
+def quality(draws: int, label_seed: int = 11) -> tuple[dict[str, float], PassClassifier]:
     items = prompts()
-    rows = table(items, draws)
+    rows = table(items, draws, seed=label_seed)
     by_prompt = {(p.question_id, p.turn): i for i, p in enumerate(items)}
     pass_rate: dict[tuple[int, int], float] = {}
     for i, p in enumerate(items):
         chunk = rows[i * draws : (i + 1) * draws]
         pass_rate[(p.question_id, p.turn)] = sum(r.small_pass for r in chunk) / draws
     v2: list[float] = [0.0] * len(rows)
-    v2_iso: list[float] = [0.0] * len(rows)
+    v2_platt: list[float] = [0.0] * len(rows)
     sw: list[float] = [0.0] * len(rows)
     for fold in range(FOLDS):
         train_items = [p for p in items if _fold(p.question_id) != fold]
@@ -99,15 +142,16 @@ def quality(draws: int) -> tuple[dict[str, float], PassClassifier]:
         for p in train_items:
             i = by_prompt[(p.question_id, p.turn)]
             train_rows += rows[i * draws : (i + 1) * draws]
+        # The default: 3,840 training rows, so the isotonic map shared by the five fold models.
         clf = fit(train_rows, cost_ratio=COST_RATIO)
-        # The same fit with the isotonic map (`aiaas router train --calibration isotonic`), for its ECE.
-        iso = fit(train_rows, cost_ratio=COST_RATIO, calibration="isotonic")
+        # The previous default, one model with Platt's map (`aiaas router train --calibration platt`).
+        platt = fit(train_rows, cost_ratio=COST_RATIO, calibration="platt")
         sw_test = _sw_scores(test_items, train_items, pass_rate)
         for p, sw_score in zip(test_items, sw_test, strict=True):
             i = by_prompt[(p.question_id, p.turn)]
             for j in range(i * draws, (i + 1) * draws):
                 v2[j] = clf.predict(rows[j].features)
-                v2_iso[j] = iso.predict(rows[j].features)
+                v2_platt[j] = platt.predict(rows[j].features)
                 sw[j] = sw_score
     small = [r.small_pass for r in rows]
     large = [r.large_pass for r in rows]
@@ -121,7 +165,7 @@ def quality(draws: int) -> tuple[dict[str, float], PassClassifier]:
         "always-large quality": q_large,
         "random cost @95%": random_cost,
         "ECE router v2": expected_calibration_error(v2, small),
-        "ECE router v2 isotonic": expected_calibration_error(v2_iso, small),
+        "ECE router v2 Platt": expected_calibration_error(v2_platt, small),
     }
     # The ceiling: ranking by the hidden pass probability itself, which no router can see.
     oracle = [items[i // draws].p_small for i in range(len(rows))]
@@ -132,7 +176,7 @@ def quality(draws: int) -> tuple[dict[str, float], PassClassifier]:
     ]
     for name, scores in (
         ("router v2", v2),
-        ("router v2 isotonic", v2_iso),
+        ("router v2 Platt", v2_platt),
         ("similarity-weighted", sw),
         ("oracle (hidden difficulty)", oracle),
         ("category and turn known", category),
@@ -142,6 +186,8 @@ def quality(draws: int) -> tuple[dict[str, float], PassClassifier]:
         out[f"{name} cost @95%"] = _cost_at_quality(curve, goal)
         out[f"{name} PGR @50%"] = pgr[10]
         out[f"{name} APGR"] = statistics.fmean(pgr)
+        # The same router on the previous yardstick (ties broken in table order), to show both figures.
+        out[f"{name} cost @95% table-order ties"] = _cost_at_quality(_curve_in_table_order(scores, small, large), goal)
     # The shipped global router is fitted on every question.
     return out, fit(rows, cost_ratio=COST_RATIO)
 
@@ -185,19 +231,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=30, help="graded answers per MT-Bench prompt")
     parser.add_argument("--turns", type=int, default=10_000, help="turns replayed with failing providers")
     parser.add_argument("--iterations", type=int, default=5000, help="decisions timed")
+    parser.add_argument(
+        "--label-seed", type=int, default=11, help="seed of the graded answers' draws (the same prompts, new labels)"
+    )
     parser.add_argument("--save", type=Path, help="write the router fitted on every question here")
     args = parser.parse_args(argv)
     random.seed(0)
-    results, clf = quality(args.draws)
+    results, clf = quality(args.draws, args.label_seed)
     print(f"routing quality on MT-Bench, {int(results.pop('rows'))} graded answers, 5-fold by question")
     for name, value in results.items():
         print(f"  {name:<36} {value:8.4f}")
     rnd = results["random cost @95%"]
     print(f"  router v2 cost @95% / random's        {results['router v2 cost @95%'] / rnd:8.3f}  (goal <= 0.5)")
-    print(f"  router v2 isotonic cost / random's     {results['router v2 isotonic cost @95%'] / rnd:8.3f}")
+    print(f"  router v2 Platt cost / random's        {results['router v2 Platt cost @95%'] / rnd:8.3f}")
     print(f"  similarity-weighted cost / random's    {results['similarity-weighted cost @95%'] / rnd:8.3f}")
     print(f"  oracle cost / random's                 {results['oracle (hidden difficulty) cost @95%'] / rnd:8.3f}")
     print(f"  category-known cost / random's         {results['category and turn known cost @95%'] / rnd:8.3f}")
+    print("  the same ratios with ties broken in table order (the yardstick before ties were blocks):")
+    for name in ("router v2", "router v2 Platt", "similarity-weighted", "category and turn known"):
+        print(f"    {name:<34} {results[f'{name} cost @95% table-order ties'] / rnd:8.3f}")
     if args.save:
         clf.save(args.save)
         print(f"  saved {clf.version} (ECE on its validation rows {clf.ece:.4f}) to {args.save}")

@@ -192,13 +192,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3, help="turns per client before measuring")
     cores = len(os.sched_getaffinity(0))
     parser.add_argument("--workers", type=int, default=cores, help=f"worker processes (default {cores})")
+    parser.add_argument(
+        "--activity-workers",
+        type=int,
+        default=0,
+        help="split roles as `aiaas up --worker-roles split`: --workers of role workflows and this many of role "
+        "activities (default 0: every worker of role all)",
+    )
     parser.add_argument("--gateways", type=int, default=cores, help=f"gateway processes (default {cores})")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
     with throwaway_stack("aiaas-bench-", task_queue=f"bench-{uuid.uuid4().hex[:6]}") as settings:
-        print(f"turns: {args.workers} worker and {args.gateways} gateway processes, {cores} cores")
-        with running_platform(settings, args.workers, args.gateways) as platform:
+        roles = f" ({args.workers} workflows, {args.activity_workers} activities)" if args.activity_workers else ""
+        workers = args.workers + args.activity_workers
+        print(f"turns: {workers} worker{roles} and {args.gateways} gateway processes, {cores} cores")
+        with running_platform(settings, args.workers, args.gateways, args.activity_workers) as platform:
             figures = asyncio.run(_measure(settings, platform, args))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

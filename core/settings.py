@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # `gateway_port` (SO_REUSEPORT); worker n > 1 serves its metrics on a port of its own.
     workers: int | None = Field(default=None, ge=1, le=64)
     gateway_workers: int | None = Field(default=None, ge=1, le=64)
+    # The roles of the workers `aiaas up` runs: "all" (each runs every workflow and activity) or "split"
+    # (`workers` processes of role workflows and `activity_workers` of role activities, the latter one per
+    # core when unset; docs/architecture.md, "Using the cores").
+    up_worker_roles: Literal["all", "split"] = "all"
+    activity_workers: int | None = Field(default=None, ge=1, le=64)
     # Open conversations kept in memory per worker (the sticky cache; a run evicted from it replays its
     # history on its next task), and whether the platform's workflow modules are imported once per worker
     # process rather than once per workflow run (docs/architecture.md, "Worker memory").

@@ -1,10 +1,12 @@
 """The pass classifier: P(the small tier's answer passes | features), calibrated, stored as plain JSON.
 
 Fitting uses scikit-learn: a logistic regression on standardised features, then a calibration map fitted on
-held-out rows (Platt scaling by default, isotonic regression when there are rows enough for its steps) turns
-its scores into calibrated probabilities. The artefact keeps only numbers (means,
-scales, weights, the isotonic steps, the cost/quality curve), a few kilobytes, so loading it needs neither
-scikit-learn nor pickle nor a network, and scoring is a dot product and a binary search: microseconds.
+held-out rows turns its scores into calibrated probabilities: Platt scaling for small tables; for tables with
+rows enough for its steps, an isotonic map shared by the five fold models, whose calibrated probabilities are
+averaged (`members`; scikit-learn's CalibratedClassifierCV(ensemble=True) with one map), which smooths the
+steps. The artefact keeps only numbers (means, scales, weights, the isotonic knots, the cost/quality curve),
+a few kilobytes, so loading it needs neither scikit-learn nor pickle nor a network, and scoring is a few dot
+products and binary searches: microseconds.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any
 
 from router.features import FEATURE_NAMES, vector
 
-ARTEFACT_FORMAT = 1
+# 2 adds `members` (an ensemble of fold models); format 1 artefacts (one linear model) still load.
+ARTEFACT_FORMAT = 2
+_READABLE_FORMATS = (1, 2)
 DEFAULT_ARTEFACT = Path(__file__).resolve().parent / "data" / "router_global.json"
 
 
@@ -32,6 +36,25 @@ class CurvePoint:
     strong_share: float
     quality: float
     cost: float
+
+
+@dataclass(frozen=True)
+class Member:
+    """One linear model of an ensemble: standardisation and weights over the classifier's `names`."""
+
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+
+def _linear(
+    values: list[float], means: Sequence[float], scales: Sequence[float], weights: Sequence[float], bias: float
+) -> float:
+    z = bias
+    for value, mean, scale, weight in zip(values, means, scales, weights, strict=True):
+        z += weight * (value - mean) / scale
+    return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
 
 @dataclass(frozen=True)
@@ -52,14 +75,12 @@ class PassClassifier:
     # Quality of always-large on the held-out rows, the reference of `curve`'s quality.
     large_quality: float = 1.0
     curve: tuple[CurvePoint, ...] = field(default_factory=tuple)
+    # When set, the probability is the mean of the members' calibrated probabilities (the top-level weights,
+    # a fit on every row, are then unused by `predict`).
+    members: tuple[Member, ...] = field(default_factory=tuple)
 
     def raw(self, features: dict[str, float]) -> float:
-        z = self.bias
-        for value, mean, scale, weight in zip(
-            vector(features, self.names), self.means, self.scales, self.weights, strict=True
-        ):
-            z += weight * (value - mean) / scale
-        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+        return _linear(vector(features, self.names), self.means, self.scales, self.weights, self.bias)
 
     def calibrate(self, raw: float) -> float:
         xs, ys = self.iso_x, self.iso_y
@@ -78,7 +99,11 @@ class PassClassifier:
         return y0 if x1 == x0 else y0 + (y1 - y0) * (raw - x0) / (x1 - x0)
 
     def predict(self, features: dict[str, float]) -> float:
-        return min(max(self.calibrate(self.raw(features)), 0.0), 1.0)
+        if not self.members:
+            return min(max(self.calibrate(self.raw(features)), 0.0), 1.0)
+        values = vector(features, self.names)
+        total = sum(self.calibrate(_linear(values, m.means, m.scales, m.weights, m.bias)) for m in self.members)
+        return min(max(total / len(self.members), 0.0), 1.0)
 
     def threshold_for(self, quality_target: float) -> float:
         """The cheapest point of the curve whose quality is at least `quality_target` x always-large's."""
@@ -104,18 +129,24 @@ class PassClassifier:
             "ece": self.ece,
             "large_quality": self.large_quality,
             "curve": [[p.threshold, p.strong_share, p.quality, p.cost] for p in self.curve],
+            "members": [
+                {"means": list(m.means), "scales": list(m.scales), "weights": list(m.weights), "bias": m.bias}
+                for m in self.members
+            ],
         }
         return {"version": self.version or content_version(body), **body}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PassClassifier:
-        if data.get("format") != ARTEFACT_FORMAT:
+        if data.get("format") not in _READABLE_FORMATS:
             raise ValueError(f"unknown router artefact format {data.get('format')!r}")
         names = tuple(str(n) for n in data["names"])
         unknown = set(names) - set(FEATURE_NAMES)
         if unknown:
             raise ValueError(f"router artefact reads unknown features: {sorted(unknown)}")
         lengths = {len(data[k]) for k in ("means", "scales", "weights")} | {len(names)}
+        members = data.get("members", [])
+        lengths |= {len(m[k]) for m in members for k in ("means", "scales", "weights")}
         if len(lengths) != 1 or len(data["iso_x"]) != len(data["iso_y"]):
             raise ValueError("router artefact arrays disagree in length")
         return cls(
@@ -132,6 +163,15 @@ class PassClassifier:
             ece=float(data.get("ece", 0.0)),
             large_quality=float(data.get("large_quality", 1.0)),
             curve=tuple(CurvePoint(*(float(v) for v in point)) for point in data.get("curve", [])),
+            members=tuple(
+                Member(
+                    means=tuple(float(v) for v in m["means"]),
+                    scales=tuple(float(v) or 1.0 for v in m["scales"]),
+                    weights=tuple(float(v) for v in m["weights"]),
+                    bias=float(m["bias"]),
+                )
+                for m in members
+            ),
         )
 
     def save(self, path: str | Path) -> None:

@@ -1,43 +1,36 @@
 """Invitations to join a tenant: issued by a member manager, accepted by a person's identity token.
 
-A token is `inv_<tenant id>.<256 random bits>`, shown once; only its SHA-256 is stored. The tenant id in it
-says which tenant's rows to look in (the acceptance has no tenant of its own); it grants nothing by itself:
-a token whose tenant part was changed matches no row there, so a token of tenant A can only ever make a
-member of A.
+A token is `inv_<tenant id>.<256 random bits>` (`tenancy.invitation_tokens`), shown once; only its SHA-256 is
+stored. The tenant id in it says which tenant's rows to look in (the acceptance has no tenant of its own); it
+grants nothing by itself: a token whose tenant part was changed matches no row there, so a token of tenant A can
+only ever make a member of A.
 
 Acceptance is refused when the invitation was revoked or has expired (410), was used by another person (409),
 names an address other than the identity's verified email (403), or asks for a role its inviter can no longer
 grant (403: the key that invited was revoked, or the inviting member was demoted). Accepting again as the same
-person answers as the first time. Every change is audited; the invited address is personal data, so it goes
-into the events' sealed part.
+person answers as the first time. Every change is audited; the invited address is personal data, so it goes into
+the events' sealed part.
 """
 
 # ruff: noqa: S608  # statements are assembled from this module's constants; values are bound parameters
 from __future__ import annotations
 
-import hashlib
-import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import run_sql
 from db.ids import new_id
 from tenancy.audit import record_event
+from tenancy.invitation_tokens import InvitationRefused, new_token, normalise_email, token_sha256
 from tenancy.permissions import Permission, may_grant, permissions_for
 from tenancy.tenants import ensure_user, set_member_role
 
-PREFIX = "inv_"
-MAX_TOKEN_CHARS = 200
-MAX_EMAIL_CHARS = 254
 STATUSES = ("pending", "accepted", "revoked", "expired")
-_TOKEN = re.compile(r"^inv_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$")
 _STATUS = (
     "CASE WHEN revoked_at IS NOT NULL THEN 'revoked' WHEN accepted_at IS NOT NULL THEN 'accepted'"
     " WHEN expires_at <= now() THEN 'expired' ELSE 'pending' END"
@@ -45,14 +38,6 @@ _STATUS = (
 _COLUMNS = (
     f"id, email, role, invited_by, created_at, expires_at, accepted_at, accepted_by, revoked_at, {_STATUS} AS status"
 )
-
-
-class InvitationRefused(Exception):
-    """What the API answers: an HTTP status, a stable code and a sentence."""
-
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details or {}
 
 
 @dataclass(frozen=True)
@@ -83,34 +68,6 @@ class Acceptance:
 def _invitation(row: Any) -> Invitation:
     fields = dict(row._mapping)
     return Invitation(**{name: fields[name] for name in Invitation.__dataclass_fields__})
-
-
-def normalise_email(email: str) -> str:
-    """The address as given, its domain in lower case; raises InvitationRefused (422) when it is not one."""
-    if not isinstance(email, str) or not email.strip() or len(email) > MAX_EMAIL_CHARS:
-        raise InvitationRefused(422, "invalid_email", f"an address of 1 to {MAX_EMAIL_CHARS} characters is needed")
-    try:
-        checked = validate_email(email.strip(), check_deliverability=False, allow_smtputf8=False)
-    except (EmailNotValidError, UnicodeError) as exc:
-        # UnicodeError: what a domain with an unpaired surrogate raises on its way to IDNA.
-        raise InvitationRefused(422, "invalid_email", str(exc) or "that is not an address") from exc
-    return f"{checked.local_part}@{checked.ascii_domain.lower()}"
-
-
-def new_token(tenant_id: str) -> str:
-    return f"{PREFIX}{tenant_id}.{secrets.token_urlsafe(32)}"
-
-
-def token_sha256(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def token_tenant(token: str) -> str | None:
-    """The tenant a well-formed token names; None for anything else (which no row can match)."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
-        return None
-    found = _TOKEN.match(token)
-    return found.group(1) if found else None
 
 
 async def create_invitation(

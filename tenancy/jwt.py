@@ -8,9 +8,7 @@ from a JWKS URL (cached; refetched, at a bounded rate, when a token names an unk
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -22,19 +20,12 @@ from typing import Any
 
 import httpx
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from core.settings import Settings
+from tenancy.jwt_keys import HMAC, KeySet, key_fits, load_public_keys
 
 log = logging.getLogger(__name__)
 
-_HMAC = frozenset({"HS256", "HS384", "HS512"})
-_RSA = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-_EC_CURVES: Mapping[str, type[ec.EllipticCurve]] = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
-# Signed with the provider's private key: what an ID token must use (an HMAC one would be checked against
-# the API's own secret, which the provider does not hold).
-ASYMMETRIC = _RSA | frozenset(_EC_CURVES)
 MAX_SUBJECT_CHARS = 255
 MAX_TENANT_ID_CHARS = 64
 MAX_EMAIL_CHARS = 320
@@ -91,19 +82,6 @@ class TokenClaims:
     name: str | None = None
 
 
-def load_public_keys(raw: str) -> dict[str, Any]:
-    """`{"kid": "-----BEGIN PUBLIC KEY-----..."}` -> key objects; raises ValueError on anything else."""
-    if not raw.strip():
-        return {}
-    try:
-        pems = json.loads(raw)
-        if not isinstance(pems, dict):
-            raise ValueError("expected a JSON object of key id -> PEM")
-        return {str(kid): load_pem_public_key(str(pem).encode()) for kid, pem in pems.items()}
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"AIAAS_JWT_PUBLIC_KEYS is not a JSON object of key id -> PEM public key: {exc}") from exc
-
-
 def dev_secret(data_dir: Path) -> str:
     """The dev HMAC secret kept in `data_dir`, created on first use.
 
@@ -150,75 +128,6 @@ def issue_token(
         claims["roles"] = list(roles)
     claims.update(extra or {})
     return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": kid} if kid else None)
-
-
-class KeySet:
-    """The signing keys of a JWKS document, fetched on demand and cached.
-
-    A failed fetch keeps the keys already known, so an identity provider outage only affects tokens signed
-    with keys the gateway has never seen.
-    """
-
-    def __init__(self, url: str, http: httpx.AsyncClient, cache_seconds: float, min_refresh_seconds: float) -> None:
-        self._url = url
-        self._http = http
-        self._cache_seconds = cache_seconds
-        self._min_refresh_seconds = min_refresh_seconds
-        # key id -> (the algorithm the key declares, if any; the public key)
-        self._keys: dict[str, tuple[str | None, Any]] = {}
-        self._loaded_at: float | None = None
-        self._attempted_at: float | None = None
-        self._lock = asyncio.Lock()
-
-    async def key(self, kid: str, algorithm: str) -> Any | None:
-        loaded_at = self._loaded_at
-        if loaded_at is None or time.monotonic() - loaded_at >= self._cache_seconds or kid not in self._keys:
-            await self._refresh()
-        declared, key = self._keys.get(kid, (None, None))
-        return key if declared in (None, algorithm) else None
-
-    async def _refresh(self) -> None:
-        # One fetch at a time; whoever waited for it finds the fresh keys and does not fetch again.
-        async with self._lock:
-            now = time.monotonic()
-            if self._attempted_at is not None and now - self._attempted_at < self._min_refresh_seconds:
-                return
-            self._attempted_at = now
-            try:
-                response = await self._http.get(self._url)
-                response.raise_for_status()
-                keys = _signing_keys(response.json())
-            except (httpx.HTTPError, ValueError) as exc:
-                log.warning("could not fetch the JWKS from %s: %s", self._url, type(exc).__name__)
-                return
-            self._keys = keys
-            self._loaded_at = now
-
-
-def _signing_keys(document: Any) -> dict[str, tuple[str | None, Any]]:
-    entries = document.get("keys") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
-        raise ValueError("a JWKS document needs a `keys` list")
-    found: dict[str, tuple[str | None, Any]] = {}
-    for entry in entries:
-        kid = entry.get("kid") if isinstance(entry, dict) else None
-        # Keys meant for encryption (`use: enc`) never verify a signature.
-        if not isinstance(kid, str) or entry.get("use") not in (None, "sig"):
-            continue
-        try:
-            key = jwt.PyJWK(entry).key
-        except jwt.PyJWTError:
-            continue  # a key type we cannot use; the others still count
-        alg = entry.get("alg")
-        found[kid] = (alg if isinstance(alg, str) else None, key)
-    return found
-
-
-def _key_fits(algorithm: str, key: Any) -> bool:
-    if algorithm in _RSA:
-        return isinstance(key, rsa.RSAPublicKey)
-    curve = _EC_CURVES.get(algorithm)
-    return curve is not None and isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, curve)
 
 
 def _string_list(value: Any) -> tuple[str, ...] | None:
@@ -277,9 +186,9 @@ class JwtVerifier:
 
     @property
     def enabled(self) -> bool:
-        hmac_ready = self.config.secret is not None and bool(self.config.algorithms & _HMAC)
+        hmac_ready = self.config.secret is not None and bool(self.config.algorithms & HMAC)
         has_public_keys = self._jwks is not None or bool(self.config.public_keys)
-        return hmac_ready or (has_public_keys and bool(self.config.algorithms - _HMAC))
+        return hmac_ready or (has_public_keys and bool(self.config.algorithms - HMAC))
 
     async def verify(self, token: str) -> TokenClaims | None:
         """The token's claims if it is well-formed, correctly signed, current and meant for us; else None."""
@@ -331,7 +240,7 @@ class JwtVerifier:
         return payload
 
     async def _key_for(self, algorithm: str, kid: object) -> Any | None:
-        if algorithm in _HMAC:
+        if algorithm in HMAC:
             return self.config.secret
         key: Any | None = None
         if kid is None:
@@ -344,7 +253,7 @@ class JwtVerifier:
             key = self.config.public_keys[kid]
         elif self._jwks is not None:
             key = await self._jwks.key(kid, algorithm)
-        return key if key is not None and _key_fits(algorithm, key) else None
+        return key if key is not None and key_fits(algorithm, key) else None
 
     async def close(self) -> None:
         if self._owns_http and self._http is not None:

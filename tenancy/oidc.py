@@ -26,7 +26,8 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from authlib.integrations.httpx_client import oauth2_client as _authlib_httpx
 
 from core.settings import Settings
-from tenancy.jwt import ASYMMETRIC, JwtVerifier, TokenClaims, TokenRejected, claims_of
+from tenancy.jwt import JwtVerifier, TokenClaims, TokenRejected, claims_of
+from tenancy.jwt_keys import ASYMMETRIC
 
 log = logging.getLogger(__name__)
 

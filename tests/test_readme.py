@@ -140,6 +140,11 @@ def platform_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int,
         deadline = time.monotonic() + UP_READY_SECONDS
         while time.monotonic() < deadline:
             assert process.poll() is None, (data_dir / "up.log").read_text()[-3000:]
+            # As a reader does: wait for `up` to say it is up (a gateway answers before the workers poll,
+            # and a message sent then waits on a worker still importing), then check the gateway answers.
+            if "aiaas is up after" not in (data_dir / "up.log").read_text():
+                time.sleep(1)
+                continue
             try:
                 if httpx.get(f"http://127.0.0.1:{gateway_port}/healthz", timeout=2).status_code == 200:
                     break

@@ -1,9 +1,10 @@
 """`GET /v1/agents/{name}/diff`: what changed between two versions of an agent.
 
-`from` and `to` name versions as `GET /v1/agents/{name}?version=` does (0: the shipped or operator default);
-`to` defaults to the current version and `from` to the version saved just before `to`, so a bare call
-answers "what did the last save change". Both must exist for this tenant, or it is a 404 like any unknown
-agent: another tenant's versions are invisible under row-level security.
+`from` and `to` name versions as `GET /v1/agents/{name}?version=` does (0: the shipped or operator default); `to`
+defaults to the current (active) version and `from` to the newest version below `to` that is not a draft, so a
+bare call answers "what did the last activation change", and `to` alone a draft answers "what would this draft
+change" (against the version that was active when it was saved). Both must exist for this tenant, or it is a 404
+like any unknown agent: another tenant's versions are invisible under row-level security.
 """
 
 from __future__ import annotations
@@ -64,11 +65,12 @@ async def get_agent_diff(
     if not versions:
         raise ApiError(404, "agent_not_found", f"no agent named {name!r}")
     by_version = {v.version: v for v in versions}
-    to_v = max(by_version) if to_version is None else to_version
+    active = next((v.version for v in versions if not v.draft), max(by_version))  # newest first
+    to_v = active if to_version is None else to_version
     if to_v not in by_version:
         raise _no_version(name, to_v)
     if from_version is None:
-        from_v = max((v for v in by_version if v < to_v), default=to_v)
+        from_v = max((v for v, stored in by_version.items() if v < to_v and not stored.draft), default=to_v)
     elif from_version not in by_version:
         raise _no_version(name, from_version)
     else:

@@ -6,8 +6,13 @@ after checking every tool reference against the tool registry and every handoff 
 agents, and record the change in the audit log in the same transaction:
 - `PUT` replaces the whole definition: every field is required, so a field left out is a 422 rather than
   silently reset to a default (the body is a `GET`'s answer without `name`, `version`, `source`, `created_*`);
-- `PATCH` changes the fields it names (loop limits one by one) and keeps the rest of the current version,
-  the shipped default included; if another version is saved in between, it is a 409 and nothing is stored.
+- `PATCH` changes the fields it names (loop limits one by one) and keeps the rest of the active version (or
+  of the version `base` names, a draft included), the shipped default included; if another version is saved
+  in between, it is a 409 and nothing is stored.
+Either write with `draft=true` saves a draft: numbered like any version, readable, comparable, evaluable and
+trialled as an agent-version canary by its number, but conversations keep the active version (the newest that
+is not a draft). `POST /{name}/versions/{version}/activate` makes a version active by saving its definition
+again as the next version (201), or answers the active version as it is (200).
 Another tenant's agents are invisible (row-level security): they answer 404 like names nobody defined.
 """
 
@@ -15,20 +20,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from agents.activation import save_version
+from agents.activation import activate_version, save_version
 from agents.definitions import (
-    AgentInvalid,
+    AgentNotFound,
     StoredAgent,
     find_agent,
+    last_version_number,
     list_agents,
     list_versions,
     pinned_agent_names,
 )
 from agents.sdk import ToolRegistry
+from agents.validation import AgentInvalid
 from api.deps import DatabaseDep, SettingsDep, ToolsDep, requires
 from api.errors import ApiError
 from api.pagination import Page, PageDep
@@ -43,6 +50,9 @@ AgentsReadDep = Annotated[TenantPrincipal, requires(Permission.TENANT_READ)]
 AgentsManageDep = Annotated[TenantPrincipal, requires(Permission.AGENTS_MANAGE)]
 AgentNamePath = Annotated[str, Path(pattern=AGENT_NAME, max_length=40, description="the agent's name")]
 _MAX_VERSION = 2_147_483_647
+DraftQuery = Annotated[
+    bool, Query(description="save a draft: readable and trialled by its number, not used by conversations")
+]
 
 
 def _out(stored: StoredAgent) -> AgentOut:
@@ -59,6 +69,7 @@ def _out(stored: StoredAgent) -> AgentOut:
         limits=definition.limits,
         created_at=stored.created_at,
         created_by=stored.created_by,
+        draft=stored.draft,
     )
 
 
@@ -102,6 +113,7 @@ async def get_agent_versions(
         versions = await list_versions(session, name, pinned=pinned_agent_names(settings))
     if not versions:
         raise _not_found(name)
+    active = next((v.version for v in versions if not v.draft), None)
     listed = [
         AgentVersionOut(
             name=v.definition.name,
@@ -110,6 +122,8 @@ async def get_agent_versions(
             description=v.definition.description,
             created_at=v.created_at,
             created_by=v.created_by,
+            draft=v.draft,
+            active=v.version == active,
         )
         for v in versions
     ]
@@ -124,11 +138,12 @@ async def _save(
     *,
     tools: ToolRegistry,
     pinned: frozenset[str],
+    draft: bool,
     expected_version: int | None = None,
 ) -> AgentOut:
     try:
         stored = await save_version(
-            session, principal.tenant_id, definition, principal.subject, registry=tools, pinned=pinned
+            session, principal.tenant_id, definition, principal.subject, registry=tools, pinned=pinned, draft=draft
         )
     except AgentInvalid as exc:
         raise ApiError(
@@ -143,7 +158,7 @@ async def _save(
             {"version": stored.version - 1},
         )
     row = await find_agent(session, stored.name, stored.version)
-    return _out(row or StoredAgent(stored, stored.version, "tenant", created_by=principal.subject))
+    return _out(row or StoredAgent(stored, stored.version, "tenant", created_by=principal.subject, draft=draft))
 
 
 @router.put("/{name}", status_code=status.HTTP_201_CREATED, response_model=AgentOut)
@@ -154,6 +169,7 @@ async def put_agent(
     db: DatabaseDep,
     settings: SettingsDep,
     tools: ToolsDep,
+    draft: DraftQuery = False,
 ) -> AgentOut:
     """Save a whole new version of the agent; every field is required (`PATCH` changes a few)."""
     definition = AgentDefinition(
@@ -166,7 +182,9 @@ async def put_agent(
         limits=body.limits.limits(),
     )
     async with db.tenant_session(principal.tenant_id) as session:
-        return await _save(session, principal, definition, tools=tools, pinned=pinned_agent_names(settings))
+        return await _save(
+            session, principal, definition, tools=tools, pinned=pinned_agent_names(settings), draft=draft
+        )
 
 
 @router.patch("/{name}", status_code=status.HTTP_201_CREATED, response_model=AgentOut)
@@ -177,20 +195,60 @@ async def patch_agent(
     db: DatabaseDep,
     settings: SettingsDep,
     tools: ToolsDep,
+    draft: DraftQuery = False,
+    base: Annotated[
+        int | None, Query(ge=0, le=_MAX_VERSION, description="the version to change; the active one if left out")
+    ] = None,
 ) -> AgentOut:
-    """Save a new version with the fields sent changed and the others as the current version has them."""
+    """Save a new version with the fields sent changed and the others as the base version has them."""
     pinned = pinned_agent_names(settings)
     async with db.tenant_session(principal.tenant_id) as session:
-        current = await find_agent(session, name, pinned=pinned)
-        if current is None:
+        current = await find_agent(session, name, base, pinned=pinned)
+        if current is None or (base is not None and current.version != base):
             raise _not_found(name)
+        last = await last_version_number(session, name)
         try:
             definition = body.applied_to(current.definition.model_copy(update={"name": name}))
         except ValidationError as exc:
             raise ApiError(422, "invalid_request", "the patched agent is not valid", _problems(exc)) from exc
         return await _save(
-            session, principal, definition, tools=tools, pinned=pinned, expected_version=current.version + 1
+            session, principal, definition, tools=tools, pinned=pinned, draft=draft, expected_version=last + 1
         )
+
+
+@router.post("/{name}/versions/{version}/activate", status_code=status.HTTP_201_CREATED, response_model=AgentOut)
+async def activate_agent_version(
+    name: AgentNamePath,
+    version: Annotated[int, Path(ge=0, le=_MAX_VERSION, description="a saved version, 0 for the shipped default")],
+    principal: AgentsManageDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    tools: ToolsDep,
+    response: Response,
+) -> AgentOut:
+    """Make `version` (a draft, an older version or the default) the one conversations use: its definition is
+    saved again as the next version and audited (201); the active version itself is answered as it is (200)."""
+    pinned = pinned_agent_names(settings)
+    async with db.tenant_session(principal.tenant_id) as session:
+        try:
+            saved = await activate_version(
+                session, principal.tenant_id, name, version, principal.subject, registry=tools, pinned=pinned
+            )
+        except AgentNotFound as exc:
+            raise ApiError(404, "agent_version_not_found", f"no version {version} of agent {name!r}") from exc
+        except AgentInvalid as exc:
+            raise ApiError(
+                422,
+                "agent_invalid",
+                "the version names tools or agents that no longer exist",
+                {"problems": exc.problems},
+            ) from exc
+        found = await find_agent(session, name, None if saved is None else saved.version, pinned=pinned)
+    if saved is None:
+        response.status_code = status.HTTP_200_OK
+    if found is None:
+        raise _not_found(name)
+    return _out(found)
 
 
 def _problems(exc: ValidationError) -> list[dict[str, object]]:

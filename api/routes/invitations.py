@@ -27,16 +27,13 @@ from api.invitation_mail import EmailStatus, mail_invitation
 from api.pagination import Page, PageDep
 from api.state import GatewayState
 from tenancy.auth_cache import publish_invalidation
+from tenancy.invitation_tokens import MAX_EMAIL_CHARS, MAX_TOKEN_CHARS, InvitationRefused, token_tenant
 from tenancy.invitations import (
-    MAX_EMAIL_CHARS,
-    MAX_TOKEN_CHARS,
     Invitation,
-    InvitationRefused,
     accept_invitation,
     create_invitation,
     list_invitations,
     revoke_invitation,
-    token_tenant,
 )
 from tenancy.jwt import TokenClaims
 from tenancy.keys import parse_api_key

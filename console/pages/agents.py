@@ -1,10 +1,12 @@
-"""`/console/agents`: the tenant's agents, one agent with its saved versions, editing (a new version),
-comparing two versions and rolling back (saving an older version's definition as the newest), through the
+"""`/console/agents`: the tenant's agents, one agent with its saved versions, editing (a new version or a
+draft), comparing two versions and activating one (rolling back, or putting a draft live), through the
 `/v1/agents` functions.
 
-Editing is the API's `PATCH` of the fields the form shows (so loop limits and handoffs stay as they are);
-rolling back is its `PUT` of the chosen version's whole definition: a roll back is a new version, so the
-history keeps every step and the audit log records it like any other save.
+Editing is the API's `PATCH` of the fields the form shows (so loop limits and handoffs stay as they are), of
+the current version or of the draft shown; "save as a draft" keeps conversations on the current version while
+the draft is compared, evaluated or trialled as a canary. Activating is the API's activate: the chosen
+version's definition saved again as the newest, so the history keeps every step and the audit log records it
+(`restored_from`) like any other save.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from api.routes.agent_diff import get_agent_diff
 from api.routes.agents import (
     AgentsManageDep,
     AgentsReadDep,
+    activate_agent_version,
     get_agent,
     get_agent_versions,
     get_agents,
     patch_agent,
-    put_agent,
 )
-from api.schemas import AgentPatch, AgentUpsert, LoopLimitsIn
+from api.schemas import AgentPatch
 from console.pages.conversations import page_request
 from console.web import PREFIX, ConsoleRoute, CsrfViewerDep, Viewer, ViewerDep, render
 from contracts.agents import AGENT_NAME
@@ -88,8 +90,11 @@ async def edit(
     description: Annotated[str, Form(max_length=1000)] = "",
     tools: Annotated[str, Form(max_length=8000)] = "",
     default_tier: Annotated[Literal["small", "large"], Form()] = "small",
+    draft: Annotated[bool, Form()] = False,
+    base: Annotated[int | None, Form(ge=0, le=2_147_483_647)] = None,
 ) -> Response:
-    """A new version with the form's fields; an empty prompt keeps the current one (a prompt is never empty)."""
+    """A new version (a draft when asked) with the form's fields, made from the current version or from the
+    version `base` names; an empty prompt keeps the base's (a prompt is never empty)."""
     principal = await viewer.check(AgentsManageDep)
     state = viewer.state
     changes: dict[str, object] = {"description": description, "tools": _tool_list(tools), "default_tier": default_tier}
@@ -99,22 +104,15 @@ async def edit(
         body = AgentPatch.model_validate(changes)
     except ValidationError as exc:
         raise ApiError(422, "invalid_request", "the agent's fields are not valid (tool names, NUL characters)") from exc
-    await patch_agent(name, body, principal, state.db, state.settings, state.tools)
-    return RedirectResponse(f"{PREFIX}/agents/{name}", status_code=303)
+    saved = await patch_agent(name, body, principal, state.db, state.settings, state.tools, draft, base)
+    shown = f"?version={saved.version}" if saved.draft else ""
+    return RedirectResponse(f"{PREFIX}/agents/{name}{shown}", status_code=303)
 
 
 @router.post("/agents/{name}/versions/{version}/restore")
 async def roll_back(name: Name, version: Version, viewer: CsrfViewerDep) -> Response:
+    """Make the version the current one: a roll back, or a draft put live."""
     principal = await viewer.check(AgentsManageDep)
     state = viewer.state
-    old = await get_agent(name, principal, state.db, state.settings, version)
-    body = AgentUpsert(
-        description=old.description,
-        system_prompt=old.system_prompt,
-        tools=list(old.tools),
-        default_tier=old.default_tier,
-        handoff_targets=list(old.handoff_targets),
-        limits=LoopLimitsIn(**old.limits.model_dump()),
-    )
-    await put_agent(name, body, principal, state.db, state.settings, state.tools)
+    await activate_agent_version(name, version, principal, state.db, state.settings, state.tools, Response())
     return RedirectResponse(f"{PREFIX}/agents/{name}", status_code=303)

@@ -26,7 +26,7 @@ from api.routes.invitations import accept, verified_identity
 from api.session_auth import live_entry, session_id, session_principal
 from api.state import GatewayState
 from console.web import PREFIX, ConsoleRoute, Viewer, check_csrf, render
-from tenancy.invitations import MAX_TOKEN_CHARS
+from tenancy.invitation_tokens import MAX_TOKEN_CHARS
 from tenancy.jwt import TokenClaims
 from tenancy.oidc import OidcError
 from tenancy.web_sessions import SessionEntry, csrf_token

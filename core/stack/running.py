@@ -25,6 +25,18 @@ class RunningApps:
     # processes share the gateway's port.
     worker_metrics_urls: list[str] = field(default_factory=list)
     gateway_processes: int = 0
+    # Each worker process's role, in the order of `worker_metrics_urls` ("all", "workflows", "activities").
+    worker_roles: list[str] = field(default_factory=list)
+
+    def workers_by_role(self) -> dict[str, list[str]]:
+        """The metrics endpoints of each role's processes; every one of role all when the roles are not
+        known (a file written before they were recorded)."""
+        urls = self.worker_metrics_urls or ([self.worker_metrics_url] if self.worker_metrics_url else [])
+        roles = self.worker_roles if len(self.worker_roles) == len(urls) else ["all"] * len(urls)
+        grouped: dict[str, list[str]] = {}
+        for url, role in zip(urls, roles, strict=True):
+            grouped.setdefault(role, []).append(url)
+        return grouped
 
     @property
     def launcher_alive(self) -> bool:
@@ -56,6 +68,7 @@ def read_running_apps(data_dir: Path) -> RunningApps | None:
             worker_metrics_url=data.get("worker_metrics_url"),
             worker_metrics_urls=[str(url) for url in data.get("worker_metrics_urls", [])],
             gateway_processes=int(data.get("gateway_processes", 0)),
+            worker_roles=[str(role) for role in data.get("worker_roles", [])],
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

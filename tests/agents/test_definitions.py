@@ -5,17 +5,15 @@ from __future__ import annotations
 import pytest
 
 from agents.definitions import (
-    AgentInvalid,
     AgentNotFound,
-    expand_tool_refs,
     find_agent,
     list_agents,
     list_versions,
     load_agent,
     save_agent,
     shipped_agents,
-    validate_definition,
 )
+from agents.validation import AgentInvalid, expand_tool_refs, validate_definition
 from app.tools import platform_registry
 from contracts.agents import AgentDefinition
 from db.database import Database

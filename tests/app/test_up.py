@@ -51,6 +51,7 @@ def test_up_reports_each_part_prints_the_urls_and_stops_everything_on_ctrl_c(tmp
         "worker_metrics_url": None,
         "worker_metrics_urls": [],
         "gateway_processes": 0,
+        "worker_roles": [],
     }
     children = up.children()
     assert {c.name() for c in children} >= {"temporal", "postgres", "redis-server"}

@@ -109,12 +109,12 @@ class UpRun:
         return found
 
 
-def start_up(data_dir: Path, *flags: str) -> UpRun:
+def start_up(data_dir: Path, *flags: str, env_extra: dict[str, str] | None = None) -> UpRun:
     """`aiaas up` on free ports; new ports when one was taken meanwhile by another suite's servers."""
     for attempt in range(3):
         settings = embedded_settings(data_dir)
         metrics_port = free_port()
-        env = up_env(settings, metrics_port)
+        env = {**up_env(settings, metrics_port), **(env_extra or {})}
         process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "up", *flags],
             env=env,

@@ -1,5 +1,5 @@
-"""The worker manifests as versions of a worker deployment: one Deployment per build id, each with its own
-disruption budget and a KEDA ScaledObject counting only the backlog routed to that version."""
+"""The worker manifests as versions of a worker deployment: one Deployment per build id and role, each with its
+own disruption budget and a KEDA ScaledObject counting only the backlog routed to that version."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from core.settings import Settings
 from tests.infra.test_k8s import DOCS, KEDA_SCHEMA
 
 BUILD_LABEL = "aiaas.dev/build-id"
+ROLE_LABEL = "aiaas.dev/worker-role"
 
 
 def _kind(kind: str) -> list[dict[str, Any]]:
@@ -34,9 +35,10 @@ def _env(deployment: dict[str, Any]) -> dict[str, str]:
 
 def test_each_worker_deployment_is_one_version() -> None:
     workers = _workers()
-    assert len(workers) >= 2, "the current version and the one draining"
     builds = [_env(d)["AIAAS_BUILD_ID"] for d in workers]
-    assert len(set(builds)) == len(builds)
+    assert len(set(builds)) >= 2, "the current version and the one draining"
+    roles = [d["spec"]["template"]["metadata"]["labels"][ROLE_LABEL] for d in workers]
+    assert len(set(zip(builds, roles, strict=True))) == len(workers), "one Deployment per version and role"
     for deployment, build in zip(workers, builds, strict=True):
         env = _env(deployment)
         # The worker accepts these names (the settings refuse what Temporal cannot route).
@@ -51,8 +53,12 @@ def test_each_version_has_its_own_budget_and_scaler() -> None:
     for deployment in _workers():
         env = _env(deployment)
         name, build = deployment["metadata"]["name"], env["AIAAS_BUILD_ID"]
+        role = deployment["spec"]["template"]["metadata"]["labels"][ROLE_LABEL]
         budgets = [
-            b for b in _kind("PodDisruptionBudget") if b["spec"]["selector"]["matchLabels"].get(BUILD_LABEL) == build
+            b
+            for b in _kind("PodDisruptionBudget")
+            if b["spec"]["selector"]["matchLabels"].get(BUILD_LABEL) == build
+            and b["spec"]["selector"]["matchLabels"].get(ROLE_LABEL) == role
         ]
         assert len(budgets) == 1, name
         scalers = [s for s in _kind("ScaledObject") if s["spec"]["scaleTargetRef"]["name"] == name]
@@ -66,12 +72,15 @@ def test_each_version_has_its_own_budget_and_scaler() -> None:
 
 
 def test_the_version_serving_new_runs_scales_furthest() -> None:
-    scalers = {
-        s["spec"]["triggers"][0]["metadata"]["workerDeploymentBuildId"]: s["spec"] for s in _kind("ScaledObject")
-    }
-    current, draining = list(scalers.values())[:2]
-    assert current["minReplicaCount"] > draining["minReplicaCount"] >= 1
-    assert current["maxReplicaCount"] > draining["maxReplicaCount"]
+    def scalers(file: str) -> dict[str, dict[str, Any]]:
+        found = [doc for name, doc in DOCS if name == file and doc["kind"] == "ScaledObject"]
+        return {s["spec"]["triggers"][0]["metadata"]["queueTypes"]: s["spec"] for s in found}
+
+    current, draining = scalers("worker.yaml"), scalers("worker-draining.yaml")
+    assert set(current) == set(draining) == {"workflow", "activity"}
+    for queue in current:
+        assert current[queue]["minReplicaCount"] > draining[queue]["minReplicaCount"] >= 1
+        assert current[queue]["maxReplicaCount"] > draining[queue]["maxReplicaCount"]
 
 
 @pytest.mark.parametrize(

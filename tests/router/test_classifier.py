@@ -12,7 +12,7 @@ import pytest
 
 from router.classifier import DEFAULT_ARTEFACT, PassClassifier, content_version, expected_calibration_error
 from router.features import FEATURE_NAMES, TurnContext, extract
-from router.train import TrainingRow, fit
+from router.train import ISOTONIC_MIN_ROWS, TrainingRow, fit
 
 
 def _table(n_prompts: int = 200, draws: int = 6, seed: int = 5) -> list[TrainingRow]:
@@ -58,7 +58,7 @@ def test_ece_measures_the_gap_between_predicted_and_observed() -> None:
 
 
 def test_a_fitted_router_is_calibrated_and_ranks_hard_prompts_low() -> None:
-    clf = fit(_table())
+    clf = fit(_table(), calibration="platt")
     assert clf.ece < 0.05
     easy = clf.predict(extract("Hello, where is my order and when will it arrive?"))
     hard = clf.predict(extract("Solve the equation and prove the integral of x is 42"))
@@ -82,7 +82,7 @@ def test_an_isotonic_router_is_fitted_stored_and_calibrated(tmp_path: object) ->
     # Isotonic steps learn some of 1,200 rows' noise (hence Platt by default): looser on fresh draws.
     fresh = _table(seed=6)
     assert expected_calibration_error([clf.predict(r.features) for r in fresh], [r.small_pass for r in fresh]) < 0.08
-    with pytest.raises(ValueError, match="platt or isotonic"):
+    with pytest.raises(ValueError, match="platt, isotonic or auto"):
         fit(_table(), calibration="beta")
 
 
@@ -93,7 +93,7 @@ def test_the_artefact_round_trips_and_its_version_names_its_content(tmp_path: ob
     loaded = PassClassifier.load(path)
     features = extract("Implement a function")
     assert loaded.predict(features) == clf.predict(features)
-    assert loaded.version == clf.version and clf.version.startswith("v1-")
+    assert loaded.version == clf.version and clf.version.startswith("v2-")
     data = json.loads(path.read_text())
     body = {k: v for k, v in data.items() if k != "version"}
     assert content_version(body) == data["version"]
@@ -109,3 +109,57 @@ def test_the_shipped_global_router_loads_without_scikit_learn() -> None:
     probe = "import sys; from router.classifier import PassClassifier as C; C.load(); print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+def test_auto_calibration_averages_five_fold_models_through_one_isotonic_map_on_large_tables() -> None:
+    rows = _table()  # 1,200 rows
+    assert len(rows) >= ISOTONIC_MIN_ROWS
+    clf = fit(rows)
+    assert len(clf.members) == 5 and clf.iso_x and (clf.platt_a, clf.platt_b) == (1.0, 0.0)
+    features = extract("Solve the equation and prove the integral of x is 42")
+    by_hand = [
+        clf.calibrate(
+            1
+            / (
+                1
+                + math.exp(
+                    -(
+                        m.bias
+                        + sum(
+                            w * (features[n] - mu) / sd
+                            for n, mu, sd, w in zip(clf.names, m.means, m.scales, m.weights, strict=True)
+                        )
+                    )
+                )
+            )
+        )
+        for m in clf.members
+    ]
+    assert clf.predict(features) == pytest.approx(sum(by_hand) / 5) and clf.predict(features) < 0.3
+    assert clf.predict(extract("Hello, where is my order and when will it arrive?")) > 0.7
+    # The stored ECE reads each fold through a map fitted on the others: an isotonic map fitted on its own
+    # rows would be exactly calibrated there and report 0.
+    assert 0.0 < clf.ece < 0.06
+    # Averaging five models through the map gives finer probabilities than the map's own steps.
+    texts = ["Write a short poem about the sea", "Implement a python function", "Solve the equation", "Hello"]
+    turns = [extract(f"{t} {'please ' * i}", TurnContext(depth=d)) for t in texts for i in range(4) for d in range(3)]
+    assert len({clf.predict(f) for f in turns}) > len(set(clf.iso_y))
+    # The same table gives the same router, to the version.
+    assert fit(rows).version == clf.version
+    # Small tables keep Platt's two parameters, one model, no members.
+    small = fit(_table(n_prompts=120, draws=4))
+    assert not small.members and not small.iso_x and small.platt_a != 1.0
+
+
+def test_a_format_1_artefact_without_members_still_loads_and_predicts(tmp_path: object) -> None:
+    clf = fit(_table(n_prompts=120, draws=4))
+    data = {**clf.to_json(), "format": 1}
+    del data["members"]
+    old = PassClassifier.from_json(data)
+    features = extract("Implement a function")
+    assert old.predict(features) == clf.predict(features) and old.version == clf.version
+    with pytest.raises(ValueError, match="unknown router artefact format"):
+        PassClassifier.from_json({**data, "format": 3})
+    with pytest.raises(ValueError, match="disagree in length"):
+        member = {"means": [0.0], "scales": [1.0], "weights": [0.0], "bias": 0.0}
+        PassClassifier.from_json({**clf.to_json(), "members": [member]})

@@ -17,7 +17,8 @@ import pytest
 from pydantic import ValidationError
 
 from core.settings import JWT_ALGORITHMS, Settings
-from tenancy.jwt import JwtConfig, JwtVerifier, dev_secret, issue_token, load_public_keys
+from tenancy.jwt import JwtConfig, JwtVerifier, dev_secret, issue_token
+from tenancy.jwt_keys import load_public_keys
 
 from .conftest import AUDIENCE, ISSUER, JwksServer, Keys, jwk_of, public_pem
 
