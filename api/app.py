@@ -6,13 +6,10 @@ validates against exactly the tools its process registered.
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from agents.sdk import ToolRegistry
@@ -22,11 +19,11 @@ from api.deps import auth_lifespan
 from api.docs import install_docs
 from api.edge_limits import ConsoleLimit
 from api.errors import install_error_handlers
+from api.request_guard import RequestGuard
 from api.routes import channel_hooks, codec, codec_export, health, invitations, signup, widget
 from api.state import GatewayState
 from api.trace_privacy import redact_request_span
 from api.v1 import http_router, socket_router
-from core.correlation import REQUEST_ID_HEADER, request_id_from
 from core.crypto import fields
 from core.event_hub import EventHub
 from core.events import EventBus
@@ -34,25 +31,11 @@ from core.logging import configure_logging
 from core.metric_labels import configure_tenant_labels
 from core.redis_clients import blocking_client, command_client
 from core.settings import Settings, get_settings
-from core.telemetry import HTTP_REQUESTS, HTTP_SECONDS, configure_tracing, tracing_enabled
+from core.telemetry import configure_tracing, tracing_enabled
 from db.codec import connect
 from db.regions import open_database
 from knowledge.backends import close_backend, open_backend
-from knowledge.limits import UPLOAD_ENVELOPE_BYTES
 from tenancy.auth import ApiKeyAuthenticator
-
-_MAX_BODY_BYTES = 1_048_576
-# Document uploads carry files: the largest any plan allows passes here, the route applies the tenant's own.
-# The console's upload form posts to its own route, which calls the same upload function.
-_UPLOAD_PATH = re.compile(r"^(/v1|/console)/knowledge/collections/[^/]+/documents$")
-_MAX_UPLOAD_BYTES = UPLOAD_ENVELOPE_BYTES
-
-
-def _body_limit(request: Request) -> int:
-    multipart = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
-    if multipart and request.method == "POST" and _UPLOAD_PATH.match(request.url.path):
-        return _MAX_UPLOAD_BYTES
-    return _MAX_BODY_BYTES
 
 
 def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> FastAPI:
@@ -129,29 +112,7 @@ def create_app(settings: Settings | None = None, *, registry: ToolRegistry) -> F
     # Accepting an invitation: a person's identity token, no tenant yet; limited per client address.
     app.include_router(invitations.accept_router, dependencies=[ConsoleLimit])
 
-    @app.middleware("http")
-    async def guard_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        from api.errors import error_body
-
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > _body_limit(request)):
-            from fastapi.responses import JSONResponse
-
-            return JSONResponse(
-                error_body("payload_too_large", f"request bodies are limited to {_body_limit(request)} bytes"), 413
-            )
-        started = time.perf_counter()
-        request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id, path=request.url.path)
-        response = await call_next(request)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(route=path, method=request.method, status=str(response.status_code)).inc()
-        HTTP_SECONDS.labels(route=path).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(RequestGuard)
     app.add_middleware(RateLimitHeaders)
     if tracing_enabled():
         FastAPIInstrumentor.instrument_app(

@@ -4,7 +4,9 @@ Ours: POST a message through the gateway -> `message.completed` seen on the conv
 (`scripted/echo`, so the model costs nothing), with N worker and N gateway processes as `aiaas up` runs
 them (default one each per core). Baseline: update-with-start on a bare workflow whose update runs one
 no-op activity, through a client with the platform's payload codec, so both encrypt every payload.
-For each concurrency it prints p50/p95/p99, turns per second, and the ratios against the baseline.
+For each concurrency it prints p50/p95/p99, turns per second, and the ratios against the baseline, and the
+CPU time the platform's worker and gateway processes spent per turn: on a shared machine latency moves with
+the neighbours' load, the CPU a turn costs much less.
 
     python -m benchmarks turns --concurrency 1,8,32 --turns-per-client 12
 """
@@ -19,15 +21,17 @@ import statistics
 import sys
 import time
 import uuid
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
+import psutil
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
 from benchmarks.baseline_workflow import BaselineWorkflow, noop
-from benchmarks.platform_processes import running_platform
+from benchmarks.platform_processes import Platform, running_platform
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
 from db.codec import connect
@@ -119,9 +123,19 @@ def _report(name: str, run: dict[str, object]) -> dict[str, float]:
     return stats
 
 
-async def _measure(
-    settings: Settings, base_url: str, api_key: str, args: argparse.Namespace
-) -> list[dict[str, object]]:
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with suppress(psutil.NoSuchProcess):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def _measure(settings: Settings, platform: Platform, args: argparse.Namespace) -> list[dict[str, object]]:
+    base_url, api_key = platform.base_url, platform.api_key
+    workers = [p.pid for p in platform.workers if p.pid is not None]
+    gateways = [p.pid for p in platform.gateways if p.pid is not None]
     client = await connect(settings)
     queue = f"bench-baseline-{uuid.uuid4().hex[:6]}"
     results: list[dict[str, object]] = []
@@ -133,8 +147,20 @@ async def _measure(
             # Enough turns at low concurrency for a p95 to mean something.
             per_client = max(args.turns_per_client, -(-args.min_turns // concurrency))
             print(f"concurrency {concurrency}, {per_client} turns per client")
+            own = _cpu_seconds([os.getpid()])
             baseline = _report("baseline", await _baseline_turns(client, queue, per_client, concurrency))
+            # Its worker runs in this process, with the clients of both measures.
+            turns = per_client * concurrency
+            baseline["process_cpu_ms_per_turn"] = (_cpu_seconds([os.getpid()]) - own) * 1000 / turns
+            print(f"  cpu per turn: baseline worker and client {baseline['process_cpu_ms_per_turn']:.1f} ms")
+            cpu_before = _cpu_seconds(workers), _cpu_seconds(gateways)
             ours = _report("platform", await _platform_turns(base_url, api_key, per_client, concurrency))
+            ours["worker_cpu_ms_per_turn"] = (_cpu_seconds(workers) - cpu_before[0]) * 1000 / turns
+            ours["gateway_cpu_ms_per_turn"] = (_cpu_seconds(gateways) - cpu_before[1]) * 1000 / turns
+            print(
+                f"  cpu per turn: workers {ours['worker_cpu_ms_per_turn']:.1f} ms, "
+                f"gateways {ours['gateway_cpu_ms_per_turn']:.1f} ms"
+            )
             ratio = ours["p50"] / baseline["p50"]
             throughput = ours["turns_per_second"] / baseline["turns_per_second"]
             goal = GOALS.get(concurrency)
@@ -182,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         workers = args.workers + args.activity_workers
         print(f"turns: {workers} worker{roles} and {args.gateways} gateway processes, {cores} cores")
         with running_platform(settings, args.workers, args.gateways, args.activity_workers) as platform:
-            figures = asyncio.run(_measure(settings, platform.base_url, platform.api_key, args))
+            figures = asyncio.run(_measure(settings, platform, args))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

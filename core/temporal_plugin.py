@@ -22,6 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from contracts.errors import WORKFLOW_FAILURE_TYPES
 from core.correlation import CorrelationInterceptor
+from core.data_converter import context_bound
 from core.failure_types import FailFastInterceptor
 from core.payload_converter import SharedPydanticPayloadConverter
 from core.settings import Settings
@@ -44,14 +45,13 @@ PASSTHROUGH_MODULES = (
 
 def _converter(codec: PayloadCodec | None) -> Callable[[DataConverter | None], DataConverter]:
     def configure(existing: DataConverter | None) -> DataConverter:
-        base = existing or DataConverter.default
-        return dataclasses.replace(
-            base,
+        return context_bound(
+            existing or DataConverter.default,
             payload_converter_class=SharedPydanticPayloadConverter,
             # Failure messages and stack traces travel as a payload, so the codec encrypts them too: a
             # provider error that quotes the user's prompt must not sit in history as plain text.
             failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
-            payload_codec=codec or base.payload_codec,
+            **({"payload_codec": codec} if codec else {}),
         )
 
     return configure

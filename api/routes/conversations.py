@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 from pydantic import Field
+from sqlalchemy import RowMapping
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -61,7 +62,27 @@ async def load_conversation(db: Database, tenant_id: str, conversation_id: str) 
             " FROM conversations WHERE id = :id",
             {"id": conversation_id},
         )
+        return _conversation_out(result.mappings().first())
+
+
+async def _load_for_message(
+    db: Database, tenant_id: str, conversation_id: str, message_id: str
+) -> tuple[ConversationOut, bool]:
+    """The conversation and whether `message_id` has its answer yet, in one statement: a repeated message
+    costs the post no second transaction (each is a BEGIN, the tenant binding and a COMMIT)."""
+    async with db.tenant_session(tenant_id) as session:
+        result = await run_sql(
+            session,
+            "SELECT id, agent, channel, metadata, double_texting, created_at, customer_id,"
+            " EXISTS (SELECT 1 FROM messages WHERE reply_to = :message_id) AS answered"
+            " FROM conversations WHERE id = :id",
+            {"id": conversation_id, "message_id": message_id},
+        )
         row = result.mappings().first()
+        return _conversation_out(row), bool(row and row["answered"])
+
+
+def _conversation_out(row: RowMapping | None) -> ConversationOut:
     if row is None:
         # Another tenant's conversation answers exactly like one that does not exist.
         raise ApiError(404, "conversation_not_found", "no such conversation")
@@ -145,15 +166,15 @@ async def post_message(
         )
     if not body.content.strip():
         raise ApiError(422, "message_empty", "message content is blank")
-    conversation = await load_conversation(db, principal.tenant_id, str(conversation_id))
     if body.client_message_id:
-        message_id = message_id_for(conversation.id, body.client_message_id)
+        message_id = message_id_for(str(conversation_id), body.client_message_id)
+        conversation, answered = await _load_for_message(db, principal.tenant_id, str(conversation_id), message_id)
         # Only an answer settles a repeat here: it exists only for a message a run took in. A user message's
         # row alone proves nothing, so anything short of an answer goes to the run, which decides.
-        async with db.tenant_session(principal.tenant_id) as session:
-            if await transcripts.answered(session, message_id=message_id):
-                return _accepted(conversation.id, message_id, duplicate=True)
+        if answered:
+            return _accepted(conversation.id, message_id, duplicate=True)
     else:
+        conversation = await load_conversation(db, principal.tenant_id, str(conversation_id))
         message_id = str(uuid.uuid4())
     # Budget, quotas and a concurrent-turn lease, against the plan the request was admitted with; handed back
     # if the run refuses the message or it repeats one, kept if the run did not confirm it: the message may

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.e2e.platform import Platform
+from tests.e2e.sse import completed_for, read_frames
 from tests.e2e.ws import platform_url, ws_close_code
 
 
@@ -108,8 +109,12 @@ def test_oversized_body_is_413(api: httpx.Client, conversation: str) -> None:
 
 def test_other_tenants_conversation_is_not_found(api: httpx.Client, api_b: httpx.Client) -> None:
     conversation = api.post("/v1/conversations", json={"agent": "support"}).json()["id"]
-    message = api.post(f"/v1/conversations/{conversation}/messages", json={"content": "secret order 42"})
+    message = api.post(
+        f"/v1/conversations/{conversation}/messages", json={"content": "secret order 42", "client_message_id": "a-1"}
+    )
     assert message.status_code == 202
+    # Answered, so A's repeat of it is settled by the gateway itself; B's is not A's repeat but a stranger's post.
+    read_frames(api, conversation, completed_for(message.json()["message_id"]))
     _error(api_b.get(f"/v1/conversations/{conversation}"), 404, "conversation_not_found")
     _error(api_b.post(f"/v1/conversations/{conversation}/messages", json={"content": "hi"}), 404)
     _error(api_b.get(f"/v1/conversations/{conversation}/events"), 404)
@@ -120,6 +125,18 @@ def test_other_tenants_conversation_is_not_found(api: httpx.Client, api_b: httpx
         ),
         404,
     )
+    _error(
+        api_b.post(
+            f"/v1/conversations/{conversation}/messages",
+            json={"content": "hi", "client_message_id": "a-1"},
+        ),
+        404,
+    )
+    repeat = api.post(
+        f"/v1/conversations/{conversation}/messages", json={"content": "secret order 42", "client_message_id": "a-1"}
+    )
+    assert repeat.status_code == 202 and repeat.json()["duplicate"] is True
+    assert repeat.json()["message_id"] == message.json()["message_id"]
     assert ws_close_code(platform_url(api_b), conversation, api_b.headers["authorization"]) == (
         4404,
         "conversation_not_found",
