@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 from pydantic import BaseModel
-from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import (
     ActivitySerializationContext,
     DataConverter,
@@ -19,6 +18,7 @@ from temporalio.converter import (
 from core import data_converter
 from core.crypto import PayloadDecryptionError, TenantPayloadCodec, is_encrypted, recorded_scope
 from core.data_converter import ContextBoundDataConverter, context_bound
+from core.payload_converter import SharedPydanticPayloadConverter
 from core.temporal_plugin import aiaas_plugin
 
 from .conftest import new_tenant
@@ -50,7 +50,7 @@ async def test_bound_converters_keep_the_plugins_parts_and_take_the_workflows_te
 ) -> None:
     converter = _plugin_converter(codec)
     assert isinstance(converter, ContextBoundDataConverter)
-    assert converter.payload_converter_class is PydanticPayloadConverter
+    assert converter.payload_converter_class is SharedPydanticPayloadConverter
     assert converter.failure_converter_class is DefaultFailureConverterWithEncodedAttributes
     tenant = new_tenant()
     workflow_id = f"{tenant}:conv:{uuid.uuid4()}"
@@ -77,7 +77,7 @@ async def test_a_payload_bound_to_one_tenant_does_not_open_in_anothers_workflow(
 
 
 def test_without_a_context_aware_part_binding_returns_the_same_converter() -> None:
-    converter = context_bound(DataConverter.default, payload_converter_class=PydanticPayloadConverter)
+    converter = context_bound(DataConverter.default, payload_converter_class=SharedPydanticPayloadConverter)
     context = WorkflowSerializationContext(namespace="default", workflow_id=f"{new_tenant()}:conv:x")
     assert converter.with_context(context) is converter
     # Every field `dataclasses.replace` would carry is carried.
