@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import start_http_server
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from app.dr_schedule import ensure_dr_schedule
@@ -58,6 +58,21 @@ def _workflow_runner(settings: Settings) -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
+def workflow_task_polling(settings: Settings) -> dict[str, Any]:
+    """How the worker polls for workflow tasks: at most `worker_workflow_task_pollers` polls at once, a share
+    `worker_nonsticky_poll_ratio` of them on the shared task queue and the rest on this worker's sticky queue
+    (the later tasks of the runs it keeps cached).
+
+    Every run's first task (a new conversation, a new job) is on the shared queue, where priority and fairness
+    keys order it; it still waits for a shared-queue poll. The SDK's default gives that queue one poll in five,
+    so a queue the fairness keys had already put in the right order was served one task per round trip while
+    a neighbour's flood filled it (docs/architecture.md, "Admission of starts")."""
+    return {
+        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(settings.worker_workflow_task_pollers),
+        "nonsticky_to_sticky_poll_ratio": settings.worker_nonsticky_poll_ratio,
+    }
+
+
 @asynccontextmanager
 async def build_worker(settings: Settings, *, task_queue: str | None = None) -> AsyncIterator[WorkerDeps]:
     """A ready worker of `settings.worker_role` and the resources it owns, closed on exit. Tests use this as
@@ -84,6 +99,7 @@ async def build_worker(settings: Settings, *, task_queue: str | None = None) -> 
                 no_remote_activities=role == "workflows",
                 workflow_runner=_workflow_runner(settings),
                 max_cached_workflows=settings.workflow_cache_size,
+                **workflow_task_polling(settings),
                 max_concurrent_activities=200,
                 max_concurrent_local_activities=200,
                 graceful_shutdown_timeout=timedelta(seconds=10),

@@ -17,6 +17,10 @@ of the workflow -> result: every workflow and activity task of the job waited in
 Jain's fairness index over the two tenants' completed jobs while both had work queued (1.0 = equal
 shares, 0.5 = one tenant took everything).
 
+Every run's worker polls workflow tasks as the platform's worker does (`app.worker.workflow_task_polling`:
+`AIAAS_WORKER_WORKFLOW_TASK_POLLERS`, `AIAAS_WORKER_NONSTICKY_POLL_RATIO`), or with the SDK's defaults under
+`--sdk-pollers`; the start queue's width is `AIAAS_START_QUEUE_IN_FLIGHT`.
+
     python -m benchmarks.noisy_neighbour --jobs 10 --ratio 50
 """
 
@@ -40,6 +44,7 @@ from temporalio.worker import Worker
 from api.admission.plans import TenantPlan
 from api.admission.starts import StartAdmission
 from api.errors import ApiError
+from app.worker import workflow_task_polling
 from benchmarks.fair_job import FairJob, fair_work
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
@@ -133,6 +138,7 @@ async def _run(
     slots: int,
     sticky: bool = True,
     gate: Gate | None = None,
+    polling: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     queue = f"bench-fair-{name}-{uuid.uuid4().hex[:6]}"
     none = Priority()
@@ -150,6 +156,9 @@ async def _run(
         # Without a workflow cache every workflow task goes through the shared queue, none through the
         # worker's sticky queue (the `fair-nosticky` run).
         **({} if sticky else {"max_cached_workflows": 0}),
+        # How the worker shares its workflow-task polls between the shared and the sticky queue: the
+        # platform's settings (`app.worker.workflow_task_polling`), or the SDK's defaults with `--sdk-pollers`.
+        **(polling or {}),
     ):
         a_tasks = [asyncio.create_task(_job(client, queue, "a", a_priority, gate)) for _ in range(a_jobs)]
         if a_jobs:
@@ -191,15 +200,20 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> None:
     # failing open (redis-py's default pool refuses past 100 connections).
     redis = Redis(connection_pool=BlockingConnectionPool.from_url(settings.redis_url or "", timeout=60))
     a_jobs = args.jobs * args.ratio
-    print(f"noisy neighbour: B {args.jobs} jobs, A {a_jobs} jobs, {args.slots} activity slots")
-    await _run(client, "warmup", 5, 0, False, args.slots)
-    alone = await _run(client, "alone", args.jobs, 0, False, args.slots)
-    fifo = await _run(client, "fifo", args.jobs, a_jobs, False, args.slots)
-    fair = await _run(client, "fair", args.jobs, a_jobs, True, args.slots)
-    nosticky = await _run(client, "fair-nosticky", args.jobs, a_jobs, True, args.slots, sticky=False)
+    polling = {} if args.sdk_pollers else workflow_task_polling(settings)
+    print(
+        f"noisy neighbour: B {args.jobs} jobs, A {a_jobs} jobs, {args.slots} activity slots, workflow-task polls: "
+        + ("the SDK's defaults" if args.sdk_pollers else ", ".join(f"{k}={v}" for k, v in polling.items()))
+        + f", start queue in flight {settings.start_queue_in_flight}"
+    )
+    await _run(client, "warmup", 5, 0, False, args.slots, polling=polling)
+    alone = await _run(client, "alone", args.jobs, 0, False, args.slots, polling=polling)
+    fifo = await _run(client, "fifo", args.jobs, a_jobs, False, args.slots, polling=polling)
+    fair = await _run(client, "fair", args.jobs, a_jobs, True, args.slots, polling=polling)
+    nosticky = await _run(client, "fair-nosticky", args.jobs, a_jobs, True, args.slots, sticky=False, polling=polling)
     # The gateway's start admission with its default settings, both tenants on the plan `--plan`.
     gate = Gate(StartAdmission(settings, redis), {t: TenantPlan.of(f"tenant-{t}", args.plan) for t in ("a", "b")})
-    gated = await _run(client, "fair+gate", args.jobs, a_jobs, True, args.slots, gate=gate)
+    gated = await _run(client, "fair+gate", args.jobs, a_jobs, True, args.slots, gate=gate, polling=polling)
     await redis.aclose()
     base = max(alone["b_latency_p95_ms"], 0.001)
     base50 = max(alone["b_latency_p50_ms"], 0.001)
@@ -224,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ratio", type=int, default=50, help="tenant A submits this many times B's load")
     parser.add_argument("--slots", type=int, default=4, help="concurrent activities of the worker")
     parser.add_argument("--plan", default="pro", help="both tenants' plan in the fair+gate run (its start rate)")
+    parser.add_argument(
+        "--sdk-pollers",
+        action="store_true",
+        help="poll workflow tasks with the SDK's defaults instead of the platform's settings (the comparison)",
+    )
     args = parser.parse_args(argv)
     with throwaway_stack("aiaas-bench-fair-") as settings:
         asyncio.run(_measure(settings, args))

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     # process rather than once per workflow run (docs/architecture.md, "Worker memory").
     workflow_cache_size: int = Field(default=1000, ge=0, le=100_000)
     workflow_sandbox_shared: bool = True
+    # Workflow-task polls a worker keeps open at once, and the share of them on the shared task queue (every
+    # run's first task, ordered by priority and fairness keys) rather than the worker's sticky queue. The SDK's
+    # defaults (5 and 0.2) leave the shared queue one poll (docs/architecture.md, "Admission of starts").
+    worker_workflow_task_pollers: int = Field(default=10, ge=2, le=100)
+    worker_nonsticky_poll_ratio: float = Field(default=0.5, gt=0, le=1)
     # What `aiaas worker` runs: "all" (every workflow and activity), "workflows" (the workflows and the local
     # activities they call, without the model, tool and ingest dependencies) or "activities" (the rest).
     worker_role: Literal["all", "workflows", "activities"] = "all"

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -100,6 +101,17 @@ async def test_temporal_answers_and_has_the_search_attributes(stack: StackEndpoi
         "Channel": keyword,
         "Agent": keyword,
     }
+
+
+@embedded_only
+def test_temporal_writes_its_sqlite_file_through_a_write_ahead_log(stack: StackEndpoints, stack_dir: Path) -> None:
+    # A rollback journal synced at every commit made the dev server's one connection a queue of fsyncs: a
+    # flood's starts held back every other tenant's task dispatch (docs/architecture.md, "Fairness").
+    database = stack_dir / "temporal" / "temporal.db"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+    assert mode == "wal"
+    assert database.with_name("temporal.db-wal").exists()
 
 
 def test_postgres_is_18_with_pgvector_0_8(stack: StackEndpoints) -> None:
