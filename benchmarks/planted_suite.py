@@ -81,7 +81,8 @@ def subset(tasks: list[GoldenTask]) -> list[GoldenTask]:
 
 def shipped_agents(registry: Any) -> dict[str, ResolvedAgent]:
     """The shipped agents resolved against today's registry, as the platform resolves them."""
-    from agents.definitions import expand_tool_refs, shipped_agents
+    from agents.definitions import shipped_agents
+    from agents.validation import expand_tool_refs
 
     return {
         name: ResolvedAgent(definition=d, tools=[t.spec for t in expand_tool_refs(d.tools, registry)], agent_version=0)
