@@ -69,6 +69,7 @@ class ConversationActivities:
                 reply_to=inp.reply_to,
                 content=inp.content,
                 model=inp.model,
+                agent=inp.agent,
             )
         await self._bus.publish(
             inp.tenant_id,

@@ -146,8 +146,10 @@ async def insert_assistant_message(
     reply_to: str,
     content: str,
     model: str,
+    agent: str = "",
 ) -> tuple[str, float | None]:
-    """Record the answer to `reply_to`; return its id and, when this call wrote it, the turn's seconds.
+    """Record the answer to `reply_to` by `agent` (NULL when not known); return its id and, when this call
+    wrote it, the turn's seconds.
 
     The seconds run from the moment the question was recorded to the moment the answer is, read in the same
     statement (no extra round trip). A repeat of the write (a retried activity) returns None for them, so the
@@ -159,9 +161,9 @@ async def insert_assistant_message(
         (
             "WITH written AS ("
             "  INSERT INTO messages (id, tenant_id, conversation_id, role, content, content_sealed, key_version,"
-            "   reply_to, model, created_at)"
+            "   reply_to, model, agent, created_at)"
             "  VALUES (:id, :tenant_id, :conversation_id, 'assistant', :content, :sealed, :key_version,"
-            "   :reply_to, :model, now())"
+            "   :reply_to, :model, NULLIF(:agent, ''), now())"
             "  ON CONFLICT DO NOTHING RETURNING created_at"
             ")"
             " SELECT EXTRACT(EPOCH FROM (written.created_at - asked.created_at)) AS seconds"
@@ -173,6 +175,7 @@ async def insert_assistant_message(
             "conversation_id": conversation_id,
             "reply_to": reply_to,
             "model": model,
+            "agent": agent,
             **await seal_content(session, tenant_id, message_id, content),
         },
     )

@@ -184,6 +184,9 @@ class CompleteTurnInput(Frozen):
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # The agent that answered (after a handoff, not the one the conversation started with); "" from runs
+    # recorded before it was sent.
+    agent: str = ""
 
 
 class CompleteTurnResult(Frozen):

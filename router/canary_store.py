@@ -8,7 +8,9 @@ canary conversations against the others, whichever tier they were routed to. A q
 the canary began pinned to the canary's model against those pinned to the control model.
 
 A canary's `subject` says what it tries (`contracts.canary.CanarySubject`): a model (`model`, `tier` and
-`control_model` say which), an agent version (the arms are the conversations of that agent; eval runs of
+`control_model` say which), an agent version (the arms are that agent's turns: each turn counts with the
+agent that answered it, `messages.agent`, so turns after a handoff count with the agent handed to; a turn
+without an answer, or answered before that column, with the agent its conversation started with; eval runs of
 exactly `agent@version` against `agent@control_version`) or a routing threshold (no eval comparison: a
 threshold changes which tier answers, which the turns' own records measure).
 """
@@ -49,10 +51,8 @@ _TURNS = f"""
 WITH q AS (
     SELECT id, conversation_id, created_at FROM messages
     WHERE role = 'user' AND created_at >= :start AND created_at < now() - {SETTLE}
-      AND (CAST(:agent AS text) IS NULL
-           OR conversation_id IN (SELECT id FROM conversations WHERE agent = CAST(:agent AS text)))
 ), a AS (
-    SELECT reply_to, min(created_at) AS created_at FROM messages
+    SELECT reply_to, min(created_at) AS created_at, min(agent) AS agent FROM messages
     WHERE role = 'assistant' AND reply_to IN (SELECT id FROM q) GROUP BY reply_to
 ), l AS (
     SELECT substring(key FROM '([^:]+):(model|tool):') AS message_id, sum(cost_usd) AS cost
@@ -61,6 +61,8 @@ WITH q AS (
 SELECT q.conversation_id, EXTRACT(EPOCH FROM a.created_at - q.created_at) * 1000 AS latency_ms,
        a.reply_to IS NULL AS failed, COALESCE(l.cost, 0) AS cost
 FROM q LEFT JOIN a ON a.reply_to = q.id LEFT JOIN l ON l.message_id = q.id
+WHERE CAST(:agent AS text) IS NULL
+   OR COALESCE(a.agent, (SELECT c.agent FROM conversations c WHERE c.id = q.conversation_id)) = CAST(:agent AS text)
 """  # noqa: S608 - constants only; every value is a bound parameter
 _EVALS = """
 SELECT COALESCE(sum(passed), 0) AS passed, COALESCE(sum(total), 0) AS total FROM eval_runs

@@ -396,6 +396,7 @@ class AgentTurn:
                 model=model or self._model,
                 prompt_tokens=self._prompt_tokens,
                 completion_tokens=self._completion_tokens,
+                agent=self.agent,
             ),
             CompleteTurnResult,
         )

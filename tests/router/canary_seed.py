@@ -20,8 +20,8 @@ _CONVERSATION = text(
     " VALUES (:id, :tid, :agent, 'api', :at, :at)"
 )
 _MESSAGE = text(
-    "INSERT INTO messages (id, tenant_id, conversation_id, role, content, reply_to, model, created_at)"
-    " VALUES (:id, :tid, :cid, :role, 'seeded', :reply_to, :model, :at)"
+    "INSERT INTO messages (id, tenant_id, conversation_id, role, content, reply_to, model, agent, created_at)"
+    " VALUES (:id, :tid, :cid, :role, 'seeded', :reply_to, :model, :answered_by, :at)"
 )
 _LEDGER = text(
     "INSERT INTO usage_ledger (tenant_id, key, kind, status, workflow_id, conversation_id, agent, model,"
@@ -40,8 +40,10 @@ async def seed_arms(
     control_model: str = "scripted/echo",
     seed: int = 1,
     agent: str = "support",
+    answered_by: str | None = None,
 ) -> None:
-    """`per_arm` one-turn conversations in each arm; the canary's fail (no answer) at `canary_failures`."""
+    """`per_arm` one-turn conversations in each arm, started with `agent`; the canary's fail (no answer) at
+    `canary_failures`; the answers record `answered_by` as the agent that answered (None: not recorded)."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
     counts = {True: 0, False: 0}
@@ -57,7 +59,16 @@ async def seed_arms(
         qid = str(uuid.uuid4())
         rows["conv"].append({"id": cid, "tid": tenant_id, "at": asked, "agent": agent})
         rows["msg"].append(
-            {"id": qid, "tid": tenant_id, "cid": cid, "role": "user", "reply_to": None, "model": None, "at": asked}
+            {
+                "id": qid,
+                "tid": tenant_id,
+                "cid": cid,
+                "role": "user",
+                "reply_to": None,
+                "model": None,
+                "answered_by": None,
+                "at": asked,
+            }
         )
         if arm and rng.random() < canary_failures:
             continue
@@ -70,6 +81,7 @@ async def seed_arms(
                 "role": "assistant",
                 "reply_to": qid,
                 "model": model,
+                "answered_by": answered_by,
                 "at": answered,
             }
         )

@@ -15,6 +15,9 @@ async def test_the_agent_and_the_step_count_survive_continue_as_new(loop: Loop) 
     first = await send(handle, plan(handoff, {"say": "the order desk here"}))
     await turns_done(handle, 1)
     assert await answer(loop, first) == "the order desk here"
+    # The answer records the agent that gave it, not the one the conversation started with.
+    answered_by = await rows(loop.db, loop.tenant_id, "SELECT agent FROM messages WHERE reply_to = :m", m=first)
+    assert answered_by == [{"agent": "orders"}]
 
     carried = await state(handle)
     assert (await handle.describe()).run_id != first_run
