@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from core.proxies import TrustedProxies
+from core.settings_edge import EdgeSettings
+from core.settings_identity import IdentitySettings
 
 DEV_PEPPER = "dev-only-api-key-pepper-change-me"  # refused outside dev
 DEV_APP_DB_PASSWORD = "aiaas-app-dev-password"  # refused outside dev
@@ -33,7 +34,10 @@ class StartRateSetting(BaseModel):
     burst: int = Field(ge=1)
 
 
-class Settings(BaseSettings):
+class Settings(IdentitySettings, EdgeSettings):
+    """Every setting of a process; those of sign-in (`core.settings_identity`) and of the platform's edges
+    (`core.settings_edge`) are declared apart and read the same way."""
+
     model_config = SettingsConfigDict(env_prefix="AIAAS_", extra="ignore")
 
     env: Literal["dev", "test", "prod"] = "dev"
@@ -193,50 +197,6 @@ class Settings(BaseSettings):
     # How long a start from a channel webhook or the SMTP receiver waits out start refusals before it is refused.
     channel_start_patience_seconds: float = Field(default=10.0, ge=0)
 
-    # Webhooks: whether endpoints may target private, loopback or link-local addresses (SSRF guard off).
-    # Only for a development machine or tests with a receiver on loopback.
-    webhook_allow_private_targets: bool = False
-    # Subscriptions charge through the sandbox processor unless a processor URL is set (docs/billing.md).
-    billing_processor_url: str = ""
-    billing_processor_secret: SecretStr = SecretStr("")
-    # Channels: whether a channel's provider URL may be a private or loopback address (a local provider
-    # simulator, a test receiver). Off in production, like the webhook guard.
-    channel_allow_private_targets: bool = False
-    # `aiaas up --smtp`: the development SMTP receiver's port (0: a free one), delivering to email channels.
-    smtp_port: int = Field(default=0, ge=0, le=65535)
-    # Outgoing mail (the outbox, docs/billing.md#signup): through this SMTP server when a host is set,
-    # otherwise written under `<data_dir>/mail/` and listed by `aiaas mail list` (development).
-    mail_smtp_host: str = ""
-    mail_smtp_port: int = Field(default=587, ge=1, le=65535)
-    mail_smtp_username: str = ""
-    mail_smtp_password: SecretStr = SecretStr("")
-    mail_smtp_starttls: bool = True
-    mail_from: str = "aiaas <no-reply@aiaas.local>"
-    # Self-serve signup: the key of its verification tokens (unset: derived from the API key pepper), how
-    # long a link is valid, the plan and length of the trial, where the link points, and abuse limits per
-    # client address and per email domain (signups per hour, as a burst refilled over the hour).
-    signup_secret: SecretStr = SecretStr("")
-    signup_ttl_seconds: int = Field(default=86400, ge=60, le=7 * 86400)
-    signup_trial_plan: str = "pro"
-    signup_trial_days: int = Field(default=14, ge=0, le=90)
-    signup_verify_url: str = "http://127.0.0.1:8000/v1/signup/verify"
-    signup_per_ip_per_hour: int = Field(default=10, ge=1)
-    signup_per_domain_per_hour: int = Field(default=20, ge=1)
-    # Invitations to join a tenant (tenancy/invitations.py): how long a link is valid, and the console page it
-    # points at (`?token=` is appended); empty: the console on the address the inviting request reached.
-    invitation_ttl_seconds: int = Field(default=7 * 86400, ge=300, le=30 * 86400)
-    invitation_accept_url: str = ""
-    # Requests per minute per client address at the edge (policies/edge_limits.py): console pages, channel
-    # webhooks, the web widget; a burst of that many, refilled over the minute.
-    console_per_minute_per_address: int = Field(default=600, ge=1)
-    hooks_per_minute_per_address: int = Field(default=1200, ge=1)
-    widget_per_minute_per_address: int = Field(default=240, ge=1)
-    # Reverse proxies whose X-Forwarded-For names the client (core/proxies.py), as a JSON list of addresses
-    # or CIDR networks; empty: the connecting peer is the client.
-    trusted_proxies: TrustedProxies = Field(default_factory=list)
-    # Days the daily retention run keeps sent mail and finished signups (docs/privacy.md); longer than any TTL.
-    signup_retention_days: int = Field(default=30, ge=8, le=3650)
-
     # Payload encryption. The development KMS keeps its key-encryption keys in this file (default
     # `<data_dir>/kms/keys.json`); every process using the same database must use the same file.
     kms_keys_file: Path | None = None
@@ -256,45 +216,6 @@ class Settings(BaseSettings):
     codec_cors_origins: list[str] = Field(default_factory=list)
     # The codec endpoint as Temporal UI's browser reaches it; default `http://<host>:<gateway_port>/codec`.
     ui_codec_endpoint: str | None = None
-
-    # The console (`/console`): how long a browser session lasts unused, and whether its cookie is `Secure`
-    # (None: when the request came over HTTPS, or always in prod; false only for plain-http development).
-    console_session_seconds: float = Field(default=8 * 3600.0, ge=60, le=30 * 86400)
-    console_cookie_secure: bool | None = None
-
-    # Bearer JWTs from an identity provider. HS* verify with `jwt_secret` (in dev and test, when unset, with
-    # a random secret kept in `data_dir`, which `aiaas admin token` signs with); the asymmetric algorithms
-    # with keys from `jwt_jwks_url` or `jwt_public_keys`, a JSON object of key id -> PEM public key. Lists
-    # come from the environment as JSON: AIAAS_JWT_ALGORITHMS='["RS256"]'.
-    jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256", "RS256", "ES256"])
-    jwt_secret: SecretStr | None = None
-    jwt_jwks_url: str | None = None
-    jwt_public_keys: str = ""
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
-    jwks_cache_seconds: float = Field(default=300.0, gt=0)
-    # A token naming an unknown key id refetches the key set, at most this often, so a flood of made-up
-    # key ids cannot turn the gateway into a load generator against the identity provider.
-    jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
-
-    # The console's OpenID Connect sign-in (docs/console.md#signing-in-with-openid-connect), against the provider
-    # the API trusts (`jwt_issuer`; its discovery document names the endpoints). Off without a client id. No
-    # secret: a public client (PKCE alone). No redirect URI: `/console/oidc/callback` on the request's host.
-    oidc_client_id: str | None = None
-    oidc_client_secret: SecretStr | None = None
-    oidc_redirect_uri: str | None = None
-    oidc_scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
-    # What "Sign in with ..." names; the issuer's host when unset.
-    oidc_provider_name: str | None = Field(default=None, max_length=80)
-    oidc_discovery_cache_seconds: float = Field(default=3600.0, gt=0)
-    # How long a started sign-in may take at the provider before its callback is refused.
-    oidc_attempt_seconds: int = Field(default=600, ge=30, le=3600)
-    # Ask for `offline_access` (a refresh token), so a console session outlives one ID token; a refresh token
-    # the provider sends unasked is used all the same.
-    oidc_offline_access: bool = False
-    # Renew the ID token on the first request this many seconds before it expires.
-    oidc_refresh_before_seconds: int = Field(default=60, ge=5, le=3600)
 
     def signup_key(self) -> str:
         """The signup token secret: `signup_secret`, else the API key pepper (required outside dev)."""
