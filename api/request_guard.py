@@ -5,6 +5,9 @@ A plain ASGI middleware rather than Starlette's `BaseHTTPMiddleware` (`@app.midd
 every response body through a memory stream and a task group of its own: for an event stream that was one
 hand-off more per event, and for every request a task more, on the gateway's one core. Latency is measured,
 as before, to the start of the response, so an event stream counts the time to its first byte, not its life.
+
+A body is held to its limit whether or not it says its length: one without a Content-Length (chunked) is
+counted as the route reads it, and the read that passes the limit fails with the same 413.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +31,28 @@ MAX_BODY_BYTES = 1_048_576
 # The console's upload form posts to its own route, which calls the same upload function.
 _UPLOAD_PATH = re.compile(r"^(/v1|/console)/knowledge/collections/[^/]+/documents$")
 MAX_UPLOAD_BYTES = UPLOAD_ENVELOPE_BYTES
+
+
+def _too_large(limit: int) -> str:
+    return f"request bodies are limited to {limit} bytes"
+
+
+def _counted(receive: Receive, limit: int) -> Receive:
+    """`receive`, failing the read that takes the body past `limit` bytes."""
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                # An HTTP exception, which the framework passes on as it is (it answers any other error raised
+                # while reading a body with a 400); the error handlers give it the usual body.
+                raise HTTPException(413, _too_large(limit))
+        return message
+
+    return counted
 
 
 def body_limit(method: str, path: str, headers: Headers) -> int:
@@ -47,11 +73,13 @@ class RequestGuard:
         headers = Headers(scope=scope)
         method, path = scope["method"], scope["path"]
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > body_limit(method, path, headers)):
-            limit = body_limit(method, path, headers)
-            refusal = JSONResponse(error_body("payload_too_large", f"request bodies are limited to {limit} bytes"), 413)
+        limit = body_limit(method, path, headers)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            refusal = JSONResponse(error_body("payload_too_large", _too_large(limit)), 413)
             await refusal(scope, receive, send)
             return
+        if length is None:
+            receive = _counted(receive, limit)
         started = time.perf_counter()
         request_id = request_id_from(headers.get(REQUEST_ID_HEADER))
         structlog.contextvars.clear_contextvars()

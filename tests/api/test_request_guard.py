@@ -3,7 +3,7 @@ event streams alike."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
@@ -22,6 +22,10 @@ def _app() -> FastAPI:
     @app.post("/guarded/{item}")
     async def post(item: str) -> dict[str, str]:
         return {"item": item}
+
+    @app.post("/guarded-body")
+    async def body(payload: dict[str, str]) -> dict[str, int]:
+        return {"keys": len(payload)}
 
     @app.get("/guarded-stream")
     async def stream() -> StreamingResponse:
@@ -67,6 +71,27 @@ def test_bodies_over_the_limit_are_refused_before_the_route() -> None:
         assert refused.json()["error"]["code"] == "payload_too_large"
         malformed = client.post("/guarded/a", headers={"Content-Length": "ten"})
         assert malformed.status_code == 413
+
+
+def _chunks(total: int, size: int = 65_536) -> Iterator[bytes]:
+    """A JSON object of `total` bytes or a little more, sent without a Content-Length (chunked)."""
+    yield b'{"a": "'
+    sent = 7
+    while sent < total:
+        yield b"x" * size
+        sent += size
+    yield b'"}'
+
+
+def test_chunked_bodies_without_a_length_are_held_to_the_same_limit() -> None:
+    with TestClient(_app()) as client:
+        refused = client.post(
+            "/guarded-body", content=_chunks(MAX_BODY_BYTES + 1), headers={"Content-Type": "application/json"}
+        )
+        assert refused.status_code == 413, refused.text
+        assert refused.json()["error"]["code"] == "payload_too_large"
+        small = client.post("/guarded-body", content=_chunks(1_000, 100), headers={"Content-Type": "application/json"})
+        assert small.status_code == 200 and small.json() == {"keys": 1}
 
 
 def test_event_streams_pass_through_whole_with_the_request_id() -> None:

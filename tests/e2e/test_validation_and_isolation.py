@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -105,6 +106,20 @@ def test_oversized_body_is_413(api: httpx.Client, conversation: str) -> None:
         headers={"Content-Type": "application/json"},
     )
     _error(response, 413, "payload_too_large")
+
+
+def test_oversized_chunked_body_is_413_and_stores_nothing(api: httpx.Client, conversation: str) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
+        yield b'{"content": "'
+        for _ in range(20):
+            yield b"x" * 65_536
+        yield b'"}'
+
+    response = api.post(
+        f"/v1/conversations/{conversation}/messages", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    _error(response, 413, "payload_too_large")
+    assert api.get(f"/v1/conversations/{conversation}").json()["messages"] == []
 
 
 def test_other_tenants_conversation_is_not_found(api: httpx.Client, api_b: httpx.Client) -> None:
