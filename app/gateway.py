@@ -46,6 +46,11 @@ def shared_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+# The largest WebSocket message a client may send. Clients send nothing a stream acts on (reading only notices
+# that they left), so anything larger is closed with 1009 instead of being read whole (uvicorn's default: 16 MiB).
+WS_MAX_MESSAGE_BYTES = 65_536
+
+
 def gateway_config(settings: Settings, host: str, port: int, app: object = "app.gateway:gateway_app") -> Config:
     """uvicorn's configuration of a gateway process; `app` is replaceable so tests can see what a request's
     scope looks like after uvicorn's middleware under exactly these options."""
@@ -58,6 +63,7 @@ def gateway_config(settings: Settings, host: str, port: int, app: object = "app.
         port=port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
         **uvicorn_proxy_options(settings.trusted_proxies),  # type: ignore[arg-type]
     )
 

@@ -7,7 +7,9 @@ import uuid
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
+from app.gateway import WS_MAX_MESSAGE_BYTES
 from tests.e2e.platform import Platform
 from tests.e2e.ws import open_ws, platform_url, receive_until, ws_close_code
 
@@ -26,6 +28,21 @@ def test_a_browser_sends_its_token_as_a_subprotocol_and_only_the_marker_comes_ba
         assert ws.subprotocol == "aiaas.bearer"
         assert tenant_a[1] not in str(ws.response.headers)
         assert receive_until(ws, "message.completed")[0]["type"] == "message.accepted"
+
+
+def test_a_client_message_past_the_size_limit_closes_the_socket_and_small_ones_are_ignored(
+    api: httpx.Client, tenant_a: tuple[str, str], conversation: str
+) -> None:
+    authorization = f"Bearer {tenant_a[1]}"
+    with open_ws(platform_url(api), conversation, authorization) as ws:
+        ws.send("ping")  # read and ignored: the stream goes on
+        assert receive_until(ws, "message.completed")[0]["type"] == "message.accepted"
+    with open_ws(platform_url(api), conversation, authorization) as ws:
+        ws.send("x" * (WS_MAX_MESSAGE_BYTES + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
 def test_bad_subprotocol_credentials_are_refused(
