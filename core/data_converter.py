@@ -33,9 +33,11 @@ class ContextBoundDataConverter(DataConverter):
 
     def with_context(self, context: SerializationContext) -> Self:
         try:
-            return self._bindings[context]  # type: ignore[return-value]
-        except (KeyError, TypeError):  # TypeError: a context that cannot be hashed is bound each time
-            pass
+            kept = self._bindings.get(context)
+        except TypeError:  # a context that cannot be hashed is bound each time
+            kept = None
+        if kept is not None:
+            return kept  # type: ignore[return-value]
         bound = self._bind(context)
         if bound is not self:
             if len(self._bindings) >= _BINDINGS_KEPT:
