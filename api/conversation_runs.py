@@ -22,7 +22,6 @@ from temporalio.client import (
 )
 from temporalio.common import (
     Priority,
-    SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -39,13 +38,11 @@ from contracts.conversation import (
     conversation_workflow_id,
 )
 from contracts.provenance import ConfirmationReply, ConfirmationStatus
+from contracts.search_attributes import AGENT, CHANNEL, TENANT_ID
 from core.genai_tracing import current_carrier
 from core.settings import Settings
 from workflows.conversation import ConversationWorkflow
 
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
-CHANNEL = SearchAttributeKey.for_keyword("Channel")
-AGENT = SearchAttributeKey.for_keyword("Agent")
 _RPC_TIMEOUT = timedelta(seconds=30)
 # Long enough for a workflow task lost with its worker to time out (10 s) and run again on another one.
 CONFIRM_WITHIN = timedelta(seconds=15)

@@ -16,7 +16,6 @@ from typing import Literal
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.common import (
-    SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -27,13 +26,13 @@ from temporalio.service import RPCError
 
 from api.state import GatewayState
 from contracts.names import WF_MAIL
+from contracts.search_attributes import TENANT_ID
 from contracts.signup import SendMailInput, mail_workflow_id
 from tenancy import signup_store
 from tenancy.invitations import Invitation
 from tenancy.tenant_admin import get_tenant
 
 log = structlog.get_logger("aiaas.invitations")
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 MAIL_KIND = "invitation"
 
 EmailStatus = Literal["not_requested", "queued", "failed"]

@@ -11,16 +11,16 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from contracts.eval_runs import EvalRunInput, EvalRunResult, JudgeSettings, eval_run_workflow_id
 from contracts.evals import GoldenTask
 from contracts.names import WF_EVAL_RUN
+from contracts.search_attributes import TENANT_ID
 from db.database import Database
 from db.ids import new_id
 from evaluation import agent_versions, store
 
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 # Empty: the agents answer on the models the platform is configured with.
 DEFAULT_MODEL = ""
 

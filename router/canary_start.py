@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.canary import (
@@ -28,13 +28,12 @@ from contracts.canary import (
     RouterThresholdSubject,
 )
 from contracts.names import WF_ROUTER_CANARY
+from contracts.search_attributes import TENANT_ID
 from db.database import Database
 from router import canary_store, settings_store
 from router.canary_store import StoredCanary
 from router.catalog import Catalog
 from tenancy.audit import record_event
-
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 
 
 class CanaryRefused(ValueError):

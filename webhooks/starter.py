@@ -8,13 +8,12 @@ is derived from the delivery id and a repeated start of a delivery whose run alr
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from contracts.names import WF_WEBHOOK_DELIVERY
+from contracts.search_attributes import TENANT_ID
 from contracts.webhooks import WebhookDeliveryInput, delivery_workflow_id
-
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 
 
 async def start_delivery(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from workflows.agent_cache import AgentCache
@@ -76,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.retry import MODEL_CALL_HEARTBEAT, MODEL_CALL_RETRY, MODEL_CALL_START_TO_CLOSE
     from contracts.routing import RouteDecision, RouteInput
+    from contracts.search_attributes import AGENT
     from policies.loop_safety import LoopGuard
 
 # What the customer reads when the loop is cut: no pretence of an answer, and a person will follow up.
@@ -104,7 +104,6 @@ TOOL_ANSWER_PATCH = "tool-answer"
 
 
 # The `Agent` search attribute the gateway sets when it starts a conversation's run.
-AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("Agent")
 _CALL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -246,9 +245,9 @@ class AgentTurn:
                 raise
             return resolved, refusal(call, ToolStatus.ERROR, "AgentNotFound", f"agent {target!r} is not available")
         previous, self.agent = self.agent, target
-        if workflow.info().typed_search_attributes.get(AGENT_ATTRIBUTE) is not None:
+        if workflow.info().typed_search_attributes.get(AGENT) is not None:
             # Operators filter runs by the agent answering now, not the one the conversation started with.
-            workflow.upsert_search_attributes([AGENT_ATTRIBUTE.value_set(target)])
+            workflow.upsert_search_attributes([AGENT.value_set(target)])
         reason = call.arguments.get("reason")
         await run_local(
             ACT_PUBLISH_EVENT,

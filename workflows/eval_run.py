@@ -21,7 +21,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from workflows.agent_turn import AgentTurn
@@ -59,9 +59,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.provenance import ConfirmationReply
     from contracts.retry import PERSISTENCE_RETRY
+    from contracts.search_attributes import TENANT_ID
 
 EVAL_DECIDER = "eval-run"
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 
 
 async def _activity(

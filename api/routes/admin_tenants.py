@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from api.deps import PlatformAdminDep, StateDep
@@ -30,6 +30,7 @@ from contracts.lifecycle import (
     TenantLifecycleInput,
     lifecycle_workflow_id,
 )
+from contracts.search_attributes import TENANT_ID
 from tenancy.lifecycle import DEFAULT_DATA_REGION, TenantStatus, validate_region
 from tenancy.principal import Principal
 from tenancy.tenant_admin import (
@@ -48,7 +49,6 @@ from workflows.tenant_lifecycle import TenantLifecycleWorkflow
 
 router = APIRouter(prefix="/v1/admin/tenants", tags=["admin"])
 
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 TenantId = Annotated[uuid.UUID, Path(description="the tenant's id")]
 # db.tables.PLANS, spelled out so the API schema lists them.
 Plan = Literal["free", "pro", "enterprise"]

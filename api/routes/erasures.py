@@ -20,7 +20,6 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 from temporalio.common import (
-    SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -33,6 +32,7 @@ from api.errors import ApiError
 from commerce.customer_store import find_customer
 from contracts.names import WF_ERASURE
 from contracts.privacy import ErasureInput, erasure_workflow_id
+from contracts.search_attributes import TENANT_ID
 from core.settings import Settings
 from policies.erasure.signing import public_key, verify
 from policies.erasure.store import ErasureNotFound, ErasureRecord, create_erasure, read_erasure
@@ -48,7 +48,6 @@ ErasureReader = Annotated[TenantPrincipal, requires(Permission.TENANT_READ)]
 ErasureRequester = Annotated[TenantPrincipal, requires(Permission.TENANT_WRITE)]
 CustomerId = Annotated[uuid.UUID, Path(description="the customer's id")]
 ErasureId = Annotated[uuid.UUID, Path(description="the erasure's id")]
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 MAX_SIGNATURE_CHARS = 200
 
 

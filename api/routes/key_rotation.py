@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -22,6 +22,7 @@ from api.deps import DatabaseDep, SettingsDep, TemporalDep, requires
 from api.errors import ApiError
 from contracts.key_rotation import MAX_BATCH, KeyRotationInput, KeyRotationProgress, rotation_workflow_id
 from contracts.names import WF_KEY_ROTATION
+from contracts.search_attributes import TENANT_ID
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
@@ -29,7 +30,6 @@ from tenancy.principal import TenantPrincipal
 router = APIRouter(prefix="/v1/keys", tags=["privacy"])
 Reader = Annotated[TenantPrincipal, requires(Permission.TENANT_READ)]
 Rotator = Annotated[TenantPrincipal, requires(Permission.TENANT_WRITE)]
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 
 
 class RotationIn(BaseModel):

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import UploadFile
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from api.deps import DatabaseDep, SettingsDep, TemporalDep, requires
 from api.errors import ApiError
@@ -37,6 +37,7 @@ from api.knowledge_schemas import (
 from api.pagination import Page, PageDep
 from contracts.knowledge import DocumentStatus, IngestDocumentInput
 from contracts.names import WF_INGEST_DOCUMENT
+from contracts.search_attributes import TENANT_ID
 from core.settings import Settings
 from db.database import Database
 from knowledge import catalog
@@ -57,7 +58,6 @@ Manager = Annotated[TenantPrincipal, requires(Permission.AGENTS_MANAGE)]
 CollectionId = Annotated[uuid.UUID, Path(description="the collection's id")]
 DocumentId = Annotated[uuid.UUID, Path(description="the document's id")]
 CustomerId = Annotated[uuid.UUID, Path(description="the customer's id")]
-TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 MULTIPART = "multipart/form-data"
 _UPLOAD_BODY = {
     "requestBody": {

@@ -24,9 +24,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import DatabaseDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.knowledge_schemas import _TEXT, _Strict
-from api.routes.knowledge import TENANT_ID, CollectionId, Manager, Reader
+from api.routes.knowledge import CollectionId, Manager, Reader
 from contracts.knowledge_reembed import ReembedInput
 from contracts.names import WF_REEMBED_COLLECTION
+from contracts.search_attributes import TENANT_ID
 from core.settings import Settings
 from knowledge import catalog, reembeds
 from knowledge.embeddings import dimension_of
