@@ -238,7 +238,7 @@ def _finished(walk: _Walk, scheduled: int, raw: Any, failure: Failure | None, ho
 
 
 def _failed(inp: ToolCallInput, failure: Failure | None, how: str) -> ToolCallResult:
-    """What `workflows.tool_runner.failure_result` made of a tool that failed."""
+    """What `workflows.tool_checks.failure_result` made of a tool that failed."""
     if failure is None:
         return ToolCallResult(call_id=inp.call_id, tool=inp.tool, status=ToolStatus.ERROR, error_type=how)
     inner = innermost(failure)
