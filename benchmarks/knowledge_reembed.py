@@ -26,7 +26,7 @@ from typing import Any, cast
 from temporalio.testing import ActivityEnvironment
 
 from benchmarks.knowledge_isolation import start_server
-from benchmarks.knowledge_search import APP_PASSWORD, PEPPER, Bench, labelled_pairs
+from benchmarks.knowledge_sets import APP_PASSWORD, PEPPER, Bench, labelled_pairs
 from contracts.knowledge_reembed import PurgeInput, ReembedInput
 from core.events import EventBus
 from db.migrate import migrate

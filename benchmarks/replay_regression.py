@@ -27,8 +27,8 @@ from typing import Any
 from contracts.agents import AgentDefinition, ApprovalRule, ResolvedAgent, ToolSpec
 from evals.replay.candidate import Candidate
 from evals.replay.cli import load_conversations
-from evals.replay.extract import Conversation
 from evals.replay.planted import register_planted
+from evals.replay.recorded import Conversation
 from evals.replay.runner import HistoryVerdict, replay_all
 
 HISTORIES = Path(__file__).parents[1] / "tests" / "workflows" / "histories"

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from core.settings_admission import AdmissionSettings
 from core.settings_edge import EdgeSettings
 from core.settings_identity import IdentitySettings
 
@@ -27,16 +27,10 @@ JWT_ALGORITHMS = frozenset(
 MIN_JWT_SECRET_BYTES = 32
 
 
-class StartRateSetting(BaseModel):
-    """A plan's engine start rate set by settings (`AIAAS_START_RATES`), in place of the plan file's."""
-
-    per_minute: float = Field(gt=0)
-    burst: int = Field(ge=1)
-
-
-class Settings(IdentitySettings, EdgeSettings):
-    """Every setting of a process; those of sign-in (`core.settings_identity`) and of the platform's edges
-    (`core.settings_edge`) are declared apart and read the same way."""
+class Settings(IdentitySettings, EdgeSettings, AdmissionSettings):
+    """Every setting of a process; those of sign-in (`core.settings_identity`), of the platform's edges
+    (`core.settings_edge`) and of admission (`core.settings_admission`) are declared apart and read the same
+    way."""
 
     model_config = SettingsConfigDict(env_prefix="AIAAS_", extra="ignore")
 
@@ -170,33 +164,6 @@ class Settings(IdentitySettings, EdgeSettings):
     metrics_tenants: list[str] = Field(default_factory=list)
     metrics_tenant_labels: int = Field(default=50, ge=0, le=10_000)
 
-    # Admission. Per-plan numbers (rates, quotas, concurrent turns) live in `tenancy/data/plans.json`.
-    # How long a gateway trusts its copy of a tenant's plan: the delay before a plan change applies.
-    admission_plan_cache_seconds: float = Field(default=30.0, ge=0)
-    # A concurrent-turn lease not released by then (its holder died) frees itself.
-    concurrency_lease_ttl_seconds: float = Field(default=300.0, gt=0)
-    concurrency_retry_after_seconds: int = Field(default=2, ge=1)
-    # Load shedding reads the conversation task queue's backlog this often. Level n (1-based) engages when
-    # the backlog reaches `shed_backlog_counts[n-1]` tasks or its oldest task has waited
-    # `shed_backlog_age_seconds[n-1]`, and sheds new turns of plans whose `shed_rank` is n or lower. A level
-    # is left once the backlog has stayed below `shed_recover_ratio` of its thresholds for
-    # `shed_recover_samples` samples in a row, so a signal hovering at a threshold does not flap.
-    shed_sample_seconds: float = Field(default=1.0, gt=0)
-    shed_backlog_counts: list[int] = Field(default_factory=lambda: [500, 2000, 10000])
-    shed_backlog_age_seconds: list[float] = Field(default_factory=lambda: [15.0, 60.0, 300.0])
-    shed_recover_ratio: float = Field(default=0.5, gt=0, le=1)
-    shed_recover_samples: int = Field(default=3, ge=1)
-    shed_retry_after_seconds: int = Field(default=10, ge=1)
-    # Starts on the engine (`api.admission.starts`): a plan's start rate in place of the plan file's, e.g.
-    # `AIAAS_START_RATES='{"pro": {"per_minute": 600, "burst": 60}}'`; and each gateway's fair start queue:
-    # engine calls at once, starts one tenant may have waiting, and how long one may wait before its 429.
-    start_rates: dict[str, StartRateSetting] = Field(default_factory=dict)
-    start_queue_in_flight: int = Field(default=16, ge=1)
-    start_queue_per_tenant: int = Field(default=200, ge=0)
-    start_queue_wait_seconds: float = Field(default=10.0, ge=0)
-    # How long a start from a channel webhook or the SMTP receiver waits out start refusals before it is refused.
-    channel_start_patience_seconds: float = Field(default=10.0, ge=0)
-
     # Payload encryption. The development KMS keeps its key-encryption keys in this file (default
     # `<data_dir>/kms/keys.json`); every process using the same database must use the same file.
     kms_keys_file: Path | None = None
@@ -228,16 +195,6 @@ class Settings(IdentitySettings, EdgeSettings):
                 raise ValueError("AIAAS_API_KEY_PEPPER must be set outside dev")
             if self.app_db_password.get_secret_value() == DEV_APP_DB_PASSWORD:
                 raise ValueError("AIAAS_APP_DB_PASSWORD must be set outside dev")
-        return self
-
-    @model_validator(mode="after")
-    def _check_shedding(self) -> Settings:
-        counts, ages = self.shed_backlog_counts, self.shed_backlog_age_seconds
-        if not counts or len(counts) != len(ages):
-            raise ValueError("AIAAS_SHED_BACKLOG_COUNTS and AIAAS_SHED_BACKLOG_AGE_SECONDS need one entry per level")
-        for levels in (counts, ages):
-            if any(value <= 0 for value in levels) or any(a >= b for a, b in pairwise(levels)):
-                raise ValueError("shedding thresholds must be positive and rise from level to level")
         return self
 
     @model_validator(mode="after")

@@ -18,16 +18,14 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.events import EventBus
 from core.metric_labels import tenant_label
 from core.telemetry import MODEL_TOKENS, TENANT_COST_USD
-from db.database import Database, run_sql
+from db.database import Database
 from policies.budgets import (
     Budget,
     BudgetMode,
@@ -46,16 +44,19 @@ from policies.ledger import (
     Settlement,
     month_of,
 )
+from policies.ledger_sql import (
+    SWEEP_BATCH,
+    expire_batch,
+    expire_tenant,
+    mark_refunded,
+    reserve_row,
+    select_row,
+    settle_row,
+)
 from policies.mode_cache import ModeCache
 from policies.pricing import usd
 
 log = structlog.get_logger("aiaas.costs")
-
-_SWEEP_BATCH = 1000
-_LEDGER_COLUMNS = (
-    "status, kind, agent, model, tool, conversation_id, prompt_tokens, completion_tokens, reserved_usd, "
-    "cost_usd, settled_at"
-)
 
 
 def _utcnow() -> datetime:
@@ -113,27 +114,9 @@ class CostGuard:
         async with self._db.tenant_session(tenant_id) as session:
             # A live reservation is extended for the attempt that takes it over; a refunded one that was
             # never settled is armed again; a settled one is left alone and reported as it is.
-            row = (
-                await run_sql(
-                    session,
-                    f"""
-                    INSERT INTO usage_ledger AS l (tenant_id, key, kind, status, workflow_id, conversation_id,
-                        agent, model, tool, reserved_usd, expires_at)
-                    VALUES (:t, :k, :kind, 'reserved', :wf, :conv, :agent, :model, :tool, :est,
-                        now() + make_interval(secs => :ttl))
-                    ON CONFLICT (tenant_id, key) DO UPDATE SET
-                        status = 'reserved',
-                        reserved_usd = CASE WHEN l.status = 'refunded' THEN EXCLUDED.reserved_usd
-                                            ELSE l.reserved_usd END,
-                        expires_at = greatest(l.expires_at, EXCLUDED.expires_at)
-                    WHERE l.status = 'reserved' OR (l.status = 'refunded' AND l.settled_at IS NULL)
-                    RETURNING {_LEDGER_COLUMNS}, (xmax = 0) AS inserted
-                    """,  # noqa: S608
-                    params,
-                )
-            ).first()
+            row = await reserve_row(session, params)
             if row is None:
-                row = (await self._select(session, tenant_id, key)).one()
+                row = (await select_row(session, tenant_id, key)).one()
         return Reservation(
             key=key,
             status=LedgerStatus(row.status),
@@ -176,22 +159,11 @@ class CostGuard:
         budget: Budget | None = None
         spend: Spend | None = None
         async with self._db.tenant_session(tenant_id) as session:
-            row = (
-                await run_sql(
-                    session,
-                    f"""
-                    UPDATE usage_ledger AS l SET status = 'settled', cost_usd = :cost, prompt_tokens = :p,
-                        completion_tokens = :c, settled_at = now(), model = coalesce(CAST(:model AS text), l.model)
-                    WHERE tenant_id = :t AND key = :k AND status IN ('reserved', 'refunded') AND settled_at IS NULL
-                    RETURNING {_LEDGER_COLUMNS}, (SELECT plan FROM tenants WHERE id = l.tenant_id) AS plan
-                    """,  # noqa: S608
-                    params,
-                )
-            ).first()
+            row = await settle_row(session, params)
             first = row is not None
             if row is None:
                 # Nothing moved: the step was settled already (or never reserved at all).
-                row = (await self._select(session, tenant_id, key)).first()
+                row = (await select_row(session, tenant_id, key)).first()
                 if row is None or row.settled_at is None:
                     log.warning("settle without a reservation", tenant_id=tenant_id, key=key)
                     return None
@@ -227,14 +199,10 @@ class CostGuard:
         """
         refundable = {LedgerStatus.RESERVED, LedgerStatus.SETTLED} if settled_too else {LedgerStatus.RESERVED}
         async with self._db.tenant_session(tenant_id) as session:
-            row = (await self._select(session, tenant_id, key, lock=True)).first()
+            row = (await select_row(session, tenant_id, key, lock=True)).first()
             if row is None or row.status not in refundable:
                 return False
-            await run_sql(
-                session,
-                "UPDATE usage_ledger SET status = 'refunded' WHERE tenant_id = :t AND key = :k",
-                {"t": tenant_id, "k": key},
-            )
+            await mark_refunded(session, tenant_id, key)
         tokens = int(row.prompt_tokens) + int(row.completion_tokens)
         if row.status == LedgerStatus.SETTLED and tokens:
             await self._tokens.add(tenant_id, f"uncounted:{key}", month_of(row.settled_at), -tokens)
@@ -245,24 +213,16 @@ class CostGuard:
         """Refund reservations past their expiry: of one tenant, or (through the sweep function) of all."""
         if tenant_id is not None:
             async with self._db.tenant_session(tenant_id) as session:
-                result = await run_sql(
-                    session,
-                    "UPDATE usage_ledger SET status = 'refunded' "
-                    "WHERE tenant_id = :t AND status = 'reserved' AND expires_at <= now()",
-                    {"t": tenant_id},
-                )
-            expired = int(result.rowcount or 0)  # type: ignore[attr-defined]
+                expired = await expire_tenant(session, tenant_id)
             if expired:
                 await self.invalidate(tenant_id)
             return expired
         total = 0
         while True:
             async with self._db.admin_session() as session:
-                batch = int(
-                    (await run_sql(session, "SELECT usage_expire_reservations(:n)", {"n": _SWEEP_BATCH})).scalar_one()
-                )
+                batch = await expire_batch(session)
             total += batch
-            if batch < _SWEEP_BATCH:
+            if batch < SWEEP_BATCH:
                 return total
 
     async def sweep_forever(self, interval_seconds: float = 60.0) -> None:
@@ -279,14 +239,6 @@ class CostGuard:
             except Exception:
                 log.exception("reservation sweep failed; trying again later")
             await asyncio.sleep(interval_seconds)
-
-    async def _select(self, session: AsyncSession, tenant_id: str, key: str, *, lock: bool = False) -> Any:
-        lock_clause = " FOR UPDATE" if lock else ""
-        return await run_sql(
-            session,
-            f"SELECT {_LEDGER_COLUMNS} FROM usage_ledger WHERE tenant_id = :t AND key = :k{lock_clause}",  # noqa: S608
-            {"t": tenant_id, "k": key},
-        )
 
     # --- spend and mode ---------------------------------------------------------------------------------
 

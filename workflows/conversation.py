@@ -18,26 +18,24 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ChildWorkflowError, is_cancelled_exception
 
 from workflows.agent_cache import AgentCache
 from workflows.agent_turn import AgentTurn
 from workflows.approval_gate import ApprovalGate
 from workflows.confirmation_gate import ConfirmationGate
+from workflows.conversation_messages import (
+    announce_turn_failed,
+    failure_reason,
+    send_channel_reply,
+    validate_message,
+)
 from workflows.intake import Intake
-from workflows.turn_io import release_turn_lease, run_local
+from workflows.turn_io import release_turn_lease
 from workflows.turn_trace import agent_id, in_trace
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import ApprovalDecision, ApprovalStatus
-    from contracts.channels import (
-        CHANNEL_REPLY_RETRY,
-        CHANNEL_REPLY_SCHEDULE_TO_CLOSE,
-        CHANNEL_REPLY_START_TO_CLOSE,
-        REPLY_CHANNELS,
-        ChannelReplyInput,
-        ChannelReplyResult,
-    )
     from contracts.conversation import (
         ConversationInput,
         ConversationResult,
@@ -47,14 +45,10 @@ with workflow.unsafe.imports_passed_through():
         QueuedMessage,
         SubmitAccepted,
         SubmitMessage,
-        TurnFailedInput,
     )
     from contracts.errors import InvalidConversationInput
-    from contracts.names import ACT_CHANNEL_SEND_REPLY, ACT_TURN_FAILED, WF_CONVERSATION
+    from contracts.names import WF_CONVERSATION
     from contracts.provenance import ConfirmationReply, ConfirmationStatus
-
-# Answers of conversations on a provider channel (SMS, Slack, WhatsApp, email) are sent back through it.
-CHANNEL_REPLY_PATCH = "channel-replies"
 
 
 @workflow.defn(name=WF_CONVERSATION)
@@ -121,24 +115,8 @@ class ConversationWorkflow:
     def _validate_submit(self, msg: SubmitMessage) -> None:
         if self._intake.is_repeat(msg.message_id):
             return  # a repeat is answered with the original acceptance, whatever the policy
-        text = msg.content.strip()
-        if not text:
-            raise ApplicationError("message content is empty", type="InvalidMessage", non_retryable=True)
-        if len(msg.content) > self._input.max_message_chars:
-            raise ApplicationError(
-                f"message content exceeds {self._input.max_message_chars} characters",
-                type="InvalidMessage",
-                non_retryable=True,
-            )
-        if any(ord(ch) < 32 and ch not in "\n\r\t" for ch in msg.content):
-            raise ApplicationError("message content has control characters", type="InvalidMessage", non_retryable=True)
         busy = self._current is not None or bool(self._pending)
-        if self._input.double_texting == DoubleTexting.REJECT and busy:
-            raise ApplicationError(
-                "a turn is in progress and this conversation rejects double texting",
-                type="ConversationBusy",
-                non_retryable=True,
-            )
+        validate_message(self._input, msg, busy=busy)
 
     @workflow.update(name="decide_approval")
     async def decide_approval(self, decision: ApprovalDecision) -> ApprovalStatus:
@@ -205,29 +183,7 @@ class ConversationWorkflow:
         if cancelled is not None:
             raise cancelled
         if answered:
-            await self._send_reply(msg)
-
-    async def _send_reply(self, msg: QueuedMessage) -> None:
-        """Send the answer back through the customer's channel; a reply that cannot be sent ends no turn."""
-        if self._input.channel not in REPLY_CHANNELS or not workflow.patched(CHANNEL_REPLY_PATCH):
-            return
-        try:
-            await workflow.execute_activity(
-                ACT_CHANNEL_SEND_REPLY,
-                ChannelReplyInput(
-                    tenant_id=self._input.tenant_id,
-                    conversation_id=self._input.conversation_id,
-                    reply_to_message_id=msg.message_id,
-                ),
-                result_type=ChannelReplyResult,
-                start_to_close_timeout=CHANNEL_REPLY_START_TO_CLOSE,
-                schedule_to_close_timeout=CHANNEL_REPLY_SCHEDULE_TO_CLOSE,
-                retry_policy=CHANNEL_REPLY_RETRY,
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise asyncio.CancelledError from err
-            workflow.logger.warning("channel reply not sent", extra={"message_id": msg.message_id})
+            await send_channel_reply(self._input, msg.message_id)
 
     async def _agent_turn(self, msg: QueuedMessage) -> None:
         """The agent loop, as a task of its own so an interrupt cancels whatever it waits on."""
@@ -261,31 +217,14 @@ class ConversationWorkflow:
             self._turn_task.cancel()
 
     async def _announce_failure(self, msg: QueuedMessage, err: BaseException) -> None:
-        cause = err.__cause__ if isinstance(err, ActivityError | ChildWorkflowError) and err.__cause__ else err
-        if self._interrupted:
-            reason, error_type = "interrupted by a newer message", "Interrupted"
-        else:
-            reason = str(cause) or type(cause).__name__
-            error_type = (cause.type or "") if isinstance(cause, ApplicationError) else type(cause).__name__
-        await self._turn_failed(msg, reason[:500], error_type)
+        reason, error_type = failure_reason(err, interrupted=self._interrupted)
+        await announce_turn_failed(self._input, msg.message_id, reason, error_type)
 
     async def _announce_superseded(self) -> None:
         while self._superseded:
             msg = self._superseded.pop(0)
-            await self._turn_failed(msg, "superseded by a newer message", "Superseded")
+            await announce_turn_failed(self._input, msg.message_id, "superseded by a newer message", "Superseded")
             await release_turn_lease(self._input.tenant_id, msg.message_id)
-
-    async def _turn_failed(self, msg: QueuedMessage, reason: str, error_type: str) -> None:
-        await run_local(
-            ACT_TURN_FAILED,
-            TurnFailedInput(
-                tenant_id=self._input.tenant_id,
-                conversation_id=self._input.conversation_id,
-                message_id=msg.message_id,
-                reason=reason,
-                error_type=error_type,
-            ),
-        )
 
     # ---- continue-as-new ------------------------------------------------------------------------------
 

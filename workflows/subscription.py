@@ -15,6 +15,17 @@ from typing import Any
 
 from temporalio import workflow
 
+from workflows.subscription_calls import Audit, publish, record, set_tenant_status, sleep_until, update_key
+from workflows.subscription_rules import (
+    CANCELED_PLAN,
+    Status,
+    after_close,
+    new_period,
+    plan_changed,
+    resumed,
+    validate_plan_change,
+)
+
 with workflow.unsafe.imports_passed_through():
     from contracts.billing import (
         BILLING_RETRY,
@@ -22,33 +33,21 @@ with workflow.unsafe.imports_passed_through():
         CHARGE_START_TO_CLOSE,
         TRIAL_REMINDER,
         CancelRequest,
-        ChangeTiming,
         ChargeInput,
         ChargeResult,
         ClosePeriodInput,
         InvoiceSummary,
         PaymentMethodRequest,
-        PlanChange,
         PlanChangeRequest,
-        RecordSubscriptionInput,
-        SetTenantStatusInput,
         SubscriptionInput,
         SubscriptionState,
-        SubscriptionStatus,
-        add_month,
     )
     from contracts.names import (
         ACT_BILLING_CHARGE,
         ACT_BILLING_CLOSE_PERIOD,
-        ACT_BILLING_RECORD,
-        ACT_BILLING_SET_TENANT_STATUS,
-        ACT_WEBHOOK_PUBLISH,
         WF_SUBSCRIPTION,
     )
-    from contracts.webhooks import PUBLISH_START_TO_CLOSE, PublishWebhookInput, WebhookEventType
-
-Status = SubscriptionStatus
-CANCELED_PLAN = "free"
+    from contracts.webhooks import WebhookEventType
 
 
 @workflow.defn(name=WF_SUBSCRIPTION)
@@ -69,7 +68,7 @@ class SubscriptionWorkflow:
         elif self._s.status == Status.SUSPENDED:
             await self._suspended()
         elif self._s.status != Status.CANCELED:
-            await self._sleep_until(self._s.period_end, "period end")
+            await sleep_until(self._s.period_end, "period end")
             await self._close_and_collect()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._s.status == Status.CANCELED and self._s.open_invoice_id is None:
@@ -99,21 +98,7 @@ class SubscriptionWorkflow:
         )
         plan = s.pending_plan or s.plan
         canceled = s.cancel_at_period_end
-        self._s = s.model_copy(
-            update={
-                "plan": CANCELED_PLAN if canceled else plan,
-                "period_plan": plan,
-                "period_start": s.period_end,
-                "period_end": add_month(s.period_end, s.anchor_day or None),
-                "changes": [],
-                "pending_plan": None,
-                "credit_cents": invoice.credit_left_cents,
-                "open_invoice_id": invoice.invoice_id if invoice.status == "open" else None,
-                "open_invoice_cents": invoice.total_cents if invoice.status == "open" else 0,
-                "periods_closed": s.periods_closed + 1,
-                "status": Status.CANCELED if canceled else s.status,
-            }
-        )
+        self._s = after_close(s, invoice)
         self._closing = False
         audit = ("subscription.canceled", {"plan": s.plan}) if canceled else None
         if s.pending_plan:
@@ -174,14 +159,14 @@ class SubscriptionWorkflow:
 
     async def _trial(self) -> None:
         trial_end = self._s.trial_end or workflow.now()
-        await self._sleep_until(trial_end - TRIAL_REMINDER, "trial reminder")
+        await sleep_until(trial_end - TRIAL_REMINDER, "trial reminder")
         if workflow.now() < trial_end:
             await self._publish(
                 WebhookEventType.TRIAL_ENDING,
                 f"trial.ending:{trial_end.isoformat()}",
                 {"trial_end": trial_end.isoformat(), "has_payment_method": self._s.payment_method is not None},
             )
-        await self._sleep_until(trial_end, "trial end")
+        await sleep_until(trial_end, "trial end")
         s = self._s
         converted = s.payment_method is not None and not s.cancel_at_period_end
         await self._publish(
@@ -193,7 +178,7 @@ class SubscriptionWorkflow:
             self._s = s.model_copy(update={"status": Status.CANCELED, "plan": CANCELED_PLAN})
             await self._record(("subscription.canceled", {"plan": s.plan}), key="trial")
         elif converted:
-            self._s = self._new_period(s, trial_end, Status.ACTIVE)
+            self._s = new_period(s, trial_end, Status.ACTIVE)
             await self._record(("subscription.trial_converted", {"plan": s.plan}), key="trial")
         else:
             await self._suspend("trial ended without a payment method")
@@ -204,34 +189,16 @@ class SubscriptionWorkflow:
             self._payment_method_changed = False
             if self._s.open_invoice_id is None or await self._charge(f"pm{self._s.payment_method_changes}"):
                 break
-        await workflow.execute_activity(
-            ACT_BILLING_SET_TENANT_STATUS,
-            SetTenantStatusInput(tenant_id=self._s.tenant_id, suspended=False, reason="invoice paid"),
-            result_type=str,
-            start_to_close_timeout=BILLING_START_TO_CLOSE,
-            retry_policy=BILLING_RETRY,
-        )
+        await set_tenant_status(self._s.tenant_id, suspended=False, reason="invoice paid")
         s = self._s
-        now = workflow.now()
-        if s.periods_closed == 0:  # a trial that expired: the first period starts now
-            self._s = self._new_period(s, now, Status.ACTIVE)
-        else:  # the suspended stretch belongs to the period that was running
-            end = s.period_end if s.period_end > now else add_month(now)
-            anchor = s.anchor_day if s.period_end > now or not s.anchor_day else end.day
-            self._s = s.model_copy(update={"status": Status.ACTIVE, "period_end": end, "anchor_day": anchor})
+        self._s = resumed(s, workflow.now())
         await self._record(("subscription.resumed", {"plan": s.plan}), key=f"resume:{s.payment_method_changes}")
         await self._publish(
             WebhookEventType.SUBSCRIPTION_RESUMED, f"subscription.resumed:{s.payment_method_changes}", {"plan": s.plan}
         )
 
     async def _suspend(self, reason: str) -> None:
-        await workflow.execute_activity(
-            ACT_BILLING_SET_TENANT_STATUS,
-            SetTenantStatusInput(tenant_id=self._s.tenant_id, suspended=True, reason=reason),
-            result_type=str,
-            start_to_close_timeout=BILLING_START_TO_CLOSE,
-            retry_policy=BILLING_RETRY,
-        )
+        await set_tenant_status(self._s.tenant_id, suspended=True, reason=reason)
         if self._s.status != Status.CANCELED:
             self._s = self._s.model_copy(update={"status": Status.SUSPENDED})
         key = self._s.open_invoice_id or "trial"
@@ -248,30 +215,15 @@ class SubscriptionWorkflow:
     async def change_plan(self, req: PlanChangeRequest) -> SubscriptionState:
         await workflow.wait_condition(lambda: not self._closing)
         s = self._s
-        now_change = req.timing == ChangeTiming.NOW
-        if now_change and s.status != Status.TRIALING:
-            changes = [*s.changes, PlanChange(from_plan=s.plan, to_plan=req.plan, at=workflow.now())]
-            self._s = s.model_copy(update={"plan": req.plan, "changes": changes, "pending_plan": None})
-        elif now_change:
-            self._s = s.model_copy(update={"plan": req.plan, "period_plan": req.plan, "pending_plan": None})
-        else:  # back to the current plan takes the scheduled change back
-            self._s = s.model_copy(update={"pending_plan": None if req.plan == s.plan else req.plan})
+        self._s = plan_changed(s, req, workflow.now())
         details = {"from": s.plan, "to": req.plan, "timing": req.timing.value}
         await self._record(("subscription.plan_changed", details), actor=req.actor)
-        await self._publish(WebhookEventType.SUBSCRIPTION_UPDATED, f"plan:{self._update_key()}", details)
+        await self._publish(WebhookEventType.SUBSCRIPTION_UPDATED, f"plan:{update_key()}", details)
         return self._s
 
     @change_plan.validator
     def _validate_change(self, req: PlanChangeRequest) -> None:
-        s = self._s
-        if s.status in (Status.CANCELED, Status.SUSPENDED):
-            raise ValueError(f"a {s.status.value} subscription cannot change plan")
-        if req.plan not in s.plan_fees:
-            raise ValueError(f"unknown plan {req.plan!r}")
-        if req.plan == s.plan and (req.timing == ChangeTiming.NOW or s.pending_plan is None):
-            raise ValueError(f"the subscription is on {req.plan!r} already")
-        if req.timing == ChangeTiming.PERIOD_END and s.plan_fees[req.plan] > s.plan_fees.get(s.plan, 0):
-            raise ValueError("an upgrade takes effect now")
+        validate_plan_change(self._s, req)
 
     @workflow.update(name="cancel")
     async def cancel(self, req: CancelRequest) -> SubscriptionState:
@@ -299,17 +251,6 @@ class SubscriptionWorkflow:
 
     # ---- helpers ---------------------------------------------------------------------------------------
 
-    def _new_period(self, s: SubscriptionState, start: datetime, status: SubscriptionStatus) -> SubscriptionState:
-        return s.model_copy(
-            update={
-                "status": status,
-                "period_start": start,
-                "period_end": add_month(start),
-                "period_plan": s.plan,
-                "anchor_day": start.day,
-            }
-        )
-
     async def _payment_method_before(self, due: datetime) -> bool:
         remaining = due - workflow.now()
         if self._payment_method_changed:
@@ -324,39 +265,8 @@ class SubscriptionWorkflow:
         self._payment_method_changed = False
         return True
 
-    async def _sleep_until(self, moment: datetime, summary: str) -> None:
-        remaining = moment - workflow.now()
-        if remaining > timedelta(0):
-            await workflow.sleep(remaining, summary=summary)
-
-    def _update_key(self) -> str:
-        info = workflow.current_update_info()
-        return f"{workflow.info().workflow_id}:{info.id if info else workflow.info().run_id}"
-
-    async def _record(
-        self, audit: tuple[str, dict[str, Any]] | None, *, key: str | None = None, actor: str = "system:billing"
-    ) -> None:
-        action, details = audit if audit else ("", {})
-        audit_key = f"{workflow.info().workflow_id}:{key}" if key else self._update_key()
-        await workflow.execute_activity(
-            ACT_BILLING_RECORD,
-            RecordSubscriptionInput(
-                state=self._s, audit_action=action, audit_actor=actor, audit_key=audit_key, audit_details=details
-            ),
-            start_to_close_timeout=BILLING_START_TO_CLOSE,
-            retry_policy=BILLING_RETRY,
-        )
+    async def _record(self, audit: Audit | None, *, key: str | None = None, actor: str = "system:billing") -> None:
+        await record(self._s, audit, key=key, actor=actor)
 
     async def _publish(self, event: WebhookEventType, key: str, data: dict[str, Any]) -> None:
-        await workflow.execute_activity(
-            ACT_WEBHOOK_PUBLISH,
-            PublishWebhookInput(
-                tenant_id=self._s.tenant_id,
-                event_type=event,
-                data={"subscription": self._s.tenant_id, **data},
-                idempotency_key=f"{self._s.tenant_id}:{key}",
-                occurred_at=workflow.now(),
-            ),
-            start_to_close_timeout=PUBLISH_START_TO_CLOSE,
-            retry_policy=BILLING_RETRY,
-        )
+        await publish(self._s, event, key, data)

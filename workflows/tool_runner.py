@@ -17,26 +17,24 @@ and a write that has started is finished even when the turn is interrupted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
-from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.exceptions import ActivityError, ChildWorkflowError, is_cancelled_exception
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.approval_gate import ApprovalGate, ApprovalScope
 from workflows.confirmation_gate import ConfirmationGate, ConfirmationScope
 from workflows.provenance import TurnProvenance, confirmation_question, needs_check
+from workflows.tool_checks import argument_problem, failure_result, is_read, refusal
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import (
         ApprovalStatus,
-        Effect,
         RecordToolOutcomeInput,
         ResolvedAgent,
         ToolCallInput,
@@ -46,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         ToolStatus,
         idempotency_key,
     )
-    from contracts.errors import TOOL_DENIALS, TOOL_OUTAGES, ToolErrorType
+    from contracts.errors import ToolErrorType
     from contracts.names import ACT_RECORD_POLICY_DECISION, ACT_RECORD_TOOL_OUTCOME
     from contracts.provenance import (
         NOT_CONFIRMED,
@@ -59,14 +57,6 @@ with workflow.unsafe.imports_passed_through():
 
 # The search attribute a saga started here carries over from its conversation.
 TENANT_ATTRIBUTE = "TenantId"
-_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": lambda v: isinstance(v, list),
-    "object": lambda v: isinstance(v, dict),
-}
 
 
 @dataclass(frozen=True)
@@ -79,67 +69,6 @@ class TurnScope:
     customer_id: str | None
     workflow_id: str
     agent: str
-
-
-def refusal(call: ToolCallRequest, status: ToolStatus, error_type: str, message: str) -> ToolCallResult:
-    return ToolCallResult(call_id=call.call_id, tool=call.tool, status=status, error_type=error_type, message=message)
-
-
-def argument_problem(spec: ToolSpec, arguments: dict[str, Any]) -> str | None:
-    """What is wrong with the arguments as far as the schema's top level tells; the tool validates fully."""
-    if "_invalid_json" in arguments:
-        return "the arguments are not valid JSON"
-    schema = spec.input_schema or {}
-    properties: dict[str, Any] = schema.get("properties") or {}
-    missing = [name for name in schema.get("required") or [] if name not in arguments]
-    if missing:
-        return f"missing required arguments: {', '.join(sorted(missing))}"
-    if schema.get("additionalProperties") is False:
-        unknown = sorted(set(arguments) - set(properties))
-        if unknown:
-            return f"unknown arguments: {', '.join(unknown)}"
-    for name, value in arguments.items():
-        expected = (properties.get(name) or {}).get("type")
-        check = _JSON_TYPES.get(expected) if isinstance(expected, str) else None
-        if check is not None and not check(value):
-            return f"argument {name!r} must be of type {expected}"
-    return None
-
-
-def failure_result(call: ToolCallRequest, err: ActivityError | ChildWorkflowError) -> tuple[ToolCallResult, bool]:
-    """The call's result after its activity or saga failed, and whether the tool runtime recorded it already.
-
-    The runtime records and announces every refusal it raises (non-retryable errors, whose first detail is
-    the call's result); anything else (a timeout, retries spent, a saga that failed) is recorded here.
-    Recording twice is harmless: rows are upserted and announcements deduplicated.
-    """
-    cause = err.cause
-    if isinstance(cause, TemporalTimeoutError):
-        return refusal(call, ToolStatus.UNAVAILABLE, ToolErrorType.TIMEOUT, "the tool did not answer in time"), False
-    if not isinstance(cause, ApplicationError):
-        return refusal(call, ToolStatus.ERROR, type(cause).__name__, str(cause)[:1000] or "the tool failed"), False
-    error_type = cause.type or ToolErrorType.ERROR
-    reported = _reported_result(cause)
-    if reported is not None:
-        result = reported.model_copy(update={"call_id": call.call_id})
-    else:
-        status = ToolStatus.ERROR
-        if error_type in TOOL_DENIALS:
-            status = ToolStatus.DENIED
-        elif error_type in TOOL_OUTAGES:
-            status = ToolStatus.UNAVAILABLE
-        result = refusal(call, status, error_type, cause.message[:1000])
-    return result, isinstance(err, ActivityError) and cause.non_retryable and reported is not None
-
-
-def _reported_result(cause: ApplicationError) -> ToolCallResult | None:
-    details = cause.details
-    if not details or not isinstance(details[0], dict):
-        return None
-    try:
-        return ToolCallResult.model_validate(details[0])
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -172,7 +101,7 @@ class ToolRunner:
             reads.clear()
 
         for index, call in enumerate(calls):
-            if _is_read(self._agent.tool(call.tool)):
+            if is_read(self._agent.tool(call.tool)):
                 reads.append(index)
                 continue
             await flush_reads()
@@ -228,7 +157,7 @@ class ToolRunner:
                 how = "nobody decided in time" if decided == ApprovalStatus.EXPIRED else "a human denied it"
                 message = f"not approved by a human: {how}"
                 return await self._refuse(step, index, call, refusal(call, ToolStatus.DENIED, "NotApproved", message))
-        if _is_read(spec):
+        if is_read(spec):
             return await self._execute(step, index, call, spec)
         return await _finish(self._execute(step, index, call, spec))
 
@@ -333,10 +262,6 @@ def _tenant_attribute() -> TypedSearchAttributes:
     """The saga is found in Temporal UI under its tenant like the conversation that started it."""
     pairs = [pair for pair in workflow.info().typed_search_attributes if pair.key.name == TENANT_ATTRIBUTE]
     return TypedSearchAttributes(pairs)
-
-
-def _is_read(spec: ToolSpec | None) -> bool:
-    return spec is not None and spec.effect == Effect.READ and spec.approval is None and not spec.saga
 
 
 async def _finish(call: Awaitable[ToolCallResult]) -> ToolCallResult:

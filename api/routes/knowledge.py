@@ -6,7 +6,8 @@ as a JSON object) and ingested by `IngestDocumentWorkflow`: the answer is 202 wi
 its status then moves to `ready` or `failed` (with a reason). The same bytes twice in a collection are one
 document (200 with the first). Unsupported types are 415, files over the plan's size 413, a full collection
 409. Reading needs `conversations:read`, changing needs `agents:manage` (knowledge shapes what agents say).
-Another tenant's collections and documents are invisible (row-level security) and answer 404.
+Another tenant's collections and documents are invisible (row-level security) and answer 404. Searching and
+customers' visibility groups are `api.routes.knowledge_search`.
 """
 
 from __future__ import annotations
@@ -26,10 +27,7 @@ from api.errors import ApiError
 from api.knowledge_schemas import (
     CollectionIn,
     CollectionOut,
-    CustomerGroups,
     DocumentOut,
-    SearchIn,
-    SearchOut,
     clean_filename,
     has_control_characters,
     parse_groups,
@@ -45,7 +43,6 @@ from knowledge.backends import store_for
 from knowledge.embeddings import OFFLINE_MODEL, dimension_of
 from knowledge.limits import limits_for_tenant
 from knowledge.parsers import media_type_of
-from knowledge.search import search_collections
 from knowledge.store import IndexUnavailable, Purge
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
@@ -57,7 +54,6 @@ Reader = Annotated[TenantPrincipal, requires(Permission.CONVERSATIONS_READ)]
 Manager = Annotated[TenantPrincipal, requires(Permission.AGENTS_MANAGE)]
 CollectionId = Annotated[uuid.UUID, Path(description="the collection's id")]
 DocumentId = Annotated[uuid.UUID, Path(description="the document's id")]
-CustomerId = Annotated[uuid.UUID, Path(description="the customer's id")]
 MULTIPART = "multipart/form-data"
 _UPLOAD_BODY = {
     "requestBody": {
@@ -79,7 +75,8 @@ _UPLOAD_BODY = {
 }
 
 
-def _not_found(kind: str) -> ApiError:
+def not_found(kind: str) -> ApiError:
+    """404 for a collection, document or customer this tenant has not (or cannot see)."""
     return ApiError(404, f"{kind}_not_found", f"no such {kind}")
 
 
@@ -128,7 +125,7 @@ async def get_collection(collection_id: CollectionId, principal: Reader, db: Dat
     async with db.tenant_session(principal.tenant_id) as session:
         found = await catalog.get_collection(session, str(collection_id))
     if found is None:
-        raise _not_found("collection")
+        raise not_found("collection")
     return CollectionOut.of(found)
 
 
@@ -137,7 +134,7 @@ async def delete_collection(collection_id: CollectionId, principal: Manager, db:
     """Deletes the collection with every document and chunk of it, in one transaction."""
     async with db.tenant_session(principal.tenant_id) as session:
         if not await catalog.delete_collection(session, str(collection_id)):
-            raise _not_found("collection")
+            raise not_found("collection")
         await _purge(db, principal.tenant_id, Purge(collection_id=str(collection_id)), session)
         await record_event(
             session, tenant_id=principal.tenant_id, actor=principal.subject, action="knowledge.collection_deleted",
@@ -186,7 +183,7 @@ async def upload_document(
     async with db.tenant_session(principal.tenant_id) as session:
         limits = await limits_for_tenant(session, principal.tenant_id)
         if await catalog.get_collection(session, str(collection_id)) is None:
-            raise _not_found("collection")
+            raise not_found("collection")
     upload, groups, metadata = await _read_upload(request, limits.max_document_bytes)
     media_type = media_type_of(upload.filename or "", upload.content_type)
     if media_type is None:
@@ -223,7 +220,7 @@ async def list_documents(
     after = page.after(scope, str)
     async with db.tenant_session(principal.tenant_id) as session:
         if await catalog.get_collection(session, str(collection_id)) is None:
-            raise _not_found("collection")
+            raise not_found("collection")
         rows = await catalog.list_documents(
             session, str(collection_id), status=status_, after=after[0] if after else None, limit=page.limit + 1
         )
@@ -237,7 +234,7 @@ async def get_document(
     async with db.tenant_session(principal.tenant_id) as session:
         found = await catalog.get_document(session, str(collection_id), str(document_id))
     if found is None:
-        raise _not_found("document")
+        raise not_found("document")
     return DocumentOut.of(found)
 
 
@@ -248,7 +245,7 @@ async def delete_document(
     """Deletes the document, its original and its chunks in one transaction; an ingestion in flight ends."""
     async with db.tenant_session(principal.tenant_id) as session:
         if not await catalog.delete_document(session, str(collection_id), str(document_id)):
-            raise _not_found("document")
+            raise not_found("document")
         await _purge(db, principal.tenant_id, Purge(document_ids=(str(document_id),)), session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -265,7 +262,7 @@ async def reingest_document(
     async with db.tenant_session(principal.tenant_id) as session:
         found = await catalog.get_document(session, str(collection_id), str(document_id))
         if found is None:
-            raise _not_found("document")
+            raise not_found("document")
         await catalog.set_status(session, found.id, DocumentStatus.PENDING)
     await start_ingestion(temporal, settings, principal.tenant_id, str(collection_id), found.id)
     return DocumentOut.of(found).model_copy(update={"status": DocumentStatus.PENDING, "reason": ""})
@@ -276,53 +273,9 @@ async def _purge(db: Database, tenant_id: str, target: Purge, session: AsyncSess
     try:
         await store_for(db.tenant_session).purge(tenant_id, target, session=session)
     except IndexUnavailable as exc:
-        raise _index_unavailable() from exc
+        raise index_unavailable() from exc
 
 
-def _index_unavailable() -> ApiError:
+def index_unavailable() -> ApiError:
+    """503 while the search index (Weaviate) cannot be reached: nothing was changed or searched."""
     return ApiError(503, "unavailable", "the knowledge search index is unavailable; try again shortly")
-
-
-@router.post("/search", response_model=SearchOut)
-async def search(body: SearchIn, principal: Reader, db: DatabaseDep) -> SearchOut:
-    """Hybrid search over the tenant's collections (all of them, or those named) as the given groups."""
-    try:
-        passages = await search_collections(
-            db.tenant_session,
-            principal.tenant_id,
-            body.query,
-            collection_ids=[str(c) for c in body.collection_ids] or None,
-            groups=body.groups,
-            metadata=body.metadata,
-            top_k=body.top_k,
-            mode=body.mode,
-        )
-    except IndexUnavailable as exc:
-        raise _index_unavailable() from exc
-    return SearchOut.of(passages)
-
-
-@router.get("/customers/{customer_id}/groups", response_model=CustomerGroups)
-async def get_customer_groups(customer_id: CustomerId, principal: Reader, db: DatabaseDep) -> CustomerGroups:
-    """The visibility groups the customer's conversations search as."""
-    async with db.tenant_session(principal.tenant_id) as session:
-        groups = await catalog.customer_groups(session, str(customer_id))
-    if groups is None:
-        raise _not_found("customer")
-    return CustomerGroups(groups=groups)
-
-
-@router.put("/customers/{customer_id}/groups", response_model=CustomerGroups)
-async def put_customer_groups(
-    customer_id: CustomerId, body: CustomerGroups, principal: Manager, db: DatabaseDep
-) -> CustomerGroups:
-    """Replace the customer's visibility groups; documents with any of them become searchable for them."""
-    groups = parse_groups(body.groups)
-    async with db.tenant_session(principal.tenant_id) as session:
-        if not await catalog.set_customer_groups(session, principal.tenant_id, str(customer_id), groups):
-            raise _not_found("customer")
-        await record_event(
-            session, tenant_id=principal.tenant_id, actor=principal.subject, action="knowledge.customer_groups_set",
-            target=str(customer_id), details={"groups": groups},
-        )  # fmt: skip
-    return CustomerGroups(groups=groups)

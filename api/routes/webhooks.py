@@ -25,7 +25,7 @@ from db.ids import new_id
 from tenancy.audit import record_event
 from tenancy.permissions import Permission
 from tenancy.principal import TenantPrincipal
-from webhooks import store
+from webhooks import management, store
 from webhooks.secrets import EndpointSecrets
 from webhooks.starter import start_delivery
 from webhooks.targets import MAX_URL_CHARS, TargetRefused, check_target
@@ -122,7 +122,7 @@ async def create(body: EndpointIn, principal: Writer, state: StateDep) -> Endpoi
     endpoint_id = new_id()
     secret, sealed = await _secrets(state).issue(principal.tenant_id, endpoint_id)
     async with state.db.tenant_session(principal.tenant_id) as session:
-        e = await store.create_endpoint(
+        e = await management.create_endpoint(
             session,
             principal.tenant_id,
             endpoint_id=endpoint_id,
@@ -163,7 +163,7 @@ async def update(endpoint_id: Id, body: EndpointPatch, principal: Writer, state:
     if "event_types" in changes:
         changes["event_types"] = [str(t) for t in changes["event_types"]]
     async with state.db.tenant_session(principal.tenant_id) as session:
-        e = await store.update_endpoint(session, principal.tenant_id, str(endpoint_id), **changes)
+        e = await management.update_endpoint(session, principal.tenant_id, str(endpoint_id), **changes)
         if e is not None:
             await _audit(session, principal, "webhook.endpoint_updated", e.id, fields=sorted(changes))
     if e is None:
@@ -174,7 +174,7 @@ async def update(endpoint_id: Id, body: EndpointPatch, principal: Writer, state:
 @router.delete("/endpoints/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete(endpoint_id: Id, principal: Writer, state: StateDep) -> None:
     async with state.db.tenant_session(principal.tenant_id) as session:
-        gone = await store.delete_endpoint(session, principal.tenant_id, str(endpoint_id))
+        gone = await management.delete_endpoint(session, principal.tenant_id, str(endpoint_id))
         if gone:
             await _audit(session, principal, "webhook.endpoint_deleted", str(endpoint_id))
     if not gone:
@@ -185,7 +185,7 @@ async def delete(endpoint_id: Id, principal: Writer, state: StateDep) -> None:
 async def rotate(endpoint_id: Id, principal: Writer, state: StateDep) -> EndpointWithSecret:
     secret, sealed = await _secrets(state).issue(principal.tenant_id, str(endpoint_id))
     async with state.db.tenant_session(principal.tenant_id) as session:
-        e = await store.rotate_secret(session, principal.tenant_id, str(endpoint_id), sealed, datetime.now(UTC))
+        e = await management.rotate_secret(session, principal.tenant_id, str(endpoint_id), sealed, datetime.now(UTC))
         if e is not None:
             await _audit(session, principal, "webhook.secret_rotated", e.id)
     if e is None:
@@ -217,7 +217,7 @@ async def list_deliveries(
     scope = page.scope("webhook-deliveries", principal.tenant_id, endpoint_id=eid)
     after = page.after(scope, datetime, str)
     async with state.db.tenant_session(principal.tenant_id) as session:
-        rows = await store.list_deliveries(
+        rows = await management.list_deliveries(
             session,
             principal.tenant_id,
             limit=page.limit + 1,
@@ -231,7 +231,7 @@ async def list_deliveries(
 async def read_delivery(delivery_id: Id, principal: Reader, state: StateDep) -> DeliveryOut:
     async with state.db.tenant_session(principal.tenant_id) as session:
         d = await store.get_delivery(session, principal.tenant_id, str(delivery_id))
-        log = await store.list_attempts(session, principal.tenant_id, str(delivery_id)) if d else None
+        log = await management.list_attempts(session, principal.tenant_id, str(delivery_id)) if d else None
     if d is None:
         raise _missing("delivery")
     return _delivery(d, log)

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from api.errors import ApiError
 from api.knowledge_schemas import SearchIn, SearchOut, parse_groups
-from api.routes.knowledge import Reader, list_collections, search
+from api.routes.knowledge import Reader, list_collections
+from api.routes.knowledge_search import search
 from console.pages.conversations import page_request
 from console.web import PREFIX, ConsoleRoute, CsrfViewerDep, Viewer, ViewerDep, render
 

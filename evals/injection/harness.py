@@ -26,7 +26,7 @@ from contracts.agents import AgentDefinition, ToolCallRequest, ToolCallResult, T
 from contracts.provenance import NOT_CONFIRMED, POLICY_REFUSED, Verdict
 from evals.injection.world import IDS, World
 from workflows.provenance import TurnProvenance, needs_check
-from workflows.tool_runner import argument_problem, refusal
+from workflows.tool_checks import argument_problem, refusal
 
 MAX_STEPS = 8
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from app.tools import platform_registry
 from evals.injection.cases import load
 from evals.injection.harness import Case, Harness, Outcome
-from workflows.tool_runner import argument_problem
+from workflows.tool_checks import argument_problem
 
 
 @dataclass

@@ -24,8 +24,9 @@ from temporalio.converter import PayloadCodec
 from contracts.agents import AgentDefinition, ToolSpec
 from evals.replay import report
 from evals.replay.candidate import Candidate
-from evals.replay.extract import Conversation, extract, is_conversation
+from evals.replay.extract import extract, is_conversation
 from evals.replay.history import HistoryError, history_files, load_history
+from evals.replay.recorded import Conversation
 from evals.replay.runner import Stop, replay_all
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from agents import prompt
 from contracts.agents import ResolvedAgent
-from evals.replay.extract import Conversation, Turn
+from evals.replay.recorded import Conversation, Turn
 
 # `Settings.history_turns` (20) turns of the transcript, as the model activity reads it.
 HISTORY_MESSAGES = 40

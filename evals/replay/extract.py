@@ -14,94 +14,25 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.failure.v1 import Failure
 
-from agents.steps import ToolStepRow
 from contracts.agents import HANDOFF_TOOL, ResolvedAgent, ToolCallInput, ToolCallResult, ToolStatus
 from contracts.conversation import ConversationInput, ModelCallInput, ModelCallResult, QueuedMessage, ToolCallRequest
 from contracts.errors import TOOL_DENIALS, TOOL_OUTAGES, ToolErrorType
 from contracts.names import ACT_MODEL_COMPLETE, ACT_RECORD_USER_MESSAGE, ACT_RESOLVE_AGENT, ACT_TURN_CUT
 from evals.replay import gate
 from evals.replay.history import LoadedHistory, failure_message, first_value, innermost, value
-from workflows.agent_turn import CUT_ANSWER, MAX_CALLS_PER_STEP
+from evals.replay.recorded import Conversation, ModelStep, RecordedCall, Turn
+from workflows.agent_turn import MAX_CALLS_PER_STEP
 from workflows.provenance import PROVENANCE_PATCH, TurnProvenance
 
 _CALL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _LOCAL = "core_local_activity"
 _PATCH = "core_patch"
-
-
-@dataclass
-class RecordedCall:
-    request: ToolCallRequest
-    result: ToolCallResult
-    # activity | saga | handoff | workflow (decided before any tool ran, rebuilt from the checks)
-    source: str
-    gate: gate.GateOutcome
-    call_index: int
-    version: int = 1
-
-    def row(self, step: int) -> ToolStepRow:
-        r = self.result
-        return ToolStepRow(
-            step=step,
-            call_index=self.call_index,
-            call_id=self.request.call_id,
-            tool=self.request.tool,
-            arguments=self.request.arguments,
-            status=str(r.status),
-            output=r.output,
-            error_type=r.error_type,
-            message=r.message,
-            version=self.version,
-        )
-
-
-@dataclass
-class ModelStep:
-    message_id: str
-    step: int
-    event_id: int
-    inp: ModelCallInput
-    resolved: ResolvedAgent | None
-    output: ModelCallResult | None = None
-    # Why there is no output to compare with (failed, cancelled, unreadable).
-    note: str = ""
-    calls: list[RecordedCall] = field(default_factory=list)
-
-
-@dataclass
-class Turn:
-    message_id: str
-    content: str
-    steps: list[ModelStep] = field(default_factory=list)
-    cut: bool = False
-    provenance: bool = False
-
-    @property
-    def answer(self) -> str | None:
-        if self.cut:
-            return CUT_ANSWER
-        last = self.steps[-1].output if self.steps else None
-        return last.content if last is not None and not last.tool_calls else None
-
-
-@dataclass
-class Conversation:
-    source: str
-    workflow_id: str
-    conversation: ConversationInput
-    turns: list[Turn] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def model_steps(self) -> int:
-        return sum(len(t.steps) for t in self.turns)
 
 
 def is_conversation(history: LoadedHistory) -> bool:
@@ -238,7 +169,7 @@ def _finished(walk: _Walk, scheduled: int, raw: Any, failure: Failure | None, ho
 
 
 def _failed(inp: ToolCallInput, failure: Failure | None, how: str) -> ToolCallResult:
-    """What `workflows.tool_runner.failure_result` made of a tool that failed."""
+    """What `workflows.tool_checks.failure_result` made of a tool that failed."""
     if failure is None:
         return ToolCallResult(call_id=inp.call_id, tool=inp.tool, status=ToolStatus.ERROR, error_type=how)
     inner = innermost(failure)

@@ -16,7 +16,7 @@ from contracts.agents import HANDOFF_TOOL, ResolvedAgent, ToolCallRequest, ToolC
 from contracts.errors import ToolErrorType
 from contracts.provenance import NOT_CONFIRMED, POLICY_REFUSED, Verdict
 from workflows.provenance import TurnProvenance, needs_check
-from workflows.tool_runner import argument_problem, refusal
+from workflows.tool_checks import argument_problem, refusal
 
 
 @dataclass(frozen=True)

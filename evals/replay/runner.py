@@ -27,8 +27,8 @@ from contracts.agents import HANDOFF_TOOL, ResolvedAgent
 from contracts.conversation import ModelCallResult
 from evals.replay import context, diff, gate
 from evals.replay.candidate import Candidate
-from evals.replay.extract import Conversation, ModelStep, Turn
 from evals.replay.model import Decision, ask
+from evals.replay.recorded import Conversation, ModelStep, Turn
 from workflows.provenance import TurnProvenance
 
 Stop = Literal["turn", "conversation"]

@@ -16,7 +16,7 @@ import pytest
 from core.stack.ports import port_is_free
 from tests.app.up_process import start_up, up_env
 from tests.conftest import embedded_settings, uses_external_stack
-from tests.core.test_stack import GONE_WITHIN, assert_all_gone
+from tests.core.stack_processes import GONE_WITHIN, assert_all_gone
 
 pytestmark = pytest.mark.skipif(uses_external_stack(), reason="the stack under test is external")
 

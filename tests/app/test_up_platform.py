@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from core.stack.ports import port_is_free
 from tests.app.up_process import UpRun, start_up
 from tests.conftest import uses_external_stack
-from tests.core.test_stack import GONE_WITHIN, assert_all_gone
+from tests.core.stack_processes import GONE_WITHIN, assert_all_gone
 
 pytestmark = [
     pytest.mark.skipif(uses_external_stack(), reason="the stack under test is external"),

@@ -24,7 +24,7 @@ from temporalio.client import Client
 
 from tests.app.up_process import UpRun, start_up
 from tests.conftest import uses_external_stack
-from tests.core.test_stack import assert_all_gone
+from tests.core.stack_processes import assert_all_gone
 
 pytestmark = [
     pytest.mark.skipif(uses_external_stack(), reason="the stack under test is external"),

@@ -4,7 +4,8 @@ tool spec is put back after its run, and a regression counts as caught only agai
 from __future__ import annotations
 
 from app.tools import platform_registry
-from benchmarks.planted_suite import REFUSAL_CATEGORIES, combine, shipped_agents, subset, swapped_tools
+from benchmarks.planted_suite import REFUSAL_CATEGORIES, shipped_agents, subset, swapped_tools
+from benchmarks.planted_suite_report import combine
 from benchmarks.replay_regression import regressions
 from evaluation.suites import load_suite
 

@@ -13,7 +13,8 @@ from core.settings import Settings
 from db.database import Database, run_sql
 from knowledge import catalog
 from knowledge.embeddings import OFFLINE_DIM
-from knowledge.pgvector_store import PgVectorStore, capabilities, search_sql
+from knowledge.pgvector_search import search_sql
+from knowledge.pgvector_store import PgVectorStore, capabilities
 from knowledge.store import BM25, BM25_INDEX, ChunkRow, SearchQuery
 from tests.knowledge.test_store_contract import tenant_with_collection
 

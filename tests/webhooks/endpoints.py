@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.crypto.keyring import Keyring
 from db.database import Database
 from db.ids import new_id
-from webhooks import store
+from webhooks import management, store
 from webhooks.secrets import EndpointSecrets
 
 
@@ -16,7 +16,7 @@ async def make_endpoint(
     endpoint_id = new_id()
     secret, sealed = await EndpointSecrets(keyring).issue(tenant_id, endpoint_id)
     async with db.tenant_session(tenant_id) as session:
-        endpoint = await store.create_endpoint(
+        endpoint = await management.create_endpoint(
             session,
             tenant_id,
             endpoint_id=endpoint_id,

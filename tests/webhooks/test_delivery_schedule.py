@@ -38,7 +38,7 @@ from core.crypto.keyring import Keyring
 from db.database import Database
 from tests.webhooks.endpoints import make_endpoint
 from tests.webhooks.receiver import Receiver
-from webhooks import store
+from webhooks import management, store
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 MESSAGES = 12
@@ -128,7 +128,7 @@ async def test_half_failing_receiver_gets_everything_once_and_signed(
         assert payload["type"] == "invoice.created"
     async with db.tenant_session(tenant_id) as session:
         delivery = await store.get_delivery(session, tenant_id, store.fan_out_delivery_id(message_ids[0], endpoint.id))
-        attempts = await store.list_attempts(session, tenant_id, delivery.id if delivery else "")
+        attempts = await management.list_attempts(session, tenant_id, delivery.id if delivery else "")
     assert delivery is not None and delivery.status == "delivered"
     assert [a["outcome"] for a in attempts][-1] == "delivered"
 
@@ -184,7 +184,7 @@ async def test_full_schedule_then_failed_and_retry_after_and_gone(
     assert elapsed >= sum(RETRY_SCHEDULE, timedelta()), "the whole ~75 h schedule ran (on the skipped clock)"
     async with db.tenant_session(tenant_id) as session:
         logs = [
-            await store.list_attempts(session, tenant_id, store.fan_out_delivery_id(m, down.id))
+            await management.list_attempts(session, tenant_id, store.fan_out_delivery_id(m, down.id))
             for m in (message_id, trial.message_id)
         ]
     assert [a["status_code"] for a in logs[0]] == [503] * 10

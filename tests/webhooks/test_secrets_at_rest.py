@@ -21,7 +21,7 @@ from db.database import Database, run_sql
 from db.ids import new_id
 from tests.webhooks.endpoints import make_endpoint
 from tests.webhooks.receiver import Receiver
-from webhooks import store
+from webhooks import management, store
 from webhooks.secrets import EndpointSecrets
 from webhooks.signing import SECRET_PREFIX, signed_headers
 
@@ -31,7 +31,7 @@ URL = "http://127.0.0.1:9/hooks"
 async def _rotate(db: Database, keyring: Keyring, tenant_id: str, endpoint_id: str, now: datetime) -> str:
     secret, sealed = await EndpointSecrets(keyring).issue(tenant_id, endpoint_id)
     async with db.tenant_session(tenant_id) as session:
-        assert await store.rotate_secret(session, tenant_id, endpoint_id, sealed, now) is not None
+        assert await management.rotate_secret(session, tenant_id, endpoint_id, sealed, now) is not None
     return secret
 
 

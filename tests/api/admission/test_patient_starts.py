@@ -15,7 +15,8 @@ from redis.asyncio import Redis
 from api.admission.plans import TenantPlan
 from api.admission.starts import StartAdmission
 from api.errors import ApiError
-from core.settings import Settings, StartRateSetting
+from core.settings import Settings
+from core.settings_admission import StartRateSetting
 
 
 def _patient_waits() -> float:

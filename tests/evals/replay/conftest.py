@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from evals.replay.extract import Conversation, extract
+from evals.replay.extract import extract
 from evals.replay.history import load_history
+from evals.replay.recorded import Conversation
 
 HISTORIES = Path(__file__).parents[2] / "workflows" / "histories"
 

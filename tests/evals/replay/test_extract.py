@@ -13,8 +13,9 @@ from temporalio.converter import PayloadCodec
 
 from contracts.provenance import NOT_CONFIRMED, POLICY_REFUSED
 from evals.replay.context import messages_for, tool_schemas
-from evals.replay.extract import Conversation, extract
+from evals.replay.extract import extract
 from evals.replay.history import HistoryError, load_history
+from evals.replay.recorded import Conversation
 from tests.evals.replay.conftest import HISTORIES, conversation
 from workflows.agent_turn import CUT_ANSWER
 

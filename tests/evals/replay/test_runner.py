@@ -11,8 +11,8 @@ import pytest
 from contracts.agents import ApprovalRule
 from evals.replay.candidate import Candidate
 from evals.replay.cli import load_conversations
-from evals.replay.extract import Conversation
 from evals.replay.planted import register_planted
+from evals.replay.recorded import Conversation
 from evals.replay.runner import DIVERGED, NOT_COMPARED, SAME, replay_all, replay_conversation
 from tests.evals.replay.conftest import HISTORIES
 
