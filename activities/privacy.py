@@ -47,6 +47,7 @@ from policies.erasure.signing import ReportSigner, report_sha256
 from policies.erasure.store import conversations_of, erase_customer, read_erasure, store_report
 from policies.retention import Kind, database_kinds, delete_batch, load_retention, tables_of
 from tenancy.audit import record_event_once
+from tenancy.audit_reseal import reseal_all
 from tenancy.lifecycle import TenantStatus
 from tenancy.tenant_admin import list_tenants
 
@@ -57,6 +58,7 @@ RETAINED_DELETED = Counter("aiaas_retention_deleted_total", "Rows and stream ent
 _SCAN_BATCH = 500
 INBOUND_TABLE = "public.channel_inbound"
 REPORT_VERSION = 1
+ERASURE_ACTOR = "platform:erasure"
 
 
 def _stream_patterns(tenant_id: str, conversation_id: str) -> str:
@@ -107,6 +109,9 @@ class PrivacyActivities:
     @activity.defn(name=ACT_ERASURE_DATABASE)
     async def erase_database(self, inp: ErasureStepInput) -> EraseDatabaseResult:
         async with self._db.tenant_session(inp.tenant_id) as session:
+            # Audit events from before sealing hold customer details in clear: re-anchored first, in this
+            # transaction, so the plan's audit rule empties them like any sealed event.
+            await reseal_all(session, inp.tenant_id, self._signer, actor=ERASURE_ACTOR)
             rows, conversations, repeated = await erase_customer(
                 session, inp.erasure_id, inp.customer_id, activity.heartbeat
             )

@@ -37,7 +37,7 @@ PLATFORM_CHAIN = "_platform"
 MAX_DETAILS_BYTES = 16_384
 MAX_LABEL_CHARS = 255
 # Any fixed 32-bit number: the class half of the two-key advisory lock, the tenant's hash being the other.
-_LOCK_CLASS = 0x61756474  # "audt"
+LOCK_CLASS = 0x61756474  # "audt"
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _MAX_ACTION_CHARS = 64
 COLUMNS = (
@@ -69,11 +69,29 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class ReanchorCheck:
+    id: int
+    created_at: datetime
+    first_seq: int
+    last_seq: int
+    old_head_hash: str
+    new_head_hash: str
+    key_id: str
+    resealed: int
+    ok: bool
+    # Why it failed: `signature`, `statement` (the row and statement disagree), `unrecorded` (no chain event
+    # names it), `hashes` (the chain no longer holds what it left).
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     # Events read, up to and including the first bad one.
     checked: int
     first_bad_id: int | None = None
+    # The chain's re-anchors (`tenancy.audit_reanchors`), each checked; one that fails fails the chain.
+    reanchored: tuple[ReanchorCheck, ...] = ()
 
 
 def canonical_json(fields: dict[str, Any]) -> str:
@@ -139,7 +157,7 @@ async def _append(
     private: dict[str, Any] | None,
 ) -> bool:
     encoded = _check(actor, action, target, details, private)
-    await run_sql(session, "SELECT pg_advisory_xact_lock(:cls, hashtext(:tid))", {"cls": _LOCK_CLASS, "tid": tenant_id})
+    await run_sql(session, "SELECT pg_advisory_xact_lock(:cls, hashtext(:tid))", {"cls": LOCK_CLASS, "tid": tenant_id})
     # The details go through jsonb once before hashing: what is hashed is then exactly what a reader of the
     # stored row decodes, whatever jsonb does to key order, duplicate keys or number formats.
     head = (
