@@ -7,12 +7,14 @@ Removing events at the very end leaves no trace in the chain itself; that needs 
 
 What an event records of an end customer (`private`: an approval's arguments, a decision's note) is sealed
 (`tenancy.audit_sealing`) and the hash covers the SHA-256 of its ciphertext, not the clear values, so erasure
-can empty it and the chain still verifies. Events from before sealing existed hash as they always did.
+can empty it and the chain still verifies. Events from before sealing existed hash as they always did, until
+`tenancy.audit_reseal` re-anchors them (their clear customer values sealed, the chain re-hashed, signed).
 
 Appending joins the caller's transaction, so an event commits or rolls back with the change it records.
 Writers of one tenant queue on a transaction-level advisory lock taken before the chain's head is read, so
 two transactions never both append "the next" event; the unique (tenant, seq) is the backstop. The database
-refuses UPDATE and DELETE on the table (migration 0004), except inside the explicit offboarding purge.
+refuses UPDATE and DELETE on the table (migration 0004), except the sealed part's (0033), inside the explicit
+offboarding purge, and inside `audit.reanchor` (0041).
 """
 
 from __future__ import annotations

@@ -96,6 +96,9 @@ async def reseal_batch(
     if not 1 <= limit <= MAX_BATCH:
         raise ValueError(f"batch size must be 1 to {MAX_BATCH}")
     await require_binding(session, tenant_id)
+    if not await in_clear(session, tenant_id, 1):
+        # Nothing to do: no key made, no lock held (erasure calls this in a transaction that may then wait).
+        return None
     # The signing key first: creating it may create the tenant's data key too, which the keyring does on a
     # connection of its own, and must not wait on a key this transaction would create while sealing.
     key_id = await signer.key_id(session, tenant_id)
