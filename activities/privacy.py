@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from channels.store import prune_inbound
@@ -47,7 +48,7 @@ from policies.erasure.signing import ReportSigner, report_sha256
 from policies.erasure.store import conversations_of, erase_customer, read_erasure, store_report
 from policies.retention import Kind, database_kinds, delete_batch, load_retention, tables_of
 from tenancy.audit import record_event_once
-from tenancy.audit_reseal import reseal_all
+from tenancy.audit_reseal import ChainBroken, reseal_all
 from tenancy.lifecycle import TenantStatus
 from tenancy.tenant_admin import list_tenants
 
@@ -111,7 +112,11 @@ class PrivacyActivities:
         async with self._db.tenant_session(inp.tenant_id) as session:
             # Audit events from before sealing hold customer details in clear: re-anchored first, in this
             # transaction, so the plan's audit rule empties them like any sealed event.
-            await reseal_all(session, inp.tenant_id, self._signer, actor=ERASURE_ACTOR)
+            try:
+                await reseal_all(session, inp.tenant_id, self._signer, actor=ERASURE_ACTOR)
+            except ChainBroken as exc:
+                # Re-hashing would hide the break, and erasing without it would leave the values: an operator's.
+                raise ApplicationError(str(exc), type="AuditChainBroken", non_retryable=True) from exc
             rows, conversations, repeated = await erase_customer(
                 session, inp.erasure_id, inp.customer_id, activity.heartbeat
             )

@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.database import Database, run_sql
 from tenancy import audit_sealing
-from tenancy.audit import COLUMNS, GENESIS_HASH, LOCK_CLASS, event_hash, hashed_fields, record_event
+from tenancy.audit import COLUMNS, GENESIS_HASH, LOCK_CLASS, AuditEntry, event_hash, hashed_fields, record_event
 from tenancy.audit_read import entry_of, require_binding
 from tenancy.audit_reanchors import REANCHORED, hashes_sha256, statement_sha256
 
@@ -89,10 +89,24 @@ async def in_clear(session: AsyncSession, tenant_id: str, limit: int) -> list[in
     return [int(seq) for seq in rows.scalars()]
 
 
+class ChainBroken(ValueError):
+    """The part of the chain a re-anchor would re-hash does not verify: re-hashing it would hide that."""
+
+
+def _require_intact(prev: str, entries: list[AuditEntry]) -> None:
+    for entry in entries:
+        if entry.prev_hash != prev or event_hash(prev, hashed_fields(entry)) != entry.hash:
+            raise ChainBroken(f"the audit chain does not verify at event {entry.id}; it is not re-anchored")
+        prev = entry.hash
+
+
 async def reseal_batch(
     session: AsyncSession, tenant_id: str, signer: StatementSigner, *, actor: str, limit: int = DEFAULT_BATCH
 ) -> Reanchor | None:
-    """Re-anchor up to `limit` of the tenant's clear events in the session's transaction; None if none is left."""
+    """Re-anchor up to `limit` of the tenant's clear events in the session's transaction; None if none is left.
+
+    Raises `ChainBroken` when the events it would re-hash do not verify as stored: a re-anchor vouches only
+    for a chain that was intact."""
     if not 1 <= limit <= MAX_BATCH:
         raise ValueError(f"batch size must be 1 to {MAX_BATCH}")
     await require_binding(session, tenant_id)
@@ -117,6 +131,7 @@ async def reseal_batch(
     entries = [entry_of(tenant_id, row) for row in rows]
     prev = entries[0].hash if first > 1 else GENESIS_HASH
     entries = entries[1:] if first > 1 else entries
+    _require_intact(prev, entries)
     old, new, parts = [], [], []
     for entry in entries:
         old.append(entry.hash)

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy.exc import DBAPIError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.privacy import PrivacyActivities
@@ -22,7 +23,7 @@ from policies.erasure.signing import ReportSigner
 from policies.erasure.store import create_erasure
 from tenancy.audit import COLUMNS, event_hash, hashed_fields
 from tenancy.audit_read import entry_of, list_events
-from tenancy.audit_reseal import reseal_tenant
+from tenancy.audit_reseal import ChainBroken, reseal_tenant
 from tenancy.audit_sealing import SealedState
 from tests.tenancy.test_audit_reseal import hashes, raw, verify, write_old_events
 
@@ -94,6 +95,36 @@ async def test_a_chain_re_hashed_again_behind_its_back_fails_its_re_anchor(
     result = await verify(db, resealed)
     assert result.first_bad_id is None and not result.ok
     assert [check.problem for check in result.reanchored] == ["hashes"]
+
+
+async def test_a_chain_already_broken_is_not_re_anchored(
+    admin_db: Database, db: Database, two_tenants: tuple[str, str], migrated: Settings
+) -> None:
+    # Re-hashing a tampered chain would launder the change: the re-anchor refuses, and the break stays visible.
+    tenant, _ = two_tenants
+    await write_old_events(db, tenant, "orchid-broken")
+    await _as_owner(
+        admin_db, tenant, ("UPDATE audit.events SET actor = 'intruder' WHERE tenant_id = :t AND seq = 3", {})
+    )
+    before = await hashes(db, tenant)
+    with pytest.raises(ChainBroken, match="does not verify at event"):
+        await reseal_tenant(db, tenant, ReportSigner(build_keyring(db, migrated)), actor="test")
+    assert await hashes(db, tenant) == before and "orchid-broken" in await raw(db, tenant)
+    assert not (await verify(db, tenant)).ok
+    # Erasure on such a tenant stops with the reason rather than erase around values it cannot reach.
+    customer, erasure = str(uuid.uuid4()), str(uuid.uuid4())
+    async with db.tenant_session(tenant) as session:
+        await run_sql(
+            session,
+            "INSERT INTO customers (id, tenant_id, email, name) VALUES (:id, :t, :e, 'Quill')",
+            {"id": customer, "t": tenant, "e": f"{customer}@example.org"},
+        )
+        await create_erasure(session, tenant, erasure, customer, "test", "w")
+    privacy = PrivacyActivities(db, None, None, build_keyring(db, migrated))  # type: ignore[arg-type]
+    step = ErasureStepInput(tenant_id=tenant, erasure_id=erasure, customer_id=customer)
+    with pytest.raises(ApplicationError, match="does not verify at event") as refused:
+        await ActivityEnvironment().run(privacy.erase_database, step)
+    assert refused.value.type == "AuditChainBroken" and refused.value.non_retryable
 
 
 @pytest.mark.parametrize(
