@@ -94,8 +94,8 @@ class ChainBroken(ValueError):
 
 
 def _require_intact(prev: str, entries: list[AuditEntry]) -> None:
-    for entry in entries:
-        if entry.prev_hash != prev or event_hash(prev, hashed_fields(entry)) != entry.hash:
+    for expected, entry in enumerate(entries, start=entries[0].seq if entries else 1):
+        if entry.seq != expected or entry.prev_hash != prev or event_hash(prev, hashed_fields(entry)) != entry.hash:
             raise ChainBroken(f"the audit chain does not verify at event {entry.id}; it is not re-anchored")
         prev = entry.hash
 
@@ -129,8 +129,11 @@ async def reseal_batch(
         )
     ).all()
     entries = [entry_of(tenant_id, row) for row in rows]
-    prev = entries[0].hash if first > 1 else GENESIS_HASH
-    entries = entries[1:] if first > 1 else entries
+    prev = GENESIS_HASH
+    if first > 1:
+        if entries[0].seq != first - 1:
+            raise ChainBroken(f"the audit chain has no event {first - 1}; it is not re-anchored")
+        prev, entries = entries[0].hash, entries[1:]
     _require_intact(prev, entries)
     old, new, parts = [], [], []
     for entry in entries:
