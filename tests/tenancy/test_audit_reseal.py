@@ -155,3 +155,23 @@ async def test_another_tenant_s_chain_is_not_touched(
     with pytest.raises(ValueError, match="bound to its tenant"):
         async with db.tenant_session(tenant) as session:
             await reseal_batch(session, other, signer, actor="test")
+
+
+async def test_the_offboarding_purge_takes_the_re_anchors_with_the_events(
+    db: Database, two_tenants: tuple[str, str], signer: ReportSigner
+) -> None:
+    tenant, other = two_tenants
+    for each in (tenant, other):
+        await write_old_events(db, each, "orchid-purge")
+        await reseal_tenant(db, each, signer, actor="test")
+    async with db.tenant_session(tenant) as session:
+        # The re-anchors are append-only for the app role, as the events are.
+        with pytest.raises(DBAPIError, match="permission denied"):
+            async with session.begin_nested():
+                await run_sql(session, "DELETE FROM audit.reanchors WHERE tenant_id = :t", {"t": tenant})
+        await run_sql(session, "SELECT lifecycle_set_status(:t, 'active', 'offboarding', now())", {"t": tenant})
+        assert (await run_sql(session, "SELECT audit.purge_tenant(:t)", {"t": tenant})).scalar_one() == 5
+        assert (await run_sql(session, "SELECT count(*) FROM audit.reanchors")).scalar_one() == 0
+    async with db.tenant_session(other) as session:
+        assert (await run_sql(session, "SELECT count(*) FROM audit.reanchors")).scalar_one() == 1
+    assert (await verify(db, other)).ok
