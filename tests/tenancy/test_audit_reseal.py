@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import DBAPIError
+from temporalio.testing import ActivityEnvironment
 
+from activities.key_rotation import KeyRotationActivities
+from contracts.key_rotation import ResealInput
 from core.crypto.secretbox import build_keyring
 from core.settings import Settings
 from db.database import Database, run_sql
@@ -175,3 +178,20 @@ async def test_the_offboarding_purge_takes_the_re_anchors_with_the_events(
     async with db.tenant_session(other) as session:
         assert (await run_sql(session, "SELECT count(*) FROM audit.reanchors")).scalar_one() == 1
     assert (await verify(db, other)).ok
+
+
+async def test_the_key_rotation_s_reseal_step_re_anchors_old_events(
+    db: Database, two_tenants: tuple[str, str], signer: ReportSigner
+) -> None:
+    # `aiaas data-key rotate --seal-only`: the reseal step at the active version seals what is still in clear.
+    tenant, _ = two_tenants
+    await write_old_events(db, tenant, "orchid-rotation")
+    keys, env = KeyRotationActivities(db, audit_signer=signer), ActivityEnvironment()
+    version = (await env.run(keys.active, tenant)).version
+    result = await env.run(keys.reseal, ResealInput(tenant_id=tenant, target_version=version, batch_size=1))
+    assert result.done and "orchid-rotation" not in await raw(db, tenant)
+    verified = await verify(db, tenant)
+    assert verified.ok and [c.resealed for c in verified.reanchored] == [1, 1]
+    async with db.tenant_session(tenant) as session:
+        actors = {e.actor for e in await list_events(session, tenant, action="audit.reanchored")}
+    assert actors == {"workflow:key-rotation"}
