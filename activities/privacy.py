@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from channels.store import prune_inbound
@@ -47,6 +48,7 @@ from policies.erasure.signing import ReportSigner, report_sha256
 from policies.erasure.store import conversations_of, erase_customer, read_erasure, store_report
 from policies.retention import Kind, database_kinds, delete_batch, load_retention, tables_of
 from tenancy.audit import record_event_once
+from tenancy.audit_reseal import ChainBroken, reseal_all
 from tenancy.lifecycle import TenantStatus
 from tenancy.tenant_admin import list_tenants
 
@@ -57,6 +59,7 @@ RETAINED_DELETED = Counter("aiaas_retention_deleted_total", "Rows and stream ent
 _SCAN_BATCH = 500
 INBOUND_TABLE = "public.channel_inbound"
 REPORT_VERSION = 1
+ERASURE_ACTOR = "platform:erasure"
 
 
 def _stream_patterns(tenant_id: str, conversation_id: str) -> str:
@@ -107,6 +110,13 @@ class PrivacyActivities:
     @activity.defn(name=ACT_ERASURE_DATABASE)
     async def erase_database(self, inp: ErasureStepInput) -> EraseDatabaseResult:
         async with self._db.tenant_session(inp.tenant_id) as session:
+            # Audit events from before sealing hold customer details in clear: re-anchored first, in this
+            # transaction, so the plan's audit rule empties them like any sealed event.
+            try:
+                await reseal_all(session, inp.tenant_id, self._signer, actor=ERASURE_ACTOR)
+            except ChainBroken as exc:
+                # Re-hashing would hide the break, and erasing without it would leave the values: an operator's.
+                raise ApplicationError(str(exc), type="AuditChainBroken", non_retryable=True) from exc
             rows, conversations, repeated = await erase_customer(
                 session, inp.erasure_id, inp.customer_id, activity.heartbeat
             )

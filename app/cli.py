@@ -10,6 +10,7 @@ from typing import Any
 
 from app import (
     cli_admin,
+    cli_audit,
     cli_chat,
     cli_data_keys,
     cli_deploy,
@@ -34,6 +35,7 @@ _SUBCOMMANDS: tuple[AddParser | tuple[str, str, str], ...] = (
     cli_tenant.add_tenant_parser,
     cli_keys.add_keys_parser,
     cli_data_keys.add_data_key_parser,
+    cli_audit.add_audit_parser,
     cli_chat.add_chat_parser,
     ("worker", "app.worker", "run a worker for the platform's task queue"),
     ("gateway", "app.gateway", "run the HTTP gateway"),

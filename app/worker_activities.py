@@ -132,6 +132,7 @@ async def _remote_activities(
     from knowledge.backends import close_backend, forget_customer_documents, forget_tenant, open_backend
     from knowledge.ingest_activities import IngestActivities
     from knowledge.reembed_activities import ReembedActivities
+    from policies.erasure.signing import ReportSigner
     from tenancy.mail_delivery import build_sender
 
     await open_backend(settings)  # knowledge: Weaviate when WEAVIATE_URL is set, failing the start if unreachable
@@ -180,7 +181,7 @@ async def _remote_activities(
                 hooks.finish,
                 *billing.all(),
                 *privacy.all(),
-                *KeyRotationActivities(db).all(),
+                *KeyRotationActivities(db, audit_signer=ReportSigner(build_keyring(db, settings))).all(),
                 *EvalActivities(db, settings).all(),
                 channel_replies.send_reply,
                 *signup.all(),

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from benchmarks import (
     admission,
+    audit_reseal,
     auth_overhead,
     billing_close,
     billing_year,
@@ -96,6 +97,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "channels": (channel_dedupe.main, "10k replayed channel deliveries, 1,000 forgeries; verify+dedupe vs signature"),
     "signup": (signup_latency.main, "self-serve signup end to end against create_tenant + start_subscription"),
     "sealed-fields": (sealed_fields.main, "transcript write+read sealed against clear; rotation rows/s"),
+    "audit-reseal": (audit_reseal.main, "re-anchoring an old audit chain against writing it; verify before and after"),
     "sealed-audit": (sealed_audit.main, "audit append, page and chain verify with sealed details against clear"),
     "canary_rule": (canary_rule.main, "the router canary's rule on simulated canaries against a naive rule"),
     "canary_share": (canary_share.main, "the canary's sticky share per kind against independent coin flips"),

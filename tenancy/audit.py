@@ -7,12 +7,14 @@ Removing events at the very end leaves no trace in the chain itself; that needs 
 
 What an event records of an end customer (`private`: an approval's arguments, a decision's note) is sealed
 (`tenancy.audit_sealing`) and the hash covers the SHA-256 of its ciphertext, not the clear values, so erasure
-can empty it and the chain still verifies. Events from before sealing existed hash as they always did.
+can empty it and the chain still verifies. Events from before sealing existed hash as they always did, until
+`tenancy.audit_reseal` re-anchors them (their clear customer values sealed, the chain re-hashed, signed).
 
 Appending joins the caller's transaction, so an event commits or rolls back with the change it records.
 Writers of one tenant queue on a transaction-level advisory lock taken before the chain's head is read, so
 two transactions never both append "the next" event; the unique (tenant, seq) is the backstop. The database
-refuses UPDATE and DELETE on the table (migration 0004), except inside the explicit offboarding purge.
+refuses UPDATE and DELETE on the table (migration 0004), except the sealed part's (0033), inside the explicit
+offboarding purge, and inside `audit.reanchor` (0041).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ PLATFORM_CHAIN = "_platform"
 MAX_DETAILS_BYTES = 16_384
 MAX_LABEL_CHARS = 255
 # Any fixed 32-bit number: the class half of the two-key advisory lock, the tenant's hash being the other.
-_LOCK_CLASS = 0x61756474  # "audt"
+LOCK_CLASS = 0x61756474  # "audt"
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _MAX_ACTION_CHARS = 64
 COLUMNS = (
@@ -69,11 +71,29 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class ReanchorCheck:
+    id: int
+    created_at: datetime
+    first_seq: int
+    last_seq: int
+    old_head_hash: str
+    new_head_hash: str
+    key_id: str
+    resealed: int
+    ok: bool
+    # Why it failed: `signature`, `statement` (the row and statement disagree), `unrecorded` (no chain event
+    # names it), `hashes` (the chain no longer holds what it left).
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     # Events read, up to and including the first bad one.
     checked: int
     first_bad_id: int | None = None
+    # The chain's re-anchors (`tenancy.audit_reanchors`), each checked; one that fails fails the chain.
+    reanchored: tuple[ReanchorCheck, ...] = ()
 
 
 def canonical_json(fields: dict[str, Any]) -> str:
@@ -139,7 +159,7 @@ async def _append(
     private: dict[str, Any] | None,
 ) -> bool:
     encoded = _check(actor, action, target, details, private)
-    await run_sql(session, "SELECT pg_advisory_xact_lock(:cls, hashtext(:tid))", {"cls": _LOCK_CLASS, "tid": tenant_id})
+    await run_sql(session, "SELECT pg_advisory_xact_lock(:cls, hashtext(:tid))", {"cls": LOCK_CLASS, "tid": tenant_id})
     # The details go through jsonb once before hashing: what is hashed is then exactly what a reader of the
     # stored row decodes, whatever jsonb does to key order, duplicate keys or number formats.
     head = (

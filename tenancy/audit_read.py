@@ -15,9 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.database import run_sql
 from tenancy import audit_sealing
 from tenancy.audit import COLUMNS, GENESIS_HASH, AuditEntry, VerifyResult, event_hash, hashed_fields, json_value
+from tenancy.audit_reanchors import REANCHORED, check_reanchors, unknown_reanchors
 
 
-def _entry(tenant_id: str, row: Any) -> AuditEntry:
+def entry_of(tenant_id: str, row: Any) -> AuditEntry:
     return AuditEntry(
         id=int(row.id),
         tenant_id=tenant_id,
@@ -36,15 +37,16 @@ def _entry(tenant_id: str, row: Any) -> AuditEntry:
     )
 
 
-async def _require_binding(session: AsyncSession, tenant_id: str) -> None:
+async def require_binding(session: AsyncSession, tenant_id: str) -> None:
     bound = (await run_sql(session, "SELECT current_setting('app.tenant_id', true)")).scalar()
     if bound != tenant_id:
         raise ValueError("the audit log is read in a session bound to its tenant")
 
 
 async def verify_chain(session: AsyncSession, tenant_id: str) -> VerifyResult:
-    """Recompute `tenant_id`'s chain from its first event; the first event that does not fit fails it."""
-    await _require_binding(session, tenant_id)
+    """Recompute `tenant_id`'s chain from its first event; the first event that does not fit fails it. Then
+    its re-anchors are checked (`tenancy.audit_reanchors`): one that fails fails the chain too."""
+    await require_binding(session, tenant_id)
     connection = await session.connection()
     rows = await connection.stream(
         text(f"SELECT {COLUMNS} FROM audit.events WHERE tenant_id = :tid ORDER BY seq"),  # noqa: S608
@@ -52,9 +54,11 @@ async def verify_chain(session: AsyncSession, tenant_id: str) -> VerifyResult:
     )
     checked = 0
     prev_hash = GENESIS_HASH
+    hashes: dict[int, str] = {}
+    recorded: dict[int, str] = {}
     async for row in rows:
         checked += 1
-        entry = _entry(tenant_id, row)
+        entry = entry_of(tenant_id, row)
         if (
             entry.seq != checked
             or entry.prev_hash != prev_hash
@@ -64,8 +68,12 @@ async def verify_chain(session: AsyncSession, tenant_id: str) -> VerifyResult:
         ):
             await rows.close()
             return VerifyResult(ok=False, checked=checked, first_bad_id=entry.id)
-        prev_hash = entry.hash
-    return VerifyResult(ok=True, checked=checked)
+        prev_hash = hashes[entry.seq] = entry.hash
+        if entry.action == REANCHORED:
+            recorded[int(entry.details.get("reanchor_id", 0))] = str(entry.details.get("statement_sha256"))
+    checks = tuple(await check_reanchors(session, tenant_id, hashes, recorded))
+    intact = all(check.ok for check in checks) and not unknown_reanchors(list(checks), recorded)
+    return VerifyResult(ok=intact, checked=checked, reanchored=checks)
 
 
 async def list_events(
@@ -79,7 +87,7 @@ async def list_events(
     limit: int = 50,
 ) -> list[AuditEntry]:
     """Newest first (by time, then id); `before` (a time and an id) continues a listing after that position."""
-    await _require_binding(session, tenant_id)
+    await require_binding(session, tenant_id)
     clauses = ["tenant_id = :tid"]
     params: dict[str, Any] = {"tid": tenant_id, "limit": limit}
     for clause, name, value in (
@@ -100,7 +108,7 @@ async def list_events(
         " LIMIT :limit",
         params,
     )
-    return [await _opened(session, _entry(tenant_id, row)) for row in rows]
+    return [await _opened(session, entry_of(tenant_id, row)) for row in rows]
 
 
 async def _opened(session: AsyncSession, entry: AuditEntry) -> AuditEntry:

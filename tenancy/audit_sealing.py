@@ -13,7 +13,7 @@ SHA-256 of the ciphertext (`sealed_sha256`), never the clear values, so:
 
 The associated data binds the ciphertext to its tenant and sequence number, so bytes copied from another event
 or tenant do not open. The database lets only these three columns change, and `sealed` only to NULL
-(migration 0033).
+(migration 0033); re-anchoring (`tenancy.audit_reseal`, 0041) adds a sealed part to an event from before.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ _BATCH_ROWS = 500
 # them with the rest is what makes whatever copies of the tenant's payloads survive unreadable.
 NOT_EXPORTED = frozenset({"public.tenant_data_keys"})
 # Deleted last and through their own security-definer functions (the app role may not delete them).
-_SPECIAL = frozenset({"public.tenants", "audit.events"})
+_SPECIAL = frozenset({"public.tenants", "audit.events", "audit.reanchors"})
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tid, true)")
 _TABLES = """
     SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -96,8 +96,9 @@ async def purge_tenant_rows(conn: AsyncConnection, tenant_id: str, *, heartbeat:
         result = await conn.execute(delete, {"tid": tenant_id})
         deleted[table.key] = int(result.rowcount or 0)
         heartbeat(table.key)
-    # The audit trigger lets these deletes through only inside the purge function, which also insists the
-    # tenant is offboarding; the tenant's row goes last, when nothing references it any more.
+    # The audit triggers let these deletes through only inside the purge function (the events and their
+    # re-anchors), which also insists the tenant is offboarding; the tenant's row goes last, when nothing
+    # references it any more.
     for key, function in (("audit.events", "audit.purge_tenant"), ("public.tenants", "lifecycle_delete_tenant")):
         deleted[key] = int((await conn.execute(text(f"SELECT {function}(:tid)"), {"tid": tenant_id})).scalar_one())
     return deleted

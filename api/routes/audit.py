@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -59,11 +59,30 @@ class AuditEventOut(BaseModel):
     sealed_state: str | None = None
 
 
+class ReanchorOut(BaseModel):
+    """A re-anchor of a chain: the events `first_seq..last_seq` re-hashed once their clear customer details
+    were sealed, under a statement signed with the tenant's signing key (`key_id`). `ok`: its signature
+    verifies and the chain holds what it signed; `problem` says why not."""
+
+    chain: str
+    id: int
+    created_at: datetime
+    first_seq: int
+    last_seq: int
+    old_head_hash: str
+    new_head_hash: str
+    key_id: str
+    resealed: int
+    ok: bool
+    problem: str | None = None
+
+
 class ChainCheck(BaseModel):
     chain: str
     ok: bool
     checked: int
     first_bad_id: int | None
+    reanchored: list[ReanchorOut] = []
 
 
 class ChainVerification(BaseModel):
@@ -72,6 +91,8 @@ class ChainVerification(BaseModel):
     checked: int
     first_bad_id: int | None
     chains: list[ChainCheck]
+    # Every chain's re-anchors, oldest first; one that fails fails its chain (`ok` false, `first_bad_id` null).
+    reanchored: list[ReanchorOut] = []
 
 
 @dataclass(frozen=True)
@@ -160,8 +181,15 @@ async def verify_audit_log(principal: AuditReader, state: StateDep) -> ChainVeri
     for chain in _chains(state):
         async with chain.session(principal.tenant_id) as session:
             result = await verify_chain(session, principal.tenant_id)
+        reanchored = [ReanchorOut(chain=chain.name, **asdict(check)) for check in result.reanchored]
         checks.append(
-            ChainCheck(chain=chain.name, ok=result.ok, checked=result.checked, first_bad_id=result.first_bad_id)
+            ChainCheck(
+                chain=chain.name,
+                ok=result.ok,
+                checked=result.checked,
+                first_bad_id=result.first_bad_id,
+                reanchored=reanchored,
+            )
         )
     broken = next((c for c in checks if not c.ok), None)
     return ChainVerification(
@@ -169,4 +197,5 @@ async def verify_audit_log(principal: AuditReader, state: StateDep) -> ChainVeri
         checked=sum(c.checked for c in checks),
         first_bad_id=broken.first_bad_id if broken else None,
         chains=checks,
+        reanchored=[r for c in checks for r in c.reanchored],
     )

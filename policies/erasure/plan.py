@@ -189,6 +189,11 @@ RULES: tuple[Rule, ...] = (
         " AND (details->>'conversation_id' = ANY(CAST(:convs AS text[])) OR details->>'customer_id' = :cid)",
     ),
     # ---- nothing of theirs ---------------------------------------------------------------------------------
+    Rule(
+        "audit.reanchors",
+        Action.KEEP,
+        "hash ranges and signatures of re-anchored audit chains; the values they moved are sealed in audit.events",
+    ),
     Rule("public.order_lines", Action.KEEP, "skus, quantities and prices of anonymised orders"),
     Rule("public.reservations", Action.KEEP, "stock held for an order: skus and quantities"),
     Rule("public.sandbox_payments", Action.KEEP, "amounts and charge ids"),

@@ -29,6 +29,7 @@ APP_FUNCTIONS = {
     "public.lifecycle_list_tenants",
     "public.usage_expire_reservations",
     "audit.purge_tenant",
+    "audit.reanchor",
     "public.residency_bind_tenant",
     "public.residency_register_tenant",
 }
@@ -63,6 +64,8 @@ async def _granted(db: Database, table: str) -> dict[str, bool]:
         ("public.tenants", {"SELECT"}),
         # An audit record, once written, stays as written.
         ("audit.events", {"SELECT", "INSERT"}),
+        # A re-anchor is written by `audit.reanchor` alone, and never changed.
+        ("audit.reanchors", {"SELECT"}),
         # Signup's platform rows: written and read by the worker's activities, deleted only by their retention rule.
         ("public.signups", {"SELECT", "INSERT", "UPDATE", "DELETE"}),
         ("public.mail_outbox", {"SELECT", "INSERT", "UPDATE", "DELETE"}),

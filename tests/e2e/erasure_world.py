@@ -30,6 +30,7 @@ from core.settings import Settings
 from db.codec import connect
 from db.database import Database, run_sql, to_async_url
 from policies.erasure.store import lock_name
+from tenancy.audit import record_event
 from tests.e2e.agent_world import Shop, call, conversation, execute, fresh_shop, plan, run_db, turn
 from tests.e2e.platform import Platform
 from tests.e2e.traces import postgres_hits, redis_hits
@@ -139,6 +140,24 @@ def _request_approval(settings: Settings, tenant_id: str, person: Person) -> Non
             await env.run(activities.record, denied)
         finally:
             await redis.aclose()
+
+    run_db(settings, record)
+
+
+def _record_as_before_sealing(settings: Settings, tenant_id: str, person: Person) -> None:
+    """An approval in their first conversation audited as before migration 0033 did: the arguments and the
+    note in clear details, which the chain's hashes commit to (`tests/tenancy/test_audit_reseal.py`)."""
+
+    async def record(db: Database) -> None:
+        ids = {"conversation_id": person.conversations[0], "tool": "orders.refund"}
+        async with db.tenant_session(tenant_id) as session:
+            for action, extra in (
+                ("approval.requested", {"arguments": {"reason": f"{person.values[3]}, call {person.values[2]}"}}),
+                ("approval.denied", {"note": person.values[0]}),
+            ):
+                await record_event(
+                    session, tenant_id=tenant_id, actor="workflow", action=action, details={**ids, **extra}
+                )
 
     run_db(settings, record)
 
@@ -265,11 +284,15 @@ def world(platform: Platform) -> Iterator[World]:
         _attach_records(shop, neighbour, platform)
         # Another tenant's customer has an approval too, in its own tenant: erasure must not reach it.
         _request_approval(platform.settings, other_shop.tenant_id, stranger)
+        for shop_of, person in ((shop, target), (shop, neighbour), (other_shop, stranger)):
+            _record_as_before_sealing(platform.settings, shop_of.tenant_id, person)
         # Everything the tools wrote of them is sealed at rest: the scan finds their values only in clear copies
-        # outside the sealed tables (an order's note, a knowledge chunk), while the sealed rows are there.
+        # outside the sealed tables (an order's note, a knowledge chunk, audit events from before sealing),
+        # while the sealed rows are there.
         before = postgres_hits(platform.settings, target.values)
         sealed_tables = {"public.leads", "public.tickets", "public.sandbox_crm_contacts", "public.approvals"}
-        assert not (sealed_tables | {"audit.events"}) & {table for found in before.values() for table in found}, before
+        found_in = {table for found in before.values() for table in found}
+        assert not sealed_tables & found_in and "audit.events" in found_in, before
         # The audit log opens what it sealed for the tenant's readers.
         events = approval_events(shop, target)
         assert [(e["action"], e["sealed_state"]) for e in events] == [

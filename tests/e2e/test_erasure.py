@@ -61,7 +61,8 @@ def test_nothing_of_the_customer_is_left_in_postgres_or_redis(platform: Platform
 
 
 def test_the_audit_chain_verifies_with_the_customer_s_details_gone(world: World) -> None:
-    assert world.erasure["rows"]["audit.events"] == 2
+    # Their two sealed events and the two from before sealing, which the erasure re-anchored first.
+    assert world.erasure["rows"]["audit.events"] == 4
     erased = approval_events(world.shop, world.target)
     assert [(e["sealed_state"], e["sealed_details"]) for e in erased] == [("erased", {}), ("erased", {})]
     assert all(e["sealed_sha256"] for e in erased)  # the digest the chain hashes stays
@@ -71,6 +72,9 @@ def test_the_audit_chain_verifies_with_the_customer_s_details_gone(world: World)
     for shop in (world.shop, world.other_shop):
         verified = shop.api.get("/v1/audit/verify").json()
         assert verified["ok"] is True and verified["checked"] > 0, verified
+        # The erased tenant's old events were re-anchored once, signed; the other tenant's chain was not touched.
+        resealed = [(r["ok"], r["resealed"]) for r in verified["reanchored"]]
+        assert resealed == ([(True, 4)] if shop is world.shop else []), verified
 
 
 def test_the_neighbour_and_the_other_tenant_keep_their_data(platform: Platform, world: World) -> None:
