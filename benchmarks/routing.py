@@ -8,9 +8,11 @@ similarity-weighted router (TF-IDF cosine, weights exp(10 sim / max sim), mean s
 neighbours). Reports the cost at 95 % of always-large quality (goal <= 0.5x random's), PGR at a 50 % strong
 share and APGR over shares 0..1 (goal >= 0.80), and ECE (goal <= 0.05). Costs are relative (large = 1,
 small = the price ratio of gpt-4o-mini to gpt-4o). Diagnostic rows: the same router with Platt's map
-(the default before the isotonic ensemble), and ranking by the hidden category and turn (what perfect intent
-features could reach; the per-question offset stays hidden), so the router's gap to the goal is split into
-what its features misread and what no feature of the text could see.
+(the default before the isotonic ensemble), the router reading the static embedding of the text beside
+its features (`router.static_embedding`, penalty chosen inside each training fold), and ranking by the
+hidden category and turn (what perfect intent features could reach; the per-question offset stays hidden),
+so the router's gap to the goal is split into what its features misread and what no feature of the text
+could see.
 
 Ties: rows with equal scores are one block, and a share that cuts a block counts its mean gain (the expected
 quality of any tie-break). Until December 2026 ties were broken by row index, which is table order, and
@@ -18,8 +20,9 @@ MT-Bench's file is sorted by category: a router that gives many prompts one prob
 staircase, the category-known row) then had its ties ordered by the hidden category, writing and role-play
 first, then reasoning and maths before coding, extraction, STEM and humanities. Both figures are printed.
 
-Overhead: one decision (features + classifier + policy) against the baseline of today's routing, a dict
-lookup of the tier's model, timed in the same run.
+Overhead: one decision (features + classifier + policy), and one with the static embedding (its table built
+or loaded before timing), against the baseline of today's routing, a dict lookup of the tier's model, timed
+in the same run.
 
 Replay: 10k turns of 40 tenants (every region and plan, some on tight hard budgets, some with a 10 % canary)
 through the real decision and fallback code with 20 % of provider calls failing.
