@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from router.features import FEATURE_NAMES, vector
+from router.static_embedding import EMBEDDING_NAMES
 
 # 2 adds `members` (an ensemble of fold models); format 1 artefacts (one linear model) still load.
 ARTEFACT_FORMAT = 2
@@ -79,8 +80,19 @@ class PassClassifier:
     # a fit on every row, are then unused by `predict`).
     members: tuple[Member, ...] = field(default_factory=tuple)
 
+    @property
+    def reads_embedding(self) -> bool:
+        """Whether this router reads the static embedding of the text (`router.static_embedding`)."""
+        return EMBEDDING_NAMES[0] in self.names
+
+    def _values(self, features: dict[str, float]) -> list[float]:
+        if self.reads_embedding and EMBEDDING_NAMES[0] not in features:
+            # Zeros would be a silent, wrong embedding: the caller must add it (`StaticEmbedder.features`).
+            raise ValueError(f"router {self.version} reads the static embedding, which the features lack")
+        return vector(features, self.names)
+
     def raw(self, features: dict[str, float]) -> float:
-        return _linear(vector(features, self.names), self.means, self.scales, self.weights, self.bias)
+        return _linear(self._values(features), self.means, self.scales, self.weights, self.bias)
 
     def calibrate(self, raw: float) -> float:
         xs, ys = self.iso_x, self.iso_y
@@ -101,7 +113,7 @@ class PassClassifier:
     def predict(self, features: dict[str, float]) -> float:
         if not self.members:
             return min(max(self.calibrate(self.raw(features)), 0.0), 1.0)
-        values = vector(features, self.names)
+        values = self._values(features)
         total = sum(self.calibrate(_linear(values, m.means, m.scales, m.weights, m.bias)) for m in self.members)
         return min(max(total / len(self.members), 0.0), 1.0)
 
@@ -141,7 +153,7 @@ class PassClassifier:
         if data.get("format") not in _READABLE_FORMATS:
             raise ValueError(f"unknown router artefact format {data.get('format')!r}")
         names = tuple(str(n) for n in data["names"])
-        unknown = set(names) - set(FEATURE_NAMES)
+        unknown = set(names) - set(FEATURE_NAMES) - set(EMBEDDING_NAMES)
         if unknown:
             raise ValueError(f"router artefact reads unknown features: {sorted(unknown)}")
         lengths = {len(data[k]) for k in ("means", "scales", "weights")} | {len(names)}

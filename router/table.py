@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from router.features import TurnContext, extract
+from router.static_embedding import StaticEmbedder
 from router.train import TrainingRow
 
 
@@ -30,7 +31,7 @@ def _verdict(line: int, row: dict[str, Any], name: str) -> int:
     return int(value)
 
 
-def parse_row(line: int, row: Any) -> TrainingRow:
+def parse_row(line: int, row: Any, embedder: StaticEmbedder | None = None) -> TrainingRow:
     if not isinstance(row, dict):
         raise TableError(f"line {line}: a JSON object expected")
     text, key = row.get("text"), row.get("key")
@@ -49,10 +50,13 @@ def parse_row(line: int, row: Any) -> TrainingRow:
     except (TypeError, ValueError) as exc:
         raise TableError(f"line {line}: {exc}") from exc
     features = extract(text, context, previous=str(row.get("previous") or ""))
+    if embedder is not None:
+        features |= embedder.features(text)
     return TrainingRow(key, features, _verdict(line, row, "small_pass"), _verdict(line, row, "large_pass"))
 
 
-def read_table(lines: Iterable[str]) -> list[TrainingRow]:
+def read_table(lines: Iterable[str], embedder: StaticEmbedder | None = None) -> list[TrainingRow]:
+    """The table's rows; with `embedder`, each carries its text's static embedding (`fit(embeddings=True)`)."""
     rows = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -61,5 +65,5 @@ def read_table(lines: Iterable[str]) -> list[TrainingRow]:
             parsed = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise TableError(f"line {number}: not JSON ({exc.msg})") from exc
-        rows.append(parse_row(number, parsed))
+        rows.append(parse_row(number, parsed, embedder))
     return rows

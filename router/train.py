@@ -27,12 +27,16 @@ from typing import Any
 
 from router.classifier import CurvePoint, Member, PassClassifier, expected_calibration_error
 from router.features import FEATURE_NAMES, vector
+from router.static_embedding import EMBEDDING_NAMES
 
 CURVE_POINTS = 41
 FOLDS = 5
 ISOTONIC_MIN_ROWS = 1000
 # Strong: a table has few distinct prompts behind many graded answers, and a router must not learn them.
 REGULARISATION = 0.3
+# With the 384 static-embedding dimensions the penalty is chosen among these by grouped cross-validation
+# (log-loss) inside the rows given to `fit`: the rows it is later judged on never choose it.
+EMBEDDING_REGULARISATION_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,12 @@ def cost_quality_curve(
 
 
 def fit(
-    rows: Sequence[TrainingRow], *, cost_ratio: float = 0.06, calibration: str = "auto", seed: int = 0
+    rows: Sequence[TrainingRow],
+    *,
+    cost_ratio: float = 0.06,
+    calibration: str = "auto",
+    seed: int = 0,
+    embeddings: bool = False,
 ) -> PassClassifier:
     """A calibrated classifier with its out-of-fold ECE and cost/quality curve.
 
@@ -77,6 +86,8 @@ def fit(
     `calibration` is "platt" (two parameters: steady on a few hundred rows), "isotonic" (a step map shared by
     the five fold models, whose probabilities are averaged: finer, but it needs a thousand rows or more not to
     learn their noise) or "auto": isotonic from `ISOTONIC_MIN_ROWS` rows, else Platt.
+    `embeddings`: the rows carry the static embedding of their text (`router.static_embedding`) and the
+    classifier reads it beside the features, with a penalty chosen by grouped cross-validation on `rows`.
     """
     if calibration not in ("platt", "isotonic", "auto"):
         raise ValueError("calibration is platt, isotonic or auto")
@@ -92,15 +103,22 @@ def fit(
     y = np.array([r.small_pass for r in rows])
     if len(set(y.tolist())) < 2:
         raise ValueError("the small tier must both pass and fail in the table")
-    x = np.array([vector(r.features) for r in rows], dtype=float)
+    names = FEATURE_NAMES + EMBEDDING_NAMES if embeddings else FEATURE_NAMES
+    if embeddings and any(EMBEDDING_NAMES[0] not in r.features for r in rows):
+        raise ValueError("fitting with embeddings needs every row's static embedding")
+    x = np.array([vector(r.features, names) for r in rows], dtype=float)
     fold_ids = np.array(folds)
+    penalty = REGULARISATION
 
     def linear(mask: np.ndarray) -> Member:
         mean = x[mask].mean(axis=0)
         scale = x[mask].std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
-        model = LogisticRegression(C=REGULARISATION, max_iter=2000, random_state=seed)
-        model.fit((x[mask] - mean) / scale, y[mask])
+        # A prompt graded many times repeats its row: identical (features, verdict) rows are fitted once with
+        # their count as weight, the same objective as the repeated rows, several times faster.
+        both, counts = np.unique(np.column_stack([x[mask], y[mask]]), axis=0, return_counts=True)
+        model = LogisticRegression(C=penalty, max_iter=3000, random_state=seed)
+        model.fit((both[:, :-1] - mean) / scale, both[:, -1].astype(int), sample_weight=counts.astype(float))
         return Member(
             tuple(float(v) for v in mean),
             tuple(float(v) for v in scale),
@@ -111,6 +129,17 @@ def fit(
     def score(member: Member, mask: np.ndarray) -> np.ndarray:
         z = ((x[mask] - np.array(member.means)) / np.array(member.scales)) @ np.array(member.weights) + member.bias
         return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
+
+    def log_loss(c: float) -> float:
+        nonlocal penalty
+        penalty, total = c, 0.0
+        for k in range(FOLDS):
+            p = np.clip(score(linear(fold_ids != k), fold_ids == k), 1e-9, 1 - 1e-9)
+            total -= float(np.sum(np.where(y[fold_ids == k] == 1, np.log(p), np.log(1 - p))))
+        return total
+
+    if embeddings:
+        penalty = min(EMBEDDING_REGULARISATION_GRID, key=log_loss)
 
     def procedure(mask: np.ndarray) -> PassClassifier:
         """The whole fit on the rows of `mask`: a model per fold they hold, scored out of fold, then the map."""
@@ -136,7 +165,7 @@ def fit(
             platt = LogisticRegression(C=1e6, max_iter=1000).fit(logits, y[mask])
             mapping = {"platt_a": float(platt.coef_[0][0]), "platt_b": float(platt.intercept_[0])}
         return PassClassifier(
-            names=FEATURE_NAMES,
+            names=names,
             means=full.means,
             scales=full.scales,
             weights=full.weights,
