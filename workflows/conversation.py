@@ -184,9 +184,9 @@ class ConversationWorkflow:
         self._current = msg
         self._interrupted = False
         cancelled: BaseException | None = None
-        answered = False
+        answered = returned = False
         try:
-            await self._agent_turn(msg)
+            returned = await self._agent_turn(msg)
             answered = True
             self._turns += 1
             self._turns_this_run += 1
@@ -200,8 +200,10 @@ class ConversationWorkflow:
             self._current = None
             self._turn_task = None
         # Every way the turn ends gives the slot back, but not from `finally`: a run dropped from the worker's
-        # cache has its coroutine closed, and there it must not schedule anything on its way out.
-        await release_turn_lease(self._input.tenant_id, msg.message_id)
+        # cache has its coroutine closed, and there it must not schedule anything on its way out. A turn that
+        # answered from the `turn-steps` patch on gave it back with its answer.
+        if not returned:
+            await release_turn_lease(self._input.tenant_id, msg.message_id)
         if cancelled is not None:
             raise cancelled
         if answered:
@@ -229,8 +231,9 @@ class ConversationWorkflow:
                 raise asyncio.CancelledError from err
             workflow.logger.warning("channel reply not sent", extra={"message_id": msg.message_id})
 
-    async def _agent_turn(self, msg: QueuedMessage) -> None:
-        """The agent loop, as a task of its own so an interrupt cancels whatever it waits on."""
+    async def _agent_turn(self, msg: QueuedMessage) -> bool:
+        """The agent loop, as a task of its own so an interrupt cancels whatever it waits on; True when the
+        turn gave its concurrent-turn slot back with its answer."""
         self._turn = turn = AgentTurn(
             self._input,
             msg,
@@ -239,6 +242,7 @@ class ConversationWorkflow:
             gate=self._approvals,
             confirmations=self._confirmations,
             agents=self._agents,
+            owns_lease=True,
         )
         traced = in_trace(
             msg.trace_carrier,
@@ -254,6 +258,7 @@ class ConversationWorkflow:
             self._agent = turn.agent
             self._steps_total = turn.steps_total
             self._turn = None
+        return turn.lease_released
 
     def _interrupt_current_turn(self) -> None:
         self._interrupted = True
@@ -284,6 +289,8 @@ class ConversationWorkflow:
                 message_id=msg.message_id,
                 reason=reason,
                 error_type=error_type,
+                # After a handoff, the agent handed to: the turn counts with the agent that had it.
+                agent=self._agent,
             ),
         )
 
