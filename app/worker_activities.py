@@ -90,7 +90,8 @@ def conversation_activities(
     lease = TurnLeaseActivities(redis)
     routing = RoutingActivities(db, bus, settings, metering=metering)
     early = EarlyExitActivities(db, redis, bus, ttl_seconds=settings.router_early_exit_ttl_seconds)
-    steps = TurnStepActivities(early, routing, conversation, lease)
+    agents = AgentActivities(db, registry, pinned_agents=pinned_agent_names(settings))
+    steps = TurnStepActivities(agents, early, routing, conversation, lease)
     return [
         conversation.record_user_message,
         conversation.complete_turn,
@@ -98,7 +99,7 @@ def conversation_activities(
         ApprovalActivities(db, bus).record,
         TurnCutActivities(db, bus).turn_cut,
         lease.release,
-        AgentActivities(db, registry, pinned_agents=pinned_agent_names(settings)).resolve,
+        agents.resolve,
         routing.decide,
         *early.all(),
         steps.prepare,

@@ -1,14 +1,15 @@
 """The merged bookkeeping steps of a turn: what runs before its first model call and what ends it.
 
-From the `turn-steps` patch on a turn runs two local activities where it ran four, since they always ran
-back to back: `router.prepare_turn` (the early-exit lookup, then, when nothing answered the turn, the first
-step's routing decision) and `conversation.finish_turn` (the answer recorded and announced, then the
-concurrent-turn slot given back). Each local activity is a marker in history and a round trip between the
-SDK's core and the workflow, so a turn is shorter by two of each.
-"""
+From the `turn-steps` patch on a turn runs two local activities where it ran four or five, since they always
+ran back to back: `router.prepare_turn` (the agent's resolution when the run keeps none, the early-exit
+lookup, then, when nothing answered the turn, the first step's routing decision) and
+`conversation.finish_turn` (the answer recorded and announced, then the concurrent-turn slot given back).
+Each local activity is a marker in history and a round trip between the SDK's core and the workflow, so a
+turn is shorter by two or three of each."""
 
 from __future__ import annotations
 
+from contracts.agents import ResolveAgentInput, ResolvedAgent
 from contracts.base import Frozen
 from contracts.conversation import CompleteTurnInput, CompleteTurnResult
 from contracts.early_exit import EarlyExitInput, EarlyExitResult
@@ -20,12 +21,20 @@ class PrepareTurnInput(Frozen):
     # The first step's routing input; None when the loop guard cuts the turn before its first step, when
     # only the early-exit cache may still answer it.
     route: RouteInput | None = None
+    # The agent to resolve first, when the run keeps no resolution for it (`workflows.agent_cache`). The
+    # agent's fields of `early` and `route` (version, tier, tools offered, canary) then come from the
+    # resolution, and the first step is routed only when the loop guard, given the agent's limits and
+    # `steps_total`, lets it start: the workflow checks the same guard on the same values.
+    resolve: ResolveAgentInput | None = None
+    steps_total: int = 0
 
 
 class TurnPrepared(Frozen):
     early: EarlyExitResult
     # None when the cache answered the turn (nothing is routed) or when no route was asked for.
     route: RouteDecision | None = None
+    # The resolution, when one was asked for.
+    resolved: ResolvedAgent | None = None
 
 
 class FinishTurnInput(Frozen):

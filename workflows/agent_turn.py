@@ -34,17 +34,18 @@ from workflows.approval_gate import ApprovalGate
 from workflows.confirmation_gate import ConfirmationGate
 from workflows.provenance import PROVENANCE_PATCH, TurnProvenance
 from workflows.tool_runner import Protection, ToolRunner, TurnScope, refusal
-from workflows.turn_calls import TURN_STEPS_PATCH, TurnCalls, visible_tools
+from workflows.turn_calls import TURN_STEPS_PATCH, TurnCalls, tool_answer, visible_tools
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
     from contracts.agents import HANDOFF_TOOL, CutReason, PublishEventInput, ResolvedAgent, ToolCallResult, ToolStatus
     from contracts.conversation import ConversationInput, ModelCallResult, QueuedMessage, ToolCallRequest
-    from contracts.early_exit import EARLY_EXIT_MODEL, TOOL_ANSWER_MODEL, EarlyExitResult, render_tool_answer
+    from contracts.early_exit import EARLY_EXIT_MODEL, TOOL_ANSWER_MODEL, EarlyExitResult
     from contracts.events import EventType
     from contracts.names import ACT_PUBLISH_EVENT
     from contracts.routing import RouteDecision
     from contracts.search_attributes import AGENT
+    from contracts.turn_steps import TurnPrepared
     from policies.loop_safety import LoopGuard
 
 # What the customer reads when the loop is cut: no pretence of an answer, and a person will follow up.
@@ -104,7 +105,7 @@ class AgentTurn:
 
     async def run(self) -> None:
         self._merged = workflow.patched(TURN_STEPS_PATCH)
-        resolved = await self._turn_agent()
+        prepared, resolved = await self._turn_agent()
         if workflow.patched(PROVENANCE_PATCH):
             # What the customer wrote and the agent's definition are the turn's trusted origins; the marker
             # around untrusted text is drawn now, after every tool output it will wrap was written.
@@ -115,11 +116,11 @@ class AgentTurn:
         early, route = EarlyExitResult(), None
         if self._merged:
             # The first step's guard is checked before the lookup, so the step's route can come with it; a
-            # turn the cache answers takes no step.
+            # turn the cache answers takes no step. A preparation that resolved the agent checked the same.
             cut = guard.before_step()
-            tools = len(visible_tools(resolved))
-            wanted = self._calls.route_input(self.agent, resolved, 0, tools) if cut is None else None
-            prepared = await self._calls.prepare(self.agent, resolved, wanted)
+            if prepared is None:
+                wanted = self._calls.route_input(self.agent, resolved, 0) if cut is None else None
+                prepared = await self._calls.prepare(self.agent, resolved, wanted)
             early, route = prepared.early, prepared.route
             if early.answer is not None:
                 return await self._complete(early.answer, model=EARLY_EXIT_MODEL)
@@ -151,7 +152,7 @@ class AgentTurn:
                 return await self._cut(cut, guard)
             before = resolved
             resolved, outcomes = await self._run_step(resolved, step, self._checked_ids(step, answer.tool_calls))
-            rendered = _tool_answer(before, outcomes) if early.opted_in else None
+            rendered = tool_answer(before, outcomes) if early.opted_in else None
             if rendered is not None and workflow.patched(TOOL_ANSWER_PATCH):
                 await self._calls.announce_tool_answer(step, outcomes[0][0].tool, rendered)
                 return await self._complete(rendered, model=TOOL_ANSWER_MODEL)
@@ -254,15 +255,25 @@ class AgentTurn:
 
     # ---- the agent, routing and the answer ----------------------------------------------------------
 
-    async def _turn_agent(self) -> ResolvedAgent:
-        """The run's kept resolution while the message's agent stamp matches it (`workflows.agent_cache`)."""
+    async def _turn_agent(self) -> tuple[TurnPrepared | None, ResolvedAgent]:
+        """The run's kept resolution while the message's agent stamp matches it (`workflows.agent_cache`), else
+        a new one: from the `turn-steps` patch on resolved in the turn's preparation, which it returns."""
         stamp = self._msg.agent_stamp
         kept = self._agents.get(self.agent, stamp)
         if kept is not None:
-            return kept
+            return None, kept
+        prepared = None
+        if self._merged:
+            prepared = await self._calls.prepare(
+                self.agent, None, self._calls.route_input(self.agent, None, 0), steps_total=self.steps_total
+            )
+            if prepared.resolved is not None:
+                self._agents.put(self.agent, stamp, prepared.resolved)
+                return prepared, prepared.resolved
+            prepared = None  # not reached: a preparation asked to resolve returns the resolution
         resolved = await self._calls.resolve(self.agent)
         self._agents.put(self.agent, stamp, resolved)
-        return resolved
+        return prepared, resolved
 
     async def _call_model(
         self, resolved: ResolvedAgent, step: int, route: RouteDecision | None = None
@@ -270,7 +281,7 @@ class AgentTurn:
         """The step's model call, routed first (`route`: already decided by the turn's preparation)."""
         tools = visible_tools(resolved)
         if route is None and (self._merged or workflow.patched(ROUTER_PATCH)):
-            route = await self._calls.route(self._calls.route_input(self.agent, resolved, step, len(tools)))
+            route = await self._calls.route(self._calls.route_input(self.agent, resolved, step))
         return await self._calls.model_call(self.agent, resolved, step, tools, self._spotlight, route)
 
     async def _cut(self, reason: CutReason, guard: LoopGuard) -> None:
@@ -282,14 +293,3 @@ class AgentTurn:
             self.lease_released = await self._calls.finish(content, self.agent, model, lease=self._owns_lease)
         else:
             await self._calls.complete(content, self.agent, model)
-
-
-def _tool_answer(agent: ResolvedAgent, outcomes: list[tuple[ToolCallRequest, ToolCallResult]]) -> str | None:
-    """The step's answer without a model: its one call succeeded and the tool renders its output itself."""
-    if len(outcomes) != 1:
-        return None
-    call, result = outcomes[0]
-    spec = agent.tool(call.tool)
-    if spec is None or not spec.answer_template or result.status != ToolStatus.OK:
-        return None
-    return render_tool_answer(spec.answer_template, result.output)

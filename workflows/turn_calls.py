@@ -16,7 +16,7 @@ from temporalio import workflow
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import HANDOFF_TOOL, CutReason, ResolveAgentInput, ResolvedAgent, TurnCutInput
+    from contracts.agents import CutReason, ResolveAgentInput, ResolvedAgent, ToolCallResult, ToolStatus, TurnCutInput
     from contracts.conversation import (
         CompleteTurnInput,
         CompleteTurnResult,
@@ -24,8 +24,15 @@ with workflow.unsafe.imports_passed_through():
         ModelCallInput,
         ModelCallResult,
         QueuedMessage,
+        ToolCallRequest,
     )
-    from contracts.early_exit import EarlyExitInput, EarlyExitResult, EarlyExitStoreInput, ToolAnswerInput
+    from contracts.early_exit import (
+        EarlyExitInput,
+        EarlyExitResult,
+        EarlyExitStoreInput,
+        ToolAnswerInput,
+        render_tool_answer,
+    )
     from contracts.names import (
         ACT_COMPLETE_TURN,
         ACT_EARLY_EXIT_LOOKUP,
@@ -55,10 +62,18 @@ TURN_STEPS_PATCH = "turn-steps"
 
 def visible_tools(resolved: ResolvedAgent) -> list[str]:
     """What the model may call this step: the agent's visible tools, and the handoff when it has targets."""
-    tools = [spec.activity_name for spec in resolved.tools if spec.agent_visible]
-    if resolved.definition.handoff_targets:
-        tools.append(HANDOFF_TOOL)
-    return tools
+    return resolved.offered_tools()
+
+
+def tool_answer(agent: ResolvedAgent, outcomes: list[tuple[ToolCallRequest, ToolCallResult]]) -> str | None:
+    """The step's answer without a model: its one call succeeded and the tool renders its output itself."""
+    if len(outcomes) != 1:
+        return None
+    call, result = outcomes[0]
+    spec = agent.tool(call.tool)
+    if spec is None or not spec.answer_template or result.status != ToolStatus.OK:
+        return None
+    return render_tool_answer(spec.answer_template, result.output)
 
 
 class TurnCalls:
@@ -78,27 +93,34 @@ class TurnCalls:
         )
         return resolved
 
-    def _early_input(self, agent: str, resolved: ResolvedAgent) -> EarlyExitInput:
+    def _early_input(self, agent: str, resolved: ResolvedAgent | None) -> EarlyExitInput:
         return EarlyExitInput(
             tenant_id=self._inp.tenant_id,
             conversation_id=self._inp.conversation_id,
             message_id=self._msg.message_id,
             agent=agent,
-            agent_version=resolved.agent_version,
+            agent_version=resolved.agent_version if resolved is not None else 0,
         )
 
-    def route_input(self, agent: str, resolved: ResolvedAgent, step: int, tool_count: int) -> RouteInput:
-        return RouteInput(
+    def route_input(self, agent: str, resolved: ResolvedAgent | None, step: int) -> RouteInput:
+        """The step's routing input; without a resolution, the agent's fields are the preparation's to fill."""
+        route = RouteInput(
             tenant_id=self._inp.tenant_id,
             conversation_id=self._inp.conversation_id,
             message_id=self._msg.message_id,
             agent=agent,
-            default_tier=resolved.definition.default_tier.value,
             step=step,
-            tool_count=tool_count,
             depth=self._inp.turns_completed,
-            agent_version=resolved.agent_version,
-            agent_canary=resolved.canary,
+        )
+        if resolved is None:
+            return route
+        return route.model_copy(
+            update={
+                "default_tier": resolved.definition.default_tier.value,
+                "tool_count": len(resolved.offered_tools()),
+                "agent_version": resolved.agent_version,
+                "agent_canary": resolved.canary,
+            }
         )
 
     async def early_exit(self, agent: str, resolved: ResolvedAgent) -> EarlyExitResult:
@@ -111,11 +133,20 @@ class TurnCalls:
         decision: RouteDecision = await run_local(ACT_ROUTE_DECIDE, route, RouteDecision)
         return decision
 
-    async def prepare(self, agent: str, resolved: ResolvedAgent, route: RouteInput | None) -> TurnPrepared:
-        """The early-exit lookup and, unless the cache answers, the first step's route (`route`, if any)."""
-        prepared: TurnPrepared = await run_local(
-            ACT_PREPARE_TURN, PrepareTurnInput(early=self._early_input(agent, resolved), route=route), TurnPrepared
+    async def prepare(
+        self, agent: str, resolved: ResolvedAgent | None, route: RouteInput | None, *, steps_total: int = 0
+    ) -> TurnPrepared:
+        """The early-exit lookup and, unless the cache answers, the first step's route (`route`, if any);
+        without `resolved`, the agent's resolution first (`steps_total` for the loop guard's first check)."""
+        resolve = None
+        if resolved is None:
+            resolve = ResolveAgentInput(
+                tenant_id=self._inp.tenant_id, agent=agent, conversation_id=self._inp.conversation_id
+            )
+        inp = PrepareTurnInput(
+            early=self._early_input(agent, resolved), route=route, resolve=resolve, steps_total=steps_total
         )
+        prepared: TurnPrepared = await run_local(ACT_PREPARE_TURN, inp, TurnPrepared)
         return prepared
 
     async def model_call(

@@ -14,9 +14,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.conversation import ConversationActivities
 from activities.early_exit import EarlyExitActivities
+from activities.resolve_agent import AgentActivities
 from activities.routing import RoutingActivities
 from activities.turn_lease import TurnLeaseActivities
 from activities.turn_steps import TurnStepActivities
+from app.tools import platform_registry
 from contracts.conversation import CompleteTurnInput, DoubleTexting, RecordUserMessageInput
 from contracts.names import (
     ACT_COMPLETE_TURN,
@@ -56,15 +58,27 @@ async def test_a_simple_turn_prepares_and_finishes_in_one_local_activity_each(lo
     assert await answer(loop, message_id) == "hello there"
     await _until_free(redis, loop.tenant_id, message_id)
 
-    steps = await _steps(loop, handle)
-    kinds = [kind for kind, _ in steps if kind != "timer"]
-    assert kinds[-4:] == [ACT_RESOLVE_AGENT, ACT_PREPARE_TURN, ACT_MODEL_COMPLETE, ACT_FINISH_TURN], steps
-    for merged in (ACT_EARLY_EXIT_LOOKUP, ACT_ROUTE_DECIDE, ACT_COMPLETE_TURN, ACT_RELEASE_TURN_LEASE):
+    steps = [(kind, result) for kind, result in await _steps(loop, handle) if kind != "timer"]
+    kinds = [kind for kind, _ in steps]
+    # The run's first turn resolves its agent in the preparation too.
+    assert kinds[-3:] == [ACT_PREPARE_TURN, ACT_MODEL_COMPLETE, ACT_FINISH_TURN], steps
+    for merged in (ACT_RESOLVE_AGENT, ACT_EARLY_EXIT_LOOKUP, ACT_ROUTE_DECIDE, ACT_COMPLETE_TURN):
         assert merged not in kinds, steps
-    prepared = dict(steps)[ACT_PREPARE_TURN]
+    assert ACT_RELEASE_TURN_LEASE not in kinds, steps
+    prepared = steps[-3][1]
     assert isinstance(prepared, dict) and prepared["route"]["chain"], prepared
-    finished = dict(steps)[ACT_FINISH_TURN]
+    assert prepared["resolved"]["definition"]["name"] == "support"
+    finished = steps[-1][1]
     assert isinstance(finished, dict) and finished["lease_released"] is True, finished
+
+    # The next turn keeps the run's resolution: its preparation resolves nothing and still routes.
+    second = await send(handle, plan({"say": "again"}))
+    await turns_done(handle, 2)
+    assert await answer(loop, second) == "again"
+    steps = [(kind, result) for kind, result in await _steps(loop, handle) if kind != "timer"]
+    assert [kind for kind, _ in steps][-3:] == [ACT_PREPARE_TURN, ACT_MODEL_COMPLETE, ACT_FINISH_TURN], steps
+    prepared = steps[-3][1]
+    assert isinstance(prepared, dict) and prepared["resolved"] is None and prepared["route"]["chain"], prepared
 
 
 async def test_a_failed_turn_after_a_handoff_is_kept_with_the_agent_that_had_it(loop: Loop) -> None:
@@ -109,13 +123,14 @@ async def test_finish_reports_a_release_redis_refused_and_writes_the_answer_once
     )
     # Nothing listens on this port: the lease's Redis is down, the transcript's Postgres and the bus are not.
     down = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    agents = AgentActivities(loop.db, platform_registry())
     early = EarlyExitActivities(loop.db, redis, bus)
     routing = RoutingActivities(loop.db, bus, migrated)
     answer_in = CompleteTurnInput(
         tenant_id=tenant_id, conversation_id=conversation_id, reply_to=message_id, content="hello", model="m"
     )
     try:
-        failing = TurnStepActivities(early, routing, conversation, TurnLeaseActivities(down))
+        failing = TurnStepActivities(agents, early, routing, conversation, TurnLeaseActivities(down))
         result = await env.run(failing.finish, FinishTurnInput(complete=answer_in, lease_message_id=message_id))
     finally:
         await down.aclose()
@@ -124,7 +139,7 @@ async def test_finish_reports_a_release_redis_refused_and_writes_the_answer_once
     assert await answer(loop, message_id) == "hello"
 
     # The workflow then releases through the lone activity; a second finish writes nothing new.
-    working = TurnStepActivities(early, routing, conversation, TurnLeaseActivities(redis))
+    working = TurnStepActivities(agents, early, routing, conversation, TurnLeaseActivities(redis))
     again = await env.run(working.finish, FinishTurnInput(complete=answer_in, lease_message_id=message_id))
     assert again.lease_released and again.completed == result.completed
     assert await redis.zscore(lease_key(tenant_id), message_id) is None
