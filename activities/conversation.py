@@ -5,7 +5,8 @@ stream with a dedup key, so a retry, a replay or a worker crash between the two 
 second row or a second announcement. Recording a user message is an ordinary activity, scheduled by the
 workflow task that accepts the message, so nobody sees a message the run has not taken in; the others are
 short local activities of a turn already under way. The turn's concurrent-turn lease is the workflow's to
-give back (`activities.turn_lease`).
+give back (`activities.turn_lease`). A turn that fails keeps the agent that had it on its question's row
+(`messages.agent`), as an answer keeps the agent that gave it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class ConversationActivities:
 
     @activity.defn(name=ACT_TURN_FAILED)
     async def turn_failed(self, inp: TurnFailedInput) -> None:
+        if inp.agent:
+            # No answer will say which agent had the turn: the question's row does (canary accounting).
+            async with self._db.tenant_session(inp.tenant_id) as session:
+                await transcripts.record_failed_agent(session, message_id=inp.message_id, agent=inp.agent)
         await self._bus.publish(
             inp.tenant_id,
             inp.conversation_id,

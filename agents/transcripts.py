@@ -183,6 +183,18 @@ async def insert_assistant_message(
     return message_id, seconds
 
 
+async def record_failed_agent(session: AsyncSession, *, message_id: str, agent: str) -> None:
+    """Keep on the question `message_id` the agent that had its turn when the turn failed without an answer.
+
+    An answer carries its own agent; a question's `agent` is only read when no answer exists, so a turn that
+    fails, then is answered on a retry of the message, counts with the answer's agent."""
+    await run_sql(
+        session,
+        "UPDATE messages SET agent = :agent WHERE id = :id AND role = 'user'",
+        {"id": message_id, "agent": agent},
+    )
+
+
 _COLUMNS = "tenant_id, id, role, content, content_sealed"
 
 

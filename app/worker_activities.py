@@ -82,20 +82,28 @@ def conversation_activities(
     from activities.routing import RoutingActivities
     from activities.turn_cut import TurnCutActivities
     from activities.turn_lease import TurnLeaseActivities
+    from activities.turn_steps import TurnStepActivities
     from agents.definitions import pinned_agent_names
     from app.tools import tool_bookkeeping
 
     conversation = ConversationActivities(db, bus)
+    lease = TurnLeaseActivities(redis)
+    routing = RoutingActivities(db, bus, settings, metering=metering)
+    early = EarlyExitActivities(db, redis, bus, ttl_seconds=settings.router_early_exit_ttl_seconds)
+    agents = AgentActivities(db, registry, pinned_agents=pinned_agent_names(settings))
+    steps = TurnStepActivities(agents, early, routing, conversation, lease)
     return [
         conversation.record_user_message,
         conversation.complete_turn,
         conversation.turn_failed,
         ApprovalActivities(db, bus).record,
         TurnCutActivities(db, bus).turn_cut,
-        TurnLeaseActivities(redis).release,
-        AgentActivities(db, registry, pinned_agents=pinned_agent_names(settings)).resolve,
-        RoutingActivities(db, bus, settings, metering=metering).decide,
-        *EarlyExitActivities(db, redis, bus, ttl_seconds=settings.router_early_exit_ttl_seconds).all(),
+        lease.release,
+        agents.resolve,
+        routing.decide,
+        *early.all(),
+        steps.prepare,
+        steps.finish,
         *tool_bookkeeping(db, bus, registry),
     ]
 

@@ -184,6 +184,13 @@ class ResolvedAgent(Frozen):
     def tool(self, name: str) -> ToolSpec | None:
         return next((spec for spec in self.tools if spec.name == name), None)
 
+    def offered_tools(self) -> list[str]:
+        """What the model may call: the visible tools' activity names, and the handoff when it has targets."""
+        tools = [spec.activity_name for spec in self.tools if spec.agent_visible]
+        if self.definition.handoff_targets:
+            tools.append(HANDOFF_TOOL)
+        return tools
+
 
 class ToolCallInput(Frozen):
     """The one input of every tool activity and tool saga."""

@@ -199,6 +199,9 @@ class TurnFailedInput(Frozen):
     message_id: str
     reason: str
     error_type: str = ""
+    # The agent that was answering (after a handoff, the one handed to): kept on the question's row, so a turn
+    # without an answer counts with it; "" from runs recorded before it was sent.
+    agent: str = ""
 
 
 class ReleaseTurnLeaseInput(Frozen):

@@ -35,6 +35,10 @@ ACT_ROUTE_DECIDE = "router.decide"
 ACT_EARLY_EXIT_LOOKUP = "router.early_exit_lookup"
 ACT_EARLY_EXIT_STORE = "router.early_exit_store"
 ACT_TOOL_ANSWER = "router.tool_answer"
+# Merged steps (`turn-steps` patch): the early-exit lookup and the first routing decision in one local
+# activity; the answer and the slot's release in another.
+ACT_PREPARE_TURN = "router.prepare_turn"
+ACT_FINISH_TURN = "conversation.finish_turn"
 
 # ---- tenant offboarding -------------------------------------------------------------------------------
 ACT_MARK_OFFBOARDING = "tenancy.lifecycle.mark_offboarding"

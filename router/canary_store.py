@@ -10,7 +10,8 @@ the canary began pinned to the canary's model against those pinned to the contro
 A canary's `subject` says what it tries (`contracts.canary.CanarySubject`): a model (`model`, `tier` and
 `control_model` say which), an agent version (the arms are that agent's turns: each turn counts with the
 agent that answered it, `messages.agent`, so turns after a handoff count with the agent handed to; a turn
-without an answer, or answered before that column, with the agent its conversation started with; eval runs of
+that failed without an answer with the agent that had it, kept on its question's row; a turn recorded before
+those columns with the agent its conversation started with; eval runs of
 exactly `agent@version` against `agent@control_version`) or a routing threshold (no eval comparison: a
 threshold changes which tier answers, which the turns' own records measure).
 """
@@ -49,7 +50,7 @@ _COLUMNS = (
 _SUBJECT: TypeAdapter[ModelSubject | AgentVersionSubject | RouterThresholdSubject] = TypeAdapter(CanarySubject)
 _TURNS = f"""
 WITH q AS (
-    SELECT id, conversation_id, created_at FROM messages
+    SELECT id, conversation_id, created_at, agent FROM messages
     WHERE role = 'user' AND created_at >= :start AND created_at < now() - {SETTLE}
 ), a AS (
     SELECT reply_to, min(created_at) AS created_at, min(agent) AS agent FROM messages
@@ -62,7 +63,8 @@ SELECT q.conversation_id, EXTRACT(EPOCH FROM a.created_at - q.created_at) * 1000
        a.reply_to IS NULL AS failed, COALESCE(l.cost, 0) AS cost
 FROM q LEFT JOIN a ON a.reply_to = q.id LEFT JOIN l ON l.message_id = q.id
 WHERE CAST(:agent AS text) IS NULL
-   OR COALESCE(a.agent, (SELECT c.agent FROM conversations c WHERE c.id = q.conversation_id)) = CAST(:agent AS text)
+   OR COALESCE(a.agent, q.agent, (SELECT c.agent FROM conversations c WHERE c.id = q.conversation_id))
+      = CAST(:agent AS text)
 """  # noqa: S608 - constants only; every value is a bound parameter
 _EVALS = """
 SELECT COALESCE(sum(passed), 0) AS passed, COALESCE(sum(total), 0) AS total FROM eval_runs

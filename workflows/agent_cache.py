@@ -6,8 +6,9 @@ switches. A conversation's turns nearly always run the same agent at the same ve
 matches. The stamp is read in the transaction that records the message (`agents.definitions.agent_stamp`:
 the agent's newest stored version and the tenant's tool switches), so checking it costs no round trip of
 its own. A new version, a tool switched on or off, a handoff to another agent, a message recorded without a
-stamp, or a new run (continue-as-new, a new deployment) resolves again. The resolution reused is the one
-recorded in this run's history, so a replay takes the same path.
+stamp, or a new run (continue-as-new, a new deployment) resolves again (from the `turn-steps` patch on inside
+the turn's preparation, `router.prepare_turn`). The resolution reused is the one recorded in this run's
+history, so a replay takes the same path.
 
 What a turn sees is what was current when its message was recorded, as before it was what was current when
 the turn began: a change in between reaches the next message.

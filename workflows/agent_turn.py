@@ -16,6 +16,10 @@ the model between random per-turn delimiters (`ModelCallInput.spotlight`).
 `LoopGuard` bounds the loop: step ceilings before each step, token and cost ceilings after each model call,
 no-progress and oscillation after each step. A cut is announced, counted and handed to a human through an
 escalation ticket (`conversation.turn_cut`), and the customer gets a fixed, honest answer instead of silence.
+
+The activities the loop runs are `workflows.turn_calls`'; from its `turn-steps` patch on, the early-exit
+lookup and the first step's route are one local activity, and so are the answer and the release of the
+turn's concurrent-turn slot (`lease_released` tells the conversation it need not release it again).
 """
 
 from __future__ import annotations
@@ -30,52 +34,18 @@ from workflows.approval_gate import ApprovalGate
 from workflows.confirmation_gate import ConfirmationGate
 from workflows.provenance import PROVENANCE_PATCH, TurnProvenance
 from workflows.tool_runner import Protection, ToolRunner, TurnScope, refusal
+from workflows.turn_calls import TURN_STEPS_PATCH, TurnCalls, tool_answer, visible_tools
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import (
-        HANDOFF_TOOL,
-        CutReason,
-        PublishEventInput,
-        ResolveAgentInput,
-        ResolvedAgent,
-        ToolCallResult,
-        ToolStatus,
-        TurnCutInput,
-    )
-    from contracts.conversation import (
-        CompleteTurnInput,
-        CompleteTurnResult,
-        ConversationInput,
-        ModelCallInput,
-        ModelCallResult,
-        QueuedMessage,
-        ToolCallRequest,
-    )
-    from contracts.early_exit import (
-        EARLY_EXIT_MODEL,
-        TOOL_ANSWER_MODEL,
-        EarlyExitInput,
-        EarlyExitResult,
-        EarlyExitStoreInput,
-        ToolAnswerInput,
-        render_tool_answer,
-    )
+    from contracts.agents import HANDOFF_TOOL, CutReason, PublishEventInput, ResolvedAgent, ToolCallResult, ToolStatus
+    from contracts.conversation import ConversationInput, ModelCallResult, QueuedMessage, ToolCallRequest
+    from contracts.early_exit import EARLY_EXIT_MODEL, TOOL_ANSWER_MODEL, EarlyExitResult
     from contracts.events import EventType
-    from contracts.names import (
-        ACT_COMPLETE_TURN,
-        ACT_EARLY_EXIT_LOOKUP,
-        ACT_EARLY_EXIT_STORE,
-        ACT_MODEL_COMPLETE,
-        ACT_PUBLISH_EVENT,
-        ACT_RESOLVE_AGENT,
-        ACT_ROUTE_DECIDE,
-        ACT_TOOL_ANSWER,
-        ACT_TURN_CUT,
-    )
-    from contracts.retry import MODEL_CALL_HEARTBEAT, MODEL_CALL_RETRY, MODEL_CALL_START_TO_CLOSE
-    from contracts.routing import RouteDecision, RouteInput
+    from contracts.names import ACT_PUBLISH_EVENT
+    from contracts.routing import RouteDecision
     from contracts.search_attributes import AGENT
+    from contracts.turn_steps import TurnPrepared
     from policies.loop_safety import LoopGuard
 
 # What the customer reads when the loop is cut: no pretence of an answer, and a person will follow up.
@@ -86,12 +56,6 @@ CUT_ANSWER = (
 CUT_MODEL = "loop-guard"
 # A model asking for more calls than this in one step is not making a plan; the rest are refused.
 MAX_CALLS_PER_STEP = 16
-# An interrupt cuts the turn at once, whether or not the model call has noticed yet. The call learns of the
-# cancellation from its next heartbeat's answer and stops streaming (its reservation refunded, or its tokens
-# billed if it finished first); the conversation does not wait for that: it announces the interrupted turn
-# and answers the newer message. Waiting for the confirmation would leave an interrupt at the mercy of one
-# heartbeat round trip, and a call that missed it would stream to the end while the newer message queued.
-MODEL_CALL_CANCELLATION = workflow.ActivityCancellationType.TRY_CANCEL
 # Runs recorded before model routing call the tier's model directly; from this patch on each model call is
 # routed first (`router.decide`, a local activity) and the call carries the decision.
 ROUTER_PATCH = "router-v2"
@@ -103,12 +67,13 @@ EARLY_EXIT_PATCH = "early-exit"
 TOOL_ANSWER_PATCH = "tool-answer"
 
 
-# The `Agent` search attribute the gateway sets when it starts a conversation's run.
+# A model's call id keys the turn's rows and child workflows, so it must be short and plain.
 _CALL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class AgentTurn:
-    """One turn; `agent` and `steps_total` are read back by the workflow even when the turn is interrupted."""
+    """One turn; `agent` and `steps_total` are read back by the workflow even when the turn is interrupted,
+    `lease_released` once it answered (the turn gave its concurrent-turn slot back with the answer)."""
 
     def __init__(
         self,
@@ -120,55 +85,76 @@ class AgentTurn:
         gate: ApprovalGate,
         confirmations: ConfirmationGate | None = None,
         agents: AgentCache | None = None,
+        owns_lease: bool = False,
     ) -> None:
         self.agent = agent
         self.steps_total = steps_total
+        self.lease_released = False
         self._inp = inp
         self._msg = message
         self._gate = gate
         self._call_ids: set[str] = set()
-        self._prompt_tokens = 0
-        self._completion_tokens = 0
-        self._model = ""
+        self._calls = TurnCalls(inp, message)
         self._confirmations = confirmations or ConfirmationGate()
         self._protection: Protection | None = None
         self._spotlight = ""
         self._agents = agents or AgentCache()
+        # The gateway took a concurrent-turn slot for the message (a conversation's turn; not an evaluation's).
+        self._owns_lease = owns_lease
+        self._merged = False
 
     async def run(self) -> None:
-        resolved = await self._turn_agent()
+        self._merged = workflow.patched(TURN_STEPS_PATCH)
+        prepared, resolved = await self._turn_agent()
         if workflow.patched(PROVENANCE_PATCH):
             # What the customer wrote and the agent's definition are the turn's trusted origins; the marker
             # around untrusted text is drawn now, after every tool output it will wrap was written.
             provenance = TurnProvenance(self._msg.content, resolved.definition.system_prompt)
             self._protection = Protection(provenance=provenance, confirmations=self._confirmations)
             self._spotlight = workflow.uuid4().hex
-        early = await self._early_exit(resolved) if workflow.patched(EARLY_EXIT_PATCH) else EarlyExitResult()
-        if early.answer is not None:
-            return await self._complete(early.answer, model=EARLY_EXIT_MODEL)
         guard = LoopGuard(resolved.definition.limits, steps_total=self.steps_total)
-        step = 0
-        while True:
+        early, route = EarlyExitResult(), None
+        if self._merged:
+            # The first step's guard is checked before the lookup, so the step's route can come with it; a
+            # turn the cache answers takes no step. A preparation that resolved the agent checked the same.
             cut = guard.before_step()
+            if prepared is None:
+                wanted = self._calls.route_input(self.agent, resolved, 0) if cut is None else None
+                prepared = await self._calls.prepare(self.agent, resolved, wanted)
+            early, route = prepared.early, prepared.route
+            if early.answer is not None:
+                return await self._complete(early.answer, model=EARLY_EXIT_MODEL)
             self.steps_total = guard.steps_total
             if cut is not None:
                 return await self._cut(cut, guard)
-            answer = await self._call_model(resolved, step)
+        elif workflow.patched(EARLY_EXIT_PATCH):
+            early = await self._calls.early_exit(self.agent, resolved)
+            if early.answer is not None:
+                return await self._complete(early.answer, model=EARLY_EXIT_MODEL)
+        step, checked = 0, self._merged
+        while True:
+            if not checked:
+                cut = guard.before_step()
+                self.steps_total = guard.steps_total
+                if cut is not None:
+                    return await self._cut(cut, guard)
+            answer = await self._call_model(resolved, step, route)
+            route, checked = None, False
             cut = guard.add_usage(answer.prompt_tokens + answer.completion_tokens, answer.cost_usd)
             if not answer.tool_calls:
                 # The answer is already paid for: a ceiling crossed by the final answer does not withhold it.
                 if early.key and step == 0:
                     # Answered without any tool call: a repeat of the question may have this answer, from the
                     # moment this one is announced.
-                    await self._keep_answer(early.key, answer)
+                    await self._calls.keep_answer(early.key, answer)
                 return await self._complete(answer.content)
             if cut is not None:
                 return await self._cut(cut, guard)
             before = resolved
             resolved, outcomes = await self._run_step(resolved, step, self._checked_ids(step, answer.tool_calls))
-            rendered = _tool_answer(before, outcomes) if early.opted_in else None
+            rendered = tool_answer(before, outcomes) if early.opted_in else None
             if rendered is not None and workflow.patched(TOOL_ANSWER_PATCH):
-                await self._announce_tool_answer(step, outcomes[0][0].tool, rendered)
+                await self._calls.announce_tool_answer(step, outcomes[0][0].tool, rendered)
                 return await self._complete(rendered, model=TOOL_ANSWER_MODEL)
             if resolved is not before:
                 guard.adopt(resolved.definition.limits)
@@ -239,7 +225,7 @@ class AgentTurn:
             message = f"cannot hand off to {target!r}; possible targets: {', '.join(targets) or 'none'}"
             return resolved, refusal(call, ToolStatus.DENIED, "HandoffRefused", message)
         try:
-            switched = await self._resolve(target)
+            switched = await self._calls.resolve(target)
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
@@ -267,146 +253,43 @@ class AgentTurn:
         ok = ToolCallResult(call_id=call.call_id, tool=HANDOFF_TOOL, status=ToolStatus.OK, output={"agent": target})
         return switched, ok
 
-    # ---- activities -----------------------------------------------------------------------------------
+    # ---- the agent, routing and the answer ----------------------------------------------------------
 
-    async def _turn_agent(self) -> ResolvedAgent:
-        """The run's kept resolution while the message's agent stamp matches it (`workflows.agent_cache`)."""
+    async def _turn_agent(self) -> tuple[TurnPrepared | None, ResolvedAgent]:
+        """The run's kept resolution while the message's agent stamp matches it (`workflows.agent_cache`), else
+        a new one: from the `turn-steps` patch on resolved in the turn's preparation, which it returns."""
         stamp = self._msg.agent_stamp
         kept = self._agents.get(self.agent, stamp)
         if kept is not None:
-            return kept
-        resolved = await self._resolve(self.agent)
+            return None, kept
+        prepared = None
+        if self._merged:
+            prepared = await self._calls.prepare(
+                self.agent, None, self._calls.route_input(self.agent, None, 0), steps_total=self.steps_total
+            )
+            if prepared.resolved is not None:
+                self._agents.put(self.agent, stamp, prepared.resolved)
+                return prepared, prepared.resolved
+            prepared = None  # not reached: a preparation asked to resolve returns the resolution
+        resolved = await self._calls.resolve(self.agent)
         self._agents.put(self.agent, stamp, resolved)
-        return resolved
+        return prepared, resolved
 
-    async def _resolve(self, agent: str) -> ResolvedAgent:
-        resolved: ResolvedAgent = await run_local(
-            ACT_RESOLVE_AGENT,
-            # The conversation decides whether an agent-version canary's share resolves its candidate version.
-            ResolveAgentInput(tenant_id=self._inp.tenant_id, agent=agent, conversation_id=self._inp.conversation_id),
-            ResolvedAgent,
-        )
-        return resolved
-
-    async def _call_model(self, resolved: ResolvedAgent, step: int) -> ModelCallResult:
-        tools = [spec.activity_name for spec in resolved.tools if spec.agent_visible]
-        if resolved.definition.handoff_targets:
-            tools.append(HANDOFF_TOOL)
-        route = await self._route(resolved, step, len(tools)) if workflow.patched(ROUTER_PATCH) else None
-        answer = await workflow.execute_activity(
-            ACT_MODEL_COMPLETE,
-            ModelCallInput(
-                tenant_id=self._inp.tenant_id,
-                conversation_id=self._inp.conversation_id,
-                message_id=self._msg.message_id,
-                agent=self.agent,
-                tier=resolved.definition.default_tier,
-                agent_version=resolved.agent_version,
-                step=step,
-                tools=tools,
-                spotlight=self._spotlight,
-                route=route,
-            ),
-            result_type=ModelCallResult,
-            start_to_close_timeout=MODEL_CALL_START_TO_CLOSE,
-            heartbeat_timeout=MODEL_CALL_HEARTBEAT,
-            retry_policy=MODEL_CALL_RETRY,
-            cancellation_type=MODEL_CALL_CANCELLATION,
-        )
-        self._prompt_tokens += answer.prompt_tokens
-        self._completion_tokens += answer.completion_tokens
-        self._model = answer.model
-        return answer
-
-    async def _route(self, resolved: ResolvedAgent, step: int, tool_count: int) -> RouteDecision:
-        decision: RouteDecision = await run_local(
-            ACT_ROUTE_DECIDE,
-            RouteInput(
-                tenant_id=self._inp.tenant_id,
-                conversation_id=self._inp.conversation_id,
-                message_id=self._msg.message_id,
-                agent=self.agent,
-                default_tier=resolved.definition.default_tier.value,
-                step=step,
-                tool_count=tool_count,
-                depth=self._inp.turns_completed,
-                agent_version=resolved.agent_version,
-                agent_canary=resolved.canary,
-            ),
-            RouteDecision,
-        )
-        return decision
-
-    async def _early_exit(self, resolved: ResolvedAgent) -> EarlyExitResult:
-        result: EarlyExitResult = await run_local(
-            ACT_EARLY_EXIT_LOOKUP,
-            EarlyExitInput(
-                tenant_id=self._inp.tenant_id,
-                conversation_id=self._inp.conversation_id,
-                message_id=self._msg.message_id,
-                agent=self.agent,
-                agent_version=resolved.agent_version,
-            ),
-            EarlyExitResult,
-        )
-        return result
-
-    async def _announce_tool_answer(self, step: int, tool: str, rendered: str) -> None:
-        await run_local(
-            ACT_TOOL_ANSWER,
-            ToolAnswerInput(
-                tenant_id=self._inp.tenant_id,
-                conversation_id=self._inp.conversation_id,
-                message_id=self._msg.message_id,
-                step=step,
-                tool=tool,
-                answer=rendered,
-            ),
-        )
-
-    async def _keep_answer(self, key: str, answer: ModelCallResult) -> None:
-        await run_local(
-            ACT_EARLY_EXIT_STORE,
-            EarlyExitStoreInput(tenant_id=self._inp.tenant_id, key=key, answer=answer.content, model=answer.model),
-        )
+    async def _call_model(
+        self, resolved: ResolvedAgent, step: int, route: RouteDecision | None = None
+    ) -> ModelCallResult:
+        """The step's model call, routed first (`route`: already decided by the turn's preparation)."""
+        tools = visible_tools(resolved)
+        if route is None and (self._merged or workflow.patched(ROUTER_PATCH)):
+            route = await self._calls.route(self._calls.route_input(self.agent, resolved, step))
+        return await self._calls.model_call(self.agent, resolved, step, tools, self._spotlight, route)
 
     async def _cut(self, reason: CutReason, guard: LoopGuard) -> None:
-        await run_local(
-            ACT_TURN_CUT,
-            TurnCutInput(
-                tenant_id=self._inp.tenant_id,
-                conversation_id=self._inp.conversation_id,
-                message_id=self._msg.message_id,
-                reason=reason,
-                detail=guard.detail[:1000],
-                steps=guard.steps_this_turn,
-            ),
-        )
-        await self._complete(CUT_ANSWER, model=self._model or CUT_MODEL)
+        await self._calls.cut_notice(reason, guard.detail, guard.steps_this_turn)
+        await self._complete(CUT_ANSWER, model=self._calls.model or CUT_MODEL)
 
     async def _complete(self, content: str, *, model: str | None = None) -> None:
-        await run_local(
-            ACT_COMPLETE_TURN,
-            CompleteTurnInput(
-                tenant_id=self._inp.tenant_id,
-                conversation_id=self._inp.conversation_id,
-                reply_to=self._msg.message_id,
-                content=content,
-                model=model or self._model,
-                prompt_tokens=self._prompt_tokens,
-                completion_tokens=self._completion_tokens,
-                agent=self.agent,
-            ),
-            CompleteTurnResult,
-        )
-
-
-def _tool_answer(agent: ResolvedAgent, outcomes: list[tuple[ToolCallRequest, ToolCallResult]]) -> str | None:
-    """The step's answer without a model: its one call succeeded and the tool renders its output itself."""
-    if len(outcomes) != 1:
-        return None
-    call, result = outcomes[0]
-    spec = agent.tool(call.tool)
-    if spec is None or not spec.answer_template or result.status != ToolStatus.OK:
-        return None
-    return render_tool_answer(spec.answer_template, result.output)
+        if self._merged:
+            self.lease_released = await self._calls.finish(content, self.agent, model, lease=self._owns_lease)
+        else:
+            await self._calls.complete(content, self.agent, model)

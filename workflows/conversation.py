@@ -162,9 +162,9 @@ class ConversationWorkflow:
         self._current = msg
         self._interrupted = False
         cancelled: BaseException | None = None
-        answered = False
+        answered = returned = False
         try:
-            await self._agent_turn(msg)
+            returned = await self._agent_turn(msg)
             answered = True
             self._turns += 1
             self._turns_this_run += 1
@@ -178,15 +178,18 @@ class ConversationWorkflow:
             self._current = None
             self._turn_task = None
         # Every way the turn ends gives the slot back, but not from `finally`: a run dropped from the worker's
-        # cache has its coroutine closed, and there it must not schedule anything on its way out.
-        await release_turn_lease(self._input.tenant_id, msg.message_id)
+        # cache has its coroutine closed, and there it must not schedule anything on its way out. A turn that
+        # answered from the `turn-steps` patch on gave it back with its answer.
+        if not returned:
+            await release_turn_lease(self._input.tenant_id, msg.message_id)
         if cancelled is not None:
             raise cancelled
         if answered:
             await send_channel_reply(self._input, msg.message_id)
 
-    async def _agent_turn(self, msg: QueuedMessage) -> None:
-        """The agent loop, as a task of its own so an interrupt cancels whatever it waits on."""
+    async def _agent_turn(self, msg: QueuedMessage) -> bool:
+        """The agent loop, as a task of its own so an interrupt cancels whatever it waits on; True when the
+        turn gave its concurrent-turn slot back with its answer."""
         self._turn = turn = AgentTurn(
             self._input,
             msg,
@@ -195,6 +198,7 @@ class ConversationWorkflow:
             gate=self._approvals,
             confirmations=self._confirmations,
             agents=self._agents,
+            owns_lease=True,
         )
         traced = in_trace(
             msg.trace_carrier,
@@ -210,6 +214,7 @@ class ConversationWorkflow:
             self._agent = turn.agent
             self._steps_total = turn.steps_total
             self._turn = None
+        return turn.lease_released
 
     def _interrupt_current_turn(self) -> None:
         self._interrupted = True
@@ -218,12 +223,15 @@ class ConversationWorkflow:
 
     async def _announce_failure(self, msg: QueuedMessage, err: BaseException) -> None:
         reason, error_type = failure_reason(err, interrupted=self._interrupted)
-        await announce_turn_failed(self._input, msg.message_id, reason, error_type)
+        # After a handoff, the agent handed to: the turn counts with the agent that had it.
+        await announce_turn_failed(self._input, msg.message_id, reason, error_type, self._agent)
 
     async def _announce_superseded(self) -> None:
         while self._superseded:
             msg = self._superseded.pop(0)
-            await announce_turn_failed(self._input, msg.message_id, "superseded by a newer message", "Superseded")
+            await announce_turn_failed(
+                self._input, msg.message_id, "superseded by a newer message", "Superseded", self._agent
+            )
             await release_turn_lease(self._input.tenant_id, msg.message_id)
 
     # ---- continue-as-new ------------------------------------------------------------------------------

@@ -64,7 +64,11 @@ def failure_reason(err: BaseException, *, interrupted: bool) -> tuple[str, str]:
     return reason[:500], error_type
 
 
-async def announce_turn_failed(inp: ConversationInput, message_id: str, reason: str, error_type: str) -> None:
+async def announce_turn_failed(
+    inp: ConversationInput, message_id: str, reason: str, error_type: str, agent: str = ""
+) -> None:
+    """Announce a turn that ended without an answer; `agent` is the one that had it (after a handoff, the one
+    handed to), kept on the question's row so canary accounting counts the turn with it."""
     await run_local(
         ACT_TURN_FAILED,
         TurnFailedInput(
@@ -73,6 +77,7 @@ async def announce_turn_failed(inp: ConversationInput, message_id: str, reason: 
             message_id=message_id,
             reason=reason,
             error_type=error_type,
+            agent=agent,
         ),
     )
 

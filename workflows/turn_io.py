@@ -5,7 +5,8 @@ and Redis, so they run as local activities: no round trip through the task queue
 outage passes, but not forever. Every such call goes through `run_local`, so the options are the same
 everywhere; recorded histories depend on that.
 
-The concurrent-turn slot the gateway took for a message is given back through `release_turn_lease` alone,
+The concurrent-turn slot the gateway took for a message is given back through `release_turn_lease`, or,
+from the `turn-steps` patch on, with the turn's answer (`conversation.finish_turn`, `workflows.turn_calls`),
 so every release is a local activity in the run's history.
 """
 

@@ -3,11 +3,11 @@ answered, and each tool call with its recorded result.
 
 A model call's messages are not in history (the model activity reads them from Postgres by reference); they
 are rebuilt from what history does hold, the way `agents.context` builds them: the agent definition the turn
-resolved (`agents.resolve`), the customer's messages (`conversation.record_user_message`, `submit_message`),
-the answers of earlier turns, and this turn's earlier calls with their results (tool activities, saga child
-workflows, handoffs, and refusals decided in the workflow, rebuilt by `evals.replay.gate`). A run that
-continued from another (continue-as-new) starts with a transcript this history does not hold: noted.
-"""
+resolved (`agents.resolve`, or inside `router.prepare_turn`), the customer's messages
+(`conversation.record_user_message`, `submit_message`), the answers of earlier turns, and this turn's earlier
+calls with their results (tool activities, saga child workflows, handoffs, and refusals decided in the
+workflow, rebuilt by `evals.replay.gate`). A run that continued from another (continue-as-new) starts with a
+transcript this history does not hold: noted."""
 
 from __future__ import annotations
 
@@ -23,7 +23,13 @@ from temporalio.api.failure.v1 import Failure
 from contracts.agents import HANDOFF_TOOL, ResolvedAgent, ToolCallInput, ToolCallResult, ToolStatus
 from contracts.conversation import ConversationInput, ModelCallInput, ModelCallResult, QueuedMessage, ToolCallRequest
 from contracts.errors import TOOL_DENIALS, TOOL_OUTAGES, ToolErrorType
-from contracts.names import ACT_MODEL_COMPLETE, ACT_RECORD_USER_MESSAGE, ACT_RESOLVE_AGENT, ACT_TURN_CUT
+from contracts.names import (
+    ACT_MODEL_COMPLETE,
+    ACT_PREPARE_TURN,
+    ACT_RECORD_USER_MESSAGE,
+    ACT_RESOLVE_AGENT,
+    ACT_TURN_CUT,
+)
 from evals.replay import gate
 from evals.replay.history import LoadedHistory, failure_message, first_value, innermost, value
 from evals.replay.recorded import Conversation, ModelStep, RecordedCall, Turn
@@ -210,6 +216,10 @@ def _marker(walk: _Walk, attrs: Any) -> None:
     data = first_value(attrs.details["data"]) or {}
     kind = data.get("activity_type")
     result = first_value(attrs.details["result"]) if "result" in attrs.details else None
+    if kind == ACT_PREPARE_TURN and isinstance(result, dict):
+        # From the `turn-steps` patch on, a run's first turn resolves its agent in its preparation.
+        result = result.get("resolved")
+        kind = ACT_RESOLVE_AGENT
     if kind == ACT_RESOLVE_AGENT and isinstance(result, dict):
         resolved = ResolvedAgent.model_validate(result)
         walk.resolved[resolved.definition.name] = resolved

@@ -41,9 +41,11 @@ async def seed_arms(
     seed: int = 1,
     agent: str = "support",
     answered_by: str | None = None,
+    failed_by: str | None = None,
 ) -> None:
     """`per_arm` one-turn conversations in each arm, started with `agent`; the canary's fail (no answer) at
-    `canary_failures`; the answers record `answered_by` as the agent that answered (None: not recorded)."""
+    `canary_failures`; the answers record `answered_by` as the agent that answered (None: not recorded), a
+    failed turn's question `failed_by` as the agent that had the turn (None: not recorded)."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
     counts = {True: 0, False: 0}
@@ -71,6 +73,7 @@ async def seed_arms(
             }
         )
         if arm and rng.random() < canary_failures:
+            rows["msg"][-1]["answered_by"] = failed_by
             continue
         answered = asked + timedelta(milliseconds=800 * rng.lognormvariate(0, 0.2))
         rows["msg"].append(

@@ -1,6 +1,7 @@
 """An agent-version canary's arms count each turn with the agent that answered it: turns handed off to the
-agent count, turns handed off away from it do not, and a turn without a recorded answering agent (no answer,
-or an answer from before the column) counts with the agent its conversation started with."""
+agent count, turns handed off away from it do not; a turn that failed counts with the agent that had it, kept
+on its question; a turn without either (an answer or a failure from before those columns) counts with the agent
+its conversation started with."""
 
 from __future__ import annotations
 
@@ -26,10 +27,15 @@ async def test_turns_count_with_the_agent_that_answered(running: Running, app_da
     await seed_arms(app_database, tenant, canary.assignment, per_arm=11, agent="desk", answered_by="orders", seed=4)
     # Without an answer: the agent the conversation started with (half the canary's turns fail here).
     await seed_arms(app_database, tenant, canary.assignment, per_arm=4, agent="desk", canary_failures=1.0, seed=5)
+    # Failed after a handoff to the desk: the desk's; failed after a handoff away from it: not the desk's.
+    arm = canary.assignment
+    await seed_arms(app_database, tenant, arm, per_arm=3, agent="orders", canary_failures=1.0, failed_by="desk", seed=7)
+    await seed_arms(app_database, tenant, arm, per_arm=6, agent="desk", canary_failures=1.0, failed_by="orders", seed=8)
     # Another tenant's desk turns are never this canary's.
     await seed_arms(app_database, other, canary.assignment, per_arm=9, agent="desk", answered_by="desk", seed=6)
 
     async with app_database.tenant_session(tenant) as session:
         treated, control = await canary_store.arms(session, canary)
-    assert (treated.turns, control.turns) == (10 + 5 + 7 + 4, 10 + 5 + 7 + 4)
-    assert (treated.failed, control.failed) == (4, 0)
+    # The control arm's turns of seeds 7 and 8 were answered, their agent not recorded: the conversation's.
+    assert (treated.turns, control.turns) == (10 + 5 + 7 + 4 + 3, 10 + 5 + 7 + 4 + 6)
+    assert (treated.failed, control.failed) == (4 + 3, 0)

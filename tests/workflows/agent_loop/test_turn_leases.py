@@ -1,7 +1,8 @@
 """The concurrent-turn slot the gateway took for a message: kept while its turn works, renewed at each model
-call, and given back by the workflow itself (`conversation.release_turn_lease`, a local activity in the run's
-history) when the turn ends or starts waiting for a person (who may take a day). The activities that record
-the answer or the approval request leave the slot alone."""
+call, and given back by the workflow itself (a local activity in the run's history: with the answer,
+`conversation.finish_turn`, else `conversation.release_turn_lease`) when the turn ends or starts waiting for a
+person (who may take a day). The activities that record the answer or the approval request leave the slot
+alone."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from agents.steps import turn_steps
 from commerce.connectors.faults import inject_fault
 from contracts.agents import ApprovalRecordInput, ApprovalStatus
 from contracts.conversation import CompleteTurnInput, RecordUserMessageInput
-from contracts.names import ACT_COMPLETE_TURN, ACT_RECORD_APPROVAL, ACT_RELEASE_TURN_LEASE
+from contracts.names import ACT_FINISH_TURN, ACT_RECORD_APPROVAL, ACT_RELEASE_TURN_LEASE
 from core.crypto import decode_history
 from core.events import EventBus
 from core.settings import Settings
@@ -109,11 +110,12 @@ async def test_a_working_turn_renews_its_slot_and_frees_it_at_the_end(loop: Loop
     assert await answer(loop, message_id) == "done: orders.place=ok"
     await _until_free(redis, loop.tenant_id, message_id)
 
-    # Given back by the workflow once the answer is recorded, in the run's history.
+    # Given back by the workflow with the answer (`conversation.finish_turn`), in the run's history.
     steps = await _steps(loop, handle)
     kinds = [kind for kind, _ in steps]
-    assert steps[kinds.index(ACT_COMPLETE_TURN) + 1] == (ACT_RELEASE_TURN_LEASE, True), steps
-    assert kinds.count(ACT_RELEASE_TURN_LEASE) == 1, steps
+    finished = steps[kinds.index(ACT_FINISH_TURN)][1]
+    assert isinstance(finished, dict) and finished["lease_released"] is True, steps
+    assert ACT_RELEASE_TURN_LEASE not in kinds, steps
 
 
 async def test_a_turn_waiting_for_approval_gives_its_slot_back(loop: Loop, redis: Redis) -> None:
