@@ -54,6 +54,10 @@ _ORDINARY_WORDS = (
     " What When Where Why How Who Which Whose If Then So But And Or Not No Yes Ok Okay Please Thanks Thank"
     " Hello Hi Hey Dear Good Sorry Just Also Now Today Tomorrow Yesterday There Here Is Any Some All Every"
     " Need Want Would Help Order Card Account Payment Refund Where Pls Regards Best Cheers"
+    # Titles (the name after one is a word of its own, still asked about), a company's legal form, weekdays:
+    # 11% of the development half's model calls, with the same scores.
+    " Mr Mrs Ms Mx Dr Prof Sir Madam Rev Inc Ltd Llc Corp Co Plc Gmbh"
+    " Monday Tuesday Wednesday Thursday Friday Saturday Sunday"
 )
 _ORDINARY = frozenset(_ORDINARY_WORDS.split())
 

@@ -12,17 +12,16 @@ after the swap gives the library's vectors on a probe sentence (`_PROBE`), or fo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from core.pii.blas import OneThread
 
 _COLUMNS = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
 _LAYERS = 5  # the embedding's maxout, then the four convolutions
 _PROBE = "Dear Ms. Weronika Martinsen, your parcel left Rovaniemi on 3 May for 12 Hauptstrasse, Berlin."
 # Float sums in another order (numpy's BLAS against blis) differ in the last bits, never by this much.
 _TOLERANCE = 1e-3
-# threadpoolctl limits BLAS for the whole process; enter and leave in one order so each restores what it found.
-_BLAS = threading.Lock()
 
 
 def fast_encoder(nlp: Any) -> Any | None:
@@ -30,7 +29,6 @@ def fast_encoder(nlp: Any) -> Any | None:
     when that layer is not the one this reads (another architecture, width or window) or gives other vectors."""
     import numpy
     from thinc.api import Model
-    from threadpoolctl import ThreadpoolController
 
     encoder = nlp.get_pipe("ner").model.layers[0]
     nodes = list(encoder.walk())
@@ -55,18 +53,18 @@ def fast_encoder(nlp: Any) -> Any | None:
     layers = [_maxout_norm(m, n, numpy) for m, n in zip(maxouts, norms, strict=True)]
     project_w = numpy.ascontiguousarray(linears[0].get_param("W").T)
     project_b = linears[0].get_param("b")
-    blas = ThreadpoolController()
+    one_thread = OneThread()
     pad = _LAYERS - 1  # the library pads each text by the convolutions' reach: the padding is computed on too
 
     def encode(docs: Sequence[Any]) -> Any:
         feats = [ops.asarray2i(doc.to_array(_COLUMNS), dtype="uint64") for doc in docs]
         lengths = ops.asarray1i([len(f) for f in feats])
-        ids = ops.flatten(feats)
+        columns = numpy.ascontiguousarray(ops.flatten(feats).T)
         embedded = [
-            ops.gather_add(table, ops.hash(ops.as_contig(ids[:, i], dtype="uint64"), seed) % table.shape[0])
-            for i, (table, seed) in enumerate(tables)
+            ops.gather_add(table, ops.hash(column, seed) % table.shape[0])
+            for column, (table, seed) in zip(columns, tables, strict=True)
         ]
-        with _BLAS, blas.limit(limits=1, user_api="blas"):
+        with one_thread():
             vectors = layers[0](numpy.hstack(embedded))
             vectors = ops.flatten(ops.unflatten(vectors, lengths), pad=pad)
             for layer in layers[1:]:
@@ -102,9 +100,13 @@ def _maxout_norm(maxout: Any, norm: Any, numpy: Any) -> Callable[[Any], Any]:
         y = x @ weights
         y += bias
         best = ops.maxout(y.reshape(y.shape[0], n_out, pieces))[0]
-        mean = best.mean(axis=1, keepdims=True)
-        var = best.var(axis=1, keepdims=True) + 1e-08
-        return (best - mean) * var ** (-1.0 / 2.0) * gain + shift
+        # numpy's `var` is this same mean of squared distances; the distances are kept for the scaling
+        centred = best - best.mean(axis=1, keepdims=True)
+        var = (centred * centred).mean(axis=1, keepdims=True) + 1e-08
+        centred *= var ** (-1.0 / 2.0)
+        centred *= gain
+        centred += shift
+        return centred
 
     return apply
 

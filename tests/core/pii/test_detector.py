@@ -110,6 +110,14 @@ def test_the_name_model_sees_only_text_with_capitalised_words_left() -> None:
     assert len(names.asked) == 1  # a tenant that wants no names never pays for the model
 
 
+def test_titles_legal_forms_and_weekdays_alone_never_reach_the_model_but_a_name_beside_them_does() -> None:
+    names = _Names()
+    detector = PiiDetector(names)
+    texts = ["see you Monday, Mr. and Mrs. Dr", "the invoice from Acme Ltd", "on Friday with Ada", "invoice Ltd Co Inc"]
+    detector.find_many(texts, CONFIG)
+    assert names.asked == ["the invoice from Acme Ltd", "on Friday with Ada"]
+
+
 def test_a_validated_structure_outranks_a_model_guess() -> None:
     class Greedy:
         def find_many(self, texts: list[str]) -> list[list[Finding]]:

@@ -116,3 +116,26 @@ def test_the_same_shape_is_read_whatever_its_weights() -> None:
     assert fast is not None
     doc = nlp.make_doc(TEXTS[1])
     assert numpy.allclose(fast.predict([doc]), ner.model.layers[0].predict([doc]), rtol=1e-4, atol=1e-4)
+
+
+def test_one_thread_holds_from_any_thread_and_puts_back_what_it_found() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    from core.pii.blas import OneThread
+
+    def openblas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["internal_api"] == "openblas"]
+
+    one_thread = OneThread()
+    before = openblas_threads()
+
+    def inside() -> list[int]:
+        with one_thread():
+            return openblas_threads()
+
+    with ThreadPoolExecutor(2) as pool:
+        seen = [pool.submit(inside).result() for _ in range(3)]
+    assert seen == [[1] * len(before)] * 3
+    assert openblas_threads() == before
