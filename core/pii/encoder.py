@@ -57,20 +57,25 @@ def fast_encoder(nlp: Any) -> Any | None:
     pad = _LAYERS - 1  # the library pads each text by the convolutions' reach: the padding is computed on too
 
     def encode(docs: Sequence[Any]) -> Any:
-        feats = [ops.asarray2i(doc.to_array(_COLUMNS), dtype="uint64") for doc in docs]
-        lengths = ops.asarray1i([len(f) for f in feats])
-        columns = numpy.ascontiguousarray(ops.flatten(feats).T)
+        feats = [doc.to_array(_COLUMNS) for doc in docs if len(doc)]
+        if not feats:
+            return numpy.zeros((0, project_w.shape[1]), dtype="float32")
+        columns = numpy.ascontiguousarray(numpy.concatenate(feats).T, dtype="uint64")
         embedded = [
             ops.gather_add(table, ops.hash(column, seed) % table.shape[0])
             for column, (table, seed) in zip(columns, tables, strict=True)
         ]
+        # Each text's rows with `pad` rows of zeros before the first text and after every text, where thinc's
+        # `with_array(pad=...)` puts them; empty texts have no rows (thinc's `flatten` drops them too).
+        starts = numpy.cumsum([0] + [len(f) + pad for f in feats])[:-1] + pad
+        rows = numpy.concatenate([numpy.arange(start, start + len(f)) for start, f in zip(starts, feats, strict=True)])
         with one_thread():
-            vectors = layers[0](numpy.hstack(embedded))
-            vectors = ops.flatten(ops.unflatten(vectors, lengths), pad=pad)
+            embedded_rows = layers[0](numpy.hstack(embedded))
+            vectors = numpy.zeros((int(starts[-1]) + len(feats[-1]) + pad, embedded_rows.shape[1]), dtype="float32")
+            vectors[rows] = embedded_rows
             for layer in layers[1:]:
                 vectors = vectors + layer(ops.seq2col(vectors, 1))
-            vectors = ops.flatten(ops.unflatten(vectors, lengths, pad=pad))
-            out = vectors @ project_w
+            out = vectors[rows] @ project_w
         out += project_b
         return out
 
