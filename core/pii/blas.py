@@ -23,7 +23,11 @@ _SUFFIXES = ("", "64_", "_64")
 
 def _openblas() -> list[tuple[Callable[[], int], Callable[[int], None]]]:
     import numpy  # noqa: F401  (loads the BLAS numpy multiplies with)
-    from threadpoolctl import threadpool_info
+
+    try:
+        from threadpoolctl import threadpool_info  # the `privacy` extra's; without it, products keep their threads
+    except ImportError:
+        return []
 
     found = []
     for lib in threadpool_info():
