@@ -7,7 +7,7 @@ through blis, which on a processor it does not recognise (AMD Zen 4 here) picks 
 sentence that bookkeeping and that kernel cost more than the arithmetic. `fast_encoder` reads the same weights
 once, transposed for numpy's BLAS (one thread: a sentence's matrices are too small to share), and computes the
 same function, step for step. The recogniser keeps its transition loop; only its encoder is swapped, and only
-after the swap gives the library's vectors on a probe sentence (`_PROBE`), or for a model of another shape.
+when the model has the shape this reads and the swap gives the library's vectors on a probe sentence (`_PROBE`).
 """
 
 from __future__ import annotations
