@@ -1,8 +1,9 @@
 """The PII detector: validated structures first, the named-entity model only where they leave doubt.
 
 A text is sent to the model only when the tenant asks for names or places and a capitalised word remains
-outside every structured finding; a model's span that overlaps a validated structure is dropped. Findings
-never overlap: precedence follows how sure a detector is (a checksum beats a shape beats a model's guess).
+outside every structured finding, and only its part around such words (`_window`); a model's span that
+overlaps a validated structure is dropped. Findings never overlap: precedence follows how sure a detector is
+(a checksum beats a shape beats a model's guess).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ _ORDINARY_WORDS = (
     " What When Where Why How Who Which Whose If Then So But And Or Not No Yes Ok Okay Please Thanks Thank"
     " Hello Hi Hey Dear Good Sorry Just Also Now Today Tomorrow Yesterday There Here Is Any Some All Every"
     " Need Want Would Help Order Card Account Payment Refund Where Pls Regards Best Cheers"
+    # Titles (the name after one is a word of its own, still asked about), a company's legal form, weekdays:
+    # 11% of the development half's model calls, with the same scores.
+    " Mr Mrs Ms Mx Dr Prof Sir Madam Rev Inc Ltd Llc Corp Co Plc Gmbh"
+    " Monday Tuesday Wednesday Thursday Friday Saturday Sunday"
 )
 _ORDINARY = frozenset(_ORDINARY_WORDS.split())
 
@@ -133,11 +138,42 @@ class PiiDetector:
 
 
 def _add_names(names: NameModel, texts: Sequence[str], found: list[list[Finding]], config: PiiConfig) -> None:
-    """The model's people and places, for the texts the cheaper detectors left a capitalised word in."""
+    """The model's people and places, for the texts the cheaper detectors left a capitalised word in; each text's
+    window around its words with a capital letter is read, and the model's offsets are moved back into the text."""
     pending = [i for i, text in enumerate(texts) if _worth_a_model(text, found[i])]
-    if pending:
-        for i, named in zip(pending, names.find_many([texts[i] for i in pending]), strict=True):
-            found[i].extend(f for f in named if config.wants(f.entity))
+    if not pending:
+        return
+    windows = [_window(texts[i], found[i]) for i in pending]
+    named = names.find_many([texts[i][start:end] for i, (start, end) in zip(pending, windows, strict=True)])
+    for i, (start, _end), spans in zip(pending, windows, named, strict=True):
+        found[i].extend(
+            Finding(f.entity, f.start + start, f.end + start, f.score) for f in spans if config.wants(f.entity)
+        )
+
+
+_RUN = re.compile(r"\S+")
+# Words of context the model reads on each side: its encoder looks four tokens either way, and a word is at least
+# one token. With six, the model's findings on both halves of the benchmark are those it makes on whole texts.
+_CONTEXT_WORDS = 6
+_PUNCTUATION = ".,;:!?()[]'\"\u2019"
+
+
+def _window(text: str, taken: list[Finding]) -> tuple[int, int]:
+    """From `_CONTEXT_WORDS` words before the first word that holds a capital letter (anywhere: `ROVANIEMI`, a
+    name glued to a literal `\\n`), is no ordinary word and lies outside every finding, to as many after the
+    last; the whole text when there is none. Per-token work is most of the model's time on a sentence."""
+    runs = [(m.start(), m.end()) for m in _RUN.finditer(text)]
+    anchors = [
+        i
+        for i, (start, end) in enumerate(runs)
+        if any(ch.isupper() for ch in text[start:end])
+        and text[start:end].strip(_PUNCTUATION) not in _ORDINARY
+        and not any(f.start <= start and end <= f.end for f in taken)
+    ]
+    if not anchors:
+        return 0, len(text)
+    first, last = max(0, anchors[0] - _CONTEXT_WORDS), min(len(runs) - 1, anchors[-1] + _CONTEXT_WORDS)
+    return runs[first][0], runs[last][1]
 
 
 def replace(text: str, findings: Sequence[Finding], placeholder: Callable[[Finding], str]) -> str:

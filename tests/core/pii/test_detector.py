@@ -110,6 +110,27 @@ def test_the_name_model_sees_only_text_with_capitalised_words_left() -> None:
     assert len(names.asked) == 1  # a tenant that wants no names never pays for the model
 
 
+def test_titles_legal_forms_and_weekdays_alone_never_reach_the_model_but_a_name_beside_them_does() -> None:
+    names = _Names()
+    detector = PiiDetector(names)
+    texts = ["see you Monday, Mr. and Mrs. Dr", "the invoice from Acme Ltd", "on Friday with Ada", "invoice Ltd Co Inc"]
+    detector.find_many(texts, CONFIG)
+    assert names.asked == ["the invoice from Acme Ltd", "on Friday with Ada"]
+
+
+def test_the_model_reads_the_words_around_capitals_and_its_offsets_land_in_the_text() -> None:
+    names = _Names()
+    detector = PiiDetector(names)
+    before = "we waited for the parcel all week and then we waited again for the refund, "
+    text = before + "then Ada wrote from a@b.co about it, and after that nothing happened at all for days and days"
+    found = detector.find(text, CONFIG)
+    assert names.asked == ["waited again for the refund, then Ada wrote from a@b.co about it, and"]
+    assert [(f.entity, text[f.start : f.end]) for f in found] == [(Entity.PERSON, "Ada"), (Entity.EMAIL, "a@b.co")]
+    shouted = "Ada said the parcel went back and forth for weeks to JONAS SCHMIDT\\nETFS before it came back"
+    detector.find(shouted, CONFIG)  # words in capitals, or glued to a literal `\\n`, are read with their context
+    assert names.asked[-1] == shouted
+
+
 def test_a_validated_structure_outranks_a_model_guess() -> None:
     class Greedy:
         def find_many(self, texts: list[str]) -> list[list[Finding]]:
