@@ -1,5 +1,5 @@
 """The side effects of `DrDrillWorkflow`: plan the servers, back each up, restore each into a scratch stack
-and verify it there, and record the report.
+and verify it there (`activities.dr_restore`), and record the report.
 
 A drill covers the control plane's Postgres server (`global`, with Redis and the Temporal dev server) and
 every region's (`activities.dr_plan`); each server's copies live in its own backup location, on the worker's
@@ -15,18 +15,15 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import structlog
 from temporalio import activity
 from temporalio.converter import PayloadCodec
 
-from activities.dr_checks import Checked, Replay, check_database, on_scratch, server_report
 from activities.dr_gauges import DR_DRILLS, set_gauges
 from activities.dr_plan import location, plan, scope_urls
-from activities.dr_verify import replay_restored
+from activities.dr_restore import beat, restore_and_verify, stats_file
 from contracts.dr import (
     GLOBAL_SCOPE,
     BackupInput,
@@ -38,14 +35,12 @@ from contracts.dr import (
     RecordReportInput,
     RecordReportResult,
     RestoreVerifyInput,
-    TableStat,
 )
 from contracts.events import EventType
 from contracts.names import ACT_DR_BACKUP, ACT_DR_PLAN, ACT_DR_RECORD, ACT_DR_RESTORE_VERIFY
-from core.dr.backup import REDIS_MARKER_KEY, WalStream, pg_basebackup, redis_snapshot, sqlite_backup, tree_bytes
+from core.dr.backup import WalStream, pg_basebackup, redis_snapshot, sqlite_backup, tree_bytes
 from core.dr.pgstats import server_snapshot
 from core.dr.reports import latest_reports as stored_reports
-from core.dr.scratch import ScratchStack
 from core.events import EventBus
 from core.settings import Settings
 
@@ -53,14 +48,6 @@ log = structlog.get_logger("aiaas.dr")
 # Drill events go to the platform's operations stream (the `_operations` stream every tenant has too).
 PLATFORM = "platform"
 OPERATIONS_STREAM = "_operations"
-
-
-def _beat(detail: str) -> None:
-    activity.heartbeat(detail)
-
-
-def _password(database_url: str) -> str:
-    return unquote(urlsplit(database_url).password or "")
 
 
 class DrDrillActivities:
@@ -128,15 +115,15 @@ class DrDrillActivities:
         wal = WalStream(url, folder / "wal", folder / "pg_receivewal.log")
         await wal.start()
         try:
-            await pg_basebackup(url, folder / "postgres", _beat, folder / "pg_basebackup.log")
-            _beat("base backup taken")
+            await pg_basebackup(url, folder / "postgres", beat, folder / "pg_basebackup.log")
+            beat("base backup taken")
             restore_point = f"dr-{inp.drill_id}"
             marker = json.dumps({"drill_id": inp.drill_id})
             cut = server_snapshot(urls, restore_point)
             if stack:
                 (cut_at, lsn, stats), (_keys, redis_at), temporal_at = await asyncio.gather(
                     cut,
-                    redis_snapshot(self._settings.redis_url or "", folder / "dump.rdb", marker, _beat),
+                    redis_snapshot(self._settings.redis_url or "", folder / "dump.rdb", marker, beat),
                     asyncio.to_thread(sqlite_backup, self._temporal_db(), folder / "temporal.db"),
                 )
                 copies: tuple[float, ...] = (cut_at.timestamp(), redis_at, temporal_at)
@@ -149,7 +136,7 @@ class DrDrillActivities:
         # When each copy holds its store as of; a disaster at `done` would lose what was written since.
         done = time.time()
         for scope, numbers in stats.items():
-            _stats_file(folder, scope, inp.server is None).write_text(json.dumps([s.model_dump() for s in numbers]))
+            stats_file(folder, scope, inp.server is None).write_text(json.dumps([s.model_dump() for s in numbers]))
         seconds = time.monotonic() - began
         size = await asyncio.to_thread(tree_bytes, folder)
         log.info("dr backup taken", drill_id=inp.drill_id, server=server.name, seconds=round(seconds, 2), bytes=size)
@@ -172,76 +159,7 @@ class DrDrillActivities:
         """One server's copies restored on other ports (with Redis and Temporal for the global server), and
         every database on it checked against its source numbers; the scratch stack stopped and removed."""
         server = inp.backup.server or self._legacy()
-        urls = self._urls(server)
-        folder = Path(inp.backup.backup_dir)
-        if not (folder / "postgres").is_dir():
-            raise RuntimeError(f"the drill's backup {folder} is not on this worker's disk")
-        legacy = inp.backup.server is None
-        sources = {
-            scope: [TableStat.model_validate(s) for s in json.loads(_stats_file(folder, scope, legacy).read_text())]
-            for scope in server.scopes
-        }
-        stack = GLOBAL_SCOPE in server.scopes
-        scratch = ScratchStack(
-            root=folder / "scratch",
-            password=_password(urls[server.scopes[0]]),
-            namespace=self._settings.temporal_namespace,
-            postgres_only=not stack,
-        )
-        began = time.monotonic()
-        checks: dict[str, Checked] = {}
-        try:
-            scratch.place(
-                folder / "postgres",
-                folder / "wal",
-                inp.backup.restore_point,
-                folder / "dump.rdb" if stack else None,
-                folder / "temporal.db" if stack else None,
-            )
-            await scratch.start()
-            _beat("scratch stack up")
-            for scope, url in urls.items():
-                checks[scope] = await check_database(on_scratch(url, scratch), sources[scope], _beat, began)
-            if stack:
-                redis_marker, redis_keys = await _redis_marker(scratch.redis.url)
-                replay = Replay(
-                    *await replay_restored(
-                        scratch.temporal.address,
-                        scratch.namespace,
-                        self._workflows,
-                        self._codec,
-                        inp.max_histories,
-                        _beat,
-                        build_id=self._settings.build_id,
-                    )
-                )
-            rto = time.monotonic() - began
-        finally:
-            pids = [p.pid for p in scratch.processes if p.pid is not None]
-            ports = scratch.ports
-            await asyncio.to_thread(scratch.stop)
-            scratch.remove()
-        reached = all(_lsn(c.lsn) >= _lsn(inp.backup.start_lsn) for c in checks.values())
-        # Each store's sign that the restore holds the drill's cut: Postgres recovered to the restore point,
-        # Redis holds the marker written just before its snapshot, Temporal holds this drill's own run.
-        covered: dict[str, datetime | None] = {"postgres": inp.backup.marker_at if reached else None}
-        if stack:
-            covered["redis"] = inp.backup.marker_at if _is_marker(redis_marker, inp.drill_id) else None
-            covered["temporal"] = replay.started.get(inp.workflow_id)
-        problems = [
-            f"{store}: the restore holds no sign of this drill's cut" for store, at in covered.items() if at is None
-        ]
-        return server_report(
-            inp,
-            server,
-            checks,
-            problems=problems,
-            covered=covered,
-            rto=rto,
-            replay=replay if stack else None,
-            redis_keys=redis_keys if stack else 0,
-            scratch=(pids, ports),
-        )
+        return await restore_and_verify(self._settings, self._workflows, self._codec, inp, server, self._urls(server))
 
     @activity.defn(name=ACT_DR_RECORD)
     async def record(self, inp: RecordReportInput) -> RecordReportResult:
@@ -282,28 +200,3 @@ class DrDrillActivities:
 def latest_reports(root: Path, limit: int) -> list[DrDrillReport]:
     """The newest stored reports under `root` (`<data_dir>/dr`), newest first (`core.dr.reports`)."""
     return stored_reports(root, limit)
-
-
-async def _redis_marker(url: str) -> tuple[str | None, int]:
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(url, decode_responses=True)
-    try:
-        marker = await client.get(REDIS_MARKER_KEY)
-        return (str(marker) if marker is not None else None), int(await client.dbsize())
-    finally:
-        await client.aclose()
-
-
-def _is_marker(marker: str | None, drill_id: str) -> bool:
-    return marker is not None and json.loads(marker).get("drill_id") == drill_id
-
-
-def _stats_file(folder: Path, scope: str, legacy: bool) -> Path:
-    """The source's numbers of `scope`; a drill from before per-region drills wrote one file for its one."""
-    return folder / ("source-stats.json" if legacy else f"source-stats-{scope}.json")
-
-
-def _lsn(text: str) -> int:
-    high, low = text.split("/")
-    return (int(high, 16) << 32) + int(low, 16)

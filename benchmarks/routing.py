@@ -14,11 +14,8 @@ hidden category and turn (what perfect intent features could reach; the per-ques
 so the router's gap to the goal is split into what its features misread and what no feature of the text
 could see.
 
-Ties: rows with equal scores are one block, and a share that cuts a block counts its mean gain (the expected
-quality of any tie-break). Until December 2026 ties were broken by row index, which is table order, and
-MT-Bench's file is sorted by category: a router that gives many prompts one probability (an isotonic
-staircase, the category-known row) then had its ties ordered by the hidden category, writing and role-play
-first, then reasoning and maths before coding, extraction, STEM and humanities. Both figures are printed.
+Ties: rows with equal scores are one block (`benchmarks.routing_curves`); the figures with ties broken in
+table order, the yardstick before December 2026, are printed too.
 
 Overhead: one decision (features + classifier + policy), and one with the static embedding (its table built
 or loaded before timing), against the baseline of today's routing, a dict lookup of the tier's model, timed
@@ -35,9 +32,10 @@ import math
 import random
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.routing_curves import COST_RATIO, at_share, cost_at_quality, curve, curve_in_table_order
 from benchmarks.routing_replay import replay
 from benchmarks.routing_table import CATEGORY_DIFFICULTY, Prompt, features_of, prompts, table
 from contracts.conversation import Tier
@@ -47,71 +45,12 @@ from router.policy import RoutingContext, decide
 from router.static_embedding import StaticEmbedder, shared
 from router.train import TrainingRow, fit
 
-COST_RATIO = 0.15 / 2.5  # gpt-4o-mini over gpt-4o, input tokens
 FOLDS = 5
 SHARES = [i / 20 for i in range(21)]
 
 
 def _fold(question_id: int) -> int:
     return (question_id * 7919) % FOLDS
-
-
-def _curve(scores: Sequence[float], small: Sequence[int], large: Sequence[int]) -> list[tuple[float, float]]:
-    """(strong share, quality) when the lowest-scored rows go large, for every share in steps of 1/200.
-
-    Rows with equal scores are one block: a share that cuts a block sends a random part of it large, so the
-    block counts with its mean gain (the expected quality of any tie-break), never in table order.
-    """
-    order = sorted(range(len(scores)), key=lambda i: scores[i])
-    n = len(order)
-    gain = [0.0]  # gain[k]: large minus small over the k lowest-scored rows
-    for i in order:
-        gain.append(gain[-1] + large[i] - small[i])
-    block_start = [0] * (n + 1)  # for a cut after k rows: where the block holding row k-1 starts
-    block_end = [0] * (n + 1)
-    start = 0
-    while start < n:
-        end = start
-        while end < n and scores[order[end]] == scores[order[start]]:
-            end += 1
-        for k in range(start + 1, end + 1):
-            block_start[k], block_end[k] = start, end
-        start = end
-    base = sum(small)
-    out = []
-    for step in range(201):
-        k = round(n * step / 200)
-        a, b = block_start[k], block_end[k]
-        cut = gain[k] if k in (0, b) else gain[a] + (k - a) / (b - a) * (gain[b] - gain[a])
-        out.append((k / n, (base + cut) / n))
-    return out
-
-
-def _curve_in_table_order(
-    scores: Sequence[float], small: Sequence[int], large: Sequence[int]
-) -> list[tuple[float, float]]:
-    """The curve as measured before ties were blocks: equal scores broken by row index, i.e. table order.
-
-    MT-Bench's file is sorted by category, so this tie-break reads the hidden category whenever a router
-    gives many prompts one probability (an isotonic staircase does); kept to show both figures.
-    """
-    order = sorted(range(len(scores)), key=lambda i: (scores[i], i))
-    n = len(order)
-    out = []
-    for step in range(201):
-        k = round(n * step / 200)
-        strong = set(order[:k])
-        out.append((k / n, sum(large[i] if i in strong else small[i] for i in range(n)) / n))
-    return out
-
-
-def _at_share(curve: list[tuple[float, float]], share: float) -> float:
-    return min(curve, key=lambda point: abs(point[0] - share))[1]
-
-
-def _cost_at_quality(curve: list[tuple[float, float]], goal: float) -> float:
-    share = next((s for s, q in curve if q >= goal), 1.0)
-    return share + (1 - share) * COST_RATIO
 
 
 def _sw_scores(test: list[Prompt], train: list[Prompt], pass_rate: dict[tuple[int, int], float]) -> list[float]:
@@ -199,13 +138,13 @@ def quality(draws: int, label_seed: int = 11) -> tuple[dict[str, float], PassCla
         ("oracle (hidden difficulty)", oracle),
         ("category and turn known", category),
     ):
-        curve = _curve(scores, small, large)
-        pgr = [(_at_share(curve, s) - q_small) / (q_large - q_small) for s in SHARES]
-        out[f"{name} cost @95%"] = _cost_at_quality(curve, goal)
+        points = curve(scores, small, large)
+        pgr = [(at_share(points, s) - q_small) / (q_large - q_small) for s in SHARES]
+        out[f"{name} cost @95%"] = cost_at_quality(points, goal)
         out[f"{name} PGR @50%"] = pgr[10]
         out[f"{name} APGR"] = statistics.fmean(pgr)
         # The same router on the previous yardstick (ties broken in table order), to show both figures.
-        out[f"{name} cost @95% table-order ties"] = _cost_at_quality(_curve_in_table_order(scores, small, large), goal)
+        out[f"{name} cost @95% table-order ties"] = cost_at_quality(curve_in_table_order(scores, small, large), goal)
     # The global routers, fitted on every question.
     return out, fit(rows, cost_ratio=COST_RATIO), fit(rows_emb, cost_ratio=COST_RATIO, embeddings=True)
 

@@ -73,8 +73,8 @@ async def _measure(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
     from temporalio.worker import Worker
 
     from commerce.connectors.faults import inject_fault
-    from contracts.agents import ToolStatus
     from contracts.sagas import ORDERS_CONFIRM, SagaStatus
+    from contracts.tool_calls import ToolStatus
     from db.database import run_sql
     from db.migrate import migrate
     from tests.commerce.sagas.cases import counts

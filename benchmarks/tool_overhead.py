@@ -32,7 +32,8 @@ from temporalio.worker import Worker
 
 from activities.tools.runtime import ToolRuntime
 from agents.sdk import Tool, ToolContext, ToolRegistry, tool
-from contracts.agents import Effect, ToolCallInput, ToolCallResult, ToolStatus
+from contracts.agents import Effect
+from contracts.tool_calls import ToolCallInput, ToolCallResult, ToolStatus
 from core.events import EventBus
 from core.settings import Settings
 from core.stack.stack import throwaway_stack

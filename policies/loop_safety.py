@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from contracts.agents import CutReason, LoopLimits, stable_hash
+from contracts.agents import CutReason, LoopLimits
+from contracts.tool_calls import stable_hash
 
 # One tool call of a step: (dotted tool name, arguments, hash of its result).
 StepCall = tuple[str, dict[str, Any], str]

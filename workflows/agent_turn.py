@@ -33,18 +33,20 @@ from workflows.agent_cache import AgentCache
 from workflows.approval_gate import ApprovalGate
 from workflows.confirmation_gate import ConfirmationGate
 from workflows.provenance import PROVENANCE_PATCH, TurnProvenance
-from workflows.tool_runner import Protection, ToolRunner, TurnScope, refusal
+from workflows.tool_checks import refusal
+from workflows.tool_runner import Protection, ToolRunner, TurnScope
 from workflows.turn_calls import TURN_STEPS_PATCH, TurnCalls, tool_answer, visible_tools
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import HANDOFF_TOOL, CutReason, PublishEventInput, ResolvedAgent, ToolCallResult, ToolStatus
+    from contracts.agents import HANDOFF_TOOL, CutReason, PublishEventInput, ResolvedAgent
     from contracts.conversation import ConversationInput, ModelCallResult, QueuedMessage, ToolCallRequest
     from contracts.early_exit import EARLY_EXIT_MODEL, TOOL_ANSWER_MODEL, EarlyExitResult
     from contracts.events import EventType
     from contracts.names import ACT_PUBLISH_EVENT
     from contracts.routing import RouteDecision
     from contracts.search_attributes import AGENT
+    from contracts.tool_calls import ToolCallResult, ToolStatus
     from contracts.turn_steps import TurnPrepared
     from policies.loop_safety import LoopGuard
 

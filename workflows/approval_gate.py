@@ -29,8 +29,8 @@ with workflow.unsafe.imports_passed_through():
         ApprovalRecordInput,
         ApprovalRule,
         ApprovalStatus,
-        ToolCallRequest,
     )
+    from contracts.conversation import ToolCallRequest
     from contracts.names import ACT_RECORD_APPROVAL
 
 EXPIRED_NOTE = "no decision before the deadline"

@@ -23,7 +23,8 @@ from temporalio.exceptions import ApplicationError
 from workflows.turn_io import release_turn_lease, run_local
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import PublishEventInput, ToolCallRequest
+    from contracts.agents import PublishEventInput
+    from contracts.conversation import ToolCallRequest
     from contracts.events import EventType
     from contracts.names import ACT_PUBLISH_EVENT
     from contracts.provenance import ConfirmationReply, ConfirmationStatus

@@ -14,7 +14,6 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus
     from contracts.errors import ToolErrorType
     from contracts.names import WF_PLACE_ORDER
     from contracts.sagas import (
@@ -40,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         ShipmentOut,
         StockChange,
     )
+    from contracts.tool_calls import ToolCallInput, ToolCallResult, ToolStatus
     from workflows.saga import invalid_arguments
     from workflows.tool_saga import StepFailed, ToolSaga
 

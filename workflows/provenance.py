@@ -30,7 +30,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import Effect, ToolCallRequest, ToolCallResult, ToolSpec, ToolStatus
+    from contracts.agents import Effect, ToolSpec
+    from contracts.conversation import ToolCallRequest
     from contracts.provenance import (
         ArgumentFact,
         Origin,
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         ToolPolicy,
         Verdict,
     )
+    from contracts.tool_calls import ToolCallResult, ToolStatus
 
 # The patch that turned the provenance policy and spotlighting on; runs recorded before it replay without.
 PROVENANCE_PATCH = "provenance-policy"

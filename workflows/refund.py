@@ -14,7 +14,6 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus
     from contracts.errors import ToolErrorType
     from contracts.names import WF_REFUND
     from contracts.retry import SAGA_COMPENSATION_RETRY
@@ -34,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         RefundStarted,
         SagaStatus,
     )
+    from contracts.tool_calls import ToolCallInput, ToolCallResult, ToolStatus
     from workflows.saga import invalid_arguments
     from workflows.tool_saga import StepFailed, ToolSaga
 

@@ -35,7 +35,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import PublishEventInput, ToolCallResult, ToolStatus
+    from contracts.agents import PublishEventInput
     from contracts.events import EventType
     from contracts.names import ACT_PUBLISH_EVENT
     from contracts.retry import (
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         SAGA_NOTIFY_START_TO_CLOSE,
     )
     from contracts.sagas import CompensationReport, FailedCompensation
+    from contracts.tool_calls import ToolCallResult, ToolStatus
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -16,8 +16,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import Effect, ToolCallRequest, ToolCallResult, ToolSpec, ToolStatus
+    from contracts.agents import Effect, ToolSpec
+    from contracts.conversation import ToolCallRequest
     from contracts.errors import TOOL_DENIALS, TOOL_OUTAGES, ToolErrorType
+    from contracts.tool_calls import ToolCallResult, ToolStatus
 
 _JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),

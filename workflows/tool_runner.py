@@ -33,17 +33,8 @@ from workflows.tool_checks import argument_problem, failure_result, is_read, ref
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import (
-        ApprovalStatus,
-        RecordToolOutcomeInput,
-        ResolvedAgent,
-        ToolCallInput,
-        ToolCallRequest,
-        ToolCallResult,
-        ToolSpec,
-        ToolStatus,
-        idempotency_key,
-    )
+    from contracts.agents import ApprovalStatus, ResolvedAgent, ToolSpec
+    from contracts.conversation import ToolCallRequest
     from contracts.errors import ToolErrorType
     from contracts.names import ACT_RECORD_POLICY_DECISION, ACT_RECORD_TOOL_OUTCOME
     from contracts.provenance import (
@@ -54,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         RecordPolicyDecisionInput,
         Verdict,
     )
+    from contracts.tool_calls import RecordToolOutcomeInput, ToolCallInput, ToolCallResult, ToolStatus, idempotency_key
 
 # The search attribute a saga started here carries over from its conversation.
 TENANT_ATTRIBUTE = "TenantId"

@@ -19,13 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import (
-        ToolCallInput,
-        ToolCallResult,
-        ToolStatus,
-        idempotency_key,
-        tool_activity_name,
-    )
+    from contracts.agents import tool_activity_name
     from contracts.errors import TOOL_REFUSALS, ToolErrorType
     from contracts.events import EventType
     from contracts.retry import (
@@ -40,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         SagaOutcome,
         SagaStatus,
     )
+    from contracts.tool_calls import ToolCallInput, ToolCallResult, ToolStatus, idempotency_key
 
 from workflows.saga import Saga, error_of
 

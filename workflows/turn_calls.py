@@ -16,7 +16,7 @@ from temporalio import workflow
 from workflows.turn_io import run_local
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import CutReason, ResolveAgentInput, ResolvedAgent, ToolCallResult, ToolStatus, TurnCutInput
+    from contracts.agents import CutReason, ResolveAgentInput, ResolvedAgent, TurnCutInput
     from contracts.conversation import (
         CompleteTurnInput,
         CompleteTurnResult,
@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.retry import MODEL_CALL_HEARTBEAT, MODEL_CALL_RETRY, MODEL_CALL_START_TO_CLOSE
     from contracts.routing import RouteDecision, RouteInput
+    from contracts.tool_calls import ToolCallResult, ToolStatus
     from contracts.turn_steps import FinishTurnInput, FinishTurnResult, PrepareTurnInput, TurnPrepared
 
 # An interrupt cuts the turn at once, whether or not the model call has noticed yet. The call learns of the

@@ -39,7 +39,6 @@ from workflows.tenant_lifecycle import TenantLifecycleWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.agents import ToolCallInput, ToolCallResult
     from contracts.billing import SubscriptionInput, SubscriptionState
     from contracts.canary import CanaryInput, CanaryResult
     from contracts.conversation import ConversationInput, ConversationResult
@@ -72,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.privacy import ErasureInput, ErasureResult, RetentionInput, RetentionResult
     from contracts.signup import SendMailInput, SignupInput, SignupResult
+    from contracts.tool_calls import ToolCallInput, ToolCallResult
     from contracts.webhooks import WebhookDeliveryInput, WebhookDeliveryResult
 
 PINNED = VersioningBehavior.PINNED

@@ -18,8 +18,8 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.tools.outcomes import CallRef, record_end
 from agents.sdk import Tool
-from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus
 from contracts.errors import TOOL_REFUSALS
+from contracts.tool_calls import ToolCallInput, ToolCallResult, ToolStatus
 from core.events import EventBus
 from db.database import Database
 

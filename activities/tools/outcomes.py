@@ -16,9 +16,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agents.steps import upsert_step
-from contracts.agents import PublishEventInput, RecordToolOutcomeInput, ToolStatus
+from contracts.agents import PublishEventInput
 from contracts.events import EventType
 from contracts.names import ACT_PUBLISH_EVENT, ACT_RECORD_TOOL_OUTCOME
+from contracts.tool_calls import RecordToolOutcomeInput, ToolStatus
 from core.events import EventBus
 from db.database import Database
 

@@ -37,9 +37,9 @@ from activities.tools.failures import CallReports, clean_errors
 from activities.tools.outcomes import started_key
 from agents.enablement import ToolEnablement
 from agents.sdk import Tool, ToolContext, ToolDenied, ToolError, ToolNotFound, ToolRegistry
-from contracts.agents import ToolCallInput, ToolCallResult, ToolStatus, idempotency_key
 from contracts.errors import ToolErrorType
 from contracts.events import EventType
+from contracts.tool_calls import ToolCallInput, ToolCallResult, ToolStatus, idempotency_key
 from core.events import EventBus
 from core.genai_tracing import tool_span
 from db.database import Database

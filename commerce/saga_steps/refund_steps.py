@@ -26,7 +26,7 @@ from commerce.saga_steps.common import (
     set_status,
     state_of,
 )
-from contracts.agents import Effect, idempotency_key
+from contracts.agents import Effect
 from contracts.sagas import (
     ORDERS_ABORT_REFUND,
     ORDERS_BEGIN_REFUND,
@@ -37,6 +37,7 @@ from contracts.sagas import (
     OrderState,
     RefundStarted,
 )
+from contracts.tool_calls import idempotency_key
 from db.database import run_sql
 
 _HIDDEN: dict[str, Any] = {"agent_visible": False, "timeout_seconds": STEP_TIMEOUT_SECONDS, "retry": STEP_RETRY}

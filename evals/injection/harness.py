@@ -22,8 +22,10 @@ from agents.models.scripted_agent import decide
 from agents.prompt import build_messages
 from agents.sdk import ToolRegistry
 from agents.steps import ToolStepRow
-from contracts.agents import AgentDefinition, ToolCallRequest, ToolCallResult, ToolSpec, ToolStatus
+from contracts.agents import AgentDefinition, ToolSpec
+from contracts.conversation import ToolCallRequest
 from contracts.provenance import NOT_CONFIRMED, POLICY_REFUSED, Verdict
+from contracts.tool_calls import ToolCallResult, ToolStatus
 from evals.injection.world import IDS, World
 from workflows.provenance import TurnProvenance, needs_check
 from workflows.tool_checks import argument_problem, refusal

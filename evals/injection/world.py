@@ -13,7 +13,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.agents import ToolCallRequest, ToolCallResult, ToolStatus
+from contracts.conversation import ToolCallRequest
+from contracts.tool_calls import ToolCallResult, ToolStatus
 
 TENANT = "acme"
 OTHER_TENANT = "globex"

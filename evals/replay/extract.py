@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.failure.v1 import Failure
 
-from contracts.agents import HANDOFF_TOOL, ResolvedAgent, ToolCallInput, ToolCallResult, ToolStatus
+from contracts.agents import HANDOFF_TOOL, ResolvedAgent
 from contracts.conversation import ConversationInput, ModelCallInput, ModelCallResult, QueuedMessage, ToolCallRequest
 from contracts.errors import TOOL_DENIALS, TOOL_OUTAGES, ToolErrorType
 from contracts.names import (
@@ -30,6 +30,7 @@ from contracts.names import (
     ACT_RESOLVE_AGENT,
     ACT_TURN_CUT,
 )
+from contracts.tool_calls import ToolCallInput, ToolCallResult, ToolStatus
 from evals.replay import gate
 from evals.replay.history import LoadedHistory, failure_message, first_value, innermost, value
 from evals.replay.recorded import Conversation, ModelStep, RecordedCall, Turn

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts.agents import HANDOFF_TOOL, ResolvedAgent, ToolCallRequest, ToolCallResult, ToolStatus
+from contracts.agents import HANDOFF_TOOL, ResolvedAgent
+from contracts.conversation import ToolCallRequest
 from contracts.errors import ToolErrorType
 from contracts.provenance import NOT_CONFIRMED, POLICY_REFUSED, Verdict
+from contracts.tool_calls import ToolCallResult, ToolStatus
 from workflows.provenance import TurnProvenance, needs_check
 from workflows.tool_checks import argument_problem, refusal
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agents.steps import ToolStepRow
-from contracts.agents import ResolvedAgent, ToolCallResult
+from contracts.agents import ResolvedAgent
 from contracts.conversation import ConversationInput, ModelCallInput, ModelCallResult, ToolCallRequest
+from contracts.tool_calls import ToolCallResult
 from evals.replay import gate
 from workflows.agent_turn import CUT_ANSWER
 

@@ -1,6 +1,7 @@
 """The world the erasure tests look at: two shops (tenants), a customer to erase, a neighbour of the same
-tenant and another tenant's customer, each with conversations, sealed records and an approval; then the
-erasure itself, its worker SIGKILLed in the middle of its database step. Built once per module (`world`).
+tenant and another tenant's customer, each with conversations, sealed records and an approval
+(`tests.e2e.erasure_people`); then the erasure itself, its worker SIGKILLed in the middle of its database
+step. Built once per module (`world`).
 """
 
 # ruff: noqa: S608  # column lists from agents.sealed_records constants; values are bound parameters
@@ -8,158 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from temporalio.testing import ActivityEnvironment
 
-from activities.approvals import ApprovalActivities
 from agents.sealed_records import LEADS, TICKETS, open_fields
-from contracts.agents import ApprovalRecordInput, ApprovalStatus
 from contracts.names import ACT_ERASURE_DATABASE
 from contracts.privacy import erasure_workflow_id
 from core.crypto.fields import email_hash
-from core.events import EventBus
-from core.settings import Settings
 from db.codec import connect
 from db.database import Database, run_sql, to_async_url
 from policies.erasure.store import lock_name
-from tenancy.audit import record_event
-from tests.e2e.agent_world import Shop, call, conversation, execute, fresh_shop, plan, run_db, turn
+from tests.e2e.agent_world import Shop, fresh_shop, run_db
+from tests.e2e.erasure_people import Person, attach_records, new_person, record_as_before_sealing, request_approval
 from tests.e2e.platform import Platform
 from tests.e2e.traces import postgres_hits, redis_hits
 
 _STARTED = 2  # PENDING_ACTIVITY_STATE_STARTED
-
-
-@dataclass(frozen=True)
-class Person:
-    customer_id: str
-    conversations: list[str]
-    values: list[str]
-
-
-def _person(shop: Shop, label: str) -> Person:
-    tag = uuid.uuid4().hex[:10]
-    name, email = f"Quill {label.title()}{tag}", f"q.{label}.{tag}@example.org"
-    phone = "+44 20 7946 " + "".join(str(int(c, 16) % 10) for c in tag[:4])
-    created = shop.api.post("/v1/customers", json={"email": email, "name": name, "phone": phone})
-    assert created.status_code == 201, created.text
-    customer_id = created.json()["id"]
-    secret = f"orchid-{label}-{tag}"
-    leads = conversation(shop.api, "leads", customer_id)
-    _, frames = turn(
-        shop.api,
-        leads,
-        plan(
-            call("leads.capture", name=name, email=email, company=f"Quillworks {tag}", phone=phone, notes=secret),
-            call("tickets.create", subject=f"Double charge {tag}", body=f"{secret}: charged twice, call {phone}"),
-        ),
-    )
-    assert any(f.event == "tool.completed" for f in frames), [(f.event, f.data) for f in frames]
-    chat = conversation(shop.api, "support", customer_id)
-    turn(shop.api, chat, f"Hello, I am {name}, card 4539 1488 0343 6467, reach me on {phone} or {email}; {secret}")
-    return Person(customer_id, [leads, chat], [name, email, phone, secret, f"Quillworks {tag}"])
-
-
-def _attach_records(shop: Shop, person: Person, platform: Platform) -> None:
-    """What the API cannot create for a customer directly: an order with a note and a shipment, a knowledge
-    document linked to them, and a webhook message about their conversation."""
-    tag = person.values[3]
-    order, shipment, collection, document = (str(uuid.uuid4()) for _ in range(4))
-    sql = [
-        (
-            "INSERT INTO orders (id, tenant_id, customer_id, total_cents, note) VALUES (:o, :t, :c, 4200, :note)",
-            {"note": f"leave with neighbour, {tag}"},
-        ),
-        (
-            "INSERT INTO shipments (id, tenant_id, order_id, carrier, tracking_number) "
-            "VALUES (:s, :t, :o, 'sandbox', :track)",
-            {"track": f"TRK-{tag}"},
-        ),
-        (
-            "INSERT INTO knowledge_collections (tenant_id, id, name, embedding_model, embedding_dim) "
-            "VALUES (:t, :k, :kn, 'm', 3)",
-            {"kn": f"uploads {uuid.uuid4().hex[:8]}"},
-        ),
-        (
-            "INSERT INTO knowledge_documents (tenant_id, id, collection_id, filename, media_type, size_bytes, "
-            "content_sha256, metadata) VALUES (:t, :d, :k, 'note.txt', 'text/plain', 10, :sha, "
-            "CAST(:meta AS jsonb))",
-            {"sha": uuid.uuid4().hex * 2, "meta": f'{{"customer_id": "{person.customer_id}"}}'},
-        ),
-        (
-            "INSERT INTO knowledge_sources (tenant_id, document_id, content) VALUES (:t, :d, :blob)",
-            {"blob": tag.encode()},
-        ),
-        (
-            "INSERT INTO knowledge_chunks (tenant_id, document_id, ord, collection_id, text) "
-            "VALUES (:t, :d, 0, :k, :chunk)",
-            {"chunk": f"uploaded by the customer: {tag}"},
-        ),
-        (
-            "INSERT INTO webhook_messages (tenant_id, id, event_type, idempotency_key, payload) "
-            "VALUES (:t, :w, 'conversation.closed', :w, :payload)",
-            {"w": str(uuid.uuid4()), "payload": f'{{"conversation_id": "{person.conversations[0]}"}}'},
-        ),
-    ]
-    ids = {"o": order, "s": shipment, "k": collection, "d": document, "t": shop.tenant_id, "c": person.customer_id}
-    for statement, params in sql:
-        names = {name: value for name, value in ids.items() if f":{name}" in statement}
-        execute(platform.settings, shop.tenant_id, statement, **names, **params)
-    _request_approval(platform.settings, shop.tenant_id, person)
-
-
-def _request_approval(settings: Settings, tenant_id: str, person: Person) -> None:
-    """A refund in their conversation put to staff and denied, through the approvals activity: the row and the
-    audit events `approval.requested` and `approval.denied`, arguments and note quoting them, sealed."""
-    base = {
-        "tenant_id": tenant_id,
-        "conversation_id": person.conversations[1],
-        "approval_id": str(uuid.uuid4()),
-        "message_id": str(uuid.uuid4()),
-        "call_id": "c1",
-        "tool": "orders.refund",
-        "arguments": {"reason": f"{person.values[3]}, call {person.values[2]}"},
-    }
-
-    async def record(db: Database) -> None:
-        redis = Redis.from_url(settings.redis_url or "")
-        try:
-            activities, env = ApprovalActivities(db, EventBus(redis)), ActivityEnvironment()
-            await env.run(activities.record, ApprovalRecordInput(**base, status=ApprovalStatus.PENDING))
-            denied = ApprovalRecordInput(
-                **base, status=ApprovalStatus.DENIED, note=person.values[0], decided_by="user:staff"
-            )
-            await env.run(activities.record, denied)
-        finally:
-            await redis.aclose()
-
-    run_db(settings, record)
-
-
-def _record_as_before_sealing(settings: Settings, tenant_id: str, person: Person) -> None:
-    """An approval in their first conversation audited as before migration 0033 did: the arguments and the
-    note in clear details, which the chain's hashes commit to (`tests/tenancy/test_audit_reseal.py`)."""
-
-    async def record(db: Database) -> None:
-        ids = {"conversation_id": person.conversations[0], "tool": "orders.refund"}
-        async with db.tenant_session(tenant_id) as session:
-            for action, extra in (
-                ("approval.requested", {"arguments": {"reason": f"{person.values[3]}, call {person.values[2]}"}}),
-                ("approval.denied", {"note": person.values[0]}),
-            ):
-                await record_event(
-                    session, tenant_id=tenant_id, actor="workflow", action=action, details={**ids, **extra}
-                )
-
-    run_db(settings, record)
 
 
 def approval_events(shop: Shop, person: Person) -> list[dict[str, Any]]:
@@ -277,15 +147,15 @@ async def _erase_with_a_kill(platform: Platform, shop: Shop, customer_id: str) -
 @pytest.fixture(scope="module")
 def world(platform: Platform) -> Iterator[World]:
     with fresh_shop(platform, "Erasure") as shop, fresh_shop(platform, "Erasure other") as other_shop:
-        target = _person(shop, "target")
-        neighbour = _person(shop, "neighbour")
-        stranger = _person(other_shop, "stranger")
-        _attach_records(shop, target, platform)
-        _attach_records(shop, neighbour, platform)
+        target = new_person(shop, "target")
+        neighbour = new_person(shop, "neighbour")
+        stranger = new_person(other_shop, "stranger")
+        attach_records(shop, target, platform)
+        attach_records(shop, neighbour, platform)
         # Another tenant's customer has an approval too, in its own tenant: erasure must not reach it.
-        _request_approval(platform.settings, other_shop.tenant_id, stranger)
+        request_approval(platform.settings, other_shop.tenant_id, stranger)
         for shop_of, person in ((shop, target), (shop, neighbour), (other_shop, stranger)):
-            _record_as_before_sealing(platform.settings, shop_of.tenant_id, person)
+            record_as_before_sealing(platform.settings, shop_of.tenant_id, person)
         # Everything the tools wrote of them is sealed at rest: the scan finds their values only in clear copies
         # outside the sealed tables (an order's note, a knowledge chunk, audit events from before sealing),
         # while the sealed rows are there.

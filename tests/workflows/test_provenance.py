@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.agents import Effect, ToolCallRequest, ToolCallResult, ToolSpec, ToolStatus
+from contracts.agents import Effect, ToolSpec
+from contracts.conversation import ToolCallRequest
 from contracts.provenance import Origin, ToolPolicy, Verdict
+from contracts.tool_calls import ToolCallResult, ToolStatus
 from workflows.provenance import TurnProvenance, confirmation_question, default_policy, needs_check
 
 X = "6f1c2a8e-0000-4000-8000-00000000000a"

@@ -26,7 +26,8 @@ from temporalio.worker import Worker
 
 from activities.tools.runtime import ToolRuntime
 from agents.sdk import ToolContext, ToolDenied, ToolRegistry, ToolTransientError, tool
-from contracts.agents import Effect, RetrySpec, ToolCallInput, ToolCallResult
+from contracts.agents import Effect, RetrySpec
+from contracts.tool_calls import ToolCallInput, ToolCallResult
 from core.events import Event, EventBus
 from core.settings import Settings
 from db.codec import connect

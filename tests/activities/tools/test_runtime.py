@@ -11,7 +11,7 @@ import pytest
 
 from agents.enablement import set_enabled
 from agents.steps import turn_steps
-from contracts.agents import ToolCallInput, idempotency_key
+from contracts.tool_calls import ToolCallInput, idempotency_key
 from core.events import Event
 from tests.activities.tools.runtime_fixtures import LEDGER, ToolHarness, harness, redis  # noqa: F401
 

@@ -16,7 +16,8 @@ from temporalio.worker import Worker
 
 from activities.tools.runtime import ToolRuntime
 from agents.sdk import ToolConflict, ToolContext, ToolRegistry, ToolTransientError, tool
-from contracts.agents import Effect, ToolCallInput, ToolStatus
+from contracts.agents import Effect
+from contracts.tool_calls import ToolCallInput, ToolStatus
 from core.events import EventBus
 from core.settings import Settings
 from db.codec import connect

@@ -13,13 +13,9 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.tools.outcomes import ToolOutcomeActivities
 from agents.steps import turn_steps, upsert_step
-from contracts.agents import (
-    PublishEventInput,
-    RecordToolOutcomeInput,
-    ToolCallRequest,
-    ToolCallResult,
-    ToolStatus,
-)
+from contracts.agents import PublishEventInput
+from contracts.conversation import ToolCallRequest
+from contracts.tool_calls import RecordToolOutcomeInput, ToolCallResult, ToolStatus
 from core.settings import Settings
 from tests.activities.tools.runtime_fixtures import ToolHarness, harness, new_tenant, redis  # noqa: F401
 

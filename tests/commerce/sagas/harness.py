@@ -25,8 +25,8 @@ from agents.sdk import ToolRegistry
 from agents.sealed_records import TICKETS, open_fields
 from app.tools import worker_tools
 from commerce.demo import DemoData, seed_demo
-from contracts.agents import ToolCallInput, ToolCallResult, idempotency_key
 from contracts.names import WF_PLACE_ORDER, WF_REFUND
+from contracts.tool_calls import ToolCallInput, ToolCallResult, idempotency_key
 from core.events import EventBus
 from core.settings import Settings
 from db.codec import connect

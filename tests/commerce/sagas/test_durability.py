@@ -16,8 +16,8 @@ import pytest
 from agents.sdk import REGISTRY, ToolConflict, ToolContext
 from commerce.connectors.factory import ConnectorFactory
 from commerce.connectors.faults import inject_fault
-from contracts.agents import ToolStatus, idempotency_key
 from contracts.sagas import SagaStatus
+from contracts.tool_calls import ToolStatus, idempotency_key
 from core.settings import Settings
 from core.stack.process import ManagedProcess
 from db.database import run_sql

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from commerce.connectors.faults import inject_fault
-from contracts.agents import ToolCallResult, ToolStatus
 from contracts.sagas import (
     INVENTORY_RELEASE,
     ORDERS_COMPLETE_REFUND,
@@ -16,6 +15,7 @@ from contracts.sagas import (
     SHIPMENTS_CANCEL,
     SagaStatus,
 )
+from contracts.tool_calls import ToolCallResult, ToolStatus
 from db.database import run_sql
 from tests.commerce.sagas.cases import (
     COMPENSATION_FAULTS,

@@ -18,8 +18,8 @@ from redis.asyncio import Redis
 from agents.sdk import ToolRegistry
 from app.tools import platform_registry
 from commerce.connectors.faults import inject_fault
-from contracts.agents import ToolStatus
 from contracts.sagas import PAYMENTS_CHARGE, PAYMENTS_REFUND, SHIPMENTS_CREATE, SagaStatus
+from contracts.tool_calls import ToolStatus
 from core.events import EventBus
 from core.settings import Settings
 from db.database import run_sql

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contracts.agents import ToolStatus
 from contracts.sagas import SagaStatus
+from contracts.tool_calls import ToolStatus
 from db.database import run_sql
 from tests.commerce.sagas.harness import SagaEnv, Shop, event_types, place, run_saga, saga_call, world
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contracts.agents import ToolStatus
 from contracts.sagas import SagaStatus
+from contracts.tool_calls import ToolStatus
 from tests.commerce.sagas.harness import (
     SagaEnv,
     SagaRun,
