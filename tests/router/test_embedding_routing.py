@@ -16,11 +16,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from redis.asyncio import Redis
 from temporalio.testing import ActivityEnvironment
 
+from activities.conversation import ConversationActivities
+from activities.early_exit import EarlyExitActivities
+from activities.resolve_agent import AgentActivities
 from activities.routing import ROUTE_EMBEDDING, RoutingActivities
+from activities.turn_lease import TurnLeaseActivities
+from activities.turn_steps import TurnStepActivities
 from app.cli import main
+from app.router_warmup import stored_routers_read_embedding, warm_router_embedding
+from app.tools import platform_registry
+from contracts.early_exit import EarlyExitInput
 from contracts.routing import RouteDecision
+from contracts.turn_steps import PrepareTurnInput
 from core.events import EventBus
 from core.settings import Settings
 from db.database import Database
@@ -198,3 +208,51 @@ def test_train_with_embeddings_stores_a_router_that_says_it_reads_them(
     plain = json.loads(capsys.readouterr().out)
     assert plain["reads_embedding"] is False and "embedding" not in json.loads(out.read_text())
     assert plain["version"] == routers.plain.version
+
+
+async def test_a_turns_preparation_routes_its_first_step_with_the_embedding(
+    db: Database, bus: EventBus, redis: Redis, migrated: Settings, tenant: str, routers: Routers
+) -> None:
+    await versions.store(db, tenant, routers.embedding)
+    routing = RoutingActivities(db, bus, _settings(migrated), embedder=_loaded(routers.cache))
+    steps = TurnStepActivities(
+        AgentActivities(db, platform_registry()),
+        EarlyExitActivities(db, redis, bus),
+        routing,
+        ConversationActivities(db, bus),
+        TurnLeaseActivities(redis),
+    )
+    conversation_id, message_id = await _turn(db, tenant, HARD)
+    early = EarlyExitInput(tenant_id=tenant, conversation_id=conversation_id, message_id=message_id, agent="support")
+    prepared = await ActivityEnvironment().run(
+        steps.prepare, PrepareTurnInput(early=early, route=_route(tenant, conversation_id, message_id))
+    )
+    assert prepared.route is not None and prepared.route.router_version == routers.embedding.version
+    assert EMBEDDING_NAMES[0] in prepared.route.features and prepared.route.p_small_pass < 0.3
+
+
+async def test_a_worker_loads_the_table_at_start_when_a_router_will_read_it(
+    db: Database,
+    migrated: Settings,
+    other_tenant: str,
+    routers: Routers,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AIAAS_ROUTER_EMBEDDING_WARMUP", raising=False)
+    no_owner = migrated.model_copy(update={"database_url": None})
+    cold = StaticEmbedder(tmp_path / "empty")
+    assert await warm_router_embedding(no_owner, cold, global_reads=False) is None and not cold.wait(0)
+
+    cached = StaticEmbedder(routers.cache)
+    assert await warm_router_embedding(no_owner, cached, global_reads=False) == "cached"
+    assert cached.wait(60)
+    assert await warm_router_embedding(no_owner, StaticEmbedder(routers.cache), global_reads=True) == "global_router"
+    monkeypatch.setenv("AIAAS_ROUTER_EMBEDDING_WARMUP", "1")
+    forced = StaticEmbedder(routers.cache)
+    assert await warm_router_embedding(no_owner, forced, global_reads=False) == "setting" and forced.wait(60)
+
+    # A stored tenant router that reads it is seen through the owner's connection, whatever the tenant.
+    await versions.store(db, other_tenant, routers.embedding)
+    assert await stored_routers_read_embedding(migrated)
+    assert not await stored_routers_read_embedding(no_owner)
