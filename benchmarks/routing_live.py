@@ -95,7 +95,8 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, An
             created = await create_tenant(settings.database_url or "", name=f"bench route {kind[:4]}", pepper=pepper)
             await versions.store(db, created.tenant_id, router)
             tenants[kind] = (created.tenant_id, router.version)
-        times: dict[str, list[float]] = {f"{kind} {part}": [] for kind in KINDS for part in ("decide", "decide cpu", "cls", "cpu")}
+        parts = ("decide", "decide cpu", "cls", "cpu")
+        times: dict[str, list[float]] = {f"{kind} {part}": [] for kind in KINDS for part in parts}
         for n in range(args.samples + 20):
             text = items[n % len(items)].text
             for kind in KINDS if n % 2 else KINDS[::-1]:  # neither kind always runs first
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     base, emb = result["without embedding decide"], result["with embedding decide"]
     for part, label in (
         ("decide", "router.decide wall"),
+        ("decide cpu", "router.decide cpu"),
         ("cls", "router + embedding wall"),
         ("cpu", "router + embedding cpu"),
     ):
