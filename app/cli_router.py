@@ -58,15 +58,16 @@ def _train(args: argparse.Namespace) -> int:
         raise RuntimeError("say where the router goes: --out PATH, --tenant ID, or both")
     try:
         source = sys.stdin.read().splitlines() if str(args.table) == "-" else args.table.read_text().splitlines()
-        embedder = StaticEmbedder() if args.embeddings else None
+    except OSError as exc:
+        raise RuntimeError(f"cannot read {args.table}: {exc.strerror}") from exc
+    embedder = StaticEmbedder() if args.embeddings else None
+    try:
         if embedder is not None and not embedder.table_path().is_file():
             print(f"aiaas: building the static embedding table in {embedder.table_path()}", file=sys.stderr)
         rows = read_table(source, embedder)
         clf = fit(rows, cost_ratio=args.cost_ratio, calibration=args.calibration, embeddings=args.embeddings)
-    except StaticEmbeddingUnavailable as exc:
+    except (StaticEmbeddingUnavailable, OSError) as exc:
         raise RuntimeError(f"the static embedding is unavailable: {exc}") from exc
-    except OSError as exc:
-        raise RuntimeError(f"cannot read {args.table}: {exc.strerror}") from exc
     except (TableError, ValueError) as exc:
         raise RuntimeError(str(exc)) from exc
     if args.out is not None:

@@ -209,6 +209,14 @@ def test_train_with_embeddings_stores_a_router_that_says_it_reads_them(
     assert plain["reads_embedding"] is False and "embedding" not in json.loads(out.read_text())
     assert plain["version"] == routers.plain.version
 
+    # A table that cannot be loaded is refused in one line, nothing stored.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    np.save(StaticEmbedder(broken).table_path(), np.zeros((10, DIMENSION), dtype=np.float16))
+    monkeypatch.setenv("AIAAS_ROUTER_CACHE", str(broken))
+    assert main(["router", "train", "--table", str(table), "--out", str(tmp_path / "r.json"), "--embeddings"]) == 1
+    assert "static embedding is unavailable" in capsys.readouterr().err and not (tmp_path / "r.json").exists()
+
 
 async def test_a_turns_preparation_routes_its_first_step_with_the_embedding(
     db: Database, bus: EventBus, redis: Redis, migrated: Settings, tenant: str, routers: Routers
