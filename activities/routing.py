@@ -35,11 +35,17 @@ from router.classifier import PassClassifier
 from router.features import TurnContext, extract
 from router.policy import NoModelInRegion, RoutingContext, decide
 from router.settings_store import TenantRouting
+from router.static_embedding import StaticEmbedder, shared
 from router.versions import RouterCache
 
 log = structlog.get_logger("aiaas.router")
 
 ROUTE_DECISIONS = Counter("aiaas_route_decisions_total", "Routing decisions, by tier and reason", ["tier", "reason"])
+# Decisions whose router reads the static embedding: read, or decided by the fallback router while the table
+# is loading (not_ready) or could not be loaded (unavailable).
+ROUTE_EMBEDDING = Counter(
+    "aiaas_route_embedding_total", "Decisions of routers that read the static embedding, by outcome", ["outcome"]
+)
 
 
 def parse_fallbacks(raw: str) -> dict[Tier, tuple[str, ...]]:
@@ -62,6 +68,7 @@ class RoutingActivities:
         metering: Metering | None = None,
         classifier: PassClassifier | None = None,
         catalog: Catalog | None = None,
+        embedder: StaticEmbedder | None = None,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -71,6 +78,31 @@ class RoutingActivities:
         self._routers = RouterCache(db, classifier or PassClassifier.load(settings.router_artefact or None))
         self.catalog = catalog or Catalog.load(settings.router_catalog or None)
         self._fallbacks = parse_fallbacks(settings.router_fallbacks)
+        # The process's static embedding (its table loaded once, in the background: `warm`).
+        self.embedder = embedder or shared()
+
+    async def classifier(
+        self, tenant_id: str, version: str | None, features: dict[str, float], text: str
+    ) -> tuple[PassClassifier, dict[str, float], str | None]:
+        """The tenant's router and the features it reads; the third value names a fallback.
+
+        A router that reads the static embedding gets the text's vector when the table is in memory. Until
+        then it is never waited for (its first build takes tens of seconds, far over a local activity's
+        timeout): the table starts loading in the background and the tenant's newest router without the
+        embedding decides (`RouterCache.without_embedding`), the fallback named `embedding_not_ready`, or
+        `embedding_unavailable` when the table cannot be loaded at all."""
+        classifier = await self._routers.for_tenant(tenant_id, version)
+        if not classifier.reads_embedding:
+            return classifier, features, None
+        if self.embedder.ready:
+            ROUTE_EMBEDDING.labels(outcome="read").inc()
+            return classifier, features | self.embedder.features(text), None
+        self.embedder.warm()
+        outcome = "unavailable" if self.embedder.failure is not None else "not_ready"
+        ROUTE_EMBEDDING.labels(outcome=outcome).inc()
+        if outcome == "unavailable":
+            log.warning("static embedding unavailable", tenant_id=tenant_id, error=self.embedder.failure)
+        return await self._routers.without_embedding(tenant_id), features, f"embedding_{outcome}"
 
     async def _reads(self, inp: RouteInput) -> tuple[list[str], TenantRouting, Budget | None, Spend | None]:
         """Everything the decision reads from Postgres, in one transaction: the customer's last two messages,
@@ -151,7 +183,9 @@ class RoutingActivities:
             previous=previous,
         )
         try:
-            classifier = await self._routers.for_tenant(inp.tenant_id, tenant.router_version)
+            classifier, features, router_fallback = await self.classifier(
+                inp.tenant_id, tenant.router_version, features, text
+            )
             decision = decide(features, ctx, classifier, self.catalog, conversation_id=inp.conversation_id)
         except NoModelInRegion as exc:
             raise ApplicationError(
@@ -171,6 +205,8 @@ class RoutingActivities:
                 "p_small_pass": decision.p_small_pass,
                 "threshold": decision.threshold,
                 "router_version": decision.router_version,
+                # Why another router than the tenant's newest decided: embedding_not_ready, _unavailable.
+                "router_fallback": router_fallback,
                 "agent_version": inp.agent_version,
                 # The canaries this turn is in the share of: model, agent_version, router_threshold.
                 "canary": [
@@ -185,5 +221,11 @@ class RoutingActivities:
             },
             dedup_key=f"{inp.message_id}:route:{inp.step}",
         )
-        log.info("route decided", tenant_id=inp.tenant_id, tier=decision.tier, reason=decision.reason.value)
+        log.info(
+            "route decided",
+            tenant_id=inp.tenant_id,
+            tier=decision.tier,
+            reason=decision.reason.value,
+            router_fallback=router_fallback,
+        )
         return decision

@@ -34,6 +34,12 @@ def add_router_parser(subparsers: Any) -> None:
         help="calibration map (default: auto, isotonic averaged over the folds from 1,000 rows, else platt)",
     )
     train.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="also read the static embedding of each text (router/static_embedding.py; its table is built on "
+        "first use, about a minute, into AIAAS_ROUTER_CACHE); workers load the table in the background",
+    )
+    train.add_argument(
         "--cost-ratio", type=float, default=0.06, help="small tier's price over the large tier's (default: 0.06)"
     )
     add_data_dir(train)
@@ -42,6 +48,7 @@ def add_router_parser(subparsers: Any) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from router.static_embedding import StaticEmbedder, StaticEmbeddingUnavailable
     from router.table import TableError, read_table
     from router.train import fit
 
@@ -51,9 +58,16 @@ def _train(args: argparse.Namespace) -> int:
         raise RuntimeError("say where the router goes: --out PATH, --tenant ID, or both")
     try:
         source = sys.stdin.read().splitlines() if str(args.table) == "-" else args.table.read_text().splitlines()
-        clf = fit(read_table(source), cost_ratio=args.cost_ratio, calibration=args.calibration)
     except OSError as exc:
         raise RuntimeError(f"cannot read {args.table}: {exc.strerror}") from exc
+    embedder = StaticEmbedder() if args.embeddings else None
+    try:
+        if embedder is not None and not embedder.table_path().is_file():
+            print(f"aiaas: building the static embedding table in {embedder.table_path()}", file=sys.stderr)
+        rows = read_table(source, embedder)
+        clf = fit(rows, cost_ratio=args.cost_ratio, calibration=args.calibration, embeddings=args.embeddings)
+    except (StaticEmbeddingUnavailable, OSError) as exc:
+        raise RuntimeError(f"the static embedding is unavailable: {exc}") from exc
     except (TableError, ValueError) as exc:
         raise RuntimeError(str(exc)) from exc
     if args.out is not None:
@@ -62,7 +76,17 @@ def _train(args: argparse.Namespace) -> int:
         settings = load_settings(args.data_dir)
         require_database(settings)
         run_database(_store(settings, args.tenant, clf), "store the router")
-    print(json.dumps({"version": clf.version, "ece": clf.ece, "path": str(args.out or ""), "tenant": args.tenant}))
+    print(
+        json.dumps(
+            {
+                "version": clf.version,
+                "ece": clf.ece,
+                "reads_embedding": clf.reads_embedding,
+                "path": str(args.out or ""),
+                "tenant": args.tenant,
+            }
+        )
+    )
     return 0
 
 

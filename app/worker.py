@@ -134,6 +134,7 @@ async def run_worker(settings: Settings) -> None:
         await ensure_drift_schedule(deps.client, settings.task_queue)
         await ensure_retention_schedule(deps.client, settings.task_queue)
         await ensure_dr_schedule(deps.client, settings)
+        await _warm_router_embedding(settings)
         # Reservations of attempts that died with their worker stop counting once expired; the sweep books them.
         sweep = asyncio.create_task(deps.metering.guard.sweep_forever(60.0))
         try:
@@ -142,6 +143,16 @@ async def run_worker(settings: Settings) -> None:
                 log.info("worker stopping")
         finally:
             sweep.cancel()
+
+
+async def _warm_router_embedding(settings: Settings) -> None:
+    """The static embedding's table loads in the background when a router reads it (app/router_warmup.py)."""
+    from app.router_warmup import warm_router_embedding
+    from router.classifier import PassClassifier
+    from router.static_embedding import shared
+
+    global_reads = PassClassifier.load(settings.router_artefact or None).reads_embedding
+    await warm_router_embedding(settings, shared(), global_reads=global_reads)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from router.features import FEATURE_NAMES, vector
-from router.static_embedding import EMBEDDING_NAMES
+from router.static_embedding import EMBEDDING_NAMES, SOURCE
 
 # 2 adds `members` (an ensemble of fold models); format 1 artefacts (one linear model) still load.
 ARTEFACT_FORMAT = 2
@@ -146,6 +146,8 @@ class PassClassifier:
                 for m in self.members
             ],
         }
+        if self.reads_embedding:
+            body["embedding"] = SOURCE  # the vectors it reads: the static table of this model file
         return {"version": self.version or content_version(body), **body}
 
     @classmethod
@@ -156,6 +158,8 @@ class PassClassifier:
         unknown = set(names) - set(FEATURE_NAMES) - set(EMBEDDING_NAMES)
         if unknown:
             raise ValueError(f"router artefact reads unknown features: {sorted(unknown)}")
+        if data.get("embedding", SOURCE) != SOURCE:
+            raise ValueError(f"router artefact reads another embedding: {data['embedding']}")
         lengths = {len(data[k]) for k in ("means", "scales", "weights")} | {len(names)}
         members = data.get("members", [])
         lengths |= {len(m[k]) for m in members for k in ("means", "scales", "weights")}

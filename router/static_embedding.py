@@ -33,6 +33,8 @@ _MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a
 _MAX_TOKENS = 256
 _BATCH = 1024
 _TABLE_FORMAT = 1
+# What an artefact that reads the embedding names as its source: the table is a pure function of this file.
+SOURCE = f"{MODEL}@sha256:{_MODEL_SHA256}"
 
 
 class StaticEmbeddingUnavailable(RuntimeError):
@@ -108,6 +110,35 @@ class StaticEmbedder:
         self._lock = threading.Lock()
         self._table: Any = None
         self._tokenizer: Any = None
+        self._warming: threading.Thread | None = None
+        self.failure: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        """The table is in memory: `embed` is a lookup, never a build."""
+        return self._tokenizer is not None
+
+    def warm(self) -> None:
+        """Load (or first build) the table in a background thread, once; `ready` says when it is done and
+        `failure` why it could not be (a missing wheel, a wrong model file, an unreadable cache)."""
+        with _shared_lock:
+            if self.ready or self.failure is not None or self._warming is not None:
+                return
+            self._warming = threading.Thread(target=self._warm, name="router-static-embedding", daemon=True)
+            self._warming.start()
+
+    def _warm(self) -> None:
+        try:
+            self.load()
+        except (StaticEmbeddingUnavailable, OSError, ValueError) as exc:
+            self.failure = str(exc)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a warm-up started by `warm`; whether the table is ready."""
+        thread = self._warming
+        if thread is not None:
+            thread.join(timeout)
+        return self.ready
 
     def table_path(self) -> Path:
         return (self._directory or cache_dir()) / f"static-{_MODEL_SHA256[:16]}-v{_TABLE_FORMAT}.npy"
@@ -131,7 +162,7 @@ class StaticEmbedder:
             if loaded.shape != (words.get_vocab_size(), DIMENSION):
                 raise StaticEmbeddingUnavailable(f"{path} has shape {loaded.shape}; delete it to rebuild")
             self._table = loaded.astype(np.float32)
-            self._tokenizer = words
+            self._tokenizer = words  # last: `ready` reads it
 
     def embed(self, text: str) -> list[float]:
         """The text's unit vector (zeros for a text without tokens), rounded to 6 decimals like every feature."""

@@ -11,6 +11,7 @@ import json
 
 from db.database import Database, run_sql
 from router.classifier import PassClassifier
+from router.static_embedding import EMBEDDING_NAMES
 
 
 async def store(db: Database, tenant_id: str, classifier: PassClassifier) -> str:
@@ -51,6 +52,7 @@ class RouterCache:
         self._db = db
         self.global_router = global_router
         self._loaded: dict[str, PassClassifier] = {}
+        self._shipped: PassClassifier | None = None
 
     async def for_tenant(self, tenant_id: str, version: str | None) -> PassClassifier:
         if not version:
@@ -58,3 +60,23 @@ class RouterCache:
         if version not in self._loaded:
             self._loaded[version] = await load(self._db, tenant_id, version)
         return self._loaded[version]
+
+    async def without_embedding(self, tenant_id: str) -> PassClassifier:
+        """The router that decides while the static embedding's table is not ready: the tenant's newest router
+        that does not read it, else the global router, else (the global one reads it too) the shipped one."""
+        async with self._db.tenant_session(tenant_id) as session:
+            version = (
+                await run_sql(
+                    session,
+                    "SELECT version FROM tenant_routers WHERE tenant_id = :t"
+                    " AND NOT (artefact -> 'names') @> CAST(:emb AS jsonb) ORDER BY created_at DESC LIMIT 1",
+                    {"t": tenant_id, "emb": json.dumps([EMBEDDING_NAMES[0]])},
+                )
+            ).scalar()
+        if version:
+            return await self.for_tenant(tenant_id, str(version))
+        if not self.global_router.reads_embedding:
+            return self.global_router
+        if self._shipped is None:
+            self._shipped = PassClassifier.load(None)
+        return self._shipped
