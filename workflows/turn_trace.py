@@ -21,6 +21,7 @@ the rest of its activities sit directly under the request's span, as before.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
+from contextvars import Token
 from typing import TypeVar
 
 from opentelemetry import context as otel_context
@@ -75,15 +76,26 @@ async def in_trace(
         return await work
     token = otel_context.attach(trace.set_span_in_context(span, parent) if span is not None else parent)
     try:
-        return await work
+        result = await work
+    except GeneratorExit:
+        # The run was dropped from the worker's cache and its coroutine is being closed, outside the workflow's
+        # event loop and the context the token belongs to: there is no workflow time to end the span at and no
+        # context to restore. The run resumes by replay, which opens no span.
+        raise
     except BaseException as exc:
         if span is not None:
             kind = getattr(exc, "type", None) or type(exc).__name__
             span.set_attribute(ERROR_TYPE, str(kind))
             span.set_status(Status(StatusCode.ERROR, str(kind)))
+        _leave(token, span)
         raise
-    finally:
-        otel_context.detach(token)
-        if span is not None:
-            with workflow.unsafe.sandbox_unrestricted():
-                span.end(end_time=workflow.time_ns())
+    _leave(token, span)
+    return result
+
+
+def _leave(token: Token[otel_context.Context], span: Span | None) -> None:
+    """Restore the context the turn ran in and end its span at workflow time."""
+    otel_context.detach(token)
+    if span is not None:
+        with workflow.unsafe.sandbox_unrestricted():
+            span.end(end_time=workflow.time_ns())
