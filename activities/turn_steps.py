@@ -30,7 +30,7 @@ from contracts.agents import ResolvedAgent
 from contracts.conversation import ReleaseTurnLeaseInput
 from contracts.names import ACT_FINISH_TURN, ACT_PREPARE_TURN
 from contracts.routing import RouteInput
-from contracts.turn_steps import FinishTurnInput, FinishTurnResult, PrepareTurnInput, TurnPrepared
+from contracts.turn_steps import FinishTurnInput, FinishTurnResult, PrepareTurnInput, TurnPrepared, with_agent
 from policies.loop_safety import LoopGuard
 
 log = structlog.get_logger("aiaas.turn_steps")
@@ -41,14 +41,7 @@ def _routed(route: RouteInput | None, resolved: ResolvedAgent, steps_total: int)
     agent's limits, cuts the turn before that step (the workflow finds the same with the same guard)."""
     if route is None or LoopGuard(resolved.definition.limits, steps_total=steps_total).before_step() is not None:
         return None
-    return route.model_copy(
-        update={
-            "default_tier": resolved.definition.default_tier.value,
-            "tool_count": len(resolved.offered_tools()),
-            "agent_version": resolved.agent_version,
-            "agent_canary": resolved.canary,
-        }
-    )
+    return with_agent(route, resolved)
 
 
 class TurnStepActivities:

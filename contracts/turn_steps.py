@@ -51,3 +51,16 @@ class FinishTurnResult(Frozen):
     # Redis could not be reached: the workflow gives the slot back through `conversation.release_turn_lease`,
     # whose retries outlast a short outage, without writing the answer again.
     lease_failed: bool = False
+
+
+def with_agent(route: RouteInput, resolved: ResolvedAgent) -> RouteInput:
+    """A step's routing input with the resolved agent's fields: the workflow and the turn's preparation fill
+    them the same way, so a route decided in either reads the same input."""
+    return route.model_copy(
+        update={
+            "default_tier": resolved.definition.default_tier.value,
+            "tool_count": len(resolved.offered_tools()),
+            "agent_version": resolved.agent_version,
+            "agent_canary": resolved.canary,
+        }
+    )

@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.retry import MODEL_CALL_HEARTBEAT, MODEL_CALL_RETRY, MODEL_CALL_START_TO_CLOSE
     from contracts.routing import RouteDecision, RouteInput
     from contracts.tool_calls import ToolCallResult, ToolStatus
-    from contracts.turn_steps import FinishTurnInput, FinishTurnResult, PrepareTurnInput, TurnPrepared
+    from contracts.turn_steps import FinishTurnInput, FinishTurnResult, PrepareTurnInput, TurnPrepared, with_agent
 
 # An interrupt cuts the turn at once, whether or not the model call has noticed yet. The call learns of the
 # cancellation from its next heartbeat's answer and stops streaming (its reservation refunded, or its tokens
@@ -115,14 +115,7 @@ class TurnCalls:
         )
         if resolved is None:
             return route
-        return route.model_copy(
-            update={
-                "default_tier": resolved.definition.default_tier.value,
-                "tool_count": len(resolved.offered_tools()),
-                "agent_version": resolved.agent_version,
-                "agent_canary": resolved.canary,
-            }
-        )
+        return with_agent(route, resolved)
 
     async def early_exit(self, agent: str, resolved: ResolvedAgent) -> EarlyExitResult:
         result: EarlyExitResult = await run_local(

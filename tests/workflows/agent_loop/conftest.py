@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -85,3 +86,13 @@ async def loop(migrated: Settings, tenant_id: str) -> AsyncIterator[Loop]:
                 yield Loop(env=env, queue=queue, db=db, demo=demo)
     finally:
         await db.close()
+
+
+@pytest.fixture
+async def redis(migrated: Settings) -> AsyncIterator[Redis]:
+    """A Redis client on the stack the loop runs against, for what the gateway would do (admit a message)."""
+    client = Redis.from_url(migrated.redis_url or "")
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -10,9 +10,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 from temporalio.client import WorkflowHandle
 from temporalio.testing import ActivityEnvironment
@@ -26,22 +24,12 @@ from contracts.conversation import CompleteTurnInput, RecordUserMessageInput
 from contracts.names import ACT_FINISH_TURN, ACT_RECORD_APPROVAL, ACT_RELEASE_TURN_LEASE
 from core.crypto import decode_history
 from core.events import EventBus
-from core.settings import Settings
 from db.database import run_sql
 from policies.concurrency import ConcurrencyLeases, lease_key
 from tests.workflows.agent_loop.conftest import Loop
 from tests.workflows.agent_loop.conversation import answer, call, plan, send, start, turns_done, until
 
 ADMITTED_TTL_SECONDS = 30.0
-
-
-@pytest.fixture
-async def redis(migrated: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(migrated.redis_url or "")
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def _admit(redis: Redis, tenant_id: str) -> str:

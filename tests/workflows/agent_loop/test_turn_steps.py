@@ -6,9 +6,7 @@ when Redis refuses the merged release; and a turn that fails after a handoff is 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 from temporalio.testing import ActivityEnvironment
 
@@ -39,15 +37,6 @@ from policies.concurrency import lease_key
 from tests.workflows.agent_loop.conftest import Loop
 from tests.workflows.agent_loop.conversation import answer, call, plan, rows, send, start, turns_done, until
 from tests.workflows.agent_loop.test_turn_leases import _admit, _steps, _until_free
-
-
-@pytest.fixture
-async def redis(migrated: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(migrated.redis_url or "")
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def test_a_simple_turn_prepares_and_finishes_in_one_local_activity_each(loop: Loop, redis: Redis) -> None:
