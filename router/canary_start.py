@@ -131,6 +131,9 @@ async def start(
                 "approval": request.require_approval,
             },
         )
+    # Started once the row is committed: the run's first step reads it, and a run started inside the
+    # transaction could read before the commit and end at once (CanaryNotFound), leaving the row running.
+    try:
         await temporal.start_workflow(
             WF_ROUTER_CANARY,
             CanaryInput(
@@ -145,6 +148,12 @@ async def start(
             task_queue=task_queue,
             search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT_ID, tenant_id)]),
         )
+    except Exception:
+        async with db.tenant_session(tenant_id) as session:
+            await canary_store.finish(
+                session, canary_id, CanaryStatus.ROLLED_BACK, "its workflow could not start", actor
+            )
+        raise
     return stored
 
 

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio.service import RPCError
 
 from agents.activation import active_version
 from agents.definitions import pinned_agent_names
@@ -104,6 +105,8 @@ async def start_canary(body: CanaryRequest, principal: Writer, state: StateDep, 
         raise ApiError(409, "canary_running", str(exc)) from exc
     except CanaryBlocked as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
+    except RPCError as exc:  # its run did not start: the canary is closed again (`canary_start.start`)
+        raise ApiError(503, "engine_unavailable", "the workflow engine did not answer; retry shortly") from exc
     return await _read(state, principal.tenant_id, stored.id)
 
 

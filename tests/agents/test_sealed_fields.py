@@ -126,7 +126,7 @@ async def test_rows_in_clear_are_sealed_and_old_versions_retired_by_rotation(db:
         await run_sql(
             session,
             "INSERT INTO messages (id, tenant_id, conversation_id, role, content) VALUES (:id, :t, :c, 'user', :x)",
-            {"id": legacy, "t": tenant, "c": conversation_id, "x": "legacy 4222 secret"},
+            {"id": legacy, "t": tenant, "c": conversation_id, "x": "legacy quokka-4222 secret"},
         )
         old_blob = (
             await run_sql(session, "SELECT content_sealed FROM messages WHERE id = :id", {"id": message_id})
@@ -144,7 +144,7 @@ async def test_rows_in_clear_are_sealed_and_old_versions_retired_by_rotation(db:
     assert (
         await env.run(keys.reseal, ResealInput(tenant_id=tenant, target_version=target, batch_size=5))
     ).messages == 0
-    assert "4222" not in await _raw(db, tenant, conversation_id)
+    assert "quokka" not in await _raw(db, tenant, conversation_id)
     retire = RetireInput(tenant_id=tenant, actor="test", target_version=target, workflow_id="w")
     assert (await env.run(keys.retire, retire)).retired_versions == list(range(1, target))
     async with db.tenant_session(tenant) as session:
@@ -161,7 +161,7 @@ async def test_rows_in_clear_are_sealed_and_old_versions_retired_by_rotation(db:
             .all()
         )
         audit = (await run_sql(session, "SELECT count(*) FROM audit.events WHERE action = 'keys.rotated'")).scalar_one()
-        assert [r.content for r in rows] == [SECRET, "Noted, Ada.", "legacy 4222 secret"]
+        assert [r.content for r in rows] == [SECRET, "Noted, Ada.", "legacy quokka-4222 secret"]
         assert versions == [target] and audit == 1
         # A stale copy under the retired version does not open any more.
         with pytest.raises(FieldUnavailable):

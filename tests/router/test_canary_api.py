@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from app.tools import platform_registry
@@ -139,3 +141,25 @@ async def test_another_tenant_never_reaches_a_canary(clients: Clients) -> None:
         await stranger.post(f"{CANARIES}/{own.json()['id']}/abort")
     finally:
         await owner.post(f"{CANARIES}/{canary['id']}/abort")
+
+
+async def test_a_canary_whose_run_cannot_start_is_closed_and_answers_503(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row is committed before its run starts (the run's first step reads it); when the engine refuses the
+    start, the canary is closed again, so it neither blocks the next one nor claims a share of turns."""
+    owner = await clients()
+
+    async def refused(*_args: Any, **_kwargs: Any) -> None:
+        raise RPCError("the engine did not answer", RPCStatusCode.UNAVAILABLE, b"")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Client, "start_workflow", refused)
+        failed = await owner.post(CANARIES, json=TRIAL)
+    assert failed.status_code == 503 and _code(failed) == "engine_unavailable", failed.text
+    [closed] = (await _json(owner, CANARIES))["items"]
+    assert closed["status"] == "rolled_back" and "could not start" in closed["reason"], closed
+    assert (await _json(owner, "/v1/router/settings"))["canary_model"] is None
+    started = await owner.post(CANARIES, json=TRIAL)
+    assert started.status_code == 202, started.text
+    assert (await owner.post(f"{CANARIES}/{started.json()['id']}/abort")).status_code == 200
