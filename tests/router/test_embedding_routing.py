@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import random
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from contracts.routing import RouteDecision
 from contracts.turn_steps import PrepareTurnInput
 from core.events import EventBus
 from core.settings import Settings
-from db.database import Database
+from db.database import Database, run_sql
 from router import versions
 from router.classifier import PassClassifier
 from router.static_embedding import DIMENSION, EMBEDDING_NAMES, SOURCE, StaticEmbedder
@@ -61,6 +62,25 @@ def _lines() -> list[str]:
             row = {"key": f"p{i}", "text": text, "small_pass": int(rng.random() < p), "large_pass": 1}
             lines.append(json.dumps(row))
     return lines
+
+
+@pytest.fixture(autouse=True)
+async def _no_router_reading_the_embedding_left(migrated: Settings) -> AsyncIterator[None]:
+    """Every router these tests store that reads the embedding is deleted after each test: a worker started
+    later on the same database (the platform's, the README's) would see one and build the real table at start,
+    tens of seconds of both cores."""
+    yield
+    db = Database(migrated.database_url or "", pool_size=1)
+    try:
+        async with db.admin_session() as session:
+            await run_sql(
+                session,
+                "DELETE FROM tenant_routers WHERE (artefact -> 'names') @> CAST(:emb AS jsonb)",
+                {"emb": json.dumps([EMBEDDING_NAMES[0]])},
+            )
+        assert not await stored_routers_read_embedding(migrated)
+    finally:
+        await db.close()
 
 
 @dataclass(frozen=True)
