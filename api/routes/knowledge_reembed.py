@@ -29,6 +29,7 @@ from contracts.knowledge_reembed import ReembedInput
 from contracts.names import WF_REEMBED_COLLECTION
 from contracts.search_attributes import TENANT_ID
 from core.settings import Settings
+from db.database import Database
 from knowledge import catalog, reembeds
 from knowledge.embeddings import dimension_of
 from tenancy.audit import record_event
@@ -116,12 +117,23 @@ async def reembed_collection(
             session, tenant_id=principal.tenant_id, actor=principal.subject, action="knowledge.reembed_started",
             target=collection.id, details={"from": collection.embedding_model, "to": body.embedding_model},
         )  # fmt: skip
-        # Started inside the transaction: if the start fails, no `running` row is left without a workflow.
-        try:
-            await start_reembed(temporal, settings, principal.tenant_id, collection.id, created.id)
-        except WorkflowAlreadyStartedError as exc:
-            raise ApiError(409, "reembed_running", "a re-embed of this collection is already running") from exc
+    # Started once the row is committed: the run's first step reads it, and a run started inside the transaction
+    # could read before the commit, find nothing and end, leaving the row `running` with no workflow. A start
+    # that fails closes the row again, so a retry is free to start.
+    try:
+        await start_reembed(temporal, settings, principal.tenant_id, collection.id, created.id)
+    except WorkflowAlreadyStartedError as exc:
+        await _not_started(db, principal.tenant_id, created.id)
+        raise ApiError(409, "reembed_running", "a re-embed of this collection is already running") from exc
+    except RPCError as exc:
+        await _not_started(db, principal.tenant_id, created.id)
+        raise ApiError(503, "engine_unavailable", "the workflow engine did not answer; retry shortly") from exc
     return ReembedOut.of(created)
+
+
+async def _not_started(db: Database, tenant_id: str, reembed_id: str) -> None:
+    async with db.tenant_session(tenant_id) as session:
+        await reembeds.finish(session, reembed_id, "failed", "its workflow could not start")
 
 
 @router.get("/collections/{collection_id}/reembed", response_model=ReembedOut)
