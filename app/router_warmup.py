@@ -2,9 +2,10 @@
 
 A router that reads the static embedding (`aiaas router train --embeddings`) needs the 23 MB token table in
 memory; its first build takes tens of seconds, which must not land inside a local activity. The worker starts
-loading it when `AIAAS_ROUTER_EMBEDDING_WARMUP` is on, when the global router reads the embedding, when the
-table is already in the cache (a load, under a second), or when a stored tenant router reads it (read through
-the owner's connection; where that cannot see the tenants' rows, the first such decision starts the load).
+loading it when `AIAAS_ROUTER_EMBEDDING_WARMUP` is on, when the global router reads the embedding, or when a
+stored tenant router reads it (read through the owner's connection; where that cannot see the tenants' rows,
+the first such decision starts the load). A table merely in the cache is left there: in memory it costs every
+worker 47 MB whether or not a router reads it.
 Until it is ready those decisions fall back (`RoutingActivities.classifier`).
 """
 
@@ -54,8 +55,6 @@ async def warm_router_embedding(settings: Settings, embedder: StaticEmbedder, *,
         why = "setting"
     elif global_reads:
         why = "global_router"
-    elif embedder.table_path().is_file():
-        why = "cached"
     elif await stored_routers_read_embedding(settings):
         why = "tenant_router"
     else:
