@@ -19,7 +19,8 @@ shares, 0.5 = one tenant took everything).
 
 Every run's worker polls workflow tasks as the platform's worker does (`app.worker.workflow_task_polling`:
 `AIAAS_WORKER_WORKFLOW_TASK_POLLERS`, `AIAAS_WORKER_NONSTICKY_POLL_RATIO`), or with the SDK's defaults under
-`--sdk-pollers`; the start queue's width is `AIAAS_START_QUEUE_IN_FLIGHT`.
+`--sdk-pollers`; the start queue's width is `AIAAS_START_QUEUE_IN_FLIGHT`, adapted to the engine's latency
+unless `AIAAS_START_QUEUE_ADAPTIVE=false` (the comparison).
 
     python -m benchmarks.noisy_neighbour --jobs 10 --ratio 50
 """
@@ -205,6 +206,7 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> None:
         f"noisy neighbour: B {args.jobs} jobs, A {a_jobs} jobs, {args.slots} activity slots, workflow-task polls: "
         + ("the SDK's defaults" if args.sdk_pollers else ", ".join(f"{k}={v}" for k, v in polling.items()))
         + f", start queue in flight {settings.start_queue_in_flight}"
+        + (f" (adaptive, at least {settings.start_queue_min_in_flight})" if settings.start_queue_adaptive else "")
     )
     await _run(client, "warmup", 5, 0, False, args.slots, polling=polling)
     alone = await _run(client, "alone", args.jobs, 0, False, args.slots, polling=polling)
@@ -214,6 +216,7 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> None:
     # The gateway's start admission with its default settings, both tenants on the plan `--plan`.
     gate = Gate(StartAdmission(settings, redis), {t: TenantPlan.of(f"tenant-{t}", args.plan) for t in ("a", "b")})
     gated = await _run(client, "fair+gate", args.jobs, a_jobs, True, args.slots, gate=gate, polling=polling)
+    print(f"              start queue width at the end: {gate.admission.queue.in_flight_limit}")
     await redis.aclose()
     base = max(alone["b_latency_p95_ms"], 0.001)
     base50 = max(alone["b_latency_p50_ms"], 0.001)

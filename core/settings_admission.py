@@ -40,6 +40,10 @@ class AdmissionSettings(BaseSettings):
     # engine calls at once, starts one tenant may have waiting, and how long one may wait before its 429.
     start_rates: dict[str, StartRateSetting] = Field(default_factory=dict)
     start_queue_in_flight: int = Field(default=16, ge=1)
+    # The width follows the engine's latency between `start_queue_min_in_flight` and `start_queue_in_flight`
+    # (`policies/start_limit.py`; a minimum above the maximum is the maximum); off, it stays at the maximum.
+    start_queue_adaptive: bool = True
+    start_queue_min_in_flight: int = Field(default=2, ge=1)
     start_queue_per_tenant: int = Field(default=200, ge=0)
     start_queue_wait_seconds: float = Field(default=10.0, ge=0)
     # How long a start from a channel webhook or the SMTP receiver waits out start refusals before it is refused.

@@ -14,6 +14,10 @@ their weights, the plan's `fairness_weight` that Temporal's fairness keys use af
 weights 1 and 20, the weight-20 tenant gets twenty starts for the other's one; a fractional weight gets a
 start every few rounds. Equal weights give plain round-robin, one start a turn.
 
+How many calls are out at once is `in_flight`, or, given a `VegasLimit` (`policies/start_limit.py`), what
+that limit has learned from the engine's latency, with `in_flight` as its ceiling; a narrower limit takes
+effect as calls finish, a wider one at once.
+
 Bounded both ways, so nothing waits without end: a tenant may have at most `per_tenant_waiting` starts in
 line (`StartQueueFull` beyond), and a start waits at most `max_wait_seconds` (`StartWaitExpired`). Both are
 refusals the caller turns into a 429 with `Retry-After`; the start was never sent, so a retry is safe.
@@ -26,6 +30,8 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+from policies.start_limit import VegasLimit
 
 
 class StartRefused(Exception):
@@ -45,10 +51,15 @@ class StartWaitExpired(StartRefused):
 
 
 class FairStartQueue:
-    def __init__(self, in_flight: int, per_tenant_waiting: int, max_wait_seconds: float) -> None:
+    def __init__(
+        self, in_flight: int, per_tenant_waiting: int, max_wait_seconds: float, *, adaptive: VegasLimit | None = None
+    ) -> None:
         if in_flight < 1 or per_tenant_waiting < 0 or max_wait_seconds < 0:
             raise ValueError("in_flight >= 1, per_tenant_waiting >= 0 and max_wait_seconds >= 0 are required")
-        self.in_flight_limit = in_flight
+        if adaptive is not None and adaptive.ceiling != in_flight:
+            raise ValueError("an adaptive limit's ceiling must be in_flight")
+        self.max_in_flight = in_flight
+        self.adaptive = adaptive
         self.per_tenant_waiting = per_tenant_waiting
         self.max_wait_seconds = max_wait_seconds
         self._in_flight = 0
@@ -61,6 +72,11 @@ class FairStartQueue:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    @property
+    def in_flight_limit(self) -> int:
+        """How many calls may be out now: `in_flight`, or the adaptive limit's current width."""
+        return self.max_in_flight if self.adaptive is None else self.adaptive.limit
 
     def waiting(self, tenant_id: str | None = None) -> int:
         if tenant_id is not None:
@@ -75,10 +91,15 @@ class FairStartQueue:
             raise ValueError("weight must be positive")
         started = time.monotonic()
         await self._acquire(tenant_id, weight)
+        sent = time.monotonic()
         try:
-            yield time.monotonic() - started
-        finally:
+            yield sent - started
+        except BaseException:
             self._release()
+            raise
+        if self.adaptive is not None:
+            self.adaptive.observe(time.monotonic() - sent, self._in_flight)
+        self._release()
 
     async def _acquire(self, tenant_id: str, weight: float) -> None:
         if self._in_flight < self.in_flight_limit and not self._lines:
@@ -111,8 +132,17 @@ class FairStartQueue:
             raise
 
     def _release(self) -> None:
-        """Hand the freed slot to the next tenant in turn, or free it when nobody waits."""
-        while self._lines:
+        """Free a slot and hand the free slots to the tenants next in turn."""
+        self._in_flight -= 1
+        while self._in_flight < self.in_flight_limit and self._lines:
+            waiter = self._next_waiter()
+            if not waiter.done():
+                waiter.set_result(None)
+                self._in_flight += 1
+
+    def _next_waiter(self) -> asyncio.Future[None]:
+        """The caller whose turn it is (deficit round-robin); the lines must not be empty."""
+        while True:
             tenant_id, line = next(iter(self._lines.items()))
             credit = self._credit[tenant_id]
             if credit < 1.0:
@@ -129,10 +159,7 @@ class FairStartQueue:
                 self._drop(tenant_id)
             elif credit < 1.0:
                 self._lines.move_to_end(tenant_id)  # its turn is over: its next start waits for the others'
-            if not waiter.done():
-                waiter.set_result(None)  # the slot passes over; `_in_flight` stays as it is
-                return
-        self._in_flight -= 1
+            return waiter
 
     def _drop(self, tenant_id: str) -> None:
         """The tenant has nobody left in line: a later start begins a fresh line with no credit kept."""

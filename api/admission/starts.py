@@ -35,6 +35,7 @@ from api.admission.plans import TenantPlan
 from api.errors import ApiError
 from core.settings import Settings
 from policies.rate_limit import Rate
+from policies.start_limit import VegasLimit
 from policies.start_queue import FairStartQueue, StartRefused
 from policies.start_rate import StartDecision, StartRateLimiter
 
@@ -49,6 +50,11 @@ STARTS_WAITING = Gauge(
     "admission_starts_waiting", "Starts waiting in this gateway's fair start queue", multiprocess_mode="livesum"
 )
 
+START_LIMIT = Gauge(
+    "admission_start_queue_limit",
+    "Engine calls this gateway's fair start queue lets out at once (the adaptive width, summed over processes)",
+    multiprocess_mode="livesum",
+)
 START_PATIENT_WAITS = Counter(
     "admission_start_patient_waits_total",
     "Refused starts of callers that cannot retry (channel webhooks, mail) waited out instead of refused",
@@ -90,10 +96,19 @@ class StartAdmission:
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self.settings = settings
         self.limiter = StartRateLimiter(redis)
+        adaptive = (
+            VegasLimit(
+                settings.start_queue_in_flight,
+                floor=min(settings.start_queue_min_in_flight, settings.start_queue_in_flight),
+            )
+            if settings.start_queue_adaptive
+            else None
+        )
         self.queue = FairStartQueue(
             in_flight=settings.start_queue_in_flight,
             per_tenant_waiting=settings.start_queue_per_tenant,
             max_wait_seconds=settings.start_queue_wait_seconds,
+            adaptive=adaptive,
         )
 
     @asynccontextmanager
@@ -119,6 +134,8 @@ class StartAdmission:
         except StartRefused as refusal:
             outcomes.count_refused(tenant_id, "start_queue_full")
             raise start_queue_full(refusal) from None
+        else:
+            START_LIMIT.set(self.queue.in_flight_limit)
         finally:
             if started:
                 STARTS_WAITING.dec()  # refused or cancelled while waiting
