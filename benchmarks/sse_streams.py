@@ -27,6 +27,7 @@ import psutil
 from redis.asyncio import Redis
 
 from benchmarks.platform_processes import Platform, running_platform
+from benchmarks.turn_latency import create_conversation
 from contracts.events import EventType
 from core.events import EventBus, stream_key
 from core.redis_clients import blocking_client, command_client
@@ -90,8 +91,7 @@ async def _measure(settings: Settings, platform: Platform, args: argparse.Namesp
 
         async def create() -> str:
             async with sem:
-                answer = await client.post("/v1/conversations", json={})
-                return str(answer.json()["id"])
+                return await create_conversation(client)
 
         conversations = await asyncio.gather(*(create() for _ in range(total)))
         rss_before = gateway.memory_info().rss / 2**20

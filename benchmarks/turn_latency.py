@@ -46,6 +46,18 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": ordered[len(ordered) // 2] * 1000, "p95": q[94] * 1000, "p99": q[98] * 1000}
 
 
+async def create_conversation(client: httpx.AsyncClient) -> str:
+    """Creates a conversation, waiting out a 429/503 as a client would; anything else is an error."""
+    for _ in range(20):
+        created = await client.post("/v1/conversations", json={})
+        if created.status_code in (200, 201):
+            return str(created.json()["id"])
+        if created.status_code not in RETRY_STATUSES:
+            break
+        await asyncio.sleep(min(float(created.headers.get("Retry-After", "1")), 2.0))
+    raise RuntimeError(f"conversation not created: {created.status_code} {created.text[:200]}")
+
+
 async def _post_message(client: httpx.AsyncClient, conversation_id: str, content: str, errors: list[str]) -> str:
     """Sends until accepted: a 429/503 is waited out and retried with the same client_message_id."""
     body = {"content": content, "client_message_id": uuid.uuid4().hex}
