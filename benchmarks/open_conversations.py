@@ -17,6 +17,8 @@ tracemalloc snapshot and its live objects' type counts into DIR with one convers
 `--role workflows` measures a workflows-role worker (`aiaas worker --role workflows`), with an
 activities-role worker beside it on the same queue running the model calls and tools. Either way an idle
 `aiaas worker` of the default role (all) runs on a queue of its own as a same-run baseline of idle memory.
+Then, on the same server, a bare worker opens as many runs of the bare workflow (`benchmarks/bare_runs.py`;
+`--no-bare` skips it): what any cached run costs the SDK, against what an open conversation costs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.bare_runs import measure as measure_bare
 from benchmarks.platform_processes import running_platform
 from benchmarks.turn_latency import _post_message
 from core.stack.ports import free_port
@@ -159,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="trace the measured worker's allocations and write snapshots (1 conversation, all open) here",
     )
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare worker's baseline")
     args = parser.parse_args(argv)
     with throwaway_stack("aiaas-bench-conv-", task_queue=f"bench-{uuid.uuid4().hex[:6]}") as settings:
         sandbox = "strict sandbox" if args.strict_sandbox else "shared sandbox"
@@ -216,6 +220,13 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 for managed in reversed((worker, *helpers)):
                     managed.stop()
+        if not args.no_bare:
+            bare = measure_bare(settings.temporal_address or "", args.conversations, args.cache, args.concurrency)
+            print(
+                f"  baseline  bare worker, {bare.runs} open runs of the bare workflow (update + no-op activity): "
+                f"idle {bare.idle:.0f} MiB, 1 run {bare.one:.0f} MiB, {bare.runs} open {bare.open:.0f} MiB "
+                f"(+{bare.per_run_kib:.0f} KiB each), after a second update {bare.after_second:.0f} MiB"
+            )
     return 0
 
 
