@@ -27,14 +27,14 @@ from typing import Any
 from redis.asyncio import Redis
 
 from activities.early_exit import EarlyExitActivities
-from agents import transcripts
+from benchmarks.stored_message import stored_message
 from contracts.early_exit import EarlyExitInput, EarlyExitStoreInput
 from core.crypto import fields
 from core.events import EventBus
 from core.logging import configure_logging
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
-from db.database import Database, run_sql
+from db.database import Database
 from db.migrate import migrate
 from router import settings_store
 from router.catalog import catalog_at
@@ -42,16 +42,7 @@ from tenancy.tenants import create_tenant
 
 
 async def _question(db: Database, tid: str, text: str) -> EarlyExitInput:
-    cid, mid = str(uuid.uuid4()), str(uuid.uuid4())
-    async with db.tenant_session(tid) as session:
-        await run_sql(
-            session,
-            "INSERT INTO conversations (id, tenant_id, agent, channel) VALUES (:c, :t, 'support', 'api')",
-            {"c": cid, "t": tid},
-        )
-        await transcripts.insert_user_message(
-            session, tenant_id=tid, conversation_id=cid, message_id=mid, content=text, client_message_id=None
-        )
+    cid, mid = await stored_message(db, tid, text)
     return EarlyExitInput(tenant_id=tid, conversation_id=cid, message_id=mid, agent="support")
 
 

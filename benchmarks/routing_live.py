@@ -23,21 +23,20 @@ import asyncio
 import json
 import statistics
 import time
-import uuid
 from typing import Any
 
 from redis.asyncio import Redis
 
 from activities.routing import RoutingActivities
-from agents import transcripts
 from benchmarks.routing_table import Prompt, prompts, table
+from benchmarks.stored_message import stored_message
 from contracts.routing import RouteInput
 from core.crypto import fields
 from core.events import EventBus
 from core.logging import configure_logging
 from core.settings import Settings
 from core.stack.stack import throwaway_stack
-from db.database import Database, run_sql
+from db.database import Database
 from db.migrate import migrate
 from router import versions
 from router.classifier import PassClassifier
@@ -63,16 +62,7 @@ def _routers(items: list[Prompt], draws: int) -> tuple[PassClassifier, PassClass
 
 
 async def _message(db: Database, tid: str, text: str) -> RouteInput:
-    cid, mid = str(uuid.uuid4()), str(uuid.uuid4())
-    async with db.tenant_session(tid) as session:
-        await run_sql(
-            session,
-            "INSERT INTO conversations (id, tenant_id, agent, channel) VALUES (:c, :t, 'support', 'api')",
-            {"c": cid, "t": tid},
-        )
-        await transcripts.insert_user_message(
-            session, tenant_id=tid, conversation_id=cid, message_id=mid, content=text, client_message_id=None
-        )
+    cid, mid = await stored_message(db, tid, text)
     return RouteInput(tenant_id=tid, conversation_id=cid, message_id=mid, agent="support")
 
 
